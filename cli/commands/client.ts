@@ -1,0 +1,104 @@
+import { Command, Option } from 'commander';
+import { parseCidr } from '../../src/radius/client-table';
+import type { LoginStyle } from '../../src/store/schema';
+import { CliError, printJson, printTable, readSecretFromStdin } from '../io';
+import { wantsJson, withStore } from '../context';
+
+const LOGIN_STYLES: LoginStyle[] = ['challenge', 'append', 'otp-only'];
+
+function yesNo(value: string): boolean {
+  if (/^(yes|y|true|on)$/i.test(value)) return true;
+  if (/^(no|n|false|off)$/i.test(value)) return false;
+  throw new CliError(`expected yes or no, got "${value}"`);
+}
+
+function checkAddress(text: string): string {
+  const r = parseCidr(text);
+  if (!r.ok) throw new CliError(`--address ${r.error}`);
+  return text.trim();
+}
+
+function secretFrom(opts: { secret?: string; secretStdin?: boolean }, required: boolean): Buffer | undefined {
+  if (opts.secret !== undefined && opts.secretStdin) throw new CliError('give --secret or --secret-stdin, not both');
+  const text = opts.secretStdin ? readSecretFromStdin('the shared secret') : opts.secret;
+  if (text === undefined) {
+    if (required) throw new CliError('a shared secret is required: --secret SECRET or --secret-stdin');
+    return undefined;
+  }
+  if (text.length === 0) throw new CliError('the shared secret must not be empty');
+  if (Buffer.byteLength(text) < 16) {
+    // RFC 2865 §3: "It is preferred that the secret be at least 16 octets."
+    process.stderr.write('radotp: warning: shared secrets shorter than 16 characters are easy to guess (RFC 2865 §3)\n');
+  }
+  return Buffer.from(text, 'utf8');
+}
+
+const loginOption = () =>
+  new Option('--login <style>', 'how users of this NAS send the code: challenge, append or otp-only').choices(LOGIN_STYLES);
+
+export function clientCommand(): Command {
+  const cmd = new Command('client').description('RADIUS clients (NAS devices) allowed to send requests');
+
+  cmd
+    .command('add <name>')
+    .description('allow a NAS (or a network of them) to send requests')
+    .requiredOption('--address <cidr>', 'source address or network, e.g. 192.0.2.10, 10.0.0.0/8, 2001:db8::/32')
+    .option('--secret <secret>', 'shared secret (prefer --secret-stdin: command lines are visible to other users)')
+    .option('--secret-stdin', 'read the shared secret from standard input')
+    .option('--require-message-authenticator <yes|no>', 'refuse Access-Requests without Message-Authenticator (Blast-RADIUS defence)', 'yes')
+    .addOption(loginOption().default('challenge'))
+    .action(async (name: string, opts, command: Command) => {
+      if (!/^[\w.@:-]{1,64}$/.test(name)) throw new CliError('client names are 1-64 letters, digits, "_", "-", ".", "@" or ":"');
+      const address = checkAddress(opts.address);
+      const requireMA = yesNo(opts.requireMessageAuthenticator);
+      const secret = secretFrom(opts, true)!;
+      await withStore(command, (store) =>
+        store.clients.add({ name, address, secret, requireMessageAuthenticator: requireMA, loginStyle: opts.login }),
+      );
+      if (!requireMA) process.stderr.write('radotp: warning: this client may send requests without Message-Authenticator (CVE-2024-3596)\n');
+      process.stdout.write(`client ${name} added\n`);
+    });
+
+  cmd
+    .command('set <name>')
+    .description('change a client')
+    .option('--address <cidr>', 'source address or network')
+    .option('--secret <secret>', 'new shared secret')
+    .option('--secret-stdin', 'read the new shared secret from standard input')
+    .option('--require-message-authenticator <yes|no>', 'refuse Access-Requests without Message-Authenticator')
+    .addOption(loginOption())
+    .action(async (name: string, opts, command: Command) => {
+      const change = {
+        address: opts.address !== undefined ? checkAddress(opts.address) : undefined,
+        secret: secretFrom(opts, false),
+        requireMessageAuthenticator: opts.requireMessageAuthenticator !== undefined ? yesNo(opts.requireMessageAuthenticator) : undefined,
+        loginStyle: opts.login as LoginStyle | undefined,
+      };
+      if (Object.values(change).every((v) => v === undefined)) throw new CliError('nothing to change: give at least one option');
+      await withStore(command, (store) => store.clients.update(name, change));
+      process.stdout.write(`client ${name} updated\n`);
+    });
+
+  cmd
+    .command('list')
+    .description('list clients (never their secrets)')
+    .option('--json', 'print JSON')
+    .action(async (_opts, command: Command) => {
+      const clients = await withStore(command, (store) => store.clients.list());
+      if (wantsJson(command)) return printJson(clients);
+      printTable(
+        ['NAME', 'ADDRESS', 'MESSAGE-AUTHENTICATOR', 'LOGIN'],
+        clients.map((c) => [c.name, c.address, c.requireMessageAuthenticator ? 'required' : 'optional', c.loginStyle]),
+      );
+    });
+
+  cmd
+    .command('remove <name>')
+    .description('stop accepting requests from a client')
+    .action(async (name: string, _opts, command: Command) => {
+      await withStore(command, (store) => store.clients.remove(name));
+      process.stdout.write(`client ${name} removed\n`);
+    });
+
+  return cmd;
+}

@@ -1,0 +1,75 @@
+import { Command } from 'commander';
+import { startServer } from '../../src/app/serve';
+import { migrateToLatest } from '../../src/store/migrate';
+import { openDatabase, openStore } from '../../src/store/open';
+import { configOf, withStore } from '../context';
+import { printJson, printTable } from '../io';
+
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description('run the RADIUS server (and /healthz, /metrics on http.listen)')
+    .action(async (_opts, command: Command) => {
+      const cfg = configOf(command);
+      const server = await startServer(cfg);
+      // SIGTERM/SIGINT: stop taking packets, finish those in flight, close the database, exit 0.
+      await new Promise<void>((resolve) => {
+        const onSignal = (signal: NodeJS.Signals) => {
+          server.logger.info({ signal }, 'shutting down');
+          process.off('SIGTERM', onSignal);
+          process.off('SIGINT', onSignal);
+          resolve();
+        };
+        process.on('SIGTERM', onSignal);
+        process.on('SIGINT', onSignal);
+      });
+      await server.stop();
+      server.logger.flush();
+    });
+}
+
+export function initCommand(): Command {
+  return new Command('init')
+    .description('create the key file (if absent) and the database schema')
+    .action(async (_opts, command: Command) => {
+      const cfg = configOf(command);
+      const store = await openStore(cfg, { createKey: true, migrate: true, poolSize: 1, applicationName: 'radotp-cli' });
+      await store.close();
+      process.stdout.write(`key file: ${cfg.keyFilePath} (key id ${store.keys.current.idHex})\n`);
+      process.stdout.write(`database: ${cfg.database.url ? 'ready' : `embedded PostgreSQL under ${cfg.dataDirPath} ready`}\n`);
+    });
+}
+
+export function dbCommand(): Command {
+  const cmd = new Command('db').description('database maintenance');
+  cmd
+    .command('migrate')
+    .description('apply pending schema migrations (serve does this at start too)')
+    .action(async (_opts, command: Command) => {
+      const database = await openDatabase(configOf(command), { poolSize: 1, applicationName: 'radotp-cli' });
+      try {
+        const applied = await migrateToLatest(database.conn.db);
+        process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'schema is up to date\n');
+      } finally {
+        await database.close();
+      }
+    });
+  return cmd;
+}
+
+export function auditCommand(): Command {
+  return new Command('audit')
+    .description('show recent auth decisions')
+    .option('--user <username>', 'only this user')
+    .option('--limit <n>', 'how many (newest first)', '50')
+    .option('--json', 'print JSON')
+    .action(async (opts, command: Command) => {
+      const limit = Number(opts.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 100000) throw new Error('--limit must be a whole number from 1 to 100000');
+      const rows = await withStore(command, (store) => store.audit.recent({ username: opts.user, limit }));
+      if (opts.json) return printJson(rows);
+      printTable(
+        ['TIME', 'NODE', 'CLIENT', 'USER', 'RESULT', 'REASON', 'METHOD', 'TOKEN'],
+        rows.map((r) => [r.at.toISOString(), r.node, r.client, r.username, r.result, r.reason, r.method, r.tokenSerial]),
+      );
+    });
+}

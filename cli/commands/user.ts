@@ -1,0 +1,101 @@
+import { Command, Option } from 'commander';
+import { hashPassword } from '../../src/auth/password-hash';
+import { AUTH_METHODS } from '../../src/config/schema';
+import { CliError, printFields, printJson, printTable, readSecretFromStdin } from '../io';
+import { configOf, wantsJson, withStore } from '../context';
+
+const methodOption = () => new Option('--method <method>', 'how the user authenticates').choices([...AUTH_METHODS]);
+
+function checkUsername(name: string): void {
+  if (name.length === 0 || Buffer.byteLength(name) > 253) throw new CliError('usernames are 1-253 bytes (RFC 2865 §5.1)');
+  if (/[\0-\x1f\x7f]/.test(name)) throw new CliError('usernames must not contain control characters');
+}
+
+export function userCommand(): Command {
+  const cmd = new Command('user').description('users and how they authenticate');
+
+  cmd
+    .command('add <username>')
+    .description('create a user (with --password-stdin: a local password, hashed with argon2id)')
+    .option('--password-stdin', 'read the password from standard input')
+    .addOption(methodOption())
+    .action(async (username: string, opts, command: Command) => {
+      checkUsername(username);
+      const passwordHash = opts.passwordStdin ? await hashPassword(readSecretFromStdin('the password')) : null;
+      const method = opts.method ?? configOf(command).auth.defaultMethod;
+      await withStore(command, (store) => store.users.add({ username, passwordHash, method }));
+      process.stdout.write(`user ${username} added (method ${method}${passwordHash ? '' : ', no local password'})\n`);
+    });
+
+  cmd
+    .command('set <username>')
+    .description('change how a user authenticates')
+    .addOption(methodOption())
+    .action(async (username: string, opts, command: Command) => {
+      if (!opts.method) throw new CliError('nothing to change: give --method');
+      await withStore(command, (store) => store.users.update(username, { method: opts.method }));
+      process.stdout.write(`user ${username} now uses method ${opts.method}\n`);
+    });
+
+  cmd
+    .command('passwd <username>')
+    .description("set a user's local password")
+    .requiredOption('--password-stdin', 'read the new password from standard input')
+    .action(async (username: string, _opts, command: Command) => {
+      const passwordHash = await hashPassword(readSecretFromStdin('the password'));
+      await withStore(command, (store) => store.users.update(username, { passwordHash }));
+      process.stdout.write(`password of ${username} changed\n`);
+    });
+
+  cmd
+    .command('list')
+    .description('list users')
+    .option('--json', 'print JSON')
+    .action(async (_opts, command: Command) => {
+      const users = await withStore(command, (store) => store.users.list());
+      const rows = users.map((u) => ({ username: u.username, method: u.method, hasPassword: !!u.passwordHash, createdAt: u.createdAt }));
+      if (wantsJson(command)) return printJson(rows);
+      printTable(
+        ['USERNAME', 'METHOD', 'PASSWORD', 'CREATED'],
+        rows.map((u) => [u.username, u.method, u.hasPassword ? 'set' : 'none', u.createdAt.toISOString()]),
+      );
+    });
+
+  cmd
+    .command('show <username>')
+    .description('show one user and their tokens')
+    .option('--json', 'print JSON')
+    .action(async (username: string, _opts, command: Command) => {
+      const { user, tokens } = await withStore(command, async (store) => {
+        const user = await store.users.get(username);
+        return { user, tokens: await store.tokens.list({ username }) };
+      });
+      const view = {
+        username: user.username,
+        method: user.method,
+        hasPassword: !!user.passwordHash,
+        createdAt: user.createdAt,
+        updatedAt: user.updatedAt,
+        tokens: tokens.map((t) => ({ serial: t.serial, kind: t.kind, state: t.state })),
+      };
+      if (wantsJson(command)) return printJson(view);
+      printFields([
+        ['username', view.username],
+        ['method', view.method],
+        ['password', view.hasPassword ? 'set' : 'none'],
+        ['created', view.createdAt],
+        ['updated', view.updatedAt],
+        ['tokens', view.tokens.map((t) => `${t.serial} (${t.kind}, ${t.state})`).join(', ') || 'none'],
+      ]);
+    });
+
+  cmd
+    .command('remove <username>')
+    .description('delete a user (software tokens are deleted, hardware tokens return to the pool)')
+    .action(async (username: string, _opts, command: Command) => {
+      await withStore(command, (store) => store.users.remove(username));
+      process.stdout.write(`user ${username} removed\n`);
+    });
+
+  return cmd;
+}

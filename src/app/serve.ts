@@ -1,0 +1,131 @@
+import os from 'node:os';
+import type http from 'node:http';
+import type { LoadedConfig } from '../config/load';
+import { AuditWriter } from '../auth/audit-writer';
+import { createRadiusHandler, type ClientData } from '../auth/radius-handler';
+import { createLogger, type Logger } from '../obs/logger';
+import { Metrics } from '../obs/metrics';
+import { startHttpServer } from '../obs/http';
+import { ClientTable } from '../radius/client-table';
+import { loadDefaultDictionary } from '../radius/dictionary';
+import { parseListenAddress } from '../radius/listen-address';
+import { RadiusServer } from '../radius/server';
+import type { ClientEntry } from '../radius/types';
+import { openStore, type Store } from '../store/open';
+import { buildPipeline } from './pipeline';
+
+const CODE_NAMES: Record<number, string> = { 2: 'Access-Accept', 3: 'Access-Reject', 11: 'Access-Challenge' };
+
+export interface RunningServer {
+  readonly radius: { address: string; port: number }[];
+  readonly http?: { address: string; port: number };
+  readonly store: Store;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** Stop taking packets, finish those in flight, flush the audit trail, close the database. */
+  stop(): Promise<void>;
+}
+
+function listen(text: string) {
+  const r = parseListenAddress(text);
+  if (!r.ok) throw new Error(r.error); // validated with the config already
+  return r.value;
+}
+
+async function loadClientTable(store: Store): Promise<ClientTable<ClientData>> {
+  const clients = await store.clients.listWithSecrets();
+  const entries: ClientEntry<ClientData>[] = clients.map((c) => ({
+    name: c.name,
+    cidr: c.address,
+    secret: c.secret,
+    requireMessageAuthenticator: c.requireMessageAuthenticator,
+    data: { loginStyle: c.loginStyle },
+  }));
+  return new ClientTable(entries);
+}
+
+export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } = {}): Promise<RunningServer> {
+  const logger = opts.logger ?? createLogger(cfg.log.level);
+  const node = cfg.node.name ?? os.hostname();
+  const metrics = new Metrics();
+  // Bad extra dictionaries are a config error: refuse to start rather than fail on the first reply.
+  loadDefaultDictionary(cfg.radius.dictionaries);
+
+  const store = await openStore(cfg, { createKey: true, migrate: true, logger, applicationName: `radotp-serve@${node}` });
+  const timers: NodeJS.Timeout[] = [];
+  let radius: RadiusServer<ClientData> | undefined;
+  let httpServer: http.Server | undefined;
+  const audit = new AuditWriter((events) => store.audit.insertMany(events), {
+    onError: (e, backlog) => logger.warn({ err: (e as Error).message, backlog }, 'audit trail not written yet; will retry'),
+    onBacklog: (n) => metrics.auditBacklog.set(n),
+  });
+  try {
+    let clients = await loadClientTable(store);
+    timers.push(
+      setInterval(() => {
+        loadClientTable(store).then(
+          (t) => (clients = t),
+          (e) => logger.warn({ err: (e as Error).message }, 'could not reload RADIUS clients; keeping the previous table'),
+        );
+      }, cfg.radius.clientRefresh * 1000),
+      setInterval(() => {
+        Promise.all([store.challenges.purgeExpired(), store.tokens.deleteExpiredPending()]).catch(() => {});
+      }, 60_000),
+    );
+    for (const t of timers) t.unref();
+
+    const pipeline = buildPipeline(cfg, store, node, logger);
+    radius = new RadiusServer<ClientData>({
+      listen: cfg.radius.listen.map(listen),
+      clients: () => clients,
+      handler: createRadiusHandler({ pipeline, audit, logger, metrics, node, rejectMessage: cfg.auth.rejectMessage }),
+      maxPending: cfg.radius.maxPending,
+      duplicateWindowMs: cfg.radius.duplicateWindow * 1000,
+      duplicateMaxEntries: cfg.radius.duplicateCacheSize,
+      logger,
+      events: {
+        dropped: (reason) => metrics.drops.inc({ reason }),
+        replied: (code, seconds) => {
+          metrics.requests.inc({ code: 'Access-Request', result: CODE_NAMES[code] ?? String(code) });
+          metrics.latency.observe(seconds);
+        },
+      },
+    });
+    const bound = await radius.start();
+    let httpAddr: { address: string; port: number } | undefined;
+    if (cfg.http.listen) {
+      const h = listen(cfg.http.listen);
+      httpServer = await startHttpServer({ host: h.host, port: h.port, metrics, health: () => store.ping() });
+      const a = httpServer.address();
+      if (a && typeof a === 'object') httpAddr = { address: a.address, port: a.port };
+    }
+    logger.info({ node, radius: bound, http: httpAddr, embeddedDatabase: store.embedded }, 'radotp serving');
+
+    let stopping: Promise<void> | undefined;
+    return {
+      radius: bound,
+      http: httpAddr,
+      store,
+      metrics,
+      logger,
+      stop() {
+        stopping ??= (async () => {
+          for (const t of timers) clearInterval(t);
+          await radius?.stop();
+          await new Promise<void>((resolve) => (httpServer ? httpServer.close(() => resolve()) : resolve()));
+          await audit.close();
+          await store.close();
+          logger.info({ node }, 'radotp stopped');
+        })();
+        return stopping;
+      },
+    };
+  } catch (e) {
+    for (const t of timers) clearInterval(t);
+    await radius?.stop().catch(() => {});
+    httpServer?.close();
+    await audit.close().catch(() => {});
+    await store.close().catch(() => {});
+    throw e;
+  }
+}

@@ -1,0 +1,20 @@
+/**
+ * What the auth layer decides about one Access-Request. A value, never a boolean:
+ * - accept / reject / challenge are answered;
+ * - fail means "could not decide" (e.g. the database is down): nothing is sent, so the NAS retries
+ *   or fails over to another server, and a database outage never turns into a Reject;
+ * - no-answer means "deliberately silent" (e.g. a request we will not process).
+ */
+export type Decision =
+  | { readonly kind: 'accept'; readonly reason: string; readonly replyMessage?: string }
+  | { readonly kind: 'reject'; readonly reason: string }
+  | { readonly kind: 'challenge'; readonly reason: string; readonly message: string; readonly state: Buffer }
+  | { readonly kind: 'fail'; readonly reason: string }
+  | { readonly kind: 'no-answer'; readonly reason: string };
+
+export type DecisionKind = Decision['kind'];
+
+export const accept = (reason: string, replyMessage?: string): Decision => ({ kind: 'accept', reason, replyMessage });
+export const reject = (reason: string): Decision => ({ kind: 'reject', reason });
+export const fail = (reason: string): Decision => ({ kind: 'fail', reason });
+export const challenge = (reason: string, message: string, state: Buffer): Decision => ({ kind: 'challenge', reason, message, state });

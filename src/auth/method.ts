@@ -1,0 +1,24 @@
+import type { PendingChallenge } from '../store/challenges';
+import type { UserRecord } from '../store/users';
+import type { Decision } from './decision';
+import type { AuthRequest } from './request';
+
+/** A method's decision plus what the audit trail should record about it (never a secret). */
+export type MethodOutcome = Decision & { readonly tokenSerial?: string };
+
+export interface AuthContext {
+  readonly request: AuthRequest;
+  readonly user: UserRecord;
+}
+
+/**
+ * One auth method (password, token, push, sms...). The pipeline picks exactly one per user from its
+ * `method` column and never looks inside; methods never see RADIUS packets.
+ */
+export interface AuthMethod {
+  readonly name: string;
+  /** A request that does not answer one of our challenges. */
+  start(ctx: AuthContext): Promise<MethodOutcome>;
+  /** A request whose State names a challenge this method issued (already consumed, unexpired, same user). */
+  resume(ctx: AuthContext, challenge: PendingChallenge): Promise<MethodOutcome>;
+}

@@ -1,0 +1,54 @@
+import { isDatabaseUnavailable } from '../store/connect';
+import type { ChallengeRepository } from '../store/challenges';
+import type { UserRepository } from '../store/users';
+import { fail, reject } from './decision';
+import type { AuthMethod, MethodOutcome } from './method';
+import { burnPasswordVerification } from './password-hash';
+import type { AuthRequest } from './request';
+
+export type Outcome = MethodOutcome & { readonly method?: string };
+
+/**
+ * The auth pipeline: find the user, pick their method from one table, let it decide.
+ * Every failure to decide (database down, a bug) becomes `fail` — never a Reject.
+ */
+export class AuthPipeline {
+  constructor(
+    private readonly users: Pick<UserRepository, 'find'>,
+    private readonly challenges: Pick<ChallengeRepository, 'take'>,
+    private readonly methods: ReadonlyMap<string, AuthMethod>,
+    private readonly onInternalError: (e: unknown) => void = () => {},
+  ) {}
+
+  async decide(req: AuthRequest): Promise<Outcome> {
+    try {
+      return await (req.state ? this.resume(req, req.state) : this.start(req));
+    } catch (e) {
+      if (isDatabaseUnavailable(e)) return fail('database_unavailable');
+      this.onInternalError(e);
+      return fail('internal_error');
+    }
+  }
+
+  private async start(req: AuthRequest): Promise<Outcome> {
+    const user = await this.users.find(req.username);
+    if (!user) {
+      await burnPasswordVerification(req.password);
+      return reject('unknown_user');
+    }
+    const method = this.methods.get(user.method);
+    if (!method) return { ...reject('method_unavailable'), method: user.method };
+    return { ...(await method.start({ request: req, user })), method: method.name };
+  }
+
+  private async resume(req: AuthRequest, state: Buffer): Promise<Outcome> {
+    const pending = await this.challenges.take(state);
+    if (!pending) return reject('challenge_expired');
+    const user = await this.users.find(req.username);
+    // RFC 2865 §5.24: State is opaque to the NAS; we bind it to the user it was issued to.
+    if (!user || user.id !== pending.userId) return reject('challenge_user_mismatch');
+    const method = this.methods.get(pending.kind.split(':')[0]);
+    if (!method) return reject('method_unavailable');
+    return { ...(await method.resume({ request: req, user }, pending)), method: method.name };
+  }
+}

@@ -1,0 +1,108 @@
+import { Attr, Code, type IncomingRequest, type RawAttribute, type Reply, type RequestHandler } from '../radius/types';
+import type { Metrics } from '../obs/metrics';
+import type { Logger } from '../obs/logger';
+import type { LoginStyle } from '../store/schema';
+import type { AuditWriter } from './audit-writer';
+import { reject } from './decision';
+import type { AuthPipeline, Outcome } from './pipeline';
+import type { AuthRequest } from './request';
+
+/** What the server keeps per RADIUS client besides its secret. */
+export interface ClientData {
+  readonly loginStyle: LoginStyle;
+}
+
+export interface HandlerDeps {
+  readonly pipeline: Pick<AuthPipeline, 'decide'>;
+  readonly audit: Pick<AuditWriter, 'write'>;
+  readonly logger: Logger;
+  readonly metrics?: Metrics;
+  readonly node: string;
+  readonly rejectMessage: string;
+}
+
+function first(attrs: readonly RawAttribute[], type: number): Buffer | undefined {
+  for (const a of attrs) if (a.type === type) return a.value;
+  return undefined;
+}
+
+/** RFC 2865 §5.18: Reply-Message is text of at most 253 octets per attribute; longer text spans several. */
+function replyMessages(text: string): RawAttribute[] {
+  const bytes = Buffer.from(text, 'utf8');
+  const out: RawAttribute[] = [];
+  for (let i = 0; i < bytes.length; i += 253) out.push({ type: Attr.ReplyMessage, value: bytes.subarray(i, i + 253) });
+  return out;
+}
+
+function toReply(outcome: Outcome, rejectMessage: string): Reply | null {
+  switch (outcome.kind) {
+    case 'accept':
+      return { code: Code.AccessAccept, attributes: outcome.replyMessage ? replyMessages(outcome.replyMessage) : [] };
+    case 'reject':
+      // The same message whatever went wrong: it must not reveal whether the user exists.
+      return { code: Code.AccessReject, attributes: replyMessages(rejectMessage) };
+    case 'challenge':
+      return { code: Code.AccessChallenge, attributes: [...replyMessages(outcome.message), { type: Attr.State, value: outcome.state }] };
+    case 'fail':
+    case 'no-answer':
+      return null; // the NAS retries or fails over to another server
+  }
+}
+
+function readRequest(req: IncomingRequest<ClientData>): AuthRequest | { invalid: string; username?: string } {
+  const attrs = req.packet.attributes;
+  const nameBytes = first(attrs, Attr.UserName);
+  if (!nameBytes || nameBytes.length === 0) return { invalid: 'no_username' };
+  const username = nameBytes.toString('utf8');
+  if (username.includes('\uFFFD') || username.includes('\0')) return { invalid: 'bad_username' };
+  // PAP only: CHAP/MS-CHAP/EAP cannot be checked against an argon2 hash or a one-time code.
+  if (!req.password) return { invalid: 'unsupported_auth_protocol', username };
+  const nasId = first(attrs, Attr.NasIdentifier);
+  const calling = first(attrs, Attr.CallingStationId);
+  return {
+    username,
+    password: req.password,
+    state: first(attrs, Attr.State),
+    client: { name: req.client.name, address: req.remote.address, loginStyle: req.client.data?.loginStyle ?? 'challenge' },
+    nasIdentifier: nasId?.toString('utf8'),
+    callingStationId: calling?.toString('utf8'),
+  };
+}
+
+/** Bridges the protocol layer to the auth pipeline: decode the request, decide, audit, answer. */
+export function createRadiusHandler(deps: HandlerDeps): RequestHandler<ClientData> {
+  return async (req) => {
+    const started = process.hrtime.bigint();
+    const parsed = readRequest(req);
+    const outcome: Outcome = 'invalid' in parsed ? reject(parsed.invalid) : await deps.pipeline.decide(parsed);
+    const username = 'invalid' in parsed ? parsed.username : parsed.username;
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    deps.audit.write({
+      at: new Date(),
+      node: deps.node,
+      client: req.client.name,
+      clientAddress: req.remote.address,
+      username,
+      result: outcome.kind,
+      reason: outcome.reason,
+      method: outcome.method,
+      tokenSerial: outcome.tokenSerial,
+    });
+    deps.metrics?.decisions.inc({ result: outcome.kind, reason: outcome.reason });
+    deps.logger.info(
+      {
+        event: 'auth',
+        client: req.client.name,
+        clientAddress: req.remote.address,
+        user: username,
+        result: outcome.kind,
+        reason: outcome.reason,
+        method: outcome.method,
+        token: outcome.tokenSerial,
+        ms: Math.round(ms * 100) / 100,
+      },
+      'auth decision',
+    );
+    return toReply(outcome, deps.rejectMessage);
+  };
+}

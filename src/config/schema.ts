@@ -1,0 +1,100 @@
+import { z } from 'zod';
+import { parseListenAddress } from '../radius/listen-address';
+import { parseDurationSeconds } from './duration';
+
+/** "host:port" or "[v6]:port" (IP literals only); refused at start-up with its key path when wrong. */
+const listenAddress = z.string().superRefine((text, ctx) => {
+  const r = parseListenAddress(text);
+  if (!r.ok) ctx.addIssue({ code: 'custom', message: r.error });
+});
+
+const duration = (fallback: number) =>
+  z
+    .union([z.number(), z.string()])
+    .default(fallback)
+    .transform((v, ctx) => {
+      const s = parseDurationSeconds(v);
+      if (s === undefined) {
+        ctx.addIssue({ code: 'custom', message: 'expected a duration such as 120, "120s", "15m" or "1h"' });
+        return z.NEVER;
+      }
+      return s;
+    });
+
+/** A config section; an empty YAML section (only comments under the key) reads as null and means "all defaults". */
+const section = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === null ? undefined : v), schema);
+
+export const AUTH_METHODS = ['password', 'token'] as const;
+export type AuthMethodName = (typeof AUTH_METHODS)[number];
+
+export const configSchema = z.strictObject({
+  radius: section(
+  z
+    .strictObject({
+      listen: z.array(listenAddress).min(1).default(['0.0.0.0:1812', '[::]:1812']),
+      /** Extra FreeRADIUS-format dictionary files loaded after the bundled ones. */
+      dictionaries: z.array(z.string().min(1)).default([]),
+      /** Requests being authenticated at once; more are dropped (the NAS retries or fails over). */
+      maxPending: z.number().int().min(1).max(1_000_000).default(1024),
+      /** RFC 5080 §2.2.2 duplicate detection window. */
+      duplicateWindow: duration(30),
+      duplicateCacheSize: z.number().int().min(100).max(10_000_000).default(100_000),
+      /** How often the client table is reloaded from the database (clients added by the CLI appear by then). */
+      clientRefresh: duration(10),
+    })
+    .prefault({}),
+  ),
+  database: section(
+  z
+    .strictObject({
+      url: z.url({ protocol: /^postgres(ql)?$/, error: 'expected a postgres:// URL' }).optional(),
+      poolSize: z.number().int().min(1).max(200).default(10),
+    })
+    .prefault({}),
+  ),
+  dataDir: z.string().min(1).default('./data'),
+  keyFile: z.string().min(1).optional(),
+  /** Old key files still accepted for decryption while `radotp keys rotate` rolls out to every node. */
+  previousKeyFiles: z.array(z.string().min(1)).default([]),
+  http: section(
+  z
+    .strictObject({
+      listen: listenAddress.nullable().default('127.0.0.1:9812'),
+    })
+    .prefault({}),
+  ),
+  log: section(
+  z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .prefault({}),
+  ),
+  node: section(z.strictObject({ name: z.string().min(1).max(64).optional() }).prefault({})),
+  auth: section(
+  z
+    .strictObject({
+      /** Method given to users created without --method. */
+      defaultMethod: z.enum(AUTH_METHODS).default('password'),
+      /** Shown on every Access-Reject; deliberately the same whatever went wrong. */
+      rejectMessage: z.string().min(1).max(253).default('Authentication failed'),
+      challengeMessage: z.string().min(1).max(200).default('Enter the code from your authenticator'),
+      /** During a roll-out: a `token` user with no active token is accepted on the password alone. */
+      allowUsersWithoutToken: z.boolean().default(false),
+      challengeTtl: duration(120),
+      pendingTokenTtl: duration(7 * 86400),
+      issuer: z.string().min(1).max(64).default('radotp'),
+      totp: z.strictObject({ window: z.number().int().min(0).max(10).default(1) }).prefault({}),
+      hotp: z.strictObject({ lookAhead: z.number().int().min(0).max(1000).default(10) }).prefault({}),
+      lockout: z
+        .strictObject({
+          maxFailures: z.number().int().min(1).max(1000).default(10),
+          duration: duration(15 * 60),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  ),
+});
+
+export type RadotpConfig = z.output<typeof configSchema>;

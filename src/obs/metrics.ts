@@ -1,0 +1,39 @@
+import client from 'prom-client';
+
+/** Prometheus metrics of one server process (own registry, so tests can run several servers in one process). */
+export class Metrics {
+  readonly registry = new client.Registry();
+  readonly requests = new client.Counter({
+    name: 'radotp_requests_total',
+    help: 'RADIUS requests answered or decided, by request code and result',
+    labelNames: ['code', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly drops = new client.Counter({
+    name: 'radotp_dropped_total',
+    help: 'Datagrams dropped without an answer, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly decisions = new client.Counter({
+    name: 'radotp_decisions_total',
+    help: 'Auth decisions by result and reason',
+    labelNames: ['result', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly latency = new client.Histogram({
+    name: 'radotp_request_duration_seconds',
+    help: 'Time from datagram received to reply sent',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly auditBacklog = new client.Gauge({
+    name: 'radotp_audit_backlog',
+    help: 'Audit events waiting to be written to the database',
+    registers: [this.registry],
+  });
+
+  constructor(collectDefaults = true) {
+    if (collectDefaults) client.collectDefaultMetrics({ register: this.registry });
+  }
+}

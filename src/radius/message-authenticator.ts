@@ -1,0 +1,90 @@
+/**
+ * The two MD5-based integrity checks of RADIUS, computed over a datagram in place.
+ *
+ * Both work on slices of the packet and feed the hash piece by piece, so checking a request
+ * never copies or mutates the received buffer (another reader may still hold it).
+ */
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+
+export const AUTHENTICATOR_OFFSET = 4;
+export const AUTHENTICATOR_LENGTH = 16;
+export const HEADER_LENGTH = 20;
+/** RFC 3579 §3.2: "Message-Authenticator ... Length 18", i.e. a 16-octet value. */
+export const MESSAGE_AUTHENTICATOR_LENGTH = 16;
+
+const ZERO_16: Buffer = Buffer.alloc(16); // never written to
+
+/**
+ * RFC 3579 §3.2: "Message-Authenticator = HMAC-MD5 (Type, Identifier, Length, Request Authenticator,
+ * Attributes)" where "the Message-Authenticator Attribute itself [is] set to zero" for the
+ * calculation. For replies the authenticator field holds the *Request* Authenticator, so the
+ * caller may substitute it through `authenticator`.
+ *
+ * @param packet the datagram; only `packet[0, length)` is hashed
+ * @param maValueOffset offset in `packet` of the 16-octet Message-Authenticator value
+ * @param authenticator the 16 octets to hash in place of `packet[4, 20)`; default: as in the packet
+ */
+export function computeMessageAuthenticator(
+  secret: Buffer,
+  packet: Buffer,
+  length: number,
+  maValueOffset: number,
+  authenticator?: Buffer,
+): Buffer {
+  const hmac = createHmac('md5', secret);
+  if (authenticator) {
+    hmac.update(packet.subarray(0, AUTHENTICATOR_OFFSET));
+    hmac.update(authenticator);
+    hmac.update(packet.subarray(HEADER_LENGTH, maValueOffset));
+  } else {
+    hmac.update(packet.subarray(0, maValueOffset));
+  }
+  hmac.update(ZERO_16);
+  hmac.update(packet.subarray(maValueOffset + MESSAGE_AUTHENTICATOR_LENGTH, length));
+  return hmac.digest();
+}
+
+/** Constant-time comparison of the received value with the expected HMAC (never `toString()` equality). */
+export function messageAuthenticatorMatches(
+  received: Buffer,
+  secret: Buffer,
+  packet: Buffer,
+  length: number,
+  maValueOffset: number,
+  authenticator?: Buffer,
+): boolean {
+  if (received.length !== MESSAGE_AUTHENTICATOR_LENGTH) return false;
+  const expected = computeMessageAuthenticator(secret, packet, length, maValueOffset, authenticator);
+  return timingSafeEqual(expected, received);
+}
+
+/**
+ * RFC 2865 §3: "ResponseAuth = MD5(Code+ID+Length+RequestAuth+Attributes+Secret)". The same
+ * construction with sixteen zero octets in place of RequestAuth gives the Accounting-Request
+ * authenticator (RFC 2866 §3) and the CoA/Disconnect request authenticator (RFC 5176 §2.3).
+ */
+export function computeResponseAuthenticator(
+  packet: Buffer,
+  length: number,
+  requestAuthenticator: Buffer,
+  secret: Buffer,
+): Buffer {
+  return createHash('md5')
+    .update(packet.subarray(0, AUTHENTICATOR_OFFSET))
+    .update(requestAuthenticator)
+    .update(packet.subarray(HEADER_LENGTH, length))
+    .update(secret)
+    .digest();
+}
+
+export function responseAuthenticatorMatches(
+  packet: Buffer,
+  length: number,
+  requestAuthenticator: Buffer,
+  secret: Buffer,
+): boolean {
+  const expected = computeResponseAuthenticator(packet, length, requestAuthenticator, secret);
+  return timingSafeEqual(expected, packet.subarray(AUTHENTICATOR_OFFSET, HEADER_LENGTH));
+}
+
+export const ZERO_AUTHENTICATOR: Buffer = ZERO_16;

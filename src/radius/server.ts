@@ -1,0 +1,466 @@
+/**
+ * The UDP front door: datagrams in, signed replies out. Everything in between is somebody else's
+ * job (codec, client table, duplicate cache, the auth handler); this file decides the *order*:
+ *
+ *   decode -> client by source address -> authenticator check -> Status-Server? -> duplicate?
+ *   -> overload? -> User-Password -> handler -> reply (+ Proxy-State) -> duplicate cache
+ *
+ * The authenticator check comes before the duplicate cache on purpose: only packets proven to come
+ * from the client (or, for clients not required to send Message-Authenticator, at least addressed
+ * with its identity) ever create cache entries, so a forged packet cannot plant an "in progress"
+ * entry that would make the NAS's genuine request be dropped, or a cached reply that would be sent
+ * for it.
+ *
+ * Every failure is a silent, counted drop. RFC 2865 §3: a request from an unknown client or one
+ * failing validation "MUST be silently discarded"; answering with Access-Reject would hand an
+ * attacker an oracle and a reflector.
+ */
+import dgram from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { decodePacket, encodeResponse, verifyRequest } from './codec';
+import { decryptUserPassword } from './password';
+import type { ClientTable } from './client-table';
+import { DuplicateCache, duplicateKey } from './duplicate-cache';
+import type { DuplicateTicket } from './duplicate-cache';
+import { RateLimitedLog } from './rate-limited-log';
+import { Attr, Code } from './types';
+import type { ClientEntry, DropReason, IncomingRequest, Packet, RawAttribute, Reply, RequestHandler } from './types';
+
+export const DEFAULT_MAX_PENDING = 1024;
+export const DEFAULT_STOP_GRACE_MS = 5_000;
+const SEND_FLUSH_TIMEOUT_MS = 1_000;
+
+export interface ServerEvents {
+  dropped?(reason: DropReason): void;
+  /** `seconds` from the datagram's arrival to the reply being handed to the socket. */
+  replied?(code: number, seconds: number): void;
+  /** Every datagram that decoded as a RADIUS packet, before any trust decision. */
+  received?(code: number): void;
+}
+
+export interface ServerLogger {
+  warn(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  debug?(obj: object, msg: string): void;
+}
+
+export interface RadiusServerOptions<T> {
+  /** UDP addresses to bind; IPv6 sockets are bound ipv6Only so "0.0.0.0" and "::" can coexist. */
+  readonly listen: readonly { host: string; port: number }[];
+  /** Looked up per packet, so the caller can swap in a new table when clients change. */
+  readonly clients: () => ClientTable<T>;
+  /** Called for verified Access-Requests only; `null` means "send nothing". */
+  readonly handler: RequestHandler<T>;
+  /** Access-Requests in the handler at once (default 1024); beyond that, drop 'overload'. */
+  readonly maxPending?: number;
+  readonly duplicateWindowMs?: number;
+  readonly duplicateMaxEntries?: number;
+  /** SO_RCVBUF/SO_SNDBUF in bytes; a burst larger than the receive buffer is lost by the kernel. */
+  readonly socketBufferBytes?: number;
+  readonly events?: ServerEvents;
+  readonly logger?: ServerLogger;
+}
+
+export interface ServerStats {
+  /** Datagrams that decoded as RADIUS packets. */
+  received: number;
+  /** Fresh replies sent (Access-Request answers and Status-Server answers). */
+  replied: number;
+  /** Retransmissions answered from the duplicate cache with the earlier reply. */
+  duplicatesAnswered: number;
+  /** Handler results of `null`: nothing sent, so the NAS may retry or fail over. */
+  unanswered: number;
+  /** Access-Requests currently in the handler. */
+  pending: number;
+  readonly dropped: Record<DropReason, number>;
+}
+
+export interface BoundAddress {
+  readonly address: string;
+  readonly port: number;
+}
+
+type ServerState = 'idle' | 'running' | 'stopping' | 'stopped';
+
+const DROP_REASONS: readonly DropReason[] = [
+  'too_short',
+  'too_long',
+  'length_mismatch',
+  'attribute_overrun',
+  'attribute_too_short',
+  'unsupported_code',
+  'unknown_client',
+  'missing_message_authenticator',
+  'bad_message_authenticator',
+  'bad_password_field',
+  'duplicate_in_progress',
+  'overload',
+  'handler_fail',
+  'shutting_down',
+];
+
+const NO_ATTRIBUTES: readonly RawAttribute[] = Object.freeze([]);
+
+export class RadiusServer<T = unknown> {
+  readonly stats: ServerStats;
+
+  readonly #opts: RadiusServerOptions<T>;
+  readonly #maxPending: number;
+  readonly #duplicates: DuplicateCache;
+  readonly #unknownClientLog = new RateLimitedLog();
+  readonly #badPacketLog = new RateLimitedLog();
+  readonly #failureLog = new RateLimitedLog();
+  readonly #sockets: dgram.Socket[] = [];
+  #state: ServerState = 'idle';
+  #drained: (() => void) | undefined;
+  /** Datagrams handed to a socket whose send callback has not fired yet; closing waits for them. */
+  #sendsInFlight = 0;
+  #sendsSettled: (() => void) | undefined;
+  /** One shared send callback, so sending does not allocate a closure per packet. */
+  readonly #onSent = (err: Error | null): void => {
+    if (--this.#sendsInFlight === 0) this.#sendsSettled?.();
+    if (err) this.#logFailure('send', { err: err.message }, 'could not send a RADIUS reply');
+  };
+
+  constructor(opts: RadiusServerOptions<T>) {
+    this.#opts = opts;
+    this.#maxPending = opts.maxPending ?? DEFAULT_MAX_PENDING;
+    if (!Number.isInteger(this.#maxPending) || this.#maxPending < 1) throw new Error('maxPending must be an integer >= 1');
+    this.#duplicates = new DuplicateCache({ windowMs: opts.duplicateWindowMs, maxEntries: opts.duplicateMaxEntries });
+    const dropped = {} as Record<DropReason, number>;
+    for (const reason of DROP_REASONS) dropped[reason] = 0;
+    this.stats = { received: 0, replied: 0, duplicatesAnswered: 0, unanswered: 0, pending: 0, dropped };
+  }
+
+  /** Binds every listen address; resolves with the ports actually bound (port 0 picks a free one). */
+  async start(): Promise<BoundAddress[]> {
+    if (this.#state !== 'idle') throw new Error(`RADIUS server cannot start: it is ${this.#state}`);
+    this.#state = 'running';
+    try {
+      const bound: BoundAddress[] = [];
+      for (const { host, port } of this.#opts.listen) {
+        const socket = await this.#bind(host, port);
+        const info: AddressInfo = socket.address();
+        bound.push({ address: info.address, port: info.port });
+      }
+      this.#opts.logger?.info({ listen: bound }, 'RADIUS server listening');
+      return bound;
+    } catch (err) {
+      this.#state = 'stopped';
+      await this.#closeSockets();
+      throw err;
+    }
+  }
+
+  /**
+   * Stops taking packets (they are dropped as 'shutting_down'), gives requests already in the
+   * handler up to `graceMs` to finish and send their replies, then closes the sockets.
+   */
+  async stop(graceMs: number = DEFAULT_STOP_GRACE_MS): Promise<void> {
+    if (this.#state === 'stopped') return;
+    const wasRunning = this.#state === 'running';
+    this.#state = 'stopping';
+    if (wasRunning && this.stats.pending > 0) await this.#waitForDrain(graceMs);
+    this.#state = 'stopped';
+    await this.#closeSockets();
+    this.#duplicates.clear();
+  }
+
+  async #bind(host: string, port: number): Promise<dgram.Socket> {
+    const type = isIPv6(host) ? 'udp6' : 'udp4';
+    const size = this.#opts.socketBufferBytes;
+    const socket = dgram.createSocket({
+      type,
+      ipv6Only: type === 'udp6',
+      ...(size !== undefined ? { recvBufferSize: size, sendBufferSize: size } : {}),
+    });
+    this.#sockets.push(socket);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(port, host, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    socket.on('error', (err) => this.#logFailure('socket', { err: err.message, host }, 'RADIUS socket error'));
+    socket.on('message', (datagram, remote) => this.#onDatagram(socket, datagram, remote));
+    return socket;
+  }
+
+  async #closeSockets(): Promise<void> {
+    // dgram sends asynchronously; closing first would silently discard the replies just "sent".
+    if (this.#sendsInFlight > 0) {
+      await new Promise<void>((resolve) => {
+        this.#sendsSettled = resolve;
+        setTimeout(resolve, SEND_FLUSH_TIMEOUT_MS).unref();
+      });
+      this.#sendsSettled = undefined;
+    }
+    const sockets = this.#sockets.splice(0);
+    await Promise.all(
+      sockets.map(
+        (socket) =>
+          new Promise<void>((resolve) => {
+            try {
+              socket.close(() => resolve());
+            } catch {
+              resolve(); // never bound, or already closed
+            }
+          }),
+      ),
+    );
+  }
+
+  /** Resolves when the last in-flight handler settles, or after `graceMs`, whichever is first. */
+  async #waitForDrain(graceMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      this.#drained = resolve;
+      timer = setTimeout(resolve, graceMs);
+    });
+    clearTimeout(timer);
+    this.#drained = undefined;
+  }
+
+  #onDatagram(socket: dgram.Socket, datagram: Buffer, remote: dgram.RemoteInfo): void {
+    const receivedAt = performance.now();
+    try {
+      if (this.#state !== 'running') return this.#drop('shutting_down');
+      const decoded = decodePacket(datagram);
+      if (!decoded.ok) return this.#dropBadPacket(decoded.reason, remote, undefined);
+      const packet = decoded.packet;
+      this.stats.received++;
+      this.#opts.events?.received?.(packet.code);
+      if (packet.code !== Code.AccessRequest && packet.code !== Code.StatusServer) {
+        return this.#dropBadPacket('unsupported_code', remote, undefined);
+      }
+
+      // RFC 2865 §3: "A request from a client for which the RADIUS server does not have a shared
+      // secret MUST be silently discarded."
+      const client = this.#opts.clients().match(remote.address);
+      if (client === undefined) return this.#dropUnknownClient(remote);
+
+      // RFC 3579 §3.2: a packet whose Message-Authenticator does not match is silently discarded;
+      // so is one without it where the client must send it (Blast-RADIUS, CVE-2024-3596).
+      // Status-Server always needs it (RFC 5997 §3).
+      const verdict = verifyRequest(packet, client.secret, {
+        requireMessageAuthenticator: client.requireMessageAuthenticator,
+      });
+      if (verdict !== 'ok') return this.#dropBadPacket(verdict, remote, client);
+
+      if (packet.code === Code.StatusServer) return this.#answerStatusServer(socket, packet, client, remote, receivedAt);
+      this.#acceptAccessRequest(socket, packet, client, remote, receivedAt);
+    } catch (err) {
+      // A bug must cost one packet, never the process.
+      this.#logFailure('internal', { err: errorText(err) }, 'unexpected error while handling a datagram');
+    }
+  }
+
+  /**
+   * RFC 5997 §3: Status-Server sent to an authentication port is answered with Access-Accept, with
+   * a Message-Authenticator (encodeResponse adds it). It is answered right here, ahead of any
+   * handler work, because its whole point is to tell the NAS whether this server is alive, even
+   * while the handlers are saturated; it is idempotent, so it needs no duplicate detection.
+   */
+  #answerStatusServer(
+    socket: dgram.Socket,
+    packet: Packet,
+    client: ClientEntry<T>,
+    remote: dgram.RemoteInfo,
+    receivedAt: number,
+  ): void {
+    const response = encodeResponse({
+      code: Code.AccessAccept,
+      identifier: packet.identifier,
+      requestAuthenticator: packet.authenticator,
+      secret: client.secret,
+      attributes: proxyStatesOf(packet) ?? NO_ATTRIBUTES,
+    });
+    this.#send(socket, response, remote, Code.AccessAccept, receivedAt);
+  }
+
+  #acceptAccessRequest(
+    socket: dgram.Socket,
+    packet: Packet,
+    client: ClientEntry<T>,
+    remote: dgram.RemoteInfo,
+    receivedAt: number,
+  ): void {
+    const key = duplicateKey(remote.address, remote.port, packet.identifier, packet.authenticator);
+    const earlier = this.#duplicates.lookup(key);
+    if (earlier !== undefined) {
+      if (earlier.state === 'in_progress') return this.#drop('duplicate_in_progress');
+      if (earlier.state === 'dropped') return this.#drop(earlier.reason);
+      // RFC 5080 §2.2.2: answer the retransmission with the reply already sent, byte for byte.
+      this.stats.duplicatesAnswered++;
+      this.#transmit(socket, earlier.reply, remote);
+      return;
+    }
+
+    // Shed load before spending work on decryption; nothing is cached, so the NAS's retry gets a
+    // fresh chance once the backlog clears.
+    if (this.stats.pending >= this.#maxPending) return this.#drop('overload');
+
+    let password: Buffer | undefined;
+    const hidden = firstAttribute(packet, Attr.UserPassword);
+    if (hidden !== undefined) {
+      const clear = decryptUserPassword(hidden, client.secret, packet.authenticator);
+      if (clear === null) {
+        // Deterministic for this packet: remember it so retransmissions are dropped the same way.
+        this.#duplicates.completeDropped(this.#duplicates.begin(key), 'bad_password_field');
+        return this.#dropBadPacket('bad_password_field', remote, client);
+      }
+      password = clear;
+    }
+
+    const ticket = this.#duplicates.begin(key);
+    const request: IncomingRequest<T> = password === undefined ? { packet, client, remote } : { packet, client, remote, password };
+    this.stats.pending++;
+    void this.#runHandler(socket, request, ticket, receivedAt);
+  }
+
+  /** Never rejects: every outcome is a reply, a counted drop or a logged failure. */
+  async #runHandler(
+    socket: dgram.Socket,
+    request: IncomingRequest<T>,
+    ticket: DuplicateTicket,
+    receivedAt: number,
+  ): Promise<void> {
+    try {
+      let reply: Reply | null;
+      try {
+        reply = await this.#opts.handler(request);
+      } catch (err) {
+        this.#duplicates.forget(ticket);
+        this.#drop('handler_fail');
+        this.#logFailure(
+          request.client.name,
+          { client: request.client.name, err: errorText(err) },
+          'request handler failed; nothing sent',
+        );
+        return;
+      }
+      if (reply === null) {
+        // e.g. the database is down: stay silent so the NAS retries (and forget the request, so
+        // that retry is processed afresh) or fails over to another server.
+        this.#duplicates.forget(ticket);
+        this.stats.unanswered++;
+        return;
+      }
+      if (this.#state === 'stopped') {
+        this.#duplicates.forget(ticket);
+        return this.#drop('shutting_down'); // grace period over, sockets closed
+      }
+      const response = this.#encodeReply(request, reply);
+      if (response === undefined) {
+        this.#duplicates.forget(ticket);
+        return this.#drop('handler_fail');
+      }
+      this.#send(socket, response, request.remote, reply.code, receivedAt);
+      this.#duplicates.complete(ticket, response);
+    } catch (err) {
+      this.#logFailure('internal', { err: errorText(err) }, 'unexpected error while answering a request');
+    } finally {
+      this.stats.pending--;
+      if (this.stats.pending === 0) this.#drained?.();
+    }
+  }
+
+  #encodeReply(request: IncomingRequest<T>, reply: Reply): Buffer | undefined {
+    // RFC 2865 §5.33: Proxy-State "MUST be returned unmodified in the Access-Accept, Access-Reject
+    // or Access-Challenge"; several of them keep their order (RFC 2865 §5: "the order of Attributes
+    // with the same Type MUST be preserved"). They go last, after the handler's own attributes.
+    const proxyStates = proxyStatesOf(request.packet);
+    const attributes = proxyStates === undefined ? reply.attributes : [...reply.attributes, ...proxyStates];
+    try {
+      return encodeResponse({
+        code: reply.code,
+        identifier: request.packet.identifier,
+        requestAuthenticator: request.packet.authenticator,
+        secret: request.client.secret,
+        attributes,
+      });
+    } catch (err) {
+      // e.g. the handler's attributes do not fit in 4096 bytes (RFC 2865 §3)
+      this.#logFailure(
+        request.client.name,
+        { client: request.client.name, code: reply.code, err: errorText(err) },
+        'could not encode the reply; nothing sent',
+      );
+      return undefined;
+    }
+  }
+
+  #send(socket: dgram.Socket, response: Buffer, remote: { address: string; port: number }, code: number, receivedAt: number): void {
+    this.#transmit(socket, response, remote);
+    this.stats.replied++;
+    this.#opts.events?.replied?.(code, (performance.now() - receivedAt) / 1000);
+  }
+
+  #transmit(socket: dgram.Socket, datagram: Buffer, remote: { address: string; port: number }): void {
+    this.#sendsInFlight++;
+    try {
+      socket.send(datagram, remote.port, remote.address, this.#onSent);
+    } catch (err) {
+      this.#onSent(err instanceof Error ? err : new Error(String(err))); // e.g. the socket was closed
+    }
+  }
+
+  #drop(reason: DropReason): void {
+    this.stats.dropped[reason]++;
+    this.#opts.events?.dropped?.(reason);
+  }
+
+  #dropUnknownClient(remote: dgram.RemoteInfo): void {
+    this.#drop('unknown_client');
+    const logger = this.#opts.logger;
+    if (logger === undefined) return;
+    const decision = this.#unknownClientLog.check(remote.address);
+    if (decision.log) {
+      logger.warn(
+        { remote: remote.address, port: remote.port, suppressed: decision.suppressed },
+        'datagram from an address that is not a configured RADIUS client; dropped',
+      );
+    }
+  }
+
+  /** Malformed or unauthenticated: usually a wrong shared secret or a misconfigured NAS. */
+  #dropBadPacket(reason: DropReason, remote: dgram.RemoteInfo, client: ClientEntry<T> | undefined): void {
+    this.#drop(reason);
+    const logger = this.#opts.logger;
+    if (logger === undefined) return;
+    const decision = this.#badPacketLog.check(remote.address);
+    if (decision.log) {
+      logger.warn(
+        { reason, client: client?.name, remote: remote.address, port: remote.port, suppressed: decision.suppressed },
+        'RADIUS packet dropped',
+      );
+    }
+  }
+
+  #logFailure(key: string, fields: Record<string, unknown>, msg: string): void {
+    const logger = this.#opts.logger;
+    if (logger === undefined) return;
+    const decision = this.#failureLog.check(key);
+    if (decision.log) logger.warn({ ...fields, suppressed: decision.suppressed }, msg);
+  }
+}
+
+function firstAttribute(packet: Packet, type: number): Buffer | undefined {
+  for (const attribute of packet.attributes) if (attribute.type === type) return attribute.value;
+  return undefined;
+}
+
+/** The request's Proxy-State attributes in wire order, or undefined when there are none (the usual case). */
+function proxyStatesOf(packet: Packet): RawAttribute[] | undefined {
+  let found: RawAttribute[] | undefined;
+  for (const attribute of packet.attributes) {
+    if (attribute.type === Attr.ProxyState) (found ??= []).push(attribute);
+  }
+  return found;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : typeof err;
+}

@@ -1,0 +1,120 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+/**
+ * Secrets at rest (RADIUS shared secrets, token seeds) are sealed with AES-256-GCM under a 32-byte key
+ * file shared by all nodes. Every sealed value names the key that sealed it, so several keys can be
+ * held at once while `radotp keys rotate` rolls a new key out to the nodes.
+ *
+ * Sealed layout: version(1) = 1 | keyId(8) | iv(12) | ciphertext | tag(16).
+ * The purpose string (e.g. "client-secret") is bound as AAD, so a sealed value cannot be moved to
+ * a column where it would be read as something else.
+ */
+const VERSION = 1;
+const KEY_ID_LEN = 8;
+const IV_LEN = 12;
+const TAG_LEN = 16;
+const HEADER_LEN = 1 + KEY_ID_LEN + IV_LEN;
+
+export class KeyError extends Error {
+  override name = 'KeyError';
+}
+
+export type SecretPurpose = 'client-secret' | 'token-seed' | 'failure-digest';
+
+export interface MasterKey {
+  readonly id: Buffer;
+  readonly idHex: string;
+  readonly key: Buffer;
+}
+
+export function masterKeyFromBytes(key: Buffer): MasterKey {
+  if (key.length !== 32) throw new KeyError(`master key must be 32 bytes, got ${key.length}`);
+  const id = crypto.createHash('sha256').update('radotp-key-id').update(key).digest().subarray(0, KEY_ID_LEN);
+  return { id, idHex: id.toString('hex'), key };
+}
+
+/** Key files hold the key as 64 hex characters (with an optional trailing newline), readable by admins' tools. */
+export function readKeyFile(file: string): MasterKey {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8').trim();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new KeyError(`key file ${file}: cannot read (${code ?? (e as Error).message})`);
+  }
+  if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new KeyError(`key file ${file}: expected 64 hex characters (a 32-byte key)`);
+  return masterKeyFromBytes(Buffer.from(text, 'hex'));
+}
+
+/** Creates a new random key file (mode 0600); refuses to overwrite an existing one. */
+export function createKeyFile(file: string): MasterKey {
+  // 0711: the embedded PostgreSQL (run as the 'postgres' user when we are root) must traverse dataDir; the key file itself is 0600.
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o711 });
+  const key = crypto.randomBytes(32);
+  try {
+    fs.writeFileSync(file, key.toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new KeyError(`key file ${file} already exists`);
+    throw new KeyError(`key file ${file}: cannot create (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  return masterKeyFromBytes(key);
+}
+
+export function readOrCreateKeyFile(file: string): { key: MasterKey; created: boolean } {
+  if (fs.existsSync(file)) return { key: readKeyFile(file), created: false };
+  try {
+    return { key: createKeyFile(file), created: true };
+  } catch (e) {
+    // Two processes starting at once: the other one won the race; use its key.
+    if (e instanceof KeyError && fs.existsSync(file)) return { key: readKeyFile(file), created: false };
+    throw e;
+  }
+}
+
+export class KeyRing {
+  private readonly byId = new Map<string, MasterKey>();
+
+  /** `current` seals; every key (current and previous) opens. */
+  constructor(
+    readonly current: MasterKey,
+    previous: readonly MasterKey[] = [],
+  ) {
+    for (const k of [current, ...previous]) this.byId.set(k.idHex, k);
+  }
+
+  seal(plain: Buffer, purpose: SecretPurpose): Buffer {
+    const iv = crypto.randomBytes(IV_LEN);
+    const cipher = crypto.createCipheriv('aes-256-gcm', this.current.key, iv);
+    const header = Buffer.concat([Buffer.from([VERSION]), this.current.id, iv]);
+    cipher.setAAD(Buffer.concat([header, Buffer.from(purpose)]));
+    return Buffer.concat([header, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+  }
+
+  open(sealed: Buffer, purpose: SecretPurpose): Buffer {
+    if (sealed.length < HEADER_LEN + TAG_LEN || sealed[0] !== VERSION) throw new KeyError('sealed value is malformed');
+    const idHex = sealed.subarray(1, 1 + KEY_ID_LEN).toString('hex');
+    const mk = this.byId.get(idHex);
+    if (!mk) throw new KeyError(`sealed with key ${idHex}, which this node does not hold (check keyFile/previousKeyFiles)`);
+    const iv = sealed.subarray(1 + KEY_ID_LEN, HEADER_LEN);
+    const decipher = crypto.createDecipheriv('aes-256-gcm', mk.key, iv);
+    decipher.setAAD(Buffer.concat([sealed.subarray(0, HEADER_LEN), Buffer.from(purpose)]));
+    decipher.setAuthTag(sealed.subarray(sealed.length - TAG_LEN));
+    try {
+      return Buffer.concat([decipher.update(sealed.subarray(HEADER_LEN, sealed.length - TAG_LEN)), decipher.final()]);
+    } catch {
+      throw new KeyError(`sealed value failed authentication under key ${idHex}`);
+    }
+  }
+
+  /** The id of the key a sealed value was made with (for rotation bookkeeping). */
+  static keyIdOf(sealed: Buffer): string {
+    return sealed.subarray(1, 1 + KEY_ID_LEN).toString('hex');
+  }
+
+  /** A keyed digest (not reversible without the key), e.g. to recognise a repeated wrong code without storing it. */
+  digest(data: string, purpose: SecretPurpose): Buffer {
+    return crypto.createHmac('sha256', this.current.key).update(purpose).update('\0').update(data).digest().subarray(0, 16);
+  }
+}

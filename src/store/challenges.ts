@@ -1,0 +1,57 @@
+import crypto from 'node:crypto';
+import { sql } from 'kysely';
+import type { Db } from './connect';
+
+export interface PendingChallenge {
+  readonly state: Buffer;
+  readonly userId: bigint;
+  readonly kind: string;
+  readonly data: Record<string, unknown>;
+  readonly node: string;
+  readonly expiresAt: Date;
+}
+
+/** A State value names our challenge; the prefix lets us tell our State from a foreign one at a glance. */
+const STATE_PREFIX = Buffer.from('rotp');
+
+/**
+ * Access-Challenge state lives in PostgreSQL, so the answer may reach any node of the cluster.
+ * A challenge is single-use: `take` deletes it in the same statement that reads it, so two nodes
+ * receiving the same answer cannot both proceed.
+ */
+export class ChallengeRepository {
+  constructor(private readonly db: Db) {}
+
+  async issue(c: { userId: bigint; kind: string; data?: Record<string, unknown>; node: string; ttlSeconds: number }): Promise<Buffer> {
+    const state = Buffer.concat([STATE_PREFIX, crypto.randomBytes(16)]);
+    await this.db
+      .insertInto('challenge')
+      .values({
+        state,
+        user_id: c.userId,
+        kind: c.kind,
+        data: JSON.stringify(c.data ?? {}),
+        node: c.node,
+        expires_at: sql<Date>`now() + make_interval(secs => ${c.ttlSeconds})`,
+      })
+      .execute();
+    return state;
+  }
+
+  /** Consumes the challenge: returns it if it existed and had not expired; undefined otherwise. */
+  async take(state: Buffer): Promise<PendingChallenge | undefined> {
+    const row = await this.db
+      .deleteFrom('challenge')
+      .where('state', '=', state)
+      .returning(['state', 'user_id', 'kind', 'data', 'node', 'expires_at', sql<boolean>`expires_at > now()`.as('live')])
+      .executeTakeFirst();
+    if (!row || !row.live) return undefined;
+    return { state: row.state, userId: row.user_id, kind: row.kind, data: row.data, node: row.node, expiresAt: row.expires_at };
+  }
+
+  /** Housekeeping: expired challenges nobody answered. */
+  async purgeExpired(): Promise<number> {
+    const r = await this.db.deleteFrom('challenge').where('expires_at', '<', sql<Date>`now()`).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+}

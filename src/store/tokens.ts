@@ -1,0 +1,327 @@
+import { sql, type Selectable } from 'kysely';
+import type { KeyRing } from '../secrets/keyring';
+import type { Db } from './connect';
+import { isUniqueViolation, NotFoundError, StoreConflictError } from './errors';
+import type { DisabledReason, TokenKind, TokenState, TokenTable } from './schema';
+
+export type TokenRow = Selectable<TokenTable>;
+
+/** A token as admins see it (never the seed). */
+export interface TokenInfo {
+  readonly id: bigint;
+  readonly serial: string;
+  readonly username: string | null;
+  readonly origin: 'software' | 'hardware';
+  readonly kind: TokenKind;
+  readonly state: TokenState;
+  readonly algorithm: 'sha1' | 'sha256' | 'sha512';
+  readonly digits: number;
+  readonly period: number;
+  readonly t0: bigint;
+  readonly ocraSuite: string | null;
+  readonly lastStep: bigint;
+  readonly nextCounter: bigint;
+  readonly drift: number;
+  readonly failCount: number;
+  readonly lockedUntil: Date | null;
+  readonly description: string | null;
+  readonly issuer: string | null;
+  readonly manufacturer: string | null;
+  readonly model: string | null;
+  readonly validFrom: Date | null;
+  readonly validTo: Date | null;
+  readonly disabledReason: DisabledReason | null;
+  readonly disabledNote: string | null;
+  readonly pendingExpiresAt: Date | null;
+  readonly lastUsedAt: Date | null;
+  readonly createdAt: Date;
+}
+
+/** What verification needs: the info plus the opened seed. */
+export interface TokenWithSeed extends TokenInfo {
+  readonly seed: Buffer;
+}
+
+export interface NewToken {
+  serial: string;
+  userId: bigint | null;
+  origin: 'software' | 'hardware';
+  kind: TokenKind;
+  state: TokenState;
+  algorithm: 'sha1' | 'sha256' | 'sha512';
+  digits: number;
+  period?: number;
+  t0?: bigint;
+  ocraSuite?: string | null;
+  seed: Buffer;
+  counter?: bigint;
+  drift?: number;
+  description?: string | null;
+  issuer?: string | null;
+  manufacturer?: string | null;
+  model?: string | null;
+  validFrom?: Date | null;
+  validTo?: Date | null;
+  pendingExpiresAt?: Date | null;
+}
+
+type RowWithUser = TokenRow & { username: string | null };
+
+function toInfo(r: RowWithUser): TokenInfo {
+  return {
+    id: r.id,
+    serial: r.serial,
+    username: r.username,
+    origin: r.origin,
+    kind: r.kind,
+    state: r.state,
+    algorithm: r.algorithm,
+    digits: r.digits,
+    period: r.period,
+    t0: r.t0,
+    ocraSuite: r.ocra_suite,
+    lastStep: r.last_step,
+    nextCounter: r.next_counter,
+    drift: r.drift,
+    failCount: r.fail_count,
+    lockedUntil: r.locked_until,
+    description: r.description,
+    issuer: r.issuer,
+    manufacturer: r.manufacturer,
+    model: r.model,
+    validFrom: r.valid_from,
+    validTo: r.valid_to,
+    disabledReason: r.disabled_reason,
+    disabledNote: r.disabled_note,
+    pendingExpiresAt: r.pending_expires_at,
+    lastUsedAt: r.last_used_at,
+    createdAt: r.created_at,
+  };
+}
+
+export interface TokenFilter {
+  username?: string;
+  state?: TokenState;
+  unassigned?: boolean;
+}
+
+export class TokenRepository {
+  constructor(
+    private readonly db: Db,
+    private readonly keys: KeyRing,
+  ) {}
+
+  private base(db: Db = this.db) {
+    return db.selectFrom('token').leftJoin('app_user', 'app_user.id', 'token.user_id').selectAll('token').select('app_user.username');
+  }
+
+  sealSeed(seed: Buffer): Buffer {
+    return this.keys.seal(seed, 'token-seed');
+  }
+
+  toInsertRow(t: NewToken) {
+    return {
+      serial: t.serial,
+      user_id: t.userId,
+      origin: t.origin,
+      kind: t.kind,
+      state: t.state,
+      algorithm: t.algorithm,
+      digits: t.digits,
+      period: t.period ?? 30,
+      t0: t.t0 ?? 0n,
+      ocra_suite: t.ocraSuite ?? null,
+      seed_sealed: this.sealSeed(t.seed),
+      next_counter: t.counter ?? 0n,
+      drift: t.drift ?? 0,
+      description: t.description ?? null,
+      issuer: t.issuer ?? null,
+      manufacturer: t.manufacturer ?? null,
+      model: t.model ?? null,
+      valid_from: t.validFrom ?? null,
+      valid_to: t.validTo ?? null,
+      pending_expires_at: t.pendingExpiresAt ?? null,
+    };
+  }
+
+  async create(t: NewToken, db: Db = this.db): Promise<TokenInfo> {
+    try {
+      await db.insertInto('token').values(this.toInsertRow(t)).execute();
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new StoreConflictError(`a token with serial "${t.serial}" already exists`);
+      throw e;
+    }
+    return this.get(t.serial, db);
+  }
+
+  async find(serial: string, db: Db = this.db): Promise<TokenInfo | undefined> {
+    const r = await this.base(db).where('token.serial', '=', serial).executeTakeFirst();
+    return r && toInfo(r);
+  }
+
+  async get(serial: string, db: Db = this.db): Promise<TokenInfo> {
+    const t = await this.find(serial, db);
+    if (!t) throw new NotFoundError(`no token with serial "${serial}"`);
+    return t;
+  }
+
+  async getWithSeed(serial: string): Promise<TokenWithSeed> {
+    const r = await this.base().where('token.serial', '=', serial).executeTakeFirst();
+    if (!r) throw new NotFoundError(`no token with serial "${serial}"`);
+    return { ...toInfo(r), seed: this.keys.open(r.seed_sealed, 'token-seed') };
+  }
+
+  async existingSerials(serials: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (let i = 0; i < serials.length; i += 5000) {
+      const rows = await this.db.selectFrom('token').select('serial').where('serial', 'in', serials.slice(i, i + 5000)).execute();
+      for (const r of rows) found.add(r.serial);
+    }
+    return found;
+  }
+
+  async list(f: TokenFilter = {}): Promise<TokenInfo[]> {
+    let q = this.base().orderBy('token.serial');
+    if (f.username) q = q.where('app_user.username', '=', f.username);
+    if (f.state) q = q.where('token.state', '=', f.state);
+    if (f.unassigned) q = q.where('token.user_id', 'is', null);
+    return (await q.execute()).map(toInfo);
+  }
+
+  /**
+   * Tokens that may authenticate this user now: active, assigned to them, inside their validity
+   * period. Locked ones are included (the method reports "locked" rather than "bad code").
+   */
+  async usableForUser(userId: bigint): Promise<TokenWithSeed[]> {
+    const rows = await this.base()
+      .where('token.user_id', '=', userId)
+      .where('token.state', '=', 'active')
+      .where((eb) => eb.or([eb('token.valid_to', 'is', null), eb('token.valid_to', '>', sql<Date>`now()`)]))
+      .where((eb) => eb.or([eb('token.valid_from', 'is', null), eb('token.valid_from', '<=', sql<Date>`now()`)]))
+      .orderBy('token.id')
+      .execute();
+    return rows.map((r) => ({ ...toInfo(r), seed: this.keys.open(r.seed_sealed, 'token-seed') }));
+  }
+
+  /**
+   * RFC 6238 §5.2 / RFC 4226 §7.2 replay protection, atomically: the token advances only if the
+   * matched step is beyond the last accepted one, in one UPDATE. Two nodes receiving the same code at
+   * the same instant race on the row lock; exactly one sees a row updated.
+   * Returns false when another request got there first (a replay), or the token stopped being usable.
+   */
+  async acceptStep(id: bigint, step: number, drift: number, opts: { activate?: boolean } = {}): Promise<boolean> {
+    const r = await this.db
+      .updateTable('token')
+      .set({
+        last_step: step,
+        drift,
+        fail_count: 0,
+        locked_until: null,
+        last_used_at: sql<Date>`now()`,
+        ...(opts.activate ? { state: 'active' as const, pending_expires_at: null, updated_at: sql<Date>`now()` } : {}),
+      })
+      .where('id', '=', id)
+      .where('last_step', '<', BigInt(step))
+      .where('state', '=', opts.activate ? 'pending' : 'active')
+      .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', sql<Date>`now()`)]))
+      .executeTakeFirst();
+    return r.numUpdatedRows === 1n;
+  }
+
+  /** HOTP/OCRA counterpart of acceptStep: `counter` was used; the next acceptable one is counter+1. */
+  async acceptCounter(id: bigint, counter: bigint, opts: { activate?: boolean } = {}): Promise<boolean> {
+    const r = await this.db
+      .updateTable('token')
+      .set({
+        next_counter: counter + 1n,
+        fail_count: 0,
+        locked_until: null,
+        last_used_at: sql<Date>`now()`,
+        ...(opts.activate ? { state: 'active' as const, pending_expires_at: null, updated_at: sql<Date>`now()` } : {}),
+      })
+      .where('id', '=', id)
+      .where('next_counter', '<=', counter)
+      .where('state', '=', opts.activate ? 'pending' : 'active')
+      .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', sql<Date>`now()`)]))
+      .executeTakeFirst();
+    return r.numUpdatedRows === 1n;
+  }
+
+  /**
+   * Counts a wrong code against each token. The same wrong code repeated within a minute counts once
+   * (a user retyping, a NAS retrying after a timeout). Reaching maxFailures locks the token until
+   * now + lockSeconds; an expired lock starts the count afresh.
+   */
+  async recordFailure(ids: readonly bigint[], digest: Buffer, maxFailures: number, lockSeconds: number): Promise<void> {
+    if (ids.length === 0) return;
+    await sql`
+      UPDATE token SET
+        fail_count = n.count,
+        locked_until = CASE WHEN n.count >= ${maxFailures} THEN coalesce(n.still_locked, now() + make_interval(secs => ${lockSeconds})) ELSE NULL END,
+        last_fail_digest = ${digest},
+        last_fail_at = now()
+      FROM (
+        SELECT id,
+          CASE WHEN locked_until IS NOT NULL AND locked_until <= now() THEN 1
+               WHEN last_fail_digest = ${digest} AND last_fail_at > now() - interval '60 seconds' THEN fail_count
+               ELSE fail_count + 1 END AS count,
+          CASE WHEN locked_until > now() THEN locked_until END AS still_locked
+        FROM token WHERE id = ANY(${ids.map(String)}::bigint[]) FOR UPDATE
+      ) n
+      WHERE token.id = n.id`.execute(this.db);
+  }
+
+  async setResync(serial: string, change: { lastStep?: number; drift?: number; nextCounter?: bigint }): Promise<boolean> {
+    let q = this.db
+      .updateTable('token')
+      .set({
+        ...(change.lastStep !== undefined ? { last_step: change.lastStep, drift: change.drift ?? 0 } : {}),
+        ...(change.nextCounter !== undefined ? { next_counter: change.nextCounter } : {}),
+        fail_count: 0,
+        locked_until: null,
+        updated_at: sql<Date>`now()`,
+      })
+      .where('serial', '=', serial);
+    // never move backwards (LinOTP CVE-2019-12887): guarded again here against a concurrent login
+    if (change.lastStep !== undefined) q = q.where('last_step', '<', BigInt(change.lastStep));
+    if (change.nextCounter !== undefined) q = q.where('next_counter', '<', change.nextCounter);
+    const r = await q.executeTakeFirst();
+    return r.numUpdatedRows === 1n;
+  }
+
+  async update(
+    serial: string,
+    set: Partial<{
+      user_id: bigint | null;
+      state: TokenState;
+      description: string | null;
+      disabled_reason: DisabledReason | null;
+      disabled_note: string | null;
+      fail_count: number;
+      locked_until: Date | null;
+    }>,
+    where: { state?: TokenState[] } = {},
+  ): Promise<boolean> {
+    let q = this.db
+      .updateTable('token')
+      .set({ ...set, updated_at: sql<Date>`now()` })
+      .where('serial', '=', serial);
+    if (where.state) q = q.where('state', 'in', where.state);
+    const r = await q.executeTakeFirst();
+    return r.numUpdatedRows === 1n;
+  }
+
+  async delete(serial: string): Promise<void> {
+    const r = await this.db.deleteFrom('token').where('serial', '=', serial).executeTakeFirst();
+    if (r.numDeletedRows === 0n) throw new NotFoundError(`no token with serial "${serial}"`);
+  }
+
+  async deleteExpiredPending(): Promise<number> {
+    const r = await this.db
+      .deleteFrom('token')
+      .where('state', '=', 'pending')
+      .where('pending_expires_at', '<', sql<Date>`now()`)
+      .executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+}

@@ -1,0 +1,91 @@
+import { sql } from 'kysely';
+import type { Db } from './connect';
+import type { TokenState } from './schema';
+import { isUniqueViolation, NotFoundError, StoreConflictError } from './errors';
+
+export interface UserRecord {
+  readonly id: bigint;
+  readonly username: string;
+  readonly passwordHash: string | null;
+  readonly method: string;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+function toRecord(r: {
+  id: bigint;
+  username: string;
+  password_hash: string | null;
+  method: string;
+  created_at: Date;
+  updated_at: Date;
+}): UserRecord {
+  return {
+    id: r.id,
+    username: r.username,
+    passwordHash: r.password_hash,
+    method: r.method,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+export class UserRepository {
+  constructor(private readonly db: Db) {}
+
+  async add(u: { username: string; passwordHash: string | null; method: string }): Promise<UserRecord> {
+    try {
+      const row = await this.db
+        .insertInto('app_user')
+        .values({ username: u.username, password_hash: u.passwordHash, method: u.method })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      return toRecord(row);
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new StoreConflictError(`user "${u.username}" already exists`);
+      throw e;
+    }
+  }
+
+  async find(username: string): Promise<UserRecord | undefined> {
+    const row = await this.db.selectFrom('app_user').selectAll().where('username', '=', username).executeTakeFirst();
+    return row && toRecord(row);
+  }
+
+  async get(username: string): Promise<UserRecord> {
+    const u = await this.find(username);
+    if (!u) throw new NotFoundError(`no user named "${username}"`);
+    return u;
+  }
+
+  async list(): Promise<UserRecord[]> {
+    const rows = await this.db.selectFrom('app_user').selectAll().orderBy('username').execute();
+    return rows.map(toRecord);
+  }
+
+  async update(username: string, change: { passwordHash?: string | null; method?: string }): Promise<void> {
+    const set: Record<string, unknown> = { updated_at: new Date() };
+    if (change.passwordHash !== undefined) set.password_hash = change.passwordHash;
+    if (change.method !== undefined) set.method = change.method;
+    const r = await this.db.updateTable('app_user').set(set).where('username', '=', username).executeTakeFirst();
+    if (r.numUpdatedRows === 0n) throw new NotFoundError(`no user named "${username}"`);
+  }
+
+  /**
+   * Removes the user. Their software tokens go with them; hardware tokens go back to the pool
+   * (their replay state kept), all in one transaction.
+   */
+  async remove(username: string): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      const user = await tx.selectFrom('app_user').select('id').where('username', '=', username).forUpdate().executeTakeFirst();
+      if (!user) throw new NotFoundError(`no user named "${username}"`);
+      await tx.deleteFrom('token').where('user_id', '=', user.id).where('origin', '=', 'software').execute();
+      await tx
+        .updateTable('token')
+        .set({ user_id: null, state: sql<TokenState>`CASE WHEN state = 'disabled' THEN 'disabled' ELSE 'unassigned' END`, updated_at: new Date() })
+        .where('user_id', '=', user.id)
+        .execute();
+      await tx.deleteFrom('app_user').where('id', '=', user.id).execute();
+    });
+  }
+}

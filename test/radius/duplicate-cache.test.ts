@@ -1,0 +1,157 @@
+import { DuplicateCache, duplicateKey } from '../../src/radius/duplicate-cache';
+
+function manualClock(start = 1_000) {
+  let now = start;
+  return { now: () => now, advance: (ms: number) => (now += ms) };
+}
+
+const AUTH_A = Buffer.alloc(16, 0xaa);
+const AUTH_B = Buffer.alloc(16, 0xbb);
+
+describe('duplicateKey', () => {
+  // Each component of RFC 5080's key must distinguish requests on its own.
+  const base = duplicateKey('10.0.0.1', 40000, 7, AUTH_A);
+  const variants: [what: string, key: string][] = [
+    ['address', duplicateKey('10.0.0.2', 40000, 7, AUTH_A)],
+    ['port', duplicateKey('10.0.0.1', 40001, 7, AUTH_A)],
+    ['identifier', duplicateKey('10.0.0.1', 40000, 8, AUTH_A)],
+    ['authenticator', duplicateKey('10.0.0.1', 40000, 7, AUTH_B)],
+    ['one authenticator byte', duplicateKey('10.0.0.1', 40000, 7, Buffer.concat([AUTH_A.subarray(0, 15), Buffer.from([0xab])]))],
+    // '1' + '|' + '11' vs '11' + '|' + '1' style ambiguity
+    ['port/identifier boundary', duplicateKey('10.0.0.1', 4000, 7, AUTH_A)],
+  ];
+  test.each(variants)('differs when only the %s differs', (_what, key) => {
+    expect(key).not.toBe(base);
+  });
+
+  test('is stable for the same request', () => {
+    expect(duplicateKey('10.0.0.1', 40000, 7, Buffer.from(AUTH_A))).toBe(base);
+  });
+
+  test('high authenticator bytes are not collapsed (latin1, not utf8)', () => {
+    expect(duplicateKey('a', 1, 1, Buffer.alloc(16, 0x80))).not.toBe(duplicateKey('a', 1, 1, Buffer.alloc(16, 0x81)));
+  });
+});
+
+describe('DuplicateCache', () => {
+  test('unknown request: nothing seen', () => {
+    const cache = new DuplicateCache();
+    expect(cache.lookup('k')).toBeUndefined();
+  });
+
+  test('in progress, then replied with the exact bytes', () => {
+    const cache = new DuplicateCache();
+    const ticket = cache.begin('k');
+    expect(cache.lookup('k')).toEqual({ state: 'in_progress' });
+    const reply = Buffer.from('0201001400112233445566778899aabbccddeeff', 'hex');
+    cache.complete(ticket, reply);
+    const seen = cache.lookup('k');
+    expect(seen?.state).toBe('replied');
+    if (seen?.state === 'replied') expect(seen.reply.equals(reply)).toBe(true);
+  });
+
+  test('a deliberately dropped request is remembered with its reason', () => {
+    const cache = new DuplicateCache();
+    cache.completeDropped(cache.begin('k'), 'bad_password_field');
+    expect(cache.lookup('k')).toEqual({ state: 'dropped', reason: 'bad_password_field' });
+  });
+
+  test('forget makes a retransmission look new again (handler produced no reply)', () => {
+    const cache = new DuplicateCache();
+    const ticket = cache.begin('k');
+    cache.forget(ticket);
+    expect(cache.lookup('k')).toBeUndefined();
+    expect(cache.size).toBe(0);
+  });
+
+  test('entries expire after the window, counted from completion', () => {
+    const clock = manualClock();
+    const cache = new DuplicateCache({ windowMs: 30_000, now: clock.now });
+    const ticket = cache.begin('k');
+    clock.advance(20_000); // slow handler
+    cache.complete(ticket, Buffer.from('reply'));
+    clock.advance(29_999);
+    expect(cache.lookup('k')?.state).toBe('replied');
+    clock.advance(1);
+    expect(cache.lookup('k')).toBeUndefined();
+    expect(cache.size).toBe(0);
+  });
+
+  test('expiry of the oldest entries does not disturb younger ones', () => {
+    const clock = manualClock();
+    const cache = new DuplicateCache({ windowMs: 100, now: clock.now });
+    for (let i = 0; i < 10; i++) {
+      cache.complete(cache.begin(`k${i}`), Buffer.from([i]));
+      clock.advance(10);
+    }
+    // k0 was completed at t=0, k9 at t=90; now t=100 -> k0 expired
+    expect(cache.lookup('k0')).toBeUndefined();
+    expect(cache.lookup('k1')?.state).toBe('replied');
+    clock.advance(45); // t=145: everything completed at or before t=45 is gone
+    expect(cache.lookup('k4')).toBeUndefined();
+    expect(cache.size).toBe(5); // k5..k9
+    expect(cache.lookup('k5')?.state).toBe('replied');
+  });
+
+  test('an in-progress entry also expires, and completing it late is a no-op', () => {
+    const clock = manualClock();
+    const cache = new DuplicateCache({ windowMs: 1_000, now: clock.now });
+    const ticket = cache.begin('k');
+    clock.advance(1_000);
+    expect(cache.lookup('k')).toBeUndefined();
+    cache.complete(ticket, Buffer.from('late'));
+    expect(cache.lookup('k')).toBeUndefined();
+  });
+
+  test('a late completion does not overwrite a newer copy of the same request', () => {
+    const clock = manualClock();
+    const cache = new DuplicateCache({ windowMs: 1_000, now: clock.now });
+    const first = cache.begin('k');
+    clock.advance(1_000);
+    expect(cache.lookup('k')).toBeUndefined();
+    const second = cache.begin('k');
+    cache.complete(first, Buffer.from('first'));
+    expect(cache.lookup('k')).toEqual({ state: 'in_progress' });
+    cache.forget(first);
+    expect(cache.lookup('k')).toEqual({ state: 'in_progress' });
+    cache.complete(second, Buffer.from('second'));
+    const seen = cache.lookup('k');
+    expect(seen?.state === 'replied' && seen.reply.toString()).toBe('second');
+  });
+
+  test('maxEntries evicts the oldest entry first', () => {
+    const cache = new DuplicateCache({ maxEntries: 3 });
+    for (const key of ['a', 'b', 'c']) cache.complete(cache.begin(key), Buffer.from(key));
+    cache.begin('d');
+    expect(cache.size).toBe(3);
+    expect(cache.lookup('a')).toBeUndefined();
+    expect(cache.lookup('b')?.state).toBe('replied');
+    expect(cache.lookup('d')).toEqual({ state: 'in_progress' });
+  });
+
+  test('completing re-orders: a request answered last is evicted last', () => {
+    const cache = new DuplicateCache({ maxEntries: 2 });
+    const slow = cache.begin('slow');
+    cache.complete(cache.begin('fast'), Buffer.from('fast'));
+    cache.complete(slow, Buffer.from('slow'));
+    cache.begin('new');
+    expect(cache.lookup('fast')).toBeUndefined();
+    expect(cache.lookup('slow')?.state).toBe('replied');
+  });
+
+  test('memory stays bounded under a flood of distinct requests', () => {
+    const clock = manualClock();
+    const cache = new DuplicateCache({ maxEntries: 1_000, windowMs: 30_000, now: clock.now });
+    for (let i = 0; i < 50_000; i++) {
+      cache.complete(cache.begin(duplicateKey('10.0.0.1', i & 0xffff, i & 0xff, AUTH_A)), AUTH_B);
+      if (i % 100 === 0) clock.advance(1);
+    }
+    expect(cache.size).toBe(1_000);
+  });
+
+  test('invalid options are refused', () => {
+    expect(() => new DuplicateCache({ maxEntries: 0 })).toThrow(/maxEntries/);
+    expect(() => new DuplicateCache({ windowMs: -1 })).toThrow(/window/);
+    expect(() => new DuplicateCache({ windowMs: Number.NaN })).toThrow(/window/);
+  });
+});

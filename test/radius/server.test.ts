@@ -1,0 +1,710 @@
+import { createHash, createHmac } from 'node:crypto';
+import dgram from 'node:dgram';
+import * as radiusOracle from 'radius';
+import { encodeRequest, verifyResponse } from '../../src/radius/codec';
+import { ClientTable } from '../../src/radius/client-table';
+import { parseListenAddress } from '../../src/radius/listen-address';
+import { RadiusServer } from '../../src/radius/server';
+import type { RadiusServerOptions } from '../../src/radius/server';
+import { Attr, Code } from '../../src/radius/types';
+import type { ClientEntry, DropReason, IncomingRequest, RawAttribute, Reply } from '../../src/radius/types';
+
+const SECRET = Buffer.from('s3cret-for-tests');
+const OTHER_SECRET = Buffer.from('a-different-secret');
+const NO_REPLY_WAIT_MS = 150;
+
+// ---------------------------------------------------------------- helpers
+
+/** A NAS: one UDP socket, sends requests, collects every datagram that comes back. */
+class TestNas {
+  readonly #socket: dgram.Socket;
+  readonly #inbox: Buffer[] = [];
+  #waiter: (() => void) | undefined;
+
+  private constructor(socket: dgram.Socket) {
+    this.#socket = socket;
+    socket.on('message', (msg) => {
+      this.#inbox.push(msg);
+      this.#waiter?.();
+    });
+  }
+
+  static async open(host = '127.0.0.1'): Promise<TestNas> {
+    const socket = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    await new Promise<void>((resolve) => socket.bind(0, host, resolve));
+    return new TestNas(socket);
+  }
+
+  send(datagram: Buffer, port: number, host = '127.0.0.1'): void {
+    this.#socket.send(datagram, port, host);
+  }
+
+  /** The next datagram received, or null if none arrives within `timeoutMs`. */
+  async next(timeoutMs = 2_000): Promise<Buffer | null> {
+    if (this.#inbox.length > 0) return this.#inbox.shift()!;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#waiter = done;
+    });
+    this.#waiter = undefined;
+    return this.#inbox.shift() ?? null;
+  }
+
+  async exchange(datagram: Buffer, port: number, host = '127.0.0.1', timeoutMs = 2_000): Promise<Buffer | null> {
+    this.send(datagram, port, host);
+    return this.next(timeoutMs);
+  }
+
+  close(): void {
+    this.#socket.close();
+  }
+}
+
+/** A promise that a test resolves by hand, to hold a handler "in progress". */
+function gate<V = void>() {
+  let open!: (value: V) => void;
+  const promise = new Promise<V>((resolve) => (open = resolve));
+  return { promise, open };
+}
+
+function client(name: string, cidr: string, extra: Partial<ClientEntry<{ site: string }>> = {}): ClientEntry<{ site: string }> {
+  return { name, cidr, secret: SECRET, requireMessageAuthenticator: true, data: { site: name }, ...extra };
+}
+
+const servers: RadiusServer<unknown>[] = [];
+const nases: TestNas[] = [];
+
+afterEach(async () => {
+  for (const nas of nases.splice(0)) nas.close();
+  await Promise.all(servers.splice(0).map((server) => server.stop(0)));
+});
+
+type Options<T> = Partial<RadiusServerOptions<T>> & Pick<RadiusServerOptions<T>, 'handler'>;
+
+async function startServer<T = { site: string }>(opts: Options<T>, host = '127.0.0.1') {
+  const table = new ClientTable([client('loopback-v4', '127.0.0.0/8'), client('loopback-v6', '::1/128')]);
+  const server = new RadiusServer<T>({
+    listen: [{ host, port: 0 }],
+    clients: () => table as unknown as ClientTable<T>,
+    ...opts,
+  });
+  servers.push(server as RadiusServer<unknown>);
+  const [bound] = await server.start();
+  return { server, port: bound!.port };
+}
+
+async function openNas(host = '127.0.0.1'): Promise<TestNas> {
+  const nas = await TestNas.open(host);
+  nases.push(nas);
+  return nas;
+}
+
+let nextIdentifier = 0;
+function accessRequest(
+  attributes: readonly RawAttribute[] = [
+    { type: Attr.UserName, value: Buffer.from('alice') },
+    { type: Attr.UserPassword, value: Buffer.from('correct horse 123456') },
+  ],
+  opts: { secret?: Buffer; messageAuthenticator?: boolean; code?: number } = {},
+): Buffer {
+  return encodeRequest({
+    code: opts.code ?? Code.AccessRequest,
+    identifier: nextIdentifier++ & 0xff,
+    secret: opts.secret ?? SECRET,
+    attributes,
+    messageAuthenticator: opts.messageAuthenticator ?? true,
+  });
+}
+
+function statusServer(secret = SECRET): Buffer {
+  return accessRequest([], { code: Code.StatusServer, secret });
+}
+
+/** Attributes of a datagram, parsed independently of the codec under test. */
+function attributesOf(datagram: Buffer): RawAttribute[] {
+  const attributes: RawAttribute[] = [];
+  const end = datagram.readUInt16BE(2);
+  for (let offset = 20; offset + 2 <= end; ) {
+    const length = datagram[offset + 1]!;
+    attributes.push({ type: datagram[offset]!, value: datagram.subarray(offset + 2, offset + length) });
+    offset += length;
+  }
+  return attributes;
+}
+
+/** RFC 2865 §3 Response Authenticator and RFC 3579 §3.2 Message-Authenticator, recomputed here. */
+function checkResponseByHand(response: Buffer, request: Buffer, secret: Buffer): { responseAuth: boolean; ma: 'absent' | 'ok' | 'bad' } {
+  const requestAuthenticator = request.subarray(4, 20);
+  const expected = createHash('md5')
+    .update(response.subarray(0, 4))
+    .update(requestAuthenticator)
+    .update(response.subarray(20))
+    .update(secret)
+    .digest();
+  let ma: 'absent' | 'ok' | 'bad' = 'absent';
+  let offset = 20;
+  for (const attribute of attributesOf(response)) {
+    if (attribute.type === Attr.MessageAuthenticator) {
+      const copy = Buffer.from(response);
+      requestAuthenticator.copy(copy, 4);
+      copy.fill(0, offset + 2, offset + 18);
+      ma = createHmac('md5', secret).update(copy).digest().equals(attribute.value) ? 'ok' : 'bad';
+    }
+    offset += attribute.value.length + 2;
+  }
+  return { responseAuth: expected.equals(response.subarray(4, 20)), ma };
+}
+
+/** A port free on both 0.0.0.0 and :: right now (bound by the OS, then released). */
+async function freeUdpPort(): Promise<number> {
+  for (;;) {
+    const probe = dgram.createSocket({ type: 'udp6', ipv6Only: false });
+    const port = await new Promise<number>((resolve) => probe.bind(0, '::', () => resolve(probe.address().port)));
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    if (![18120, 18121, 18130, 18131, 18199].includes(port)) return port; // the benchmark's ports
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---------------------------------------------------------------- tests
+
+describe('Access-Request round trips', () => {
+  const replies: [name: string, reply: Reply][] = [
+    ['Access-Accept', { code: Code.AccessAccept, attributes: [{ type: Attr.ReplyMessage, value: Buffer.from('welcome') }] }],
+    ['Access-Reject', { code: Code.AccessReject, attributes: [] }],
+    [
+      'Access-Challenge',
+      {
+        code: Code.AccessChallenge,
+        attributes: [
+          { type: Attr.ReplyMessage, value: Buffer.from('enter your code') },
+          { type: Attr.State, value: Buffer.from('0123456789abcdef', 'hex') },
+        ],
+      },
+    ],
+  ];
+
+  test.each(replies)('%s from the handler reaches the NAS, signed', async (_name, reply) => {
+    const seen: IncomingRequest<{ site: string }>[] = [];
+    const { server, port } = await startServer({
+      handler: async (req) => {
+        seen.push(req);
+        return reply;
+      },
+    });
+    const nas = await openNas();
+    const request = accessRequest();
+    const response = await nas.exchange(request, port);
+
+    expect(response).not.toBeNull();
+    expect(response![0]).toBe(reply.code);
+    expect(response![1]).toBe(request[1]); // Identifier copied from the request
+    expect(verifyResponse(response!, request.subarray(4, 20), SECRET)).toBe(true);
+    expect(verifyResponse(response!, request.subarray(4, 20), OTHER_SECRET)).toBe(false);
+    expect(checkResponseByHand(response!, request, SECRET)).toEqual({ responseAuth: true, ma: 'ok' });
+
+    const attributes = attributesOf(response!);
+    expect(attributes[0]!.type).toBe(Attr.MessageAuthenticator); // Blast-RADIUS guidance: MA first
+    expect(attributes.slice(1)).toEqual(reply.attributes);
+
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.client.name).toBe('loopback-v4');
+    expect(seen[0]!.client.data).toEqual({ site: 'loopback-v4' });
+    expect(seen[0]!.password?.toString()).toBe('correct horse 123456');
+    expect(seen[0]!.remote.address).toBe('127.0.0.1');
+    expect(server.stats.replied).toBe(1);
+  });
+
+  test('a request without User-Password reaches the handler with password undefined', async () => {
+    let password: Buffer | undefined | 'not called' = 'not called';
+    const { port } = await startServer({
+      handler: async (req) => {
+        password = req.password;
+        return { code: Code.AccessReject, attributes: [] };
+      },
+    });
+    const nas = await openNas();
+    expect(await nas.exchange(accessRequest([{ type: Attr.UserName, value: Buffer.from('bob') }]), port)).not.toBeNull();
+    expect(password).toBeUndefined();
+  });
+
+  test('cross-check with the `radius` npm package: it accepts our reply to its own request', async () => {
+    const { port } = await startServer({
+      handler: async (req) => ({
+        code: req.password?.toString() === 'pa55word' ? Code.AccessAccept : Code.AccessReject,
+        attributes: [{ type: Attr.ReplyMessage, value: Buffer.from('hello from radotp') }],
+      }),
+    });
+    const secret = SECRET.toString();
+    const request = radiusOracle.encode({
+      code: 'Access-Request',
+      secret,
+      identifier: 42,
+      attributes: [
+        ['User-Name', 'carol'],
+        ['User-Password', 'pa55word'],
+        ['Proxy-State', Buffer.from('hop-1')],
+      ],
+      add_message_authenticator: true,
+    });
+    const nas = await openNas();
+    const response = await nas.exchange(request, port);
+    expect(response).not.toBeNull();
+    expect(radiusOracle.verify_response({ response: response!, request, secret })).toBe(true);
+    const decoded = radiusOracle.decode({ packet: response!, secret });
+    expect(decoded.code).toBe('Access-Accept');
+    expect(decoded.identifier).toBe(42);
+    expect(decoded.attributes['Reply-Message']).toBe('hello from radotp');
+    expect(Buffer.from(decoded.attributes['Proxy-State']).toString()).toBe('hop-1');
+  });
+});
+
+describe('Status-Server (RFC 5997)', () => {
+  test('is answered with a signed Access-Accept carrying Message-Authenticator, without the handler', async () => {
+    const handler = jest.fn(async (): Promise<Reply | null> => ({ code: Code.AccessReject, attributes: [] }));
+    const { server, port } = await startServer({ handler });
+    const nas = await openNas();
+    const request = statusServer();
+    const response = await nas.exchange(request, port);
+    expect(response).not.toBeNull();
+    expect(response![0]).toBe(Code.AccessAccept);
+    expect(verifyResponse(response!, request.subarray(4, 20), SECRET)).toBe(true);
+    expect(checkResponseByHand(response!, request, SECRET)).toEqual({ responseAuth: true, ma: 'ok' });
+    expect(radiusOracle.verify_response({ response: response!, request, secret: SECRET.toString() })).toBe(true);
+    expect(handler).not.toHaveBeenCalled();
+    expect(server.stats.replied).toBe(1);
+  });
+
+  test('with a wrong secret is dropped silently', async () => {
+    const { server, port } = await startServer({ handler: async () => null });
+    const nas = await openNas();
+    expect(await nas.exchange(statusServer(OTHER_SECRET), port, '127.0.0.1', NO_REPLY_WAIT_MS)).toBeNull();
+    expect(server.stats.dropped.bad_message_authenticator).toBe(1);
+  });
+
+  test('is still answered within milliseconds while the handlers are saturated', async () => {
+    const hold = gate();
+    const { server, port } = await startServer({ maxPending: 4, handler: () => hold.promise.then(() => null) });
+    const nas = await openNas();
+    for (let i = 0; i < 6; i++) nas.send(accessRequest(), port);
+    for (let i = 0; i < 100 && server.stats.pending + server.stats.dropped.overload < 6; i++) await sleep(5);
+    expect(server.stats.pending).toBe(4);
+    expect(server.stats.dropped.overload).toBe(2);
+
+    const startedAt = performance.now();
+    const response = await nas.exchange(statusServer(), port);
+    const elapsedMs = performance.now() - startedAt;
+    expect(response?.[0]).toBe(Code.AccessAccept);
+    expect(elapsedMs).toBeLessThan(50); // typically well under 5 ms; generous for loaded CI machines
+    hold.open();
+  });
+});
+
+describe('dropping untrusted packets', () => {
+  test('an unknown client is dropped silently, counted, and logged at a bounded rate', async () => {
+    const warn = jest.fn();
+    const table = new ClientTable([client('elsewhere', '10.0.0.0/8')]);
+    const handler = jest.fn(async (): Promise<Reply | null> => ({ code: Code.AccessAccept, attributes: [] }));
+    const dropped: DropReason[] = [];
+    const { server, port } = await startServer({
+      clients: () => table,
+      handler,
+      logger: { warn, info: () => undefined },
+      events: { dropped: (reason) => dropped.push(reason) },
+    });
+    const nas = await openNas();
+    for (let i = 0; i < 5; i++) nas.send(accessRequest(), port);
+    expect(await nas.next(NO_REPLY_WAIT_MS)).toBeNull();
+    expect(server.stats.dropped.unknown_client).toBe(5);
+    expect(dropped).toEqual(Array(5).fill('unknown_client'));
+    expect(handler).not.toHaveBeenCalled();
+    expect(warn).toHaveBeenCalledTimes(1); // one line per source address per minute
+    expect(warn.mock.calls[0]![0]).toMatchObject({ remote: '127.0.0.1' });
+    expect(JSON.stringify(warn.mock.calls)).not.toContain(SECRET.toString());
+  });
+
+  const authCases: [name: string, requireMa: boolean, build: () => Buffer, outcome: DropReason | 'answered'][] = [
+    ['MA required and present', true, () => accessRequest(), 'answered'],
+    ['MA required but missing', true, () => accessRequest(undefined, { messageAuthenticator: false }), 'missing_message_authenticator'],
+    ['MA computed with the wrong secret', true, () => accessRequest(undefined, { secret: OTHER_SECRET }), 'bad_message_authenticator'],
+    ['MA wrong even though not required', false, () => accessRequest(undefined, { secret: OTHER_SECRET }), 'bad_message_authenticator'],
+    ['MA not required and absent', false, () => accessRequest(undefined, { messageAuthenticator: false }), 'answered'],
+    [
+      'MA tampered after signing',
+      true,
+      () => {
+        const datagram = accessRequest([{ type: Attr.UserName, value: Buffer.from('alice') }]);
+        datagram[datagram.length - 1] ^= 0x01; // flip a bit of User-Name
+        return datagram;
+      },
+      'bad_message_authenticator',
+    ],
+  ];
+  test.each(authCases)('%s -> %s', async (_name, requireMa, build, outcome) => {
+    const table = new ClientTable([client('nas', '127.0.0.1', { requireMessageAuthenticator: requireMa })]);
+    const handler = jest.fn(async (): Promise<Reply | null> => ({ code: Code.AccessReject, attributes: [] }));
+    const { server, port } = await startServer({ clients: () => table, handler });
+    const nas = await openNas();
+    const response = await nas.exchange(build(), port, '127.0.0.1', outcome === 'answered' ? 2_000 : NO_REPLY_WAIT_MS);
+    if (outcome === 'answered') {
+      expect(response?.[0]).toBe(Code.AccessReject);
+      expect(handler).toHaveBeenCalledTimes(1);
+    } else {
+      expect(response).toBeNull(); // never answered with a Reject (RFC 2865 §3: silently discarded)
+      expect(handler).not.toHaveBeenCalled();
+      expect(server.stats.dropped[outcome]).toBe(1);
+    }
+  });
+
+  test('garbage datagrams are counted and do not disturb the next good request', async () => {
+    const { server, port } = await startServer({ handler: async () => ({ code: Code.AccessAccept, attributes: [] }) });
+    const nas = await openNas();
+    nas.send(Buffer.from([1, 2, 3]), port);
+    nas.send(Buffer.alloc(0), port);
+    const lies = accessRequest();
+    lies.writeUInt16BE(lies.length + 10, 2); // Length field longer than the datagram
+    nas.send(lies, port);
+    expect(await nas.next(NO_REPLY_WAIT_MS)).toBeNull();
+    const dropped = Object.entries(server.stats.dropped).reduce((sum, [, n]) => sum + n, 0);
+    expect(dropped).toBe(3);
+    expect(server.stats.dropped.too_short).toBe(2);
+    expect((await nas.exchange(accessRequest(), port))?.[0]).toBe(Code.AccessAccept);
+  });
+
+  test('a User-Password that cannot be decrypted is dropped, also on retransmission', async () => {
+    // RFC 2865 §5.2: the hidden value is a multiple of 16 octets; 5 octets cannot be decrypted.
+    const table = new ClientTable([client('nas', '127.0.0.1', { requireMessageAuthenticator: false })]);
+    const handler = jest.fn(async (): Promise<Reply | null> => ({ code: Code.AccessAccept, attributes: [] }));
+    const { server, port } = await startServer({ clients: () => table, handler });
+    const header = Buffer.from([Code.AccessRequest, 77, 0, 0]);
+    const body = Buffer.concat([Buffer.alloc(16, 7), Buffer.from([Attr.UserPassword, 7]), Buffer.from('abcde')]);
+    const datagram = Buffer.concat([header, body]);
+    datagram.writeUInt16BE(datagram.length, 2);
+    const nas = await openNas();
+    nas.send(datagram, port);
+    nas.send(datagram, port);
+    expect(await nas.next(NO_REPLY_WAIT_MS)).toBeNull();
+    expect(handler).not.toHaveBeenCalled();
+    expect(server.stats.dropped.bad_password_field).toBe(2);
+  });
+});
+
+describe('Proxy-State (RFC 2865 §5.33)', () => {
+  test('is echoed unmodified, in order, after the handler attributes', async () => {
+    const { port } = await startServer({
+      handler: async () => ({ code: Code.AccessReject, attributes: [{ type: Attr.ReplyMessage, value: Buffer.from('no') }] }),
+    });
+    const proxyStates = [Buffer.from('first-proxy'), Buffer.from([0, 1, 2, 0xff]), Buffer.from('third')];
+    const request = accessRequest([
+      { type: Attr.ProxyState, value: proxyStates[0]! },
+      { type: Attr.UserName, value: Buffer.from('alice') },
+      { type: Attr.ProxyState, value: proxyStates[1]! },
+      { type: Attr.UserPassword, value: Buffer.from('x') },
+      { type: Attr.ProxyState, value: proxyStates[2]! },
+    ]);
+    const nas = await openNas();
+    const response = await nas.exchange(request, port);
+    expect(verifyResponse(response!, request.subarray(4, 20), SECRET)).toBe(true);
+    expect(attributesOf(response!).map((a) => [a.type, a.type === Attr.MessageAuthenticator ? 'MA' : a.value.toString('hex')])).toEqual([
+      [Attr.MessageAuthenticator, 'MA'],
+      [Attr.ReplyMessage, Buffer.from('no').toString('hex')],
+      ...proxyStates.map((value) => [Attr.ProxyState, value.toString('hex')]),
+    ]);
+  });
+
+  test('is echoed in the Status-Server answer too', async () => {
+    const { port } = await startServer({ handler: async () => null });
+    const request = accessRequest([{ type: Attr.ProxyState, value: Buffer.from('ps') }], { code: Code.StatusServer });
+    const nas = await openNas();
+    const response = await nas.exchange(request, port);
+    expect(attributesOf(response!).filter((a) => a.type === Attr.ProxyState).map((a) => a.value.toString())).toEqual(['ps']);
+  });
+});
+
+describe('retransmissions (RFC 5080 §2.2.2)', () => {
+  test('get the byte-identical earlier reply and the handler runs once', async () => {
+    let calls = 0;
+    const { server, port } = await startServer({
+      handler: async () => ({
+        code: Code.AccessChallenge,
+        // a different State on every call would expose a second run
+        attributes: [{ type: Attr.State, value: Buffer.from(`state-${++calls}`) }],
+      }),
+    });
+    const nas = await openNas();
+    const request = accessRequest();
+    const first = await nas.exchange(request, port);
+    const second = await nas.exchange(request, port);
+    expect(first).not.toBeNull();
+    expect(second).not.toBeNull();
+    expect(second!.equals(first!)).toBe(true);
+    expect(calls).toBe(1);
+    expect(server.stats.duplicatesAnswered).toBe(1);
+  });
+
+  test('a different request from the same NAS is processed', async () => {
+    let calls = 0;
+    const { port } = await startServer({ handler: async () => (calls++, { code: Code.AccessReject, attributes: [] }) });
+    const nas = await openNas();
+    expect(await nas.exchange(accessRequest(), port)).not.toBeNull();
+    expect(await nas.exchange(accessRequest(), port)).not.toBeNull();
+    expect(calls).toBe(2);
+  });
+
+  test('arriving while the first copy is still in progress are dropped; one reply is sent', async () => {
+    const hold = gate();
+    let calls = 0;
+    const { server, port } = await startServer({
+      handler: async () => {
+        calls++;
+        await hold.promise;
+        return { code: Code.AccessAccept, attributes: [] };
+      },
+    });
+    const nas = await openNas();
+    const request = accessRequest();
+    nas.send(request, port);
+    await sleep(20);
+    nas.send(request, port);
+    nas.send(request, port);
+    await sleep(20);
+    expect(server.stats.dropped.duplicate_in_progress).toBe(2);
+    hold.open();
+    expect((await nas.next())?.[0]).toBe(Code.AccessAccept);
+    expect(await nas.next(NO_REPLY_WAIT_MS)).toBeNull();
+    expect(calls).toBe(1);
+  });
+
+  test.each([
+    ['returned null', async (): Promise<Reply | null> => null, 'unanswered'],
+    [
+      'threw',
+      async (): Promise<Reply | null> => {
+        throw new Error('database connection lost');
+      },
+      'handler_fail',
+    ],
+  ] as const)('when the handler %s, nothing is sent and the retransmission is processed again', async (_what, failing, counter) => {
+    let calls = 0;
+    const { server, port } = await startServer({
+      handler: async () => (++calls === 1 ? failing() : { code: Code.AccessAccept, attributes: [] }),
+    });
+    const nas = await openNas();
+    const request = accessRequest();
+    nas.send(request, port);
+    expect(await nas.next(NO_REPLY_WAIT_MS)).toBeNull();
+    if (counter === 'unanswered') expect(server.stats.unanswered).toBe(1);
+    else expect(server.stats.dropped.handler_fail).toBe(1);
+    expect((await nas.exchange(request, port))?.[0]).toBe(Code.AccessAccept);
+    expect(calls).toBe(2);
+  });
+});
+
+describe('overload shedding', () => {
+  test('beyond maxPending requests are dropped as overload; the admitted ones are answered', async () => {
+    const hold = gate();
+    const { server, port } = await startServer({
+      maxPending: 3,
+      handler: async () => {
+        await hold.promise;
+        return { code: Code.AccessReject, attributes: [] };
+      },
+    });
+    const nas = await openNas();
+    for (let i = 0; i < 10; i++) nas.send(accessRequest(), port);
+    for (let i = 0; i < 100 && server.stats.pending + server.stats.dropped.overload < 10; i++) await sleep(5);
+    expect(server.stats.pending).toBe(3);
+    expect(server.stats.dropped.overload).toBe(7);
+    hold.open();
+    const answers = [await nas.next(), await nas.next(), await nas.next(), await nas.next(NO_REPLY_WAIT_MS)];
+    expect(answers.map((a) => a?.[0] ?? null)).toEqual([Code.AccessReject, Code.AccessReject, Code.AccessReject, null]);
+    expect(server.stats.pending).toBe(0);
+    // capacity is back: a new request is admitted
+    expect((await nas.exchange(accessRequest(), port))?.[0]).toBe(Code.AccessReject);
+  });
+});
+
+describe('stop()', () => {
+  test('waits for in-flight handlers, sends their replies, and drops new packets meanwhile', async () => {
+    const hold = gate();
+    const { server, port } = await startServer({
+      handler: async () => {
+        await hold.promise;
+        return { code: Code.AccessAccept, attributes: [] };
+      },
+    });
+    const nas = await openNas();
+    nas.send(accessRequest(), port);
+    for (let i = 0; i < 100 && server.stats.pending === 0; i++) await sleep(5);
+    let stopped = false;
+    const stopping = server.stop(5_000).then(() => (stopped = true));
+    await sleep(30);
+    expect(stopped).toBe(false);
+    nas.send(accessRequest(), port);
+    await sleep(30);
+    expect(server.stats.dropped.shutting_down).toBe(1);
+    hold.open();
+    expect((await nas.next())?.[0]).toBe(Code.AccessAccept);
+    await stopping;
+    expect(stopped).toBe(true);
+    // the socket is closed: nothing answers any more
+    nas.send(statusServer(), port);
+    expect(await nas.next(NO_REPLY_WAIT_MS)).toBeNull();
+  });
+
+  test('gives up after the grace period and sends nothing late', async () => {
+    const hold = gate();
+    const { server, port } = await startServer({
+      handler: async () => {
+        await hold.promise;
+        return { code: Code.AccessAccept, attributes: [] };
+      },
+    });
+    const nas = await openNas();
+    nas.send(accessRequest(), port);
+    for (let i = 0; i < 100 && server.stats.pending === 0; i++) await sleep(5);
+    const startedAt = performance.now();
+    await server.stop(100);
+    expect(performance.now() - startedAt).toBeGreaterThanOrEqual(90);
+    hold.open();
+    await sleep(20);
+    expect(server.stats.dropped.shutting_down).toBe(1);
+    expect(server.stats.pending).toBe(0);
+    expect(await nas.next(NO_REPLY_WAIT_MS)).toBeNull();
+  });
+});
+
+describe('IPv6', () => {
+  test('a client on ::1 is matched by its IPv6 CIDR, the most specific one winning', async () => {
+    const table = new ClientTable([
+      client('any-v6', '::/0', { secret: OTHER_SECRET }),
+      client('loopback-v6', '::1/128'),
+    ]);
+    const seen: string[] = [];
+    const { port } = await startServer(
+      {
+        clients: () => table,
+        handler: async (req) => (seen.push(req.client.name), { code: Code.AccessAccept, attributes: [] }),
+      },
+      '::1',
+    );
+    const nas = await openNas('::1');
+    const request = accessRequest();
+    const response = await nas.exchange(request, port, '::1');
+    expect(response?.[0]).toBe(Code.AccessAccept);
+    expect(verifyResponse(response!, request.subarray(4, 20), SECRET)).toBe(true);
+    expect(seen).toEqual(['loopback-v6']);
+  });
+
+  test('IPv4 and IPv6 wildcard listeners can share one port', async () => {
+    const port = await freeUdpPort();
+    const table = new ClientTable([client('v4', '127.0.0.1'), client('v6', '::1')]);
+    const seen: string[] = [];
+    const server = new RadiusServer({
+      listen: [
+        { host: '0.0.0.0', port },
+        { host: '::', port },
+      ],
+      clients: () => table,
+      handler: async (req) => (seen.push(req.client.name), { code: Code.AccessAccept, attributes: [] }),
+    });
+    servers.push(server as RadiusServer<unknown>);
+    expect(await server.start()).toEqual([
+      { address: '0.0.0.0', port },
+      { address: '::', port },
+    ]);
+    const nas4 = await openNas('127.0.0.1');
+    const nas6 = await openNas('::1');
+    expect((await nas4.exchange(accessRequest(), port))?.[0]).toBe(Code.AccessAccept);
+    expect((await nas6.exchange(accessRequest(), port, '::1'))?.[0]).toBe(Code.AccessAccept);
+    expect(seen).toEqual(['v4', 'v6']);
+  });
+});
+
+describe('lifecycle and events', () => {
+  test('the client table is looked up per packet, so swapping it takes effect at once', async () => {
+    let table = new ClientTable([client('old', '10.0.0.0/8')]);
+    const { server, port } = await startServer({ clients: () => table, handler: async () => ({ code: Code.AccessAccept, attributes: [] }) });
+    const nas = await openNas();
+    expect(await nas.exchange(accessRequest(), port, '127.0.0.1', NO_REPLY_WAIT_MS)).toBeNull();
+    table = new ClientTable([client('new', '127.0.0.1')]);
+    expect((await nas.exchange(accessRequest(), port))?.[0]).toBe(Code.AccessAccept);
+    expect(server.stats.dropped.unknown_client).toBe(1);
+  });
+
+  test('events see received, replied (with a duration) and dropped', async () => {
+    const received: number[] = [];
+    const replied: [number, number][] = [];
+    const dropped: DropReason[] = [];
+    const { port } = await startServer({
+      handler: async () => ({ code: Code.AccessReject, attributes: [] }),
+      events: {
+        received: (code) => received.push(code),
+        replied: (code, seconds) => replied.push([code, seconds]),
+        dropped: (reason) => dropped.push(reason),
+      },
+    });
+    const nas = await openNas();
+    await nas.exchange(accessRequest(), port);
+    await nas.exchange(statusServer(), port);
+    await nas.exchange(accessRequest(undefined, { secret: OTHER_SECRET }), port, '127.0.0.1', NO_REPLY_WAIT_MS);
+    expect(received).toEqual([Code.AccessRequest, Code.StatusServer, Code.AccessRequest]);
+    expect(replied.map(([code]) => code)).toEqual([Code.AccessReject, Code.AccessAccept]);
+    for (const [, seconds] of replied) expect(seconds).toBeGreaterThanOrEqual(0);
+    for (const [, seconds] of replied) expect(seconds).toBeLessThan(1);
+    expect(dropped).toEqual(['bad_message_authenticator']);
+  });
+
+  test('start() rejects when the address is taken, and a stopped server cannot restart', async () => {
+    const { server, port } = await startServer({ handler: async () => null });
+    const clash = new RadiusServer({ listen: [{ host: '127.0.0.1', port }], clients: () => new ClientTable([]), handler: async () => null });
+    await expect(clash.start()).rejects.toThrow(/EADDRINUSE/);
+    await server.stop();
+    await expect(server.start()).rejects.toThrow(/stopped/);
+  });
+
+  test('invalid maxPending is refused', () => {
+    expect(() => new RadiusServer({ listen: [], clients: () => new ClientTable([]), handler: async () => null, maxPending: 0 })).toThrow(
+      /maxPending/,
+    );
+  });
+});
+
+describe('parseListenAddress', () => {
+  const cases: [text: string, expected: { host: string; port: number } | RegExp][] = [
+    ['0.0.0.0:1812', { host: '0.0.0.0', port: 1812 }],
+    ['127.0.0.1', { host: '127.0.0.1', port: 1812 }],
+    ['[::]:1812', { host: '::', port: 1812 }],
+    ['[::1]', { host: '::1', port: 1812 }],
+    ['::', { host: '::', port: 1812 }],
+    ['2001:db8::1', { host: '2001:db8::1', port: 1812 }],
+    ['10.0.0.1:0', { host: '10.0.0.1', port: 0 }],
+    ['  10.0.0.1:65535 ', { host: '10.0.0.1', port: 65535 }],
+    ['10.0.0.1:65536', /port must be 0\.\.65535/],
+    ['10.0.0.1:', /port must be/],
+    ['10.0.0.1:18x', /port must be/],
+    ['localhost:1812', /not an IP address/],
+    ['[::1:1812', /missing "\]"/],
+    ['[10.0.0.1]:1812', /not an IPv6 address/],
+    ['[::1]1812', /expected ":port"/],
+    ['', /not an IP address/],
+  ];
+  test.each(cases)('%j', (text, expected) => {
+    const result = parseListenAddress(text);
+    if (expected instanceof RegExp) {
+      expect(result.ok).toBe(false);
+      if (!result.ok) expect(result.error).toMatch(expected);
+    } else {
+      expect(result).toEqual({ ok: true, value: expected });
+    }
+  });
+
+  test('a default port can be given', () => {
+    expect(parseListenAddress('[::1]', 11812)).toEqual({ ok: true, value: { host: '::1', port: 11812 } });
+  });
+});

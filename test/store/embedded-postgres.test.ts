@@ -1,0 +1,261 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import pg from 'pg';
+import { stopEmbeddedPostgres } from '../../src/store/embedded-postgres';
+import { isProcessAlive } from '../../src/store/embedded/process-liveness';
+import { readPostmasterPid } from '../../src/store/embedded/postmaster-pid';
+import { createTestDatabase } from '../support/test-database';
+
+/*
+ * acquire/release are about several processes sharing one server, so each "radotp process" here is a real child
+ * Node process (loaded through scripts/ts-register.js) that acquires, reports, and releases on command.
+ */
+
+const ROOT = resolve(__dirname, '../..');
+const RUNNER = `
+const { acquireEmbeddedPostgres } = require(${JSON.stringify(join(ROOT, 'src/store/embedded-postgres.ts'))});
+const pg = require('pg');
+const say = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
+(async () => {
+  const handle = await acquireEmbeddedPostgres(process.argv[1]);
+  const client = new pg.Client(handle.url);
+  await client.connect();
+  const { rows } = await client.query('SELECT current_database() AS db, inet_server_port() AS port');
+  await client.end();
+  say({ acquired: true, db: rows[0].db, port: rows[0].port, url: handle.url });
+  for await (const line of require('node:readline').createInterface({ input: process.stdin })) {
+    if (line === 'release') { await handle.release(); say({ released: true }); process.exit(0); }
+    if (line === 'exit') process.exit(0); // leave without release(): the exit hook must clean up
+  }
+})().catch((e) => { say({ error: String(e.message) }); process.exit(1); });
+`;
+
+interface RunnerMessage {
+  acquired?: boolean;
+  released?: boolean;
+  db?: string;
+  port?: number;
+  url?: string;
+  error?: string;
+}
+
+class Radotp {
+  private readonly lines: AsyncIterator<string>;
+  constructor(readonly child: ChildProcessWithoutNullStreams) {
+    this.lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  }
+  static start(dataDir: string): Radotp {
+    const child = spawn(process.execPath, ['-r', join(ROOT, 'scripts/ts-register.js'), '-e', RUNNER, dataDir], { cwd: ROOT });
+    children.add(child);
+    return new Radotp(child);
+  }
+  async next(): Promise<RunnerMessage> {
+    const { value, done } = await this.lines.next();
+    if (done) throw new Error(`runner exited without answering (code ${this.child.exitCode})`);
+    return JSON.parse(value) as RunnerMessage;
+  }
+  async acquired(): Promise<RunnerMessage> {
+    const msg = await this.next();
+    if (!msg.acquired) throw new Error(`runner failed: ${msg.error}`);
+    return msg;
+  }
+  async release(): Promise<void> {
+    this.child.stdin.write('release\n');
+    expect(await this.next()).toEqual({ released: true });
+    await this.exited();
+  }
+  exited(): Promise<number | null> {
+    return this.child.exitCode !== null ? Promise.resolve(this.child.exitCode) : new Promise((r) => this.child.once('exit', (code) => r(code)));
+  }
+}
+
+const children = new Set<ChildProcessWithoutNullStreams>();
+const dataDirs: string[] = [];
+let scratch: string;
+
+function newDataDir(): string {
+  const dir = join(scratch, `data-${dataDirs.length}`);
+  dataDirs.push(dir);
+  return dir;
+}
+
+/** Postmasters serving `pgdata`: the postmaster is the only postgres process whose command line keeps "-D <pgdata>". */
+function postmastersOf(pgdata: string): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((pid) => {
+      try {
+        const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        return argv[0]?.endsWith('/postgres') && argv[argv.indexOf('-D') + 1] === pgdata && isProcessAlive(Number(pid));
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+async function waitUntilGone(pid: number, ms = 10_000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (isProcessAlive(pid)) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return true;
+}
+
+async function query(url: string, sql: string): Promise<unknown[]> {
+  const client = new pg.Client(url);
+  await client.connect();
+  try {
+    return (await client.query(sql)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+beforeAll(() => {
+  scratch = mkdtempSync(join(tmpdir(), 'radotp-embedded-test-'));
+  chmodSync(scratch, 0o755); // as root, postgres runs as the 'postgres' user and must enter it
+});
+
+afterAll(async () => {
+  // Only runners of a failed test are still alive here.
+  await Promise.all(
+    [...children].filter((c) => c.exitCode === null && c.signalCode === null).map((c) => new Promise((r) => c.once('exit', r).kill('SIGKILL'))),
+  );
+  for (const dir of dataDirs) await stopEmbeddedPostgres(dir).catch(() => undefined);
+  // An initdb orphaned by a killed runner may still be writing for a moment.
+  rmSync(scratch, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+});
+
+describe('acquireEmbeddedPostgres', () => {
+  test('first use creates the cluster and database; a second process shares it; the last to leave stops it', async () => {
+    const dataDir = newDataDir();
+    const pgdata = join(dataDir, 'postgres');
+    const first = Radotp.start(dataDir);
+    const a = await first.acquired();
+    expect(a.db).toBe('radotp');
+    expect(a.url).toMatch(/^postgres:\/\/postgres:[^@]+@127\.0\.0\.1:\d+\/radotp$/);
+
+    const second = Radotp.start(dataDir);
+    const b = await second.acquired();
+    expect(b.port).toBe(a.port);
+    expect(postmastersOf(pgdata)).toHaveLength(1);
+    const postmaster = readPostmasterPid(pgdata)!.pid;
+
+    // The password is private to the radotp user and never reaches the server log.
+    expect(statSync(join(dataDir, 'postgres.password')).mode & 0o777).toBe(0o600);
+    const password = readFileSync(join(dataDir, 'postgres.password'), 'utf8').trim();
+    expect(password.length).toBeGreaterThanOrEqual(24);
+    expect(readFileSync(join(dataDir, 'postgres.log'), 'utf8')).not.toContain(password);
+    // Only loopback: the server refuses a connection without the password.
+    await expect(query(`postgres://postgres:wrong@127.0.0.1:${a.port}/radotp`, 'SELECT 1')).rejects.toThrow(/password authentication failed/);
+
+    await first.release();
+    expect(isProcessAlive(postmaster)).toBe(true);
+    expect(await query(b.url!, 'SELECT 1 AS one')).toEqual([{ one: 1 }]);
+
+    await second.release();
+    expect(await waitUntilGone(postmaster, 1000)).toBe(true);
+    expect(existsSync(join(pgdata, 'postmaster.pid'))).toBe(false);
+    expect(readdirSync(join(dataDir, 'postgres.users'))).toEqual([]);
+
+    // A restart reuses the cluster: same password, the database is still there.
+    const again = Radotp.start(dataDir);
+    expect((await again.acquired()).db).toBe('radotp');
+    expect(readFileSync(join(dataDir, 'postgres.password'), 'utf8').trim()).toBe(password);
+    await again.release();
+    expect(postmastersOf(pgdata)).toEqual([]);
+  });
+
+  test('an orphan left by a SIGKILLed process is adopted, and stopped by its adopter', async () => {
+    const dataDir = newDataDir();
+    const pgdata = join(dataDir, 'postgres');
+    const killed = Radotp.start(dataDir);
+    const before = await killed.acquired();
+    const orphan = readPostmasterPid(pgdata)!.pid;
+    killed.child.kill('SIGKILL');
+    await killed.exited();
+    expect(isProcessAlive(orphan)).toBe(true);
+
+    const adopter = Radotp.start(dataDir);
+    const after = await adopter.acquired();
+    expect(after.port).toBe(before.port);
+    expect(postmastersOf(pgdata)).toEqual([orphan]);
+    // The dead process's registration was pruned, so the adopter is the last user.
+    expect(readdirSync(join(dataDir, 'postgres.users'))).toHaveLength(1);
+
+    await adopter.release();
+    expect(await waitUntilGone(orphan, 1000)).toBe(true);
+  });
+
+  test('three processes acquiring a fresh dataDir at once end with one postmaster', async () => {
+    const dataDir = newDataDir();
+    const pgdata = join(dataDir, 'postgres');
+    const runners = [Radotp.start(dataDir), Radotp.start(dataDir), Radotp.start(dataDir)];
+    const results = await Promise.all(runners.map((r) => r.acquired()));
+    expect(new Set(results.map((r) => r.port)).size).toBe(1);
+    expect(new Set(results.map((r) => r.url)).size).toBe(1);
+    const postmasters = postmastersOf(pgdata);
+    expect(postmasters).toHaveLength(1);
+
+    await Promise.all(runners.map((r) => r.release()));
+    expect(await waitUntilGone(postmasters[0]!, 1000)).toBe(true);
+    expect(postmastersOf(pgdata)).toEqual([]);
+    expect(existsSync(join(dataDir, 'postgres.lock'))).toBe(false);
+  });
+
+  test('a process exiting without release() still stops the server it was last to use', async () => {
+    const dataDir = newDataDir();
+    const runner = Radotp.start(dataDir);
+    await runner.acquired();
+    const postmaster = readPostmasterPid(join(dataDir, 'postgres'))!.pid;
+    runner.child.stdin.write('exit\n');
+    expect(await runner.exited()).toBe(0);
+    expect(await waitUntilGone(postmaster, 5000)).toBe(true);
+  });
+
+  test('stopEmbeddedPostgres stops the server even while it is in use', async () => {
+    const dataDir = newDataDir();
+    const runner = Radotp.start(dataDir);
+    await runner.acquired();
+    const postmaster = readPostmasterPid(join(dataDir, 'postgres'))!.pid;
+    expect(await stopEmbeddedPostgres(dataDir)).toBe(true);
+    expect(isProcessAlive(postmaster)).toBe(false);
+    expect(await stopEmbeddedPostgres(dataDir)).toBe(false);
+    await runner.release(); // nothing left to stop; must not fail
+  });
+
+  const asRoot = process.getuid?.() === 0 ? test : test.skip;
+  asRoot('as root, a dataDir the postgres user cannot enter fails with one clear line', async () => {
+    const locked = join(scratch, 'locked');
+    mkdirSync(locked, { mode: 0o700 });
+    const runner = Radotp.start(join(locked, 'data'));
+    const msg = await runner.next();
+    expect(msg.error).toBe(
+      `embedded PostgreSQL cannot run: PostgreSQL refuses to run as root, and the 'postgres' user it runs as instead cannot enter ${locked}; ` +
+        `choose a dataDir it can reach or allow it with "chmod o+x ${locked}"`,
+    );
+    expect(await runner.exited()).toBe(1);
+  });
+});
+
+describe('createTestDatabase', () => {
+  test('gives each caller a fresh empty database, and drop() removes it even with clients connected', async () => {
+    const [one, two] = await Promise.all([createTestDatabase(), createTestDatabase()]);
+    expect(one.url).not.toBe(two.url);
+    await query(one.url, 'CREATE TABLE t (x int)');
+    expect(await query(two.url, "SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'")).toEqual([{ n: 0 }]);
+
+    const lingering = new pg.Client(one.url);
+    lingering.on('error', () => undefined); // it is about to be disconnected
+    await lingering.connect();
+    await one.drop();
+    await two.drop();
+    await expect(query(one.url, 'SELECT 1')).rejects.toThrow(/does not exist/);
+    await lingering.end().catch(() => undefined);
+  });
+});

@@ -1,0 +1,43 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+
+export interface TestDatabase {
+  /** postgres://… to a fresh, empty database of its own. */
+  readonly url: string;
+  /** Drops the database, disconnecting anyone still connected. Idempotent. */
+  drop(): Promise<void>;
+}
+
+let created = 0;
+
+function adminUrl(): string {
+  const url = process.env.RADOTP_TEST_ADMIN_URL;
+  if (!url) throw new Error('RADOTP_TEST_ADMIN_URL is not set: run the tests through jest, whose globalSetup provides PostgreSQL');
+  return url;
+}
+
+async function asAdmin(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl(), application_name: 'radotp-test-admin' });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A new empty database on the test server, for one test file (call in beforeAll, drop in afterAll). */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  // Unique across jest workers (pid) and within one (counter); the random part guards against leftovers
+  // from an earlier run against a shared RADOTP_TEST_DATABASE_URL server.
+  const name = `radotp_test_${process.pid}_${++created}_${randomBytes(3).toString('hex')}`;
+  // template0 accepts no connections, so concurrent CREATE DATABASE never fails with "source database is being
+  // accessed by other users", as it can with template1.
+  await asAdmin(`CREATE DATABASE ${name} TEMPLATE template0 STRATEGY FILE_COPY`);
+  const url = new URL(adminUrl());
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: () => asAdmin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+  };
+}
