@@ -29,8 +29,8 @@ function xorCounter(a: Buffer, t: number): Buffer {
 
 /** RFC 3394 §2.2.1 wrap (with RFC 5649 §4.1 when `pad`), for a 128-bit block cipher in ECB mode. */
 export function wrapRfc3394(family: BlockFamily, kek: Buffer, plaintext: Buffer, pad: boolean): Buffer {
-  let iv = RFC3394_IV;
-  let data = plaintext;
+  let iv: Buffer = RFC3394_IV;
+  let data: Buffer = plaintext;
   if (pad) {
     iv = Buffer.concat([RFC5649_IV_PREFIX, Buffer.alloc(4)]);
     iv.writeUInt32BE(plaintext.length, 4);
@@ -41,8 +41,8 @@ export function wrapRfc3394(family: BlockFamily, kek: Buffer, plaintext: Buffer,
   const cipher = createCipheriv(ecbName(family, kek), kek, null).setAutoPadding(false);
   const n = data.length / 8;
   if (n === 1) return cipher.update(Buffer.concat([iv, data])); // RFC 5649 §4.1: a single block is just encrypted
-  let a = iv;
-  const r = Array.from({ length: n }, (_, i) => data.subarray(i * 8, i * 8 + 8));
+  let a: Buffer = iv;
+  const r: Buffer[] = Array.from({ length: n }, (_, i) => data.subarray(i * 8, i * 8 + 8));
   for (let j = 0; j <= 5; j++) {
     for (let i = 0; i < n; i++) {
       const b = cipher.update(Buffer.concat([a, r[i]]));

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, type CipherGCMTypes } from 'node:crypto';
 import type { CipherSpec } from './algorithms';
 import { PskcError } from './errors';
 import { unwrapRfc3394, unwrapTripleDes, wrapRfc3394, wrapTripleDes } from './keywrap';
@@ -64,9 +64,13 @@ function removePkcs7(padded: Buffer, bs: number): Buffer {
   return padded.subarray(0, padded.length - n);
 }
 
+function gcmName(key: Buffer): CipherGCMTypes {
+  return `aes-${key.length * 8}-gcm` as CipherGCMTypes;
+}
+
 function decryptGcm(spec: Extract<CipherSpec, { type: 'gcm' }>, key: Buffer, data: Buffer): Buffer {
   if (data.length < 12 + 16) throw new PskcError('decryption_failed', `ciphertext too short for ${spec.uri}`);
-  const decipher = createDecipheriv(`aes-${key.length * 8}-gcm`, key, data.subarray(0, 12));
+  const decipher = createDecipheriv(gcmName(key), key, data.subarray(0, 12));
   decipher.setAuthTag(data.subarray(data.length - 16));
   try {
     return Buffer.concat([decipher.update(data.subarray(12, data.length - 16)), decipher.final()]);
@@ -86,7 +90,7 @@ export function encryptSymmetric(spec: SymmetricSpec, key: Buffer, plaintext: Bu
     }
     case 'gcm': {
       const iv = randomBytes(12);
-      const cipher = createCipheriv(`aes-${key.length * 8}-gcm`, key, iv);
+      const cipher = createCipheriv(gcmName(key), key, iv);
       const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
       return Buffer.concat([iv, body, cipher.getAuthTag()]);
     }

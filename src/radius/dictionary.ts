@@ -78,12 +78,12 @@ const TYPE_ALIASES: ReadonlyMap<string, AttributeType> = new Map<string, Attribu
 ]);
 
 /**
- * Keywords that only matter to FreeRADIUS itself or to newer dictionary formats. They are
- * skipped so that site dictionaries copied from a FreeRADIUS install load unchanged.
+ * Keywords that only matter to FreeRADIUS itself or to newer dictionary formats: skipped
+ * silently. Any other unknown keyword is skipped too (so dictionaries copied from a FreeRADIUS
+ * install always load), but noted in `Dictionary.warnings` so a typo does not go unseen.
  */
 const IGNORED_KEYWORDS: ReadonlySet<string> = new Set([
-  'FLAGS', 'PROTOCOL', 'BEGIN-PROTOCOL', 'END-PROTOCOL', 'MEMBER', 'STRUCT', 'DEFINE', 'ENUM',
-  'ALIAS', 'BEGIN', 'END', '$INCLUDE-DIR',
+  'FLAGS', 'PROTOCOL', 'MEMBER', 'STRUCT', 'DEFINE', 'ENUM', 'ALIAS', '$INCLUDE-DIR',
 ]);
 
 const MAX_UINT32 = 0xffffffff;
@@ -95,6 +95,8 @@ export class Dictionary {
   readonly #byVendorCode: ReadonlyMap<number, ReadonlyMap<number, AttributeDef>>;
   readonly #vendorsByName: ReadonlyMap<string, VendorDef>;
   readonly #vendorsById: ReadonlyMap<number, VendorDef>;
+  /** Lines that were skipped because their keyword is unknown ("file:line: ..."), for the operator's log. */
+  readonly warnings: readonly string[];
 
   /** @internal Use `loadDictionary`; the constructor takes the already-built tables. */
   constructor(
@@ -102,7 +104,9 @@ export class Dictionary {
     byVendorCode: ReadonlyMap<number, ReadonlyMap<number, AttributeDef>>,
     vendorsByName: ReadonlyMap<string, VendorDef>,
     vendorsById: ReadonlyMap<number, VendorDef>,
+    warnings: readonly string[] = [],
   ) {
+    this.warnings = Object.freeze([...warnings]);
     this.#byName = byName;
     this.#byVendorCode = byVendorCode;
     this.#vendorsByName = vendorsByName;
@@ -179,6 +183,7 @@ class DictionaryBuilder {
   readonly skippedNames = new Set<string>();
   /** VALUE lines may precede their ATTRIBUTE (FreeRADIUS allows it), so they are applied at the end. */
   readonly pendingValues: PendingValue[] = [];
+  readonly warnings: string[] = [];
 
   loadFile(file: string, includeStack: readonly string[], optional: boolean, where: string): void {
     const absolute = path.resolve(file);
@@ -253,14 +258,18 @@ class DictionaryBuilder {
       for (const [code, def] of codes) out.set(code, freeze(def));
       byVendorCode.set(vendorId, out);
     }
-    return new Dictionary(byName, byVendorCode, new Map(this.vendorsByName), new Map(this.vendorsById));
+    return new Dictionary(byName, byVendorCode, new Map(this.vendorsByName), new Map(this.vendorsById), this.warnings);
   }
 }
 
 /** Parses one file; BEGIN-VENDOR / BEGIN-TLV blocks do not leak across files. */
 class FileParser {
   #vendorBlock: { vendor: VendorDef | null; name: string } | null = null;
-  #tlvDepth = 0;
+  /**
+   * Open nested blocks whose ATTRIBUTEs are not top-level RADIUS attributes: BEGIN-TLV (FreeRADIUS 3),
+   * BEGIN (its v4 spelling) and BEGIN-PROTOCOL for another protocol such as DHCP.
+   */
+  readonly #nested: Array<{ keyword: string; skips: boolean }> = [];
   #lineNo = 0;
 
   constructor(
@@ -286,10 +295,9 @@ class FileParser {
       if (content === '') continue;
       this.parseLine(content.split(/\s+/));
     }
-    if (this.#vendorBlock) {
-      this.#lineNo = lines.length;
-      this.fail(`BEGIN-VENDOR ${this.#vendorBlock.name} without END-VENDOR`);
-    }
+    this.#lineNo = lines.length;
+    if (this.#vendorBlock) this.fail(`BEGIN-VENDOR ${this.#vendorBlock.name} without END-VENDOR`);
+    if (this.#nested.length > 0) this.fail(`${this.#nested[this.#nested.length - 1]!.keyword} without END`);
   }
 
   private parseLine(fields: string[]): void {
@@ -309,15 +317,23 @@ class FileParser {
       case 'END-VENDOR':
         return this.endVendor(fields);
       case 'BEGIN-TLV':
-        this.#tlvDepth++;
+      case 'BEGIN':
+        this.#nested.push({ keyword, skips: true });
+        return;
+      case 'BEGIN-PROTOCOL':
+        this.#nested.push({ keyword, skips: fields[1]?.toUpperCase() !== 'RADIUS' });
         return;
       case 'END-TLV':
-        if (this.#tlvDepth === 0) this.fail('END-TLV without BEGIN-TLV');
-        this.#tlvDepth--;
+      case 'END':
+      case 'END-PROTOCOL': {
+        const open = this.#nested.pop();
+        if (!open || `END${open.keyword.slice('BEGIN'.length)}` !== keyword) this.fail(`${keyword} without matching BEGIN`);
         return;
+      }
       default:
-        if (IGNORED_KEYWORDS.has(keyword.toUpperCase())) return;
-        this.fail(`unknown keyword "${keyword}"`);
+        if (!IGNORED_KEYWORDS.has(keyword.toUpperCase())) {
+          this.builder.warnings.push(`${this.where}: skipped unknown keyword "${keyword}"`);
+        }
     }
   }
 
@@ -331,9 +347,9 @@ class FileParser {
     if (fields.length < 4) this.fail('ATTRIBUTE needs: name number type [flags]');
     const [, name, numberText, typeText, ...rest] = fields as [string, string, string, string, ...string[]];
 
-    // Dotted numbers ("241.1", "26.9.1") are RFC 6929 extended attributes or TLV members; this
-    // codec handles neither, so they are recorded as known-but-skipped.
-    if (numberText.includes('.') || this.#tlvDepth > 0 || this.#vendorBlock?.vendor === null) {
+    // Dotted numbers ("241.1", "26.9.1") are RFC 6929 extended attributes or TLV members, and
+    // nested blocks hold members too; this codec handles neither, so they are known-but-skipped.
+    if (numberText.includes('.') || this.#nested.some((n) => n.skips) || this.#vendorBlock?.vendor === null) {
       this.builder.skippedNames.add(name.toLowerCase());
       return;
     }

@@ -113,6 +113,7 @@ export class RadiusServer<T = unknown> {
   readonly #failureLog = new RateLimitedLog();
   readonly #sockets: dgram.Socket[] = [];
   #state: ServerState = 'idle';
+  #stopping: Promise<void> | undefined;
   #drained: (() => void) | undefined;
   /** Datagrams handed to a socket whose send callback has not fired yet; closing waits for them. */
   #sendsInFlight = 0;
@@ -157,8 +158,13 @@ export class RadiusServer<T = unknown> {
    * Stops taking packets (they are dropped as 'shutting_down'), gives requests already in the
    * handler up to `graceMs` to finish and send their replies, then closes the sockets.
    */
-  async stop(graceMs: number = DEFAULT_STOP_GRACE_MS): Promise<void> {
-    if (this.#state === 'stopped') return;
+  stop(graceMs: number = DEFAULT_STOP_GRACE_MS): Promise<void> {
+    // Every caller waits for the same shutdown; a second call must not cut the first one's grace short.
+    this.#stopping ??= this.#shutDown(graceMs);
+    return this.#stopping;
+  }
+
+  async #shutDown(graceMs: number): Promise<void> {
     const wasRunning = this.#state === 'running';
     this.#state = 'stopping';
     if (wasRunning && this.stats.pending > 0) await this.#waitForDrain(graceMs);

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { initCluster, startCluster, stopPostmaster } from './embedded/cluster';
 import { tryLockSync, unlockSync, withFileLock } from './embedded/file-lock';
-import { embeddedPgBinaries } from './embedded/pg-binaries';
+import { embeddedPgBinaries, type PgBinaries } from './embedded/pg-binaries';
 import { postgresRunAs, unreachableAncestor, type RunAs } from './embedded/postgres-user';
 import { livePostmaster, type PostmasterInfo } from './embedded/postmaster-pid';
 import { liveRegistrations, register, unregister, unregisterAll } from './embedded/registrations';
@@ -75,22 +75,23 @@ export async function acquireEmbeddedPostgres(
 ): Promise<EmbeddedPostgresHandle> {
   const layout = layoutOf(dataDir);
   const logger = opts.logger;
-  const { port, registration } = await failingClearly('start', layout, async () => {
+  const { port, password, registration } = await failingClearly('start', layout, async () => {
     const runAs = postgresRunAs();
     prepareDataDir(layout, runAs);
     return withFileLock(layout.lockFile, LOCK_TIMEOUT_MS, async () => {
       const running = await ensureRunning(layout, runAs, logger);
+      const password = readFileSync(layout.passwordFile, 'utf8').trim();
       try {
-        await ensureDatabase(running.port, readPassword(layout));
+        await ensureDatabase(running.port, password);
       } catch (e) {
         // Do not leave a server nobody will stop.
         if (liveRegistrations(layout.usersDir).length === 0) await stopPostmaster(running.pid).catch(() => undefined);
         throw e;
       }
-      return { port: running.port, registration: register(layout.usersDir) };
+      return { port: running.port, password, registration: register(layout.usersDir) };
     });
   });
-  const url = `postgres://${SUPERUSER}:${encodeURIComponent(readPassword(layout))}@127.0.0.1:${port}/${DATABASE}`;
+  const url = `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${DATABASE}`;
   return trackHandle(layout, registration, url, logger);
 }
 
@@ -148,7 +149,7 @@ async function ensureRunning(layout: Layout, runAs: RunAs, logger?: EmbeddedPost
   const bin = embeddedPgBinaries();
   if (!existsSync(join(layout.pgdata, 'PG_VERSION'))) {
     const t0 = Date.now();
-    await initialise(layout, runAs);
+    await initialise(layout, bin, runAs);
     logger?.info({ dataDir: layout.dataDir, ms: Date.now() - t0 }, 'embedded PostgreSQL initialised');
   } else if (!existsSync(layout.passwordFile)) {
     throw new EmbeddedPostgresError(`embedded PostgreSQL cannot start: ${layout.passwordFile} is missing, so the existing cluster in ${layout.pgdata} cannot be used`);
@@ -157,32 +158,32 @@ async function ensureRunning(layout: Layout, runAs: RunAs, logger?: EmbeddedPost
   const started = await startCluster({ bin, runAs, pgdata: layout.pgdata, logFile: layout.logFile });
   logger?.info({ dataDir: layout.dataDir, pid: started.pid, port: started.port, ms: Date.now() - t0 }, 'embedded PostgreSQL started');
   return started;
+}
 
-  async function initialise(l: Layout, as: RunAs): Promise<void> {
-    // initdb works in a side directory that is renamed into place only when complete, so a crash mid-way never
-    // leaves a half-made cluster that looks real.
-    rmSync(l.initializing, { recursive: true, force: true });
-    mkdirSync(l.initializing, { mode: 0o700 });
-    const password = randomBytes(24).toString('base64url');
-    writeFileSync(l.initPasswordFile, `${password}\n`, { mode: 0o600 });
-    if (as.uid !== undefined && as.gid !== undefined) {
-      chownSync(l.initializing, as.uid, as.gid);
-      chownSync(l.initPasswordFile, as.uid, as.gid); // initdb, running as postgres, reads it
-    }
-    try {
-      await initCluster({
-        bin,
-        runAs: as,
-        pgdata: l.initializing,
-        auth: { method: 'scram-sha-256', passwordFile: l.initPasswordFile },
-        settings: { listen_addresses: '127.0.0.1', unix_socket_directories: '' },
-      });
-    } finally {
-      unlinkSync(l.initPasswordFile);
-    }
-    writeFileSync(l.passwordFile, password, { mode: 0o600 });
-    renameSync(l.initializing, l.pgdata);
+async function initialise(layout: Layout, bin: PgBinaries, runAs: RunAs): Promise<void> {
+  // initdb works in a side directory that is renamed into place only when complete, so a crash mid-way never
+  // leaves a half-made cluster that looks real.
+  rmSync(layout.initializing, { recursive: true, force: true });
+  mkdirSync(layout.initializing, { mode: 0o700 });
+  const password = randomBytes(24).toString('base64url');
+  writeFileSync(layout.initPasswordFile, `${password}\n`, { mode: 0o600 });
+  if (runAs.uid !== undefined && runAs.gid !== undefined) {
+    chownSync(layout.initializing, runAs.uid, runAs.gid);
+    chownSync(layout.initPasswordFile, runAs.uid, runAs.gid); // initdb, running as postgres, reads it
   }
+  try {
+    await initCluster({
+      bin,
+      runAs,
+      pgdata: layout.initializing,
+      auth: { method: 'scram-sha-256', passwordFile: layout.initPasswordFile },
+      settings: { listen_addresses: '127.0.0.1', unix_socket_directories: '' },
+    });
+  } finally {
+    unlinkSync(layout.initPasswordFile);
+  }
+  writeFileSync(layout.passwordFile, password, { mode: 0o600 });
+  renameSync(layout.initializing, layout.pgdata);
 }
 
 /**
@@ -197,10 +198,6 @@ async function settledPostmaster(pgdata: string): Promise<PostmasterInfo | undef
     if (Date.now() > deadline) throw new EmbeddedPostgresError(`embedded PostgreSQL (PID ${info.pid}) stayed "${info.status}" for 60 s`);
     await new Promise((r) => setTimeout(r, 20));
   }
-}
-
-function readPassword(layout: Layout): string {
-  return readFileSync(layout.passwordFile, 'utf8').trim();
 }
 
 async function ensureDatabase(port: number, password: string): Promise<void> {
@@ -229,7 +226,7 @@ function trackHandle(layout: Layout, registration: string, url: string, logger?:
     release() {
       releasing ??= (async () => {
         unreleased.delete(entry);
-        await withFileLock(layout.lockFile, LOCK_TIMEOUT_MS, async () => {
+        await failingClearly('stop', layout, () => withFileLock(layout.lockFile, LOCK_TIMEOUT_MS, async () => {
           unregister(registration);
           if (liveRegistrations(layout.usersDir).length > 0) return;
           const running = livePostmaster(layout.pgdata);
@@ -237,7 +234,7 @@ function trackHandle(layout: Layout, registration: string, url: string, logger?:
           const t0 = Date.now();
           await stopPostmaster(running.pid);
           logger?.info({ dataDir: layout.dataDir, pid: running.pid, ms: Date.now() - t0 }, 'embedded PostgreSQL stopped');
-        });
+        }));
       })();
       return releasing;
     },
@@ -254,14 +251,18 @@ function installExitHook(): void {
   exitHookInstalled = true;
   process.on('exit', () => {
     for (const { layout, registration } of unreleased) {
-      unregister(registration);
-      if (!tryLockSync(layout.lockFile)) continue;
       try {
-        if (liveRegistrations(layout.usersDir).length > 0) continue;
-        const running = livePostmaster(layout.pgdata);
-        if (running) process.kill(running.pid, 'SIGINT');
-      } finally {
-        unlockSync(layout.lockFile);
+        unregister(registration);
+        if (!tryLockSync(layout.lockFile)) continue;
+        try {
+          if (liveRegistrations(layout.usersDir).length > 0) continue;
+          const running = livePostmaster(layout.pgdata);
+          if (running) process.kill(running.pid, 'SIGINT');
+        } finally {
+          unlockSync(layout.lockFile);
+        }
+      } catch {
+        // Best effort while exiting (e.g. dataDir was removed); the next acquire adopts whatever is left.
       }
     }
     unreleased.clear();

@@ -4,6 +4,7 @@ import * as radiusOracle from 'radius';
 import { encodeRequest, verifyResponse } from '../../src/radius/codec';
 import { ClientTable } from '../../src/radius/client-table';
 import { parseListenAddress } from '../../src/radius/listen-address';
+import { RateLimitedLog } from '../../src/radius/rate-limited-log';
 import { RadiusServer } from '../../src/radius/server';
 import type { RadiusServerOptions } from '../../src/radius/server';
 import { Attr, Code } from '../../src/radius/types';
@@ -543,8 +544,11 @@ describe('stop()', () => {
     for (let i = 0; i < 100 && server.stats.pending === 0; i++) await sleep(5);
     let stopped = false;
     const stopping = server.stop(5_000).then(() => (stopped = true));
+    let stoppedAgain = false;
+    void server.stop(0).then(() => (stoppedAgain = true)); // must not cut the first call's grace short
     await sleep(30);
     expect(stopped).toBe(false);
+    expect(stoppedAgain).toBe(false);
     nas.send(accessRequest(), port);
     await sleep(30);
     expect(server.stats.dropped.shutting_down).toBe(1);
@@ -706,5 +710,33 @@ describe('parseListenAddress', () => {
 
   test('a default port can be given', () => {
     expect(parseListenAddress('[::1]', 11812)).toEqual({ ok: true, value: { host: '::1', port: 11812 } });
+  });
+});
+
+describe('RateLimitedLog (bounds log lines about untrusted sources)', () => {
+  function limiter(globalLinesPerInterval = 20) {
+    let now = 0;
+    const log = new RateLimitedLog({ perKeyIntervalMs: 60_000, globalLinesPerInterval, now: () => now });
+    return { log, advance: (ms: number) => (now += ms) };
+  }
+
+  test('one line per key per interval, then the next line reports what was suppressed', () => {
+    const { log, advance } = limiter();
+    expect(log.check('10.0.0.1')).toEqual({ log: true, suppressed: 0 });
+    expect(log.check('10.0.0.1').log).toBe(false);
+    expect(log.check('10.0.0.1').log).toBe(false);
+    expect(log.check('10.0.0.2')).toEqual({ log: true, suppressed: 0 }); // other keys are independent
+    advance(59_999);
+    expect(log.check('10.0.0.1').log).toBe(false);
+    advance(1);
+    expect(log.check('10.0.0.1')).toEqual({ log: true, suppressed: 3 });
+  });
+
+  test('a global cap holds under a flood of distinct (spoofed) sources', () => {
+    const { log, advance } = limiter(5);
+    const logged = Array.from({ length: 1_000 }, (_, i) => log.check(`10.0.${i >> 8}.${i & 255}`).log).filter(Boolean);
+    expect(logged).toHaveLength(5);
+    advance(60_000);
+    expect(log.check('10.9.9.9').log).toBe(true);
   });
 });

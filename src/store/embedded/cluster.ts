@@ -59,7 +59,7 @@ export interface StartClusterOptions {
  * does not receive the terminal's Ctrl-C) and waits until it accepts connections.
  */
 export async function startCluster(o: StartClusterOptions): Promise<PostmasterInfo> {
-  // The free port could be taken between our probe and postgres's bind; one retry covers that race.
+  // The free port could be taken between our probe and postgres's bind; retrying with another covers that race.
   for (let attempt = 1; ; attempt++) {
     const port = await findFreePort();
     try {
@@ -96,8 +96,10 @@ async function startOnPort(o: StartClusterOptions, port: number): Promise<Postma
       const info = readPostmasterPid(o.pgdata);
       if (info && info.pid === child.pid && info.status === 'ready') return info;
       if (exited || (child.pid !== undefined && !isProcessAlive(child.pid))) {
-        const reason = spawnError || lastMeaningfulLine(readFrom(o.logFile, logStart));
-        if (/could not bind|Address already in use/i.test(reason)) throw new PortTakenError(reason);
+        const output = readFrom(o.logFile, logStart);
+        const reason = spawnError || lastMeaningfulLine(output);
+        // "could not bind … Address already in use" is logged before the FATAL "could not create any TCP/IP sockets".
+        if (/Address already in use/i.test(output)) throw new PortTakenError(reason);
         throw new PostgresClusterError(reason);
       }
       if (Date.now() > deadline) {

@@ -1,0 +1,181 @@
+import crypto from 'node:crypto';
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Attr, Code } from '../../src/radius/types';
+import { accessRequest, attr, authenticate, sendRaw } from '../support/radius-client';
+import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
+
+async function auditCount(t: TestServer, username: string): Promise<number> {
+  await new Promise((r) => setTimeout(r, 150)); // the audit trail is written in batches every 50 ms
+  return (await t.store.audit.recent({ username, limit: 1000 })).length;
+}
+
+describe('server behaviour on a real database', () => {
+  let t: TestServer;
+  const logFile = () => path.join(t.dir, 'server.log');
+  beforeAll(async () => {
+    const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'radotp-behaviour-'));
+    t = await startTestServer({
+      dir,
+      logFile: path.join(dir, 'server.log'),
+      users: [
+        { username: 'alice', password: 'alice-password' },
+        { username: 'bob', password: 'bob-password' },
+      ],
+    });
+  });
+  afterAll(() => t?.close());
+
+  test('a retransmission gets the byte-identical reply and is not processed again (RFC 5080)', async () => {
+    const before = await auditCount(t, 'bob');
+    const { datagram } = accessRequest({ username: 'bob', password: 'bob-password', secret: TEST_SECRET });
+    // RFC 5080 §2.2.2: a duplicate has the same source address AND port, so send both from one socket
+    const sock = dgram.createSocket('udp4');
+    const replies: Buffer[] = [];
+    sock.on('message', (m) => replies.push(m));
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+    sock.send(datagram, t.port, '127.0.0.1');
+    while (replies.length < 1) await new Promise((r) => setTimeout(r, 5));
+    sock.send(datagram, t.port, '127.0.0.1');
+    while (replies.length < 2) await new Promise((r) => setTimeout(r, 5));
+    sock.close();
+    const [first, second] = replies;
+    expect(first).not.toBeNull();
+    expect(first![0]).toBe(Code.AccessAccept);
+    expect(second).toEqual(first);
+    expect((await auditCount(t, 'bob')) - before).toBe(1);
+  });
+
+  test('Proxy-State attributes are echoed in order (RFC 2865 §5.33)', async () => {
+    const states = [Buffer.from('first-proxy'), Buffer.from('second-proxy'), Buffer.from([0, 1, 2, 255])];
+    const a = await authenticate(t.port, {
+      username: 'alice',
+      password: 'wrong',
+      secret: TEST_SECRET,
+      extra: states.map((value) => ({ type: Attr.ProxyState, value })),
+    });
+    expect(a!.code).toBe(Code.AccessReject);
+    expect(a!.attributes.filter((x) => x.type === Attr.ProxyState).map((x) => x.value)).toEqual(states);
+    expect(a!.attributes[0].type).toBe(Attr.MessageAuthenticator); // Blast-RADIUS: MA first
+  });
+
+  test('reject message does not reveal whether the user exists', async () => {
+    const unknown = await authenticate(t.port, { username: 'nobody', password: 'x', secret: TEST_SECRET });
+    const known = await authenticate(t.port, { username: 'alice', password: 'x', secret: TEST_SECRET });
+    expect(unknown!.code).toBe(Code.AccessReject);
+    expect(attr(unknown!, Attr.ReplyMessage)).toEqual(attr(known!, Attr.ReplyMessage));
+  });
+
+  test('unknown users cost about the same time as known ones', async () => {
+    const median = async (username: string) => {
+      const times: number[] = [];
+      for (let i = 0; i < 15; i++) times.push((await authenticate(t.port, { username, password: 'wrong-' + i, secret: TEST_SECRET }))!.ms);
+      return times.sort((a, b) => a - b)[7];
+    };
+    const known = await median('alice');
+    const unknown = await median('nobody-at-all');
+    // Both pay one argon2id verification; without the dummy check an unknown user answers ~10x faster.
+    expect(unknown / known).toBeGreaterThan(0.4);
+    expect(unknown / known).toBeLessThan(2.5);
+  });
+
+  test('a request without User-Password (CHAP) is rejected, not crashed on', async () => {
+    const a = await authenticate(t.port, {
+      username: 'alice',
+      secret: TEST_SECRET,
+      extra: [{ type: Attr.ChapPassword, value: crypto.randomBytes(17) }],
+    });
+    expect(a!.code).toBe(Code.AccessReject);
+  });
+
+  test('fuzz: 200k random and mutated datagrams, then the server still answers correctly', async () => {
+    const valid = accessRequest({ username: 'alice', password: 'alice-password', secret: TEST_SECRET }).datagram;
+    const sock = dgram.createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+    let replies = 0;
+    sock.on('message', () => replies++);
+    const rnd = crypto.randomBytes(1 << 20);
+    let ri = 0;
+    const byte = () => rnd[ri++ & (rnd.length - 1)];
+    const TOTAL = 200_000;
+    let unchanged = 0; // a mutation may write the byte that was already there
+    for (let i = 0; i < TOTAL; i++) {
+      let d: Buffer;
+      const kind = i % 4;
+      if (kind === 0) d = crypto.randomBytes(byte() % 64);
+      else if (kind === 1) {
+        d = Buffer.from(valid);
+        for (let k = 0; k < 1 + (byte() % 4); k++) d[byte() % d.length] = byte();
+      } else if (kind === 2) {
+        d = Buffer.from(valid.subarray(0, byte() % valid.length));
+      } else {
+        d = Buffer.from(valid);
+        d.writeUInt16BE(byte() * 17, 2); // lying Length field
+      }
+      if (d.equals(valid)) unchanged++;
+      sock.send(d, t.port, '127.0.0.1');
+      // the server shares this process's event loop: yield often so its socket buffer never overflows
+      if (i % 16 === 0) await new Promise((r) => setImmediate(r));
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    sock.close();
+    // Every altered packet fails a length check or the Message-Authenticator check: only unaltered copies are answered.
+    expect(replies).toBeLessThanOrEqual(unchanged);
+    const ok = await authenticate(t.port, { username: 'alice', password: 'alice-password', secret: TEST_SECRET });
+    expect(ok!.code).toBe(Code.AccessAccept);
+    const metrics = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
+    const drops = [...metrics.matchAll(/^radotp_dropped_total\{reason="(\w+)"\} (\d+)/gm)].map((m) => [m[1], Number(m[2])] as const);
+    expect(drops.length).toBeGreaterThan(3);
+    expect(drops.reduce((s, [, n]) => s + n, 0)).toBeGreaterThan(TOTAL * 0.9);
+  }, 120_000);
+
+  test('/healthz answers 200 while the database is up', async () => {
+    const r = await fetch(`http://127.0.0.1:${t.httpPort}/healthz`);
+    expect(r.status).toBe(200);
+  });
+
+  test('no password ever reaches the log or the audit table', async () => {
+    await t.server.logger.flush();
+    await new Promise((r) => setTimeout(r, 200));
+    const log = fs.readFileSync(logFile(), 'utf8');
+    expect(log).toMatch(/"event":"auth"/);
+    for (const secret of ['alice-password', 'bob-password', TEST_SECRET]) expect(log).not.toContain(secret);
+    const { rows } = await t.store.db.selectFrom('audit_event').selectAll().execute().then((rows) => ({ rows }));
+    const text = JSON.stringify(rows, (_k, v) => (typeof v === 'bigint' ? String(v) : v));
+    for (const secret of ['alice-password', 'bob-password', TEST_SECRET]) expect(text).not.toContain(secret);
+  });
+});
+
+describe('load shedding: hashing never blocks the event loop', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer({ config: { radius: { maxPending: 16 } }, users: [{ username: 'alice', password: 'alice-password' }] });
+  });
+  afterAll(() => t?.close());
+
+  test('under a PAP flood, excess requests are dropped and counted, and Status-Server answers within milliseconds', async () => {
+    const sock = dgram.createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+    let answered = 0;
+    sock.on('message', () => answered++);
+    for (let i = 0; i < 400; i++) {
+      sock.send(accessRequest({ username: 'alice', password: 'wrong-' + i, secret: TEST_SECRET }).datagram, t.port, '127.0.0.1');
+      if (i % 50 === 0) await new Promise((r) => setImmediate(r)); // same process: let the server read its socket
+    }
+    // while ~16 argon2 verifications are in flight and hundreds were shed:
+    await new Promise((r) => setTimeout(r, 20));
+    const status = accessRequest({ secret: TEST_SECRET, code: Code.StatusServer });
+    const started = process.hrtime.bigint();
+    const reply = await sendRaw(status.datagram, { port: t.port });
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    expect(reply![0]).toBe(Code.AccessAccept);
+    expect(ms).toBeLessThan(100);
+    await new Promise((r) => setTimeout(r, 3000));
+    sock.close();
+    const metrics = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
+    const overload = Number(/radotp_dropped_total\{reason="overload"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+    expect(overload).toBeGreaterThan(100);
+    expect(answered + overload).toBe(400);
+  }, 60_000);
+});
