@@ -2,17 +2,34 @@ import type { LoadedConfig } from '../config/load';
 import { LocalPasswordFactor } from '../auth/first-factor';
 import type { AuthMethod } from '../auth/method';
 import { PasswordMethod } from '../auth/methods/password';
+import { TokenMethod } from '../auth/methods/token';
+import { TokenVerifier, type VerifierSettings } from '../auth/token-verifier';
 import { AuthPipeline } from '../auth/pipeline';
 import type { Logger } from '../obs/logger';
 import type { Store } from '../store/open';
 
+export function verifierSettings(cfg: LoadedConfig): VerifierSettings {
+  return {
+    totpWindow: cfg.auth.totp.window,
+    hotpLookAhead: cfg.auth.hotp.lookAhead,
+    maxFailures: cfg.auth.lockout.maxFailures,
+    lockSeconds: cfg.auth.lockout.duration,
+  };
+}
+
 /** The method table: a user's `method` column picks exactly one of these. */
 export function buildMethods(cfg: LoadedConfig, store: Store, node: string): Map<string, AuthMethod> {
   const firstFactor = new LocalPasswordFactor();
-  const methods: AuthMethod[] = [new PasswordMethod(firstFactor)];
-  void cfg;
-  void store;
-  void node;
+  const verifier = new TokenVerifier(store.tokens, store.keys, verifierSettings(cfg));
+  const methods: AuthMethod[] = [
+    new PasswordMethod(firstFactor),
+    new TokenMethod(firstFactor, store.tokens, store.challenges, verifier, {
+      allowUsersWithoutToken: cfg.auth.allowUsersWithoutToken,
+      challengeTtl: cfg.auth.challengeTtl,
+      challengeMessage: cfg.auth.challengeMessage,
+      node,
+    }),
+  ];
   return new Map(methods.map((m) => [m.name, m]));
 }
 

@@ -33,6 +33,7 @@ export class DocumentReader {
   #context?: ContainerContext;
   #material?: KeyMaterial;
   #nextIndex = 0;
+  #nextDevice = 0;
   #firstValueAlgorithm?: string;
   #signature?: PskcSignatureInfo;
   #ended = false;
@@ -108,7 +109,8 @@ export class DocumentReader {
       assertKnownNamespaces(element, line);
       return this.#readPackage(element, context, line);
     }
-    if (element.group === 'dsig' && element.local === 'Signature') {
+    // draft-ietf-keyprov-pskc-02 Figure 8 put <Signature> in the PSKC namespace (an erratum RFC 6030 fixed).
+    if ((element.group === 'dsig' || element.group === 'pskc') && element.local === 'Signature') {
       this.#signature = readSignature(element);
       return [];
     }
@@ -122,7 +124,7 @@ export class DocumentReader {
   }
 
   #readPackage(element: XmlElement, context: ContainerContext, line: number): PskcKey[] {
-    const drafts = readKeyPackage(element, context, this.#nextIndex, line);
+    const drafts = readKeyPackage(element, context, { firstIndex: this.#nextIndex, deviceIndex: this.#nextDevice++, line });
     this.#nextIndex += drafts.length;
     return drafts.map((draft) => this.#finishKey(draft));
   }
@@ -133,15 +135,12 @@ export class DocumentReader {
       this.#firstValueAlgorithm = canonicalAlgorithm(secret.encrypted.algorithm);
     }
     const now = this.#options.now ?? new Date();
-    try {
-      const values = openKeyData(draft, this.#material as KeyMaterial);
-      const key = { ...draft.meta, ...values };
-      return { ...key, ...judgeKey(key, draft.problem, now) };
-    } catch (error) {
-      if (!(error instanceof PskcError)) throw error;
-      const located = error.locate({ keyIndex: draft.meta.index, serial: draft.meta.serial, keyId: draft.meta.id, line: draft.meta.line });
-      if ((this.#options.keyErrors ?? 'throw') === 'throw') throw located;
-      return { ...draft.meta, protection: { mac: 'none' }, usable: false, unusableReason: located.message, error: located };
-    }
+    const { values, error } = openKeyData(draft, this.#material as KeyMaterial);
+    const key = { ...draft.meta, ...values };
+    if (!error) return { ...key, ...judgeKey(key, draft.problem, now) };
+    const located = error.locate({ keyIndex: draft.meta.index, serial: draft.meta.serial, keyId: draft.meta.id, line: draft.meta.line });
+    if ((this.#options.keyErrors ?? 'throw') === 'throw') throw located;
+    // The secret is withheld whatever failed: a key with any unverifiable value is not returned half-trusted.
+    return { ...key, secret: undefined, usable: false, unusableReason: located.message, error: located };
   }
 }

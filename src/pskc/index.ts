@@ -14,3 +14,5 @@ export type {
   PskcReadOptions,
   PskcSignatureInfo,
 } from './types';
+/** Test support: generate PSKC files (random keys, every protection method) to round-trip. */
+export { writePskc, writePskcChunks, type PskcWriteProtection, type WritableKey, type WritableMac } from './writer';

@@ -41,7 +41,8 @@ export interface KeyDraft {
  * Parse one <KeyPackage> (draft: <Device>) into drafts, one per <Key> (hoyer-00: <Secret>).
  * Metadata errors (bad integers, booleans, dates) throw: they make the file invalid.
  */
-export function readKeyPackage(pkg: XmlElement, ctx: ContainerContext, firstIndex: number, line: number): KeyDraft[] {
+export function readKeyPackage(pkg: XmlElement, ctx: ContainerContext, position: { firstIndex: number; deviceIndex: number; line: number }): KeyDraft[] {
+  const { firstIndex, deviceIndex, line } = position;
   const info = childElement(pkg, 'pskc', 'DeviceInfo') ?? childElement(pkg, 'pskc', 'DeviceId');
   const deviceText = (local: string): string | undefined => childText(info, 'pskc', local);
   const deviceDate = (local: string): Date | undefined => {
@@ -64,7 +65,7 @@ export function readKeyPackage(pkg: XmlElement, ctx: ContainerContext, firstInde
   return keyElements.map((key, offset) => {
     const index = firstIndex + offset;
     try {
-      return readKey(key, ctx, { ...device, index, line });
+      return readKey(key, ctx, { ...device, index, line, deviceIndex });
     } catch (error) {
       if (error instanceof PskcError) {
         throw error.locate({ keyIndex: index, serial: device.serial, keyId: attribute(key, 'Id', 'KeyId', 'SecretId'), line });
@@ -74,7 +75,7 @@ export function readKeyPackage(pkg: XmlElement, ctx: ContainerContext, firstInde
   });
 }
 
-function readKey(key: XmlElement, ctx: ContainerContext, base: Pick<PskcKey, 'index' | 'line' | 'serial'> & Partial<PskcKey>): KeyDraft {
+function readKey(key: XmlElement, ctx: ContainerContext, base: Pick<PskcKey, 'index' | 'line' | 'deviceIndex' | 'serial'> & Partial<PskcKey>): KeyDraft {
   const algorithm = attribute(key, 'Algorithm', 'KeyAlgorithm', 'SecretAlgorithm');
   const parameters = childElement(key, 'pskc', 'AlgorithmParameters');
   const usage = childElement(key, 'pskc', 'Usage');
@@ -186,40 +187,57 @@ function readLegacyValue(element: XmlElement, ctx: ContainerContext): DataValue 
   return { plain: value };
 }
 
-/** Decrypt/convert the Data values of a draft. Errors are located by the caller. */
+/**
+ * Decrypt/convert the Data values of a draft, each on its own, so that a secret that
+ * cannot be decrypted (no RSA private key) still leaves the plaintext counter readable.
+ * Returns the first error; errors are located by the caller.
+ */
 export function openKeyData(
   draft: KeyDraft,
   material: KeyMaterial,
-): Pick<PskcKey, 'secret' | 'counter' | 'time' | 'timeInterval' | 'timeDrift' | 'protection'> {
+): { values: Pick<PskcKey, 'secret' | 'counter' | 'time' | 'timeInterval' | 'timeDrift' | 'protection'>; error?: PskcError } {
   let protection: PskcProtection = { mac: 'none' };
+  let firstError: PskcError | undefined;
+  const attempt = <T>(convert: () => T): T | undefined => {
+    try {
+      return convert();
+    } catch (error) {
+      if (!(error instanceof PskcError)) throw error;
+      firstError ??= error;
+      return undefined;
+    }
+  };
   const bytesOf = (field: DataField, value: DataValue): Buffer => {
-    if ('plain' in value) return parseBase64(value.plain, field);
-    const opened = material.open(value.encrypted, value.mac, field === 'secret' ? 'Secret' : DATA_ELEMENTS[field]);
+    if ('plain' in value) return parseBase64(value.plain, DATA_ELEMENTS[field]);
+    const opened = material.open(value.encrypted, value.mac, DATA_ELEMENTS[field]);
     if (field === 'secret') protection = { encryptionAlgorithm: opened.algorithm, mac: opened.mac };
     return opened.plaintext;
   };
-  const integerOf = (field: DataField, value: DataValue | undefined): bigint | undefined => {
-    if (value === undefined) return undefined;
-    if ('plain' in value) return value.plain === '' ? undefined : parseDataInteger(value.plain, DATA_ELEMENTS[field]);
-    return bytesToInteger(bytesOf(field, value), DATA_ELEMENTS[field]);
+  const integerOf = (field: DataField): bigint | undefined => {
+    const value = draft.data[field];
+    if (value === undefined || ('plain' in value && value.plain === '')) return undefined;
+    return attempt(() => ('plain' in value ? parseDataInteger(value.plain, DATA_ELEMENTS[field]) : bytesToInteger(bytesOf(field, value), DATA_ELEMENTS[field])));
   };
   const smallIntegerOf = (field: DataField): number | undefined => {
-    const value = integerOf(field, draft.data[field]);
+    const value = integerOf(field);
     if (value === undefined) return undefined;
     if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) {
-      throw new PskcError('invalid_integer', `${DATA_ELEMENTS[field]} is out of range`);
+      firstError ??= new PskcError('invalid_integer', `${DATA_ELEMENTS[field]} is out of range`);
+      return undefined;
     }
     return Number(value);
   };
 
   const secretValue = draft.data.secret;
-  const secret = secretValue === undefined || ('plain' in secretValue && secretValue.plain === '') ? undefined : bytesOf('secret', secretValue);
-  return {
+  const secret =
+    secretValue === undefined || ('plain' in secretValue && secretValue.plain === '') ? undefined : attempt(() => bytesOf('secret', secretValue));
+  const values = {
     secret,
-    counter: integerOf('counter', draft.data.counter),
-    time: integerOf('time', draft.data.time),
+    counter: integerOf('counter'),
+    time: integerOf('time'),
     timeInterval: smallIntegerOf('timeInterval'),
     timeDrift: smallIntegerOf('timeDrift'),
     protection,
   };
+  return { values, error: firstError };
 }

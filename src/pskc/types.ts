@@ -87,6 +87,8 @@ export interface PskcKey {
   index: number;
   /** 1-based line of the KeyPackage holding the key. */
   line: number;
+  /** 0-based position of its KeyPackage (one device can hold several keys). */
+  deviceIndex: number;
   id?: string;
   // Device (RFC 6030 §4.3.1 DeviceInfo)
   serial?: string;

@@ -18,7 +18,6 @@ export interface TestClusterRecord {
   /** "<pid> <start time>" of the jest process that owns the cluster. */
   readonly owner: string;
   readonly dir: string;
-  readonly postmasterPid: number;
 }
 
 const RUNS_DIR = join(tmpdir(), 'radotp-test-pg-runs');
@@ -29,9 +28,8 @@ export function runRecordFile(): string {
 }
 
 export async function stopTestCluster(record: TestClusterRecord): Promise<void> {
-  // Only a postgres still serving this run's directory; the PID alone could have been reused.
   const running = livePostmaster(join(record.dir, 'data'));
-  if (running && running.pid === record.postmasterPid) await stopPostmaster(running.pid, 10_000);
+  if (running) await stopPostmaster(running.pid, 10_000);
   rmSync(record.dir, { recursive: true, force: true });
 }
 
@@ -73,6 +71,11 @@ export default async function globalSetup(): Promise<void> {
   const pgdata = join(dir, 'data');
   mkdirSync(pgdata, { mode: 0o700 });
   if (runAs.uid !== undefined && runAs.gid !== undefined) chownSync(pgdata, runAs.uid, runAs.gid);
+  // Recorded before anything runs, so an interruption at any point leaves something a later run can clean up.
+  const record: TestClusterRecord = { owner: ownIdentity(), dir };
+  mkdirSync(RUNS_DIR, { recursive: true, mode: 0o700 });
+  writeFileSync(runRecordFile(), JSON.stringify(record));
+  (globalThis as Record<string, unknown>)[RECORD_KEY] = record;
 
   await initCluster({
     bin,
@@ -85,18 +88,13 @@ export default async function globalSetup(): Promise<void> {
       unix_socket_directories: '',
       // Several test files run servers with pools in parallel.
       max_connections: 300,
-      // Durability is pointless for a throwaway cluster and costs most of CREATE DATABASE's time.
+      // Durability is pointless for a throwaway cluster; skipping it makes every commit and checkpoint cheap.
       fsync: 'off',
       synchronous_commit: 'off',
       full_page_writes: 'off',
     },
   });
   const running = await startCluster({ bin, runAs, pgdata, logFile: join(dir, 'postgres.log') });
-
-  const record: TestClusterRecord = { owner: ownIdentity(), dir, postmasterPid: running.pid };
-  mkdirSync(RUNS_DIR, { recursive: true, mode: 0o700 });
-  writeFileSync(runRecordFile(), JSON.stringify(record));
-  (globalThis as Record<string, unknown>)[RECORD_KEY] = record;
 
   process.env.RADOTP_TEST_ADMIN_URL = `postgres://postgres@127.0.0.1:${running.port}/postgres`;
   if (process.env.RADOTP_TEST_VERBOSE) console.log(`\ntest PostgreSQL (${bin.origin}) on port ${running.port} ready in ${Date.now() - t0} ms`);

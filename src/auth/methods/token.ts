@@ -1,0 +1,126 @@
+import { ocraChallenge } from '../../otp';
+import type { ChallengeRepository, PendingChallenge } from '../../store/challenges';
+import type { TokenRepository, TokenWithSeed } from '../../store/tokens';
+import { accept, challenge, reject } from '../decision';
+import type { FirstFactor } from '../first-factor';
+import type { AuthContext, AuthMethod, MethodOutcome } from '../method';
+import { ocraSuiteOf, type CodeCheck, type TokenVerifier } from '../token-verifier';
+
+export interface TokenMethodSettings {
+  readonly allowUsersWithoutToken: boolean;
+  readonly challengeTtl: number;
+  readonly challengeMessage: string;
+  readonly node: string;
+}
+
+const CHALLENGE_KIND = 'token';
+
+function outcomeOf(check: CodeCheck): MethodOutcome {
+  switch (check.result) {
+    case 'accept':
+      return { ...accept('code_ok'), tokenSerial: check.token.serial };
+    case 'replay':
+      return { ...reject('replay'), tokenSerial: check.token.serial };
+    case 'locked':
+      return { ...reject('locked'), tokenSerial: check.token?.serial };
+    case 'bad_code':
+      return reject('bad_code');
+  }
+}
+
+/**
+ * `token`: a password (first factor) and a code from an authenticator app or hardware token (TOTP,
+ * HOTP, OCRA), in the login style of the RADIUS client:
+ * - challenge: password, then Access-Challenge + State, then the code (the State may reach any node);
+ * - append:    password immediately followed by the code in User-Password;
+ * - otp-only:  the code alone (the NAS checked the first factor itself).
+ * OCRA tokens need a challenge to answer, so their users always get one after the first factor.
+ */
+export class TokenMethod implements AuthMethod {
+  readonly name = 'token';
+
+  constructor(
+    private readonly firstFactor: FirstFactor,
+    private readonly tokens: Pick<TokenRepository, 'usableForUser'>,
+    private readonly challenges: Pick<ChallengeRepository, 'issue'>,
+    private readonly verifier: Pick<TokenVerifier, 'check'>,
+    private readonly settings: TokenMethodSettings,
+  ) {}
+
+  async start(ctx: AuthContext): Promise<MethodOutcome> {
+    const style = ctx.request.client.loginStyle;
+    const typed = ctx.request.password ?? Buffer.alloc(0);
+    if (style === 'otp-only') {
+      const tokens = await this.tokens.usableForUser(ctx.user.id);
+      if (tokens.length === 0) return reject('no_token');
+      if (tokens.some((t) => t.kind === 'ocra')) return this.askForCode(ctx, tokens);
+      return outcomeOf(await this.verifier.check(tokens, typed.toString('utf8')));
+    }
+    if (style === 'append') return this.startAppend(ctx, typed);
+    // challenge
+    if (!(await this.firstFactor.verify(ctx.user, typed))) return reject('bad_password');
+    const tokens = await this.tokens.usableForUser(ctx.user.id);
+    if (tokens.length === 0) return this.withoutToken();
+    return this.askForCode(ctx, tokens);
+  }
+
+  async resume(ctx: AuthContext, pending: PendingChallenge): Promise<MethodOutcome> {
+    const tokens = await this.tokens.usableForUser(ctx.user.id);
+    if (tokens.length === 0) return reject('no_token');
+    const question = typeof pending.data.ocraQuestion === 'string' ? pending.data.ocraQuestion : undefined;
+    const code = (ctx.request.password ?? Buffer.alloc(0)).toString('utf8').trim();
+    return outcomeOf(await this.verifier.check(tokens, code, { ocraQuestion: question }));
+  }
+
+  private withoutToken(): MethodOutcome {
+    // A roll-out period: users not yet enrolled still get in on their password (audited as such).
+    return this.settings.allowUsersWithoutToken ? accept('no_token_allowed') : reject('no_token');
+  }
+
+  private async askForCode(ctx: AuthContext, tokens: readonly TokenWithSeed[]): Promise<MethodOutcome> {
+    const ocra = tokens.find((t) => t.kind === 'ocra');
+    let message = this.settings.challengeMessage;
+    const data: Record<string, unknown> = {};
+    if (ocra) {
+      const question = ocraChallenge(ocraSuiteOf(ocra));
+      data.ocraQuestion = question;
+      message = `Challenge: ${question}. Enter it into your token and type the response`;
+    }
+    const state = await this.challenges.issue({
+      userId: ctx.user.id,
+      kind: CHALLENGE_KIND,
+      data,
+      node: this.settings.node,
+      ttlSeconds: this.settings.challengeTtl,
+    });
+    return challenge('password_ok', message, state);
+  }
+
+  /** Password and code in one field: the code is the last `digits` characters (of some token of the user). */
+  private async startAppend(ctx: AuthContext, typed: Buffer): Promise<MethodOutcome> {
+    const tokens = await this.tokens.usableForUser(ctx.user.id);
+    const codeTokens = tokens.filter((t) => t.kind !== 'ocra');
+    if (codeTokens.length === 0) {
+      if (tokens.length > 0) {
+        // OCRA only: the appended part cannot be a response to a challenge not yet shown
+        if (!(await this.firstFactor.verify(ctx.user, typed))) return reject('bad_password');
+        return this.askForCode(ctx, tokens);
+      }
+      if (!this.settings.allowUsersWithoutToken) {
+        await this.firstFactor.verify(ctx.user, typed); // same cost as the other paths
+        return reject('no_token');
+      }
+      return (await this.firstFactor.verify(ctx.user, typed)) ? this.withoutToken() : reject('bad_password');
+    }
+    const text = typed.toString('utf8');
+    const lengths = [...new Set(codeTokens.map((t) => t.digits))].sort((a, b) => b - a);
+    for (const digits of lengths) {
+      if (text.length <= digits) continue;
+      const code = text.slice(-digits);
+      if (!/^\d+$/.test(code)) continue;
+      if (!(await this.firstFactor.verify(ctx.user, Buffer.from(text.slice(0, -digits), 'utf8')))) continue;
+      return outcomeOf(await this.verifier.check(codeTokens.filter((t) => t.digits === digits), code));
+    }
+    return reject('bad_password');
+  }
+}

@@ -1,0 +1,116 @@
+import { findHotpMatch, findOcraMatch, findTotpMatch, parseOcraSuite, type OcraSuite } from '../otp';
+import type { KeyRing } from '../secrets/keyring';
+import type { TokenRepository, TokenWithSeed } from '../store/tokens';
+
+export interface VerifierSettings {
+  readonly totpWindow: number;
+  readonly hotpLookAhead: number;
+  readonly maxFailures: number;
+  readonly lockSeconds: number;
+}
+
+/** The result of checking one code against a user's tokens; `token` is the one it concerns, if any. */
+export type CodeCheck =
+  | { readonly result: 'accept'; readonly token: TokenWithSeed }
+  | { readonly result: 'replay'; readonly token: TokenWithSeed }
+  | { readonly result: 'locked'; readonly token?: TokenWithSeed }
+  | { readonly result: 'bad_code' };
+
+type Match = { kind: 'step'; step: number; drift: number } | { kind: 'counter'; counter: bigint } | { kind: 'ocra'; step?: bigint; counter?: bigint };
+
+const suiteCache = new Map<string, OcraSuite>();
+export function ocraSuiteOf(token: { ocraSuite: string | null }): OcraSuite {
+  const text = token.ocraSuite ?? '';
+  let suite = suiteCache.get(text);
+  if (!suite) suiteCache.set(text, (suite = parseOcraSuite(text)));
+  return suite;
+}
+
+export function isLocked(t: { lockedUntil: Date | null }, now: number): boolean {
+  return t.lockedUntil !== null && t.lockedUntil.getTime() > now * 1000;
+}
+
+/**
+ * Checks a code against a user's tokens and, on a match, spends it atomically in PostgreSQL
+ * (replay-proof across nodes). Knows the verification rules; knows nothing of RADIUS.
+ */
+export class TokenVerifier {
+  constructor(
+    private readonly tokens: Pick<TokenRepository, 'acceptStep' | 'acceptCounter' | 'recordFailure'>,
+    private readonly keys: Pick<KeyRing, 'digest'>,
+    private readonly settings: VerifierSettings,
+    private readonly clock: () => number = () => Date.now() / 1000,
+  ) {}
+
+  /** Finds the token/step a code matches without spending it. `spentToo` also searches already-used steps (replay detection). */
+  private match(t: TokenWithSeed, code: string, now: number, ocraQuestion: string | undefined, spentToo: boolean): Match | null {
+    switch (t.kind) {
+      case 'totp': {
+        const m = findTotpMatch(
+          t.seed,
+          code,
+          { algorithm: t.algorithm, digits: t.digits, period: t.period, t0: Number(t.t0) },
+          { now, driftSteps: t.drift, window: this.settings.totpWindow, afterStep: spentToo ? undefined : Number(t.lastStep) },
+        );
+        return m && { kind: 'step', step: m.step, drift: m.drift };
+      }
+      case 'hotp': {
+        const m = findHotpMatch(
+          t.seed,
+          code,
+          { algorithm: t.algorithm, digits: t.digits },
+          spentToo
+            ? { nextCounter: t.nextCounter > 20n ? t.nextCounter - 20n : 0n, lookAhead: Number(t.nextCounter > 20n ? 20n : t.nextCounter) }
+            : { nextCounter: t.nextCounter, lookAhead: this.settings.hotpLookAhead },
+        );
+        return m && { kind: 'counter', counter: m.counter };
+      }
+      case 'ocra': {
+        if (ocraQuestion === undefined || spentToo) return null;
+        const suite = ocraSuiteOf(t);
+        const m = findOcraMatch(suite, t.seed, code, {
+          question: ocraQuestion,
+          counter: suite.counter ? t.nextCounter : undefined,
+          lookAhead: suite.counter ? this.settings.hotpLookAhead : undefined,
+          now: suite.timeStepSeconds ? now : undefined,
+          timeWindow: suite.timeStepSeconds ? this.settings.totpWindow : undefined,
+          afterTimestep: suite.timeStepSeconds ? t.lastStep : undefined,
+        });
+        return m && { kind: 'ocra', step: m.timestep, counter: m.counter };
+      }
+    }
+  }
+
+  private async spend(t: TokenWithSeed, m: Match, activate: boolean): Promise<boolean> {
+    if (m.kind === 'step') return this.tokens.acceptStep(t.id, m.step, m.drift, { activate });
+    if (m.kind === 'counter') return this.tokens.acceptCounter(t.id, m.counter, { activate });
+    if (m.counter !== undefined && !(await this.tokens.acceptCounter(t.id, m.counter, { activate }))) return false;
+    if (m.step !== undefined) return this.tokens.acceptStep(t.id, Number(m.step), 0, { activate });
+    return true;
+  }
+
+  /**
+   * Checks `code` against `candidates` (a user's usable tokens). Malformed codes are a plain mismatch.
+   * `activate`: the candidates are pending tokens being activated (the code proves the app holds the seed).
+   */
+  async check(candidates: readonly TokenWithSeed[], code: string, opts: { ocraQuestion?: string; activate?: boolean } = {}): Promise<CodeCheck> {
+    const now = this.clock();
+    for (const t of candidates) {
+      const m = this.match(t, code, now, opts.ocraQuestion, false);
+      if (!m) continue;
+      if (isLocked(t, now)) return { result: 'locked', token: t };
+      return (await this.spend(t, m, opts.activate ?? false)) ? { result: 'accept', token: t } : { result: 'replay', token: t };
+    }
+    // RFC 6238 §5.2: a code already accepted once is refused — say so in the audit trail.
+    for (const t of candidates) if (this.match(t, code, now, undefined, true)) return { result: 'replay', token: t };
+    const open = candidates.filter((t) => !isLocked(t, now));
+    if (open.length === 0 && candidates.length > 0) return { result: 'locked', token: candidates[0] };
+    await this.tokens.recordFailure(
+      open.map((t) => t.id),
+      this.keys.digest(code, 'failure-digest'),
+      this.settings.maxFailures,
+      this.settings.lockSeconds,
+    );
+    return { result: 'bad_code' };
+  }
+}
