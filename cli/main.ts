@@ -3,6 +3,8 @@ import { packageVersion } from '../src/app/package-root';
 import { ConfigError } from '../src/config/load';
 import { clientCommand } from './commands/client';
 import { auditCommand, dbCommand, initCommand, serveCommand } from './commands/server';
+import { keysCommand } from './commands/keys';
+import { tokenCommand } from './commands/token';
 import { userCommand } from './commands/user';
 
 export function buildProgram(): Command {
@@ -14,7 +16,7 @@ export function buildProgram(): Command {
     )
     .showHelpAfterError('(run with --help for usage)')
     .enablePositionalOptions(false);
-  for (const sub of [serveCommand(), initCommand(), dbCommand(), clientCommand(), userCommand(), auditCommand()]) program.addCommand(sub);
+  for (const sub of [serveCommand(), initCommand(), dbCommand(), clientCommand(), userCommand(), tokenCommand(), keysCommand(), auditCommand()]) program.addCommand(sub);
   // Every (sub)command accepts --config too, so it can go anywhere on the line.
   const addConfig = (c: Command) => {
     if (c !== program) c.option('-c, --config <file>', 'config file (default: $RADOTP_CONFIG, else ./radotp.yaml)');

@@ -1,0 +1,237 @@
+import { Command, Option } from 'commander';
+import QRCode from 'qrcode';
+import { verifierSettings } from '../../src/app/pipeline';
+import { TokenVerifier } from '../../src/auth/token-verifier';
+import type { LoadedConfig } from '../../src/config/load';
+import type { Store } from '../../src/store/open';
+import type { DisabledReason, TokenState } from '../../src/store/schema';
+import type { TokenInfo } from '../../src/store/tokens';
+import { TokenAdmin } from '../../src/tokens/admin';
+import { CliError, printFields, printJson, printTable } from '../io';
+import { wantsJson, withStore } from '../context';
+
+const STATES: TokenState[] = ['pending', 'active', 'unassigned', 'disabled'];
+const REASONS: DisabledReason[] = ['lost', 'stolen', 'broken', 'retired', 'other'];
+
+function adminFor(store: Store, cfg: LoadedConfig): TokenAdmin {
+  return new TokenAdmin(store, new TokenVerifier(store.tokens, store.keys, verifierSettings(cfg)), { pendingTokenTtl: cfg.auth.pendingTokenTtl });
+}
+
+function withAdmin<T>(cmd: Command, fn: (admin: TokenAdmin, store: Store, cfg: LoadedConfig) => Promise<T>): Promise<T> {
+  return withStore(cmd, (store, cfg) => fn(adminFor(store, cfg), store, cfg));
+}
+
+/** The admin's view of a token: everything but the seed. */
+export function tokenView(t: TokenInfo) {
+  return {
+    serial: t.serial,
+    user: t.username,
+    state: t.state,
+    type: t.kind,
+    origin: t.origin,
+    algorithm: t.algorithm,
+    digits: t.digits,
+    period: t.kind === 'totp' ? t.period : undefined,
+    ocraSuite: t.ocraSuite ?? undefined,
+    counter: t.kind !== 'totp' ? t.nextCounter : undefined,
+    lastStep: t.kind === 'totp' && t.lastStep >= 0n ? t.lastStep : undefined,
+    driftSteps: t.kind === 'totp' ? t.drift : undefined,
+    driftSeconds: t.kind === 'totp' ? t.drift * t.period : undefined,
+    failCount: t.failCount,
+    lockedUntil: t.lockedUntil,
+    description: t.description,
+    issuer: t.issuer,
+    manufacturer: t.manufacturer,
+    model: t.model,
+    validFrom: t.validFrom,
+    validTo: t.validTo,
+    disabledReason: t.disabledReason,
+    disabledNote: t.disabledNote,
+    pendingExpiresAt: t.pendingExpiresAt,
+    lastUsedAt: t.lastUsedAt,
+    createdAt: t.createdAt,
+  };
+}
+
+function printToken(cmd: Command, t: TokenInfo): void {
+  const view = tokenView(t);
+  if (wantsJson(cmd)) return printJson(view);
+  printFields(Object.entries(view).filter(([, v]) => v !== undefined));
+}
+
+function checkCode(code: string): string {
+  if (!/^\d{4,10}$/.test(code) && !/^[0-9a-fA-F]{11,128}$/.test(code)) throw new CliError('a code is 4 to 10 digits');
+  return code;
+}
+
+function intChoice(name: string, allowed: number[]) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!allowed.includes(n)) throw new CliError(`${name} must be one of ${allowed.join(', ')}`);
+    return n;
+  };
+}
+
+export function tokenCommand(): Command {
+  const cmd = new Command('token').description('OTP tokens: software enrollment, hardware pool, lifecycle');
+
+  cmd
+    .command('enroll <username>')
+    .description('create a pending software token (authenticator app) and show its QR code once')
+    .addOption(new Option('--type <type>', 'totp (time-based) or hotp (counter-based)').choices(['totp', 'hotp']).default('totp'))
+    .addOption(new Option('--algorithm <alg>', 'HMAC hash').choices(['sha1', 'sha256', 'sha512']).default('sha1'))
+    .option('--digits <n>', 'code length: 6 or 8', intChoice('--digits', [6, 8]), 6)
+    .option('--period <s>', 'TOTP step in seconds: 30 or 60', intChoice('--period', [30, 60]), 30)
+    .option('--issuer <name>', 'issuer shown in the app (default: auth.issuer)')
+    .option('--description <text>', 'a note for admins')
+    .option('--qr-png <file>', 'also write the QR code as a PNG file')
+    .option('--json', 'print JSON (no terminal QR code)')
+    .action(async (username: string, opts, command: Command) => {
+      const enrollment = await withAdmin(command, (admin, _s, cfg) =>
+        admin.enroll({
+          username,
+          type: opts.type,
+          algorithm: opts.algorithm,
+          digits: opts.digits,
+          period: opts.period,
+          issuer: opts.issuer ?? cfg.auth.issuer,
+          description: opts.description,
+        }),
+      );
+      if (opts.qrPng) await QRCode.toFile(opts.qrPng, enrollment.otpauthUri, { type: 'png', width: 320, margin: 2 });
+      const t = enrollment.token;
+      if (wantsJson(command)) {
+        return printJson({
+          serial: t.serial,
+          otpauth_uri: enrollment.otpauthUri,
+          state: t.state,
+          user: t.username,
+          type: t.kind,
+          algorithm: t.algorithm,
+          digits: t.digits,
+          period: t.kind === 'totp' ? t.period : undefined,
+          pending_expires_at: t.pendingExpiresAt,
+          qr_png: opts.qrPng,
+        });
+      }
+      process.stdout.write((await QRCode.toString(enrollment.otpauthUri, { type: 'utf8', margin: 2 })) + '\n');
+      printFields([
+        ['serial', t.serial],
+        ['user', t.username],
+        ['state', `${t.state} (activate with: radotp token activate ${t.serial} CODE)`],
+        ['otpauth URI', enrollment.otpauthUri],
+        ['secret', `${enrollment.secretBase32} (shown this once)`],
+        ['expires', t.pendingExpiresAt],
+      ]);
+    });
+
+  cmd
+    .command('activate <serial> <code>')
+    .description('activate a pending token with a code it shows now')
+    .action(async (serial: string, code: string, _o, command: Command) => {
+      const t = await withAdmin(command, (admin) => admin.activate(serial, checkCode(code)));
+      process.stdout.write(`token ${t.serial} is active\n`);
+    });
+
+  cmd
+    .command('list')
+    .description('list tokens')
+    .option('--user <username>', 'only tokens of this user')
+    .addOption(new Option('--state <state>', 'only tokens in this state').choices(STATES))
+    .option('--unassigned', 'only tokens in the pool (not assigned to anyone)')
+    .option('--json', 'print JSON')
+    .action(async (opts, command: Command) => {
+      const tokens = await withStore(command, (store) => store.tokens.list({ username: opts.user, state: opts.state, unassigned: opts.unassigned }));
+      if (wantsJson(command)) return printJson(tokens.map(tokenView));
+      printTable(
+        ['SERIAL', 'USER', 'STATE', 'TYPE', 'ORIGIN', 'DIGITS', 'REASON', 'DESCRIPTION'],
+        tokens.map((t) => [t.serial, t.username, t.state, t.kind, t.origin, t.digits, t.disabledReason, t.description]),
+      );
+    });
+
+  cmd
+    .command('show <serial>')
+    .description('show one token (never its secret)')
+    .option('--json', 'print JSON')
+    .action(async (serial: string, _o, command: Command) => {
+      printToken(command, await withStore(command, (store) => store.tokens.get(serial)));
+    });
+
+  cmd
+    .command('verify <serial> <code>')
+    .description('check a code (admin test); a verified code counts as used')
+    .action(async (serial: string, code: string, _o, command: Command) => {
+      const r = await withAdmin(command, (admin) => admin.verify(serial, checkCode(code)));
+      if (!r.ok) throw new CliError(`code rejected (${r.result.replace('_', ' ')})`);
+      process.stdout.write('code accepted\n');
+    });
+
+  cmd
+    .command('describe <serial> <text>')
+    .description("set a token's description")
+    .action(async (serial: string, text: string, _o, command: Command) => {
+      await withAdmin(command, (admin) => admin.describe(serial, text));
+      process.stdout.write(`token ${serial} described\n`);
+    });
+
+  cmd
+    .command('unlock <serial>')
+    .description('clear the failure count and lock of a token')
+    .action(async (serial: string, _o, command: Command) => {
+      await withAdmin(command, (admin) => admin.unlock(serial));
+      process.stdout.write(`token ${serial} unlocked\n`);
+    });
+
+  cmd
+    .command('delete <serial>')
+    .description('delete a token (its user stays)')
+    .action(async (serial: string, _o, command: Command) => {
+      await withStore(command, (store) => store.tokens.delete(serial));
+      process.stdout.write(`token ${serial} deleted\n`);
+    });
+
+  cmd
+    .command('assign <serial> <username>')
+    .description('hand a token from the pool to a user')
+    .action(async (serial: string, username: string, _o, command: Command) => {
+      await withAdmin(command, (admin) => admin.assign(serial, username));
+      process.stdout.write(`token ${serial} assigned to ${username}\n`);
+    });
+
+  cmd
+    .command('unassign <serial>')
+    .description('return a hardware token to the pool (its used codes stay used)')
+    .action(async (serial: string, _o, command: Command) => {
+      await withAdmin(command, (admin) => admin.unassign(serial));
+      process.stdout.write(`token ${serial} returned to the pool\n`);
+    });
+
+  cmd
+    .command('disable <serial>')
+    .description('stop a token from authenticating (lost, stolen, broken...)')
+    .addOption(new Option('--reason <reason>', 'why').choices(REASONS).makeOptionMandatory())
+    .option('--note <text>', 'free text for admins')
+    .action(async (serial: string, opts, command: Command) => {
+      await withAdmin(command, (admin) => admin.disable(serial, opts.reason, opts.note));
+      process.stdout.write(`token ${serial} disabled (${opts.reason})\n`);
+    });
+
+  cmd
+    .command('enable <serial>')
+    .description('re-enable a disabled token')
+    .action(async (serial: string, _o, command: Command) => {
+      const t = await withAdmin(command, (admin) => admin.enable(serial));
+      process.stdout.write(`token ${serial} enabled (${t.state})\n`);
+    });
+
+  cmd
+    .command('resync <serial> <code1> <code2>')
+    .description('resynchronise a drifted token with two consecutive codes')
+    .action(async (serial: string, code1: string, code2: string, _o, command: Command) => {
+      const t = await withAdmin(command, (admin) => admin.resync(serial, checkCode(code1), checkCode(code2)));
+      const where = t.kind === 'totp' ? `drift ${t.drift * t.period} s` : `counter ${t.nextCounter}`;
+      process.stdout.write(`token ${serial} resynchronised (${where})\n`);
+    });
+
+  return cmd;
+}

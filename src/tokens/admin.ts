@@ -1,0 +1,177 @@
+import crypto from 'node:crypto';
+import { base32Encode, buildKeyUri, randomSecret, resyncHotp, resyncTotp, type HashAlgorithm } from '../otp';
+import type { TokenVerifier } from '../auth/token-verifier';
+import { NotFoundError, StoreConflictError } from '../store/errors';
+import type { Store } from '../store/open';
+import type { DisabledReason, TokenState } from '../store/schema';
+import type { TokenInfo } from '../store/tokens';
+
+/** An admin request the token's state does not allow; one clear line for the CLI. */
+export class TokenStateError extends Error {
+  override name = 'TokenStateError';
+}
+
+export interface EnrollRequest {
+  username: string;
+  type: 'totp' | 'hotp';
+  algorithm: HashAlgorithm;
+  digits: 6 | 8;
+  period: 30 | 60;
+  issuer: string;
+  description?: string;
+}
+
+export interface Enrollment {
+  token: TokenInfo;
+  /** Shown once, at enrollment; never stored in clear or printed again. */
+  otpauthUri: string;
+  secretBase32: string;
+}
+
+/** Serials of enrolled software tokens: the type and 10 random base32 characters, e.g. TOTP-7K2M9QXAB4. */
+function newSerial(type: string): string {
+  return `${type.toUpperCase()}-${base32Encode(crypto.randomBytes(7)).slice(0, 10)}`;
+}
+
+/** Token lifecycle operations shared by the CLI (and later an API): the rules live here, SQL in the store. */
+export class TokenAdmin {
+  constructor(
+    private readonly store: Pick<Store, 'tokens' | 'users'>,
+    private readonly verifier: Pick<TokenVerifier, 'check'>,
+    private readonly settings: { pendingTokenTtl: number; resyncWindowHotp?: number; resyncWindowSeconds?: number },
+    private readonly clock: () => number = () => Date.now() / 1000,
+  ) {}
+
+  async enroll(r: EnrollRequest): Promise<Enrollment> {
+    const user = await this.store.users.get(r.username);
+    const secret = randomSecret(r.algorithm);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const token = await this.store.tokens.create({
+          serial: newSerial(r.type),
+          userId: user.id,
+          origin: 'software',
+          kind: r.type,
+          state: 'pending',
+          algorithm: r.algorithm,
+          digits: r.digits,
+          period: r.period,
+          seed: secret,
+          description: r.description ?? null,
+          issuer: r.issuer,
+          pendingExpiresAt: new Date((this.clock() + this.settings.pendingTokenTtl) * 1000),
+        });
+        const otpauthUri = buildKeyUri({
+          type: r.type,
+          issuer: r.issuer,
+          account: r.username,
+          secret,
+          algorithm: r.algorithm,
+          digits: r.digits,
+          period: r.type === 'totp' ? r.period : undefined,
+          counter: r.type === 'hotp' ? 0n : undefined,
+        });
+        return { token, otpauthUri, secretBase32: base32Encode(secret) };
+      } catch (e) {
+        if (e instanceof StoreConflictError && attempt < 3) continue; // a serial collision: draw another
+        throw e;
+      }
+    }
+  }
+
+  /** A pending token becomes active only with a code valid now, proving the app really holds the seed. */
+  async activate(serial: string, code: string): Promise<TokenInfo> {
+    const token = await this.store.tokens.getWithSeed(serial);
+    if (token.state !== 'pending') throw new TokenStateError(`token ${serial} is ${token.state}, not pending`);
+    if (token.pendingExpiresAt && token.pendingExpiresAt.getTime() <= this.clock() * 1000) {
+      throw new TokenStateError(`token ${serial} expired before activation; enroll a new one`);
+    }
+    const check = await this.verifier.check([token], code, { activate: true });
+    if (check.result !== 'accept') throw new TokenStateError(`code does not match token ${serial}; it stays pending`);
+    return this.store.tokens.get(serial);
+  }
+
+  /** Admin check of a code; a verified code counts as used, like a login. */
+  async verify(serial: string, code: string): Promise<{ ok: boolean; result: string }> {
+    const token = await this.store.tokens.getWithSeed(serial);
+    if (token.state !== 'active') throw new TokenStateError(`token ${serial} is ${token.state}; only active tokens verify codes`);
+    if (token.kind === 'ocra') throw new TokenStateError(`token ${serial} is an OCRA token; it answers challenges during login`);
+    const check = await this.verifier.check([token], code);
+    return { ok: check.result === 'accept', result: check.result };
+  }
+
+  async assign(serial: string, username: string): Promise<TokenInfo> {
+    const token = await this.store.tokens.get(serial);
+    const user = await this.store.users.get(username);
+    if (token.state === 'disabled') throw new TokenStateError(`token ${serial} is disabled (${token.disabledReason}); enable it first`);
+    if (token.username) throw new TokenStateError(`token ${serial} is already assigned to ${token.username}; unassign it first`);
+    if (!(await this.store.tokens.update(serial, { user_id: user.id, state: 'active' }, { state: ['unassigned'] }))) {
+      throw new TokenStateError(`token ${serial} changed meanwhile; try again`);
+    }
+    return this.store.tokens.get(serial);
+  }
+
+  /** Back to the pool; the replay state (last step / counter) is kept so old codes stay spent. */
+  async unassign(serial: string): Promise<TokenInfo> {
+    const token = await this.store.tokens.get(serial);
+    if (!token.username) throw new TokenStateError(`token ${serial} is not assigned`);
+    if (token.origin === 'software') throw new TokenStateError(`token ${serial} is a software token; delete it instead`);
+    const state: TokenState = token.state === 'disabled' ? 'disabled' : 'unassigned';
+    await this.store.tokens.update(serial, { user_id: null, state });
+    return this.store.tokens.get(serial);
+  }
+
+  async disable(serial: string, reason: DisabledReason, note?: string): Promise<TokenInfo> {
+    const token = await this.store.tokens.get(serial);
+    if (token.state === 'disabled') throw new TokenStateError(`token ${serial} is already disabled (${token.disabledReason})`);
+    await this.store.tokens.update(serial, { state: 'disabled', disabled_reason: reason, disabled_note: note ?? null });
+    return this.store.tokens.get(serial);
+  }
+
+  async enable(serial: string): Promise<TokenInfo> {
+    const token = await this.store.tokens.get(serial);
+    if (token.state !== 'disabled') throw new TokenStateError(`token ${serial} is not disabled`);
+    const state: TokenState = !token.username ? 'unassigned' : token.pendingExpiresAt ? 'pending' : 'active';
+    await this.store.tokens.update(serial, { state, disabled_reason: null, disabled_note: null }, { state: ['disabled'] });
+    return this.store.tokens.get(serial);
+  }
+
+  async describe(serial: string, text: string): Promise<TokenInfo> {
+    if (!(await this.store.tokens.update(serial, { description: text }))) throw new NotFoundError(`no token with serial "${serial}"`);
+    return this.store.tokens.get(serial);
+  }
+
+  async unlock(serial: string): Promise<TokenInfo> {
+    if (!(await this.store.tokens.update(serial, { fail_count: 0, locked_until: null }))) throw new NotFoundError(`no token with serial "${serial}"`);
+    return this.store.tokens.get(serial);
+  }
+
+  /**
+   * Two consecutive codes found within a wide window (HOTP: the next 1000 events; TOTP: ±24 h) reset
+   * the counter or the drift — never to a point at or before the last accepted one
+   * (LinOTP CVE-2019-12887: resync must not reopen spent codes).
+   */
+  async resync(serial: string, code1: string, code2: string): Promise<TokenInfo> {
+    const t = await this.store.tokens.getWithSeed(serial);
+    if (t.state === 'disabled') throw new TokenStateError(`token ${serial} is disabled`);
+    let ok = false;
+    if (t.kind === 'hotp') {
+      const m = resyncHotp(t.seed, code1, code2, { algorithm: t.algorithm, digits: t.digits }, { nextCounter: t.nextCounter, window: this.settings.resyncWindowHotp ?? 1000 });
+      ok = !!m && (await this.store.tokens.setResync(serial, { nextCounter: m.counter + 1n }));
+    } else if (t.kind === 'totp') {
+      const window = Math.ceil((this.settings.resyncWindowSeconds ?? 86400) / t.period);
+      const m = resyncTotp(
+        t.seed,
+        code1,
+        code2,
+        { algorithm: t.algorithm, digits: t.digits, period: t.period, t0: Number(t.t0) },
+        { now: this.clock(), window, afterStep: Number(t.lastStep) },
+      );
+      ok = !!m && (await this.store.tokens.setResync(serial, { lastStep: m.step, drift: m.drift }));
+    } else {
+      throw new TokenStateError(`token ${serial} is an OCRA token; challenge-response tokens need no resync`);
+    }
+    if (!ok) throw new TokenStateError(`codes are not two consecutive codes of token ${serial} within the resync window (or were already used)`);
+    return this.store.tokens.get(serial);
+  }
+}
