@@ -49,7 +49,8 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
   const node = cfg.node.name ?? os.hostname();
   const metrics = new Metrics();
   // Bad extra dictionaries are a config error: refuse to start rather than fail on the first reply.
-  loadDefaultDictionary(cfg.radius.dictionaries);
+  const dictionary = loadDefaultDictionary(cfg.radius.dictionaries);
+  for (const w of dictionary.warnings) logger.warn({ warning: w }, 'dictionary line skipped');
 
   const store = await openStore(cfg, { createKey: true, migrate: true, logger, applicationName: `radotp-serve@${node}` });
   const timers: NodeJS.Timeout[] = [];

@@ -31,6 +31,7 @@ export interface ContainerContext {
   readonly asymmetric: boolean;
 }
 
+/** RFC 6030 §4: Version "1.0"; draft-ietf-keyprov-pskc-02 Figure 9 writes "1" under the final namespace. */
 const SUPPORTED_VERSIONS = ['1.0', '1'];
 
 /**

@@ -136,7 +136,7 @@ export class Dictionary {
     return this.#vendorsById.get(id);
   }
 
-  /** Every attribute definition (one per number; aliases that share a number appear once per name). */
+  /** Every attribute definition, once per name (aliases sharing a number each appear). */
   *attributes(): IterableIterator<AttributeDef> {
     yield* new Set(this.#byName.values());
   }

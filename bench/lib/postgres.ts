@@ -1,0 +1,64 @@
+import { chmodSync, chownSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { initCluster, startCluster, stopPostmaster } from '../../src/store/embedded/cluster';
+import { embeddedPgBinaries, systemPgBinaries, type PgBinaries } from '../../src/store/embedded/pg-binaries';
+import { postgresRunAs } from '../../src/store/embedded/postgres-user';
+
+export interface BenchPostgres {
+  readonly url: string;
+  readonly pid: number;
+  readonly port: number;
+  readonly version: string;
+  readonly settings: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A throwaway PostgreSQL cluster in `dir` (on disk, not tmpfs), with the server defaults for durability:
+ * fsync on, synchronous_commit on, full_page_writes on. Only loopback TCP, trust auth (throwaway data).
+ */
+export async function startBenchPostgres(dir: string, extraSettings: Record<string, string | number> = {}): Promise<BenchPostgres> {
+  const bin: PgBinaries = systemPgBinaries() ?? embeddedPgBinaries();
+  const runAs = postgresRunAs();
+  mkdirSync(dir, { recursive: true });
+  chmodSync(dir, 0o755);
+  const pgdata = join(dir, 'pgdata');
+  mkdirSync(pgdata, { mode: 0o700 });
+  if (runAs.uid !== undefined && runAs.gid !== undefined) chownSync(pgdata, runAs.uid, runAs.gid);
+  await initCluster({
+    bin,
+    runAs,
+    pgdata,
+    auth: { method: 'trust' },
+    settings: { listen_addresses: '127.0.0.1', unix_socket_directories: '', max_connections: 100, ...extraSettings },
+  });
+  const info = await startCluster({ bin, runAs, pgdata, logFile: join(dir, 'postgres.log') });
+  const url = `postgres://postgres@127.0.0.1:${info.port}/postgres`;
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  let version = '?';
+  const settings: Record<string, string> = {};
+  try {
+    version = (await client.query('SHOW server_version')).rows[0].server_version;
+    for (const name of ['fsync', 'synchronous_commit', 'full_page_writes', 'shared_buffers', 'wal_level']) {
+      settings[name] = (await client.query(`SHOW ${name}`)).rows[0][name];
+    }
+    await client.query('CREATE DATABASE radotp_bench');
+  } finally {
+    await client.end();
+  }
+  let stopped = false;
+  return {
+    url: `postgres://postgres@127.0.0.1:${info.port}/radotp_bench`,
+    pid: info.pid,
+    port: info.port,
+    version: `${version} (${bin.origin})`,
+    settings,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await stopPostmaster(info.pid, 20_000);
+    },
+  };
+}

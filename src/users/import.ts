@@ -1,0 +1,110 @@
+import { hashPassword } from '../auth/password-hash';
+import type { ExistingToken, ExistingUser, UserImportWrite } from '../store/user-import';
+import { CsvError, parseCsv } from './csv';
+
+export const CSV_HEADER = ['username', 'password', 'method', 'token_serial'] as const;
+
+export interface CsvUserRow {
+  readonly line: number;
+  readonly username: string;
+  readonly password?: string;
+  readonly method?: string;
+  readonly tokenSerial?: string;
+}
+
+export interface ImportSummary {
+  created: number;
+  updated: number;
+  passwordsSet: number;
+  tokensAssigned: number;
+}
+
+/** A line the import refuses; nothing is imported. */
+export class ImportError extends Error {
+  override name = 'ImportError';
+}
+
+/** Reads and checks the file's shape (header, columns, usernames, duplicates); no database needed. */
+export function readUserCsv(text: string, methods: readonly string[]): CsvUserRow[] {
+  const records = parseCsv(text);
+  const header = records.next();
+  if (header.done) throw new ImportError('the file is empty (expected the header username,password,method,token_serial)');
+  const names = header.value.fields.map((f) => f.trim().toLowerCase());
+  if (names.join(',') !== CSV_HEADER.join(',')) {
+    throw new ImportError(`line ${header.value.line}: expected the header "${CSV_HEADER.join(',')}", got "${header.value.fields.join(',')}"`);
+  }
+  const rows: CsvUserRow[] = [];
+  const seenUsers = new Map<string, number>();
+  const seenSerials = new Map<string, number>();
+  for (const r of records) {
+    const fail = (why: string) => new CsvError(r.line, why);
+    if (r.fields.length !== CSV_HEADER.length) throw fail(`expected ${CSV_HEADER.length} fields, got ${r.fields.length}`);
+    const [username, password, method, serial] = r.fields;
+    if (username.length === 0) throw fail('username is empty');
+    if (Buffer.byteLength(username) > 253 || /[\0-\x1f\x7f]/.test(username)) throw fail(`username "${username}" is longer than 253 bytes or has control characters`);
+    if (seenUsers.has(username)) throw fail(`user "${username}" already appears on line ${seenUsers.get(username)}`);
+    seenUsers.set(username, r.line);
+    if (method && !methods.includes(method)) throw fail(`unknown method "${method}" (expected ${methods.join(', ')})`);
+    const tokenSerial = serial.trim();
+    if (tokenSerial) {
+      if (seenSerials.has(tokenSerial)) throw fail(`token ${tokenSerial} is already given to another user on line ${seenSerials.get(tokenSerial)}`);
+      seenSerials.set(tokenSerial, r.line);
+    }
+    rows.push({ line: r.line, username, password: password || undefined, method: method || undefined, tokenSerial: tokenSerial || undefined });
+  }
+  return rows;
+}
+
+/** A value that is already an argon2 PHC hash is stored as given, so users can move between systems without their passwords. */
+const PHC_ARGON2 = /^\$argon2(id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/;
+
+async function hashAll(rows: readonly CsvUserRow[], onHashed: () => void): Promise<Map<number, string>> {
+  const out = new Map<number, string>();
+  const todo = rows.filter((r) => r.password !== undefined);
+  let next = 0;
+  // argon2 runs on the libuv pool; a few at a time keeps every pool thread busy
+  const worker = async () => {
+    while (next < todo.length) {
+      const r = todo[next++];
+      out.set(r.line, PHC_ARGON2.test(r.password!) ? r.password! : await hashPassword(r.password!));
+      onHashed();
+    }
+  };
+  await Promise.all(Array.from({ length: 4 }, worker));
+  return out;
+}
+
+/** Decides every row against what the database holds; throws ImportError naming the line on the first problem. */
+export function planUserImport(
+  rows: readonly CsvUserRow[],
+  existing: { users: ReadonlyMap<string, ExistingUser>; tokens: ReadonlyMap<string, ExistingToken> },
+  hashes: ReadonlyMap<number, string>,
+  defaultMethod: string,
+): UserImportWrite & { summary: ImportSummary } {
+  const summary: ImportSummary = { created: 0, updated: 0, passwordsSet: 0, tokensAssigned: 0 };
+  const users: UserImportWrite['users'][number][] = [];
+  const assignments: { serial: string; username: string }[] = [];
+  for (const r of rows) {
+    const before = existing.users.get(r.username);
+    const hash = hashes.get(r.line);
+    users.push({ username: r.username, method: r.method ?? before?.method ?? defaultMethod, passwordHash: hash ?? before?.passwordHash ?? null });
+    if (before) summary.updated++;
+    else summary.created++;
+    if (hash) summary.passwordsSet++;
+    if (r.tokenSerial) {
+      const t = existing.tokens.get(r.tokenSerial);
+      const where = `line ${r.line}: token ${r.tokenSerial}`;
+      if (!t) throw new ImportError(`${where} does not exist (import it first with \`radotp token import\`)`);
+      if (t.state === 'disabled') throw new ImportError(`${where} is disabled`);
+      if (t.username && t.username !== r.username) throw new ImportError(`${where} is already assigned to ${t.username}`);
+      if (t.state === 'pending') throw new ImportError(`${where} is a pending software token`);
+      if (t.username !== r.username) {
+        assignments.push({ serial: r.tokenSerial, username: r.username });
+        summary.tokensAssigned++;
+      }
+    }
+  }
+  return { users, assignments, summary };
+}
+
+export { hashAll as hashImportPasswords };

@@ -1,0 +1,355 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { buildProgram } from '../../cli/main';
+import { verifyPassword } from '../../src/auth/password-hash';
+import { loadConfig } from '../../src/config/load';
+import { openStore, type Store } from '../../src/store/open';
+import { linesOf, runCli, type CliResult } from '../support/cli';
+import { createTestDatabase, type TestDatabase } from '../support/test-database';
+
+/*
+ * The CLI as an admin meets it: a real `radotp` process (TypeScript sources) in a folder holding radotp.yaml,
+ * against a fresh database named by $RADOTP_DATABASE_URL. The tests of one describe share that database and
+ * run in order: later ones build on what earlier ones created.
+ */
+
+const SECRET = 'cli-test-shared-secret-7d3f1a9c'; // long: a short one adds a warning line to stderr
+
+let db: TestDatabase;
+let dir: string;
+const keyFile = () => path.join(dir, 'keys', 'master.key');
+
+/** Runs radotp in the test folder, so ./radotp.yaml (with relative dataDir and keyFile) is the config. */
+function radotp(args: string[], stdin?: string, cwd = dir): Promise<CliResult> {
+  return runCli(args, { cwd, stdin, env: { RADOTP_DATABASE_URL: db.url } });
+}
+
+/** Every failure: non-zero exit, nothing on stdout, exactly one "radotp: …" line on stderr. */
+function expectOneLineError(r: CliResult, message: RegExp, code = 1): void {
+  expect({ code: r.code, stdout: r.stdout }).toEqual({ code, stdout: '' });
+  expect(linesOf(r.stderr)).toEqual([expect.stringMatching(/^radotp: /)]);
+  expect(r.stderr).toMatch(message);
+}
+
+function expectSuccess(r: CliResult, stdout: RegExp): void {
+  expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+  expect(r.stdout).toMatch(stdout);
+}
+
+/** A second, in-process view of the same database, to check what the CLI stored. */
+async function withStoreOfTestFolder<T>(fn: (store: Store) => Promise<T>): Promise<T> {
+  const cfg = loadConfig(path.join(dir, 'radotp.yaml'), { RADOTP_DATABASE_URL: db.url });
+  const store = await openStore(cfg, { poolSize: 1 });
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'radotp-cli-'));
+  // Relative paths: they must resolve against this folder, not against wherever radotp was started.
+  fs.writeFileSync(path.join(dir, 'radotp.yaml'), 'dataDir: ./data\nkeyFile: ./keys/master.key\nlog:\n  level: silent\n');
+});
+afterAll(async () => {
+  await db?.drop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('help and usage errors', () => {
+  /** Every command path of the program, e.g. ['client', 'add']; read from commander so a new command is covered too. */
+  function commandPaths(cmd: Command, prefix: string[] = []): string[][] {
+    return cmd.commands.flatMap((c) => [[...prefix, c.name()], ...commandPaths(c, [...prefix, c.name()])]);
+  }
+  const paths = [[], ...commandPaths(buildProgram())];
+
+  test('the walk finds the commands an admin is told about', () => {
+    const names = paths.map((p) => p.join(' '));
+    for (const expected of ['serve', 'init', 'db migrate', 'client add', 'client set', 'client list', 'client remove', 'user add', 'user passwd', 'user show', 'audit']) {
+      expect(names).toContain(expected);
+    }
+  });
+
+  test.each(paths.map((p) => [p.join(' ') || '(top level)', p] as const))('radotp %s --help', async (_name, commandPath) => {
+    const r = await radotp([...commandPath, '--help']);
+    expectSuccess(r, new RegExp(`^Usage: radotp${commandPath.map((w) => ' ' + w).join('')}\\b`));
+  });
+
+  const usageErrors: [string, string[], RegExp][] = [
+    ['unknown command', ['frobnicate'], /unknown command 'frobnicate'/],
+    ['unknown subcommand', ['user', 'frobnicate'], /unknown command 'frobnicate'/],
+    ['unknown option', ['client', 'list', '--colour'], /unknown option '--colour'/],
+    ['missing argument', ['client', 'remove'], /missing required argument 'name'/],
+    ['missing required option', ['user', 'passwd', 'alice'], /required option '--password-stdin' not specified/],
+    ['value outside the choices', ['user', 'set', 'alice', '--method', 'sms'], /argument 'sms' is invalid/],
+  ];
+  test.each(usageErrors)('%s exits 2 and says what is wrong first', async (_name, args, message) => {
+    const r = await radotp(args);
+    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 2, stdout: '' });
+    // commander's message, then its "(run with --help for usage)" hint (showHelpAfterError in cli/main.ts)
+    expect(linesOf(r.stderr)[0]).toMatch(message);
+  });
+});
+
+describe('before `radotp init`', () => {
+  test.each([
+    ['client list', ['client', 'list']],
+    ['user add', ['user', 'add', 'early']],
+    ['audit', ['audit']],
+  ])('%s refuses with a one-line hint to run init', async (_name, args) => {
+    expectOneLineError(await radotp(args), /key file .*keys\/master\.key does not exist; run `radotp init`/);
+    expect(fs.existsSync(keyFile())).toBe(false);
+  });
+});
+
+describe('config errors reach the admin as one line', () => {
+  test('--config naming a missing file', async () => {
+    expectOneLineError(await radotp(['client', 'list', '--config', path.join(dir, 'nope.yaml')]), /nope\.yaml: cannot read config file \(ENOENT\)/);
+  });
+
+  test('$RADOTP_CONFIG naming a missing file', async () => {
+    const r = await runCli(['client', 'list'], { cwd: dir, env: { RADOTP_DATABASE_URL: db.url, RADOTP_CONFIG: path.join(dir, 'gone.yaml') } });
+    expectOneLineError(r, /gone\.yaml: cannot read config file \(ENOENT\)/);
+  });
+
+  test('a bad value names the file and the key', async () => {
+    const bad = path.join(dir, 'bad.yaml');
+    fs.writeFileSync(bad, 'radius:\n  maxPending: lots\n');
+    expectOneLineError(await radotp(['client', 'list', '-c', bad]), new RegExp(`${bad}: radius\\.maxPending: `));
+  });
+
+  test('a bad $RADOTP_DATABASE_URL', async () => {
+    const r = await runCli(['client', 'list'], { cwd: dir, env: { RADOTP_DATABASE_URL: 'mysql://x/y' } });
+    expectOneLineError(r, /\$RADOTP_DATABASE_URL: expected a postgres:\/\/ URL/);
+  });
+});
+
+describe('radotp init', () => {
+  test('creates the key file (0600) where the config says, relative to the config file', async () => {
+    const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), 'radotp-cli-cwd-'));
+    const r = await radotp(['init', '--config', path.join(dir, 'radotp.yaml')], undefined, elsewhere);
+    expectSuccess(r, /^key file: .*\/keys\/master\.key \(key id [0-9a-f]+\)\ndatabase: ready\n$/);
+    expect(r.stdout).toContain(keyFile());
+    expect(fs.statSync(keyFile()).mode & 0o777).toBe(0o600);
+    expect(fs.readFileSync(keyFile(), 'utf8')).toMatch(/^[0-9a-f]{64}\n$/);
+    expect(fs.readdirSync(elsewhere)).toEqual([]);
+  });
+
+  test('a second init keeps the existing key', async () => {
+    const before = fs.readFileSync(keyFile(), 'utf8');
+    expectSuccess(await radotp(['init']), /^key file: /);
+    expect(fs.readFileSync(keyFile(), 'utf8')).toBe(before);
+  });
+});
+
+describe('radotp client', () => {
+  test('add with --secret and with --secret-stdin', async () => {
+    expectSuccess(await radotp(['client', 'add', 'vpn-1', '--address', '192.0.2.10', '--secret', SECRET]), /^client vpn-1 added\n$/);
+    expectSuccess(
+      await radotp(['client', 'add', 'campus', '--address', '10.0.0.0/8', '--secret-stdin', '--login', 'append'], `${SECRET}-stdin\n`),
+      /^client campus added\n$/,
+    );
+  });
+
+  test('a short secret is accepted with a one-line warning', async () => {
+    const r = await radotp(['client', 'add', 'short', '--address', '198.51.100.7', '--secret', 'abc']);
+    expect(r.code).toBe(0);
+    expect(linesOf(r.stderr)).toEqual([expect.stringMatching(/^radotp: warning: shared secrets shorter than 16/)]);
+  });
+
+  test('list --json: names, addresses and settings, never the secret', async () => {
+    const r = await radotp(['client', 'list', '--json']);
+    expectSuccess(r, /^\[/);
+    expect(r.stdout).not.toContain(SECRET);
+    expect(r.stdout).not.toMatch(/secret/i);
+    const clients = JSON.parse(r.stdout) as Record<string, unknown>[];
+    expect(clients).toEqual([
+      { name: 'campus', address: '10.0.0.0/8', requireMessageAuthenticator: true, loginStyle: 'append', createdAt: expect.any(String) },
+      { name: 'short', address: '198.51.100.7/32', requireMessageAuthenticator: true, loginStyle: 'challenge', createdAt: expect.any(String) },
+      { name: 'vpn-1', address: '192.0.2.10/32', requireMessageAuthenticator: true, loginStyle: 'challenge', createdAt: expect.any(String) },
+    ]);
+    for (const c of clients) expect(new Date(c.createdAt as string).getTime()).not.toBeNaN();
+  });
+
+  test('list as a table, never the secret', async () => {
+    const r = await radotp(['client', 'list']);
+    expectSuccess(r, /^NAME +ADDRESS +MESSAGE-AUTHENTICATOR +LOGIN\n/);
+    expect(linesOf(r.stdout)).toHaveLength(4);
+    expect(r.stdout).toMatch(/^vpn-1 +192\.0\.2\.10\/32 +required +challenge$/m);
+    expect(r.stdout).not.toContain(SECRET);
+  });
+
+  test('the secret given on stdin is the one the server will use', async () => {
+    const secrets = await withStoreOfTestFolder((s) => s.clients.listWithSecrets());
+    expect(Object.fromEntries(secrets.map((c) => [c.name, c.secret.toString()]))).toEqual({ campus: `${SECRET}-stdin`, short: 'abc', 'vpn-1': SECRET });
+  });
+
+  test('set changes what it is given and nothing else', async () => {
+    expectSuccess(await radotp(['client', 'set', 'vpn-1', '--login', 'otp-only', '--require-message-authenticator', 'no']), /^client vpn-1 updated\n$/);
+    expectSuccess(await radotp(['client', 'set', 'campus', '--address', '172.16.0.0/12']), /^client campus updated\n$/);
+    const clients = JSON.parse((await radotp(['client', 'list', '--json'])).stdout) as { name: string; address: string; requireMessageAuthenticator: boolean; loginStyle: string }[];
+    expect(clients.map(({ name, address, requireMessageAuthenticator, loginStyle }) => ({ name, address, requireMessageAuthenticator, loginStyle }))).toEqual([
+      { name: 'campus', address: '172.16.0.0/12', requireMessageAuthenticator: true, loginStyle: 'append' },
+      { name: 'short', address: '198.51.100.7/32', requireMessageAuthenticator: true, loginStyle: 'challenge' },
+      { name: 'vpn-1', address: '192.0.2.10/32', requireMessageAuthenticator: false, loginStyle: 'otp-only' },
+    ]);
+  });
+
+  const refusals: [string, string[], string | undefined, RegExp][] = [
+    ['host bits set in the CIDR', ['add', 'bad-cidr', '--address', '10.1.2.3/8', '--secret', SECRET], undefined, /--address "10\.1\.2\.3\/8": host bits are set .*did you mean 10\.0\.0\.0\/8/],
+    ['not an address', ['add', 'bad-ip', '--address', 'nas.example', '--secret', SECRET], undefined, /--address "nas\.example": not an IPv4 or IPv6 address/],
+    ['yes/no that is neither', ['add', 'bad-yn', '--address', '192.0.2.20', '--secret', SECRET, '--require-message-authenticator', 'maybe'], undefined, /expected yes or no, got "maybe"/],
+    ['no secret at all', ['add', 'no-secret', '--address', '192.0.2.21'], undefined, /a shared secret is required/],
+    ['empty secret on stdin', ['add', 'empty-secret', '--address', '192.0.2.22', '--secret-stdin'], '', /the shared secret on standard input is empty/],
+    ['two secrets', ['add', 'two-secrets', '--address', '192.0.2.23', '--secret', SECRET, '--secret-stdin'], SECRET, /give --secret or --secret-stdin, not both/],
+    ['a name with a space', ['add', 'bad name', '--address', '192.0.2.24', '--secret', SECRET], undefined, /client names are 1-64 letters/],
+    ['duplicate name', ['add', 'vpn-1', '--address', '192.0.2.25', '--secret', SECRET], undefined, /client "vpn-1" already exists/],
+    ['remove an unknown name', ['remove', 'ghost'], undefined, /no client named "ghost"/],
+    ['set an unknown name', ['set', 'ghost', '--login', 'append'], undefined, /no client named "ghost"/],
+    ['set with nothing to change', ['set', 'vpn-1'], undefined, /nothing to change/],
+    ['set a bad yes/no', ['set', 'vpn-1', '--require-message-authenticator', 'perhaps'], undefined, /expected yes or no, got "perhaps"/],
+  ];
+  test.each(refusals)('refused: %s', async (_name, args, stdin, message) => {
+    expectOneLineError(await radotp(['client', ...args], stdin), message);
+  });
+
+  test('refused commands changed nothing', async () => {
+    const names = (JSON.parse((await radotp(['client', 'list', '--json'])).stdout) as { name: string }[]).map((c) => c.name);
+    expect(names).toEqual(['campus', 'short', 'vpn-1']);
+  });
+
+  test('remove', async () => {
+    expectSuccess(await radotp(['client', 'remove', 'short']), /^client short removed\n$/);
+    const names = (JSON.parse((await radotp(['client', 'list', '--json'])).stdout) as { name: string }[]).map((c) => c.name);
+    expect(names).toEqual(['campus', 'vpn-1']);
+  });
+});
+
+describe('shared secrets are stored sealed', () => {
+  const DISTINCTIVE = 'Zq8-sealed-secret-canary-4f1e9b2d';
+
+  /** Every byte of the database as pg_dump sees it (bytea columns appear as \x-hex). */
+  function dumpDatabase(): string {
+    return execFileSync('pg_dump', ['--no-owner', '--data-only', db.url], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  }
+
+  test('pg_dump holds neither the secret text nor its hex, while the server can still open it', async () => {
+    expectSuccess(await radotp(['client', 'add', 'canary', '--address', '203.0.113.9', '--secret', DISTINCTIVE]), /added/);
+    const dump = dumpDatabase();
+    expect(dump).toContain('canary'); // the row is in the dump: the search below looks at the right data
+    expect(dump).toContain('203.0.113.9/32');
+    const hex = Buffer.from(DISTINCTIVE).toString('hex');
+    expect(dump).not.toContain(DISTINCTIVE);
+    expect(dump.toLowerCase()).not.toContain(hex);
+    expect(dump).not.toContain(Buffer.from(DISTINCTIVE).toString('base64').slice(0, 24));
+    const opened = await withStoreOfTestFolder((s) => s.clients.listWithSecrets());
+    expect(opened.find((c) => c.name === 'canary')?.secret.toString()).toBe(DISTINCTIVE);
+  });
+
+  test('a changed secret is sealed too', async () => {
+    const NEW_SECRET = 'Zq8-rotated-secret-canary-77aa01';
+    expectSuccess(await radotp(['client', 'set', 'canary', '--secret-stdin'], `${NEW_SECRET}\n`), /updated/);
+    const dump = dumpDatabase();
+    expect(dump).not.toContain(NEW_SECRET);
+    expect(dump.toLowerCase()).not.toContain(Buffer.from(NEW_SECRET).toString('hex'));
+    const opened = await withStoreOfTestFolder((s) => s.clients.listWithSecrets());
+    expect(opened.find((c) => c.name === 'canary')?.secret.toString()).toBe(NEW_SECRET);
+  });
+});
+
+describe('radotp user', () => {
+  const storedHash = (username: string) => withStoreOfTestFolder(async (s) => (await s.users.get(username)).passwordHash);
+
+  test('add with --password-stdin stores an argon2id hash of that password', async () => {
+    expectSuccess(await radotp(['user', 'add', 'alice', '--password-stdin'], 'first password\n'), /^user alice added \(method password\)\n$/);
+    const hash = await storedHash('alice');
+    expect(hash).toMatch(/^\$argon2id\$/);
+    expect(await verifyPassword(hash!, Buffer.from('first password'))).toBe(true);
+  });
+
+  test('add without a password, with a method', async () => {
+    expectSuccess(await radotp(['user', 'add', 'bob', '--method', 'token']), /^user bob added \(method token, no local password\)\n$/);
+    expect(await storedHash('bob')).toBeNull();
+  });
+
+  test('list --json: no hash, only whether a password is set', async () => {
+    const r = await radotp(['user', 'list', '--json']);
+    expectSuccess(r, /^\[/);
+    expect(r.stdout).not.toMatch(/argon2/);
+    expect(JSON.parse(r.stdout)).toEqual([
+      { username: 'alice', method: 'password', hasPassword: true, createdAt: expect.any(String) },
+      { username: 'bob', method: 'token', hasPassword: false, createdAt: expect.any(String) },
+    ]);
+  });
+
+  test('list as a table', async () => {
+    const r = await radotp(['user', 'list']);
+    expectSuccess(r, /^USERNAME +METHOD +PASSWORD +CREATED\n/);
+    expect(r.stdout).toMatch(/^alice +password +set +\d{4}-/m);
+    expect(r.stdout).toMatch(/^bob +token +none +\d{4}-/m);
+  });
+
+  test('show --json', async () => {
+    const r = await radotp(['user', 'show', 'alice', '--json']);
+    expectSuccess(r, /^\{/);
+    expect(JSON.parse(r.stdout)).toEqual({
+      username: 'alice',
+      method: 'password',
+      hasPassword: true,
+      createdAt: expect.any(String),
+      updatedAt: expect.any(String),
+      tokens: [],
+    });
+  });
+
+  test('show as fields', async () => {
+    const r = await radotp(['user', 'show', 'bob']);
+    expectSuccess(r, /^username: +bob\nmethod: +token\npassword: +none\n/);
+    expect(r.stdout).toMatch(/^tokens: +none$/m);
+  });
+
+  test('passwd replaces the password', async () => {
+    expectSuccess(await radotp(['user', 'passwd', 'alice', '--password-stdin'], 'second password\n'), /^password of alice changed\n$/);
+    const hash = await storedHash('alice');
+    expect(await verifyPassword(hash!, Buffer.from('second password'))).toBe(true);
+    expect(await verifyPassword(hash!, Buffer.from('first password'))).toBe(false);
+  });
+
+  test('set changes the method', async () => {
+    expectSuccess(await radotp(['user', 'set', 'alice', '--method', 'token']), /^user alice now uses method token\n$/);
+    expect(JSON.parse((await radotp(['user', 'show', 'alice', '--json'])).stdout)).toMatchObject({ method: 'token', hasPassword: true });
+  });
+
+  const refusals: [string, string[], string | undefined, RegExp][] = [
+    ['empty password on stdin', ['add', 'carol', '--password-stdin'], '', /the password on standard input is empty/],
+    ['a bare newline as the password', ['add', 'carol', '--password-stdin'], '\n', /the password on standard input is empty/],
+    ['two lines on stdin', ['add', 'carol', '--password-stdin'], 'one\ntwo\n', /must be a single line/],
+    ['a control character in the name', ['add', 'car\tol'], undefined, /usernames must not contain control characters/],
+    ['duplicate user', ['add', 'alice', '--password-stdin'], 'whatever\n', /user "alice" already exists/],
+    ['show an unknown user', ['show', 'mallory'], undefined, /no user named "mallory"/],
+    ['passwd of an unknown user', ['passwd', 'mallory', '--password-stdin'], 'pw\n', /no user named "mallory"/],
+    ['passwd with empty stdin', ['passwd', 'alice', '--password-stdin'], '', /the password on standard input is empty/],
+    ['set an unknown user', ['set', 'mallory', '--method', 'token'], undefined, /no user named "mallory"/],
+    ['set with nothing to change', ['set', 'alice'], undefined, /nothing to change/],
+    ['remove an unknown user', ['remove', 'mallory'], undefined, /no user named "mallory"/],
+  ];
+  test.each(refusals)('refused: %s', async (_name, args, stdin, message) => {
+    expectOneLineError(await radotp(['user', ...args], stdin), message);
+  });
+
+  test('refused commands changed nothing', async () => {
+    const users = JSON.parse((await radotp(['user', 'list', '--json'])).stdout) as { username: string }[];
+    expect(users.map((u) => u.username)).toEqual(['alice', 'bob']);
+    expect(await verifyPassword((await storedHash('alice'))!, Buffer.from('second password'))).toBe(true);
+  });
+
+  test('remove', async () => {
+    expectSuccess(await radotp(['user', 'remove', 'bob']), /^user bob removed\n$/);
+    expectOneLineError(await radotp(['user', 'show', 'bob']), /no user named "bob"/);
+  });
+});
