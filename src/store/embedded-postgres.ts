@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
@@ -73,11 +73,11 @@ export async function acquireEmbeddedPostgres(
   dataDir: string,
   opts: { logger?: EmbeddedPostgresLogger } = {},
 ): Promise<EmbeddedPostgresHandle> {
-  const layout = layoutOf(dataDir);
+  let layout = layoutOf(dataDir);
   const logger = opts.logger;
   const { port, password, registration } = await failingClearly('start', layout, async () => {
     const runAs = postgresRunAs();
-    prepareDataDir(layout, runAs);
+    layout = prepareDataDir(layout, runAs, logger);
     return withFileLock(layout.lockFile, LOCK_TIMEOUT_MS, async () => {
       const running = await ensureRunning(layout, runAs, logger);
       const password = readFileSync(layout.passwordFile, 'utf8').trim();
@@ -100,8 +100,10 @@ export async function acquireEmbeddedPostgres(
  * Returns whether a server was running.
  */
 export async function stopEmbeddedPostgres(dataDir: string): Promise<boolean> {
-  const layout = layoutOf(dataDir);
+  let layout = layoutOf(dataDir);
   if (!existsSync(layout.dataDir)) return false;
+  const locationFile = join(layout.dataDir, 'postgres.location');
+  if (existsSync(locationFile)) layout = movedCluster(layout, readFileSync(locationFile, 'utf8').trim());
   return failingClearly('stop', layout, () =>
     withFileLock(layout.lockFile, LOCK_TIMEOUT_MS, async () => {
       unregisterAll(layout.usersDir);
@@ -123,16 +125,40 @@ async function failingClearly<T>(action: 'start' | 'stop', layout: Layout, fn: (
   }
 }
 
-function prepareDataDir(layout: Layout, runAs: RunAs): void {
+/** Where a cluster goes when the 'postgres' user cannot reach dataDir (root, dataDir under /root). */
+const FALLBACK_ROOT = '/var/lib/radotp';
+
+/**
+ * Makes dataDir and decides where the cluster lives. As root, postgres runs as the 'postgres' user,
+ * which must traverse dataDir. If it cannot (e.g. a checkout under /root, mode 0700), the cluster is
+ * kept under /var/lib/radotp instead, and <dataDir>/postgres.location records where, so the quick start
+ * works from any folder without loosening permissions on the admin's home.
+ */
+function prepareDataDir(layout: Layout, runAs: RunAs, logger?: EmbeddedPostgresLogger): Layout {
   // As root, postgres runs as another user that must traverse dataDir; 0711 lets it pass without listing.
   mkdirSync(layout.dataDir, { recursive: true, mode: runAs.uid === undefined ? 0o700 : 0o711 });
+  const locationFile = join(layout.dataDir, 'postgres.location');
+  if (existsSync(locationFile)) return movedCluster(layout, readFileSync(locationFile, 'utf8').trim());
   const blocked = unreachableAncestor(layout.dataDir, runAs);
-  if (blocked !== undefined) {
+  if (blocked === undefined) return layout;
+  const digest = createHash('sha256').update(layout.dataDir).digest('hex').slice(0, 12);
+  const pgdataParent = join(FALLBACK_ROOT, `embedded-${digest}`);
+  mkdirSync(pgdataParent, { recursive: true, mode: 0o711 });
+  if (unreachableAncestor(pgdataParent, runAs) !== undefined) {
     throw new EmbeddedPostgresError(
       `embedded PostgreSQL cannot run: PostgreSQL refuses to run as root, and the '${runAs.userName}' user it runs as instead cannot enter ${blocked}; ` +
         `choose a dataDir it can reach or allow it with "chmod o+x ${blocked}"`,
     );
   }
+  const pgdata = join(pgdataParent, 'postgres');
+  writeFileSync(locationFile, pgdata + '\n', { mode: 0o600 });
+  logger?.info({ dataDir: layout.dataDir, cluster: pgdata, unreachable: blocked }, `the '${runAs.userName}' user cannot enter ${blocked}; keeping the embedded cluster under ${pgdataParent}`);
+  return movedCluster(layout, pgdata);
+}
+
+/** initdb works next to the cluster (it is renamed into place), so both move together. */
+function movedCluster(layout: Layout, pgdata: string): Layout {
+  return { ...layout, pgdata, initializing: `${pgdata}.initializing`, initPasswordFile: `${pgdata}.initpw` };
 }
 
 /** Adopts the running postmaster (ours, another radotp's, or an orphan of a killed one) or starts one. */
