@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, openSync, closeSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { children, log, run, sleep } from './util';
 import { statusServerProbe } from './status-probe';
@@ -14,6 +14,13 @@ export type RunMode = 'dist' | 'source';
 export async function buildRadotp(): Promise<{ ok: boolean; note?: string; seconds: number }> {
   const t0 = Date.now();
   rmSync(DIST, { recursive: true, force: true });
+  // src/radius/dictionary.ts looks for dictionaries/ three levels above the compiled file (dist/src/radius);
+  // .bench/dist is one level deeper than dist/, so give it a .bench/dictionaries pointing at the real folder.
+  const dictLink = join(REPO, '.bench', 'dictionaries');
+  if (!existsSync(dictLink)) {
+    mkdirSync(join(REPO, '.bench'), { recursive: true });
+    symlinkSync(join('..', 'dictionaries'), dictLink);
+  }
   const tsc = join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
   const r = await run(process.execPath, [tsc, '-p', join(REPO, 'tsconfig.build.json'), '--outDir', DIST], { cwd: REPO });
   const seconds = (Date.now() - t0) / 1000;
@@ -90,7 +97,7 @@ export async function startRadotp(o: {
   let child: ChildProcess;
   try {
     // cli/main.ts only runs main() when it is the entry module, which is the case for both commands above.
-    child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', fd, fd], env: { ...process.env, RADOTP_CONFIG: undefined } });
+    child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', fd, fd], env: { ...process.env, RADOTP_CONFIG: undefined, RADOTP_DATABASE_URL: undefined } });
   } finally {
     closeSync(fd);
   }

@@ -8,6 +8,7 @@ import type { DisabledReason, TokenState } from '../../src/store/schema';
 import type { TokenInfo } from '../../src/store/tokens';
 import { TokenAdmin } from '../../src/tokens/admin';
 import { CliError, printFields, printJson, printTable } from '../io';
+import { addImportCommand } from './token-import';
 import { wantsJson, withStore } from '../context';
 
 const STATES: TokenState[] = ['pending', 'active', 'unassigned', 'disabled'];
@@ -233,5 +234,6 @@ export function tokenCommand(): Command {
       process.stdout.write(`token ${serial} resynchronised (${where})\n`);
     });
 
+  addImportCommand(cmd);
   return cmd;
 }

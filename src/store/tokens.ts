@@ -171,10 +171,16 @@ export class TokenRepository {
     return { ...toInfo(r), seed: this.keys.open(r.seed_sealed, 'token-seed') };
   }
 
-  async existingSerials(serials: readonly string[]): Promise<Set<string>> {
+  /** Inserts many tokens with one statement (bulk import); `db` may be a transaction. */
+  async insertMany(tokens: readonly NewToken[], db: Db = this.db): Promise<void> {
+    if (tokens.length === 0) return;
+    await db.insertInto('token').values(tokens.map((t) => this.toInsertRow(t))).execute();
+  }
+
+  async existingSerials(serials: readonly string[], db: Db = this.db): Promise<Set<string>> {
     const found = new Set<string>();
     for (let i = 0; i < serials.length; i += 5000) {
-      const rows = await this.db.selectFrom('token').select('serial').where('serial', 'in', serials.slice(i, i + 5000)).execute();
+      const rows = await db.selectFrom('token').select('serial').where('serial', 'in', serials.slice(i, i + 5000)).execute();
       for (const r of rows) found.add(r.serial);
     }
     return found;

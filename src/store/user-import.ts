@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from './connect';
+import { inTransaction } from './transaction';
 
 export interface ExistingUser {
   readonly id: bigint;
@@ -21,8 +22,6 @@ export interface UserImportWrite {
 
 const CHUNK = 5000;
 
-/** Marker thrown to roll a dry run back after everything was checked and written. */
-class DryRunRollback extends Error {}
 
 /**
  * Bulk user import in ONE transaction: read what exists (locking referenced tokens), let `plan`
@@ -36,52 +35,45 @@ export async function importUsersInTransaction<T>(
   plan: (users: ReadonlyMap<string, ExistingUser>, tokens: ReadonlyMap<string, ExistingToken>) => Promise<UserImportWrite & { summary: T }>,
   opts: { dryRun: boolean; onWritten?: (n: number) => void },
 ): Promise<T> {
-  let summary: T | undefined;
-  try {
-    await db.transaction().execute(async (tx) => {
-      const users = new Map<string, ExistingUser>();
-      for (let i = 0; i < usernames.length; i += CHUNK) {
-        const rows = await tx
-          .selectFrom('app_user')
-          .select(['id', 'username', 'method', 'password_hash'])
-          .where('username', 'in', usernames.slice(i, i + CHUNK))
-          .forUpdate()
-          .execute();
-        for (const r of rows) users.set(r.username, { id: r.id, method: r.method, passwordHash: r.password_hash });
-      }
-      const tokens = new Map<string, ExistingToken>();
-      for (let i = 0; i < serials.length; i += CHUNK) {
-        const rows = await tx
-          .selectFrom('token')
-          .leftJoin('app_user', 'app_user.id', 'token.user_id')
-          .select(['token.serial', 'token.state', 'app_user.username'])
-          .where('token.serial', 'in', serials.slice(i, i + CHUNK))
-          .forUpdate(['token'])
-          .execute();
-        for (const r of rows) tokens.set(r.serial, { serial: r.serial, state: r.state, username: r.username });
-      }
-      const write = await plan(users, tokens);
-      for (let i = 0; i < write.users.length; i += CHUNK) {
-        const chunk = write.users.slice(i, i + CHUNK);
-        await sql`
-          INSERT INTO app_user (username, method, password_hash)
-          SELECT * FROM unnest(${chunk.map((u) => u.username)}::text[], ${chunk.map((u) => u.method)}::text[], ${chunk.map((u) => u.passwordHash)}::text[])
-          ON CONFLICT (username) DO UPDATE SET method = EXCLUDED.method, password_hash = EXCLUDED.password_hash, updated_at = now()`.execute(tx);
-        opts.onWritten?.(chunk.length);
-      }
-      for (let i = 0; i < write.assignments.length; i += CHUNK) {
-        const chunk = write.assignments.slice(i, i + CHUNK);
-        await sql`
-          UPDATE token SET user_id = u.id, state = 'active', updated_at = now()
-          FROM unnest(${chunk.map((a) => a.serial)}::text[], ${chunk.map((a) => a.username)}::text[]) AS v(serial, username)
-          JOIN app_user u ON u.username = v.username
-          WHERE token.serial = v.serial`.execute(tx);
-      }
-      summary = write.summary;
-      if (opts.dryRun) throw new DryRunRollback();
-    });
-  } catch (e) {
-    if (!(e instanceof DryRunRollback)) throw e;
-  }
-  return summary as T;
+  return inTransaction(db, opts.dryRun, async (tx) => {
+    const users = new Map<string, ExistingUser>();
+    for (let i = 0; i < usernames.length; i += CHUNK) {
+      const rows = await tx
+        .selectFrom('app_user')
+        .select(['id', 'username', 'method', 'password_hash'])
+        .where('username', 'in', usernames.slice(i, i + CHUNK))
+        .forUpdate()
+        .execute();
+      for (const r of rows) users.set(r.username, { id: r.id, method: r.method, passwordHash: r.password_hash });
+    }
+    const tokens = new Map<string, ExistingToken>();
+    for (let i = 0; i < serials.length; i += CHUNK) {
+      const rows = await tx
+        .selectFrom('token')
+        .leftJoin('app_user', 'app_user.id', 'token.user_id')
+        .select(['token.serial', 'token.state', 'app_user.username'])
+        .where('token.serial', 'in', serials.slice(i, i + CHUNK))
+        .forUpdate(['token'])
+        .execute();
+      for (const r of rows) tokens.set(r.serial, { serial: r.serial, state: r.state, username: r.username });
+    }
+    const write = await plan(users, tokens);
+    for (let i = 0; i < write.users.length; i += CHUNK) {
+      const chunk = write.users.slice(i, i + CHUNK);
+      await sql`
+        INSERT INTO app_user (username, method, password_hash)
+        SELECT * FROM unnest(${chunk.map((u) => u.username)}::text[], ${chunk.map((u) => u.method)}::text[], ${chunk.map((u) => u.passwordHash)}::text[])
+        ON CONFLICT (username) DO UPDATE SET method = EXCLUDED.method, password_hash = EXCLUDED.password_hash, updated_at = now()`.execute(tx);
+      opts.onWritten?.(chunk.length);
+    }
+    for (let i = 0; i < write.assignments.length; i += CHUNK) {
+      const chunk = write.assignments.slice(i, i + CHUNK);
+      await sql`
+        UPDATE token SET user_id = u.id, state = 'active', updated_at = now()
+        FROM unnest(${chunk.map((a) => a.serial)}::text[], ${chunk.map((a) => a.username)}::text[]) AS v(serial, username)
+        JOIN app_user u ON u.username = v.username
+        WHERE token.serial = v.serial`.execute(tx);
+    }
+    return write.summary;
+  });
 }

@@ -1,0 +1,114 @@
+import fs from 'node:fs';
+import type { Command } from 'commander';
+import type { PskcDecryption } from '../../src/pskc';
+import { importPskcFile, TokenImportError } from '../../src/tokens/pskc-import';
+import { CliError, printJson, readSecretFromStdin } from '../io';
+import { ProgressBar } from '../progress';
+import { wantsJson, withStore } from '../context';
+
+function hexKey(text: string, from: string): Buffer {
+  const hex = text.trim().replace(/^0x/i, '');
+  if (!/^([0-9a-fA-F]{2})+$/.test(hex)) throw new CliError(`${from}: expected the transport key in hex`);
+  return Buffer.from(hex, 'hex');
+}
+
+function readFileOrFail(file: string, what: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (e) {
+    throw new CliError(`cannot read ${what} ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
+/** The decryption material named by the flags; at most one kind, and stdin read at most once. */
+export function decryptionFromOptions(opts: {
+  psk?: string;
+  pskFile?: string;
+  passwordStdin?: boolean;
+  privateKey?: string;
+  privateKeyPasswordStdin?: boolean;
+}): PskcDecryption {
+  const given = [opts.psk, opts.pskFile, opts.passwordStdin, opts.privateKey].filter((v) => v !== undefined && v !== false);
+  if (given.length > 1) throw new CliError('give only one of --psk, --psk-file, --password-stdin, --private-key');
+  if (opts.privateKeyPasswordStdin && !opts.privateKey) throw new CliError('--private-key-password-stdin needs --private-key');
+  if (opts.psk !== undefined) return { psk: hexKey(opts.psk, '--psk') };
+  if (opts.pskFile !== undefined) return { psk: hexKey(readFileOrFail(opts.pskFile, 'transport key file').toString('utf8'), opts.pskFile) };
+  if (opts.passwordStdin) return { password: readSecretFromStdin('the PSKC password') };
+  if (opts.privateKey !== undefined) {
+    const bytes = readFileOrFail(opts.privateKey, 'private key');
+    const password = opts.privateKeyPasswordStdin ? readSecretFromStdin('the private key password') : undefined;
+    const text = bytes.toString('utf8');
+    if (text.includes('-----BEGIN')) {
+      if (password !== undefined) throw new CliError('encrypted PEM keys are not supported; decrypt it with openssl first, or use a .p12 file');
+      return { privateKeyPem: text };
+    }
+    return { pkcs12: bytes, pkcs12Password: password ?? '' };
+  }
+  return {};
+}
+
+/** Counts KeyPackage elements for the progress bar (a quick scan; the real parse checks everything). */
+function countKeyPackages(file: string): number {
+  const fd = fs.openSync(file, 'r');
+  const buf = Buffer.alloc(1 << 20);
+  let count = 0;
+  let carry = '';
+  try {
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      const text = carry + buf.toString('latin1', 0, n);
+      count += (text.match(/<(?:[\w.-]+:)?KeyPackage[\s>]/g) ?? []).length;
+      carry = text.slice(-64).replace(/^[^<]*/, '');
+      if (carry.match(/<(?:[\w.-]+:)?KeyPackage[\s>]/)) count--; // counted again with the next chunk
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return count;
+}
+
+export function addImportCommand(token: Command): void {
+  token
+    .command('import <file>')
+    .description('import hardware tokens from a PSKC (RFC 6030) file into the pool, all or nothing')
+    .option('--psk <hex>', 'pre-shared transport key, in hex')
+    .option('--psk-file <file>', 'file holding the transport key in hex')
+    .option('--password-stdin', 'read the PBKDF2 password from standard input')
+    .option('--private-key <file>', 'RSA private key (PEM) or PKCS#12 (.p12) for asymmetric key transport')
+    .option('--private-key-password-stdin', "read the PKCS#12 file's password from standard input")
+    .option('--skip-existing', 'leave tokens whose serial already exists alone (otherwise they fail the import)')
+    .option('--dry-run', 'decrypt and check everything, write nothing')
+    .option('--json', 'print the summary as JSON (no progress bar)')
+    .action(async (file: string, opts, command: Command) => {
+      if (!fs.existsSync(file)) throw new CliError(`cannot read ${file} (ENOENT)`);
+      const decryption = decryptionFromOptions(opts);
+      const json = wantsJson(command);
+      const bar = new ProgressBar('importing', json || !process.stderr.isTTY ? 0 : countKeyPackages(file), { enabled: !json });
+      const summary = await withStore(command, async (store) => {
+        try {
+          return await importPskcFile(store.db, store.tokens, file, decryption, {
+            dryRun: !!opts.dryRun,
+            skipExisting: !!opts.skipExisting,
+            onKey: () => bar.tick(),
+          });
+        } catch (e) {
+          if (e instanceof TokenImportError) throw new CliError(`${file}: ${e.message}; nothing imported`);
+          throw e;
+        } finally {
+          bar.finish();
+        }
+      });
+      if (json) return printJson(summary);
+      const kinds = Object.entries(summary.byKind)
+        .map(([k, n]) => `${n} ${k}`)
+        .join(', ');
+      process.stdout.write(
+        `${opts.dryRun ? 'would import' : 'imported'} ${summary.imported} token(s)${kinds ? ` (${kinds})` : ''} into the pool` +
+          (summary.skippedExisting ? `, skipped ${summary.skippedExisting} existing` : '') +
+          (summary.skippedPinKeys ? `, skipped ${summary.skippedPinKeys} PIN key(s)` : '') +
+          (opts.dryRun ? ' (dry run: nothing written)' : '') +
+          '\n',
+      );
+    });
+}

@@ -1,0 +1,126 @@
+import { parseOcraSuite } from '../otp';
+import { PskcError, streamPskcFile, type PskcDecryption, type PskcKey } from '../pskc';
+import type { Db } from '../store/connect';
+import { inTransaction } from '../store/transaction';
+import type { NewToken, TokenRepository } from '../store/tokens';
+
+/** A key the import refuses (and with it the whole file). One clear line: which key and why. */
+export class TokenImportError extends Error {
+  override name = 'TokenImportError';
+}
+
+export interface TokenImportSummary {
+  imported: number;
+  skippedExisting: number;
+  /** PIN keys (RFC 6030 §5.1 figure 5) are not tokens: they hold another key's PIN. */
+  skippedPinKeys: number;
+  byKind: Record<string, number>;
+  dryRun: boolean;
+}
+
+const BATCH = 1000;
+
+function where(k: PskcKey): string {
+  return `key ${k.index}${k.serial ? ` (serial ${k.serial})` : ''}, line ${k.line}`;
+}
+
+export function isPinKey(k: PskcKey): boolean {
+  return /[:#]pin$/i.test(k.algorithm ?? '');
+}
+
+/** Turns one decrypted PSKC key into a pool token, or refuses it with the reason. */
+export function tokenFromPskc(k: PskcKey): NewToken {
+  if (!k.usable) throw new TokenImportError(`${where(k)}: cannot be used: ${k.unusableReason}`);
+  const serial = k.serial ?? k.id;
+  if (!serial) throw new TokenImportError(`${where(k)}: has neither a SerialNo nor a key Id to use as its serial`);
+  if (serial.length > 128) throw new TokenImportError(`${where(k)}: serial longer than 128 characters`);
+  if (k.kind === 'unsupported') throw new TokenImportError(`${where(k)}: algorithm ${k.algorithm} is not HOTP, TOTP or OCRA`);
+  const secret = k.secret!;
+  const common = {
+    serial,
+    userId: null,
+    origin: 'hardware' as const,
+    state: 'unassigned' as const,
+    seed: secret,
+    issuer: k.issuer ?? null,
+    manufacturer: k.manufacturer ?? null,
+    model: k.model ?? null,
+    description: k.friendlyName ?? null,
+    validFrom: k.validFrom ?? null,
+    validTo: k.expiry ?? null,
+  };
+  if (k.kind === 'ocra') {
+    const text = k.ocraSuite ?? '';
+    let suite;
+    try {
+      suite = parseOcraSuite(text);
+    } catch (e) {
+      throw new TokenImportError(`${where(k)}: ${(e as Error).message}`);
+    }
+    // A RADIUS login carries one typed response: no room for a PIN hash or session data.
+    if (suite.pin || suite.sessionLength) throw new TokenImportError(`${where(k)}: OCRA suite ${text} needs a PIN or session input, which RADIUS logins cannot supply`);
+    return { ...common, kind: 'ocra', algorithm: suite.algorithm, digits: suite.digits, ocraSuite: text, counter: k.counter ?? 0n };
+  }
+  const digits = k.digits ?? 6;
+  if (digits < 6 || digits > 10) throw new TokenImportError(`${where(k)}: ${digits}-digit codes are not supported (6 to 10)`);
+  if (k.responseEncoding && k.responseEncoding.toUpperCase() !== 'DECIMAL') {
+    throw new TokenImportError(`${where(k)}: response encoding ${k.responseEncoding} is not supported (decimal only)`);
+  }
+  const algorithm = k.hash ?? 'sha1';
+  if (k.kind === 'hotp') return { ...common, kind: 'hotp', algorithm, digits, counter: k.counter ?? 0n };
+  const period = k.timeInterval ?? 30;
+  if (!Number.isInteger(period) || period < 1 || period > 3600) throw new TokenImportError(`${where(k)}: time interval ${period} s is not supported`);
+  return { ...common, kind: 'totp', algorithm, digits, period, t0: k.time ?? 0n, drift: k.timeDrift ?? 0 };
+}
+
+/**
+ * Imports a PSKC file into the token pool in ONE transaction: any bad key (wrong transport key, bad
+ * MAC, unsupported algorithm, duplicate serial) imports nothing. Keys are streamed from the file and
+ * written in batches, so a 100 000-token file needs bounded memory.
+ */
+export async function importPskcFile(
+  db: Db,
+  tokens: Pick<TokenRepository, 'insertMany' | 'existingSerials'>,
+  file: string,
+  decryption: PskcDecryption,
+  opts: { dryRun: boolean; skipExisting: boolean; onKey?: () => void },
+): Promise<TokenImportSummary> {
+  const summary: TokenImportSummary = { imported: 0, skippedExisting: 0, skippedPinKeys: 0, byKind: {}, dryRun: opts.dryRun };
+  const seen = new Set<string>();
+  await inTransaction(db, opts.dryRun, async (tx) => {
+    let batch: NewToken[] = [];
+    const flush = async () => {
+      if (batch.length === 0) return;
+      const existing = await tokens.existingSerials(batch.map((t) => t.serial), tx);
+      if (existing.size > 0 && !opts.skipExisting) {
+        throw new TokenImportError(`token ${[...existing][0]} already exists (use --skip-existing to leave existing tokens alone)`);
+      }
+      const fresh = batch.filter((t) => !existing.has(t.serial));
+      summary.skippedExisting += batch.length - fresh.length;
+      await tokens.insertMany(fresh, tx);
+      for (const t of fresh) summary.byKind[t.kind] = (summary.byKind[t.kind] ?? 0) + 1;
+      summary.imported += fresh.length;
+      batch = [];
+    };
+    try {
+      for await (const key of streamPskcFile(file, decryption)) {
+        if (isPinKey(key)) {
+          summary.skippedPinKeys++;
+          continue;
+        }
+        const token = tokenFromPskc(key);
+        if (seen.has(token.serial)) throw new TokenImportError(`${where(key)}: serial ${token.serial} appears twice in the file`);
+        seen.add(token.serial);
+        batch.push(token);
+        opts.onKey?.();
+        if (batch.length >= BATCH) await flush();
+      }
+    } catch (e) {
+      if (e instanceof PskcError) throw new TokenImportError(e.message);
+      throw e;
+    }
+    await flush();
+    if (summary.imported + summary.skippedExisting === 0) throw new TokenImportError('the file holds no OTP keys');
+  });
+  return summary;
+}

@@ -1,0 +1,327 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError, loadConfig, parseConfig, type LoadedConfig } from '../../src/config/load';
+
+const ROOT = path.resolve(__dirname, '../..');
+const FILE = '/etc/radotp/radotp.yaml';
+
+/** Parses `text` as if read from FILE, with no environment overrides. */
+const parse = (text: string, env: NodeJS.ProcessEnv = {}) => parseConfig(text, FILE, env);
+
+/** The message of the ConfigError that parsing `text` throws (fails the test when it parses). */
+function refusal(text: string, env: NodeJS.ProcessEnv = {}): string {
+  try {
+    parse(text, env);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
+  throw new Error(`expected ${JSON.stringify(text)} to be refused, but it parsed`);
+}
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const defaults = () => parse('');
+
+describe('bad values are refused as "<file>: <key.path>: <reason>" on one line', () => {
+  // [yaml, key path, reason]
+  const cases: [string, string, RegExp][] = [
+    ['radius:\n  listen: 0.0.0.0:1812\n', 'radius.listen', /expected array/],
+    ['radius:\n  listen: []\n', 'radius.listen', /too small/i],
+    ['radius:\n  listen: ["radius.example:1812"]\n', 'radius.listen.0', /"radius\.example" is not an IP address/],
+    ['radius:\n  listen: ["127.0.0.1:1812", "[::1:1812"]\n', 'radius.listen.1', /missing "\]" after the IPv6 address/],
+    ['radius:\n  listen: ["10.0.0.1:1812:1"]\n', 'radius.listen.0', /write IPv6 addresses with a port as "\[addr\]:port"/],
+    ['radius:\n  listen: ["127.0.0.1:70000"]\n', 'radius.listen.0', /port must be 0\.\.65535/],
+    ['radius:\n  dictionaries: [""]\n', 'radius.dictionaries.0', /too small/i],
+    ['radius:\n  maxPending: 0\n', 'radius.maxPending', /too small/i],
+    ['radius:\n  maxPending: 2.5\n', 'radius.maxPending', /expected int/],
+    ['radius:\n  duplicateWindow: soon\n', 'radius.duplicateWindow', /expected a duration/],
+    ['radius:\n  duplicateCacheSize: 99\n', 'radius.duplicateCacheSize', /too small/i],
+    ['radius:\n  clientRefresh: -1\n', 'radius.clientRefresh', /expected a duration/],
+    ['radius: [1]\n', 'radius', /expected object/],
+    ['database:\n  url: mysql://db/radotp\n', 'database.url', /expected a postgres:\/\/ URL/],
+    ['database:\n  url: not a url\n', 'database.url', /expected a postgres:\/\/ URL/],
+    ['database:\n  poolSize: 0\n', 'database.poolSize', /too small/i],
+    ['database:\n  poolSize: 201\n', 'database.poolSize', /too big/i],
+    ['dataDir: ""\n', 'dataDir', /too small/i],
+    ['dataDir: 7\n', 'dataDir', /expected string/],
+    ['keyFile: ""\n', 'keyFile', /too small/i],
+    ['previousKeyFiles: old.key\n', 'previousKeyFiles', /expected array/],
+    ['http:\n  listen: "localhost:9812"\n', 'http.listen', /"localhost" is not an IP address/],
+    ['log:\n  level: loud\n', 'log.level', /expected one of .*"info"/],
+    ['node:\n  name: ""\n', 'node.name', /too small/i],
+    [`node:\n  name: ${'n'.repeat(65)}\n`, 'node.name', /too big/i],
+    ['auth:\n  defaultMethod: sms\n', 'auth.defaultMethod', /expected one of "password"\|"token"/],
+    [`auth:\n  rejectMessage: ${'x'.repeat(254)}\n`, 'auth.rejectMessage', /too big/i],
+    ['auth:\n  challengeMessage: ""\n', 'auth.challengeMessage', /too small/i],
+    ['auth:\n  allowUsersWithoutToken: "yes"\n', 'auth.allowUsersWithoutToken', /expected boolean/],
+    ['auth:\n  challengeTtl: 2 minutes\n', 'auth.challengeTtl', /expected a duration/],
+    ['auth:\n  pendingTokenTtl: 1w\n', 'auth.pendingTokenTtl', /expected a duration/],
+    ['auth:\n  issuer: ""\n', 'auth.issuer', /too small/i],
+    ['auth:\n  totp:\n    window: 11\n', 'auth.totp.window', /too big/i],
+    ['auth:\n  hotp:\n    lookAhead: -1\n', 'auth.hotp.lookAhead', /too small/i],
+    ['auth:\n  lockout:\n    maxFailures: 0\n', 'auth.lockout.maxFailures', /too small/i],
+    ['auth:\n  lockout:\n    duration: forever\n', 'auth.lockout.duration', /expected a duration/],
+  ];
+  test.each(cases)('%j → %s', (yaml, keyPath, reason) => {
+    const message = refusal(yaml);
+    expect(message).not.toContain('\n');
+    expect(message).toMatch(new RegExp(`^${escape(FILE)}: ${escape(keyPath)}: `));
+    expect(message.slice(`${FILE}: ${keyPath}: `.length)).toMatch(reason);
+  });
+
+  test('several problems stay on one line, each with its key path', () => {
+    const message = refusal('radius:\n  maxPending: 0\nlog:\n  level: loud\n');
+    expect(message).not.toContain('\n');
+    expect(message).toMatch(new RegExp(`^${escape(FILE)}: radius\\.maxPending: .+; log\\.level: .+$`));
+  });
+});
+
+describe('unknown keys are refused with their path', () => {
+  const cases: [string, string][] = [
+    ['colour: red\n', 'colour'],
+    ['radius:\n  port: 1812\n', 'radius.port'],
+    ['database:\n  host: db.example\n', 'database.host'],
+    ['http:\n  port: 80\n', 'http.port'],
+    ['log:\n  file: /var/log/radotp\n', 'log.file'],
+    ['node:\n  id: 3\n', 'node.id'],
+    ['auth:\n  method: password\n', 'auth.method'],
+    ['auth:\n  totp:\n    step: 30\n', 'auth.totp.step'],
+    ['auth:\n  hotp:\n    window: 3\n', 'auth.hotp.window'],
+    ['auth:\n  lockout:\n    minutes: 15\n', 'auth.lockout.minutes'],
+  ];
+  test.each(cases)('%j → %s', (yaml, keyPath) => {
+    expect(refusal(yaml)).toBe(`${FILE}: ${keyPath}: unknown key`);
+  });
+
+  test('two unknown keys in one section are both named', () => {
+    expect(refusal('radius:\n  port: 1\n  host: x\n')).toBe(`${FILE}: radius.port: unknown key; radius.host: unknown key`);
+  });
+});
+
+describe('YAML that does not parse', () => {
+  // [yaml, line of the mistake]
+  // BUG (src/config/load.ts:43-47): parseDocument runs with prettyErrors: false, so yaml never fills in
+  // e.linePos and the message carries no line number. These tests fail until load.ts computes the position
+  // (e.g. a LineCounter passed to parseDocument, or prettyErrors: true).
+  const cases: [string, string, number][] = [
+    ['a nested mapping on one line', 'radius:\n  maxPending: 5: 6\nlog: {}\n', 2],
+    ['a duplicate key', 'log:\n  level: info\n  level: debug\n', 3],
+    ['a tab used for indentation', 'radius:\n\tmaxPending: 5\n', 2],
+  ];
+  test.each(cases)('%s: the message names the line', (_name, yaml, line) => {
+    const message = refusal(yaml);
+    expect(message).not.toContain('\n');
+    expect(message).toMatch(new RegExp(`^${escape(FILE)}:${line}:\\d+: invalid YAML: `));
+  });
+
+  test('a top level that is not a mapping', () => {
+    expect(refusal('- radius\n- log\n')).toBe(`${FILE}: expected a mapping at the top level`);
+  });
+});
+
+describe('config.example.yaml', () => {
+  const exampleFile = path.join(ROOT, 'config.example.yaml');
+  const example = () => parseConfig(fs.readFileSync(exampleFile, 'utf8'), exampleFile, {});
+
+  test('parses', () => {
+    expect(example).not.toThrow();
+  });
+
+  test('shows the defaults: loading it is the same as loading an empty file in the same folder', () => {
+    const empty = parseConfig('', exampleFile, {});
+    // keyFile is the one key the example spells out whose default is "derived from dataDir": compare where it points.
+    const { keyFile, ...fromExample } = example();
+    expect(keyFile).toBe('./data/master.key');
+    expect(empty.keyFile).toBeUndefined();
+    const { keyFile: _unset, ...fromDefaults } = empty;
+    expect(fromExample).toEqual(fromDefaults);
+  });
+
+  test('keys marked "example" are commented out', () => {
+    const text = fs.readFileSync(exampleFile, 'utf8');
+    const marked = text.split('\n').filter((l) => /#\s*example\s*$/.test(l));
+    expect(marked.length).toBeGreaterThan(0);
+    for (const line of marked) expect(line).toMatch(/^\s*#/);
+    expect(example().database.url).toBeUndefined();
+    expect(example().node.name).toBeUndefined();
+  });
+});
+
+describe('$RADOTP_DATABASE_URL', () => {
+  const fileUrl = 'postgres://file@db-from-file:5432/radotp';
+  const envUrl = 'postgresql://env@db-from-env:5433/radotp';
+
+  test('overrides database.url from the file', () => {
+    expect(parse(`database:\n  url: ${fileUrl}\n`, { RADOTP_DATABASE_URL: envUrl }).database.url).toBe(envUrl);
+  });
+
+  test('sets it when the file has none', () => {
+    expect(parse('', { RADOTP_DATABASE_URL: envUrl }).database.url).toBe(envUrl);
+  });
+
+  test('absent or empty, the file decides', () => {
+    expect(parse(`database:\n  url: ${fileUrl}\n`, {}).database.url).toBe(fileUrl);
+    expect(parse(`database:\n  url: ${fileUrl}\n`, { RADOTP_DATABASE_URL: '' }).database.url).toBe(fileUrl);
+  });
+
+  test('a bad one is refused by name', () => {
+    expect(refusal('', { RADOTP_DATABASE_URL: 'mysql://x/y' })).toBe('$RADOTP_DATABASE_URL: expected a postgres:// URL');
+  });
+});
+
+describe('paths resolve against the config file folder', () => {
+  const cases: [string, string, (c: LoadedConfig) => unknown, unknown][] = [
+    ['dataDir', 'dataDir: ./state\n', (c) => c.dataDirPath, '/etc/radotp/state'],
+    ['keyFile', 'keyFile: keys/master.key\n', (c) => c.keyFilePath, '/etc/radotp/keys/master.key'],
+    ['keyFile defaults to <dataDir>/master.key', 'dataDir: ../lib/radotp\n', (c) => c.keyFilePath, '/etc/lib/radotp/master.key'],
+    ['default dataDir', '', (c) => c.dataDirPath, '/etc/radotp/data'],
+    ['previousKeyFiles', 'previousKeyFiles: [old.key, /abs/older.key]\n', (c) => c.previousKeyFiles, ['/etc/radotp/old.key', '/abs/older.key']],
+    ['radius.dictionaries', 'radius:\n  dictionaries: [dict/extra]\n', (c) => c.radius.dictionaries, ['/etc/radotp/dict/extra']],
+    ['absolute paths stay', 'dataDir: /var/lib/radotp\nkeyFile: /run/key\n', (c) => [c.dataDirPath, c.keyFilePath], ['/var/lib/radotp', '/run/key']],
+  ];
+  test.each(cases)('%s', (_name, yaml, pick, expected) => {
+    expect(pick(parse(yaml))).toEqual(expected);
+  });
+
+  test('not against the working directory', () => {
+    const other = parseConfig('dataDir: ./state\n', '/srv/other/radotp.yaml', {});
+    expect(other.dataDirPath).toBe('/srv/other/state');
+    expect(other.dataDirPath).not.toBe(path.resolve('./state'));
+  });
+});
+
+describe('durations', () => {
+  // [written, seconds]
+  const accepted: [unknown, number][] = [
+    [120, 120],
+    [0.5, 0.5],
+    ['120', 120],
+    ['120s', 120],
+    ['15m', 900],
+    ['1.5m', 90],
+    ['2h', 7200],
+    ['7d', 604800],
+    ['250ms', 0.25],
+    [' 30s ', 30],
+  ];
+  const refused: unknown[] = ['15 minutes', '1w', '-5s', '', 'h', -1, '1e3'];
+
+  // Every duration key goes through the same parser.
+  const keys: [string, (yaml: string) => string, (c: LoadedConfig) => number][] = [
+    ['radius.duplicateWindow', (v) => `radius:\n  duplicateWindow: ${v}\n`, (c) => c.radius.duplicateWindow],
+    ['radius.clientRefresh', (v) => `radius:\n  clientRefresh: ${v}\n`, (c) => c.radius.clientRefresh],
+    ['auth.challengeTtl', (v) => `auth:\n  challengeTtl: ${v}\n`, (c) => c.auth.challengeTtl],
+    ['auth.pendingTokenTtl', (v) => `auth:\n  pendingTokenTtl: ${v}\n`, (c) => c.auth.pendingTokenTtl],
+    ['auth.lockout.duration', (v) => `auth:\n  lockout:\n    duration: ${v}\n`, (c) => c.auth.lockout.duration],
+  ];
+  const yamlValue = (v: unknown) => JSON.stringify(v); // "15m" stays a string, 120 a number
+
+  describe.each(keys)('%s', (keyPath, yaml, pick) => {
+    test.each(accepted)('%j is %d s', (written, seconds) => {
+      expect(pick(parse(yaml(yamlValue(written))))).toBe(seconds);
+    });
+    test.each(refused.map((v) => [v]))('%j is refused', (written) => {
+      expect(refusal(yaml(yamlValue(written)))).toMatch(new RegExp(`^${escape(FILE)}: ${escape(keyPath)}: expected a duration`));
+    });
+    test('a boolean is refused with the key path', () => {
+      // zod's union answers "Invalid input" before the duration check can word it better; the key path is what matters.
+      expect(refusal(yaml('true'))).toMatch(new RegExp(`^${escape(FILE)}: ${escape(keyPath)}: \\S`));
+    });
+  });
+
+  test('defaults are in seconds', () => {
+    const d = defaults();
+    expect([d.radius.duplicateWindow, d.radius.clientRefresh, d.auth.challengeTtl, d.auth.pendingTokenTtl, d.auth.lockout.duration]).toEqual([
+      30, 10, 120, 7 * 86400, 15 * 60,
+    ]);
+  });
+});
+
+describe('a section holding only comments means its defaults', () => {
+  // [section path, yaml with that section emptied, pick]
+  const cases: [string, string, (c: LoadedConfig) => unknown][] = [
+    ['radius', 'radius:\n  # listen: ["0.0.0.0:1812"]\n', (c) => c.radius],
+    ['database', 'database:\n  # url: postgres://x/y\n', (c) => c.database],
+    ['http', 'http:\n  # listen: 127.0.0.1:9812\n', (c) => c.http],
+    ['log', 'log:\n  # level: debug\n', (c) => c.log],
+    ['node', 'node:\n  # name: radius-1\n', (c) => c.node],
+    ['auth', 'auth:\n  # defaultMethod: token\n', (c) => c.auth],
+    // BUG (src/config/schema.ts, auth.totp / auth.hotp / auth.lockout): the nested sections are not wrapped in
+    // section(), so commenting out their keys leaves `null` and the file is refused with
+    // "auth.totp: Invalid input: expected object, received null". Fix: section(z.strictObject({...}).prefault({})).
+    ['auth.totp', 'auth:\n  totp:\n    # window: 1\n', (c) => c.auth.totp],
+    ['auth.hotp', 'auth:\n  hotp:\n    # lookAhead: 10\n', (c) => c.auth.hotp],
+    ['auth.lockout', 'auth:\n  lockout:\n    # maxFailures: 10\n', (c) => c.auth.lockout],
+  ];
+  test.each(cases)('%s', (_name, yaml, pick) => {
+    expect(pick(parse(yaml))).toEqual(pick(defaults()));
+  });
+
+  test('an empty file, and a file of comments, mean all defaults', () => {
+    expect(parse('# nothing here\n')).toEqual(defaults());
+  });
+
+  test('an explicit http.listen: null turns the HTTP listener off (unlike an empty section)', () => {
+    expect(parse('http:\n  listen: null\n').http.listen).toBeNull();
+    expect(defaults().http.listen).toBe('127.0.0.1:9812');
+  });
+});
+
+describe('which file is read (loadConfig)', () => {
+  let dir: string;
+  let cwd: string;
+  beforeEach(() => {
+    cwd = process.cwd();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'radotp-config-'));
+  });
+  afterEach(() => {
+    process.chdir(cwd);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('--config naming a missing file is an error', () => {
+    const missing = path.join(dir, 'missing.yaml');
+    expect(() => loadConfig(missing, {})).toThrow(new ConfigError(`${missing}: cannot read config file (ENOENT)`));
+  });
+
+  test('$RADOTP_CONFIG naming a missing file is an error', () => {
+    const missing = path.join(dir, 'missing.yaml');
+    expect(() => loadConfig(undefined, { RADOTP_CONFIG: missing })).toThrow(new ConfigError(`${missing}: cannot read config file (ENOENT)`));
+  });
+
+  test('a missing ./radotp.yaml means defaults, relative to the working directory', () => {
+    process.chdir(dir);
+    const cfg = loadConfig(undefined, {});
+    expect(cfg.source).toBeUndefined();
+    expect(cfg.dataDirPath).toBe(path.join(fs.realpathSync(dir), 'data'));
+    const { source: _s, dataDirPath: _d, keyFilePath: _k, ...rest } = cfg;
+    const { source: _s2, dataDirPath: _d2, keyFilePath: _k2, ...restOfDefaults } = defaults();
+    expect(rest).toEqual(restOfDefaults);
+  });
+
+  test('./radotp.yaml is read when present', () => {
+    fs.writeFileSync(path.join(dir, 'radotp.yaml'), 'log:\n  level: warn\n');
+    process.chdir(dir);
+    const cfg = loadConfig(undefined, {});
+    expect(cfg.source).toBe(path.join(fs.realpathSync(dir), 'radotp.yaml'));
+    expect(cfg.log.level).toBe('warn');
+  });
+
+  test('--config wins over $RADOTP_CONFIG, which wins over ./radotp.yaml', () => {
+    for (const [name, level] of [['explicit.yaml', 'error'], ['env.yaml', 'debug'], ['radotp.yaml', 'warn']]) {
+      fs.writeFileSync(path.join(dir, name), `log:\n  level: ${level}\n`);
+    }
+    process.chdir(dir);
+    expect(loadConfig(path.join(dir, 'explicit.yaml'), { RADOTP_CONFIG: path.join(dir, 'env.yaml') }).log.level).toBe('error');
+    expect(loadConfig(undefined, { RADOTP_CONFIG: path.join(dir, 'env.yaml') }).log.level).toBe('debug');
+    expect(loadConfig(undefined, {}).log.level).toBe('warn');
+  });
+
+  test('a config file that cannot be read (a folder) is an error, not defaults', () => {
+    const folder = path.join(dir, 'radotp.yaml');
+    fs.mkdirSync(folder);
+    process.chdir(dir);
+    expect(() => loadConfig(undefined, {})).toThrow(/radotp\.yaml: cannot read config file \(EISDIR\)/);
+  });
+});

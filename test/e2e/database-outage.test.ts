@@ -1,0 +1,191 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { connect, type Connection } from '../../src/store/connect';
+import { Code } from '../../src/radius/types';
+import { authenticate } from '../support/radius-client';
+import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
+import { createTestDatabase, type TestDatabase } from '../support/test-database';
+
+/**
+ * A TCP proxy in front of PostgreSQL whose plug the test can pull: every proxied connection is cut at once and
+ * new ones are refused (accepted, then reset) until it is restored. The server only knows the proxy's address.
+ */
+class PluggableProxy {
+  private readonly sockets = new Set<net.Socket>();
+  private down = false;
+  private constructor(private readonly server: net.Server) {}
+
+  static async start(target: { host: string; port: number }): Promise<PluggableProxy> {
+    const server = net.createServer();
+    const proxy = new PluggableProxy(server);
+    server.on('connection', (client) => proxy.accept(client, target));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return proxy;
+  }
+
+  get port(): number {
+    return (this.server.address() as net.AddressInfo).port;
+  }
+
+  private accept(client: net.Socket, target: { host: string; port: number }): void {
+    if (this.down) return void client.resetAndDestroy();
+    const upstream = net.connect(target.port, target.host);
+    for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
+      this.sockets.add(from);
+      from.on('error', () => to.destroy());
+      from.on('close', () => {
+        this.sockets.delete(from);
+        to.destroy();
+      });
+      from.pipe(to);
+    }
+  }
+
+  pullPlug(): void {
+    this.down = true;
+    for (const s of this.sockets) s.resetAndDestroy();
+  }
+
+  restore(): void {
+    this.down = false;
+  }
+
+  get connections(): number {
+    return this.sockets.size;
+  }
+
+  async close(): Promise<void> {
+    this.pullPlug();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+const PASSWORD = 'outage-test-password';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+/** The value of one Prometheus sample, e.g. metric('radotp_decisions_total', {result: 'fail'}); 0 when absent. */
+function sample(text: string, name: string, labels: Record<string, string> = {}): number {
+  for (const line of text.split('\n')) {
+    const m = /^(\w+)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
+  }
+  return 0;
+}
+
+describe('database outage and recovery (through a proxy whose plug we pull)', () => {
+  let db: TestDatabase;
+  let proxy: PluggableProxy;
+  let t: TestServer;
+  /** Straight to PostgreSQL, bypassing the proxy: what really got written. */
+  let direct: Connection;
+
+  const login = (password = PASSWORD, username = 'alice') => authenticate(t.port, { username, password, secret: TEST_SECRET, timeoutMs: 1500 });
+  const healthz = async () => (await fetch(`http://127.0.0.1:${t.httpPort}/healthz`)).status;
+  const metrics = async () => (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
+  const auditRows = (reason: string) =>
+    direct.db.selectFrom('audit_event').select(['username', 'result', 'reason', 'at']).where('reason', '=', reason).orderBy('id').execute();
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    const target = new URL(db.url);
+    proxy = await PluggableProxy.start({ host: target.hostname, port: Number(target.port) });
+    const viaProxy = new URL(db.url);
+    viaProxy.port = String(proxy.port);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'radotp-outage-'));
+    t = await startTestServer({ dir, database: { url: viaProxy.toString() }, users: [{ username: 'alice', password: PASSWORD }] });
+    direct = connect(db.url, { poolSize: 1 });
+  });
+  afterAll(async () => {
+    proxy?.restore();
+    await t?.close();
+    await direct?.close();
+    await proxy?.close();
+    await db?.drop();
+  });
+
+  // The steps share one server and one outage, so they run in order.
+  let rejectsBefore = 0;
+  let outage: { from: Date; to?: Date; requests: number } = { from: new Date(), requests: 0 };
+
+  test('before: the right password is accepted, /healthz is 200, and the database really goes through the proxy', async () => {
+    expect((await login())?.code).toBe(Code.AccessAccept);
+    expect((await login('wrong'))?.code).toBe(Code.AccessReject);
+    expect(await healthz()).toBe(200);
+    expect(proxy.connections).toBeGreaterThan(0);
+    rejectsBefore = sample(await metrics(), 'radotp_requests_total', { result: 'Access-Reject' });
+    expect(rejectsBefore).toBe(1);
+  });
+
+  test('down: no answer at all (never a Reject), whatever the password or user', async () => {
+    outage = { from: new Date(), requests: 0 };
+    proxy.pullPlug();
+    const attempts: [string, string][] = [
+      ['alice', PASSWORD],
+      ['alice', 'wrong'],
+      ['nobody', 'x'],
+      ['alice', PASSWORD],
+    ];
+    for (const [username, password] of attempts) {
+      expect(await login(password, username)).toBeNull();
+      outage.requests++;
+    }
+  });
+
+  test('down: /healthz is 503', async () => {
+    expect(await healthz()).toBe(503);
+  });
+
+  test('down: metrics count the failed decisions and the audit events waiting', async () => {
+    const text = await metrics();
+    expect(sample(text, 'radotp_decisions_total', { result: 'fail', reason: 'database_unavailable' })).toBe(outage.requests);
+    expect(sample(text, 'radotp_requests_total', { result: 'Access-Reject' })).toBe(rejectsBefore);
+    expect(sample(text, 'radotp_audit_backlog')).toBe(outage.requests);
+    expect(await auditRows('database_unavailable')).toEqual([]);
+  });
+
+  test('back: the server recovers by itself and accepts the right password again, without a restart', async () => {
+    outage.to = new Date();
+    proxy.restore();
+    const answer = await waitFor('an Access-Accept after the database came back', async () => {
+      const a = await login();
+      return a?.code === Code.AccessAccept ? a : undefined;
+    });
+    expect(answer.code).toBe(Code.AccessAccept);
+    expect((await login('wrong'))?.code).toBe(Code.AccessReject); // deciding again, not just accepting
+    expect(await waitFor('/healthz 200', async () => ((await healthz()) === 200 ? 200 : undefined))).toBe(200);
+  });
+
+  test('back: the decisions made during the outage reach the audit trail, once each, with their own time', async () => {
+    const rows = await waitFor('the outage audit events', async () => {
+      const r = await auditRows('database_unavailable');
+      return r.length >= outage.requests ? r : undefined;
+    });
+    await sleep(1500); // past the writer's retry interval: a duplicate write would have shown up by now
+    expect(await auditRows('database_unavailable')).toHaveLength(outage.requests);
+    expect(rows.map((r) => [r.username, r.result])).toEqual([
+      ['alice', 'fail'],
+      ['alice', 'fail'],
+      ['nobody', 'fail'],
+      ['alice', 'fail'],
+    ]);
+    for (const r of rows) {
+      expect(r.at.getTime()).toBeGreaterThanOrEqual(outage.from.getTime());
+      expect(r.at.getTime()).toBeLessThanOrEqual(outage.to!.getTime());
+    }
+    expect(sample(await metrics(), 'radotp_audit_backlog')).toBe(0);
+  });
+});
