@@ -54,6 +54,7 @@ const HELP = `usage: npm run bench -- [options]
   --mode dist|source     run compiled dist (default; built into .bench/dist) or the TypeScript via swc
   --log-level LEVEL      radotp log.level (default warn)
   --max-pending N        radotp radius.maxPending (default: radotp's default, 1024)
+  --db-pool N            radotp database.poolSize (default: radotp's default, 10)
   --out FILE             results JSON (default bench/results/latest.json)
   --keep                 keep the work directory (/var/tmp/radotp-bench-*) for inspection
 `;
@@ -66,6 +67,7 @@ interface Cli extends BenchOptions {
   mode: RunMode;
   logLevel: string;
   maxPending?: number;
+  dbPool?: number;
   out: string;
   keep: boolean;
 }
@@ -88,6 +90,7 @@ function parseCli(argv: string[]): Cli {
       mode: { type: 'string' },
       'log-level': { type: 'string' },
       'max-pending': { type: 'string' },
+      'db-pool': { type: 'string' },
       out: { type: 'string' },
       keep: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -123,6 +126,7 @@ function parseCli(argv: string[]): Cli {
     mode,
     logLevel: values['log-level'] ?? 'warn',
     maxPending: int('max-pending', values['max-pending'], undefined),
+    dbPool: int('db-pool', values['db-pool'], undefined),
     out: values.out ?? join(REPO, 'bench', 'results', 'latest.json'),
     keep: !!values.keep,
   };
@@ -160,6 +164,10 @@ interface RunRecord {
   ok: boolean;
   problems: string[];
   result: LoadResult;
+  /** CPU of the PostgreSQL cluster during the run, % of one core. */
+  pg_cpu_pct: number;
+  /** Machine load average (1 min) at the end of the run: other work on the machine shows here. */
+  load_avg_1m: number;
 }
 
 interface ServerMedians {
@@ -169,6 +177,7 @@ interface ServerMedians {
   p99_ms: number;
   server_cpu_pct: number;
   client_cpu_pct: number;
+  pg_cpu_pct: number;
 }
 
 /** A radotp run is trustworthy when every measured request was accepted, none lost or invalid. */
@@ -191,6 +200,7 @@ function mediansOf(records: RunRecord[]): ServerMedians {
     p99_ms: median(rs.map((r) => r.latency_ms.p99)),
     server_cpu_pct: median(rs.map((r) => r.server_cpu_pct ?? NaN)),
     client_cpu_pct: median(rs.map((r) => r.client_cpu_pct ?? NaN)),
+    pg_cpu_pct: median(records.map((r) => r.pg_cpu_pct)),
   };
 }
 
@@ -201,7 +211,7 @@ function seriesStats(s: ProbeSeries) {
     lost: s.lost,
     p50_ms: round3(percentile(s.rttsMs, 50)),
     p99_ms: round3(percentile(s.rttsMs, 99)),
-    max_ms: round3(Math.max(...s.rttsMs, NaN)),
+    max_ms: round3(s.rttsMs.length ? Math.max(...s.rttsMs) : NaN),
   };
 }
 
@@ -296,6 +306,7 @@ async function main(): Promise<void> {
       httpPort,
       logLevel: cli.logLevel,
       maxPending: cli.maxPending,
+      poolSize: cli.dbPool,
       clientRefreshSeconds: CLIENT_REFRESH_S,
     });
     const env = { ...process.env };
@@ -360,12 +371,18 @@ async function main(): Promise<void> {
         spec = s.freeradiusLoad(ctx);
         target = { port: ANCHOR_PORT, secret: ANCHOR_SECRET, pid: anchor.pid };
       }
+      const pgCpu0 = pg.cpuSeconds();
+      const t0 = Date.now();
       const { result } = await runLoadgen(target, spec, `${s.name}/${server}/r${round + 1}`);
+      // PostgreSQL's share of the CPU over the whole loadgen run (warmup included), in % of one core
+      const pgCpuPct = (100 * (pg.cpuSeconds() - pgCpu0)) / ((Date.now() - t0) / 1000);
       const problems = problemsOf(result);
-      records.push({ scenario: s.name, round, server, position, ok: problems.length === 0, problems, result });
+      records.push({ scenario: s.name, round, server, position, ok: problems.length === 0, problems, result, pg_cpu_pct: Math.round(pgCpuPct), load_avg_1m: os.loadavg()[0] });
       log(
         `  ${s.name.padEnd(8)} ${server.padEnd(10)} round ${round + 1}: ${fmt(result.accept_rps, 0).padStart(7)} accept/s  ` +
           `p50 ${fmt(result.latency_ms.p50, 2)} ms  p99 ${fmt(result.latency_ms.p99, 2)} ms  server CPU ${fmt(result.server_cpu_pct, 0)}%` +
+          (server === 'radotp' ? `  PostgreSQL CPU ${pgCpuPct.toFixed(0)}%` : '') +
+          `  loadavg ${os.loadavg()[0].toFixed(1)}` +
           (problems.length ? `  !! ${problems.join('; ')}` : ''),
       );
     };
@@ -454,11 +471,13 @@ async function main(): Promise<void> {
         logFile: join(workDir, 'radotp-profiled.log'),
         cpuProfDir: profDir,
       });
+      const fromUs = Number(process.hrtime.bigint() / 1000n);
       const { result } = await runLoadgen(
         { port: radiusPort, secret: RADOTP_SECRET, pid: radotp.pid },
         profileScenario.radotpLoad(ctx, cli.rounds),
         `${profileScenario.name}/radotp/profiled`,
       );
+      const toUs = Number(process.hrtime.bigint() / 1000n);
       await radotp.stop(); // the profile is written as the process exits
       const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
       if (file) {
@@ -466,7 +485,7 @@ async function main(): Promise<void> {
         mkdirSync(keptDir, { recursive: true });
         const kept = join(keptDir, `radotp-${profileScenario.name}-${startedAt.toISOString().replace(/[:.]/g, '-')}.cpuprofile`);
         copyFileSync(join(profDir, file), kept);
-        const summary = summariseProfile(kept, 25);
+        const summary = summariseProfile(kept, 25, { fromUs, toUs });
         profile = { ...summary, file: relative(REPO, kept), scenario: profileScenario.name, run: { ...result.latency_ms, accept_rps: result.accept_rps } };
         log(`profiled run: ${fmt(result.accept_rps, 0)} accept/s (with profiler overhead); profile kept at ${relative(REPO, kept)}`);
       } else log('no .cpuprofile was written');
@@ -476,7 +495,7 @@ async function main(): Promise<void> {
     const byScenario: Record<string, unknown> = {};
     const table: string[] = [];
     table.push(
-      `${'scenario'.padEnd(9)} ${'server'.padEnd(10)} ${'accept/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'srv CPU%'.padStart(8)} ${'gen CPU%'.padStart(8)}  runs`,
+      `${'scenario'.padEnd(9)} ${'server'.padEnd(10)} ${'accept/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'srv CPU%'.padStart(8)} ${'gen CPU%'.padStart(8)} ${'PG CPU%'.padStart(8)}  runs`,
     );
     for (const s of scenarios) {
       const mine = records.filter((r) => r.scenario === s.name);
@@ -499,7 +518,7 @@ async function main(): Promise<void> {
       for (const [name, m] of [['radotp', rad], ['freeradius', fr]] as const) {
         table.push(
           `${s.name.padEnd(9)} ${name.padEnd(10)} ${fmt(m.throughput_rps, 0).padStart(9)} ${fmt(m.p50_ms, 2).padStart(8)} ${fmt(m.p99_ms, 2).padStart(8)} ` +
-            `${fmt(m.server_cpu_pct, 0).padStart(8)} ${fmt(m.client_cpu_pct, 0).padStart(8)}  ${m.runs}`,
+            `${fmt(m.server_cpu_pct, 0).padStart(8)} ${fmt(m.client_cpu_pct, 0).padStart(8)} ${fmt(name === 'radotp' ? m.pg_cpu_pct : NaN, 0).padStart(8)}  ${m.runs}`,
         );
       }
       table.push(
@@ -550,7 +569,8 @@ async function main(): Promise<void> {
         `${os.cpus().length} CPUs shared by loadgen, servers and PostgreSQL`,
     );
     out.push(
-      `radotp: ${cli.mode === 'dist' ? 'compiled JS' : 'TypeScript via swc'}, separate process, log.level ${cli.logLevel}, maxPending ${cli.maxPending ?? 1024}; ` +
+      `radotp: ${cli.mode === 'dist' ? 'compiled JS' : 'TypeScript via swc'}, separate process, log.level ${cli.logLevel}, maxPending ${cli.maxPending ?? 1024}, ` +
+        `database.poolSize ${cfg.database.poolSize}; ` +
         `PostgreSQL ${pg.version} fsync=${pg.settings.fsync} synchronous_commit=${pg.settings.synchronous_commit}`,
     );
     if (buildNote) out.push(`build: ${buildNote}`);
@@ -558,7 +578,7 @@ async function main(): Promise<void> {
     out.push('');
     out.push(...table);
     if (flood) {
-      const f = flood as { concurrency: number; max_pending: number; loadgen: { accepted: number; timeouts: number; accept_rps: number; issued: number }; dropped_overload: number; dropped_by_reason: Record<string, number>; status_server_during_flood: ReturnType<typeof seriesStats>; drain_after_flood_s: number; duration_s: number };
+      const f = flood as { server_answered_during_flood: number; concurrency: number; max_pending: number; loadgen: { accepted: number; timeouts: number; accept_rps: number; issued: number }; dropped_overload: number; dropped_by_reason: Record<string, number>; status_server_during_flood: ReturnType<typeof seriesStats>; drain_after_flood_s: number; duration_s: number };
       const st = f.status_server_during_flood;
       out.push('');
       out.push(`PAP overload (radotp): ${f.concurrency} outstanding (maxPending ${f.max_pending}) for ${fmt(f.duration_s, 1)} s, NAS timeout 3 s, no retries`);
@@ -566,6 +586,12 @@ async function main(): Promise<void> {
         `  ${f.loadgen.accepted} accepted (${fmt(f.loadgen.accept_rps, 0)}/s), ${f.loadgen.timeouts} of ${f.loadgen.issued} timed out at the NAS; ` +
           `radotp_dropped_total{reason="overload"} +${f.dropped_overload}` +
           (Object.keys(f.dropped_by_reason).length > 1 ? ` (all reasons: ${JSON.stringify(f.dropped_by_reason)})` : ''),
+      );
+      out.push(
+        `  radotp answered ${f.server_answered_during_flood} requests during the flood, ${f.loadgen.accepted} of them before the NAS gave up` +
+          (f.server_answered_during_flood > 1.5 * f.loadgen.accepted
+            ? ` (most answers came too late: maxPending ${f.max_pending} queued requests take longer than the 3 s NAS timeout to hash)`
+            : ''),
       );
       out.push(
         `  Status-Server RTT during the flood: p50 ${fmt(st.p50_ms, 2)} ms, p99 ${fmt(st.p99_ms, 2)} ms, max ${fmt(st.max_ms, 2)} ms, ` +

@@ -14,7 +14,6 @@ export function buildProgram(): Command {
     .addOption(
       new Option('-c, --config <file>', 'config file (default: $RADOTP_CONFIG, else ./radotp.yaml; absent means defaults)').env('RADOTP_CONFIG'),
     )
-    .showHelpAfterError('(run with --help for usage)')
     .enablePositionalOptions(false);
   for (const sub of [serveCommand(), initCommand(), dbCommand(), clientCommand(), userCommand(), tokenCommand(), keysCommand(), auditCommand()]) program.addCommand(sub);
   // Every (sub)command accepts --config too, so it can go anywhere on the line.

@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, mkdirSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { initCluster, startCluster, stopPostmaster } from '../../src/store/embedded/cluster';
@@ -11,6 +11,8 @@ export interface BenchPostgres {
   readonly port: number;
   readonly version: string;
   readonly settings: Record<string, string>;
+  /** CPU seconds used so far by the postmaster and its processes (backends, walwriter, ...), from /proc. */
+  cpuSeconds(): number;
   stop(): Promise<void>;
 }
 
@@ -55,10 +57,34 @@ export async function startBenchPostgres(dir: string, extraSettings: Record<stri
     port: info.port,
     version: `${version} (${bin.origin})`,
     settings,
+    cpuSeconds: () => clusterCpuSeconds(info.pid),
     async stop() {
       if (stopped) return;
       stopped = true;
       await stopPostmaster(info.pid, 20_000);
     },
   };
+}
+
+const CLK_TCK = 100; // Linux USER_HZ
+
+/** utime+stime of the postmaster's children, plus the postmaster's own and its reaped children's (cutime/cstime). */
+export function clusterCpuSeconds(postmasterPid: number): number {
+  let ticks = 0;
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    // fields after "(comm)": state ppid ... utime(14) stime(15) cutime(16) cstime(17), 1-based over the whole line
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const pid = Number(name);
+    const ppid = Number(f[1]);
+    if (pid === postmasterPid) ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    else if (ppid === postmasterPid) ticks += Number(f[11]) + Number(f[12]);
+  }
+  return ticks / CLK_TCK;
 }

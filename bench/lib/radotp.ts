@@ -41,6 +41,7 @@ export interface RadotpConfigOptions {
   httpPort: number;
   logLevel: string;
   maxPending?: number;
+  poolSize?: number;
   clientRefreshSeconds: number;
 }
 
@@ -54,6 +55,7 @@ export function writeRadotpConfig(o: RadotpConfigOptions): string {
     ...(o.maxPending ? [`  maxPending: ${o.maxPending}`] : []),
     'database:',
     `  url: ${o.databaseUrl}`,
+    ...(o.poolSize ? [`  poolSize: ${o.poolSize}`] : []),
     `dataDir: ${join(o.dir, 'data')}`,
     `keyFile: ${join(o.dir, 'master.key')}`,
     'http:',

@@ -16,6 +16,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       created_at    timestamptz NOT NULL DEFAULT now(),
       updated_at    timestamptz NOT NULL DEFAULT now()
     );
+    -- one client per network: a request's source must map to exactly one shared secret
+    CREATE UNIQUE INDEX radius_client_address_idx ON radius_client (address);
 
     CREATE TABLE app_user (
       id            bigserial PRIMARY KEY,

@@ -6,7 +6,7 @@ import { createRadiusHandler, type ClientData } from '../auth/radius-handler';
 import { createLogger, type Logger } from '../obs/logger';
 import { Metrics } from '../obs/metrics';
 import { startHttpServer } from '../obs/http';
-import { ClientTable } from '../radius/client-table';
+import { ClientTable, parseCidr } from '../radius/client-table';
 import { loadDefaultDictionary } from '../radius/dictionary';
 import { parseListenAddress } from '../radius/listen-address';
 import { RadiusServer } from '../radius/server';
@@ -32,15 +32,25 @@ function listen(text: string) {
   return r.value;
 }
 
-async function loadClientTable(store: Store): Promise<ClientTable<ClientData>> {
+/**
+ * Builds the client table from the database. A row the table cannot take (an invalid or duplicate
+ * network, say from a hand-edited database) is skipped with a warning rather than freezing every
+ * node on its previous table.
+ */
+async function loadClientTable(store: Store, logger: Logger): Promise<ClientTable<ClientData>> {
   const clients = await store.clients.listWithSecrets();
-  const entries: ClientEntry<ClientData>[] = clients.map((c) => ({
-    name: c.name,
-    cidr: c.address,
-    secret: c.secret,
-    requireMessageAuthenticator: c.requireMessageAuthenticator,
-    data: { loginStyle: c.loginStyle },
-  }));
+  const entries: ClientEntry<ClientData>[] = [];
+  const networks = new Map<string, string>();
+  for (const c of clients) {
+    const parsed = parseCidr(c.address);
+    const key = parsed.ok ? `${parsed.cidr.family}/${parsed.cidr.network}/${parsed.cidr.prefix}` : undefined;
+    if (!key || networks.has(key)) {
+      logger.warn({ client: c.name, address: c.address, clashesWith: key && networks.get(key) }, 'RADIUS client skipped: invalid or duplicate network');
+      continue;
+    }
+    networks.set(key, c.name);
+    entries.push({ name: c.name, cidr: c.address, secret: c.secret, requireMessageAuthenticator: c.requireMessageAuthenticator, data: { loginStyle: c.loginStyle } });
+  }
   return new ClientTable(entries);
 }
 
@@ -61,10 +71,10 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
     onBacklog: (n) => metrics.auditBacklog.set(n),
   });
   try {
-    let clients = await loadClientTable(store);
+    let clients = await loadClientTable(store, logger);
     timers.push(
       setInterval(() => {
-        loadClientTable(store).then(
+        loadClientTable(store, logger).then(
           (t) => (clients = t),
           (e) => logger.warn({ err: (e as Error).message }, 'could not reload RADIUS clients; keeping the previous table'),
         );

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { configSchema, type RadotpConfig } from './schema';
 
@@ -39,10 +39,12 @@ function formatIssues(file: string, error: z.ZodError): string {
 }
 
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter: lines });
   if (doc.errors.length) {
     const e = doc.errors[0];
-    const where = e.linePos ? `:${e.linePos[0].line}:${e.linePos[0].col}` : '';
+    const pos = lines.linePos(e.pos[0]);
+    const where = `:${pos.line}:${pos.col}`;
     throw new ConfigError(`${file}${where}: invalid YAML: ${e.message.split('\n')[0]}`);
   }
   const raw = doc.toJS() ?? {};

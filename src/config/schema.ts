@@ -10,7 +10,7 @@ const listenAddress = z.string().superRefine((text, ctx) => {
 
 const duration = (fallback: number) =>
   z
-    .union([z.number(), z.string()])
+    .union([z.number(), z.string()], { error: 'expected a duration such as 120, "120s", "15m" or "1h"' })
     .default(fallback)
     .transform((v, ctx) => {
       const s = parseDurationSeconds(v);
@@ -84,14 +84,16 @@ export const configSchema = z.strictObject({
       challengeTtl: duration(120),
       pendingTokenTtl: duration(7 * 86400),
       issuer: z.string().min(1).max(64).default('radotp'),
-      totp: z.strictObject({ window: z.number().int().min(0).max(10).default(1) }).prefault({}),
-      hotp: z.strictObject({ lookAhead: z.number().int().min(0).max(1000).default(10) }).prefault({}),
-      lockout: z
-        .strictObject({
-          maxFailures: z.number().int().min(1).max(1000).default(10),
-          duration: duration(15 * 60),
-        })
-        .prefault({}),
+      totp: section(z.strictObject({ window: z.number().int().min(0).max(10).default(1) }).prefault({})),
+      hotp: section(z.strictObject({ lookAhead: z.number().int().min(0).max(1000).default(10) }).prefault({})),
+      lockout: section(
+        z
+          .strictObject({
+            maxFailures: z.number().int().min(1).max(1000).default(10),
+            duration: duration(15 * 60),
+          })
+          .prefault({}),
+      ),
     })
     .prefault({}),
   ),

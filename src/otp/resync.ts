@@ -67,7 +67,7 @@ export function resyncTotp(key: Buffer, code1: string, code2: string, p: TotpPar
   if (first === null || second === null) return null;
 
   const current = timeStep(opts.now, p.period, p.t0 ?? 0);
-  const lowestFirst = Math.max(0, opts.afterStep === undefined ? 0 : current - opts.window);
+  const lowestFirst = Math.max(0, opts.afterStep === undefined ? 0 : Math.floor(opts.afterStep) + 1, current - opts.window);
   const highestSecond = current + opts.window + 1;
   const modulus = modulusFor(p.digits);
 

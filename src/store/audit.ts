@@ -44,7 +44,8 @@ export class AuditRepository {
   }
 
   async recent(opts: { username?: string; limit?: number } = {}): Promise<AuditRow[]> {
-    let q = this.db.selectFrom('audit_event').selectAll().orderBy('id', 'desc').limit(opts.limit ?? 50);
+    // by decision time: nodes write their events in batches, so ids interleave nodes by write time
+    let q = this.db.selectFrom('audit_event').selectAll().orderBy('at', 'desc').orderBy('id', 'desc').limit(opts.limit ?? 50);
     if (opts.username) q = q.where('username', '=', opts.username);
     const rows = await q.execute();
     return rows.map((r) => ({

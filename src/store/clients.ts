@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { KeyRing } from '../secrets/keyring';
 import type { Db } from './connect';
 import { isUniqueViolation, NotFoundError, StoreConflictError } from './errors';
@@ -42,9 +43,22 @@ export class ClientRepository {
         })
         .execute();
     } catch (e) {
-      if (isUniqueViolation(e)) throw new StoreConflictError(`client "${c.name}" already exists`);
-      throw e;
+      throw await this.explainConflict(e, c.name, c.address);
     }
+  }
+
+  /** Turns a unique violation into the admin's words: which name or network is taken, and by whom. */
+  private async explainConflict(e: unknown, name: string, address?: string): Promise<unknown> {
+    if (!isUniqueViolation(e)) return e;
+    if ((e as { constraint?: string }).constraint === 'radius_client_address_idx' && address !== undefined) {
+      const other = await this.db
+        .selectFrom('radius_client')
+        .select('name')
+        .where('address', '=', sql<string>`${address}::cidr`)
+        .executeTakeFirst();
+      return new StoreConflictError(`network ${address} already belongs to client "${other?.name ?? '?'}"`);
+    }
+    return new StoreConflictError(`client "${name}" already exists`);
   }
 
   async update(name: string, change: Partial<Omit<NewClient, 'name'>>): Promise<void> {
@@ -53,7 +67,12 @@ export class ClientRepository {
     if (change.secret !== undefined) set.secret_sealed = this.keys.seal(change.secret, 'client-secret');
     if (change.requireMessageAuthenticator !== undefined) set.require_message_authenticator = change.requireMessageAuthenticator;
     if (change.loginStyle !== undefined) set.login_style = change.loginStyle;
-    const r = await this.db.updateTable('radius_client').set(set).where('name', '=', name).executeTakeFirst();
+    let r;
+    try {
+      r = await this.db.updateTable('radius_client').set(set).where('name', '=', name).executeTakeFirst();
+    } catch (e) {
+      throw await this.explainConflict(e, name, change.address);
+    }
     if (r.numUpdatedRows === 0n) throw new NotFoundError(`no client named "${name}"`);
   }
 

@@ -209,6 +209,12 @@ export class TokenRepository {
     return rows.map((r) => ({ ...toInfo(r), seed: this.keys.open(r.seed_sealed, 'token-seed') }));
   }
 
+  /** Whether the user holds a disabled token (lost, stolen...): such a user must not fall back to the password alone. */
+  async hasDisabledToken(userId: bigint): Promise<boolean> {
+    const r = await this.db.selectFrom('token').select('id').where('user_id', '=', userId).where('state', '=', 'disabled').limit(1).executeTakeFirst();
+    return r !== undefined;
+  }
+
   /**
    * RFC 6238 §5.2 / RFC 4226 §7.2 replay protection, atomically: the token advances only if the
    * matched step is beyond the last accepted one, in one UPDATE. Two nodes receiving the same code at

@@ -87,6 +87,7 @@ export class TokenAdmin {
       throw new TokenStateError(`token ${serial} expired before activation; enroll a new one`);
     }
     const check = await this.verifier.check([token], code, { activate: true });
+    if (check.result === 'locked') throw new TokenStateError(`token ${serial} is locked after too many wrong codes; run \`radotp token unlock ${serial}\` first`);
     if (check.result !== 'accept') throw new TokenStateError(`code does not match token ${serial}; it stays pending`);
     return this.store.tokens.get(serial);
   }

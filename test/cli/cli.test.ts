@@ -75,7 +75,8 @@ describe('help and usage errors', () => {
     }
   });
 
-  test.each(paths.map((p) => [p.join(' ') || '(top level)', p] as const))('radotp %s --help', async (_name, commandPath) => {
+  // Independent of each other and of the database: run side by side to keep the file quick.
+  test.concurrent.each(paths.map((p) => [p.join(' ') || '(top level)', p] as const))('radotp %s --help', async (_name, commandPath) => {
     const r = await radotp([...commandPath, '--help']);
     expectSuccess(r, new RegExp(`^Usage: radotp${commandPath.map((w) => ' ' + w).join('')}\\b`));
   });
@@ -88,7 +89,7 @@ describe('help and usage errors', () => {
     ['missing required option', ['user', 'passwd', 'alice'], /required option '--password-stdin' not specified/],
     ['value outside the choices', ['user', 'set', 'alice', '--method', 'sms'], /argument 'sms' is invalid/],
   ];
-  test.each(usageErrors)('%s exits 2 and says what is wrong first', async (_name, args, message) => {
+  test.concurrent.each(usageErrors)('%s exits 2 and says what is wrong first', async (_name, args, message) => {
     const r = await radotp(args);
     expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 2, stdout: '' });
     // commander's message, then its "(run with --help for usage)" hint (showHelpAfterError in cli/main.ts)
@@ -137,7 +138,8 @@ describe('radotp init', () => {
     expect(r.stdout).toContain(keyFile());
     expect(fs.statSync(keyFile()).mode & 0o777).toBe(0o600);
     expect(fs.readFileSync(keyFile(), 'utf8')).toMatch(/^[0-9a-f]{64}\n$/);
-    expect(fs.readdirSync(elsewhere)).toEqual([]);
+    expect(fs.readdirSync(elsewhere)).toEqual([]); // nothing created relative to the working directory
+    fs.rmSync(elsewhere, { recursive: true });
   });
 
   test('a second init keeps the existing key', async () => {

@@ -101,7 +101,7 @@ describe('unknown keys are refused with their path', () => {
 
 describe('YAML that does not parse', () => {
   // [yaml, line of the mistake]
-  // BUG (src/config/load.ts:43-47): parseDocument runs with prettyErrors: false, so yaml never fills in
+  // BUG (src/config/load.ts:42-45): parseDocument runs with prettyErrors: false, so yaml never fills in
   // e.linePos and the message carries no line number. These tests fail until load.ts computes the position
   // (e.g. a LineCounter passed to parseDocument, or prettyErrors: true).
   const cases: [string, string, number][] = [
@@ -247,7 +247,7 @@ describe('a section holding only comments means its defaults', () => {
     ['log', 'log:\n  # level: debug\n', (c) => c.log],
     ['node', 'node:\n  # name: radius-1\n', (c) => c.node],
     ['auth', 'auth:\n  # defaultMethod: token\n', (c) => c.auth],
-    // BUG (src/config/schema.ts, auth.totp / auth.hotp / auth.lockout): the nested sections are not wrapped in
+    // BUG (src/config/schema.ts:87-89, auth.totp / auth.hotp / auth.lockout): the nested sections are not wrapped in
     // section(), so commenting out their keys leaves `null` and the file is refused with
     // "auth.totp: Invalid input: expected object, received null". Fix: section(z.strictObject({...}).prefault({})).
     ['auth.totp', 'auth:\n  totp:\n    # window: 1\n', (c) => c.auth.totp],

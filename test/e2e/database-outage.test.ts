@@ -15,6 +15,8 @@ import { createTestDatabase, type TestDatabase } from '../support/test-database'
 class PluggableProxy {
   private readonly sockets = new Set<net.Socket>();
   private down = false;
+  private stalled = false;
+  private held: (() => void)[] = [];
   private constructor(private readonly server: net.Server) {}
 
   static async start(target: { host: string; port: number }): Promise<PluggableProxy> {
@@ -39,8 +41,14 @@ class PluggableProxy {
         this.sockets.delete(from);
         to.destroy();
       });
-      from.pipe(to);
+      // While stalled, bytes wait here (as TCP would keep retransmitting them) and are delivered on restore.
+      from.on('data', (chunk: Buffer) => (this.stalled ? this.held.push(() => to.write(chunk)) : to.write(chunk)));
     }
+  }
+
+  /** The database stops answering without closing anything (a hung host, a dropped route): no RST, no FIN. */
+  stall(): void {
+    this.stalled = true;
   }
 
   pullPlug(): void {
@@ -50,6 +58,8 @@ class PluggableProxy {
 
   restore(): void {
     this.down = false;
+    this.stalled = false;
+    for (const deliver of this.held.splice(0)) deliver();
   }
 
   get connections(): number {
@@ -86,36 +96,55 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
   return 0;
 }
 
-describe('database outage and recovery (through a proxy whose plug we pull)', () => {
-  let db: TestDatabase;
-  let proxy: PluggableProxy;
-  let t: TestServer;
+/** A real server on a fresh database it reaches only through a proxy, plus a direct connection to check what was written. */
+interface BehindProxy {
+  readonly t: TestServer;
+  readonly proxy: PluggableProxy;
   /** Straight to PostgreSQL, bypassing the proxy: what really got written. */
-  let direct: Connection;
+  readonly direct: Connection;
+  close(): Promise<void>;
+}
+
+async function startBehindProxy(): Promise<BehindProxy> {
+  const db: TestDatabase = await createTestDatabase();
+  const target = new URL(db.url);
+  const proxy = await PluggableProxy.start({ host: target.hostname, port: Number(target.port) });
+  const viaProxy = new URL(db.url);
+  viaProxy.port = String(proxy.port);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'radotp-outage-'));
+  const t = await startTestServer({ dir, database: { url: viaProxy.toString() }, users: [{ username: 'alice', password: PASSWORD }] });
+  const direct = connect(db.url, { poolSize: 1 });
+  return {
+    t,
+    proxy,
+    direct,
+    async close() {
+      proxy.restore();
+      await t.close();
+      await direct.close();
+      await proxy.close();
+      await db.drop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+describe('database outage and recovery (through a proxy whose plug we pull)', () => {
+  let env: BehindProxy;
+  let t: TestServer;
+  let proxy: PluggableProxy;
 
   const login = (password = PASSWORD, username = 'alice') => authenticate(t.port, { username, password, secret: TEST_SECRET, timeoutMs: 1500 });
   const healthz = async () => (await fetch(`http://127.0.0.1:${t.httpPort}/healthz`)).status;
   const metrics = async () => (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
-  const auditRows = (reason: string) =>
-    direct.db.selectFrom('audit_event').select(['username', 'result', 'reason', 'at']).where('reason', '=', reason).orderBy('id').execute();
+  const auditRows = (...reasons: string[]) =>
+    env.direct.db.selectFrom('audit_event').select(['username', 'result', 'reason', 'at']).where('reason', 'in', reasons).orderBy('id').execute();
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    const target = new URL(db.url);
-    proxy = await PluggableProxy.start({ host: target.hostname, port: Number(target.port) });
-    const viaProxy = new URL(db.url);
-    viaProxy.port = String(proxy.port);
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'radotp-outage-'));
-    t = await startTestServer({ dir, database: { url: viaProxy.toString() }, users: [{ username: 'alice', password: PASSWORD }] });
-    direct = connect(db.url, { poolSize: 1 });
+    env = await startBehindProxy();
+    ({ t, proxy } = env);
   });
-  afterAll(async () => {
-    proxy?.restore();
-    await t?.close();
-    await direct?.close();
-    await proxy?.close();
-    await db?.drop();
-  });
+  afterAll(() => env?.close());
 
   // The steps share one server and one outage, so they run in order.
   let rejectsBefore = 0;
@@ -128,6 +157,8 @@ describe('database outage and recovery (through a proxy whose plug we pull)', ()
     expect(proxy.connections).toBeGreaterThan(0);
     rejectsBefore = sample(await metrics(), 'radotp_requests_total', { result: 'Access-Reject' });
     expect(rejectsBefore).toBe(1);
+    // Let those two decisions reach the audit table, so the backlog counted during the outage is the outage's alone.
+    await waitFor('the audit trail to catch up', async () => ((await auditRows('bad_password', 'password_ok')).length === 2 ? true : undefined));
   });
 
   test('down: no answer at all (never a Reject), whatever the password or user', async () => {
@@ -188,4 +219,33 @@ describe('database outage and recovery (through a proxy whose plug we pull)', ()
     }
     expect(sample(await metrics(), 'radotp_audit_backlog')).toBe(0);
   });
+});
+
+describe('a database that stops answering without closing the connection', () => {
+  let env: BehindProxy;
+  beforeAll(async () => {
+    env = await startBehindProxy();
+  });
+  afterAll(() => env?.close());
+
+  test('requests get no answer, /healthz says 503 within seconds, and all is well once it answers again', async () => {
+    const { t, proxy } = env;
+    const healthz = async () => (await fetch(`http://127.0.0.1:${t.httpPort}/healthz`, { signal: AbortSignal.timeout(8000) })).status;
+    expect((await authenticate(t.port, { username: 'alice', password: PASSWORD, secret: TEST_SECRET }))?.code).toBe(Code.AccessAccept);
+    proxy.stall();
+    try {
+      expect(await authenticate(t.port, { username: 'alice', password: PASSWORD, secret: TEST_SECRET, timeoutMs: 1500 })).toBeNull();
+      // The request above holds the only idle connection, stuck; /healthz needs another, and connecting times out
+      // (connectionTimeoutMillis) instead of hanging, so it reports 503 rather than never answering.
+      expect(await healthz().catch((e: Error) => `no answer within 8 s (${e.name})`)).toBe(503);
+    } finally {
+      proxy.restore();
+    }
+    const accepted = await waitFor('an Access-Accept once the database answers again', async () => {
+      const a = await authenticate(t.port, { username: 'alice', password: PASSWORD, secret: TEST_SECRET });
+      return a?.code === Code.AccessAccept ? a : undefined;
+    });
+    expect(accepted.code).toBe(Code.AccessAccept);
+    expect(await healthz()).toBe(200);
+  }, 60_000);
 });

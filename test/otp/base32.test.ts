@@ -43,6 +43,7 @@ describe('base32 (RFC 4648)', () => {
     ['MZXW6Y'], // length 6 mod 8 is impossible
     ['MY=='], // not enough padding
     ['MY======='], // too much padding
+    ['MY=============='], // a whole extra quantum of padding
     ['MY======MY======'], // padding in the middle
     ['M=Y'],
     ['MZXW6YTB========'], // a full quantum takes no padding

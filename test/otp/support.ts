@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The shared RFC conformance corpus (see its README.md); overridable for CI checkouts elsewhere. */
-export const CONFORMANCE_DIR = process.env.RADOTP_CONFORMANCE_DIR ?? '/work/shared/conformance';
+import { CONFORMANCE_DIR } from '../support/shared';
+
+export { CONFORMANCE_DIR };
 
 export interface HotpVector {
   counter: number;

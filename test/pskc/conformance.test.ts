@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DocumentReader } from '../../src/pskc/document-reader';
+import { CONFORMANCE_DIR } from '../support/shared';
 import { PskcError, isPskcError, mayUseKey, readPskc, streamPskcFile, type PskcContainer, type PskcDecryption, type PskcKey } from '../../src/pskc';
 import type { KeyMaterial } from '../../src/pskc/key-material';
 import { XmlScanner } from '../../src/pskc/xml-scanner';
@@ -11,7 +12,7 @@ import { XmlScanner } from '../../src/pskc/xml-scanner';
  * no mapping fails the test, so nothing the manifest asserts goes unchecked.
  */
 
-const CORPUS = '/work/shared/conformance/pskc';
+const CORPUS = join(CONFORMANCE_DIR, 'pskc');
 
 interface ManifestDecryption {
   pre_shared_key_hex?: string;

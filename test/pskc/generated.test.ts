@@ -1,6 +1,7 @@
 import { createCipheriv, createPublicKey, generateKeyPairSync, randomBytes, randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CONFORMANCE_DIR } from '../support/shared';
 import forge from 'node-forge';
 import { unwrapRfc3394, unwrapTripleDes, wrapRfc3394, wrapTripleDes } from '../../src/pskc/keywrap';
 import { isPskcError, readPskc, writePskc, type PskcDecryption, type PskcError, type PskcWriteProtection, type WritableKey } from '../../src/pskc';
@@ -10,7 +11,7 @@ import { isPskcError, readPskc, writePskc, type PskcDecryption, type PskcError, 
  * for every protection method and MAC, plus the failure modes each must report.
  */
 
-const CERTS = '/work/shared/conformance/pskc/certificate';
+const CERTS = join(CONFORMANCE_DIR, 'pskc', 'certificate');
 const XMLENC = 'http://www.w3.org/2001/04/xmlenc#';
 const XMLENC11 = 'http://www.w3.org/2009/xmlenc11#';
 const DSIG = 'http://www.w3.org/2000/09/xmldsig#';

@@ -41,7 +41,7 @@ export class TokenMethod implements AuthMethod {
 
   constructor(
     private readonly firstFactor: FirstFactor,
-    private readonly tokens: Pick<TokenRepository, 'usableForUser'>,
+    private readonly tokens: Pick<TokenRepository, 'usableForUser' | 'hasDisabledToken'>,
     private readonly challenges: Pick<ChallengeRepository, 'issue'>,
     private readonly verifier: Pick<TokenVerifier, 'check'>,
     private readonly settings: TokenMethodSettings,
@@ -60,7 +60,7 @@ export class TokenMethod implements AuthMethod {
     // challenge
     if (!(await this.firstFactor.verify(ctx.user, typed))) return reject('bad_password');
     const tokens = await this.tokens.usableForUser(ctx.user.id);
-    if (tokens.length === 0) return this.withoutToken();
+    if (tokens.length === 0) return this.withoutToken(ctx.user.id);
     return this.askForCode(ctx, tokens);
   }
 
@@ -72,9 +72,14 @@ export class TokenMethod implements AuthMethod {
     return outcomeOf(await this.verifier.check(tokens, code, { ocraQuestion: question }));
   }
 
-  private withoutToken(): MethodOutcome {
-    // A roll-out period: users not yet enrolled still get in on their password (audited as such).
-    return this.settings.allowUsersWithoutToken ? accept('no_token_allowed') : reject('no_token');
+  /**
+   * A roll-out period: users not yet enrolled still get in on their password (audited as such) —
+   * but never a user whose token was disabled (lost, stolen): that must not weaken them to one factor.
+   */
+  private async withoutToken(userId: bigint): Promise<MethodOutcome> {
+    if (!this.settings.allowUsersWithoutToken) return reject('no_token');
+    if (await this.tokens.hasDisabledToken(userId)) return reject('token_disabled');
+    return accept('no_token_allowed');
   }
 
   private async askForCode(ctx: AuthContext, tokens: readonly TokenWithSeed[]): Promise<MethodOutcome> {
@@ -110,7 +115,7 @@ export class TokenMethod implements AuthMethod {
         await this.firstFactor.verify(ctx.user, typed); // same cost as the other paths
         return reject('no_token');
       }
-      return (await this.firstFactor.verify(ctx.user, typed)) ? this.withoutToken() : reject('bad_password');
+      return (await this.firstFactor.verify(ctx.user, typed)) ? this.withoutToken(ctx.user.id) : reject('bad_password');
     }
     const text = typed.toString('utf8');
     const lengths = [...new Set(codeTokens.map((t) => t.digits))].sort((a, b) => b - a);

@@ -1,0 +1,195 @@
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { readPostmasterPid } from '../../src/store/embedded/postmaster-pid';
+import { cliEnv, RADOTP_BIN, runCli } from '../support/cli';
+import { radclient } from '../support/radclient';
+
+/*
+ * The zero-setup path: no database URL anywhere, so `radotp serve` runs PostgreSQL itself under dataDir, and
+ * CLI commands run meanwhile share that PostgreSQL instead of starting their own. Everything is a real process.
+ */
+
+const SECRET = 'embedded-default-secret-5b0c2e';
+const PASSWORD = 'embedded default password';
+/** Ports other suites (and people) use on this machine. */
+const RESERVED_UDP_PORTS = new Set([18120, 18121, 18130, 18131, 18199]);
+
+async function freePort(kind: 'udp' | 'tcp'): Promise<number> {
+  for (;;) {
+    const port =
+      kind === 'udp'
+        ? await new Promise<number>((resolve) => {
+            const s = dgram.createSocket('udp4');
+            s.bind(0, '127.0.0.1', () => {
+              const p = s.address().port;
+              s.close(() => resolve(p));
+            });
+          })
+        : await new Promise<number>((resolve) => {
+            const s = net.createServer();
+            s.listen(0, '127.0.0.1', () => {
+              const p = (s.address() as net.AddressInfo).port;
+              s.close(() => resolve(p));
+            });
+          });
+    if (!RESERVED_UDP_PORTS.has(port)) return port;
+  }
+}
+
+/** Alive and not a zombie (an exited postmaster re-parented to a PID 1 that does not reap stays one). */
+function isRunning(pid: number): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Live processes whose command line mentions `text` (e.g. a postmaster's -D <pgdata>). */
+function processesMentioning(text: string): string[] {
+  return execFileSync('ps', ['-eo', 'pid=,stat=,args='], { encoding: 'utf8' })
+    .split('\n')
+    .filter((line) => line.includes(text) && !/^\s*\d+\s+Z/.test(line));
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** `radotp serve` as a child process, with its output kept for failure messages. */
+class ServeProcess {
+  output = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private constructor(readonly child: ChildProcessWithoutNullStreams) {
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (this.output += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (this.output += d));
+    this.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  static start(configFile: string): ServeProcess {
+    return new ServeProcess(spawn(process.execPath, [RADOTP_BIN, 'serve', '--config', configFile], { env: cliEnv(), stdio: 'pipe' }));
+  }
+
+  async serving(): Promise<void> {
+    await waitFor('"radotp serving"', () => {
+      if (this.child.exitCode !== null) throw new Error(`radotp serve exited (${this.child.exitCode}):\n${this.output}`);
+      return this.output.includes('"msg":"radotp serving"') ? true : undefined;
+    }, 90_000);
+  }
+}
+
+describe('embedded PostgreSQL by default (no database URL configured)', () => {
+  let home: string;
+  let configFile: string;
+  let pgdata: string;
+  let radiusPort: number;
+  let serve: ServeProcess | undefined;
+  let postmasterPid: number;
+
+  const radotp = (args: string[], stdin?: string) => runCli([...args, '--config', configFile], { stdin, timeoutMs: 90_000 });
+
+  beforeAll(async () => {
+    // Under /tmp and 0755: as root, PostgreSQL runs as `postgres`, which must be able to reach dataDir.
+    home = fs.mkdtempSync('/tmp/radotp-embedded-default-');
+    fs.chmodSync(home, 0o755);
+    radiusPort = await freePort('udp');
+    const httpPort = await freePort('tcp');
+    configFile = path.join(home, 'radotp.yaml');
+    fs.writeFileSync(
+      configFile,
+      [
+        '# no database: section at all: the embedded PostgreSQL is the default',
+        'radius:',
+        `  listen: ["127.0.0.1:${radiusPort}"]`,
+        '  clientRefresh: 0.2',
+        'http:',
+        `  listen: 127.0.0.1:${httpPort}`,
+        'dataDir: ./data',
+        'log:',
+        '  level: info',
+        '',
+      ].join('\n'),
+    );
+    pgdata = path.join(home, 'data', 'postgres');
+  });
+
+  afterAll(async () => {
+    // Only what this file started: the serve child, then a postmaster it may have left.
+    if (serve && serve.child.exitCode === null && serve.child.signalCode === null) {
+      serve.child.kill('SIGKILL');
+      await serve.exited;
+    }
+    const left = readPostmasterPid(pgdata);
+    if (left && isRunning(left.pid)) process.kill(left.pid, 'SIGQUIT');
+    fs.rmSync(home, { recursive: true, force: true });
+  });
+
+  test('radotp serve starts its own PostgreSQL under dataDir', async () => {
+    serve = ServeProcess.start(configFile);
+    await serve.serving();
+    const info = readPostmasterPid(pgdata);
+    expect(info).toMatchObject({ status: 'ready' });
+    expect(isRunning(info!.pid)).toBe(true);
+    postmasterPid = info!.pid;
+    // The ps check used after shutdown does see a running postmaster by its data directory.
+    expect(processesMentioning(pgdata).join('\n')).toMatch(new RegExp(`^\\s*${postmasterPid}\\s`, 'm'));
+    expect(fs.statSync(path.join(home, 'data', 'postgres.password')).mode & 0o777).toBe(0o600);
+    expect(fs.existsSync(path.join(home, 'data', 'master.key'))).toBe(true);
+  }, 120_000);
+
+  test('CLI commands run meanwhile use that PostgreSQL and leave it running', async () => {
+    const logBefore = fs.readFileSync(path.join(home, 'data', 'postgres.log'), 'utf8');
+    expect(logBefore).toMatch(/ready to accept connections/); // what a start looks like, checked absent below
+    const add = await radotp(['client', 'add', 'local', '--address', '127.0.0.1', '--secret', SECRET]);
+    expect(add).toEqual({ code: 0, stdout: 'client local added\n', stderr: '' });
+    const user = await radotp(['user', 'add', 'alice', '--password-stdin'], `${PASSWORD}\n`);
+    expect(user).toEqual({ code: 0, stdout: 'user alice added (method password)\n', stderr: '' });
+    // Same postmaster before and after; no second server was started (each start logs "ready to accept").
+    expect(readPostmasterPid(pgdata)?.pid).toBe(postmasterPid);
+    expect(isRunning(postmasterPid)).toBe(true);
+    const startedSince = fs.readFileSync(path.join(home, 'data', 'postgres.log'), 'utf8').slice(logBefore.length);
+    expect(startedSince).not.toMatch(/ready to accept connections/);
+  }, 120_000);
+
+  test('radclient is accepted once the client table has refreshed', async () => {
+    const pairs = `User-Name=alice,User-Password="${PASSWORD}",Message-Authenticator=0x00`;
+    const accepted = await waitFor('Access-Accept', async () => {
+      const r = await radclient({ port: radiusPort, secret: SECRET, pairs });
+      return r.reply === 'Access-Accept' ? r : undefined;
+    });
+    expect(accepted.reply).toBe('Access-Accept');
+    const wrong = await radclient({ port: radiusPort, secret: SECRET, pairs: 'User-Name=alice,User-Password=wrong,Message-Authenticator=0x00' });
+    expect(wrong.reply).toBe('Access-Reject');
+  }, 60_000);
+
+  test('SIGTERM: serve exits 0 and takes its PostgreSQL down with it', async () => {
+    serve!.child.kill('SIGTERM');
+    const { code, signal } = await serve!.exited;
+    expect({ code, signal, output: code === 0 ? '' : serve!.output }).toEqual({ code: 0, signal: null, output: '' });
+    await waitFor('the postmaster to be gone', () => (isRunning(postmasterPid) ? undefined : true), 10_000);
+    expect(processesMentioning(pgdata)).toEqual([]);
+    expect(fs.readdirSync(path.join(home, 'data', 'postgres.users'))).toEqual([]);
+  }, 60_000);
+
+  test('a CLI command with no server up starts the embedded PostgreSQL and stops it again', async () => {
+    const logBefore = fs.readFileSync(path.join(home, 'data', 'postgres.log'), 'utf8');
+    const list = await radotp(['user', 'list', '--json']);
+    expect(list.code).toBe(0);
+    expect((JSON.parse(list.stdout) as { username: string }[]).map((u) => u.username)).toEqual(['alice']); // data kept across restarts
+    const since = fs.readFileSync(path.join(home, 'data', 'postgres.log'), 'utf8').slice(logBefore.length);
+    expect(since).toMatch(/ready to accept connections/); // it did start one…
+    expect(since).toMatch(/database system is shut down/); // …and stopped it before exiting
+    const left = readPostmasterPid(pgdata);
+    expect(left === undefined || !isRunning(left.pid)).toBe(true);
+    expect(processesMentioning(pgdata)).toEqual([]);
+  }, 120_000);
+});

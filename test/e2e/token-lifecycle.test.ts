@@ -1,0 +1,236 @@
+import { Attr, Code } from '../../src/radius/types';
+import type { Store } from '../../src/store/open';
+import type { TokenState } from '../../src/store/schema';
+import { runCli, type CliResult } from '../support/cli';
+import { hotpCodesBetween, hotpForCounter, randomSeed, wrongCode } from '../support/otp-codes';
+import { attr, authenticate } from '../support/radius-client';
+import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
+
+/*
+ * What happens to a token between enrollment and deletion, seen from RADIUS: lockout after repeated wrong
+ * codes (and the ways out of it), disabled and deleted tokens, users without a token. Logins come from two
+ * NAS entries of one server: 127.0.0.1 sends codes alone (otp-only), ::1 uses the challenge style.
+ */
+
+const MAX_FAILURES = 3;
+
+async function addHotpToken(store: Store, username: string, serial: string, state: TokenState = 'active'): Promise<Buffer> {
+  const seed = randomSeed();
+  const user = await store.users.get(username);
+  await store.tokens.create({ serial, userId: user.id, origin: 'software', kind: 'hotp', state, algorithm: 'sha1', digits: 6, seed });
+  return seed;
+}
+
+function cliFor(t: TestServer) {
+  const run = (args: string[], stdin?: string): Promise<CliResult> => runCli(args, { stdin, env: { RADOTP_CONFIG: t.configFile } });
+  const ok = async (args: string[], stdin?: string): Promise<string> => {
+    const r = await run(args, stdin);
+    expect({ args, code: r.code, stderr: r.stderr }).toEqual({ args, code: 0, stderr: '' });
+    return r.stdout;
+  };
+  return { run, ok };
+}
+
+/** The reasons of a user's last `n` decisions, oldest first, once the audit writer has written `total`. */
+async function lastReasons(store: Store, username: string, total: number, n = total): Promise<string[]> {
+  const deadline = Date.now() + 3000;
+  for (;;) {
+    const rows = await store.audit.recent({ username, limit: 1000 });
+    if (rows.length >= total || Date.now() > deadline) return rows.slice(0, n).reverse().map((r) => r.reason);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('token lifecycle on one server (lockout after 3 failures, no users without a token)', () => {
+  let t: TestServer;
+  let radotp: ReturnType<typeof cliFor>;
+  const otpOnly = (username: string, code: string) => authenticate(t.port, { username, password: code, secret: TEST_SECRET });
+  const challengeStyle = (username: string, password: string, state?: Buffer) =>
+    authenticate(t.port6!, { host: '::1', username, password, state, secret: TEST_SECRET });
+
+  beforeAll(async () => {
+    t = await startTestServer({
+      clients: [
+        { name: 'otp-nas', address: '127.0.0.1', loginStyle: 'otp-only' },
+        { name: 'vpn', address: '::1', loginStyle: 'challenge' },
+      ],
+      config: { auth: { lockout: { maxFailures: MAX_FAILURES, duration: '10m' }, allowUsersWithoutToken: false } },
+    });
+    radotp = cliFor(t);
+  });
+  afterAll(() => t?.close());
+
+  test('user add --method token and user set --method token', async () => {
+    expect(await radotp.ok(['user', 'add', 'lee', '--method', 'token', '--password-stdin'], 'lee-password\n')).toMatch(/method token/);
+    await radotp.ok(['user', 'add', 'max', '--password-stdin'], 'max-password\n');
+    expect((await t.store.users.get('max')).method).toBe('password');
+    await radotp.ok(['user', 'set', 'max', '--method', 'token']);
+    expect((await t.store.users.get('max')).method).toBe('token');
+    await radotp.ok(['user', 'add', 'noah', '--method', 'token', '--password-stdin'], 'noah-password\n');
+  });
+
+  test(`after ${MAX_FAILURES} wrong codes the token is locked: the correct code is rejected too, with reason locked`, async () => {
+    const seed = await addHotpToken(t.store, 'lee', 'HOTP-LEE');
+    const valid = hotpCodesBetween(seed, 0, 30);
+    for (let i = 0; i < MAX_FAILURES; i++) {
+      const wrong = wrongCode(valid);
+      valid.push(wrong); // three different wrong codes, so each counts
+      expect((await otpOnly('lee', wrong))?.code).toBe(Code.AccessReject);
+    }
+    expect(await t.store.tokens.get('HOTP-LEE')).toMatchObject({ failCount: MAX_FAILURES, lockedUntil: expect.any(Date) });
+    expect((await otpOnly('lee', hotpForCounter(seed, 0)))?.code).toBe(Code.AccessReject);
+    expect(await lastReasons(t.store, 'lee', MAX_FAILURES + 1)).toEqual([...Array<string>(MAX_FAILURES).fill('bad_code'), 'locked']);
+    const shown = JSON.parse(await radotp.ok(['token', 'show', 'HOTP-LEE', '--json'])) as { failCount: number; lockedUntil: string | null };
+    expect(shown.failCount).toBe(MAX_FAILURES);
+    // locked for auth.lockout.duration (10 minutes) from the last failure
+    expect(new Date(shown.lockedUntil!).getTime() - Date.now()).toBeGreaterThan(9 * 60_000);
+
+    // the locked attempt did not spend the code; `token unlock` lets the same code in
+    expect(await radotp.ok(['token', 'unlock', 'HOTP-LEE'])).toBe('token HOTP-LEE unlocked\n');
+    expect((await otpOnly('lee', hotpForCounter(seed, 0)))?.code).toBe(Code.AccessAccept);
+    expect(await t.store.tokens.get('HOTP-LEE')).toMatchObject({ failCount: 0, lockedUntil: null });
+  });
+
+  test('the same wrong code repeated within a minute counts once; a success resets the count', async () => {
+    const seed = (await t.store.tokens.getWithSeed('HOTP-LEE')).seed;
+    const valid = hotpCodesBetween(seed, 0, 30);
+    const retyped = wrongCode(valid);
+    for (let i = 0; i < MAX_FAILURES + 2; i++) expect((await otpOnly('lee', retyped))?.code).toBe(Code.AccessReject);
+    expect(await t.store.tokens.get('HOTP-LEE')).toMatchObject({ failCount: 1, lockedUntil: null });
+    expect((await otpOnly('lee', wrongCode([...valid, retyped])))?.code).toBe(Code.AccessReject);
+    expect((await t.store.tokens.get('HOTP-LEE')).failCount).toBe(2);
+    expect((await otpOnly('lee', hotpForCounter(seed, 1)))?.code).toBe(Code.AccessAccept);
+    expect((await t.store.tokens.get('HOTP-LEE')).failCount).toBe(0);
+  });
+
+  test('a locked token also refuses the challenge-style login after the right password', async () => {
+    const seed = (await t.store.tokens.getWithSeed('HOTP-LEE')).seed;
+    const valid = hotpCodesBetween(seed, 0, 30);
+    for (let i = 0; i < MAX_FAILURES; i++) {
+      const wrong = wrongCode(valid);
+      valid.push(wrong);
+      await otpOnly('lee', wrong);
+    }
+    const first = await challengeStyle('lee', 'lee-password');
+    expect(first?.code).toBe(Code.AccessChallenge);
+    const state = attr(first!, Attr.State)!;
+    expect((await challengeStyle('lee', hotpForCounter(seed, 2), state))?.code).toBe(Code.AccessReject);
+    // lee's trail: 5 decisions in the first lockout test, 7 in the retyping one, 5 here
+    expect(await lastReasons(t.store, 'lee', 17, 2)).toEqual(['password_ok', 'locked']);
+    await radotp.ok(['token', 'unlock', 'HOTP-LEE']);
+  });
+
+  test('a disabled token never authenticates; enabled again, it does', async () => {
+    const seed = await addHotpToken(t.store, 'max', 'HOTP-MAX');
+    expect(await radotp.ok(['token', 'disable', 'HOTP-MAX', '--reason', 'lost', '--note', 'left on a train'])).toMatch(/disabled \(lost\)/);
+    expect((await otpOnly('max', hotpForCounter(seed, 0)))?.code).toBe(Code.AccessReject);
+    // challenge style: the right password does not even earn a challenge
+    expect((await challengeStyle('max', 'max-password'))?.code).toBe(Code.AccessReject);
+    expect(await lastReasons(t.store, 'max', 2)).toEqual(['no_token', 'no_token']);
+    expect(await t.store.tokens.get('HOTP-MAX')).toMatchObject({ state: 'disabled', disabledReason: 'lost', nextCounter: 0n });
+
+    expect(await radotp.ok(['token', 'enable', 'HOTP-MAX'])).toMatch(/enabled \(active\)/);
+    expect((await otpOnly('max', hotpForCounter(seed, 0)))?.code).toBe(Code.AccessAccept);
+  });
+
+  test('a pending token (created, never activated) never authenticates, in any style', async () => {
+    const seed = await addHotpToken(t.store, 'noah', 'HOTP-NOAH', 'pending');
+    expect((await otpOnly('noah', hotpForCounter(seed, 0)))?.code).toBe(Code.AccessReject);
+    expect((await challengeStyle('noah', 'noah-password'))?.code).toBe(Code.AccessReject);
+    expect(await lastReasons(t.store, 'noah', 2)).toEqual(['no_token', 'no_token']);
+    expect((await t.store.tokens.get('HOTP-NOAH')).nextCounter).toBe(0n);
+  });
+
+  test('token verify accepts a code once and spends it, like a login', async () => {
+    const seed = (await t.store.tokens.getWithSeed('HOTP-MAX')).seed;
+    expect(await radotp.ok(['token', 'verify', 'HOTP-MAX', hotpForCounter(seed, 1)])).toBe('code accepted\n');
+    const again = await radotp.run(['token', 'verify', 'HOTP-MAX', hotpForCounter(seed, 1)]);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toMatch(/replay/);
+    expect((await otpOnly('max', hotpForCounter(seed, 1)))?.code).toBe(Code.AccessReject);
+    expect(await lastReasons(t.store, 'max', 4, 1)).toEqual(['replay']);
+  });
+
+  test('token describe, list and delete; a deleted token no longer authenticates', async () => {
+    await radotp.ok(['token', 'describe', 'HOTP-MAX', 'spare YubiKey']);
+    const listed = JSON.parse(await radotp.ok(['token', 'list', '--user', 'max', '--json'])) as { serial: string; description: string }[];
+    expect(listed).toEqual([expect.objectContaining({ serial: 'HOTP-MAX', description: 'spare YubiKey' })]);
+    const seed = (await t.store.tokens.getWithSeed('HOTP-MAX')).seed;
+    expect(await radotp.ok(['token', 'delete', 'HOTP-MAX'])).toBe('token HOTP-MAX deleted\n');
+    expect(JSON.parse(await radotp.ok(['token', 'list', '--user', 'max', '--json']))).toEqual([]);
+    expect((await otpOnly('max', hotpForCounter(seed, 2)))?.code).toBe(Code.AccessReject);
+    expect(await lastReasons(t.store, 'max', 5, 1)).toEqual(['no_token']);
+    expect((await t.store.users.get('max')).username).toBe('max'); // the user stays
+  });
+});
+
+describe('a lock ends by itself after auth.lockout.duration', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer({
+      clients: [{ name: 'otp-nas', address: '127.0.0.1', loginStyle: 'otp-only' }],
+      users: [{ username: 'olga', method: 'token' }],
+      config: { auth: { lockout: { maxFailures: 2, duration: 2 } } },
+    });
+  });
+  afterAll(() => t?.close());
+
+  test('locked, the correct code is refused; two seconds later it is accepted', async () => {
+    const seed = await addHotpToken(t.store, 'olga', 'HOTP-OLGA');
+    const send = (code: string) => authenticate(t.port, { username: 'olga', password: code, secret: TEST_SECRET });
+    const valid = hotpCodesBetween(seed, 0, 30);
+    const first = wrongCode(valid);
+    await send(first);
+    await send(wrongCode([...valid, first]));
+    expect((await send(hotpForCounter(seed, 0)))?.code).toBe(Code.AccessReject);
+    await new Promise((r) => setTimeout(r, 2500));
+    expect((await send(hotpForCounter(seed, 0)))?.code).toBe(Code.AccessAccept);
+    expect(await lastReasons(t.store, 'olga', 4)).toEqual(['bad_code', 'bad_code', 'locked', 'code_ok']);
+  });
+});
+
+describe('auth.allowUsersWithoutToken', () => {
+  const cases = [
+    { allow: true, withoutToken: Code.AccessAccept, reason: 'no_token_allowed' },
+    { allow: false, withoutToken: Code.AccessReject, reason: 'no_token' },
+  ];
+
+  describe.each(cases)('= $allow', ({ allow, withoutToken, reason }) => {
+    let t: TestServer;
+    beforeAll(async () => {
+      t = await startTestServer({
+        clients: [
+          { name: 'vpn', address: '127.0.0.1', loginStyle: 'challenge' },
+          { name: 'wifi', address: '::1', loginStyle: 'append' },
+        ],
+        users: [
+          { username: 'rookie', password: 'rookie-password', method: 'token' },
+          { username: 'veteran', password: 'veteran-password', method: 'token' },
+        ],
+        config: { auth: { allowUsersWithoutToken: allow } },
+      });
+      await addHotpToken(t.store, 'veteran', 'HOTP-VETERAN');
+    });
+    afterAll(() => t?.close());
+
+    test('a token user with no token and the right password (challenge style, then append style)', async () => {
+      const challenge = await authenticate(t.port, { username: 'rookie', password: 'rookie-password', secret: TEST_SECRET });
+      expect(challenge?.code).toBe(withoutToken);
+      const append = await authenticate(t.port6!, { host: '::1', username: 'rookie', password: 'rookie-password', secret: TEST_SECRET });
+      expect(append?.code).toBe(withoutToken);
+      expect(await lastReasons(t.store, 'rookie', 2)).toEqual([reason, reason]);
+    });
+
+    test('a wrong password is rejected either way', async () => {
+      expect((await authenticate(t.port, { username: 'rookie', password: 'wrong', secret: TEST_SECRET }))?.code).toBe(Code.AccessReject);
+      expect((await authenticate(t.port6!, { host: '::1', username: 'rookie', password: 'wrong', secret: TEST_SECRET }))?.code).toBe(Code.AccessReject);
+    });
+
+    test('a user who has a token still needs the code: the password alone earns a challenge, not an accept', async () => {
+      expect((await authenticate(t.port, { username: 'veteran', password: 'veteran-password', secret: TEST_SECRET }))?.code).toBe(Code.AccessChallenge);
+      expect((await authenticate(t.port6!, { host: '::1', username: 'veteran', password: 'veteran-password', secret: TEST_SECRET }))?.code).toBe(
+        Code.AccessReject,
+      );
+    });
+  });
+});

@@ -1,0 +1,247 @@
+import { sql } from 'kysely';
+import { awayFromStepBoundary, currentStep, hotpForCounter, totpForStep } from '../support/otp-codes';
+import { cliFor, newTokenUser, ok, refusalLine, type Cli } from '../support/pool-cli';
+import { addPoolToken, adminOf, type PoolToken } from '../support/pool-tokens';
+import { startTestServer, type TestServer } from '../support/server';
+import { login, udpDriver, type LoginDriver } from '../support/two-step-login';
+
+/*
+ * The hardware token pool and lifecycle, through the real CLI and real RADIUS logins: which state
+ * transitions are allowed and which are refused (with what words), and what each state means for a
+ * login — including replay state surviving a trip back to the pool, validity ends, resync (never
+ * backwards: LinOTP CVE-2019-12887), TOTP drift, and the HOTP look-ahead window.
+ */
+
+let t: TestServer;
+let cli: Cli;
+let radius: LoginDriver;
+beforeAll(async () => {
+  t = await startTestServer();
+  cli = cliFor(t);
+  radius = udpDriver(t.port);
+});
+afterAll(() => t?.close());
+
+type User = { username: string; password: string };
+
+async function assigned(kind: 'hotp' | 'totp' = 'hotp'): Promise<{ token: PoolToken; user: User }> {
+  const token = await addPoolToken(t, { kind });
+  const user = await newTokenUser(t);
+  await adminOf(t).assign(token.serial, user.username);
+  return { token, user };
+}
+
+const hotpCode = (token: PoolToken, offset: number | bigint) => hotpForCounter(token.secret, token.counter + BigInt(offset));
+
+describe('lifecycle transitions through the CLI', () => {
+  type Start = 'unassigned' | 'active' | 'disabled, in the pool' | 'disabled, assigned';
+  interface Ctx {
+    serial: string;
+    owner: string;
+    other: string;
+  }
+  interface Row {
+    start: Start;
+    command: (c: Ctx) => string[];
+    /** stdout of an allowed transition, or the refusal line (without "radotp: "). */
+    outcome: { said: (c: Ctx) => string } | { refused: (c: Ctx) => string };
+    /** The token afterwards; unchanged when refused. */
+    after?: { state: string; user: 'owner' | 'other' | null; reason?: string | null };
+  }
+
+  const ROWS: Row[] = [
+    { start: 'unassigned', command: (c) => ['assign', c.serial, c.other], outcome: { said: (c) => `token ${c.serial} assigned to ${c.other}` }, after: { state: 'active', user: 'other' } },
+    { start: 'active', command: (c) => ['assign', c.serial, c.other], outcome: { refused: (c) => `token ${c.serial} is already assigned to ${c.owner}; unassign it first` } },
+    { start: 'disabled, in the pool', command: (c) => ['assign', c.serial, c.other], outcome: { refused: (c) => `token ${c.serial} is disabled (lost); enable it first` } },
+    { start: 'disabled, assigned', command: (c) => ['assign', c.serial, c.other], outcome: { refused: (c) => `token ${c.serial} is disabled (lost); enable it first` } },
+    { start: 'unassigned', command: (c) => ['assign', c.serial, 'nobody-such'], outcome: { refused: () => 'no user named "nobody-such"' } },
+    { start: 'unassigned', command: () => ['assign', 'NO-SUCH-SERIAL', 'x'], outcome: { refused: () => 'no token with serial "NO-SUCH-SERIAL"' } },
+    { start: 'active', command: (c) => ['unassign', c.serial], outcome: { said: (c) => `token ${c.serial} returned to the pool` }, after: { state: 'unassigned', user: null } },
+    { start: 'unassigned', command: (c) => ['unassign', c.serial], outcome: { refused: (c) => `token ${c.serial} is not assigned` } },
+    // a lost token leaves its user but stays disabled: it must not come back into circulation unnoticed
+    { start: 'disabled, assigned', command: (c) => ['unassign', c.serial], outcome: { said: (c) => `token ${c.serial} returned to the pool` }, after: { state: 'disabled', user: null, reason: 'lost' } },
+    { start: 'active', command: (c) => ['disable', c.serial, '--reason', 'stolen', '--note', 'train'], outcome: { said: (c) => `token ${c.serial} disabled (stolen)` }, after: { state: 'disabled', user: 'owner', reason: 'stolen' } },
+    { start: 'unassigned', command: (c) => ['disable', c.serial, '--reason', 'broken'], outcome: { said: (c) => `token ${c.serial} disabled (broken)` }, after: { state: 'disabled', user: null, reason: 'broken' } },
+    { start: 'disabled, assigned', command: (c) => ['disable', c.serial, '--reason', 'retired'], outcome: { refused: (c) => `token ${c.serial} is already disabled (lost)` } },
+    { start: 'disabled, assigned', command: (c) => ['enable', c.serial], outcome: { said: (c) => `token ${c.serial} enabled (active)` }, after: { state: 'active', user: 'owner', reason: null } },
+    { start: 'disabled, in the pool', command: (c) => ['enable', c.serial], outcome: { said: (c) => `token ${c.serial} enabled (unassigned)` }, after: { state: 'unassigned', user: null, reason: null } },
+    { start: 'active', command: (c) => ['enable', c.serial], outcome: { refused: (c) => `token ${c.serial} is not disabled` } },
+    { start: 'unassigned', command: (c) => ['enable', c.serial], outcome: { refused: (c) => `token ${c.serial} is not disabled` } },
+    { start: 'disabled, assigned', command: (c) => ['resync', c.serial, '123456', '654321'], outcome: { refused: (c) => `token ${c.serial} is disabled` } },
+  ];
+
+  async function prepare(start: Start): Promise<Ctx> {
+    const token = await addPoolToken(t, { kind: 'hotp' });
+    const [owner, other] = [await newTokenUser(t, 'owner'), await newTokenUser(t, 'other')];
+    const admin = adminOf(t);
+    if (start === 'active' || start === 'disabled, assigned') await admin.assign(token.serial, owner.username);
+    if (start.startsWith('disabled')) await admin.disable(token.serial, 'lost');
+    return { serial: token.serial, owner: owner.username, other: other.username };
+  }
+
+  test.each(ROWS.map((r) => [r.start, r.command({ serial: 'S', owner: 'U', other: 'V' }).join(' '), r] as const))('%s: token %s', async (_start, _cmd, row) => {
+    const c = await prepare(row.start);
+    const before = await t.store.tokens.get(c.serial);
+    const r = await cli(['token', ...row.command(c)]);
+    if ('said' in row.outcome) {
+      expect({ code: r.code, stderr: r.stderr, stdout: r.stdout }).toEqual({ code: 0, stderr: '', stdout: `${row.outcome.said(c)}\n` });
+    } else {
+      expect(refusalLine(r)).toBe(`radotp: ${row.outcome.refused(c)}`);
+    }
+    const after = await t.store.tokens.get(c.serial);
+    if (!row.after) {
+      expect(after).toEqual(before);
+      return;
+    }
+    const user = row.after.user === null ? null : c[row.after.user];
+    expect({ state: after.state, user: after.username }).toEqual({ state: row.after.state, user });
+    if (row.after.reason !== undefined) expect(after.disabledReason).toBe(row.after.reason);
+  });
+
+  test('disable needs a known reason', async () => {
+    const c = await prepare('active');
+    const r = await cli(['token', 'disable', c.serial, '--reason', 'melted']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("argument 'melted' is invalid. Allowed choices are lost, stolen, broken, retired, other.");
+    expect((await t.store.tokens.get(c.serial)).state).toBe('active');
+  });
+
+  test('token show prints the reason and note; token list filters by pool, state and user', async () => {
+    const c = await prepare('active');
+    await ok(cli, ['token', 'disable', c.serial, '--reason', 'lost', '--note', 'left on the bus']);
+    const shown = await ok(cli, ['token', 'show', c.serial]);
+    expect(shown).toMatch(/^disabledReason: +lost$/m);
+    expect(shown).toMatch(/^disabledNote: +left on the bus$/m);
+
+    const pooled = await prepare('unassigned');
+    const active = await prepare('active');
+    const serialsOf = async (args: string[]) => (JSON.parse(await ok(cli, ['token', 'list', '--json', ...args])) as { serial: string }[]).map((x) => x.serial);
+    const unassigned = await serialsOf(['--unassigned']);
+    expect(unassigned).toContain(pooled.serial);
+    expect(unassigned).not.toContain(active.serial);
+    const disabled = await serialsOf(['--state', 'disabled']);
+    expect(disabled).toContain(c.serial);
+    expect(disabled).not.toContain(pooled.serial);
+    expect(await serialsOf(['--user', active.owner])).toEqual([active.serial]);
+  });
+});
+
+describe('what a state means for a login', () => {
+  test('unassign keeps the replay state: a code used before is refused after re-assignment', async () => {
+    const { token, user } = await assigned('hotp');
+    expect((await login(radius, user.username, user.password, hotpCode(token, 0))).reply).toBe('Access-Accept');
+    await ok(cli, ['token', 'unassign', token.serial]);
+    const next = await newTokenUser(t);
+    await ok(cli, ['token', 'assign', token.serial, next.username]);
+    expect((await login(radius, next.username, next.password, hotpCode(token, 0))).reply).toBe('Access-Reject');
+    expect((await login(radius, next.username, next.password, hotpCode(token, 1))).reply).toBe('Access-Accept');
+  });
+
+  test('TOTP too: the step used before unassign stays spent', async () => {
+    await awayFromStepBoundary(5);
+    const { token, user } = await assigned('totp');
+    const code = totpForStep(token.secret, currentStep());
+    expect((await login(radius, user.username, user.password, code)).reply).toBe('Access-Accept');
+    await ok(cli, ['token', 'unassign', token.serial]);
+    const next = await newTokenUser(t);
+    await ok(cli, ['token', 'assign', token.serial, next.username]);
+    expect((await login(radius, next.username, next.password, code)).reply).toBe('Access-Reject');
+  });
+
+  test('a disabled token never authenticates; enabled again, the same (unspent) code works', async () => {
+    const { token, user } = await assigned('hotp');
+    await ok(cli, ['token', 'disable', token.serial, '--reason', 'lost']);
+    for (const offset of [0, 1]) expect((await login(radius, user.username, user.password, hotpCode(token, offset))).reply).toBe('Access-Reject');
+    await ok(cli, ['token', 'enable', token.serial]);
+    expect((await login(radius, user.username, user.password, hotpCode(token, 0))).reply).toBe('Access-Accept');
+  });
+
+  test('a token past its validity end does not authenticate', async () => {
+    const { token, user } = await assigned('hotp');
+    const setValidTo = (to: string) => sql`UPDATE token SET valid_to = now() + ${to}::interval WHERE serial = ${token.serial}`.execute(t.store.db);
+    await setValidTo('-1 second');
+    expect((await login(radius, user.username, user.password, hotpCode(token, 0))).reply).toBe('Access-Reject');
+    await setValidTo('1 hour');
+    expect((await login(radius, user.username, user.password, hotpCode(token, 0))).reply).toBe('Access-Accept');
+  });
+});
+
+describe('HOTP look-ahead (auth.hotp.lookAhead = 10) and replay', () => {
+  test.each([
+    [0, 'Access-Accept'],
+    [5, 'Access-Accept'],
+    [10, 'Access-Accept'],
+    [11, 'Access-Reject'],
+    [500, 'Access-Reject'],
+  ])('a code %i ahead of the next counter: %s', async (offset, expected) => {
+    const { token, user } = await assigned('hotp');
+    expect((await login(radius, user.username, user.password, hotpCode(token, offset))).reply).toBe(expected);
+  });
+
+  test('a used code is refused again, and so are the codes skipped over', async () => {
+    const { token, user } = await assigned('hotp');
+    const attempts: [number, string][] = [
+      [5, 'Access-Accept'],
+      [5, 'Access-Reject'], // replay
+      [3, 'Access-Reject'], // skipped: the counter moved past it
+      [6, 'Access-Accept'],
+    ];
+    const replies = [];
+    for (const [offset] of attempts) replies.push([offset, (await login(radius, user.username, user.password, hotpCode(token, offset))).reply]);
+    expect(replies).toEqual(attempts);
+    expect((await t.store.tokens.get(token.serial)).nextCounter).toBe(token.counter + 7n);
+  });
+});
+
+describe('resync', () => {
+  test('HOTP: a device 500 events ahead is rejected, resynced with two codes, then accepted; never backwards', async () => {
+    const { token, user } = await assigned('hotp');
+    expect((await login(radius, user.username, user.password, hotpCode(token, 500))).reply).toBe('Access-Reject');
+    expect(await ok(cli, ['token', 'resync', token.serial, hotpCode(token, 500), hotpCode(token, 501)])).toBe(
+      `token ${token.serial} resynchronised (counter ${token.counter + 502n})\n`,
+    );
+    expect((await login(radius, user.username, user.password, hotpCode(token, 502))).reply).toBe('Access-Accept');
+
+    // Last accepted: +502. Pairs touching it or earlier must not move the counter back (CVE-2019-12887).
+    const refusedPairs: [string, number, number][] = [
+      ['both spent', 500, 501],
+      ['ending on the last accepted', 501, 502],
+      ['starting on the last accepted', 502, 503],
+      ['not consecutive', 504, 506],
+      ['beyond the 1000-event window', 1504, 1505],
+    ];
+    for (const [why, a, b] of refusedPairs) {
+      const r = await cli(['token', 'resync', token.serial, hotpCode(token, a), hotpCode(token, b)]);
+      expect([why, refusalLine(r)]).toEqual([why, `radotp: codes are not two consecutive codes of token ${token.serial} within the resync window (or were already used)`]);
+    }
+    expect((await t.store.tokens.get(token.serial)).nextCounter).toBe(token.counter + 503n);
+  });
+
+  test('TOTP: a clock 10 minutes fast is rejected, resynced, accepted, and token show --json reports the drift', async () => {
+    // 60 s steps and a fresh step: the whole exchange happens within one step of the server's clock
+    await awayFromStepBoundary(35, 60);
+    const token = await addPoolToken(t, { kind: 'totp', period: 60 });
+    const user = await newTokenUser(t);
+    await adminOf(t).assign(token.serial, user.username);
+    const now = currentStep(60);
+    const deviceCode = (offsetSteps: number) => totpForStep(token.secret, now + offsetSteps, { algorithm: 'sha1', digits: 6, period: 60 });
+    // The device shows step now+10 (600 s fast); it showed now+9 one step ago.
+    expect((await login(radius, user.username, user.password, deviceCode(10))).reply).toBe('Access-Reject');
+    expect(await ok(cli, ['token', 'resync', token.serial, deviceCode(9), deviceCode(10)])).toBe(`token ${token.serial} resynchronised (drift 600 s)\n`);
+    const shown = JSON.parse(await ok(cli, ['token', 'show', token.serial, '--json']));
+    expect({ driftSteps: shown.driftSteps, driftSeconds: shown.driftSeconds }).toEqual({ driftSteps: 10, driftSeconds: 600 });
+    // the code it shows next is accepted; the resync codes themselves are spent
+    expect((await login(radius, user.username, user.password, deviceCode(10))).reply).toBe('Access-Reject');
+    expect((await login(radius, user.username, user.password, deviceCode(11))).reply).toBe('Access-Accept');
+
+    const refusedPairs: [string, number, number][] = [
+      ['ending on the last accepted step', 10, 11],
+      ['starting on the last accepted step', 11, 12],
+    ];
+    for (const [why, a, b] of refusedPairs) {
+      const r = await cli(['token', 'resync', token.serial, deviceCode(a), deviceCode(b)]);
+      expect([why, r.code === 0 ? r.stdout : refusalLine(r)]).toEqual([why, expect.stringContaining('within the resync window (or were already used)')]);
+    }
+    expect((await t.store.tokens.get(token.serial)).lastStep).toBe(BigInt(now + 11));
+  });
+});
