@@ -2,7 +2,8 @@ import type { LoadedConfig } from '../config/load';
 import { LocalPasswordFactor } from '../auth/first-factor';
 import type { AuthMethod } from '../auth/method';
 import { PasswordMethod } from '../auth/methods/password';
-import { TokenMethod } from '../auth/methods/token';
+import { TokenMethod, type TokenSource } from '../auth/methods/token';
+import type { AuthCache } from '../store/auth-cache';
 import { TokenVerifier, type VerifierSettings } from '../auth/token-verifier';
 import { AuthPipeline } from '../auth/pipeline';
 import type { Logger } from '../obs/logger';
@@ -18,12 +19,12 @@ export function verifierSettings(cfg: LoadedConfig): VerifierSettings {
 }
 
 /** The method table: a user's `method` column picks exactly one of these. */
-export function buildMethods(cfg: LoadedConfig, store: Store, node: string): Map<string, AuthMethod> {
+export function buildMethods(cfg: LoadedConfig, store: Store, node: string, tokens: TokenSource = store.tokens): Map<string, AuthMethod> {
   const firstFactor = new LocalPasswordFactor();
   const verifier = new TokenVerifier(store.tokens, store.keys, verifierSettings(cfg));
   const methods: AuthMethod[] = [
     new PasswordMethod(firstFactor),
-    new TokenMethod(firstFactor, store.tokens, store.challenges, verifier, {
+    new TokenMethod(firstFactor, tokens, store.challenges, verifier, {
       allowUsersWithoutToken: cfg.auth.allowUsersWithoutToken,
       challengeTtl: cfg.auth.challengeTtl,
       challengeMessage: cfg.auth.challengeMessage,
@@ -33,8 +34,10 @@ export function buildMethods(cfg: LoadedConfig, store: Store, node: string): Map
   return new Map(methods.map((m) => [m.name, m]));
 }
 
-export function buildPipeline(cfg: LoadedConfig, store: Store, node: string, logger: Logger): AuthPipeline {
-  return new AuthPipeline(store.users, store.challenges, buildMethods(cfg, store, node), (e) =>
+/** The pipeline of a server: users and tokens read through `cache` (see AuthCache). */
+export function buildPipeline(cfg: LoadedConfig, store: Store, node: string, logger: Logger, cache: AuthCache): AuthPipeline {
+  const users = { find: (username: string) => cache.findUser(username) };
+  return new AuthPipeline(users, store.challenges, buildMethods(cfg, store, node, cache), (e) =>
     logger.error({ err: e instanceof Error ? e.stack : String(e) }, 'internal error while deciding'),
   );
 }

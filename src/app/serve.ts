@@ -11,6 +11,8 @@ import { loadDefaultDictionary } from '../radius/dictionary';
 import { parseListenAddress } from '../radius/listen-address';
 import { RadiusServer } from '../radius/server';
 import type { ClientEntry } from '../radius/types';
+import { AuthCache } from '../store/auth-cache';
+import { ChangeListener } from '../store/change-listener';
 import { openStore, type Store } from '../store/open';
 import { buildPipeline } from './pipeline';
 
@@ -64,6 +66,8 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
 
   const store = await openStore(cfg, { createKey: true, migrate: true, logger, applicationName: `radotp-serve@${node}` });
   const timers: NodeJS.Timeout[] = [];
+  let cache: AuthCache | undefined;
+  let listener: ChangeListener | undefined;
   let radius: RadiusServer<ClientData> | undefined;
   let httpServer: http.Server | undefined;
   const audit = new AuditWriter((events) => store.audit.insertMany(events), {
@@ -85,7 +89,18 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
     );
     for (const t of timers) t.unref();
 
-    const pipeline = buildPipeline(cfg, store, node, logger);
+    cache = new AuthCache(
+      {
+        findUser: (u) => store.users.find(u),
+        usableForUser: (id) => store.tokens.usableForUser(id),
+        hasDisabledToken: (id) => store.tokens.hasDisabledToken(id),
+      },
+      () => listener?.live ?? false,
+    );
+    const theCache = cache;
+    listener = new ChangeListener(store.url, (e) => theCache.onChange(e), logger);
+    listener.start();
+    const pipeline = buildPipeline(cfg, store, node, logger, cache);
     radius = new RadiusServer<ClientData>({
       listen: cfg.radius.listen.map(listen),
       clients: () => clients,
@@ -123,6 +138,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
         stopping ??= (async () => {
           for (const t of timers) clearInterval(t);
           await radius?.stop();
+          await listener?.stop();
           await new Promise<void>((resolve) => (httpServer ? httpServer.close(() => resolve()) : resolve()));
           await audit.close();
           await store.close();
@@ -134,6 +150,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
   } catch (e) {
     for (const t of timers) clearInterval(t);
     await radius?.stop().catch(() => {});
+    await listener?.stop();
     httpServer?.close();
     await audit.close().catch(() => {});
     await store.close().catch(() => {});

@@ -74,7 +74,6 @@ export class TokenVerifier {
           lookAhead: suite.counter ? this.settings.hotpLookAhead : undefined,
           now: suite.timeStepSeconds ? now : undefined,
           timeWindow: suite.timeStepSeconds ? this.settings.totpWindow : undefined,
-          afterTimestep: suite.timeStepSeconds ? t.lastStep : undefined,
         });
         return m && { kind: 'ocra', step: m.timestep, counter: m.counter };
       }
@@ -84,23 +83,32 @@ export class TokenVerifier {
   private async spend(t: TokenWithSeed, m: Match, activate: boolean): Promise<boolean> {
     if (m.kind === 'step') return this.tokens.acceptStep(t.id, m.step, m.drift, { activate });
     if (m.kind === 'counter') return this.tokens.acceptCounter(t.id, m.counter, { activate });
-    if (m.counter !== undefined && !(await this.tokens.acceptCounter(t.id, m.counter, { activate }))) return false;
-    if (m.step !== undefined) return this.tokens.acceptStep(t.id, Number(m.step), 0, { activate });
+    // OCRA: the challenge itself is single-use (consumed atomically before we get here), so a response
+    // can never be replayed; only a counter suite has state to advance. A time-based suite therefore
+    // allows several logins within one time step, each answering its own fresh challenge.
+    if (m.counter !== undefined) return this.tokens.acceptCounter(t.id, m.counter, { activate });
     return true;
   }
 
   /**
    * Checks `code` against `candidates` (a user's usable tokens). Malformed codes are a plain mismatch.
    * `activate`: the candidates are pending tokens being activated (the code proves the app holds the seed).
+   * `reload`: the candidates came from a cache; anything but an accept is decided again on fresh rows
+   * (a stale counter, drift or lock must never turn a good code into "bad", nor count a failure twice).
    */
-  async check(candidates: readonly TokenWithSeed[], code: string, opts: { ocraQuestion?: string; activate?: boolean } = {}): Promise<CodeCheck> {
+  async check(
+    candidates: readonly TokenWithSeed[],
+    code: string,
+    opts: { ocraQuestion?: string; activate?: boolean; reload?: () => Promise<readonly TokenWithSeed[]>; onSpent?: SpentHook } = {},
+  ): Promise<CodeCheck> {
     const now = this.clock();
-    for (const t of candidates) {
-      const m = this.match(t, code, now, opts.ocraQuestion, false);
-      if (!m) continue;
-      if (isLocked(t, now)) return { result: 'locked', token: t };
-      return (await this.spend(t, m, opts.activate ?? false)) ? { result: 'accept', token: t } : { result: 'replay', token: t };
+    if (opts.reload) {
+      const quick = await this.tryAccept(candidates, code, now, opts);
+      if (quick?.result === 'accept') return quick;
+      candidates = await opts.reload();
     }
+    const found = await this.tryAccept(candidates, code, now, opts);
+    if (found) return found;
     // RFC 6238 §5.2: a code already accepted once is refused — say so in the audit trail.
     for (const t of candidates) if (this.match(t, code, now, undefined, true)) return { result: 'replay', token: t };
     const open = candidates.filter((t) => !isLocked(t, now));
@@ -113,4 +121,30 @@ export class TokenVerifier {
     );
     return { result: 'bad_code' };
   }
+
+  /** The first candidate the code matches, spent atomically; undefined when none matches. */
+  private async tryAccept(
+    candidates: readonly TokenWithSeed[],
+    code: string,
+    now: number,
+    opts: { ocraQuestion?: string; activate?: boolean; onSpent?: SpentHook },
+  ): Promise<CodeCheck | undefined> {
+    for (const t of candidates) {
+      const m = this.match(t, code, now, opts.ocraQuestion, false);
+      if (!m) continue;
+      if (isLocked(t, now)) return { result: 'locked', token: t };
+      if (!(await this.spend(t, m, opts.activate ?? false))) return { result: 'replay', token: t };
+      opts.onSpent?.(t, spentState(m));
+      return { result: 'accept', token: t };
+    }
+    return undefined;
+  }
+}
+
+export type SpentHook = (token: TokenWithSeed, state: { lastStep?: bigint; drift?: number; nextCounter?: bigint }) => void;
+
+function spentState(m: Match): { lastStep?: bigint; drift?: number; nextCounter?: bigint } {
+  if (m.kind === 'step') return { lastStep: BigInt(m.step), drift: m.drift };
+  if (m.kind === 'counter') return { nextCounter: m.counter + 1n };
+  return { lastStep: m.step, nextCounter: m.counter !== undefined ? m.counter + 1n : undefined };
 }

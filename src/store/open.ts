@@ -10,6 +10,8 @@ import { TokenRepository } from './tokens';
 import { UserRepository } from './users';
 
 export interface Store {
+  /** The connection URL (contains credentials: never log it). */
+  readonly url: string;
   readonly db: Db;
   readonly keys: KeyRing;
   readonly clients: ClientRepository;
@@ -56,9 +58,10 @@ export function loadKeyRing(cfg: LoadedConfig, create: boolean, logger?: LogSink
   return new KeyRing(current, cfg.previousKeyFiles.map(readKeyFile));
 }
 
-export function buildStore(conn: Connection, keys: KeyRing, embedded?: EmbeddedPostgresHandle): Store {
+export function buildStore(conn: Connection, keys: KeyRing, url: string, embedded?: EmbeddedPostgresHandle): Store {
   const { db } = conn;
   return {
+    url,
     db,
     keys,
     clients: new ClientRepository(db, keys),
@@ -83,6 +86,7 @@ export function buildStore(conn: Connection, keys: KeyRing, embedded?: EmbeddedP
 }
 
 export interface Database {
+  readonly url: string;
   readonly conn: Connection;
   readonly embedded?: EmbeddedPostgresHandle;
   close(): Promise<void>;
@@ -111,12 +115,12 @@ export async function openDatabase(cfg: LoadedConfig, opts: Omit<OpenOptions, 'c
     await close();
     throw e;
   }
-  return { conn, embedded, close };
+  return { url, conn, embedded, close };
 }
 
 /** Opens the store: the key ring plus the database (see openDatabase). */
 export async function openStore(cfg: LoadedConfig, opts: OpenOptions = {}): Promise<Store> {
   const keys = loadKeyRing(cfg, opts.createKey ?? false, opts.logger);
   const database = await openDatabase(cfg, opts);
-  return buildStore(database.conn, keys, database.embedded);
+  return buildStore(database.conn, keys, database.url, database.embedded);
 }

@@ -2,6 +2,7 @@ import { sql, type Selectable } from 'kysely';
 import type { KeyRing } from '../secrets/keyring';
 import type { Db } from './connect';
 import { isUniqueViolation, NotFoundError, StoreConflictError } from './errors';
+import { SpendBatcher } from './spend-batcher';
 import type { DisabledReason, TokenKind, TokenState, TokenTable } from './schema';
 
 export type TokenRow = Selectable<TokenTable>;
@@ -106,10 +107,14 @@ export interface TokenFilter {
 }
 
 export class TokenRepository {
+  private readonly spends: SpendBatcher;
+
   constructor(
     private readonly db: Db,
     private readonly keys: KeyRing,
-  ) {}
+  ) {
+    this.spends = new SpendBatcher(db);
+  }
 
   private base(db: Db = this.db) {
     return db.selectFrom('token').leftJoin('app_user', 'app_user.id', 'token.user_id').selectAll('token').select('app_user.username');
@@ -173,8 +178,10 @@ export class TokenRepository {
 
   /** Inserts many tokens with one statement (bulk import); `db` may be a transaction. */
   async insertMany(tokens: readonly NewToken[], db: Db = this.db): Promise<void> {
-    if (tokens.length === 0) return;
-    await db.insertInto('token').values(tokens.map((t) => this.toInsertRow(t))).execute();
+    // 20 columns a row: stay well below PostgreSQL's 65 535 bind parameters per statement
+    for (let i = 0; i < tokens.length; i += 1000) {
+      await db.insertInto('token').values(tokens.slice(i, i + 1000).map((t) => this.toInsertRow(t))).execute();
+    }
   }
 
   async existingSerials(serials: readonly string[], db: Db = this.db): Promise<Set<string>> {
@@ -222,6 +229,7 @@ export class TokenRepository {
    * Returns false when another request got there first (a replay), or the token stopped being usable.
    */
   async acceptStep(id: bigint, step: number, drift: number, opts: { activate?: boolean } = {}): Promise<boolean> {
+    if (!opts.activate) return this.spends.spendStep(id, step, drift);
     const r = await this.db
       .updateTable('token')
       .set({
@@ -242,6 +250,7 @@ export class TokenRepository {
 
   /** HOTP/OCRA counterpart of acceptStep: `counter` was used; the next acceptable one is counter+1. */
   async acceptCounter(id: bigint, counter: bigint, opts: { activate?: boolean } = {}): Promise<boolean> {
+    if (!opts.activate) return this.spends.spendCounter(id, counter);
     const r = await this.db
       .updateTable('token')
       .set({

@@ -88,14 +88,15 @@ export async function importPskcFile(
   const summary: TokenImportSummary = { imported: 0, skippedExisting: 0, skippedPinKeys: 0, byKind: {}, dryRun: opts.dryRun };
   const seen = new Set<string>();
   await inTransaction(db, opts.dryRun, async (tx) => {
-    let batch: NewToken[] = [];
+    let batch: { token: NewToken; where: string }[] = [];
     const flush = async () => {
       if (batch.length === 0) return;
-      const existing = await tokens.existingSerials(batch.map((t) => t.serial), tx);
-      if (existing.size > 0 && !opts.skipExisting) {
-        throw new TokenImportError(`token ${[...existing][0]} already exists (use --skip-existing to leave existing tokens alone)`);
+      const existing = await tokens.existingSerials(batch.map((b) => b.token.serial), tx);
+      const clash = batch.find((b) => existing.has(b.token.serial));
+      if (clash && !opts.skipExisting) {
+        throw new TokenImportError(`${clash.where}: serial ${clash.token.serial} already exists in the pool (use --skip-existing to leave existing tokens alone)`);
       }
-      const fresh = batch.filter((t) => !existing.has(t.serial));
+      const fresh = batch.filter((b) => !existing.has(b.token.serial)).map((b) => b.token);
       summary.skippedExisting += batch.length - fresh.length;
       await tokens.insertMany(fresh, tx);
       for (const t of fresh) summary.byKind[t.kind] = (summary.byKind[t.kind] ?? 0) + 1;
@@ -111,7 +112,7 @@ export async function importPskcFile(
         const token = tokenFromPskc(key);
         if (seen.has(token.serial)) throw new TokenImportError(`${where(key)}: serial ${token.serial} appears twice in the file`);
         seen.add(token.serial);
-        batch.push(token);
+        batch.push({ token, where: where(key) });
         opts.onKey?.();
         if (batch.length >= BATCH) await flush();
       }

@@ -198,22 +198,31 @@ describe('a bad key imports nothing and is named with its serial, line and reaso
 });
 
 describe('serials already in the pool', () => {
-  test('fail the whole import without --skip-existing, naming the serial and its line; with it, only new tokens are added', async () => {
+  /** A file whose second key (index 1) is already in the pool. */
+  async function overlapping(): Promise<{ first: GeneratedKey[]; second: GeneratedKey[]; file: string; xml: string }> {
     const first = [hotpKey(), totpKey()];
     await ok(cli, ['token', 'import', writePskcFile(t.dir, first, { kind: 'plain' })]);
-
     const second = [hotpKey(), first[1], hotpKey()];
-    const secondXml = writePskc(second, { kind: 'plain' });
-    const file = path.join(t.dir, 'overlapping.xml');
-    fs.writeFileSync(file, secondXml);
-    const line = await expectRefused(file, [], undefined, new RegExp(`${first[1].serial} already exists.*--skip-existing`));
+    const xml = writePskc(second, { kind: 'plain' });
+    const file = path.join(t.dir, `overlapping-${randomBytes(4).toString('hex')}.xml`);
+    fs.writeFileSync(file, xml);
+    return { first, second, file, xml };
+  }
+
+  test('fail the whole import without --skip-existing; with it, only the new tokens are added', async () => {
+    const { first, second, file } = await overlapping();
+    await expectRefused(file, [], undefined, new RegExp(`${first[1].serial} already exists.*--skip-existing`));
     expect(await t.store.tokens.find(second[0].serial)).toBeUndefined();
 
     expect(await ok(cli, ['token', 'import', file, '--skip-existing'])).toBe('imported 2 token(s) (2 hotp) into the pool, skipped 1 existing\n');
-    expect((await t.store.tokens.get(second[2].serial)).state).toBe('unassigned');
+    for (const k of [second[0], second[2]]) expect((await t.store.tokens.get(k.serial)).state).toBe('unassigned');
+  });
 
-    // The issue: every refusal "says which key (serial, line)"; the duplicate one names only the serial.
-    expect(line).toContain(`line ${lineOfKeyPackage(secondXml, 1)}`);
+  // The issue: any refusal "says which key (serial, line) and why". This one names only the serial.
+  test('the duplicate-serial refusal names the key and its line like every other refusal', async () => {
+    const { second, file, xml } = await overlapping();
+    const line = await expectRefused(file, [], undefined, /already exists/);
+    expect(line).toContain(`key 1 (serial ${second[1].serial}), line ${lineOfKeyPackage(xml, 1)}`);
   });
 });
 

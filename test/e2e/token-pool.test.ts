@@ -193,6 +193,24 @@ describe('HOTP look-ahead (auth.hotp.lookAhead = 10) and replay', () => {
   });
 });
 
+describe('auth.hotp.lookAhead is honoured', () => {
+  let narrow: TestServer;
+  beforeAll(async () => {
+    narrow = await startTestServer({ config: { auth: { hotp: { lookAhead: 3 } } } });
+  });
+  afterAll(() => narrow?.close());
+
+  test.each([
+    [3, 'Access-Accept'],
+    [4, 'Access-Reject'],
+  ])('with lookAhead 3, a code %i ahead: %s', async (offset, expected) => {
+    const token = await addPoolToken(narrow, { kind: 'hotp' });
+    const user = await newTokenUser(narrow);
+    await adminOf(narrow).assign(token.serial, user.username);
+    expect((await login(udpDriver(narrow.port), user.username, user.password, hotpCode(token, offset))).reply).toBe(expected);
+  });
+});
+
 describe('resync', () => {
   test('HOTP: a device 500 events ahead is rejected, resynced with two codes, then accepted; never backwards', async () => {
     const { token, user } = await assigned('hotp');

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { stopEmbeddedPostgres } from '../../src/store/embedded-postgres';
@@ -229,17 +229,36 @@ describe('acquireEmbeddedPostgres', () => {
     await runner.release(); // nothing left to stop; must not fail
   });
 
-  const asRoot = process.getuid?.() === 0 ? test : test.skip;
-  asRoot('as root, a dataDir the postgres user cannot enter fails with one clear line', async () => {
+  // As root, postgres runs as the 'postgres' user; a dataDir it cannot enter (a checkout under /root)
+  // must still work: the cluster is kept under /var/lib/radotp and <dataDir>/postgres.location says where.
+  // (Not root: postgres runs as ourselves and reaches any dataDir we can, so there is nothing to relocate.)
+  test('a dataDir the postgres user cannot enter keeps its cluster under /var/lib/radotp when root', async () => {
     const locked = join(scratch, 'locked');
     mkdirSync(locked, { mode: 0o700 });
-    const runner = Radotp.start(join(locked, 'data'));
+    const dataDir = join(locked, 'data');
+    const runner = Radotp.start(dataDir);
     const msg = await runner.next();
-    expect(msg.error).toBe(
-      `embedded PostgreSQL cannot run: PostgreSQL refuses to run as root, and the 'postgres' user it runs as instead cannot enter ${locked}; ` +
-        `choose a dataDir it can reach or allow it with "chmod o+x ${locked}"`,
-    );
-    expect(await runner.exited()).toBe(1);
+    expect(msg.error).toBeUndefined();
+    expect(msg.db).toBe('radotp');
+    const locationFile = join(dataDir, 'postgres.location');
+    if (process.getuid?.() !== 0) {
+      expect(existsSync(locationFile)).toBe(false);
+      await runner.release();
+      return;
+    }
+    const cluster = readFileSync(locationFile, 'utf8').trim();
+    try {
+      expect(cluster.startsWith('/var/lib/radotp/embedded-')).toBe(true);
+      expect(existsSync(join(cluster, 'PG_VERSION'))).toBe(true);
+      await runner.release();
+      // the last one out stopped it, and a second start finds the same cluster again
+      expect(existsSync(join(cluster, 'postmaster.pid'))).toBe(false);
+      const again = Radotp.start(dataDir);
+      expect((await again.next()).db).toBe('radotp');
+      await again.release();
+    } finally {
+      rmSync(dirname(cluster), { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,10 +1,18 @@
 import { ocraChallenge } from '../../otp';
 import type { ChallengeRepository, PendingChallenge } from '../../store/challenges';
-import type { TokenRepository, TokenWithSeed } from '../../store/tokens';
+import type { TokenWithSeed } from '../../store/tokens';
 import { accept, challenge, reject } from '../decision';
 import type { FirstFactor } from '../first-factor';
 import type { AuthContext, AuthMethod, MethodOutcome } from '../method';
 import { ocraSuiteOf, type CodeCheck, type TokenVerifier } from '../token-verifier';
+
+/** Where the method gets a user's usable tokens: the store, or a cache of it (which can reload and learn). */
+export interface TokenSource {
+  usableForUser(userId: bigint, opts?: { fresh?: boolean }): Promise<TokenWithSeed[]>;
+  hasDisabledToken(userId: bigint): Promise<boolean>;
+  /** Present on caches: the spend just made, so the next login on this node starts from it. */
+  noteSpent?(userId: bigint, tokenId: bigint, state: { lastStep?: bigint; drift?: number; nextCounter?: bigint }): void;
+}
 
 export interface TokenMethodSettings {
   readonly allowUsersWithoutToken: boolean;
@@ -41,7 +49,7 @@ export class TokenMethod implements AuthMethod {
 
   constructor(
     private readonly firstFactor: FirstFactor,
-    private readonly tokens: Pick<TokenRepository, 'usableForUser' | 'hasDisabledToken'>,
+    private readonly tokens: TokenSource,
     private readonly challenges: Pick<ChallengeRepository, 'issue'>,
     private readonly verifier: Pick<TokenVerifier, 'check'>,
     private readonly settings: TokenMethodSettings,
@@ -54,7 +62,7 @@ export class TokenMethod implements AuthMethod {
       const tokens = await this.tokens.usableForUser(ctx.user.id);
       if (tokens.length === 0) return reject('no_token');
       if (tokens.some((t) => t.kind === 'ocra')) return this.askForCode(ctx, tokens);
-      return outcomeOf(await this.verifier.check(tokens, typed.toString('utf8')));
+      return outcomeOf(await this.checkCode(ctx, tokens, typed.toString('utf8')));
     }
     if (style === 'append') return this.startAppend(ctx, typed);
     // challenge
@@ -69,7 +77,24 @@ export class TokenMethod implements AuthMethod {
     if (tokens.length === 0) return reject('no_token');
     const question = typeof pending.data.ocraQuestion === 'string' ? pending.data.ocraQuestion : undefined;
     const code = (ctx.request.password ?? Buffer.alloc(0)).toString('utf8').trim();
-    return outcomeOf(await this.verifier.check(tokens, code, { ocraQuestion: question }));
+    return outcomeOf(await this.checkCode(ctx, tokens, code, question));
+  }
+
+  /** Verifies a code; with a cache, a miss is decided again on fresh rows. */
+  private checkCode(
+    ctx: AuthContext,
+    tokens: readonly TokenWithSeed[],
+    code: string,
+    ocraQuestion?: string,
+    keep: (t: TokenWithSeed) => boolean = () => true,
+  ): Promise<CodeCheck> {
+    const userId = ctx.user.id;
+    const source = this.tokens;
+    return this.verifier.check(tokens.filter(keep), code, {
+      ocraQuestion,
+      reload: source.noteSpent ? async () => (await source.usableForUser(userId, { fresh: true })).filter(keep) : undefined,
+      onSpent: source.noteSpent ? (t, state) => source.noteSpent!(userId, t.id, state) : undefined,
+    });
   }
 
   /**
@@ -124,7 +149,7 @@ export class TokenMethod implements AuthMethod {
       const code = text.slice(-digits);
       if (!/^\d+$/.test(code)) continue;
       if (!(await this.firstFactor.verify(ctx.user, Buffer.from(text.slice(0, -digits), 'utf8')))) continue;
-      return outcomeOf(await this.verifier.check(codeTokens.filter((t) => t.digits === digits), code));
+      return outcomeOf(await this.checkCode(ctx, tokens, code, undefined, (t) => t.kind !== 'ocra' && t.digits === digits));
     }
     return reject('bad_password');
   }

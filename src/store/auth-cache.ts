@@ -1,0 +1,109 @@
+import type { ChangeEvent } from './change-listener';
+import type { TokenWithSeed } from './tokens';
+import type { UserRecord } from './users';
+
+/** A small bounded map with a time-to-live; the oldest entry goes first when full. */
+class TtlMap<K, V> {
+  private readonly map = new Map<K, { value: V; expires: number }>();
+  constructor(
+    private readonly max: number,
+    private readonly ttlMs: number,
+  ) {}
+  get(key: K, now: number): V | undefined {
+    const e = this.map.get(key);
+    if (!e) return undefined;
+    if (e.expires <= now) {
+      this.map.delete(key);
+      return undefined;
+    }
+    return e.value;
+  }
+  set(key: K, value: V, now: number): void {
+    this.map.delete(key);
+    if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value as K);
+    this.map.set(key, { value, expires: now + this.ttlMs });
+  }
+  /** Replaces a live entry's value without extending its life. */
+  update(key: K, fn: (v: V) => V, now: number): void {
+    const e = this.map.get(key);
+    if (e && e.expires > now) e.value = fn(e.value);
+  }
+  delete(key: K): void {
+    this.map.delete(key);
+  }
+  clear(): void {
+    this.map.clear();
+  }
+}
+
+export interface AuthSources {
+  findUser(username: string): Promise<UserRecord | undefined>;
+  usableForUser(userId: bigint): Promise<TokenWithSeed[]>;
+  hasDisabledToken(userId: bigint): Promise<boolean>;
+}
+
+/**
+ * Keeps users and their usable tokens (seeds opened) in memory so that a login with a correct code
+ * costs one database statement — the atomic spend. Entries are dropped on change notifications from
+ * any node or CLI (ChangeListener), after a short TTL as a safety net, and entirely whenever the
+ * notifications are not live. Replay state read from here may be stale; it is only a hint: the
+ * guarded UPDATE decides, and a miss is re-checked against fresh rows (see TokenVerifier).
+ */
+export class AuthCache implements AuthSources {
+  private readonly users: TtlMap<string, UserRecord | null>;
+  private readonly tokens: TtlMap<bigint, TokenWithSeed[]>;
+  /** Bumped by every invalidation, so a read that raced a change is not stored. */
+  private generation = 0;
+
+  constructor(
+    private readonly source: AuthSources,
+    private readonly isLive: () => boolean,
+    opts: { maxEntries?: number; ttlMs?: number } = {},
+    private readonly now: () => number = Date.now,
+  ) {
+    this.users = new TtlMap(opts.maxEntries ?? 200_000, opts.ttlMs ?? 60_000);
+    this.tokens = new TtlMap(opts.maxEntries ?? 200_000, opts.ttlMs ?? 60_000);
+  }
+
+  onChange(e: ChangeEvent): void {
+    this.generation++;
+    if (e.kind === 'user') this.users.delete(e.username);
+    else if (e.kind === 'tokens') this.tokens.delete(e.userId);
+    else {
+      this.users.clear();
+      this.tokens.clear();
+    }
+  }
+
+  async findUser(username: string): Promise<UserRecord | undefined> {
+    if (!this.isLive()) return this.source.findUser(username);
+    const hit = this.users.get(username, this.now());
+    if (hit !== undefined) return hit ?? undefined;
+    const gen = this.generation;
+    const user = await this.source.findUser(username);
+    if (gen === this.generation) this.users.set(username, user ?? null, this.now());
+    return user;
+  }
+
+  async usableForUser(userId: bigint, opts: { fresh?: boolean } = {}): Promise<TokenWithSeed[]> {
+    if (!this.isLive()) return this.source.usableForUser(userId);
+    if (!opts.fresh) {
+      const hit = this.tokens.get(userId, this.now());
+      if (hit) return hit;
+    }
+    const gen = this.generation;
+    const tokens = await this.source.usableForUser(userId);
+    if (gen === this.generation) this.tokens.set(userId, tokens, this.now());
+    return tokens;
+  }
+
+  hasDisabledToken(userId: bigint): Promise<boolean> {
+    return this.source.hasDisabledToken(userId);
+  }
+
+  /** After a successful spend, keep this node's copy of the replay state current (a hint for the next login). */
+  noteSpent(userId: bigint, tokenId: bigint, change: { lastStep?: bigint; drift?: number; nextCounter?: bigint }): void {
+    const known = Object.fromEntries(Object.entries(change).filter(([, v]) => v !== undefined));
+    this.tokens.update(userId, (list) => list.map((t) => (t.id === tokenId ? { ...t, ...known, failCount: 0 } : t)), this.now());
+  }
+}
