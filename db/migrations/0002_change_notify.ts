@@ -26,9 +26,17 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     CREATE TRIGGER token_added_or_removed AFTER INSERT OR DELETE ON token
       FOR EACH ROW EXECUTE FUNCTION radotp_notify_token();
     -- Admin changes (assign, disable, resync...) bump updated_at; logins and failures do not, except
-    -- when they lock or unlock the token.
+    -- when they lock or unlock the token. The columns a login never writes are listed too, so an edit
+    -- made with plain SQL is noticed as well.
     CREATE TRIGGER token_changed AFTER UPDATE ON token
-      FOR EACH ROW WHEN (OLD.updated_at IS DISTINCT FROM NEW.updated_at OR OLD.locked_until IS DISTINCT FROM NEW.locked_until)
+      FOR EACH ROW WHEN (
+        OLD.updated_at IS DISTINCT FROM NEW.updated_at OR OLD.locked_until IS DISTINCT FROM NEW.locked_until OR
+        OLD.user_id IS DISTINCT FROM NEW.user_id OR OLD.state IS DISTINCT FROM NEW.state OR
+        OLD.seed_sealed IS DISTINCT FROM NEW.seed_sealed OR OLD.kind IS DISTINCT FROM NEW.kind OR
+        OLD.algorithm IS DISTINCT FROM NEW.algorithm OR OLD.digits IS DISTINCT FROM NEW.digits OR
+        OLD.period IS DISTINCT FROM NEW.period OR OLD.t0 IS DISTINCT FROM NEW.t0 OR
+        OLD.ocra_suite IS DISTINCT FROM NEW.ocra_suite OR
+        OLD.valid_from IS DISTINCT FROM NEW.valid_from OR OLD.valid_to IS DISTINCT FROM NEW.valid_to)
       EXECUTE FUNCTION radotp_notify_token();
   `.execute(db);
 }

@@ -2,6 +2,10 @@ import type { ChangeEvent } from './change-listener';
 import type { TokenWithSeed } from './tokens';
 import type { UserRecord } from './users';
 
+function withinValidity(t: TokenWithSeed, now: number): boolean {
+  return (t.validTo === null || t.validTo.getTime() > now) && (t.validFrom === null || t.validFrom.getTime() <= now);
+}
+
 /** A small bounded map with a time-to-live; the oldest entry goes first when full. */
 class TtlMap<K, V> {
   private readonly map = new Map<K, { value: V; expires: number }>();
@@ -88,8 +92,10 @@ export class AuthCache implements AuthSources {
   async usableForUser(userId: bigint, opts: { fresh?: boolean } = {}): Promise<TokenWithSeed[]> {
     if (!this.isLive()) return this.source.usableForUser(userId);
     if (!opts.fresh) {
-      const hit = this.tokens.get(userId, this.now());
-      if (hit) return hit;
+      const now = this.now();
+      const hit = this.tokens.get(userId, now);
+      // validity ends while an entry sits here: apply it at use time, as the query would
+      if (hit) return hit.some((t) => !withinValidity(t, now)) ? hit.filter((t) => withinValidity(t, now)) : hit;
     }
     const gen = this.generation;
     const tokens = await this.source.usableForUser(userId);
