@@ -3,6 +3,7 @@ import type http from 'node:http';
 import type { LoadedConfig } from '../config/load';
 import { AuditWriter } from '../auth/audit-writer';
 import { createRadiusHandler, type ClientData } from '../auth/radius-handler';
+import { setPasswordQueueLimit } from '../auth/password-hash';
 import { createLogger, type Logger } from '../obs/logger';
 import { Metrics } from '../obs/metrics';
 import { startHttpServer } from '../obs/http';
@@ -13,6 +14,7 @@ import { RadiusServer } from '../radius/server';
 import type { ClientEntry } from '../radius/types';
 import { AuthCache } from '../store/auth-cache';
 import { ChangeListener } from '../store/change-listener';
+import { loadLoginData } from '../store/login-data';
 import { openStore, type Store } from '../store/open';
 import { buildPipeline } from './pipeline';
 
@@ -64,6 +66,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
   const dictionary = loadDefaultDictionary(cfg.radius.dictionaries);
   for (const w of dictionary.warnings) logger.warn({ warning: w }, 'dictionary line skipped');
 
+  setPasswordQueueLimit(cfg.auth.maxQueuedPasswordChecks);
   const store = await openStore(cfg, { createKey: true, migrate: true, logger, applicationName: `radotp-serve@${node}` });
   const timers: NodeJS.Timeout[] = [];
   let cache: AuthCache | undefined;
@@ -91,7 +94,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
 
     cache = new AuthCache(
       {
-        findUser: (u) => store.users.find(u),
+        loadLoginData: (names) => loadLoginData(store.db, store.keys, names),
         usableForUser: (id) => store.tokens.usableForUser(id),
         hasDisabledToken: (id) => store.tokens.hasDisabledToken(id),
       },

@@ -3,7 +3,7 @@ import type { ChallengeRepository } from '../store/challenges';
 import type { UserRepository } from '../store/users';
 import { fail, reject } from './decision';
 import type { AuthMethod, MethodOutcome } from './method';
-import { burnPasswordVerification } from './password-hash';
+import { burnPasswordVerification, PasswordQueueFull } from './password-hash';
 import type { AuthRequest } from './request';
 
 export type Outcome = MethodOutcome & { readonly method?: string };
@@ -25,6 +25,7 @@ export class AuthPipeline {
       return await (req.state ? this.resume(req, req.state) : this.start(req));
     } catch (e) {
       if (isDatabaseUnavailable(e)) return fail('database_unavailable');
+      if (e instanceof PasswordQueueFull) return fail('overload');
       this.onInternalError(e);
       return fail('internal_error');
     }

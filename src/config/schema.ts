@@ -82,6 +82,11 @@ export const configSchema = z.strictObject({
       /** During a roll-out: a `token` user with no active token is accepted on the password alone. */
       allowUsersWithoutToken: z.boolean().default(false),
       challengeTtl: duration(120),
+      /**
+       * Password checks (argon2id, ~20 ms of a thread each) allowed to wait for a thread; more are dropped
+       * unanswered (the NAS retries or fails over) instead of being answered after the NAS gave up.
+       */
+      maxQueuedPasswordChecks: z.number().int().min(0).max(100_000).default(64),
       pendingTokenTtl: duration(7 * 86400),
       issuer: z.string().min(1).max(64).default('radotp'),
       totp: section(z.strictObject({ window: z.number().int().min(0).max(10).default(1) }).prefault({})),

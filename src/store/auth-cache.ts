@@ -1,4 +1,6 @@
 import type { ChangeEvent } from './change-listener';
+import type { LoginData } from './login-data';
+import { LookupBatcher } from './lookup-batcher';
 import type { TokenWithSeed } from './tokens';
 import type { UserRecord } from './users';
 
@@ -41,7 +43,8 @@ class TtlMap<K, V> {
 }
 
 export interface AuthSources {
-  findUser(username: string): Promise<UserRecord | undefined>;
+  /** Users and their usable tokens, many at once (see loadLoginData). */
+  loadLoginData(usernames: string[]): Promise<Map<string, LoginData>>;
   usableForUser(userId: bigint): Promise<TokenWithSeed[]>;
   hasDisabledToken(userId: bigint): Promise<boolean>;
 }
@@ -53,11 +56,12 @@ export interface AuthSources {
  * notifications are not live. Replay state read from here may be stale; it is only a hint: the
  * guarded UPDATE decides, and a miss is re-checked against fresh rows (see TokenVerifier).
  */
-export class AuthCache implements AuthSources {
+export class AuthCache {
   private readonly users: TtlMap<string, UserRecord | null>;
   private readonly tokens: TtlMap<bigint, TokenWithSeed[]>;
   /** Bumped by every invalidation, so a read that raced a change is not stored. */
   private generation = 0;
+  private readonly lookups: LookupBatcher<string, LoginData>;
 
   constructor(
     private readonly source: AuthSources,
@@ -67,6 +71,7 @@ export class AuthCache implements AuthSources {
   ) {
     this.users = new TtlMap(opts.maxEntries ?? 200_000, opts.ttlMs ?? 60_000);
     this.tokens = new TtlMap(opts.maxEntries ?? 200_000, opts.ttlMs ?? 60_000);
+    this.lookups = new LookupBatcher((names) => source.loadLoginData(names));
   }
 
   onChange(e: ChangeEvent): void {
@@ -79,14 +84,20 @@ export class AuthCache implements AuthSources {
     }
   }
 
+  /** The user (and, into the token cache, their usable tokens): one batched query for all logins of a turn. */
   async findUser(username: string): Promise<UserRecord | undefined> {
-    if (!this.isLive()) return this.source.findUser(username);
-    const hit = this.users.get(username, this.now());
-    if (hit !== undefined) return hit ?? undefined;
+    const live = this.isLive();
+    if (live) {
+      const hit = this.users.get(username, this.now());
+      if (hit !== undefined) return hit ?? undefined;
+    }
     const gen = this.generation;
-    const user = await this.source.findUser(username);
-    if (gen === this.generation) this.users.set(username, user ?? null, this.now());
-    return user;
+    const data = await this.lookups.load(username);
+    if (live && gen === this.generation) {
+      this.users.set(username, data?.user ?? null, this.now());
+      if (data) this.tokens.set(data.user.id, data.tokens, this.now());
+    }
+    return data?.user;
   }
 
   async usableForUser(userId: bigint, opts: { fresh?: boolean } = {}): Promise<TokenWithSeed[]> {

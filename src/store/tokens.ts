@@ -68,7 +68,7 @@ export interface NewToken {
 
 type RowWithUser = TokenRow & { username: string | null };
 
-function toInfo(r: RowWithUser): TokenInfo {
+export function toInfo(r: RowWithUser): TokenInfo {
   return {
     id: r.id,
     serial: r.serial,

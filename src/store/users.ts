@@ -12,7 +12,7 @@ export interface UserRecord {
   readonly updatedAt: Date;
 }
 
-function toRecord(r: {
+export function toRecord(r: {
   id: bigint;
   username: string;
   password_hash: string | null;

@@ -1,0 +1,43 @@
+import { sql } from 'kysely';
+import type { KeyRing } from '../secrets/keyring';
+import type { Db } from './connect';
+import { toInfo, type TokenRow, type TokenWithSeed } from './tokens';
+import { toRecord, type UserRecord } from './users';
+
+export interface LoginData {
+  readonly user: UserRecord;
+  /** Active, assigned, inside their validity period (seeds opened). */
+  readonly tokens: TokenWithSeed[];
+}
+
+/**
+ * Everything a login needs about several users, in ONE statement: the users and their usable tokens.
+ * The server asks for every user seen in one turn of the event loop at once (see LookupBatcher), so a
+ * burst of logins costs one round trip and one plan instead of two per login.
+ */
+export async function loadLoginData(db: Db, keys: KeyRing, usernames: readonly string[]): Promise<Map<string, LoginData>> {
+  const { rows } = await sql<{ u_id: bigint; u_username: string; u_password_hash: string | null; u_method: string; u_created_at: Date; u_updated_at: Date } & Partial<TokenRow>>`
+    SELECT u.id AS u_id, u.username AS u_username, u.password_hash AS u_password_hash, u.method AS u_method,
+           u.created_at AS u_created_at, u.updated_at AS u_updated_at, t.*
+    FROM app_user u
+    LEFT JOIN token t ON t.user_id = u.id AND t.state = 'active'
+      AND (t.valid_to IS NULL OR t.valid_to > now()) AND (t.valid_from IS NULL OR t.valid_from <= now())
+    WHERE u.username = ANY(${usernames as string[]}::text[])
+    ORDER BY u.id, t.id`.execute(db);
+  const out = new Map<string, LoginData>();
+  for (const r of rows) {
+    let entry = out.get(r.u_username);
+    if (!entry) {
+      entry = {
+        user: toRecord({ id: r.u_id, username: r.u_username, password_hash: r.u_password_hash, method: r.u_method, created_at: r.u_created_at, updated_at: r.u_updated_at }),
+        tokens: [],
+      };
+      out.set(r.u_username, entry);
+    }
+    if (r.id !== null && r.id !== undefined) {
+      const row = r as TokenRow;
+      entry.tokens.push({ ...toInfo({ ...row, username: r.u_username }), seed: keys.open(row.seed_sealed, 'token-seed') });
+    }
+  }
+  return out;
+}
