@@ -63,7 +63,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       updated_at     timestamptz NOT NULL DEFAULT now()
     );
     CREATE INDEX token_user_idx ON token (user_id);
-    CREATE INDEX token_state_idx ON token (state);
 
     -- Access-Challenge state, shared by every node: any node can finish what another started.
     CREATE TABLE challenge (

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from './connect';
+import { refreshPlannerStatistics } from './maintenance';
 import { inTransaction } from './transaction';
 
 export interface ExistingUser {
@@ -35,7 +36,7 @@ export async function importUsersInTransaction<T>(
   plan: (users: ReadonlyMap<string, ExistingUser>, tokens: ReadonlyMap<string, ExistingToken>) => Promise<UserImportWrite & { summary: T }>,
   opts: { dryRun: boolean; onWritten?: (n: number) => void },
 ): Promise<T> {
-  return inTransaction(db, opts.dryRun, async (tx) => {
+  const summary = await inTransaction(db, opts.dryRun, async (tx) => {
     const users = new Map<string, ExistingUser>();
     for (let i = 0; i < usernames.length; i += CHUNK) {
       const rows = await tx
@@ -76,4 +77,6 @@ export async function importUsersInTransaction<T>(
     }
     return write.summary;
   });
+  if (!opts.dryRun) await refreshPlannerStatistics(db);
+  return summary;
 }

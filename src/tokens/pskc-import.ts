@@ -1,6 +1,7 @@
 import { parseOcraSuite } from '../otp';
 import { PskcError, streamPskcFile, type PskcDecryption, type PskcKey } from '../pskc';
 import type { Db } from '../store/connect';
+import { refreshPlannerStatistics } from '../store/maintenance';
 import { inTransaction } from '../store/transaction';
 import type { NewToken, TokenRepository } from '../store/tokens';
 
@@ -123,5 +124,6 @@ export async function importPskcFile(
     await flush();
     if (summary.imported + summary.skippedExisting === 0) throw new TokenImportError('the file holds no OTP keys');
   });
+  if (!opts.dryRun) await refreshPlannerStatistics(db);
   return summary;
 }
