@@ -1,6 +1,8 @@
+import { join } from 'node:path';
+import { SHARED_DIR } from '../../test/support/shared';
 import { run } from './util';
 
-export const SHARED_BENCH = process.env.RADOTP_BENCH_SHARED ?? '/work/shared/bench';
+export const SHARED_BENCH = process.env.RADOTP_BENCH_SHARED ?? join(SHARED_DIR, 'bench');
 export const LOADGEN = `${SHARED_BENCH}/loadgen.mjs`;
 
 /** What we pass to loadgen.mjs (see `node loadgen.mjs --help`). */

@@ -5,6 +5,7 @@ import { Kysely } from 'kysely';
 import { hashPassword } from '../../src/auth/password-hash';
 import { base32Encode } from '../../src/otp/base32';
 import type { Database } from '../../src/store/schema';
+import { refreshPlannerStatistics } from '../../src/store/maintenance';
 import { UserRepository } from '../../src/store/users';
 import { log, pool } from '../lib/util';
 import type { BenchContext, Scenario } from './types';
@@ -70,6 +71,7 @@ export async function provisionTotpUsers(
       }
     });
   });
+  await refreshPlannerStatistics(ctx.store.db); // as radotp's own bulk imports do
   for (let run = 0; run < o.runs; run++) writeFileSync(join(ctx.workDir, `${o.fileStem}-run${run}.txt`), lines[run].join('\n') + '\n');
   log(`${o.fileStem}: ${jobs.length} token users (${o.runs} runs x ${o.perRun}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
