@@ -141,10 +141,22 @@ export class RadiusServer<T = unknown> {
     try {
       const bound: BoundAddress[] = [];
       for (const { host, port } of this.#opts.listen) {
-        const socket = await this.#bind(host, port);
+        let socket: dgram.Socket;
+        try {
+          socket = await this.#bind(host, port);
+        } catch (err) {
+          // The default listens on "[::]" too; a host without IPv6 must still serve IPv4 rather than not start.
+          const code = (err as NodeJS.ErrnoException).code;
+          if (host === '::' && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL') && this.#opts.listen.length > 1) {
+            this.#opts.logger?.warn({ host, port, code }, 'IPv6 is not available here; listening on the other addresses only');
+            continue;
+          }
+          throw err;
+        }
         const info: AddressInfo = socket.address();
         bound.push({ address: info.address, port: info.port });
       }
+      if (bound.length === 0) throw new Error('no listen address could be bound');
       this.#opts.logger?.info({ listen: bound }, 'RADIUS server listening');
       return bound;
     } catch (err) {

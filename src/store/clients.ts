@@ -87,25 +87,22 @@ export class ClientRepository {
       .select(['name', 'address', 'require_message_authenticator', 'login_style', 'created_at'])
       .orderBy('name')
       .execute();
-    return rows.map((r) => ({
-      name: r.name,
-      address: r.address,
-      requireMessageAuthenticator: r.require_message_authenticator,
-      loginStyle: r.login_style,
-      createdAt: r.created_at,
-    }));
+    return rows.map(toRecord);
   }
 
   /** For the server's client table: secrets opened with the key ring. */
   async listWithSecrets(): Promise<ClientWithSecret[]> {
     const rows = await this.db.selectFrom('radius_client').selectAll().orderBy('name').execute();
-    return rows.map((r) => ({
-      name: r.name,
-      address: r.address,
-      requireMessageAuthenticator: r.require_message_authenticator,
-      loginStyle: r.login_style,
-      createdAt: r.created_at,
-      secret: this.keys.open(r.secret_sealed, 'client-secret'),
-    }));
+    return rows.map((r) => ({ ...toRecord(r), secret: this.keys.open(r.secret_sealed, 'client-secret') }));
   }
+}
+
+function toRecord(r: { name: string; address: string; require_message_authenticator: boolean; login_style: LoginStyle; created_at: Date }): ClientRecord {
+  return {
+    name: r.name,
+    address: r.address,
+    requireMessageAuthenticator: r.require_message_authenticator,
+    loginStyle: r.login_style,
+    createdAt: r.created_at,
+  };
 }
