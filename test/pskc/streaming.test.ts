@@ -60,6 +60,9 @@ describe(`streaming a ${KEYS}-key file`, () => {
     const fileSize = statSync(file).size;
     expect(fileSize).toBeGreaterThan(70 * 1024 * 1024);
     const baseline = liveHeap();
+    // RSS of a jest worker includes whatever earlier test files left in it; what this reader adds is what counts
+    // here (the whole `radotp token import` process is measured on its own by bench/pskc-import.ts: < 300 MB).
+    const rssBaseline = process.memoryUsage().rss;
     const started = Date.now();
     let count = 0;
     let maxGrowth = 0;
@@ -80,7 +83,7 @@ describe(`streaming a ${KEYS}-key file`, () => {
     expect(count).toBe(KEYS);
     // Live heap stays well under the file size: neither the document nor the keys are retained.
     expect(maxGrowth).toBeLessThan(24 * 1024 * 1024);
-    expect(maxRss).toBeLessThan(300 * 1024 * 1024);
+    expect(maxRss - rssBaseline).toBeLessThan(150 * 1024 * 1024);
     expect(seconds).toBeLessThan(30);
   });
 
