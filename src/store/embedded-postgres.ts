@@ -166,9 +166,9 @@ async function ensureRunning(layout: Layout, runAs: RunAs, logger?: EmbeddedPost
   const existing = await settledPostmaster(layout.pgdata);
   if (existing) {
     if (liveRegistrations(layout.usersDir).length === 0) {
-      logger?.warn({ dataDir: layout.dataDir, pid: existing.pid, port: existing.port }, 'adopting an embedded PostgreSQL left running by a radotp process that did not exit normally');
+      logger?.warn({ dataDir: layout.dataDir, postmasterPid: existing.pid, port: existing.port }, 'adopting an embedded PostgreSQL left running by a radotp process that did not exit normally');
     } else {
-      logger?.info({ dataDir: layout.dataDir, pid: existing.pid, port: existing.port }, 'using the running embedded PostgreSQL');
+      logger?.info({ dataDir: layout.dataDir, postmasterPid: existing.pid, port: existing.port }, 'using the running embedded PostgreSQL');
     }
     return existing;
   }
@@ -182,7 +182,7 @@ async function ensureRunning(layout: Layout, runAs: RunAs, logger?: EmbeddedPost
   }
   const t0 = Date.now();
   const started = await startCluster({ bin, runAs, pgdata: layout.pgdata, logFile: layout.logFile });
-  logger?.info({ dataDir: layout.dataDir, pid: started.pid, port: started.port, ms: Date.now() - t0 }, 'embedded PostgreSQL started');
+  logger?.info({ dataDir: layout.dataDir, postmasterPid: started.pid, port: started.port, ms: Date.now() - t0 }, 'embedded PostgreSQL started');
   return started;
 }
 
@@ -259,7 +259,7 @@ function trackHandle(layout: Layout, registration: string, url: string, logger?:
           if (!running) return;
           const t0 = Date.now();
           await stopPostmaster(running.pid);
-          logger?.info({ dataDir: layout.dataDir, pid: running.pid, ms: Date.now() - t0 }, 'embedded PostgreSQL stopped');
+          logger?.info({ dataDir: layout.dataDir, postmasterPid: running.pid, ms: Date.now() - t0 }, 'embedded PostgreSQL stopped');
         }));
       })();
       return releasing;
