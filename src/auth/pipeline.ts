@@ -1,5 +1,5 @@
 import { isDatabaseUnavailable } from '../store/connect';
-import type { ChallengeRepository } from '../store/challenges';
+import { isOurState, type ChallengeRepository } from '../store/challenges';
 import type { UserRepository } from '../store/users';
 import { fail, reject } from './decision';
 import type { AuthMethod, MethodOutcome } from './method';
@@ -22,7 +22,7 @@ export class AuthPipeline {
 
   async decide(req: AuthRequest): Promise<Outcome> {
     try {
-      return await (req.state ? this.resume(req, req.state) : this.start(req));
+      return await (req.state && isOurState(req.state) ? this.resume(req, req.state) : this.start(req));
     } catch (e) {
       if (isDatabaseUnavailable(e)) return fail('database_unavailable');
       if (e instanceof PasswordQueueFull) return fail('overload');

@@ -89,6 +89,8 @@ export function createRadiusHandler(deps: HandlerDeps): RequestHandler<ClientDat
       tokenSerial: outcome.tokenSerial,
     });
     deps.metrics?.decisions.inc({ result: outcome.kind, reason: outcome.reason });
+    // shed by the bounded password-check queue: a drop like any other, for whoever watches radotp_dropped_total
+    if (outcome.kind === 'fail' && outcome.reason === 'overload') deps.metrics?.drops.inc({ reason: 'overload' });
     deps.logger.info(
       {
         event: 'auth',

@@ -15,6 +15,14 @@ export interface PendingChallenge {
 const STATE_PREFIX = Buffer.from('rotp');
 
 /**
+ * Whether a State attribute is one of ours. A NAS or a proxy in front of us may send a State of its own
+ * (peers break on that: privacyidea/FreeRADIUS#65); such a request is a fresh login, not an answer.
+ */
+export function isOurState(state: Buffer): boolean {
+  return state.length === STATE_PREFIX.length + 16 && state.subarray(0, STATE_PREFIX.length).equals(STATE_PREFIX);
+}
+
+/**
  * Access-Challenge state lives in PostgreSQL, so the answer may reach any node of the cluster.
  * A challenge is single-use: `take` deletes it in the same statement that reads it, so two nodes
  * receiving the same answer cannot both proceed.

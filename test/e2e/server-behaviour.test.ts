@@ -80,6 +80,14 @@ describe('server behaviour on a real database', () => {
     expect(unknown / known).toBeLessThan(2.5);
   });
 
+  test('a State the NAS or a proxy made itself is not taken for one of our challenges', async () => {
+    const a = await authenticate(t.port, { username: 'alice', password: 'alice-password', state: Buffer.from('FreeRADIUS-state-0001'), secret: TEST_SECRET });
+    expect(a!.code).toBe(Code.AccessAccept);
+    const ours = Buffer.concat([Buffer.from('rotp'), crypto.randomBytes(16)]); // our shape, but never issued
+    const b = await authenticate(t.port, { username: 'alice', password: 'alice-password', state: ours, secret: TEST_SECRET });
+    expect(b!.code).toBe(Code.AccessReject);
+  });
+
   test('a request without User-Password (CHAP) is rejected, not crashed on', async () => {
     const a = await authenticate(t.port, {
       username: 'alice',
