@@ -69,8 +69,16 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
   setPasswordQueueLimit(cfg.auth.maxQueuedPasswordChecks);
   const store = await openStore(cfg, { createKey: true, migrate: true, logger, applicationName: `radotp-serve@${node}` });
   const timers: NodeJS.Timeout[] = [];
-  let cache: AuthCache | undefined;
-  let listener: ChangeListener | undefined;
+  // Users and tokens are read through a cache that every node's and CLI's changes invalidate (LISTEN/NOTIFY).
+  const cache: AuthCache = new AuthCache(
+    {
+      loadLoginData: (names) => loadLoginData(store.db, store.keys, names),
+      usableForUser: (id) => store.tokens.usableForUser(id),
+      hasDisabledToken: (id) => store.tokens.hasDisabledToken(id),
+    },
+    () => listener.live,
+  );
+  const listener = new ChangeListener(store.url, (e) => cache.onChange(e), logger);
   let radius: RadiusServer<ClientData> | undefined;
   let httpServer: http.Server | undefined;
   const audit = new AuditWriter((events) => store.audit.insertMany(events), {
@@ -92,16 +100,6 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
     );
     for (const t of timers) t.unref();
 
-    cache = new AuthCache(
-      {
-        loadLoginData: (names) => loadLoginData(store.db, store.keys, names),
-        usableForUser: (id) => store.tokens.usableForUser(id),
-        hasDisabledToken: (id) => store.tokens.hasDisabledToken(id),
-      },
-      () => listener?.live ?? false,
-    );
-    const theCache = cache;
-    listener = new ChangeListener(store.url, (e) => theCache.onChange(e), logger);
     listener.start();
     const pipeline = buildPipeline(cfg, store, node, logger, cache);
     radius = new RadiusServer<ClientData>({
@@ -141,7 +139,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
         stopping ??= (async () => {
           for (const t of timers) clearInterval(t);
           await radius?.stop();
-          await listener?.stop();
+          await listener.stop();
           await new Promise<void>((resolve) => (httpServer ? httpServer.close(() => resolve()) : resolve()));
           await audit.close();
           await store.close();
@@ -153,7 +151,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
   } catch (e) {
     for (const t of timers) clearInterval(t);
     await radius?.stop().catch(() => {});
-    await listener?.stop();
+    await listener.stop();
     httpServer?.close();
     await audit.close().catch(() => {});
     await store.close().catch(() => {});

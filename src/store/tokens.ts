@@ -224,8 +224,10 @@ export class TokenRepository {
 
   /**
    * RFC 6238 §5.2 / RFC 4226 §7.2 replay protection, atomically: the token advances only if the
-   * matched step is beyond the last accepted one, in one UPDATE. Two nodes receiving the same code at
-   * the same instant race on the row lock; exactly one sees a row updated.
+   * matched step is beyond the last accepted one, in one guarded UPDATE (logins go through the
+   * SpendBatcher, one statement for every login of an event-loop turn; activation updates the row
+   * alone, as it also changes the state). Two nodes receiving the same code at the same instant race
+   * on the row lock; exactly one sees its row updated.
    * Returns false when another request got there first (a replay), or the token stopped being usable.
    */
   async acceptStep(id: bigint, step: number, drift: number, opts: { activate?: boolean } = {}): Promise<boolean> {
