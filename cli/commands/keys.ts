@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import { Command } from 'commander';
 import { createKeyFile, KeyRing, readKeyFile } from '../../src/secrets/keyring';
 import { rekeyAll } from '../../src/store/rekey';
-import { CliError } from '../io';
-import { withStore } from '../context';
+import { CliError, printJson } from '../io';
+import { wantsJson, withStore } from '../context';
 
 export function keysCommand(): Command {
   const cmd = new Command('keys').description('the master key that seals secrets at rest');
@@ -20,6 +20,7 @@ export function keysCommand(): Command {
     .command('rotate')
     .description('re-encrypt every secret under a new key, in one transaction')
     .requiredOption('--new-key-file <file>', 'the new key file (create it with `radotp keys new FILE`)')
+    .option('--json', 'print JSON')
     .addHelpText(
       'after',
       `
@@ -38,6 +39,7 @@ Rolling a new key out to a cluster without downtime:
         const target = new KeyRing(next);
         return rekeyAll(store.db, store.keys, target);
       });
+      if (wantsJson(command)) return printJson({ ...result, keyId: next.idHex });
       process.stdout.write(
         `re-encrypted ${result.clients} client secret(s) and ${result.tokens} token seed(s) under key ${next.idHex}\n` +
           `now set keyFile: ${opts.newKeyFile} on every node, keeping the old key in previousKeyFiles until all have switched\n`,

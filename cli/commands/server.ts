@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { startServer } from '../../src/app/serve';
 import { migrateToLatest } from '../../src/store/migrate';
 import { openDatabase, openStore } from '../../src/store/open';
-import { configOf, withStore } from '../context';
+import { configOf, wantsJson, withStore } from '../context';
 import { printJson, printTable } from '../io';
 
 export function serveCommand(): Command {
@@ -30,10 +30,14 @@ export function serveCommand(): Command {
 export function initCommand(): Command {
   return new Command('init')
     .description('create the key file (if absent) and the database schema')
+    .option('--json', 'print JSON')
     .action(async (_opts, command: Command) => {
       const cfg = configOf(command);
       const store = await openStore(cfg, { createKey: true, migrate: true, poolSize: 1, applicationName: 'radotp-cli' });
       await store.close();
+      if (wantsJson(command)) {
+        return printJson({ keyFile: cfg.keyFilePath, keyId: store.keys.current.idHex, database: cfg.database.url ? 'configured' : 'embedded', dataDir: cfg.dataDirPath });
+      }
       process.stdout.write(`key file: ${cfg.keyFilePath} (key id ${store.keys.current.idHex})\n`);
       process.stdout.write(`database: ${cfg.database.url ? 'ready' : `embedded PostgreSQL under ${cfg.dataDirPath} ready`}\n`);
     });
@@ -44,10 +48,12 @@ export function dbCommand(): Command {
   cmd
     .command('migrate')
     .description('apply pending schema migrations (serve does this at start too)')
+    .option('--json', 'print JSON')
     .action(async (_opts, command: Command) => {
       const database = await openDatabase(configOf(command), { poolSize: 1, applicationName: 'radotp-cli' });
       try {
         const applied = await migrateToLatest(database.conn.db);
+        if (wantsJson(command)) return printJson({ applied });
         process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'schema is up to date\n');
       } finally {
         await database.close();

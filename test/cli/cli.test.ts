@@ -147,6 +147,16 @@ describe('radotp init', () => {
     expectSuccess(await radotp(['init']), /^key file: /);
     expect(fs.readFileSync(keyFile(), 'utf8')).toBe(before);
   });
+
+  test('init and db migrate print JSON with --json', async () => {
+    const init = await radotp(['init', '--json']);
+    expect(init.code).toBe(0);
+    const data = JSON.parse(init.stdout);
+    expect(data).toEqual({ keyFile: keyFile(), keyId: expect.stringMatching(/^[0-9a-f]{16}$/), database: 'configured', dataDir: expect.any(String) });
+    const migrate = await radotp(['db', 'migrate', '--json']);
+    expect(migrate.code).toBe(0);
+    expect(JSON.parse(migrate.stdout)).toEqual({ applied: [] }); // init already applied every migration
+  });
 });
 
 describe('radotp client', () => {
