@@ -14,7 +14,7 @@ import { RadiusServer } from '../radius/server';
 import type { ClientEntry } from '../radius/types';
 import { AuthCache } from '../store/auth-cache';
 import { ChangeListener } from '../store/change-listener';
-import { loadLoginData } from '../store/login-data';
+import { loadLoginData, loadLoginDataPage } from '../store/login-data';
 import { openStore, type Store } from '../store/open';
 import { buildPipeline } from './pipeline';
 
@@ -78,7 +78,13 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
     },
     () => listener.live,
   );
-  const listener = new ChangeListener(store.url, (e) => cache.onChange(e), logger);
+  const listener = new ChangeListener(store.url, (e) => cache.onChange(e), logger, () => {
+    const started = Date.now();
+    cache.warm((after) => loadLoginDataPage(store.db, store.keys, after, 1000)).then(
+      (users) => logger.info({ users, ms: Date.now() - started }, 'user cache warmed'),
+      (e) => logger.warn({ err: (e as Error).message }, 'could not warm the user cache; users are loaded on demand'),
+    );
+  });
   let radius: RadiusServer<ClientData> | undefined;
   let httpServer: http.Server | undefined;
   const audit = new AuditWriter((events) => store.audit.insertMany(events), {

@@ -52,7 +52,7 @@ export interface AuthSources {
 /**
  * Keeps users and their usable tokens (seeds opened) in memory so that a login with a correct code
  * costs one database statement — the atomic spend. Entries are dropped on change notifications from
- * any node or CLI (ChangeListener), after a short TTL as a safety net, and entirely whenever the
+ * any node or CLI (ChangeListener), after a long TTL as a safety net, and entirely whenever the
  * notifications are not live. Replay state read from here may be stale; it is only a hint: the
  * guarded UPDATE decides, and a miss is re-checked against fresh rows (see TokenVerifier).
  */
@@ -63,14 +63,21 @@ export class AuthCache {
   private generation = 0;
   private readonly lookups: LookupBatcher<string, LoginData>;
 
+  private readonly maxEntries: number;
+
+  /**
+   * Entries live until a change notification drops them; the TTL (default one hour) is only a safety
+   * net. While the notifications are not live, nothing is read from or kept in the cache.
+   */
   constructor(
     private readonly source: AuthSources,
     private readonly isLive: () => boolean,
     opts: { maxEntries?: number; ttlMs?: number } = {},
     private readonly now: () => number = Date.now,
   ) {
-    this.users = new TtlMap(opts.maxEntries ?? 200_000, opts.ttlMs ?? 60_000);
-    this.tokens = new TtlMap(opts.maxEntries ?? 200_000, opts.ttlMs ?? 60_000);
+    this.maxEntries = opts.maxEntries ?? 200_000;
+    this.users = new TtlMap(this.maxEntries, opts.ttlMs ?? 3_600_000);
+    this.tokens = new TtlMap(this.maxEntries, opts.ttlMs ?? 3_600_000);
     this.lookups = new LookupBatcher((names) => source.loadLoginData(names));
   }
 
@@ -116,6 +123,30 @@ export class AuthCache {
 
   hasDisabledToken(userId: bigint): Promise<boolean> {
     return this.source.hasDisabledToken(userId);
+  }
+
+  /**
+   * Loads every user and their tokens page by page (at start, and after the notifications came back),
+   * so that a user's first login of the day costs no lookup either. A page read while a change arrived
+   * is dropped: those users are loaded on demand instead. Stops when the cache would be full.
+   */
+  async warm(loadPage: (afterUserId: bigint) => Promise<{ data: LoginData[]; lastUserId?: bigint }>): Promise<number> {
+    let after = 0n;
+    let loaded = 0;
+    while (loaded < this.maxEntries / 2 && this.isLive()) {
+      const gen = this.generation;
+      const page = await loadPage(after);
+      if (page.lastUserId === undefined) break;
+      after = page.lastUserId;
+      if (gen !== this.generation || !this.isLive()) continue;
+      const now = this.now();
+      for (const d of page.data) {
+        this.users.set(d.user.username, d.user, now);
+        this.tokens.set(d.user.id, d.tokens, now);
+      }
+      loaded += page.data.length;
+    }
+    return loaded;
   }
 
   /** After a successful spend, keep this node's copy of the replay state current (a hint for the next login). */

@@ -17,6 +17,8 @@ export class ChangeListener {
     private readonly url: string,
     private readonly onChange: (e: ChangeEvent) => void,
     private readonly log?: { warn(o: object, m: string): void },
+    /** Called each time notifications become live (first connect and every reconnect). */
+    private readonly onLive?: () => void,
   ) {}
 
   start(): void {
@@ -50,6 +52,7 @@ export class ChangeListener {
       if (this.client !== client) return;
       this.onChange({ kind: 'reset' }); // whatever happened while we were not listening
       this.live = true;
+      this.onLive?.();
     } catch (e) {
       down((e as Error).message);
     }

@@ -10,21 +10,39 @@ export interface LoginData {
   readonly tokens: TokenWithSeed[];
 }
 
+type LoginRow = { u_id: bigint; u_username: string; u_password_hash: string | null; u_method: string; u_created_at: Date; u_updated_at: Date } & Partial<TokenRow>;
+
 /**
- * Everything a login needs about several users, in ONE statement: the users and their usable tokens.
+ * Everything a login needs about several users, in ONE statement: the users and their active tokens.
  * The server asks for every user seen in one turn of the event loop at once (see LookupBatcher), so a
  * burst of logins costs one round trip and one plan instead of two per login. The statement is shaped
  * (unnest joined to the unique indexes) so that it stays index lookups even before the tables are analyzed.
+ * Validity dates are not filtered here: the cache applies them at the moment of use (AuthCache).
  */
 export async function loadLoginData(db: Db, keys: KeyRing, usernames: readonly string[]): Promise<Map<string, LoginData>> {
-  const { rows } = await sql<{ u_id: bigint; u_username: string; u_password_hash: string | null; u_method: string; u_created_at: Date; u_updated_at: Date } & Partial<TokenRow>>`
+  const { rows } = await sql<LoginRow>`
     SELECT u.id AS u_id, u.username AS u_username, u.password_hash AS u_password_hash, u.method AS u_method,
            u.created_at AS u_created_at, u.updated_at AS u_updated_at, t.*
     FROM unnest(${usernames as string[]}::text[]) AS wanted(username)
     JOIN app_user u ON u.username = wanted.username
     LEFT JOIN token t ON t.user_id = u.id AND t.state = 'active'
-      AND (t.valid_to IS NULL OR t.valid_to > now()) AND (t.valid_from IS NULL OR t.valid_from <= now())
     ORDER BY u.id, t.id`.execute(db);
+  return toLoginData(rows, keys);
+}
+
+/** One page of every user (by id) with their active tokens, to warm a server's cache at start. */
+export async function loadLoginDataPage(db: Db, keys: KeyRing, afterUserId: bigint, pageSize: number): Promise<{ data: LoginData[]; lastUserId?: bigint }> {
+  const { rows } = await sql<LoginRow>`
+    SELECT u.id AS u_id, u.username AS u_username, u.password_hash AS u_password_hash, u.method AS u_method,
+           u.created_at AS u_created_at, u.updated_at AS u_updated_at, t.*
+    FROM (SELECT * FROM app_user WHERE id > ${String(afterUserId)}::bigint ORDER BY id LIMIT ${pageSize}) u
+    LEFT JOIN token t ON t.user_id = u.id AND t.state = 'active'
+    ORDER BY u.id, t.id`.execute(db);
+  const data = [...toLoginData(rows, keys).values()];
+  return { data, lastUserId: data.length ? data[data.length - 1].user.id : undefined };
+}
+
+function toLoginData(rows: readonly LoginRow[], keys: KeyRing): Map<string, LoginData> {
   const out = new Map<string, LoginData>();
   for (const r of rows) {
     let entry = out.get(r.u_username);
