@@ -1,0 +1,112 @@
+import { AuthCache, type AuthSources } from '../../src/store/auth-cache';
+import type { LoginData } from '../../src/store/login-data';
+import type { TokenWithSeed } from '../../src/store/tokens';
+
+function user(id: number, username: string): LoginData['user'] {
+  return { id: BigInt(id), username, passwordHash: null, method: 'token', createdAt: new Date(0), updatedAt: new Date(0) };
+}
+function token(id: number, validTo: Date | null = null): TokenWithSeed {
+  return { id: BigInt(id), serial: `T${id}`, validTo, validFrom: null, lastStep: -1n, drift: 0, nextCounter: 0n } as unknown as TokenWithSeed;
+}
+
+/** A fake database: counts what the cache asks for. */
+function source(rows: LoginData[]) {
+  const calls = { loadLoginData: 0, usableForUser: 0 };
+  const s: AuthSources = {
+    async loadLoginData(names) {
+      calls.loadLoginData++;
+      return new Map(rows.filter((r) => names.includes(r.user.username)).map((r) => [r.user.username, r]));
+    },
+    async usableForUser(id) {
+      calls.usableForUser++;
+      return rows.find((r) => r.user.id === id)?.tokens ?? [];
+    },
+    async hasDisabledToken() {
+      return false;
+    },
+  };
+  return { s, calls };
+}
+
+const rows: LoginData[] = [
+  { user: user(1, 'ann'), tokens: [token(11)] },
+  { user: user(2, 'bob'), tokens: [token(21), token(22, new Date(Date.now() + 60_000))] },
+  { user: user(3, 'cyd'), tokens: [] },
+];
+const pages = (pageSize: number) => async (after: bigint) => {
+  const data = rows.filter((r) => r.user.id > after).slice(0, pageSize);
+  return { data, lastUserId: data.length ? data[data.length - 1].user.id : undefined };
+};
+
+describe('AuthCache', () => {
+  test('warm() loads every user page by page; logins then need no lookup', async () => {
+    const { s, calls } = source(rows);
+    const cache = new AuthCache(s, () => true);
+    expect(await cache.warm(pages(2))).toBe(3);
+    expect((await cache.findUser('bob'))?.id).toBe(2n);
+    expect((await cache.usableForUser(2n)).map((t) => t.serial)).toEqual(['T21', 'T22']);
+    expect(calls).toEqual({ loadLoginData: 0, usableForUser: 0 });
+  });
+
+  test('a change notification drops the entry; the next login reads it again', async () => {
+    const { s, calls } = source(rows);
+    const cache = new AuthCache(s, () => true);
+    await cache.warm(pages(10));
+    cache.onChange({ kind: 'tokens', userId: 1n });
+    await cache.usableForUser(1n);
+    expect(calls.usableForUser).toBe(1);
+    cache.onChange({ kind: 'user', username: 'ann' });
+    await cache.findUser('ann');
+    expect(calls.loadLoginData).toBe(1);
+  });
+
+  test('a page read while a change arrived is not kept (those users load on demand)', async () => {
+    const { s, calls } = source(rows);
+    const cache = new AuthCache(s, () => true);
+    let first = true;
+    await cache.warm(async (after) => {
+      const page = await pages(1)(after);
+      if (first) cache.onChange({ kind: 'user', username: 'someone-else' }); // arrives while page 1 is read
+      first = false;
+      return page;
+    });
+    await cache.findUser('ann');
+    await cache.findUser('bob');
+    expect(calls.loadLoginData).toBe(1); // ann was dropped with the raced page; bob was kept
+  });
+
+  test('while notifications are not live nothing is served from or kept in the cache', async () => {
+    const { s, calls } = source(rows);
+    let live = false;
+    const cache = new AuthCache(s, () => live);
+    expect(await cache.warm(pages(10))).toBe(0);
+    await cache.findUser('ann');
+    await cache.findUser('ann');
+    await cache.usableForUser(1n);
+    expect(calls).toEqual({ loadLoginData: 2, usableForUser: 1 });
+    live = true;
+    await cache.findUser('ann');
+    await cache.findUser('ann');
+    expect(calls.loadLoginData).toBe(3);
+  });
+
+  test('a token whose validity ends while cached is no longer offered', async () => {
+    const { s } = source(rows);
+    let now = Date.now();
+    const cache = new AuthCache(s, () => true, {}, () => now);
+    await cache.warm(pages(10));
+    expect((await cache.usableForUser(2n)).length).toBe(2);
+    now += 120_000;
+    expect((await cache.usableForUser(2n)).map((t) => t.serial)).toEqual(['T21']);
+  });
+
+  test("noteSpent keeps this node's replay state current without touching other tokens", async () => {
+    const { s } = source(rows);
+    const cache = new AuthCache(s, () => true);
+    await cache.warm(pages(10));
+    cache.noteSpent(2n, 21n, { lastStep: 100n, drift: 1, nextCounter: undefined });
+    const [t21, t22] = await cache.usableForUser(2n);
+    expect([t21.lastStep, t21.drift, t21.nextCounter]).toEqual([100n, 1, 0n]);
+    expect(t22.lastStep).toBe(-1n);
+  });
+});
