@@ -20,7 +20,7 @@ export function verifierSettings(cfg: LoadedConfig): VerifierSettings {
 
 /** The method table: a user's `method` column picks exactly one of these. */
 export function buildMethods(cfg: LoadedConfig, store: Store, node: string, tokens: TokenSource = store.tokens): Map<string, AuthMethod> {
-  const firstFactor = new LocalPasswordFactor();
+  const firstFactor = new LocalPasswordFactor(store.users);
   const verifier = new TokenVerifier(store.tokens, store.keys, verifierSettings(cfg));
   const methods: AuthMethod[] = [
     new PasswordMethod(firstFactor),
