@@ -118,10 +118,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
       logger,
       events: {
         dropped: (reason) => metrics.drops.inc({ reason }),
-        replied: (code, seconds) => {
-          metrics.requests.inc({ code: 'Access-Request', result: CODE_NAMES[code] ?? String(code) });
-          metrics.latency.observe(seconds);
-        },
+        replied: (code, seconds) => metrics.countReply(CODE_NAMES[code] ?? String(code), seconds),
       },
     });
     const bound = await radius.start();

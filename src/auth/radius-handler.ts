@@ -88,11 +88,11 @@ export function createRadiusHandler(deps: HandlerDeps): RequestHandler<ClientDat
       method: outcome.method,
       tokenSerial: outcome.tokenSerial,
     });
-    deps.metrics?.decisions.inc({ result: outcome.kind, reason: outcome.reason });
+    deps.metrics?.countDecision(outcome.kind, outcome.reason);
     // shed by the bounded password-check queue: a drop like any other, for whoever watches radotp_dropped_total
     if (outcome.kind === 'fail' && outcome.reason === 'overload') deps.metrics?.drops.inc({ reason: 'overload' });
-    deps.logger.info(
-      {
+    if (deps.logger.isLevelEnabled('info')) {
+      const line = {
         event: 'auth',
         client: req.client.name,
         clientAddress: req.remote.address,
@@ -102,9 +102,9 @@ export function createRadiusHandler(deps: HandlerDeps): RequestHandler<ClientDat
         method: outcome.method,
         token: outcome.tokenSerial,
         ms: Math.round(ms * 100) / 100,
-      },
-      'auth decision',
-    );
+      };
+      deps.logger.info(line, 'auth decision');
+    }
     return toReply(outcome, deps.rejectMessage);
   };
 }

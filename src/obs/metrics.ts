@@ -33,6 +33,26 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private readonly decisionChildren = new Map<string, { inc(): void }>();
+
+  /** Counts a decision; the labelled child is looked up once per (result, reason), not hashed per request. */
+  countDecision(result: string, reason: string): void {
+    const key = `${result}\0${reason}`;
+    let child = this.decisionChildren.get(key);
+    if (!child) this.decisionChildren.set(key, (child = this.decisions.labels({ result, reason })));
+    child.inc();
+  }
+
+  private readonly replyChildren = new Map<string, { inc(): void }>();
+
+  /** Counts an answered Access-Request by reply code and records its latency. */
+  countReply(result: string, seconds: number): void {
+    let child = this.replyChildren.get(result);
+    if (!child) this.replyChildren.set(result, (child = this.requests.labels({ code: 'Access-Request', result })));
+    child.inc();
+    this.latency.observe(seconds);
+  }
+
   constructor(collectDefaults = true) {
     if (collectDefaults) client.collectDefaultMetrics({ register: this.registry });
   }
