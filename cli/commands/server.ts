@@ -3,7 +3,7 @@ import { startServer } from '../../src/app/serve';
 import { migrateToLatest } from '../../src/store/migrate';
 import { openDatabase, openStore } from '../../src/store/open';
 import { configOf, wantsJson, withStore } from '../context';
-import { printJson, printTable } from '../io';
+import { CliError, printJson, printTable } from '../io';
 
 export function serveCommand(): Command {
   return new Command('serve')
@@ -70,7 +70,7 @@ export function auditCommand(): Command {
     .option('--json', 'print JSON')
     .action(async (opts, command: Command) => {
       const limit = Number(opts.limit);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 100000) throw new Error('--limit must be a whole number from 1 to 100000');
+      if (!Number.isInteger(limit) || limit < 1 || limit > 100000) throw new CliError('--limit must be a whole number from 1 to 100000');
       const rows = await withStore(command, (store) => store.audit.recent({ username: opts.user, limit }));
       if (opts.json) return printJson(rows);
       printTable(
