@@ -4,6 +4,8 @@ import { LookupBatcher } from './lookup-batcher';
 import type { TokenWithSeed } from './tokens';
 import type { UserRecord } from './users';
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 function withinValidity(t: TokenWithSeed, now: number): boolean {
   return (t.validTo === null || t.validTo.getTime() > now) && (t.validFrom === null || t.validFrom.getTime() <= now);
 }
@@ -28,11 +30,6 @@ class TtlMap<K, V> {
     this.map.delete(key);
     if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value as K);
     this.map.set(key, { value, expires: now + this.ttlMs });
-  }
-  /** Replaces a live entry's value without extending its life. */
-  update(key: K, fn: (v: V) => V, now: number): void {
-    const e = this.map.get(key);
-    if (e && e.expires > now) e.value = fn(e.value);
   }
   delete(key: K): void {
     this.map.delete(key);
@@ -151,7 +148,12 @@ export class AuthCache {
 
   /** After a successful spend, keep this node's copy of the replay state current (a hint for the next login). */
   noteSpent(userId: bigint, tokenId: bigint, change: { lastStep?: bigint; drift?: number; nextCounter?: bigint }): void {
-    const known = Object.fromEntries(Object.entries(change).filter(([, v]) => v !== undefined));
-    this.tokens.update(userId, (list) => list.map((t) => (t.id === tokenId ? { ...t, ...known, failCount: 0 } : t)), this.now());
+    // in place: the entry's token objects are this cache's own, and the values only ever move forward
+    const token = this.tokens.get(userId, this.now())?.find((t) => t.id === tokenId) as Mutable<TokenWithSeed> | undefined;
+    if (!token) return;
+    if (change.lastStep !== undefined) token.lastStep = change.lastStep;
+    if (change.drift !== undefined) token.drift = change.drift;
+    if (change.nextCounter !== undefined) token.nextCounter = change.nextCounter;
+    token.failCount = 0;
   }
 }
