@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DocumentReader } from '../../src/pskc/document-reader';
 import { CONFORMANCE_DIR } from '../support/shared';
+import { expectKind } from './expect-kind';
 import { PskcError, isPskcError, mayUseKey, readPskc, streamPskcFile, type PskcContainer, type PskcDecryption, type PskcKey } from '../../src/pskc';
 import type { KeyMaterial } from '../../src/pskc/key-material';
 import { XmlScanner } from '../../src/pskc/xml-scanner';
@@ -47,17 +48,6 @@ function dateOf(text: string): Date {
   return new Date(/Z$|[+-]\d\d:\d\d$/.test(text) ? text : `${text}Z`);
 }
 
-function expectKind(run: () => unknown, kind: string): PskcError {
-  let thrown: unknown;
-  try {
-    run();
-  } catch (error) {
-    thrown = error;
-  }
-  expect(isPskcError(thrown)).toBe(true);
-  expect((thrown as PskcError).kind).toBe(kind);
-  return thrown as PskcError;
-}
 
 /** The container's KeyMaterial, to check derived and MAC keys the manifest asserts. */
 function materialOf(xml: Buffer, decryption: PskcDecryption): KeyMaterial {

@@ -2,6 +2,7 @@ import { createCipheriv, createPublicKey, generateKeyPairSync, randomBytes, rand
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONFORMANCE_DIR } from '../support/shared';
+import { expectKind } from './expect-kind';
 import forge from 'node-forge';
 import { unwrapRfc3394, unwrapTripleDes, wrapRfc3394, wrapTripleDes } from '../../src/pskc/keywrap';
 import { isPskcError, readPskc, writePskc, type PskcDecryption, type PskcError, type PskcWriteProtection, type WritableKey } from '../../src/pskc';
@@ -44,17 +45,6 @@ function randomKeys(count: number, secretLength: () => number = () => [10, 16, 2
   }));
 }
 
-function expectKind(run: () => unknown, kinds: string | string[]): PskcError {
-  let thrown: unknown;
-  try {
-    run();
-  } catch (error) {
-    thrown = error;
-  }
-  expect(isPskcError(thrown)).toBe(true);
-  expect([kinds].flat()).toContain((thrown as PskcError).kind);
-  return thrown as PskcError;
-}
 
 function roundTrip(protection: PskcWriteProtection, decryption: PskcDecryption, keys = randomKeys(3)): void {
   const xml = writePskc(keys, protection);
