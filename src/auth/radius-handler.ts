@@ -75,7 +75,7 @@ export function createRadiusHandler(deps: HandlerDeps): RequestHandler<ClientDat
     const started = process.hrtime.bigint();
     const parsed = readRequest(req);
     const outcome: Outcome = 'invalid' in parsed ? reject(parsed.invalid) : await deps.pipeline.decide(parsed);
-    const username = 'invalid' in parsed ? parsed.username : parsed.username;
+    const username = parsed.username;
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     deps.audit.write({
       at: new Date(),

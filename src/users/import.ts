@@ -58,7 +58,7 @@ export function readUserCsv(text: string, methods: readonly string[]): CsvUserRo
 /** A value that is already an argon2 PHC hash is stored as given, so users can move between systems without their passwords. */
 const PHC_ARGON2 = /^\$argon2(id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/;
 
-async function hashAll(rows: readonly CsvUserRow[], onHashed: () => void): Promise<Map<number, string>> {
+export async function hashImportPasswords(rows: readonly CsvUserRow[], onHashed: () => void): Promise<Map<number, string>> {
   const out = new Map<number, string>();
   const todo = rows.filter((r) => r.password !== undefined);
   let next = 0;
@@ -107,4 +107,3 @@ export function planUserImport(
   return { users, assignments, summary };
 }
 
-export { hashAll as hashImportPasswords };
