@@ -90,6 +90,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
   const audit = new AuditWriter((events) => store.audit.insertMany(events), {
     onError: (e, backlog) => logger.warn({ err: (e as Error).message, backlog }, 'audit trail not written yet; will retry'),
     onBacklog: (n) => metrics.auditBacklog.set(n),
+    onDropped: () => metrics.auditDropped.inc(),
   });
   try {
     let clients = await loadClientTable(store, logger);

@@ -9,7 +9,6 @@ export class AuditWriter {
   private timer?: NodeJS.Timeout;
   private flushing?: Promise<void>;
   private closed = false;
-  dropped = 0;
 
   constructor(
     private readonly insertMany: (events: readonly AuditEvent[]) => Promise<void>,
@@ -19,6 +18,8 @@ export class AuditWriter {
       maxBacklog?: number;
       onError?: (e: unknown, backlog: number) => void;
       onBacklog?: (n: number) => void;
+      /** An event was discarded because the backlog was full (the database has been away a long time). */
+      onDropped?: () => void;
     } = {},
   ) {}
 
@@ -26,7 +27,7 @@ export class AuditWriter {
     const max = this.opts.maxBacklog ?? 100_000;
     if (this.queue.length >= max) {
       this.queue.shift();
-      this.dropped++;
+      this.opts.onDropped?.();
     }
     this.queue.push(event);
     this.opts.onBacklog?.(this.queue.length);

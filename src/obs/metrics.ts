@@ -27,6 +27,11 @@ export class Metrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+  readonly auditDropped = new client.Counter({
+    name: 'radotp_audit_dropped_total',
+    help: 'Audit events discarded because the backlog was full while the database was away',
+    registers: [this.registry],
+  });
   readonly auditBacklog = new client.Gauge({
     name: 'radotp_audit_backlog',
     help: 'Audit events waiting to be written to the database',
