@@ -126,14 +126,15 @@ export async function startRadotp(o: {
       clearTimeout(timer);
     },
   };
-  // Ready = answers Status-Server and /healthz says the database is reachable.
+  // Ready = answers Status-Server, /healthz says the database is reachable, and the login cache is warm.
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (exitedFlag) throw new Error(`radotp exited during start-up; see ${o.logFile}:\n${tail(o.logFile)}`);
     const rtt = await statusServerProbe({ port: o.port, secret: o.secret, timeoutMs: 300 }).catch(() => null);
     if (rtt !== null) {
       const healthy = await fetch(`http://127.0.0.1:${o.httpPort}/healthz`).then((r) => r.ok, () => false);
-      if (healthy) return proc;
+      // and the login cache is warm: otherwise the first round measures the warm-up, not the logins
+      if (healthy && (await scrapeMetrics(o.httpPort).then((m) => m.get('radotp_login_cache_warmed') === 1, () => false))) return proc;
     }
     if (Date.now() > deadline) {
       await proc.stop();

@@ -80,8 +80,12 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
   );
   const listener = new ChangeListener(store.url, (e) => cache.onChange(e), logger, () => {
     const started = Date.now();
+    metrics.loginCacheWarmed.set(0);
     cache.warm((after) => loadLoginDataPage(store.db, store.keys, after, 1000)).then(
-      (users) => logger.info({ users, ms: Date.now() - started }, 'user cache warmed'),
+      (users) => {
+        metrics.loginCacheWarmed.set(1);
+        logger.info({ users, ms: Date.now() - started }, 'user cache warmed');
+      },
       (e) => logger.warn({ err: (e as Error).message }, 'could not warm the user cache; users are loaded on demand'),
     );
   });

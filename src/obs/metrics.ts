@@ -38,6 +38,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly loginCacheWarmed = new client.Gauge({
+    name: 'radotp_login_cache_warmed',
+    help: '1 once every user and token has been loaded into this node\'s login cache (after start, and after the change notifications came back)',
+    registers: [this.registry],
+  });
+
   private readonly decisionChildren = new Map<string, { inc(): void }>();
 
   /** Counts a decision; the labelled child is looked up once per (result, reason), not hashed per request. */

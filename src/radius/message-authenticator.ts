@@ -4,7 +4,8 @@
  * Both work on slices of the packet and feed the hash piece by piece, so checking a request
  * never copies or mutates the received buffer (another reader may still hold it).
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { Hmac, Md5 } from '../hash';
 
 export const AUTHENTICATOR_OFFSET = 4;
 export const AUTHENTICATOR_LENGTH = 16;
@@ -13,6 +14,10 @@ export const HEADER_LENGTH = 20;
 export const MESSAGE_AUTHENTICATOR_LENGTH = 16;
 
 const ZERO_16: Buffer = Buffer.alloc(16); // never written to
+
+/** Reused for every packet: each use runs synchronously from start to digest (see src/hash). */
+const md5 = new Md5();
+const hmacMd5 = new Hmac(new Md5(), { cacheKeys: true }); // keyed by the clients' shared secrets
 
 /**
  * RFC 3579 §3.2: "Message-Authenticator = HMAC-MD5 (Type, Identifier, Length, Request Authenticator,
@@ -31,16 +36,16 @@ export function computeMessageAuthenticator(
   maValueOffset: number,
   authenticator?: Buffer,
 ): Buffer {
-  const hmac = createHmac('md5', secret);
+  const hmac = hmacMd5.start(secret);
   if (authenticator) {
-    hmac.update(packet.subarray(0, AUTHENTICATOR_OFFSET));
+    hmac.update(packet, 0, AUTHENTICATOR_OFFSET);
     hmac.update(authenticator);
-    hmac.update(packet.subarray(HEADER_LENGTH, maValueOffset));
+    hmac.update(packet, HEADER_LENGTH, maValueOffset);
   } else {
-    hmac.update(packet.subarray(0, maValueOffset));
+    hmac.update(packet, 0, maValueOffset);
   }
   hmac.update(ZERO_16);
-  hmac.update(packet.subarray(maValueOffset + MESSAGE_AUTHENTICATOR_LENGTH, length));
+  hmac.update(packet, maValueOffset + MESSAGE_AUTHENTICATOR_LENGTH, length);
   return hmac.digest();
 }
 
@@ -69,12 +74,7 @@ export function computeResponseAuthenticator(
   requestAuthenticator: Buffer,
   secret: Buffer,
 ): Buffer {
-  return createHash('md5')
-    .update(packet.subarray(0, AUTHENTICATOR_OFFSET))
-    .update(requestAuthenticator)
-    .update(packet.subarray(HEADER_LENGTH, length))
-    .update(secret)
-    .digest();
+  return md5.reset().update(packet, 0, AUTHENTICATOR_OFFSET).update(requestAuthenticator).update(packet, HEADER_LENGTH, length).update(secret).digest();
 }
 
 export function responseAuthenticatorMatches(

@@ -11,7 +11,11 @@
  *
  * and "the password ... is at least 16 octets and at most 128 octets".
  */
-import { createHash } from 'node:crypto';
+import { Md5 } from '../hash';
+
+/** Reused: every use runs synchronously (see src/hash). */
+const md5 = new Md5();
+const keyStream = Buffer.alloc(16);
 
 const BLOCK = 16;
 export const MAX_PASSWORD_LENGTH = 128;
@@ -28,10 +32,11 @@ export function decryptUserPassword(hidden: Buffer, secret: Buffer, requestAuthe
   const clear = Buffer.alloc(length);
   let chain: Buffer = requestAuthenticator;
   for (let offset = 0; offset < length; offset += BLOCK) {
-    const b = createHash('md5').update(secret).update(chain).digest();
-    for (let i = 0; i < BLOCK; i++) clear[offset + i] = hidden[offset + i]! ^ b[i]!;
+    md5.reset().update(secret).update(chain).digestInto(keyStream);
+    for (let i = 0; i < BLOCK; i++) clear[offset + i] = hidden[offset + i]! ^ keyStream[i]!;
     chain = hidden.subarray(offset, offset + BLOCK); // next key stream is keyed by c(i)
   }
+  keyStream.fill(0); // with the hidden value it would give the password back
   let end = length;
   while (end > 0 && clear[end - 1] === 0) end--;
   return clear.subarray(0, end);
@@ -48,8 +53,8 @@ export function encryptUserPassword(clear: Buffer, secret: Buffer, requestAuthen
   clear.copy(hidden);
   let chain: Buffer = requestAuthenticator;
   for (let offset = 0; offset < length; offset += BLOCK) {
-    const b = createHash('md5').update(secret).update(chain).digest();
-    for (let i = 0; i < BLOCK; i++) hidden[offset + i] = hidden[offset + i]! ^ b[i]!;
+    md5.reset().update(secret).update(chain).digestInto(keyStream);
+    for (let i = 0; i < BLOCK; i++) hidden[offset + i] = hidden[offset + i]! ^ keyStream[i]!;
     chain = hidden.subarray(offset, offset + BLOCK);
   }
   return hidden;

@@ -1,5 +1,5 @@
-import { sql } from 'kysely';
 import type { Db } from './connect';
+import type { PreparedStatement, StatementRunner } from './prepared';
 
 export interface AuditEvent {
   /** When the decision was made (defaults to the insert time). */
@@ -20,22 +20,36 @@ export interface AuditRow extends AuditEvent {
   at: Date;
 }
 
-export class AuditRepository {
-  constructor(private readonly db: Db) {}
+/** One statement for a whole batch: ten arrays, not ten parameters per row (this runs on the login path). */
+const INSERT_EVENTS: PreparedStatement = {
+  name: 'radotp_audit_insert',
+  text: `INSERT INTO audit_event (at, node, client, client_address, username, result, reason, method, token_serial, detail)
+    SELECT coalesce(at, now()), node, client, client_address, username, result, reason, method, token_serial, detail
+    FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[])
+      AS e(at, node, client, client_address, username, result, reason, method, token_serial, detail)`,
+};
 
-  /** One statement for the whole batch: ten arrays, not ten parameters per row (this runs on the login path). */
+export class AuditRepository {
+  constructor(
+    private readonly db: Db,
+    private readonly run: StatementRunner,
+  ) {}
+
   async insertMany(events: readonly AuditEvent[]): Promise<void> {
     if (events.length === 0) return;
     const col = <T>(f: (e: AuditEvent) => T) => events.map(f);
-    await sql`
-      INSERT INTO audit_event (at, node, client, client_address, username, result, reason, method, token_serial, detail)
-      SELECT coalesce(at, now()), node, client, client_address, username, result, reason, method, token_serial, detail
-      FROM unnest(
-        ${col((e) => e.at ?? null)}::timestamptz[], ${col((e) => e.node)}::text[], ${col((e) => e.client ?? null)}::text[],
-        ${col((e) => e.clientAddress ?? null)}::text[], ${col((e) => e.username ?? null)}::text[], ${col((e) => e.result)}::text[],
-        ${col((e) => e.reason)}::text[], ${col((e) => e.method ?? null)}::text[], ${col((e) => e.tokenSerial ?? null)}::text[],
-        ${col((e) => (e.detail ? JSON.stringify(e.detail) : null))}::jsonb[]
-      ) AS e(at, node, client, client_address, username, result, reason, method, token_serial, detail)`.execute(this.db);
+    await this.run(INSERT_EVENTS, [
+      col((e) => e.at ?? null),
+      col((e) => e.node),
+      col((e) => e.client ?? null),
+      col((e) => e.clientAddress ?? null),
+      col((e) => e.username ?? null),
+      col((e) => e.result),
+      col((e) => e.reason),
+      col((e) => e.method ?? null),
+      col((e) => e.tokenSerial ?? null),
+      col((e) => (e.detail ? JSON.stringify(e.detail) : null)),
+    ]);
   }
 
   async recent(opts: { username?: string; limit?: number } = {}): Promise<AuditRow[]> {

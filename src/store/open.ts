@@ -6,6 +6,7 @@ import { ClientRepository } from './clients';
 import { connect, type Connection, type Db } from './connect';
 import { acquireEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded-postgres';
 import { migrateToLatest } from './migrate';
+import { poolRunner, type StatementRunner } from './prepared';
 import { TokenRepository } from './tokens';
 import { UserRepository } from './users';
 
@@ -13,6 +14,8 @@ export interface Store {
   /** The connection URL (contains credentials: never log it). */
   readonly url: string;
   readonly db: Db;
+  /** Runs the login path's prepared statements (see prepared.ts). */
+  readonly run: StatementRunner;
   readonly keys: KeyRing;
   readonly clients: ClientRepository;
   readonly users: UserRepository;
@@ -60,15 +63,17 @@ export function loadKeyRing(cfg: LoadedConfig, create: boolean, logger?: LogSink
 
 export function buildStore(conn: Connection, keys: KeyRing, url: string, embedded?: EmbeddedPostgresHandle): Store {
   const { db } = conn;
+  const run = poolRunner(conn.pool);
   return {
     url,
     db,
+    run,
     keys,
     clients: new ClientRepository(db, keys),
     users: new UserRepository(db),
-    tokens: new TokenRepository(db, keys),
+    tokens: new TokenRepository(db, keys, run),
     challenges: new ChallengeRepository(db),
-    audit: new AuditRepository(db),
+    audit: new AuditRepository(db, run),
     embedded: !!embedded,
     async ping() {
       try {

@@ -1,5 +1,4 @@
-import { sql } from 'kysely';
-import type { Db } from './connect';
+import type { PreparedStatement, StatementRunner } from './prepared';
 
 interface Pending {
   id: bigint;
@@ -9,12 +8,44 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
+type Kind = 'step' | 'counter';
+
+/*
+ * The guard is the replay protection (RFC 6238 §5.2, RFC 4226 §7.2): a row advances only past its
+ * stored step/counter, so of two statements carrying the same code (two nodes, same instant) exactly
+ * one updates the row; the other waits for the row lock, re-checks the guard and finds nothing to do.
+ * The ids arrive sorted and the plan is a nested loop over the array (unnest is estimated at a few
+ * rows, so the generic plan keeps it), so every statement locks its rows in ascending id order and two
+ * statements cannot wait on each other in a cycle. Should a plan ever differ, PostgreSQL detects the
+ * deadlock, aborts one statement whole, and the batch is sent again (see execute).
+ */
+const SPEND_STEP: PreparedStatement = {
+  name: 'radotp_spend_step',
+  text: `UPDATE token SET last_step = v.step, drift = v.drift, fail_count = 0, locked_until = NULL, last_used_at = now()
+    FROM unnest($1::bigint[], $2::bigint[], $3::int[]) AS v(id, step, drift)
+    WHERE token.id = v.id AND token.last_step < v.step AND token.state = 'active'
+      AND (token.locked_until IS NULL OR token.locked_until <= now())
+    RETURNING token.id`,
+};
+
+const SPEND_COUNTER: PreparedStatement = {
+  name: 'radotp_spend_counter',
+  text: `UPDATE token SET next_counter = v.counter + 1, fail_count = 0, locked_until = NULL, last_used_at = now()
+    FROM unnest($1::bigint[], $2::bigint[]) AS v(id, counter)
+    WHERE token.id = v.id AND token.next_counter <= v.counter AND token.state = 'active'
+      AND (token.locked_until IS NULL OR token.locked_until <= now())
+    RETURNING token.id`,
+};
+
+/** SQLSTATE 40P01 deadlock_detected: the statement was rolled back whole, so sending it again is safe. */
+const DEADLOCK = '40P01';
+const MAX_ATTEMPTS = 3;
+
 /**
  * Spends codes in batches: every spend requested in one turn of the event loop goes to PostgreSQL as
  * ONE guarded UPDATE (per kind), instead of one transaction per login. The guard is the same as for a
- * single row — the row advances only if the new step/counter is beyond the stored one — so a code is
- * still accepted exactly once across nodes. Rows are locked in id order, so two batches (or two nodes)
- * can never deadlock; a token appearing twice in a turn waits for the next batch.
+ * single row, so a code is still accepted exactly once across nodes; a token appearing twice in a turn
+ * waits for the next batch.
  */
 export class SpendBatcher {
   private steps: Pending[] = [];
@@ -28,7 +59,7 @@ export class SpendBatcher {
    * login still goes out on the next turn of the event loop.
    */
   constructor(
-    private readonly db: Db,
+    private readonly run: StatementRunner,
     private readonly maxBatch = 256,
     private readonly maxInFlight = 2,
   ) {}
@@ -57,59 +88,49 @@ export class SpendBatcher {
   private flush(): void {
     this.scheduled = false;
     if (this.inFlight >= this.maxInFlight) return; // the statement that finishes next flushes what waits
-    const run = (queue: Pending[], kind: 'step' | 'counter') => {
-      const batch: Pending[] = [];
-      const later: Pending[] = [];
-      const ids = new Set<bigint>();
-      for (const p of queue) {
-        if (ids.has(p.id) || batch.length >= this.maxBatch) later.push(p);
-        else {
-          ids.add(p.id);
-          batch.push(p);
-        }
-      }
-      if (batch.length) {
-        this.inFlight++;
-        void this.execute(batch, kind).finally(() => {
-          this.inFlight--;
-          if (this.steps.length || this.counters.length) this.schedule();
-        });
-      }
-      return later;
-    };
-    this.steps = run(this.steps, 'step');
-    this.counters = run(this.counters, 'counter');
+    this.steps = this.start(this.steps, 'step');
+    this.counters = this.start(this.counters, 'counter');
     if (this.steps.length || this.counters.length) this.schedule();
   }
 
-  private async execute(batch: Pending[], kind: 'step' | 'counter'): Promise<void> {
+  /** Sends one batch from `queue` (one entry per token, in id order); returns what has to wait. */
+  private start(queue: Pending[], kind: Kind): Pending[] {
+    if (queue.length === 0) return queue;
+    const batch: Pending[] = [];
+    const later: Pending[] = [];
+    const ids = new Set<bigint>();
+    for (const p of queue) {
+      if (ids.has(p.id) || batch.length >= this.maxBatch) later.push(p);
+      else {
+        ids.add(p.id);
+        batch.push(p);
+      }
+    }
+    batch.sort((a, b) => (a.id < b.id ? -1 : 1));
+    this.inFlight++;
+    void this.execute(batch, kind).finally(() => {
+      this.inFlight--;
+      if (this.steps.length || this.counters.length) this.schedule();
+    });
+    return later;
+  }
+
+  private async execute(batch: Pending[], kind: Kind): Promise<void> {
     const ids = batch.map((p) => String(p.id));
     const values = batch.map((p) => String(p.value));
-    try {
-      const result =
-        kind === 'step'
-          ? await sql<{ id: bigint }>`
-              WITH v AS (SELECT * FROM unnest(${ids}::bigint[], ${values}::bigint[], ${batch.map((p) => p.drift)}::int[]) AS v(id, step, drift)),
-              locked AS (SELECT t.id FROM token t JOIN v ON v.id = t.id ORDER BY t.id FOR UPDATE OF t)
-              UPDATE token SET last_step = v.step, drift = v.drift, fail_count = 0, locked_until = NULL, last_used_at = now()
-              FROM v
-              WHERE token.id = v.id AND token.id IN (SELECT id FROM locked)
-                AND token.last_step < v.step AND token.state = 'active'
-                AND (token.locked_until IS NULL OR token.locked_until <= now())
-              RETURNING token.id`.execute(this.db)
-          : await sql<{ id: bigint }>`
-              WITH v AS (SELECT * FROM unnest(${ids}::bigint[], ${values}::bigint[]) AS v(id, counter)),
-              locked AS (SELECT t.id FROM token t JOIN v ON v.id = t.id ORDER BY t.id FOR UPDATE OF t)
-              UPDATE token SET next_counter = v.counter + 1, fail_count = 0, locked_until = NULL, last_used_at = now()
-              FROM v
-              WHERE token.id = v.id AND token.id IN (SELECT id FROM locked)
-                AND token.next_counter <= v.counter AND token.state = 'active'
-                AND (token.locked_until IS NULL OR token.locked_until <= now())
-              RETURNING token.id`.execute(this.db);
-      const won = new Set(result.rows.map((r) => r.id));
-      for (const p of batch) p.resolve(won.has(p.id));
-    } catch (e) {
-      for (const p of batch) p.reject(e);
+    const params = kind === 'step' ? [ids, values, batch.map((p) => p.drift)] : [ids, values];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const rows = await this.run<{ id: bigint }>(kind === 'step' ? SPEND_STEP : SPEND_COUNTER, params);
+        const won = new Set<bigint>();
+        for (const r of rows) won.add(r.id);
+        for (const p of batch) p.resolve(won.has(p.id));
+        return;
+      } catch (e) {
+        if ((e as { code?: string }).code === DEADLOCK && attempt < MAX_ATTEMPTS) continue;
+        for (const p of batch) p.reject(e);
+        return;
+      }
     }
   }
 }

@@ -2,6 +2,7 @@ import { sql, type Selectable } from 'kysely';
 import type { KeyRing } from '../secrets/keyring';
 import type { Db } from './connect';
 import { isUniqueViolation, NotFoundError, StoreConflictError } from './errors';
+import type { StatementRunner } from './prepared';
 import { SpendBatcher } from './spend-batcher';
 import type { DisabledReason, TokenKind, TokenState, TokenTable } from './schema';
 
@@ -112,8 +113,9 @@ export class TokenRepository {
   constructor(
     private readonly db: Db,
     private readonly keys: KeyRing,
+    run: StatementRunner,
   ) {
-    this.spends = new SpendBatcher(db);
+    this.spends = new SpendBatcher(run);
   }
 
   private base(db: Db = this.db) {

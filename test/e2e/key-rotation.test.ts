@@ -91,7 +91,7 @@ test('before the rotation, users log in (everything is sealed under the old key)
 
 test('a rotation that cannot open every secret changes nothing: it is one transaction', async () => {
   // A seed sealed under a key nobody holds, inserted last so the rotation meets it after re-sealing the others.
-  const stranger = new TokenRepository(t.store.db, new KeyRing(masterKeyFromBytes(crypto.randomBytes(32))));
+  const stranger = new TokenRepository(t.store.db, new KeyRing(masterKeyFromBytes(crypto.randomBytes(32))), t.store.run);
   await stranger.create({ serial: 'HOTP-STRANGER', userId: null, origin: 'hardware', kind: 'hotp', state: 'unassigned', algorithm: 'sha1', digits: 6, seed: randomSeed() });
   const before = await sealingKeyIds();
   const r = await radotp(['keys', 'rotate', '--new-key-file', newKeyFile]);
