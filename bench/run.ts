@@ -23,6 +23,7 @@ import {
   metricSum,
   REPO,
   scrapeMetrics,
+  histogramQuantiles,
   startRadotp,
   tail,
   writeRadotpConfig,
@@ -44,7 +45,7 @@ const HELP = `usage: npm run bench -- [options]
   --rounds N             rounds; each runs every scenario on both servers, order alternating (default 3)
   --concurrency N        outstanding requests (default 64)
   --pap-count N          measured requests per radotp PAP run (default 600)
-  --otp-count N          measured requests per radotp otp-only run (default 6000)
+  --otp-count N          measured requests per radotp otp-only run (default 20000)
   --append-count N       measured requests per radotp append run (default 500)
   --fr-count N           measured requests per FreeRADIUS run (default 20000)
   --duration S           cap in seconds on each measured phase (default 20)
@@ -115,7 +116,7 @@ function parseCli(argv: string[]): Cli {
     rounds: int('rounds', values.rounds, 3)!,
     concurrency: int('concurrency', values.concurrency, 64)!,
     papCount: int('pap-count', values['pap-count'], 600)!,
-    otpCount: int('otp-count', values['otp-count'], 6000)!,
+    otpCount: int('otp-count', values['otp-count'], 20000)!,
     appendCount: int('append-count', values['append-count'], 500)!,
     frCount: int('fr-count', values['fr-count'], 20000)!,
     frWarmup: 1000,
@@ -166,6 +167,12 @@ interface RunRecord {
   result: LoadResult;
   /** CPU of the PostgreSQL cluster during the run, % of one core. */
   pg_cpu_pct: number;
+  /**
+   * radotp only: datagram received to reply sent, inside the server (its radotp_request_duration_seconds
+   * histogram over the run, warmup included; as fine as the histogram's buckets). The rest of loadgen's
+   * latency is the kernel, the socket queues and loadgen itself.
+   */
+  server_latency_ms?: { p50: number; p99: number };
   /** Machine load average (1 min) at the end of the run: other work on the machine shows here. */
   load_avg_1m: number;
 }
@@ -372,16 +379,20 @@ async function main(): Promise<void> {
         target = { port: ANCHOR_PORT, secret: ANCHOR_SECRET, pid: anchor.pid };
       }
       const pgCpu0 = pg.cpuSeconds();
+      const metricsBefore = server === 'radotp' ? await scrapeMetrics(httpPort) : undefined;
       const t0 = Date.now();
       const { result } = await runLoadgen(target, spec, `${s.name}/${server}/r${round + 1}`);
+      const inServer = metricsBefore && histogramQuantiles(metricsBefore, await scrapeMetrics(httpPort), 'radotp_request_duration_seconds', [0.5, 0.99]);
+      const serverLatency = inServer && { p50: Number(inServer[0].toFixed(2)), p99: Number(inServer[1].toFixed(2)) };
       // PostgreSQL's share of the CPU over the whole loadgen run (warmup included), in % of one core
       const pgCpuPct = (100 * (pg.cpuSeconds() - pgCpu0)) / ((Date.now() - t0) / 1000);
       const problems = problemsOf(result);
-      records.push({ scenario: s.name, round, server, position, ok: problems.length === 0, problems, result, pg_cpu_pct: Math.round(pgCpuPct), load_avg_1m: os.loadavg()[0] });
+      records.push({ scenario: s.name, round, server, position, ok: problems.length === 0, problems, result, pg_cpu_pct: Math.round(pgCpuPct), load_avg_1m: os.loadavg()[0], ...(serverLatency ? { server_latency_ms: serverLatency } : {}) });
       log(
         `  ${s.name.padEnd(8)} ${server.padEnd(10)} round ${round + 1}: ${fmt(result.accept_rps, 0).padStart(7)} accept/s  ` +
           `p50 ${fmt(result.latency_ms.p50, 2)} ms  p99 ${fmt(result.latency_ms.p99, 2)} ms  server CPU ${fmt(result.server_cpu_pct, 0)}%` +
           (server === 'radotp' ? `  PostgreSQL CPU ${pgCpuPct.toFixed(0)}%` : '') +
+          (serverLatency ? `  in-server p50 ${fmt(serverLatency.p50, 2)} ms p99 ${fmt(serverLatency.p99, 2)} ms` : '') +
           `  loadavg ${os.loadavg()[0].toFixed(1)}` +
           (problems.length ? `  !! ${problems.join('; ')}` : ''),
       );

@@ -91,6 +91,8 @@ export async function startRadotp(o: {
 }): Promise<RadotpProcess> {
   const nodeArgs: string[] = [];
   if (o.cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`);
+  // e.g. RADOTP_BENCH_NODE_ARGS=--perf-basic-prof to read radotp's JIT frames in `perf report`
+  if (process.env.RADOTP_BENCH_NODE_ARGS) nodeArgs.push(...process.env.RADOTP_BENCH_NODE_ARGS.split(/\s+/).filter(Boolean));
   const args =
     o.mode === 'dist'
       ? [...nodeArgs, join(DIST, 'cli', 'main.js'), 'serve', '--config', o.configFile]
@@ -162,6 +164,36 @@ export async function scrapeMetrics(httpPort: number): Promise<Map<string, numbe
     if (m) out.set(m[1], Number(m[2]));
   }
   return out;
+}
+
+/**
+ * Quantiles (ms) of a Prometheus histogram over an interval, from two scrapes: linear within the
+ * bucket that holds the quantile, so only as fine as the buckets.
+ */
+export function histogramQuantiles(before: Map<string, number>, after: Map<string, number>, name: string, qs: number[]): number[] | undefined {
+  const buckets: { le: number; count: number }[] = [];
+  for (const [k, v] of after) {
+    const m = new RegExp(`^${name}_bucket\\{le="([^"]+)"\\}$`).exec(k);
+    if (m) buckets.push({ le: m[1] === '+Inf' ? Infinity : Number(m[1]), count: v - (before.get(k) ?? 0) });
+  }
+  buckets.sort((a, b) => a.le - b.le);
+  const total = buckets.at(-1)?.count ?? 0;
+  if (total <= 0) return undefined;
+  return qs.map((q) => {
+    const rank = q * total;
+    let lowerLe = 0;
+    let lowerCount = 0;
+    for (const b of buckets) {
+      if (b.count >= rank) {
+        if (b.le === Infinity) return lowerLe * 1000;
+        const within = b.count === lowerCount ? 0 : (rank - lowerCount) / (b.count - lowerCount);
+        return (lowerLe + within * (b.le - lowerLe)) * 1000;
+      }
+      lowerLe = b.le;
+      lowerCount = b.count;
+    }
+    return lowerLe * 1000;
+  });
 }
 
 export function metricSum(m: Map<string, number>, name: string, labelFilter?: string): number {

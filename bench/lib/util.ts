@@ -82,6 +82,8 @@ export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv
       children.delete(child);
       resolve({ code, stdout, stderr });
     });
+    // a command that exits without reading its input must not crash the harness with EPIPE
+    child.stdin.on('error', () => {});
     child.stdin.end(opts.input ?? '');
   });
 }

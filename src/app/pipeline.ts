@@ -18,8 +18,16 @@ export function verifierSettings(cfg: LoadedConfig): VerifierSettings {
   };
 }
 
+/** Tokens read straight from the database (no cache): for processes that do not serve logins. */
+function storeTokens(store: Store): TokenSource {
+  return {
+    usableForUser: (user) => store.tokens.usableForUser(user.id),
+    hasDisabledToken: (id) => store.tokens.hasDisabledToken(id),
+  };
+}
+
 /** The method table: a user's `method` column picks exactly one of these. */
-export function buildMethods(cfg: LoadedConfig, store: Store, node: string, tokens: TokenSource = store.tokens): Map<string, AuthMethod> {
+export function buildMethods(cfg: LoadedConfig, store: Store, node: string, tokens: TokenSource = storeTokens(store)): Map<string, AuthMethod> {
   const firstFactor = new LocalPasswordFactor(store.users);
   const verifier = new TokenVerifier(store.tokens, store.keys, verifierSettings(cfg));
   const methods: AuthMethod[] = [

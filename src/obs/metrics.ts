@@ -24,7 +24,7 @@ export class Metrics {
   readonly latency = new client.Histogram({
     name: 'radotp_request_duration_seconds',
     help: 'Time from datagram received to reply sent',
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    buckets: [0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
   readonly auditDropped = new client.Counter({

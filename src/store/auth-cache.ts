@@ -10,33 +10,13 @@ function withinValidity(t: TokenWithSeed, now: number): boolean {
   return (t.validTo === null || t.validTo.getTime() > now) && (t.validFrom === null || t.validFrom.getTime() <= now);
 }
 
-/** A small bounded map with a time-to-live; the oldest entry goes first when full. */
-class TtlMap<K, V> {
-  private readonly map = new Map<K, { value: V; expires: number }>();
-  constructor(
-    private readonly max: number,
-    private readonly ttlMs: number,
-  ) {}
-  get(key: K, now: number): V | undefined {
-    const e = this.map.get(key);
-    if (!e) return undefined;
-    if (e.expires <= now) {
-      this.map.delete(key);
-      return undefined;
-    }
-    return e.value;
-  }
-  set(key: K, value: V, now: number): void {
-    this.map.delete(key);
-    if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value as K);
-    this.map.set(key, { value, expires: now + this.ttlMs });
-  }
-  delete(key: K): void {
-    this.map.delete(key);
-  }
-  clear(): void {
-    this.map.clear();
-  }
+/** Everything a login reads about one user, kept together so a login finds it with one lookup. */
+interface Entry {
+  /** null: known not to exist (so a flood of unknown names does not become a flood of queries). */
+  readonly user: UserRecord | null;
+  /** Active tokens with opened seeds; undefined until read. */
+  tokens: TokenWithSeed[] | undefined;
+  readonly expires: number;
 }
 
 export interface AuthSources {
@@ -54,13 +34,15 @@ export interface AuthSources {
  * guarded UPDATE decides, and a miss is re-checked against fresh rows (see TokenVerifier).
  */
 export class AuthCache {
-  private readonly users: TtlMap<string, UserRecord | null>;
-  private readonly tokens: TtlMap<bigint, TokenWithSeed[]>;
+  /** By username, oldest first (Map keeps insertion order), so the first entry is the one to evict. */
+  private readonly entries = new Map<string, Entry>();
+  /** The same entries by user id, for the `tokens:<id>` notifications. */
+  private readonly byId = new Map<bigint, string>();
   /** Bumped by every invalidation, so a read that raced a change is not stored. */
   private generation = 0;
   private readonly lookups: LookupBatcher<string, LoginData>;
-
   private readonly maxEntries: number;
+  private readonly ttlMs: number;
 
   /**
    * Entries live until a change notification drops them; the TTL (default one hour) is only a safety
@@ -73,48 +55,50 @@ export class AuthCache {
     private readonly now: () => number = Date.now,
   ) {
     this.maxEntries = opts.maxEntries ?? 200_000;
-    this.users = new TtlMap(this.maxEntries, opts.ttlMs ?? 3_600_000);
-    this.tokens = new TtlMap(this.maxEntries, opts.ttlMs ?? 3_600_000);
+    this.ttlMs = opts.ttlMs ?? 3_600_000;
     this.lookups = new LookupBatcher((names) => source.loadLoginData(names));
   }
 
   onChange(e: ChangeEvent): void {
     this.generation++;
-    if (e.kind === 'user') this.users.delete(e.username);
-    else if (e.kind === 'tokens') this.tokens.delete(e.userId);
-    else {
-      this.users.clear();
-      this.tokens.clear();
+    if (e.kind === 'user') this.drop(e.username);
+    else if (e.kind === 'tokens') {
+      const username = this.byId.get(e.userId);
+      if (username !== undefined) this.drop(username);
+    } else {
+      this.entries.clear();
+      this.byId.clear();
     }
   }
 
-  /** The user (and, into the token cache, their usable tokens): one batched query for all logins of a turn. */
+  /** The user (and, into the same entry, their usable tokens): one batched query for all logins of a turn. */
   async findUser(username: string): Promise<UserRecord | undefined> {
     const live = this.isLive();
     if (live) {
-      const hit = this.users.get(username, this.now());
-      if (hit !== undefined) return hit ?? undefined;
+      const hit = this.entry(username, this.now());
+      if (hit !== undefined) return hit.user ?? undefined;
     }
     const gen = this.generation;
     const data = await this.lookups.load(username);
-    if (live && gen === this.generation) {
-      this.users.set(username, data?.user ?? null, this.now());
-      if (data) this.tokens.set(data.user.id, data.tokens, this.now());
-    }
+    if (live && gen === this.generation) this.store(username, data?.user ?? null, data?.tokens, this.now());
     return data?.user;
   }
 
-  async usableForUser(userId: bigint, opts: { fresh?: boolean } = {}): Promise<TokenWithSeed[]> {
-    if (!this.isLive()) return this.source.usableForUser(userId);
-    if (!opts.fresh) {
-      const now = this.now();
-      const hit = this.tokens.get(userId, now);
+  /** The user's usable tokens: from the user's entry (found by name, as findUser just did), else read. */
+  async usableForUser(user: Pick<UserRecord, 'id' | 'username'>, opts: { fresh?: boolean } = {}): Promise<TokenWithSeed[]> {
+    if (!this.isLive()) return this.source.usableForUser(user.id);
+    const now = this.now();
+    const hit = this.entry(user.username, now);
+    const own = hit !== undefined && hit.user !== null && hit.user.id === user.id ? hit : undefined;
+    if (!opts.fresh && own?.tokens !== undefined) {
+      const tokens = own.tokens;
       // validity ends while an entry sits here: apply it at use time, as the query would
-      if (hit) return hit.some((t) => !withinValidity(t, now)) ? hit.filter((t) => withinValidity(t, now)) : hit;
+      for (const t of tokens) if (!withinValidity(t, now)) return tokens.filter((x) => withinValidity(x, now));
+      return tokens;
     }
     const gen = this.generation;
-    const tokens = await this.source.usableForUser(userId);
-    if (gen === this.generation) this.tokens.set(userId, tokens, this.now());
+    const tokens = await this.source.usableForUser(user.id);
+    if (gen === this.generation && own !== undefined && this.entries.get(user.username) === own) own.tokens = tokens;
     return tokens;
   }
 
@@ -137,23 +121,48 @@ export class AuthCache {
       after = page.lastUserId;
       if (gen !== this.generation || !this.isLive()) continue;
       const now = this.now();
-      for (const d of page.data) {
-        this.users.set(d.user.username, d.user, now);
-        this.tokens.set(d.user.id, d.tokens, now);
-      }
+      for (const d of page.data) this.store(d.user.username, d.user, d.tokens, now);
       loaded += page.data.length;
     }
     return loaded;
   }
 
-  /** After a successful spend, keep this node's copy of the replay state current (a hint for the next login). */
-  noteSpent(userId: bigint, tokenId: bigint, change: { lastStep?: bigint; drift?: number; nextCounter?: bigint }): void {
-    // in place: the entry's token objects are this cache's own, and the values only ever move forward
-    const token = this.tokens.get(userId, this.now())?.find((t) => t.id === tokenId) as Mutable<TokenWithSeed> | undefined;
-    if (!token) return;
-    if (change.lastStep !== undefined) token.lastStep = change.lastStep;
-    if (change.drift !== undefined) token.drift = change.drift;
-    if (change.nextCounter !== undefined) token.nextCounter = change.nextCounter;
-    token.failCount = 0;
+  /**
+   * After a successful spend, keep the token's replay state current (a hint for this node's next login).
+   * The token is updated in place: it is this cache's own object, or a freshly read one nobody else
+   * holds, and the values only ever move forward.
+   */
+  noteSpent(token: TokenWithSeed, change: { lastStep?: bigint; drift?: number; nextCounter?: bigint }): void {
+    const t = token as Mutable<TokenWithSeed>;
+    if (change.lastStep !== undefined && change.lastStep > t.lastStep) {
+      t.lastStep = change.lastStep;
+      if (change.drift !== undefined) t.drift = change.drift;
+    }
+    if (change.nextCounter !== undefined && change.nextCounter > t.nextCounter) t.nextCounter = change.nextCounter;
+    t.failCount = 0;
+  }
+
+  private entry(username: string, now: number): Entry | undefined {
+    const e = this.entries.get(username);
+    if (e === undefined || e.expires > now) return e;
+    this.drop(username);
+    return undefined;
+  }
+
+  private store(username: string, user: UserRecord | null, tokens: TokenWithSeed[] | undefined, now: number): void {
+    this.drop(username);
+    if (this.entries.size >= this.maxEntries) {
+      const oldest = this.entries.keys().next();
+      if (!oldest.done) this.drop(oldest.value);
+    }
+    this.entries.set(username, { user, tokens, expires: now + this.ttlMs });
+    if (user !== null) this.byId.set(user.id, username);
+  }
+
+  private drop(username: string): void {
+    const e = this.entries.get(username);
+    if (e === undefined) return;
+    this.entries.delete(username);
+    if (e.user !== null && this.byId.get(e.user.id) === username) this.byId.delete(e.user.id);
   }
 }

@@ -44,7 +44,7 @@ describe('AuthCache', () => {
     const cache = new AuthCache(s, () => true);
     expect(await cache.warm(pages(2))).toBe(3);
     expect((await cache.findUser('bob'))?.id).toBe(2n);
-    expect((await cache.usableForUser(2n)).map((t) => t.serial)).toEqual(['T21', 'T22']);
+    expect((await cache.usableForUser({ id: 2n, username: 'bob' })).map((t) => t.serial)).toEqual(['T21', 'T22']);
     expect(calls).toEqual({ loadLoginData: 0, usableForUser: 0 });
   });
 
@@ -53,7 +53,7 @@ describe('AuthCache', () => {
     const cache = new AuthCache(s, () => true);
     await cache.warm(pages(10));
     cache.onChange({ kind: 'tokens', userId: 1n });
-    await cache.usableForUser(1n);
+    await cache.usableForUser({ id: 1n, username: 'ann' });
     expect(calls.usableForUser).toBe(1);
     cache.onChange({ kind: 'user', username: 'ann' });
     await cache.findUser('ann');
@@ -82,7 +82,7 @@ describe('AuthCache', () => {
     expect(await cache.warm(pages(10))).toBe(0);
     await cache.findUser('ann');
     await cache.findUser('ann');
-    await cache.usableForUser(1n);
+    await cache.usableForUser({ id: 1n, username: 'ann' });
     expect(calls).toEqual({ loadLoginData: 2, usableForUser: 1 });
     live = true;
     await cache.findUser('ann');
@@ -95,18 +95,63 @@ describe('AuthCache', () => {
     let now = Date.now();
     const cache = new AuthCache(s, () => true, {}, () => now);
     await cache.warm(pages(10));
-    expect((await cache.usableForUser(2n)).length).toBe(2);
+    expect((await cache.usableForUser({ id: 2n, username: 'bob' })).length).toBe(2);
     now += 120_000;
-    expect((await cache.usableForUser(2n)).map((t) => t.serial)).toEqual(['T21']);
+    expect((await cache.usableForUser({ id: 2n, username: 'bob' })).map((t) => t.serial)).toEqual(['T21']);
   });
 
   test("noteSpent keeps this node's replay state current without touching other tokens", async () => {
     const { s } = source(rows);
     const cache = new AuthCache(s, () => true);
     await cache.warm(pages(10));
-    cache.noteSpent(2n, 21n, { lastStep: 100n, drift: 1, nextCounter: undefined });
-    const [t21, t22] = await cache.usableForUser(2n);
+    const bob = { id: 2n, username: 'bob' };
+    cache.noteSpent((await cache.usableForUser(bob))[0], { lastStep: 100n, drift: 1, nextCounter: undefined });
+    const [t21, t22] = await cache.usableForUser(bob);
     expect([t21.lastStep, t21.drift, t21.nextCounter]).toEqual([100n, 1, 0n]);
     expect(t22.lastStep).toBe(-1n);
+  });
+
+  test('noteSpent only moves replay state forward (a slower spend reported late changes nothing)', async () => {
+    const { s } = source(rows);
+    const cache = new AuthCache(s, () => true);
+    await cache.warm(pages(10));
+    const [t11] = await cache.usableForUser({ id: 1n, username: 'ann' });
+    cache.noteSpent(t11, { lastStep: 200n, drift: 0, nextCounter: 7n });
+    cache.noteSpent(t11, { lastStep: 150n, drift: -1, nextCounter: 5n });
+    expect([t11.lastStep, t11.drift, t11.nextCounter]).toEqual([200n, 0, 7n]);
+  });
+
+  test("the tokens asked for must be that user's: a renamed or re-created user is read afresh", async () => {
+    const { s, calls } = source(rows);
+    const cache = new AuthCache(s, () => true);
+    await cache.warm(pages(10));
+    // same name, another id (the user was deleted and created again on another node before the notification)
+    await cache.usableForUser({ id: 9n, username: 'ann' });
+    expect(calls.usableForUser).toBe(1);
+  });
+
+  test('a full cache evicts its oldest entry', async () => {
+    const { s, calls } = source(rows);
+    const cache = new AuthCache(s, () => true, { maxEntries: 2 });
+    await cache.findUser('ann');
+    await cache.findUser('bob');
+    await cache.findUser('cyd'); // evicts ann
+    await cache.findUser('bob');
+    expect(calls.loadLoginData).toBe(3);
+    await cache.findUser('ann');
+    expect(calls.loadLoginData).toBe(4);
+  });
+
+  test('an entry older than the TTL is read again', async () => {
+    const { s, calls } = source(rows);
+    let now = 1_000_000;
+    const cache = new AuthCache(s, () => true, { ttlMs: 1000 }, () => now);
+    await cache.findUser('ann');
+    now += 999;
+    await cache.findUser('ann');
+    expect(calls.loadLoginData).toBe(1);
+    now += 2;
+    await cache.findUser('ann');
+    expect(calls.loadLoginData).toBe(2);
   });
 });

@@ -1,6 +1,7 @@
 import { ocraChallenge } from '../../otp';
 import type { ChallengeRepository, PendingChallenge } from '../../store/challenges';
 import type { TokenWithSeed } from '../../store/tokens';
+import type { UserRecord } from '../../store/users';
 import { accept, challenge, reject } from '../decision';
 import type { FirstFactor } from '../first-factor';
 import type { AuthContext, AuthMethod, MethodOutcome } from '../method';
@@ -8,10 +9,10 @@ import { ocraSuiteOf, type CodeCheck, type TokenVerifier } from '../token-verifi
 
 /** Where the method gets a user's usable tokens: the store, or a cache of it (which can reload and learn). */
 export interface TokenSource {
-  usableForUser(userId: bigint, opts?: { fresh?: boolean }): Promise<TokenWithSeed[]>;
+  usableForUser(user: Pick<UserRecord, 'id' | 'username'>, opts?: { fresh?: boolean }): Promise<TokenWithSeed[]>;
   hasDisabledToken(userId: bigint): Promise<boolean>;
   /** Present on caches: the spend just made, so the next login on this node starts from it. */
-  noteSpent?(userId: bigint, tokenId: bigint, state: { lastStep?: bigint; drift?: number; nextCounter?: bigint }): void;
+  noteSpent?(token: TokenWithSeed, state: { lastStep?: bigint; drift?: number; nextCounter?: bigint }): void;
 }
 
 export interface TokenMethodSettings {
@@ -22,6 +23,7 @@ export interface TokenMethodSettings {
 }
 
 const CHALLENGE_KIND = 'token';
+const KEEP_ALL = (): boolean => true;
 
 function outcomeOf(check: CodeCheck): MethodOutcome {
   switch (check.result) {
@@ -59,7 +61,7 @@ export class TokenMethod implements AuthMethod {
     const style = ctx.request.client.loginStyle;
     const typed = ctx.request.password ?? Buffer.alloc(0);
     if (style === 'otp-only') {
-      const tokens = await this.tokens.usableForUser(ctx.user.id);
+      const tokens = await this.tokens.usableForUser(ctx.user);
       if (tokens.length === 0) return reject('no_token');
       if (tokens.some((t) => t.kind === 'ocra')) return this.askForCode(ctx, tokens);
       return outcomeOf(await this.checkCode(ctx, tokens, typed.toString('utf8')));
@@ -67,13 +69,13 @@ export class TokenMethod implements AuthMethod {
     if (style === 'append') return this.startAppend(ctx, typed);
     // challenge
     if (!(await this.firstFactor.verify(ctx.user, typed))) return reject('bad_password');
-    const tokens = await this.tokens.usableForUser(ctx.user.id);
+    const tokens = await this.tokens.usableForUser(ctx.user);
     if (tokens.length === 0) return this.withoutToken(ctx.user.id);
     return this.askForCode(ctx, tokens);
   }
 
   async resume(ctx: AuthContext, pending: PendingChallenge): Promise<MethodOutcome> {
-    const tokens = await this.tokens.usableForUser(ctx.user.id);
+    const tokens = await this.tokens.usableForUser(ctx.user);
     if (tokens.length === 0) return reject('no_token');
     const question = typeof pending.data.ocraQuestion === 'string' ? pending.data.ocraQuestion : undefined;
     const code = (ctx.request.password ?? Buffer.alloc(0)).toString('utf8').trim();
@@ -86,14 +88,14 @@ export class TokenMethod implements AuthMethod {
     tokens: readonly TokenWithSeed[],
     code: string,
     ocraQuestion?: string,
-    keep: (t: TokenWithSeed) => boolean = () => true,
+    keep: (t: TokenWithSeed) => boolean = KEEP_ALL,
   ): Promise<CodeCheck> {
-    const userId = ctx.user.id;
+    const user = ctx.user;
     const source = this.tokens;
-    return this.verifier.check(tokens.filter(keep), code, {
+    return this.verifier.check(keep === KEEP_ALL ? tokens : tokens.filter(keep), code, {
       ocraQuestion,
-      reload: source.noteSpent ? async () => (await source.usableForUser(userId, { fresh: true })).filter(keep) : undefined,
-      onSpent: source.noteSpent ? (t, state) => source.noteSpent!(userId, t.id, state) : undefined,
+      reload: source.noteSpent ? async () => (await source.usableForUser(user, { fresh: true })).filter(keep) : undefined,
+      onSpent: source.noteSpent ? (t, state) => source.noteSpent!(t, state) : undefined,
     });
   }
 
@@ -128,7 +130,7 @@ export class TokenMethod implements AuthMethod {
 
   /** Password and code in one field: the code is the last `digits` characters (of some token of the user). */
   private async startAppend(ctx: AuthContext, typed: Buffer): Promise<MethodOutcome> {
-    const tokens = await this.tokens.usableForUser(ctx.user.id);
+    const tokens = await this.tokens.usableForUser(ctx.user);
     const codeTokens = tokens.filter((t) => t.kind !== 'ocra');
     if (codeTokens.length === 0) {
       if (tokens.length > 0) {
