@@ -78,6 +78,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
     },
     () => listener.live,
   );
+  metrics.watchLoginCache(cache.stats);
   const listener = new ChangeListener(store.url, (e) => cache.onChange(e), logger, () => {
     const started = Date.now();
     metrics.loginCacheWarmed.set(0);

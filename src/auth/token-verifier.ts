@@ -1,6 +1,6 @@
 import { findHotpMatch, findOcraMatch, findTotpMatch, parseOcraSuite, type OcraSuite } from '../otp';
 import type { KeyRing } from '../secrets/keyring';
-import type { TokenRepository, TokenWithSeed } from '../store/tokens';
+import type { LoginToken, TokenRepository } from '../store/tokens';
 
 export interface VerifierSettings {
   readonly totpWindow: number;
@@ -11,9 +11,9 @@ export interface VerifierSettings {
 
 /** The result of checking one code against a user's tokens; `token` is the one it concerns, if any. */
 export type CodeCheck =
-  | { readonly result: 'accept'; readonly token: TokenWithSeed }
-  | { readonly result: 'replay'; readonly token: TokenWithSeed }
-  | { readonly result: 'locked'; readonly token?: TokenWithSeed }
+  | { readonly result: 'accept'; readonly token: LoginToken }
+  | { readonly result: 'replay'; readonly token: LoginToken }
+  | { readonly result: 'locked'; readonly token?: LoginToken }
   | { readonly result: 'bad_code' };
 
 type Match = { kind: 'step'; step: number; drift: number } | { kind: 'counter'; counter: bigint } | { kind: 'ocra'; step?: bigint; counter?: bigint };
@@ -43,7 +43,7 @@ export class TokenVerifier {
   ) {}
 
   /** Finds the token/step a code matches without spending it. `spentToo` also searches already-used steps (replay detection). */
-  private match(t: TokenWithSeed, code: string, now: number, ocraQuestion: string | undefined, spentToo: boolean): Match | null {
+  private match(t: LoginToken, code: string, now: number, ocraQuestion: string | undefined, spentToo: boolean): Match | null {
     switch (t.kind) {
       case 'totp': {
         const m = findTotpMatch(
@@ -80,7 +80,7 @@ export class TokenVerifier {
     }
   }
 
-  private async spend(t: TokenWithSeed, m: Match, activate: boolean): Promise<boolean> {
+  private async spend(t: LoginToken, m: Match, activate: boolean): Promise<boolean> {
     if (m.kind === 'step') return this.tokens.acceptStep(t.id, m.step, m.drift, { activate });
     if (m.kind === 'counter') return this.tokens.acceptCounter(t.id, m.counter, { activate });
     // OCRA: the challenge itself is single-use (consumed atomically before we get here), so a response
@@ -97,9 +97,9 @@ export class TokenVerifier {
    * (a stale counter, drift or lock must never turn a good code into "bad", nor count a failure twice).
    */
   async check(
-    candidates: readonly TokenWithSeed[],
+    candidates: readonly LoginToken[],
     code: string,
-    opts: { ocraQuestion?: string; activate?: boolean; reload?: () => Promise<readonly TokenWithSeed[]>; onSpent?: SpentHook } = {},
+    opts: { ocraQuestion?: string; activate?: boolean; reload?: () => Promise<readonly LoginToken[]>; onSpent?: SpentHook } = {},
   ): Promise<CodeCheck> {
     const now = this.clock();
     if (opts.reload) {
@@ -124,7 +124,7 @@ export class TokenVerifier {
 
   /** The first candidate the code matches, spent atomically; undefined when none matches. */
   private async tryAccept(
-    candidates: readonly TokenWithSeed[],
+    candidates: readonly LoginToken[],
     code: string,
     now: number,
     opts: { ocraQuestion?: string; activate?: boolean; onSpent?: SpentHook },
@@ -141,7 +141,7 @@ export class TokenVerifier {
   }
 }
 
-export type SpentHook = (token: TokenWithSeed, state: { lastStep?: bigint; drift?: number; nextCounter?: bigint }) => void;
+export type SpentHook = (token: LoginToken, state: { lastStep?: bigint; drift?: number; nextCounter?: bigint }) => void;
 
 function spentState(m: Match): { lastStep?: bigint; drift?: number; nextCounter?: bigint } {
   if (m.kind === 'step') return { lastStep: BigInt(m.step), drift: m.drift };

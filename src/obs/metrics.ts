@@ -44,6 +44,21 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Reads the login cache's own counters when scraped (nothing is counted here per login). */
+  watchLoginCache(stats: { readonly hits: number; readonly misses: number }): void {
+    new client.Counter({
+      name: 'radotp_login_cache_lookups_total',
+      help: 'User lookups of logins, by whether the login cache had the user (hit) or the database was read (miss)',
+      labelNames: ['result'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc({ result: 'hit' }, stats.hits);
+        this.inc({ result: 'miss' }, stats.misses);
+      },
+    });
+  }
+
   private readonly decisionChildren = new Map<string, { inc(): void }>();
 
   /** Counts a decision; the labelled child is looked up once per (result, reason), not hashed per request. */

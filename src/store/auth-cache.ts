@@ -1,12 +1,12 @@
 import type { ChangeEvent } from './change-listener';
 import type { LoginData } from './login-data';
 import { LookupBatcher } from './lookup-batcher';
-import type { TokenWithSeed } from './tokens';
+import type { LoginToken } from './tokens';
 import type { UserRecord } from './users';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-function withinValidity(t: TokenWithSeed, now: number): boolean {
+function withinValidity(t: LoginToken, now: number): boolean {
   return (t.validTo === null || t.validTo.getTime() > now) && (t.validFrom === null || t.validFrom.getTime() <= now);
 }
 
@@ -15,14 +15,14 @@ interface Entry {
   /** null: known not to exist (so a flood of unknown names does not become a flood of queries). */
   readonly user: UserRecord | null;
   /** Active tokens with opened seeds; undefined until read. */
-  tokens: TokenWithSeed[] | undefined;
+  tokens: LoginToken[] | undefined;
   readonly expires: number;
 }
 
 export interface AuthSources {
   /** Users and their usable tokens, many at once (see loadLoginData). */
   loadLoginData(usernames: string[]): Promise<Map<string, LoginData>>;
-  usableForUser(userId: bigint): Promise<TokenWithSeed[]>;
+  usableForUser(userId: bigint): Promise<LoginToken[]>;
   hasDisabledToken(userId: bigint): Promise<boolean>;
 }
 
@@ -34,6 +34,8 @@ export interface AuthSources {
  * guarded UPDATE decides, and a miss is re-checked against fresh rows (see TokenVerifier).
  */
 export class AuthCache {
+  /** Lookups of a user served from memory, and those that had to read the database. */
+  readonly stats = { hits: 0, misses: 0 };
   /** By username, oldest first (Map keeps insertion order), so the first entry is the one to evict. */
   private readonly entries = new Map<string, Entry>();
   /** The same entries by user id, for the `tokens:<id>` notifications. */
@@ -76,8 +78,12 @@ export class AuthCache {
     const live = this.isLive();
     if (live) {
       const hit = this.entry(username, this.now());
-      if (hit !== undefined) return hit.user ?? undefined;
+      if (hit !== undefined) {
+        this.stats.hits++;
+        return hit.user ?? undefined;
+      }
     }
+    this.stats.misses++;
     const gen = this.generation;
     const data = await this.lookups.load(username);
     if (live && gen === this.generation) this.store(username, data?.user ?? null, data?.tokens, this.now());
@@ -85,7 +91,7 @@ export class AuthCache {
   }
 
   /** The user's usable tokens: from the user's entry (found by name, as findUser just did), else read. */
-  async usableForUser(user: Pick<UserRecord, 'id' | 'username'>, opts: { fresh?: boolean } = {}): Promise<TokenWithSeed[]> {
+  async usableForUser(user: Pick<UserRecord, 'id' | 'username'>, opts: { fresh?: boolean } = {}): Promise<LoginToken[]> {
     if (!this.isLive()) return this.source.usableForUser(user.id);
     const now = this.now();
     const hit = this.entry(user.username, now);
@@ -109,12 +115,12 @@ export class AuthCache {
   /**
    * Loads every user and their tokens page by page (at start, and after the notifications came back),
    * so that a user's first login of the day costs no lookup either. A page read while a change arrived
-   * is dropped: those users are loaded on demand instead. Stops when the cache would be full.
+   * is dropped: those users are loaded on demand instead. Stops when the cache is full.
    */
   async warm(loadPage: (afterUserId: bigint) => Promise<{ data: LoginData[]; lastUserId?: bigint }>): Promise<number> {
     let after = 0n;
     let loaded = 0;
-    while (loaded < this.maxEntries / 2 && this.isLive()) {
+    while (loaded < this.maxEntries && this.isLive()) {
       const gen = this.generation;
       const page = await loadPage(after);
       if (page.lastUserId === undefined) break;
@@ -132,8 +138,8 @@ export class AuthCache {
    * The token is updated in place: it is this cache's own object, or a freshly read one nobody else
    * holds, and the values only ever move forward.
    */
-  noteSpent(token: TokenWithSeed, change: { lastStep?: bigint; drift?: number; nextCounter?: bigint }): void {
-    const t = token as Mutable<TokenWithSeed>;
+  noteSpent(token: LoginToken, change: { lastStep?: bigint; drift?: number; nextCounter?: bigint }): void {
+    const t = token as Mutable<LoginToken>;
     if (change.lastStep !== undefined && change.lastStep > t.lastStep) {
       t.lastStep = change.lastStep;
       if (change.drift !== undefined) t.drift = change.drift;
@@ -149,7 +155,7 @@ export class AuthCache {
     return undefined;
   }
 
-  private store(username: string, user: UserRecord | null, tokens: TokenWithSeed[] | undefined, now: number): void {
+  private store(username: string, user: UserRecord | null, tokens: LoginToken[] | undefined, now: number): void {
     this.drop(username);
     if (this.entries.size >= this.maxEntries) {
       const oldest = this.entries.keys().next();

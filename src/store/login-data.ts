@@ -1,13 +1,13 @@
 import { sql } from 'kysely';
 import type { KeyRing } from '../secrets/keyring';
 import type { Db } from './connect';
-import { toInfo, type TokenRow, type TokenWithSeed } from './tokens';
+import { toLoginToken, type LoginToken, type TokenRow } from './tokens';
 import { toRecord, type UserRecord } from './users';
 
 export interface LoginData {
   readonly user: UserRecord;
   /** Active, assigned, inside their validity period (seeds opened). */
-  readonly tokens: TokenWithSeed[];
+  readonly tokens: LoginToken[];
 }
 
 type LoginRow = { u_id: bigint; u_username: string; u_password_hash: string | null; u_method: string; u_created_at: Date; u_updated_at: Date } & Partial<TokenRow>;
@@ -55,7 +55,7 @@ function toLoginData(rows: readonly LoginRow[], keys: KeyRing): Map<string, Logi
     }
     if (r.id !== null && r.id !== undefined) {
       const row = r as TokenRow;
-      entry.tokens.push({ ...toInfo({ ...row, username: r.u_username }), seed: keys.open(row.seed_sealed, 'token-seed') });
+      entry.tokens.push(toLoginToken(row, keys.open(row.seed_sealed, 'token-seed')));
     }
   }
   return out;

@@ -73,7 +73,7 @@ export function buildStore(conn: Connection, keys: KeyRing, url: string, embedde
     users: new UserRepository(db),
     tokens: new TokenRepository(db, keys, run),
     challenges: new ChallengeRepository(db),
-    audit: new AuditRepository(db, run),
+    audit: new AuditRepository(db, poolRunner(conn.auditPool)),
     embedded: !!embedded,
     async ping() {
       try {

@@ -18,24 +18,35 @@ type Kind = 'step' | 'counter';
  * rows, so the generic plan keeps it), so every statement locks its rows in ascending id order and two
  * statements cannot wait on each other in a cycle. Should a plan ever differ, PostgreSQL detects the
  * deadlock, aborts one statement whole, and the batch is sent again (see execute).
+ * The spent ids come back as one comma-separated text (one row to parse, not one per token); the
+ * arrays go in as array literals built here (integers only, so nothing needs quoting).
  */
 const SPEND_STEP: PreparedStatement = {
   name: 'radotp_spend_step',
-  text: `UPDATE token SET last_step = v.step, drift = v.drift, fail_count = 0, locked_until = NULL, last_used_at = now()
-    FROM unnest($1::bigint[], $2::bigint[], $3::int[]) AS v(id, step, drift)
-    WHERE token.id = v.id AND token.last_step < v.step AND token.state = 'active'
-      AND (token.locked_until IS NULL OR token.locked_until <= now())
-    RETURNING token.id`,
+  text: `WITH spent AS (
+      UPDATE token SET last_step = v.step, drift = v.drift, fail_count = 0, locked_until = NULL, last_used_at = now()
+      FROM unnest($1::bigint[], $2::bigint[], $3::int[]) AS v(id, step, drift)
+      WHERE token.id = v.id AND token.last_step < v.step AND token.state = 'active'
+        AND (token.locked_until IS NULL OR token.locked_until <= now())
+      RETURNING token.id)
+    SELECT string_agg(id::text, ',') AS ids FROM spent`,
 };
 
 const SPEND_COUNTER: PreparedStatement = {
   name: 'radotp_spend_counter',
-  text: `UPDATE token SET next_counter = v.counter + 1, fail_count = 0, locked_until = NULL, last_used_at = now()
-    FROM unnest($1::bigint[], $2::bigint[]) AS v(id, counter)
-    WHERE token.id = v.id AND token.next_counter <= v.counter AND token.state = 'active'
-      AND (token.locked_until IS NULL OR token.locked_until <= now())
-    RETURNING token.id`,
+  text: `WITH spent AS (
+      UPDATE token SET next_counter = v.counter + 1, fail_count = 0, locked_until = NULL, last_used_at = now()
+      FROM unnest($1::bigint[], $2::bigint[]) AS v(id, counter)
+      WHERE token.id = v.id AND token.next_counter <= v.counter AND token.state = 'active'
+        AND (token.locked_until IS NULL OR token.locked_until <= now())
+      RETURNING token.id)
+    SELECT string_agg(id::text, ',') AS ids FROM spent`,
 };
+
+/** A PostgreSQL array literal of integers given as decimal strings. */
+function intArray(values: readonly string[]): string {
+  return `{${values.join(',')}}`;
+}
 
 /** SQLSTATE 40P01 deadlock_detected: the statement was rolled back whole, so sending it again is safe. */
 const DEADLOCK = '40P01';
@@ -118,13 +129,12 @@ export class SpendBatcher {
   private async execute(batch: Pending[], kind: Kind): Promise<void> {
     const ids = batch.map((p) => String(p.id));
     const values = batch.map((p) => String(p.value));
-    const params = kind === 'step' ? [ids, values, batch.map((p) => p.drift)] : [ids, values];
+    const params = kind === 'step' ? [intArray(ids), intArray(values), intArray(batch.map((p) => String(p.drift)))] : [intArray(ids), intArray(values)];
     for (let attempt = 1; ; attempt++) {
       try {
-        const rows = await this.run<{ id: bigint }>(kind === 'step' ? SPEND_STEP : SPEND_COUNTER, params);
-        const won = new Set<bigint>();
-        for (const r of rows) won.add(r.id);
-        for (const p of batch) p.resolve(won.has(p.id));
+        const rows = await this.run<{ ids: string | null }>(kind === 'step' ? SPEND_STEP : SPEND_COUNTER, params);
+        const won = new Set(rows[0]?.ids?.split(',') ?? []);
+        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(won.has(ids[i]!));
         return;
       } catch (e) {
         if ((e as { code?: string }).code === DEADLOCK && attempt < MAX_ATTEMPTS) continue;

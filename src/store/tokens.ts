@@ -39,9 +39,55 @@ export interface TokenInfo {
   readonly createdAt: Date;
 }
 
-/** What verification needs: the info plus the opened seed. */
+/** The info plus the opened seed (admin checks such as activation read whole rows). */
 export interface TokenWithSeed extends TokenInfo {
   readonly seed: Buffer;
+}
+
+/**
+ * What a login needs of a token, and all that the servers' login cache keeps of one: how to compute
+ * its codes, its replay state, lock and validity, and the opened seed. Descriptions, dates and the
+ * like stay in the database (the cache holds every user's tokens, so every field costs memory and GC).
+ */
+export type LoginToken = Pick<
+  TokenWithSeed,
+  | 'id'
+  | 'serial'
+  | 'kind'
+  | 'algorithm'
+  | 'digits'
+  | 'period'
+  | 't0'
+  | 'ocraSuite'
+  | 'lastStep'
+  | 'nextCounter'
+  | 'drift'
+  | 'failCount'
+  | 'lockedUntil'
+  | 'validFrom'
+  | 'validTo'
+  | 'seed'
+>;
+
+export function toLoginToken(r: TokenRow, seed: Buffer): LoginToken {
+  return {
+    id: r.id,
+    serial: r.serial,
+    kind: r.kind,
+    algorithm: r.algorithm,
+    digits: r.digits,
+    period: r.period,
+    t0: r.t0,
+    ocraSuite: r.ocra_suite,
+    lastStep: r.last_step,
+    nextCounter: r.next_counter,
+    drift: r.drift,
+    failCount: r.fail_count,
+    lockedUntil: r.locked_until,
+    validFrom: r.valid_from,
+    validTo: r.valid_to,
+    seed,
+  };
 }
 
 export interface NewToken {
@@ -207,7 +253,7 @@ export class TokenRepository {
    * Tokens that may authenticate this user now: active, assigned to them, inside their validity
    * period. Locked ones are included (the method reports "locked" rather than "bad code").
    */
-  async usableForUser(userId: bigint): Promise<TokenWithSeed[]> {
+  async usableForUser(userId: bigint): Promise<LoginToken[]> {
     const rows = await this.base()
       .where('token.user_id', '=', userId)
       .where('token.state', '=', 'active')
@@ -215,7 +261,7 @@ export class TokenRepository {
       .where((eb) => eb.or([eb('token.valid_from', 'is', null), eb('token.valid_from', '<=', sql<Date>`now()`)]))
       .orderBy('token.id')
       .execute();
-    return rows.map((r) => ({ ...toInfo(r), seed: this.keys.open(r.seed_sealed, 'token-seed') }));
+    return rows.map((r) => toLoginToken(r, this.keys.open(r.seed_sealed, 'token-seed')));
   }
 
   /** Whether the user holds a disabled token (lost, stolen...): such a user must not fall back to the password alone. */

@@ -1,6 +1,6 @@
 import { ocraChallenge } from '../../otp';
 import type { ChallengeRepository, PendingChallenge } from '../../store/challenges';
-import type { TokenWithSeed } from '../../store/tokens';
+import type { LoginToken } from '../../store/tokens';
 import type { UserRecord } from '../../store/users';
 import { accept, challenge, reject } from '../decision';
 import type { FirstFactor } from '../first-factor';
@@ -9,10 +9,10 @@ import { ocraSuiteOf, type CodeCheck, type TokenVerifier } from '../token-verifi
 
 /** Where the method gets a user's usable tokens: the store, or a cache of it (which can reload and learn). */
 export interface TokenSource {
-  usableForUser(user: Pick<UserRecord, 'id' | 'username'>, opts?: { fresh?: boolean }): Promise<TokenWithSeed[]>;
+  usableForUser(user: Pick<UserRecord, 'id' | 'username'>, opts?: { fresh?: boolean }): Promise<LoginToken[]>;
   hasDisabledToken(userId: bigint): Promise<boolean>;
   /** Present on caches: the spend just made, so the next login on this node starts from it. */
-  noteSpent?(token: TokenWithSeed, state: { lastStep?: bigint; drift?: number; nextCounter?: bigint }): void;
+  noteSpent?(token: LoginToken, state: { lastStep?: bigint; drift?: number; nextCounter?: bigint }): void;
 }
 
 export interface TokenMethodSettings {
@@ -85,10 +85,10 @@ export class TokenMethod implements AuthMethod {
   /** Verifies a code; with a cache, a miss is decided again on fresh rows. */
   private checkCode(
     ctx: AuthContext,
-    tokens: readonly TokenWithSeed[],
+    tokens: readonly LoginToken[],
     code: string,
     ocraQuestion?: string,
-    keep: (t: TokenWithSeed) => boolean = KEEP_ALL,
+    keep: (t: LoginToken) => boolean = KEEP_ALL,
   ): Promise<CodeCheck> {
     const user = ctx.user;
     const source = this.tokens;
@@ -109,7 +109,7 @@ export class TokenMethod implements AuthMethod {
     return accept('no_token_allowed');
   }
 
-  private async askForCode(ctx: AuthContext, tokens: readonly TokenWithSeed[]): Promise<MethodOutcome> {
+  private async askForCode(ctx: AuthContext, tokens: readonly LoginToken[]): Promise<MethodOutcome> {
     const ocra = tokens.find((t) => t.kind === 'ocra');
     let message = this.settings.challengeMessage;
     const data: Record<string, unknown> = {};
