@@ -8,6 +8,7 @@
  * Called once per packet, so the lookup is precomputed: one hash map per distinct prefix length
  * (walked from longest to shortest), plus a bounded per-address result cache in front of it.
  */
+import { evictOldest } from '../collections/evict-oldest';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { ClientEntry } from './types';
 
@@ -122,10 +123,7 @@ export class ClientTable<T = unknown> {
     const cached = this.#byAddress.get(address);
     if (cached !== undefined) return cached ?? undefined;
     const found = this.#lookup(address);
-    if (this.#byAddress.size >= this.#cacheSize) {
-      const oldest = this.#byAddress.keys().next();
-      if (!oldest.done) this.#byAddress.delete(oldest.value);
-    }
+    evictOldest(this.#byAddress, this.#cacheSize);
     this.#byAddress.set(address, found ?? null);
     return found;
   }

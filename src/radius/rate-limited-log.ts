@@ -5,6 +5,7 @@
  * attacker fill the disk. Lines are limited per key (e.g. source address) and globally, and the
  * number of suppressed events is handed to the next line that does get written.
  */
+import { evictOldest } from '../collections/evict-oldest';
 export interface RateLimitedLogOptions {
   /** At most one line per key per this interval (default 60 s). */
   readonly perKeyIntervalMs?: number;
@@ -71,10 +72,7 @@ export class RateLimitedLog {
   }
 
   #remember(key: string, state: KeyState): void {
-    if (this.#keys.size >= this.#maxKeys) {
-      const oldest = this.#keys.keys().next();
-      if (!oldest.done) this.#keys.delete(oldest.value);
-    }
+    evictOldest(this.#keys, this.#maxKeys);
     this.#keys.set(key, state);
   }
 }

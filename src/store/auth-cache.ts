@@ -1,3 +1,4 @@
+import { evictOldest } from '../collections/evict-oldest';
 import type { ChangeEvent } from './change-listener';
 import type { LoginData } from './login-data';
 import { LookupBatcher } from './lookup-batcher';
@@ -157,10 +158,9 @@ export class AuthCache {
 
   private store(username: string, user: UserRecord | null, tokens: LoginToken[] | undefined, now: number): void {
     this.drop(username);
-    if (this.entries.size >= this.maxEntries) {
-      const oldest = this.entries.keys().next();
-      if (!oldest.done) this.drop(oldest.value);
-    }
+    evictOldest(this.entries, this.maxEntries, (_, e) => {
+      if (e.user !== null) this.byId.delete(e.user.id);
+    });
     this.entries.set(username, { user, tokens, expires: now + this.ttlMs });
     if (user !== null) this.byId.set(user.id, username);
   }

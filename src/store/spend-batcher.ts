@@ -97,7 +97,7 @@ export class SpendBatcher {
   }
 
   private flush(): void {
-    this.scheduled = false;
+    this.scheduled = false; // a pending setImmediate finding nothing to send is harmless
     if (this.inFlight >= this.maxInFlight) return; // the statement that finishes next flushes what waits
     this.steps = this.start(this.steps, 'step');
     this.counters = this.start(this.counters, 'counter');
@@ -121,7 +121,8 @@ export class SpendBatcher {
     this.inFlight++;
     void this.execute(batch, kind).finally(() => {
       this.inFlight--;
-      if (this.steps.length || this.counters.length) this.schedule();
+      // what queued meanwhile has waited a whole round trip already: send it now, not a loop turn later
+      if (this.steps.length || this.counters.length) this.flush();
     });
     return later;
   }

@@ -147,6 +147,22 @@ describe('DuplicateCache', () => {
       if (i % 100 === 0) clock.advance(1);
     }
     expect(cache.size).toBe(1_000);
+    // exactly the newest thousand are kept
+    expect(cache.lookup(duplicateKey('10.0.0.1', 48_999 & 0xffff, 48_999 & 0xff, AUTH_A))).toBeUndefined();
+    expect(cache.lookup(duplicateKey('10.0.0.1', 49_000 & 0xffff, 49_000 & 0xff, AUTH_A))?.state).toBe('replied');
+  });
+
+  test('under churn, forgotten and re-begun keys never evict a live newer entry', () => {
+    const clock = manualClock();
+    const cache = new DuplicateCache({ maxEntries: 3, windowMs: 30_000, now: clock.now });
+    for (let round = 0; round < 1_000; round++) {
+      cache.forget(cache.begin('dropped')); // a handler that sent nothing
+      cache.complete(cache.begin(`k${round}`), AUTH_B);
+      clock.advance(1);
+    }
+    cache.begin('again'); // the oldest live entry goes: k997
+    expect(['k997', 'k998', 'k999', 'again'].map((k) => cache.lookup(k)?.state)).toEqual([undefined, 'replied', 'replied', 'in_progress']);
+    expect(cache.lookup('dropped')).toBeUndefined();
   });
 
   test('invalid options are refused', () => {
