@@ -24,6 +24,12 @@ export class Hmac {
   private readonly stateLength: number;
   private readonly prepared: WeakMap<Uint8Array, PreparedKey> | undefined;
   private current: PreparedKey | undefined;
+  /** The key XOR ipad/opad block, rebuilt for each key prepared. */
+  private readonly pad = new Uint8Array(BLOCK);
+  /** A key longer than a block is hashed first (RFC 2104 §2), into here. */
+  private readonly hashedKey: Uint8Array;
+  /** Without the cache, every key is prepared into this one (no allocation per MAC). */
+  private readonly scratch: PreparedKey;
 
   /**
    * `cacheKeys`: keep the prepared states per key buffer. Worth it for a few keys used all the time
@@ -34,7 +40,9 @@ export class Hmac {
     opts: { cacheKeys?: boolean } = {},
   ) {
     this.inner = new Uint8Array(hash.digestLength);
+    this.hashedKey = new Uint8Array(hash.digestLength);
     this.stateLength = hash.stateLength;
+    this.scratch = { key: new Uint8Array(0), states: new Int32Array(2 * hash.stateLength) };
     this.prepared = opts.cacheKeys ? new WeakMap() : undefined;
   }
 
@@ -44,10 +52,18 @@ export class Hmac {
 
   start(key: Uint8Array): this {
     const cache = this.prepared;
-    let p = cache?.get(key);
+    if (cache === undefined) {
+      this.prepareInto(key, this.scratch.states);
+      this.current = this.scratch;
+      this.hash.loadState(this.scratch.states, 0, BLOCK);
+      return this;
+    }
+    let p = cache.get(key);
     if (p === undefined || !sameBytes(p.key, key)) {
-      p = this.prepare(key);
-      cache?.set(key, p);
+      const states = new Int32Array(2 * this.stateLength);
+      this.prepareInto(key, states);
+      p = { key: Uint8Array.from(key), states };
+      cache.set(key, p);
     }
     this.current = p;
     this.hash.loadState(p.states, 0, BLOCK);
@@ -60,11 +76,11 @@ export class Hmac {
   }
 
   digestInto(out: Uint8Array, offset = 0): void {
-    const p = this.current;
-    if (p === undefined) throw new Error('Hmac.digestInto before start');
+    const states = this.current?.states;
+    if (states === undefined) throw new Error('Hmac.digestInto before start');
     const hash = this.hash;
     hash.digestInto(this.inner);
-    hash.loadState(p.states, this.stateLength, BLOCK).update(this.inner).digestInto(out, offset);
+    hash.loadState(states, this.stateLength, BLOCK).update(this.inner).digestInto(out, offset);
   }
 
   digest(): Buffer {
@@ -73,21 +89,20 @@ export class Hmac {
     return out;
   }
 
-  private prepare(key: Uint8Array): PreparedKey {
+  /** The inner and outer states after the key's padded block, into `states` (inner first). */
+  private prepareInto(key: Uint8Array, states: Int32Array): void {
     const hash = this.hash;
     let k = key;
     // RFC 2104 §2: "Applications that use keys longer than B bytes will first hash the key"
     if (k.length > BLOCK) {
-      k = new Uint8Array(hash.digestLength);
-      hash.reset().update(key).digestInto(k);
+      hash.reset().update(key).digestInto(this.hashedKey);
+      k = this.hashedKey;
     }
-    const pad = new Uint8Array(BLOCK);
-    const states = new Int32Array(2 * this.stateLength);
-    for (const [xor, at] of [[0x36, 0], [0x5c, this.stateLength]] as const) {
-      for (let i = 0; i < BLOCK; i++) pad[i] = (i < k.length ? k[i]! : 0) ^ xor;
-      hash.reset().update(pad).saveState(states, at);
-    }
-    return { key: Uint8Array.from(key), states };
+    const pad = this.pad;
+    for (let i = 0; i < BLOCK; i++) pad[i] = (i < k.length ? k[i]! : 0) ^ 0x36;
+    hash.reset().update(pad).saveState(states, 0);
+    for (let i = 0; i < BLOCK; i++) pad[i] = (i < k.length ? k[i]! : 0) ^ 0x5c;
+    hash.reset().update(pad).saveState(states, this.stateLength);
   }
 }
 
