@@ -78,7 +78,7 @@ export function createRadiusHandler(deps: HandlerDeps): RequestHandler<ClientDat
     const username = parsed.username;
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     deps.audit.write({
-      at: new Date(),
+      at: Date.now(),
       node: deps.node,
       client: req.client.name,
       clientAddress: req.remote.address,

@@ -28,7 +28,7 @@ beforeEach(async () => {
 const HOUR = 3_600_000;
 const ago = (ms: number) => new Date(Date.now() - ms);
 const event = (username: string | undefined, at: Date, extra: Partial<AuditEvent> = {}): AuditEvent => ({
-  at,
+  at: at.getTime(),
   node: 'n1',
   username,
   result: 'reject',
@@ -40,7 +40,7 @@ describe('AuditRepository', () => {
   test('insertMany writes every field, absent ones as NULL, text with quotes and backslashes intact', async () => {
     const at = new Date('2026-01-02T03:04:05.678Z');
     await audit.insertMany([
-      { at, node: 'n1', client: 'vpn "a"', clientAddress: '10.0.0.1', username: 'o\\brien', result: 'accept', reason: 'code_ok', method: 'token', tokenSerial: 'T1', detail: { k: [1, 'x'] } },
+      { at: at.getTime(), node: 'n1', client: 'vpn "a"', clientAddress: '10.0.0.1', username: 'o\\brien', result: 'accept', reason: 'code_ok', method: 'token', tokenSerial: 'T1', detail: { k: [1, 'x'] } },
       { node: 'n2', result: 'reject', reason: 'no_username' },
     ]);
     const rows = await audit.recent({ limit: 10 });
