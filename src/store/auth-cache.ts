@@ -158,8 +158,8 @@ export class AuthCache {
 
   private store(username: string, user: UserRecord | null, tokens: LoginToken[] | undefined, now: number): void {
     this.drop(username);
-    evictOldest(this.entries, this.maxEntries, (_, e) => {
-      if (e.user !== null) this.byId.delete(e.user.id);
+    evictOldest(this.entries, this.maxEntries, (name, e) => {
+      if (e.user !== null && this.byId.get(e.user.id) === name) this.byId.delete(e.user.id);
     });
     this.entries.set(username, { user, tokens, expires: now + this.ttlMs });
     if (user !== null) this.byId.set(user.id, username);

@@ -142,6 +142,18 @@ describe('AuthCache', () => {
     expect(calls.loadLoginData).toBe(4);
   });
 
+  test("evicting a renamed user's old entry keeps the notifications reaching the new one", async () => {
+    const renamed: LoginData[] = [...rows, { user: user(1, 'ann2'), tokens: [token(11)] }];
+    const { s, calls } = source(renamed);
+    const cache = new AuthCache(s, () => true, { maxEntries: 2 });
+    await cache.findUser('ann');
+    await cache.findUser('ann2'); // same id 1, new name (the rename's notification not here yet)
+    await cache.findUser('bob'); // full: evicts 'ann'
+    cache.onChange({ kind: 'tokens', userId: 1n }); // must still drop 'ann2'
+    await cache.findUser('ann2');
+    expect(calls.loadLoginData).toBe(4);
+  });
+
   test('an entry older than the TTL is read again', async () => {
     const { s, calls } = source(rows);
     let now = 1_000_000;
