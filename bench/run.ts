@@ -227,6 +227,31 @@ function round3(x: number): number {
   return Number.isFinite(x) ? Math.round(x * 1000) / 1000 : NaN;
 }
 
+interface WalCounters { records: number; fpi: number; bytes: number; syncs: number; syncMs: number }
+
+/** PostgreSQL's cluster-wide WAL counters (pg_stat_wal, PostgreSQL 14+); undefined on older servers. */
+async function walCounters(store: Store): Promise<WalCounters | undefined> {
+  try {
+    const { rows } = await sql<{ wal_records: string; wal_fpi: string; wal_bytes: string; wal_sync: string; wal_sync_time: string }>`SELECT wal_records, wal_fpi, wal_bytes, wal_sync, wal_sync_time FROM pg_stat_wal`.execute(store.db);
+    const r = rows[0];
+    return { records: Number(r.wal_records), fpi: Number(r.wal_fpi), bytes: Number(r.wal_bytes), syncs: Number(r.wal_sync), syncMs: Number(r.wal_sync_time) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** WAL written per login over a run (warm-up included, as is the audit trail's share). */
+function walPerLogin(before: WalCounters | undefined, after: WalCounters | undefined, logins: number) {
+  if (!before || !after || logins <= 0) return undefined;
+  return {
+    bytes: Math.round((after.bytes - before.bytes) / logins),
+    fpi: Number(((after.fpi - before.fpi) / logins).toFixed(2)),
+    syncs: Math.round((1000 * (after.syncs - before.syncs)) / logins),
+    // only with track_wal_io_timing on (off by default: it reads the clock around every WAL write and sync)
+    syncMs: after.syncMs > before.syncMs ? Number(((after.syncMs - before.syncMs) / (after.syncs - before.syncs)).toFixed(3)) : undefined,
+  };
+}
+
 async function measureStatusIdle(port: number, seconds: number): Promise<ProbeSeries> {
   const series = startStatusServerSeries({ port, secret: RADOTP_SECRET, intervalMs: 50 });
   await sleep(seconds * 1000);
@@ -349,6 +374,7 @@ async function main(): Promise<void> {
     const vacuumStarted = Date.now();
     await sql`VACUUM ANALYZE app_user, token`.execute(store.db);
     log(`VACUUM ANALYZE app_user, token: ${((Date.now() - vacuumStarted) / 1000).toFixed(1)} s`);
+    if (process.env.RADOTP_EXP_SQL) await sql.raw(process.env.RADOTP_EXP_SQL).execute(store.db); // EXPERIMENT, remove
 
     // --- radotp server process
     let radotp: RadotpProcess = await startRadotp({
@@ -386,6 +412,7 @@ async function main(): Promise<void> {
         target = { port: ANCHOR_PORT, secret: ANCHOR_SECRET, pid: anchor.pid };
       }
       const pgCpu0 = pg.cpuSeconds();
+      const wal0 = server === 'radotp' ? await walCounters(store) : undefined;
       const metricsBefore = server === 'radotp' ? await scrapeMetrics(httpPort) : undefined;
       const t0 = Date.now();
       const { result } = await runLoadgen(target, spec, `${s.name}/${server}/r${round + 1}`);
@@ -396,6 +423,7 @@ async function main(): Promise<void> {
       const serverLatency = inServer && { p50: Number(inServer[0].toFixed(2)), p99: Number(inServer[1].toFixed(2)) };
       // PostgreSQL's share of the CPU over the whole loadgen run (warmup included), in % of one core
       const pgCpuPct = (100 * (pg.cpuSeconds() - pgCpu0)) / ((Date.now() - t0) / 1000);
+      const wal = wal0 && walPerLogin(wal0, await walCounters(store), result.accept + spec.warmup);
       const problems = problemsOf(result);
       records.push({ scenario: s.name, round, server, position, ok: problems.length === 0, problems, result, pg_cpu_pct: Math.round(pgCpuPct), load_avg_1m: os.loadavg()[0], ...(serverLatency ? { server_latency_ms: serverLatency } : {}) });
       log(
@@ -404,6 +432,7 @@ async function main(): Promise<void> {
           (server === 'radotp' ? `  PostgreSQL CPU ${pgCpuPct.toFixed(0)}%` : '') +
           (serverLatency ? `  in-server p50 ${fmt(serverLatency.p50, 2)} ms p99 ${fmt(serverLatency.p99, 2)} ms` : '') +
           (cacheMisses ? `  login-cache misses ${cacheMisses}` : '') +
+          (wal ? `  WAL/accept ${wal.bytes} B (${wal.fpi} full pages), ${wal.syncs} fsyncs/1000${wal.syncMs ? ` of ${wal.syncMs} ms` : ''}` : '') +
           `  loadavg ${os.loadavg()[0].toFixed(1)}` +
           (problems.length ? `  !! ${problems.join('; ')}` : ''),
       );

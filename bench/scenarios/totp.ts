@@ -77,8 +77,18 @@ export async function provisionTotpUsers(
     });
   });
   await refreshPlannerStatistics(ctx.store.db); // as radotp's own bulk imports do
-  for (let run = 0; run < o.runs; run++) writeFileSync(join(ctx.workDir, `${o.fileStem}-run${run}.txt`), lines[run].join('\n') + '\n');
+  for (let run = 0; run < o.runs; run++) writeFileSync(join(ctx.workDir, `${o.fileStem}-run${run}.txt`), shuffled(lines[run]).join('\n') + '\n');
   log(`${o.fileStem}: ${jobs.length} token users (${o.runs} runs x ${o.perRun}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+/** Fisher-Yates with crypto randomness. */
+function shuffled<T>(items: T[]): T[] {
+  const out = items.slice();
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = randomBytes(4).readUInt32LE(0) % (i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
 }
 
 export const otpOnlyScenario: Scenario = {

@@ -39,7 +39,8 @@ export function tokenView(t: TokenInfo) {
     driftSteps: t.kind === 'totp' ? t.drift : undefined,
     driftSeconds: t.kind === 'totp' ? t.drift * t.period : undefined,
     failCount: t.failCount,
-    lockedUntil: t.lockedUntil,
+    // a lock that has run out is no lock (a login no longer clears the column, see migration 0005)
+    lockedUntil: t.lockedUntil !== null && t.lockedUntil.getTime() > Date.now() ? t.lockedUntil : null,
     description: t.description,
     issuer: t.issuer,
     manufacturer: t.manufacturer,

@@ -18,13 +18,16 @@ type Kind = 'step' | 'counter';
  * rows, so the generic plan keeps it), so every statement locks its rows in ascending id order and two
  * statements cannot wait on each other in a cycle. Should a plan ever differ, PostgreSQL detects the
  * deadlock, aborts one statement whole, and the batch is sent again (see execute).
+ * A spend leaves `locked_until` alone: the guard already passes once a lock has expired, and naming the
+ * column would fire the admin-change trigger on every row (see migration 0005); the next wrong code
+ * (recordFailure) or `token unlock` clears it.
  * The spent ids come back as one comma-separated text (one row to parse, not one per token); the
  * arrays go in as array literals built here (integers only, so nothing needs quoting).
  */
 const SPEND_STEP: PreparedStatement = {
   name: 'radotp_spend_step',
   text: `WITH spent AS (
-      UPDATE token SET last_step = v.step, drift = v.drift, fail_count = 0, locked_until = NULL, last_used_at = now()
+      UPDATE token SET last_step = v.step, drift = v.drift, fail_count = 0, last_used_at = now()
       FROM unnest($1::bigint[], $2::bigint[], $3::int[]) AS v(id, step, drift)
       WHERE token.id = v.id AND token.last_step < v.step AND token.state = 'active'
         AND (token.locked_until IS NULL OR token.locked_until <= now())
@@ -35,7 +38,7 @@ const SPEND_STEP: PreparedStatement = {
 const SPEND_COUNTER: PreparedStatement = {
   name: 'radotp_spend_counter',
   text: `WITH spent AS (
-      UPDATE token SET next_counter = v.counter + 1, fail_count = 0, locked_until = NULL, last_used_at = now()
+      UPDATE token SET next_counter = v.counter + 1, fail_count = 0, last_used_at = now()
       FROM unnest($1::bigint[], $2::bigint[]) AS v(id, counter)
       WHERE token.id = v.id AND token.next_counter <= v.counter AND token.state = 'active'
         AND (token.locked_until IS NULL OR token.locked_until <= now())

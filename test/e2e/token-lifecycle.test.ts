@@ -186,6 +186,13 @@ describe('a lock ends by itself after auth.lockout.duration', () => {
     await new Promise((r) => setTimeout(r, 2500));
     expect((await send(hotpForCounter(seed, 0)))?.code).toBe(Code.AccessAccept);
     expect(await lastReasons(t.store, 'olga', 4)).toEqual(['bad_code', 'bad_code', 'locked', 'code_ok']);
+
+    // a lock that has run out is no lock: not shown, and the count starts afresh (one wrong code of two allowed)
+    const shown = await runCli(['token', 'show', 'HOTP-OLGA', '--json'], { env: { RADOTP_CONFIG: t.configFile } });
+    expect(JSON.parse(shown.stdout)).toMatchObject({ failCount: 0, lockedUntil: null });
+    await send(wrongCode(valid));
+    expect(await t.store.tokens.get('HOTP-OLGA')).toMatchObject({ failCount: 1, lockedUntil: null });
+    expect((await send(hotpForCounter(seed, 1)))?.code).toBe(Code.AccessAccept);
   });
 });
 

@@ -1,0 +1,71 @@
+import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { connect, type Connection } from '../../src/store/connect';
+import { migrateToLatest } from '../../src/store/migrate';
+import { poolRunner } from '../../src/store/prepared';
+import { TokenRepository } from '../../src/store/tokens';
+import { UserRepository } from '../../src/store/users';
+import { KeyRing, masterKeyFromBytes } from '../../src/secrets/keyring';
+import { createTestDatabase, type TestDatabase } from '../support/test-database';
+
+/*
+ * What the nodes' caches hear about tokens (migration 0002, narrowed by 0005): every change an admin can
+ * make, and a lockout, is notified on `radotp_changes`; a login spending a code is not (it changes only
+ * replay state, which the guarded UPDATE decides on, not the cache).
+ */
+let db: TestDatabase;
+let conn: Connection;
+let tokens: TokenRepository;
+let listener: pg.Client;
+const heard: string[] = [];
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  conn = connect(db.url, { poolSize: 2 });
+  await migrateToLatest(conn.db);
+  tokens = new TokenRepository(conn.db, new KeyRing(masterKeyFromBytes(randomBytes(32))), poolRunner(conn.pool));
+  listener = new pg.Client({ connectionString: db.url });
+  await listener.connect();
+  listener.on('notification', (n) => heard.push(n.payload ?? ''));
+  await listener.query('LISTEN radotp_changes');
+});
+
+afterAll(async () => {
+  await listener.end();
+  await conn.close();
+  await db.drop();
+});
+
+/** Notifications are sent at commit; give them a moment to arrive, then take what came. */
+async function heardAfter(action: () => Promise<unknown>): Promise<string[]> {
+  heard.length = 0;
+  await action();
+  await new Promise((r) => setTimeout(r, 150));
+  return heard.splice(0);
+}
+
+async function newToken(username: string): Promise<{ id: bigint; userId: bigint; serial: string }> {
+  const user = await new UserRepository(conn.db).add({ username, passwordHash: null, method: 'token' });
+  const serial = `NOTIFY-${username}`;
+  const t = await tokens.create({ serial, userId: user.id, origin: 'software', kind: 'totp', state: 'active', algorithm: 'sha1', digits: 6, period: 30, seed: randomBytes(20) });
+  return { id: t.id, userId: user.id, serial };
+}
+
+const cases: { name: string; notified: boolean; change: (t: { id: bigint; serial: string }) => Promise<unknown> }[] = [
+  { name: 'a login spending a TOTP step', notified: false, change: (t) => tokens.acceptStep(t.id, 1000, 0) },
+  { name: 'a login spending an HOTP counter', notified: false, change: (t) => tokens.acceptCounter(t.id, 5n) },
+  { name: 'a wrong code below the lockout threshold', notified: false, change: (t) => tokens.recordFailure([t.id], randomBytes(32), 3, 60) },
+  { name: 'the wrong code that locks the token', notified: true, change: (t) => tokens.recordFailure([t.id], randomBytes(32), 1, 60) },
+  { name: 'an admin disabling the token', notified: true, change: (t) => tokens.update(t.serial, { state: 'disabled', disabled_reason: 'lost' }) },
+  { name: 'a plain-SQL edit of the validity end', notified: true, change: (t) => sql`UPDATE token SET valid_to = now() + interval '1 day' WHERE id = ${t.id}`.execute(conn.db) },
+  { name: 'a plain-SQL edit that changes nothing watched', notified: false, change: (t) => sql`UPDATE token SET state = state, description = 'desk' WHERE id = ${t.id}`.execute(conn.db) },
+];
+
+describe.each(cases)('$name', ({ notified, change }) => {
+  test(notified ? 'is notified to every node' : 'is not notified', async () => {
+    const t = await newToken(`u${randomBytes(4).toString('hex')}`);
+    const got = await heardAfter(() => change(t));
+    expect(got).toEqual(notified ? [`tokens:${t.userId}`] : []);
+  });
+});
