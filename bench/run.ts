@@ -374,7 +374,6 @@ async function main(): Promise<void> {
     const vacuumStarted = Date.now();
     await sql`VACUUM ANALYZE app_user, token`.execute(store.db);
     log(`VACUUM ANALYZE app_user, token: ${((Date.now() - vacuumStarted) / 1000).toFixed(1)} s`);
-    if (process.env.RADOTP_EXP_SQL) await sql.raw(process.env.RADOTP_EXP_SQL).execute(store.db); // EXPERIMENT, remove
 
     // --- radotp server process
     let radotp: RadotpProcess = await startRadotp({
