@@ -49,6 +49,9 @@ async function newToken(username: string): Promise<{ id: bigint; userId: bigint;
   const user = await new UserRepository(conn.db).add({ username, passwordHash: null, method: 'token' });
   const serial = `NOTIFY-${username}`;
   const t = await tokens.create({ serial, userId: user.id, origin: 'software', kind: 'totp', state: 'active', algorithm: 'sha1', digits: 6, period: 30, seed: randomBytes(20) });
+  // the new token's own notification (token_added_or_removed) must not be taken for the change's
+  const deadline = Date.now() + 5000;
+  while (!heard.includes(`tokens:${user.id}`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   return { id: t.id, userId: user.id, serial };
 }
 
