@@ -12,6 +12,10 @@ export interface LoginData {
 
 type LoginRow = { u_id: bigint; u_username: string; u_password_hash: string | null; u_method: string; u_created_at: Date; u_updated_at: Date } & Partial<TokenRow>;
 
+/** A user (columns prefixed `u_`, as LoginRow) and one of their tokens (`t.*`, absent for a user without one). */
+const LOGIN_COLUMNS = sql`u.id AS u_id, u.username AS u_username, u.password_hash AS u_password_hash, u.method AS u_method,
+  u.created_at AS u_created_at, u.updated_at AS u_updated_at, t.*`;
+
 /**
  * Everything a login needs about several users, in ONE statement: the users and their active tokens.
  * The server asks for every user seen in one turn of the event loop at once (see LookupBatcher), so a
@@ -21,8 +25,7 @@ type LoginRow = { u_id: bigint; u_username: string; u_password_hash: string | nu
  */
 export async function loadLoginData(db: Db, keys: KeyRing, usernames: readonly string[]): Promise<Map<string, LoginData>> {
   const { rows } = await sql<LoginRow>`
-    SELECT u.id AS u_id, u.username AS u_username, u.password_hash AS u_password_hash, u.method AS u_method,
-           u.created_at AS u_created_at, u.updated_at AS u_updated_at, t.*
+    SELECT ${LOGIN_COLUMNS}
     FROM unnest(${usernames as string[]}::text[]) AS wanted(username)
     JOIN app_user u ON u.username = wanted.username
     LEFT JOIN token t ON t.user_id = u.id AND t.state = 'active'
@@ -33,8 +36,7 @@ export async function loadLoginData(db: Db, keys: KeyRing, usernames: readonly s
 /** One page of every user (by id) with their active tokens, to warm a server's cache at start. */
 export async function loadLoginDataPage(db: Db, keys: KeyRing, afterUserId: bigint, pageSize: number): Promise<{ data: LoginData[]; lastUserId?: bigint }> {
   const { rows } = await sql<LoginRow>`
-    SELECT u.id AS u_id, u.username AS u_username, u.password_hash AS u_password_hash, u.method AS u_method,
-           u.created_at AS u_created_at, u.updated_at AS u_updated_at, t.*
+    SELECT ${LOGIN_COLUMNS}
     FROM (SELECT * FROM app_user WHERE id > ${String(afterUserId)}::bigint ORDER BY id LIMIT ${pageSize}) u
     LEFT JOIN token t ON t.user_id = u.id AND t.state = 'active'
     ORDER BY u.id, t.id`.execute(db);
