@@ -44,6 +44,7 @@ const CLIENT_REFRESH_S = 1;
 const HELP = `usage: npm run bench -- [options]
   --scenario LIST        comma-separated: ${SCENARIOS.map((s) => s.name).join(', ')} (default: all that can run)
   --rounds N             rounds; each runs every scenario on both servers, order alternating (default 3)
+  --warm-rounds N        rounds run first and not counted, so the rounds measure warmed-up servers (default 1)
   --concurrency N        outstanding requests (default 64)
   --pap-count N          measured requests per radotp PAP run (default 600)
   --otp-count N          measured requests per radotp otp-only run (default 20000)
@@ -80,6 +81,7 @@ function parseCli(argv: string[]): Cli {
     options: {
       scenario: { type: 'string' },
       rounds: { type: 'string' },
+      'warm-rounds': { type: 'string' },
       concurrency: { type: 'string' },
       'pap-count': { type: 'string' },
       'otp-count': { type: 'string' },
@@ -115,6 +117,7 @@ function parseCli(argv: string[]): Cli {
   return {
     scenarios,
     rounds: int('rounds', values.rounds, 3)!,
+    warmRounds: int('warm-rounds', values['warm-rounds'], 1, 0)!,
     concurrency: int('concurrency', values.concurrency, 64)!,
     papCount: int('pap-count', values['pap-count'], 600)!,
     otpCount: int('otp-count', values['otp-count'], 20000)!,
@@ -363,7 +366,7 @@ async function main(): Promise<void> {
     cleanup.add('FreeRADIUS', () => anchor.stop());
     log(`FreeRADIUS ${anchor.version} PID ${anchor.pid} on 127.0.0.1:${ANCHOR_PORT}`);
 
-    const ctx: BenchContext = { store, workDir, opts: cli, anchor, radotpRuns: cli.rounds + 1 };
+    const ctx: BenchContext = { store, workDir, opts: cli, anchor, radotpRuns: cli.rounds + 1 + cli.warmRounds };
     for (const s of scenarios) {
       log(`provisioning ${s.name}`);
       await s.provision(ctx);
@@ -399,12 +402,14 @@ async function main(): Promise<void> {
 
     // --- rounds
     const records: RunRecord[] = [];
+    /** `round` -1 - k is warm-up round k: its users are those of run rounds + 1 + k, and nothing is recorded. */
     const drive = async (s: Scenario, server: ServerName, round: number, position: number) => {
+      const warmUp = round < 0;
       let spec: LoadSpec;
       let target: { port: number; secret: string; pid?: number };
       if (server === 'radotp') {
         await setLoginStyle(s.loginStyle);
-        spec = s.radotpLoad(ctx, round);
+        spec = s.radotpLoad(ctx, warmUp ? cli.rounds + 1 + (-1 - round) : round);
         target = { port: radiusPort, secret: RADOTP_SECRET, pid: radotp.pid };
       } else {
         spec = s.freeradiusLoad(ctx);
@@ -414,7 +419,8 @@ async function main(): Promise<void> {
       const wal0 = server === 'radotp' ? await walCounters(store) : undefined;
       const metricsBefore = server === 'radotp' ? await scrapeMetrics(httpPort) : undefined;
       const t0 = Date.now();
-      const { result } = await runLoadgen(target, spec, `${s.name}/${server}/r${round + 1}`);
+      const label = warmUp ? `warm-up ${-round}` : `round ${round + 1}`;
+      const { result } = await runLoadgen(target, spec, `${s.name}/${server}/${warmUp ? `w${-round}` : `r${round + 1}`}`);
       const metricsAfter = metricsBefore && (await scrapeMetrics(httpPort));
       const inServer = metricsAfter && histogramQuantiles(metricsBefore, metricsAfter, 'radotp_request_duration_seconds', [0.5, 0.99]);
       // logins whose user was not in the login cache (each costs a database read): should be none once warm
@@ -424,9 +430,9 @@ async function main(): Promise<void> {
       const pgCpuPct = (100 * (pg.cpuSeconds() - pgCpu0)) / ((Date.now() - t0) / 1000);
       const wal = wal0 && walPerLogin(wal0, await walCounters(store), result.accept + spec.warmup);
       const problems = problemsOf(result);
-      records.push({ scenario: s.name, round, server, position, ok: problems.length === 0, problems, result, pg_cpu_pct: Math.round(pgCpuPct), load_avg_1m: os.loadavg()[0], ...(serverLatency ? { server_latency_ms: serverLatency } : {}) });
+      if (!warmUp) records.push({ scenario: s.name, round, server, position, ok: problems.length === 0, problems, result, pg_cpu_pct: Math.round(pgCpuPct), load_avg_1m: os.loadavg()[0], ...(serverLatency ? { server_latency_ms: serverLatency } : {}) });
       log(
-        `  ${s.name.padEnd(8)} ${server.padEnd(10)} round ${round + 1}: ${fmt(result.accept_rps, 0).padStart(7)} accept/s  ` +
+        `  ${s.name.padEnd(8)} ${server.padEnd(10)} ${label}: ${fmt(result.accept_rps, 0).padStart(7)} accept/s  ` +
           `p50 ${fmt(result.latency_ms.p50, 2)} ms  p99 ${fmt(result.latency_ms.p99, 2)} ms  server CPU ${fmt(result.server_cpu_pct, 0)}%` +
           (server === 'radotp' ? `  PostgreSQL CPU ${pgCpuPct.toFixed(0)}%` : '') +
           (serverLatency ? `  in-server p50 ${fmt(serverLatency.p50, 2)} ms p99 ${fmt(serverLatency.p99, 2)} ms` : '') +
@@ -436,6 +442,13 @@ async function main(): Promise<void> {
           (problems.length ? `  !! ${problems.join('; ')}` : ''),
       );
     };
+    // A server runs for weeks: measure it warmed up. Within one loadgen run the warmup requests let V8
+    // optimise the login path, but radotp kept getting faster over the next 100k requests (its heap and
+    // duplicate cache growing to their working size); round 1 measured that, ~10% below rounds 2-4.
+    for (let k = 1; k <= cli.warmRounds; k++) {
+      log(`warm-up round ${k}/${cli.warmRounds} (not counted)`);
+      for (const s of scenarios) for (const [i, server] of (['radotp', 'freeradius'] as ServerName[]).entries()) await drive(s, server, -k, i + 1);
+    }
     for (let round = 0; round < cli.rounds; round++) {
       log(`round ${round + 1}/${cli.rounds}`);
       for (const s of scenarios) {
@@ -589,6 +602,7 @@ async function main(): Promise<void> {
         cpu_model: os.cpus()[0]?.model,
         load_average_at_end: os.loadavg(),
         rounds: cli.rounds,
+        warm_rounds: cli.warmRounds,
         concurrency: cli.concurrency,
         message_authenticator: true,
         radotp: {
@@ -615,7 +629,7 @@ async function main(): Promise<void> {
     const out: string[] = [];
     out.push('');
     out.push(
-      `radotp vs FreeRADIUS ${anchor.version} - medians of ${cli.rounds} round(s), concurrency ${cli.concurrency}, Message-Authenticator on, ` +
+      `radotp vs FreeRADIUS ${anchor.version} - medians of ${cli.rounds} round(s) after ${cli.warmRounds} warm-up round(s), concurrency ${cli.concurrency}, Message-Authenticator on, ` +
         `${os.cpus().length} CPUs shared by loadgen, servers and PostgreSQL`,
     );
     out.push(

@@ -5,6 +5,8 @@ import type { LoginStyle } from '../../src/store/schema';
 
 export interface BenchOptions {
   rounds: number;
+  /** Rounds run first and not counted (every scenario, both servers). */
+  warmRounds: number;
   concurrency: number;
   /** Requests measured per FreeRADIUS run (it does 15-45k/s here, so this takes about a second). */
   frCount: number;
@@ -22,7 +24,7 @@ export interface BenchContext {
   readonly workDir: string;
   readonly opts: BenchOptions;
   readonly anchor: Anchor;
-  /** Radotp load runs each scenario must provision users for: one per round plus one for the CPU profile. */
+  /** Radotp load runs each scenario must provision users for: one per round, one for the CPU profile, one per warm-up round. */
   readonly radotpRuns: number;
 }
 

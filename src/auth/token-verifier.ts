@@ -18,6 +18,8 @@ export type CodeCheck =
 
 type Match = { kind: 'step'; step: number; drift: number } | { kind: 'counter'; counter: bigint } | { kind: 'ocra'; step?: bigint; counter?: bigint };
 
+const SPENT = Promise.resolve(true);
+
 const suiteCache = new Map<string, OcraSuite>();
 export function ocraSuiteOf(token: { ocraSuite: string | null }): OcraSuite {
   const text = token.ocraSuite ?? '';
@@ -80,14 +82,15 @@ export class TokenVerifier {
     }
   }
 
-  private async spend(t: LoginToken, m: Match, activate: boolean): Promise<boolean> {
+  /** Not async (see TokenRepository.acceptStep): it hands on the store's promise as it is. */
+  private spend(t: LoginToken, m: Match, activate: boolean): Promise<boolean> {
     if (m.kind === 'step') return this.tokens.acceptStep(t.id, m.step, m.drift, { activate });
     if (m.kind === 'counter') return this.tokens.acceptCounter(t.id, m.counter, { activate });
     // OCRA: the challenge itself is single-use (consumed atomically before we get here), so a response
     // can never be replayed; only a counter suite has state to advance. A time-based suite therefore
     // allows several logins within one time step, each answering its own fresh challenge.
     if (m.counter !== undefined) return this.tokens.acceptCounter(t.id, m.counter, { activate });
-    return true;
+    return SPENT;
   }
 
   /**

@@ -3,11 +3,17 @@ import client from 'prom-client';
 /** Prometheus metrics of one server process (own registry, so tests can run several servers in one process). */
 export class Metrics {
   readonly registry = new client.Registry();
-  readonly requests = new client.Counter({
+  /** Per-login counts live in plain maps (result -> reason -> n) and are read when scraped. */
+  private readonly decisionCounts = new Map<string, Map<string, number>>();
+  private readonly replyCounts = new Map<string, number>();
+
+  readonly requests = countedAtScrape(this.registry, {
     name: 'radotp_requests_total',
     help: 'RADIUS requests answered or decided, by request code and result',
-    labelNames: ['code', 'result'] as const,
-    registers: [this.registry],
+    labelNames: ['code', 'result'],
+    read: (inc) => {
+      for (const [result, n] of this.replyCounts) inc({ code: 'Access-Request', result }, n);
+    },
   });
   readonly drops = new client.Counter({
     name: 'radotp_dropped_total',
@@ -15,11 +21,13 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
-  readonly decisions = new client.Counter({
+  readonly decisions = countedAtScrape(this.registry, {
     name: 'radotp_decisions_total',
     help: 'Auth decisions by result and reason',
-    labelNames: ['result', 'reason'] as const,
-    registers: [this.registry],
+    labelNames: ['result', 'reason'],
+    read: (inc) => {
+      for (const [result, reasons] of this.decisionCounts) for (const [reason, n] of reasons) inc({ result, reason }, n);
+    },
   });
   readonly latency = new client.Histogram({
     name: 'radotp_request_duration_seconds',
@@ -46,40 +54,53 @@ export class Metrics {
 
   /** Reads the login cache's own counters when scraped (nothing is counted here per login). */
   watchLoginCache(stats: { readonly hits: number; readonly misses: number }): void {
-    new client.Counter({
+    countedAtScrape(this.registry, {
       name: 'radotp_login_cache_lookups_total',
       help: 'User lookups of logins, by whether the login cache had the user (hit) or the database was read (miss)',
-      labelNames: ['result'] as const,
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        this.inc({ result: 'hit' }, stats.hits);
-        this.inc({ result: 'miss' }, stats.misses);
+      labelNames: ['result'],
+      read: (inc) => {
+        inc({ result: 'hit' }, stats.hits);
+        inc({ result: 'miss' }, stats.misses);
       },
     });
   }
 
-  private readonly decisionChildren = new Map<string, { inc(): void }>();
-
-  /** Counts a decision; the labelled child is looked up once per (result, reason), not hashed per request. */
+  /**
+   * Counts a decision. Every login passes here: a labelled prom-client child hashes its labels on
+   * each inc (~0.2 µs); two lookups of constant strings in small maps cost a tenth of that.
+   */
   countDecision(result: string, reason: string): void {
-    const key = `${result}\0${reason}`;
-    let child = this.decisionChildren.get(key);
-    if (!child) this.decisionChildren.set(key, (child = this.decisions.labels({ result, reason })));
-    child.inc();
+    let reasons = this.decisionCounts.get(result);
+    if (reasons === undefined) this.decisionCounts.set(result, (reasons = new Map()));
+    reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
   }
-
-  private readonly replyChildren = new Map<string, { inc(): void }>();
 
   /** Counts an answered Access-Request by reply code and records its latency. */
   countReply(result: string, seconds: number): void {
-    let child = this.replyChildren.get(result);
-    if (!child) this.replyChildren.set(result, (child = this.requests.labels({ code: 'Access-Request', result })));
-    child.inc();
+    this.replyCounts.set(result, (this.replyCounts.get(result) ?? 0) + 1);
     this.latency.observe(seconds);
   }
 
   constructor(collectDefaults = true) {
     if (collectDefaults) client.collectDefaultMetrics({ register: this.registry });
   }
+}
+
+type LabelValues = Record<string, string>;
+
+/** A counter whose values are totals kept elsewhere, copied in when the registry is scraped. */
+function countedAtScrape(
+  registry: client.Registry,
+  spec: { name: string; help: string; labelNames: string[]; read: (inc: (labels: LabelValues, n: number) => void) => void },
+): client.Counter<string> {
+  return new client.Counter({
+    name: spec.name,
+    help: spec.help,
+    labelNames: spec.labelNames,
+    registers: [registry],
+    collect() {
+      this.reset();
+      spec.read((labels, n) => this.inc(labels, n));
+    },
+  });
 }

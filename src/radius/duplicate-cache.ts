@@ -11,12 +11,16 @@
  * and turn the NAS's retry of a successful login into a Reject.
  *
  * Memory is bounded twice: entries expire `windowMs` after they were last touched, and at most
- * `maxEntries` are kept (the oldest is evicted first). Entries are found through a Map and aged
- * through a FIFO of (entry, time) records: completing an entry appends a fresh record, and records
- * that no longer describe their entry's last touch are skipped when they reach the head. Every
- * operation is O(1) amortised. (Deleting from the head of a V8 Map and inserting at its tail, as an
- * earlier version did, is not: the deleted slots stay in the table until it is rebuilt, and finding
- * the oldest entry walked all of them: 22 µs per request once the cache was full.)
+ * `maxEntries` are kept (the oldest is evicted first). Entries are found through a Map (key -> slot)
+ * and aged through a ring of slots in last-touch order: beginning an entry takes the next slot,
+ * answering it moves it to the next slot again (the window counts from the answer) and leaves a hole
+ * behind. Expiry and eviction pop the oldest slots, skipping holes. Every operation is O(1) amortised.
+ * The ring is parallel arrays rather than an object per entry: at tens of thousands of requests a
+ * second these entries are most of what the server keeps beyond a few milliseconds, and every object
+ * kept is copied by the garbage collector before it is promoted (measured: about 3 µs per request
+ * for the earlier object-per-entry-and-touch version). The ring holds at most 2 x maxEntries slots,
+ * grown by doubling as needed, so under churn (entries forgotten, re-begun) it also keeps at least
+ * the entries of the last maxEntries requests.
  */
 import type { DropReason } from './types';
 
@@ -40,21 +44,19 @@ export type DuplicateState =
 /** Handed out by `begin`; completing a ticket whose entry was evicted meanwhile is a harmless no-op. */
 export interface DuplicateTicket {
   readonly key: string;
-}
-
-interface Entry extends DuplicateTicket {
-  /** When the entry was last touched (began, completed). */
-  at: number;
-  outcome: DuplicateState;
-}
-
-/** An entry as of one touch; stale once the entry is touched again or leaves the Map. */
-interface AgeRecord {
-  readonly entry: Entry;
-  readonly at: number;
+  /** Tells this request's entry from a later one under the same key. */
+  readonly id: number;
 }
 
 const IN_PROGRESS: DuplicateState = Object.freeze({ state: 'in_progress' });
+
+/** What a slot holds. */
+const HOLE = 0;
+const BUSY = 1;
+const REPLIED = 2;
+const DROPPED = 3;
+
+const INITIAL_SLOTS = 1024;
 
 /** Source address, source port, Identifier, Request Authenticator (RFC 5080 §2.2.2). */
 export function duplicateKey(address: string, port: number, identifier: number, authenticator: Buffer): string {
@@ -63,12 +65,20 @@ export function duplicateKey(address: string, port: number, identifier: number, 
 }
 
 export class DuplicateCache {
-  readonly #entries = new Map<string, Entry>();
-  /** Oldest first; `#head` is the next record to look at (the array is compacted as the head advances). */
-  #ages: AgeRecord[] = [];
-  #head = 0;
+  readonly #slotOf = new Map<string, number>();
+  // The ring: slot i holds one entry (or a hole). #tail is the oldest slot, #used slots follow it.
+  #keys: (string | undefined)[] = [];
+  #ids = new Float64Array(0);
+  #at = new Float64Array(0);
+  #kind = new Uint8Array(0);
+  /** The reply (REPLIED) or the drop reason (DROPPED). */
+  #payload: (Buffer | DropReason | undefined)[] = [];
+  #tail = 0;
+  #used = 0;
+  #lastId = 0;
   readonly #windowMs: number;
   readonly #maxEntries: number;
+  readonly #maxSlots: number;
   readonly #now: () => number;
 
   constructor(opts: DuplicateCacheOptions = {}) {
@@ -76,94 +86,140 @@ export class DuplicateCache {
     this.#maxEntries = opts.maxEntries ?? DEFAULT_DUPLICATE_MAX_ENTRIES;
     if (!(this.#windowMs >= 0)) throw new Error('duplicate cache window must be >= 0 ms');
     if (!Number.isInteger(this.#maxEntries) || this.#maxEntries < 1) throw new Error('duplicate cache needs maxEntries >= 1');
+    this.#maxSlots = 2 * this.#maxEntries;
     this.#now = opts.now ?? performanceNow;
+    this.#resize(Math.min(INITIAL_SLOTS, this.#maxSlots));
   }
 
   get size(): number {
-    return this.#entries.size;
+    return this.#slotOf.size;
   }
 
   lookup(key: string): DuplicateState | undefined {
     this.#expire(this.#now());
-    return this.#entries.get(key)?.outcome;
+    const slot = this.#slotOf.get(key);
+    if (slot === undefined) return undefined;
+    switch (this.#kind[slot]) {
+      case REPLIED:
+        return { state: 'replied', reply: this.#payload[slot] as Buffer };
+      case DROPPED:
+        return { state: 'dropped', reason: this.#payload[slot] as DropReason };
+      default:
+        return IN_PROGRESS;
+    }
   }
 
   begin(key: string): DuplicateTicket {
     const now = this.#now();
     this.#expire(now);
-    this.#entries.delete(key);
-    while (this.#entries.size >= this.#maxEntries) this.#evictOldest();
-    const entry: Entry = { key, at: now, outcome: IN_PROGRESS };
-    this.#entries.set(key, entry);
-    this.#ages.push({ entry, at: now });
-    return entry;
+    const earlier = this.#slotOf.get(key);
+    if (earlier !== undefined) this.#vacate(earlier);
+    while (this.#slotOf.size >= this.#maxEntries) this.#evictOldest();
+    const id = ++this.#lastId;
+    this.#slotOf.set(key, this.#take(key, id, now, BUSY, undefined));
+    return { key, id };
   }
 
   complete(ticket: DuplicateTicket, reply: Buffer): void {
-    this.#finish(ticket, { state: 'replied', reply });
+    this.#finish(ticket, REPLIED, reply);
   }
 
   completeDropped(ticket: DuplicateTicket, reason: DropReason): void {
-    this.#finish(ticket, { state: 'dropped', reason });
+    this.#finish(ticket, DROPPED, reason);
   }
 
   forget(ticket: DuplicateTicket): void {
-    if (this.#entries.get(ticket.key) === ticket) this.#entries.delete(ticket.key);
+    const slot = this.#slotOf.get(ticket.key);
+    if (slot !== undefined && this.#ids[slot] === ticket.id) this.#vacate(slot);
   }
 
   clear(): void {
-    this.#entries.clear();
-    this.#ages = [];
-    this.#head = 0;
+    this.#slotOf.clear();
+    this.#used = 0;
+    this.#resize(Math.min(INITIAL_SLOTS, this.#maxSlots));
   }
 
-  #finish(ticket: DuplicateTicket, outcome: DuplicateState): void {
-    const entry = this.#entries.get(ticket.key);
-    if (entry !== ticket) return; // evicted (or superseded) while the handler ran
+  #finish(ticket: DuplicateTicket, kind: number, payload: Buffer | DropReason): void {
+    const slot = this.#slotOf.get(ticket.key);
+    if (slot === undefined || this.#ids[slot] !== ticket.id) return; // evicted (or superseded) while the handler ran
+    this.#vacate(slot);
     // the window counts from the answer
-    entry.at = this.#now();
-    entry.outcome = outcome;
-    this.#ages.push({ entry, at: entry.at });
+    this.#slotOf.set(ticket.key, this.#take(ticket.key, ticket.id, this.#now(), kind, payload));
   }
 
-  /** Whether `record` still describes its entry: the entry is in the Map and was not touched since. */
-  #live(record: AgeRecord): boolean {
-    return record.entry.at === record.at && this.#entries.get(record.entry.key) === record.entry;
+  /** Writes an entry into the next slot (making room first) and returns that slot. */
+  #take(key: string, id: number, at: number, kind: number, payload: Buffer | DropReason | undefined): number {
+    if (this.#used === this.#kind.length) {
+      if (this.#used < this.#maxSlots) this.#resize(Math.min(2 * this.#used, this.#maxSlots));
+      else this.#popOldest();
+    }
+    const slot = (this.#tail + this.#used) % this.#kind.length;
+    this.#used++;
+    this.#keys[slot] = key;
+    this.#ids[slot] = id;
+    this.#at[slot] = at;
+    this.#kind[slot] = kind;
+    this.#payload[slot] = payload;
+    return slot;
   }
 
-  /** Records are appended in time order (the clock is monotonic), so expiry only looks at the head. */
+  /** The slot becomes a hole; its key leaves the Map. */
+  #vacate(slot: number): void {
+    this.#slotOf.delete(this.#keys[slot]!);
+    this.#keys[slot] = undefined;
+    this.#payload[slot] = undefined;
+    this.#kind[slot] = HOLE;
+  }
+
+  /** Drops the oldest slot (a hole, or an entry, which is evicted). */
+  #popOldest(): void {
+    const slot = this.#tail;
+    if (this.#kind[slot] !== HOLE) this.#vacate(slot);
+    this.#tail = (slot + 1) % this.#kind.length;
+    this.#used--;
+  }
+
+  /** Slots are taken in time order (the clock is monotonic), so expiry only looks at the oldest. */
   #expire(now: number): void {
     const cutoff = now - this.#windowMs;
-    const ages = this.#ages;
-    while (this.#head < ages.length) {
-      const record = ages[this.#head]!;
-      if (this.#live(record)) {
-        if (record.at > cutoff) break;
-        this.#entries.delete(record.entry.key);
-      }
-      this.#head++;
-    }
-    this.#compact();
+    while (this.#used > 0 && (this.#kind[this.#tail] === HOLE || this.#at[this.#tail]! <= cutoff)) this.#popOldest();
   }
 
   #evictOldest(): void {
-    const ages = this.#ages;
-    while (this.#head < ages.length) {
-      const record = ages[this.#head++]!;
-      if (this.#live(record)) {
-        this.#entries.delete(record.entry.key);
-        break;
-      }
+    while (this.#used > 0) {
+      const live = this.#kind[this.#tail] !== HOLE;
+      this.#popOldest();
+      if (live) return;
     }
-    this.#compact();
   }
 
-  /** Drops the records already passed once they are half the array, so it never grows beyond twice the live ones. */
-  #compact(): void {
-    if (this.#head > 1024 && this.#head * 2 > this.#ages.length) {
-      this.#ages = this.#ages.slice(this.#head);
-      this.#head = 0;
+  /** A ring of `slots` slots holding the current ones, oldest first. */
+  #resize(slots: number): void {
+    const keys: (string | undefined)[] = new Array(slots).fill(undefined);
+    const payload: (Buffer | DropReason | undefined)[] = new Array(slots).fill(undefined);
+    const ids = new Float64Array(slots);
+    const at = new Float64Array(slots);
+    const kind = new Uint8Array(slots);
+    const old = this.#kind.length;
+    let n = 0;
+    for (let i = 0; i < this.#used; i++) {
+      const from = (this.#tail + i) % old;
+      if (this.#kind[from] === HOLE) continue;
+      keys[n] = this.#keys[from];
+      payload[n] = this.#payload[from];
+      ids[n] = this.#ids[from]!;
+      at[n] = this.#at[from]!;
+      kind[n] = this.#kind[from]!;
+      this.#slotOf.set(keys[n]!, n);
+      n++;
     }
+    this.#keys = keys;
+    this.#payload = payload;
+    this.#ids = ids;
+    this.#at = at;
+    this.#kind = kind;
+    this.#tail = 0;
+    this.#used = n;
   }
 }
 

@@ -16,7 +16,8 @@
  * attacker an oracle and a reflector.
  */
 import dgram from 'node:dgram';
-import { isIPv6 } from 'node:net';
+import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
+import { isIP, isIPv6 } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { decodePacket, encodeResponse, verifyRequest } from './codec';
 import { decryptUserPassword } from './password';
@@ -30,6 +31,22 @@ import type { ClientEntry, DropReason, IncomingRequest, Packet, RawAttribute, Re
 export const DEFAULT_MAX_PENDING = 1024;
 export const DEFAULT_STOP_GRACE_MS = 5_000;
 const SEND_FLUSH_TIMEOUT_MS = 1_000;
+const SEND_FLUSH_POLL_MS = 5;
+
+/**
+ * Replies go to the address a request came from, always an IP literal. node:dgram resolves every
+ * destination through `lookup`; the default (dns.lookup) answers a literal on the next tick, one
+ * deferred callback per reply. This one answers a literal at once and leaves names to dns.lookup.
+ */
+function lookupLiteral(
+  address: string,
+  options: number | LookupOneOptions,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  const literal = isIP(address);
+  if (literal !== 0) return callback(null, address, literal);
+  dnsLookup(address, typeof options === 'number' ? { family: options } : options, callback);
+}
 
 export interface ServerEvents {
   dropped?(reason: DropReason): void;
@@ -115,14 +132,6 @@ export class RadiusServer<T = unknown> {
   #state: ServerState = 'idle';
   #stopping: Promise<void> | undefined;
   #drained: (() => void) | undefined;
-  /** Datagrams handed to a socket whose send callback has not fired yet; closing waits for them. */
-  #sendsInFlight = 0;
-  #sendsSettled: (() => void) | undefined;
-  /** One shared send callback, so sending does not allocate a closure per packet. */
-  readonly #onSent = (err: Error | null): void => {
-    if (--this.#sendsInFlight === 0) this.#sendsSettled?.();
-    if (err) this.#logFailure('send', { err: err.message }, 'could not send a RADIUS reply');
-  };
 
   constructor(opts: RadiusServerOptions<T>) {
     this.#opts = opts;
@@ -191,6 +200,7 @@ export class RadiusServer<T = unknown> {
     const socket = dgram.createSocket({
       type,
       ipv6Only: type === 'udp6',
+      lookup: lookupLiteral,
       ...(size !== undefined ? { recvBufferSize: size, sendBufferSize: size } : {}),
     });
     this.#sockets.push(socket);
@@ -207,13 +217,11 @@ export class RadiusServer<T = unknown> {
   }
 
   async #closeSockets(): Promise<void> {
-    // dgram sends asynchronously; closing first would silently discard the replies just "sent".
-    if (this.#sendsInFlight > 0) {
-      await new Promise<void>((resolve) => {
-        this.#sendsSettled = resolve;
-        setTimeout(resolve, SEND_FLUSH_TIMEOUT_MS).unref();
-      });
-      this.#sendsSettled = undefined;
+    // A reply the kernel did not take at once waits in libuv's send queue; closing first would
+    // silently discard it.
+    const deadline = performance.now() + SEND_FLUSH_TIMEOUT_MS;
+    while (this.#sockets.some((s) => s.getSendQueueCount() > 0) && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, SEND_FLUSH_POLL_MS));
     }
     const sockets = this.#sockets.splice(0);
     await Promise.all(
@@ -416,12 +424,16 @@ export class RadiusServer<T = unknown> {
     this.#opts.events?.replied?.(code, (performance.now() - receivedAt) / 1000);
   }
 
+  /**
+   * No send callback: with one, node:dgram defers a call per datagram even when the kernel took it at
+   * once (the usual case). A send that fails later is reported through the socket's 'error' event.
+   */
   #transmit(socket: dgram.Socket, datagram: Buffer, remote: { address: string; port: number }): void {
-    this.#sendsInFlight++;
     try {
-      socket.send(datagram, remote.port, remote.address, this.#onSent);
+      socket.send(datagram, remote.port, remote.address);
     } catch (err) {
-      this.#onSent(err instanceof Error ? err : new Error(String(err))); // e.g. the socket was closed
+      // e.g. the socket was closed
+      this.#logFailure('send', { err: errorText(err) }, 'could not send a RADIUS reply');
     }
   }
 

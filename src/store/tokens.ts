@@ -1,10 +1,10 @@
-import { sql, type Selectable } from 'kysely';
+import { sql, type ExpressionBuilder, type Selectable } from 'kysely';
 import type { KeyRing } from '../secrets/keyring';
 import type { Db } from './connect';
 import { isUniqueViolation, NotFoundError, StoreConflictError } from './errors';
 import type { StatementRunner } from './prepared';
 import { SpendBatcher } from './spend-batcher';
-import type { DisabledReason, TokenKind, TokenState, TokenTable } from './schema';
+import type { Database, DisabledReason, TokenKind, TokenState, TokenTable } from './schema';
 
 export type TokenRow = Selectable<TokenTable>;
 
@@ -153,6 +153,20 @@ export interface TokenFilter {
   unassigned?: boolean;
 }
 
+/** What activation sets besides the step or counter it spends. */
+const ACTIVATED = {
+  fail_count: 0,
+  locked_until: null,
+  last_used_at: sql<Date>`now()`,
+  state: 'active' as const,
+  pending_expires_at: null,
+  updated_at: sql<Date>`now()`,
+};
+
+function lockExpired(eb: ExpressionBuilder<Database, 'token'>) {
+  return eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', sql<Date>`now()`)]);
+}
+
 export class TokenRepository {
   private readonly spends: SpendBatcher;
 
@@ -278,42 +292,37 @@ export class TokenRepository {
    * on the row lock; exactly one sees its row updated.
    * Returns false when another request got there first (a replay), or the token stopped being usable.
    */
-  async acceptStep(id: bigint, step: number, drift: number, opts: { activate?: boolean } = {}): Promise<boolean> {
-    if (!opts.activate) return this.spends.spendStep(id, step, drift);
+  acceptStep(id: bigint, step: number, drift: number, opts: { activate?: boolean } = {}): Promise<boolean> {
+    // Not async: an async function returning the batcher's promise would add turns to every login.
+    return opts.activate ? this.activateAtStep(id, step, drift) : this.spends.spendStep(id, step, drift);
+  }
+
+  /** HOTP/OCRA counterpart of acceptStep: `counter` was used; the next acceptable one is counter+1. */
+  acceptCounter(id: bigint, counter: bigint, opts: { activate?: boolean } = {}): Promise<boolean> {
+    return opts.activate ? this.activateAtCounter(id, counter) : this.spends.spendCounter(id, counter);
+  }
+
+  /** A pending token's first code: spent like a login's, and the token becomes active in the same UPDATE. */
+  private async activateAtStep(id: bigint, step: number, drift: number): Promise<boolean> {
     const r = await this.db
       .updateTable('token')
-      .set({
-        last_step: step,
-        drift,
-        fail_count: 0,
-        locked_until: null,
-        last_used_at: sql<Date>`now()`,
-        ...(opts.activate ? { state: 'active' as const, pending_expires_at: null, updated_at: sql<Date>`now()` } : {}),
-      })
+      .set({ last_step: step, drift, ...ACTIVATED })
       .where('id', '=', id)
       .where('last_step', '<', BigInt(step))
-      .where('state', '=', opts.activate ? 'pending' : 'active')
-      .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', sql<Date>`now()`)]))
+      .where('state', '=', 'pending')
+      .where(lockExpired)
       .executeTakeFirst();
     return r.numUpdatedRows === 1n;
   }
 
-  /** HOTP/OCRA counterpart of acceptStep: `counter` was used; the next acceptable one is counter+1. */
-  async acceptCounter(id: bigint, counter: bigint, opts: { activate?: boolean } = {}): Promise<boolean> {
-    if (!opts.activate) return this.spends.spendCounter(id, counter);
+  private async activateAtCounter(id: bigint, counter: bigint): Promise<boolean> {
     const r = await this.db
       .updateTable('token')
-      .set({
-        next_counter: counter + 1n,
-        fail_count: 0,
-        locked_until: null,
-        last_used_at: sql<Date>`now()`,
-        ...(opts.activate ? { state: 'active' as const, pending_expires_at: null, updated_at: sql<Date>`now()` } : {}),
-      })
+      .set({ next_counter: counter + 1n, ...ACTIVATED })
       .where('id', '=', id)
       .where('next_counter', '<=', counter)
-      .where('state', '=', opts.activate ? 'pending' : 'active')
-      .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', sql<Date>`now()`)]))
+      .where('state', '=', 'pending')
+      .where(lockExpired)
       .executeTakeFirst();
     return r.numUpdatedRows === 1n;
   }

@@ -165,6 +165,45 @@ describe('DuplicateCache', () => {
     expect(cache.lookup('dropped')).toBeUndefined();
   });
 
+  test('grows past its first slots and keeps every entry, in order', () => {
+    const clock = manualClock();
+    const cache = new DuplicateCache({ maxEntries: 5_000, windowMs: 1_000, now: clock.now });
+    for (let i = 0; i < 3_000; i++) cache.complete(cache.begin(`k${i}`), Buffer.from(String(i)));
+    expect(cache.size).toBe(3_000);
+    const seen = cache.lookup('k2999');
+    expect(seen?.state === 'replied' && seen.reply.toString()).toBe('2999');
+    expect(cache.lookup('k0')?.state).toBe('replied');
+    clock.advance(1_000); // all answered at the same instant: all expire together
+    expect(cache.lookup('k1500')).toBeUndefined();
+    expect(cache.size).toBe(0);
+  });
+
+  test('keeps working across many turns of the ring, with entries in progress among the answered ones', () => {
+    const clock = manualClock();
+    const cache = new DuplicateCache({ maxEntries: 50, windowMs: 30_000, now: clock.now });
+    const slow = cache.begin('slow');
+    for (let i = 0; i < 10_000; i++) {
+      cache.complete(cache.begin(`k${i}`), AUTH_B);
+      clock.advance(1);
+    }
+    // the slow request was evicted long ago (50 entries kept); answering it now changes nothing
+    cache.complete(slow, AUTH_A);
+    expect(cache.lookup('slow')).toBeUndefined();
+    expect(cache.size).toBe(50);
+    expect(cache.lookup('k9950')?.state).toBe('replied');
+    expect(cache.lookup('k9949')).toBeUndefined();
+  });
+
+  test('clear empties it, and it works afterwards', () => {
+    const cache = new DuplicateCache({ maxEntries: 10 });
+    for (let i = 0; i < 30; i++) cache.complete(cache.begin(`k${i}`), AUTH_A);
+    cache.clear();
+    expect(cache.size).toBe(0);
+    expect(cache.lookup('k29')).toBeUndefined();
+    cache.completeDropped(cache.begin('k29'), 'bad_password_field');
+    expect(cache.lookup('k29')).toEqual({ state: 'dropped', reason: 'bad_password_field' });
+  });
+
   test('invalid options are refused', () => {
     expect(() => new DuplicateCache({ maxEntries: 0 })).toThrow(/maxEntries/);
     expect(() => new DuplicateCache({ windowMs: -1 })).toThrow(/window/);

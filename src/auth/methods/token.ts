@@ -25,14 +25,15 @@ export interface TokenMethodSettings {
 const CHALLENGE_KIND = 'token';
 const KEEP_ALL = (): boolean => true;
 
+/** Literals, not `{ ...accept(...), tokenSerial }`: see withMethod in ../pipeline.ts for why. */
 function outcomeOf(check: CodeCheck): MethodOutcome {
   switch (check.result) {
     case 'accept':
-      return { ...accept('code_ok'), tokenSerial: check.token.serial };
+      return { kind: 'accept', reason: 'code_ok', tokenSerial: check.token.serial };
     case 'replay':
-      return { ...reject('replay'), tokenSerial: check.token.serial };
+      return { kind: 'reject', reason: 'replay', tokenSerial: check.token.serial };
     case 'locked':
-      return { ...reject('locked'), tokenSerial: check.token?.serial };
+      return { kind: 'reject', reason: 'locked', tokenSerial: check.token?.serial };
     case 'bad_code':
       return reject('bad_code');
   }

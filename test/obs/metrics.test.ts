@@ -1,0 +1,53 @@
+import { Metrics } from '../../src/obs/metrics';
+
+/** The value of one sample line in Prometheus text, or undefined when the line is absent. */
+function sample(text: string, name: string, labels: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}} `));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+describe('Metrics: per-login counts read at scrape time', () => {
+  // [what is counted, metric, labels as exposed, expected value]
+  const cases: [string, string, string, number][] = [
+    ['three accepts', 'radotp_decisions_total', 'result="accept",reason="code_ok"', 3],
+    ['one replay', 'radotp_decisions_total', 'result="reject",reason="replay"', 1],
+    ['two bad codes', 'radotp_decisions_total', 'result="reject",reason="bad_code"', 2],
+    ['accepts answered', 'radotp_requests_total', 'code="Access-Request",result="Access-Accept"', 3],
+    ['rejects answered', 'radotp_requests_total', 'code="Access-Request",result="Access-Reject"', 3],
+    ['cache hits', 'radotp_login_cache_lookups_total', 'result="hit"', 5],
+    ['cache misses', 'radotp_login_cache_lookups_total', 'result="miss"', 1],
+  ];
+
+  let text: string;
+  beforeAll(async () => {
+    const m = new Metrics(false);
+    m.watchLoginCache({ hits: 5, misses: 1 });
+    for (const [result, reason, reply] of [
+      ['accept', 'code_ok', 'Access-Accept'],
+      ['accept', 'code_ok', 'Access-Accept'],
+      ['reject', 'replay', 'Access-Reject'],
+      ['reject', 'bad_code', 'Access-Reject'],
+      ['accept', 'code_ok', 'Access-Accept'],
+      ['reject', 'bad_code', 'Access-Reject'],
+    ] as const) {
+      m.countDecision(result, reason);
+      m.countReply(reply, 0.0015);
+    }
+    await m.registry.metrics(); // a first scrape must not double what the second one reports
+    text = await m.registry.metrics();
+  });
+
+  test.each(cases)('%s: %s{%s} = %d', (_what, name, labels, expected) => {
+    expect(sample(text, name, labels)).toBe(expected);
+  });
+
+  test('latency histogram counts every answered request', () => {
+    expect(sample(text, 'radotp_request_duration_seconds_bucket', 'le="0.002"')).toBe(6);
+    expect(sample(text, 'radotp_request_duration_seconds_bucket', 'le="0.001"')).toBe(0);
+    expect(text).toMatch(/^radotp_request_duration_seconds_count 6$/m);
+  });
+
+  test('a decision never seen is not exposed', () => {
+    expect(sample(text, 'radotp_decisions_total', 'result="fail",reason="database_unavailable"')).toBeUndefined();
+  });
+});
