@@ -94,9 +94,9 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
   let httpServer: http.Server | undefined;
   const audit = new AuditWriter((events) => store.audit.insertMany(events), {
     onError: (e, backlog) => logger.warn({ err: (e as Error).message, backlog }, 'audit trail not written yet; will retry'),
-    onBacklog: (n) => metrics.auditBacklog.set(n),
     onDropped: () => metrics.auditDropped.inc(),
   });
+  metrics.watchAuditBacklog(() => audit.backlog);
   try {
     let clients = await loadClientTable(store, logger);
     timers.push(

@@ -17,7 +17,6 @@ export class AuditWriter {
       intervalMs?: number;
       maxBacklog?: number;
       onError?: (e: unknown, backlog: number) => void;
-      onBacklog?: (n: number) => void;
       /** An event was discarded because the backlog was full (the database has been away a long time). */
       onDropped?: () => void;
     } = {},
@@ -30,7 +29,6 @@ export class AuditWriter {
       this.opts.onDropped?.();
     }
     this.queue.push(event);
-    this.opts.onBacklog?.(this.queue.length);
     if (this.queue.length >= (this.opts.batchSize ?? 500)) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.opts.intervalMs ?? 50);
   }
@@ -59,7 +57,6 @@ export class AuditWriter {
         return;
       }
       this.queue.splice(0, batch.length);
-      this.opts.onBacklog?.(this.queue.length);
     }
   }
 

@@ -40,17 +40,24 @@ export class Metrics {
     help: 'Audit events discarded because the backlog was full while the database was away',
     registers: [this.registry],
   });
-  readonly auditBacklog = new client.Gauge({
-    name: 'radotp_audit_backlog',
-    help: 'Audit events waiting to be written to the database',
-    registers: [this.registry],
-  });
 
   readonly loginCacheWarmed = new client.Gauge({
     name: 'radotp_login_cache_warmed',
     help: '1 once every user and token has been loaded into this node\'s login cache (after start, and after the change notifications came back)',
     registers: [this.registry],
   });
+
+  /** Reads the audit writer's backlog when scraped (it changes with every login). */
+  watchAuditBacklog(backlog: () => number): void {
+    new client.Gauge({
+      name: 'radotp_audit_backlog',
+      help: 'Audit events waiting to be written to the database',
+      registers: [this.registry],
+      collect() {
+        this.set(backlog());
+      },
+    });
+  }
 
   /** Reads the login cache's own counters when scraped (nothing is counted here per login). */
   watchLoginCache(stats: { readonly hits: number; readonly misses: number }): void {

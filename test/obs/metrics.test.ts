@@ -22,6 +22,7 @@ describe('Metrics: per-login counts read at scrape time', () => {
   beforeAll(async () => {
     const m = new Metrics(false);
     m.watchLoginCache({ hits: 5, misses: 1 });
+    m.watchAuditBacklog(() => 42);
     for (const [result, reason, reply] of [
       ['accept', 'code_ok', 'Access-Accept'],
       ['accept', 'code_ok', 'Access-Accept'],
@@ -45,6 +46,10 @@ describe('Metrics: per-login counts read at scrape time', () => {
     expect(sample(text, 'radotp_request_duration_seconds_bucket', 'le="0.002"')).toBe(6);
     expect(sample(text, 'radotp_request_duration_seconds_bucket', 'le="0.001"')).toBe(0);
     expect(text).toMatch(/^radotp_request_duration_seconds_count 6$/m);
+  });
+
+  test('the audit backlog is read when scraped', () => {
+    expect(text).toMatch(/^radotp_audit_backlog 42$/m);
   });
 
   test('a decision never seen is not exposed', () => {

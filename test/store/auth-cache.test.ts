@@ -60,6 +60,25 @@ describe('AuthCache', () => {
     expect(calls.loadLoginData).toBe(1);
   });
 
+  test('the user just found gives its tokens without a second lookup, and a change in between is still seen', async () => {
+    const { s, calls } = source(rows);
+    const cache = new AuthCache(s, () => true);
+    await cache.warm(pages(10));
+    const ann = (await cache.findUser('ann'))!;
+    expect((await cache.usableForUser(ann)).map((t) => t.serial)).toEqual(['T11']);
+    expect(calls.usableForUser).toBe(0);
+    // found, then its tokens changed before the login asked for them: read afresh, not the old entry
+    const again = (await cache.findUser('ann'))!;
+    cache.onChange({ kind: 'tokens', userId: 1n });
+    await cache.usableForUser(again);
+    expect(calls.usableForUser).toBe(1);
+    // another user found in between: each login still gets its own user's tokens
+    const bob = (await cache.findUser('bob'))!;
+    await cache.findUser('cyd');
+    expect((await cache.usableForUser(bob)).map((t) => t.serial)).toEqual(['T21', 'T22']);
+    expect(calls.usableForUser).toBe(1);
+  });
+
   test('a page read while a change arrived is not kept (those users load on demand)', async () => {
     const { s, calls } = source(rows);
     const cache = new AuthCache(s, () => true);
