@@ -71,40 +71,46 @@ function readRequest(req: IncomingRequest<ClientData>): AuthRequest | { invalid:
 
 /** Bridges the protocol layer to the auth pipeline: decode the request, decide, audit, answer. */
 export function createRadiusHandler(deps: HandlerDeps): RequestHandler<ClientData> {
+  // The async part is kept to the wait for the decision: a suspended async function holds all of its
+  // registers, allocated on every request; the rest is the plain function `answer`.
   return async (req) => {
     // timed only for the info log line (the server's own histogram times every request)
     const started = deps.logger.isLevelEnabled('info') ? performance.now() : 0;
     const parsed = readRequest(req);
     const outcome: Outcome = 'invalid' in parsed ? reject(parsed.invalid) : await deps.pipeline.decide(parsed);
-    const username = parsed.username;
-    deps.audit.write({
-      at: Date.now(),
-      node: deps.node,
+    return answer(deps, req, parsed.username, outcome, started);
+  };
+}
+
+/** Audits and counts a decision, logs it at info, and turns it into the reply (null: stay silent). */
+function answer(deps: HandlerDeps, req: IncomingRequest<ClientData>, username: string | undefined, outcome: Outcome, started: number): Reply | null {
+  deps.audit.write({
+    at: Date.now(),
+    node: deps.node,
+    client: req.client.name,
+    clientAddress: req.remote.address,
+    username,
+    result: outcome.kind,
+    reason: outcome.reason,
+    method: outcome.method,
+    tokenSerial: outcome.tokenSerial,
+  });
+  deps.metrics?.countDecision(outcome.kind, outcome.reason);
+  // shed by the bounded password-check queue: a drop like any other, for whoever watches radotp_dropped_total
+  if (outcome.kind === 'fail' && outcome.reason === 'overload') deps.metrics?.drops.inc({ reason: 'overload' });
+  if (deps.logger.isLevelEnabled('info')) {
+    const line = {
+      event: 'auth',
       client: req.client.name,
       clientAddress: req.remote.address,
-      username,
+      user: username,
       result: outcome.kind,
       reason: outcome.reason,
       method: outcome.method,
-      tokenSerial: outcome.tokenSerial,
-    });
-    deps.metrics?.countDecision(outcome.kind, outcome.reason);
-    // shed by the bounded password-check queue: a drop like any other, for whoever watches radotp_dropped_total
-    if (outcome.kind === 'fail' && outcome.reason === 'overload') deps.metrics?.drops.inc({ reason: 'overload' });
-    if (deps.logger.isLevelEnabled('info')) {
-      const line = {
-        event: 'auth',
-        client: req.client.name,
-        clientAddress: req.remote.address,
-        user: username,
-        result: outcome.kind,
-        reason: outcome.reason,
-        method: outcome.method,
-        token: outcome.tokenSerial,
-        ms: Math.round((performance.now() - started) * 100) / 100,
-      };
-      deps.logger.info(line, 'auth decision');
-    }
-    return toReply(outcome, deps.rejectMessage);
-  };
+      token: outcome.tokenSerial,
+      ms: Math.round((performance.now() - started) * 100) / 100,
+    };
+    deps.logger.info(line, 'auth decision');
+  }
+  return toReply(outcome, deps.rejectMessage);
 }

@@ -99,17 +99,25 @@ export class TokenVerifier {
    * `reload`: the candidates came from a cache; anything but an accept is decided again on fresh rows
    * (a stale counter, drift or lock must never turn a good code into "bad", nor count a failure twice).
    */
-  async check(
+  check(candidates: readonly LoginToken[], code: string, opts: CheckOptions = {}): Promise<CodeCheck> {
+    const now = this.clock();
+    return opts.reload ? this.checkCached(candidates, code, now, opts, opts.reload) : this.decide(candidates, code, now, opts);
+  }
+
+  /** Candidates from a cache: a match is spent at once; anything else is decided on fresh rows. */
+  private async checkCached(
     candidates: readonly LoginToken[],
     code: string,
-    opts: { ocraQuestion?: string; activate?: boolean; reload?: () => Promise<readonly LoginToken[]>; onSpent?: SpentHook } = {},
+    now: number,
+    opts: CheckOptions,
+    reload: () => Promise<readonly LoginToken[]>,
   ): Promise<CodeCheck> {
-    const now = this.clock();
-    if (opts.reload) {
-      const quick = await this.tryAccept(candidates, code, now, opts);
-      if (quick?.result === 'accept') return quick;
-      candidates = await opts.reload();
-    }
+    const quick = await this.tryAccept(candidates, code, now, opts);
+    if (quick?.result === 'accept') return quick;
+    return this.decide(await reload(), code, now, opts);
+  }
+
+  private async decide(candidates: readonly LoginToken[], code: string, now: number, opts: CheckOptions): Promise<CodeCheck> {
     const found = await this.tryAccept(candidates, code, now, opts);
     if (found) return found;
     // RFC 6238 §5.2: a code already accepted once is refused — say so in the audit trail.
@@ -145,6 +153,13 @@ export class TokenVerifier {
 }
 
 export type SpentHook = (token: LoginToken, state: { lastStep?: bigint; drift?: number; nextCounter?: bigint }) => void;
+
+interface CheckOptions {
+  readonly ocraQuestion?: string;
+  readonly activate?: boolean;
+  readonly reload?: () => Promise<readonly LoginToken[]>;
+  readonly onSpent?: SpentHook;
+}
 
 function spentState(m: Match): { lastStep?: bigint; drift?: number; nextCounter?: bigint } {
   if (m.kind === 'step') return { lastStep: BigInt(m.step), drift: m.drift };

@@ -346,51 +346,53 @@ export class RadiusServer<T = unknown> {
     void this.#runHandler(socket, request, ticket, receivedAt);
   }
 
-  /** Never rejects: every outcome is a reply, a counted drop or a logged failure. */
-  async #runHandler(
-    socket: dgram.Socket,
-    request: IncomingRequest<T>,
-    ticket: DuplicateTicket,
-    receivedAt: number,
-  ): Promise<void> {
+  /**
+   * Never rejects: every outcome is a reply, a counted drop or a logged failure. Only the wait for the
+   * handler is async (a suspended async function holds all of its registers, allocated per request).
+   */
+  async #runHandler(socket: dgram.Socket, request: IncomingRequest<T>, ticket: DuplicateTicket, receivedAt: number): Promise<void> {
+    let reply: Reply | null;
     try {
-      let reply: Reply | null;
-      try {
-        reply = await this.#opts.handler(request);
-      } catch (err) {
-        this.#duplicates.forget(ticket);
-        this.#drop('handler_fail');
-        this.#logFailure(
-          request.client.name,
-          { client: request.client.name, err: errorText(err) },
-          'request handler failed; nothing sent',
-        );
-        return;
-      }
-      if (reply === null) {
-        // e.g. the database is down: stay silent so the NAS retries (and forget the request, so
-        // that retry is processed afresh) or fails over to another server.
-        this.#duplicates.forget(ticket);
-        this.stats.unanswered++;
-        return;
-      }
-      if (this.#state === 'stopped') {
-        this.#duplicates.forget(ticket);
-        return this.#drop('shutting_down'); // grace period over, sockets closed
-      }
-      const response = this.#encodeReply(request, reply);
-      if (response === undefined) {
-        this.#duplicates.forget(ticket);
-        return this.#drop('handler_fail');
-      }
-      this.#send(socket, response, request.remote, reply.code, receivedAt);
-      this.#duplicates.complete(ticket, response);
+      reply = await this.#opts.handler(request);
+    } catch (err) {
+      this.#duplicates.forget(ticket);
+      this.#drop('handler_fail');
+      this.#logFailure(request.client.name, { client: request.client.name, err: errorText(err) }, 'request handler failed; nothing sent');
+      return this.#settled();
+    }
+    try {
+      this.#answer(socket, request, ticket, receivedAt, reply);
     } catch (err) {
       this.#logFailure('internal', { err: errorText(err) }, 'unexpected error while answering a request');
-    } finally {
-      this.stats.pending--;
-      if (this.stats.pending === 0) this.#drained?.();
     }
+    this.#settled();
+  }
+
+  #answer(socket: dgram.Socket, request: IncomingRequest<T>, ticket: DuplicateTicket, receivedAt: number, reply: Reply | null): void {
+    if (reply === null) {
+      // e.g. the database is down: stay silent so the NAS retries (and forget the request, so
+      // that retry is processed afresh) or fails over to another server.
+      this.#duplicates.forget(ticket);
+      this.stats.unanswered++;
+      return;
+    }
+    if (this.#state === 'stopped') {
+      this.#duplicates.forget(ticket);
+      return this.#drop('shutting_down'); // grace period over, sockets closed
+    }
+    const response = this.#encodeReply(request, reply);
+    if (response === undefined) {
+      this.#duplicates.forget(ticket);
+      return this.#drop('handler_fail');
+    }
+    this.#send(socket, response, request.remote, reply.code, receivedAt);
+    this.#duplicates.complete(ticket, response);
+  }
+
+  /** A request left the handler, one way or another. */
+  #settled(): void {
+    this.stats.pending--;
+    if (this.stats.pending === 0) this.#drained?.();
   }
 
   #encodeReply(request: IncomingRequest<T>, reply: Reply): Buffer | undefined {

@@ -5,7 +5,7 @@ import type { UserRecord } from '../../store/users';
 import { accept, challenge, reject } from '../decision';
 import type { FirstFactor } from '../first-factor';
 import type { AuthContext, AuthMethod, MethodOutcome } from '../method';
-import { ocraSuiteOf, type CodeCheck, type TokenVerifier } from '../token-verifier';
+import { ocraSuiteOf, type CodeCheck, type SpentHook, type TokenVerifier } from '../token-verifier';
 
 /** Where the method gets a user's usable tokens: the store, or a cache of it (which can reload and learn). */
 export interface TokenSource {
@@ -56,19 +56,37 @@ export class TokenMethod implements AuthMethod {
     private readonly challenges: Pick<ChallengeRepository, 'issue'>,
     private readonly verifier: Pick<TokenVerifier, 'check'>,
     private readonly settings: TokenMethodSettings,
-  ) {}
+  ) {
+    this.onSpent = tokens.noteSpent?.bind(tokens);
+  }
 
-  async start(ctx: AuthContext): Promise<MethodOutcome> {
-    const style = ctx.request.client.loginStyle;
+  /** The cache's noteSpent, bound once (not a closure per login). */
+  private readonly onSpent: SpentHook | undefined;
+
+  /**
+   * Not async itself, and one small async function per style: an async function's suspended state
+   * holds all of its registers, allocated on every login, so the hot otp-only path keeps a small one.
+   */
+  start(ctx: AuthContext): Promise<MethodOutcome> {
     const typed = ctx.request.password ?? Buffer.alloc(0);
-    if (style === 'otp-only') {
-      const tokens = await this.tokens.usableForUser(ctx.user);
-      if (tokens.length === 0) return reject('no_token');
-      if (tokens.some((t) => t.kind === 'ocra')) return this.askForCode(ctx, tokens);
-      return outcomeOf(await this.checkCode(ctx, tokens, typed.toString('utf8')));
+    switch (ctx.request.client.loginStyle) {
+      case 'otp-only':
+        return this.startOtpOnly(ctx, typed);
+      case 'append':
+        return this.startAppend(ctx, typed);
+      default:
+        return this.startChallenge(ctx, typed);
     }
-    if (style === 'append') return this.startAppend(ctx, typed);
-    // challenge
+  }
+
+  private async startOtpOnly(ctx: AuthContext, typed: Buffer): Promise<MethodOutcome> {
+    const tokens = await this.tokens.usableForUser(ctx.user);
+    if (tokens.length === 0) return reject('no_token');
+    if (tokens.some((t) => t.kind === 'ocra')) return this.askForCode(ctx, tokens);
+    return outcomeOf(await this.checkCode(ctx, tokens, typed.toString('utf8')));
+  }
+
+  private async startChallenge(ctx: AuthContext, typed: Buffer): Promise<MethodOutcome> {
     if (!(await this.firstFactor.verify(ctx.user, typed))) return reject('bad_password');
     const tokens = await this.tokens.usableForUser(ctx.user);
     if (tokens.length === 0) return this.withoutToken(ctx.user.id);
@@ -96,9 +114,10 @@ export class TokenMethod implements AuthMethod {
     return this.verifier.check(keep === KEEP_ALL ? tokens : tokens.filter(keep), code, {
       ocraQuestion,
       reload: source.noteSpent ? async () => (await source.usableForUser(user, { fresh: true })).filter(keep) : undefined,
-      onSpent: source.noteSpent ? (t, state) => source.noteSpent!(t, state) : undefined,
+      onSpent: this.onSpent,
     });
   }
+
 
   /**
    * A roll-out period: users not yet enrolled still get in on their password (audited as such) —
