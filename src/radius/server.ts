@@ -48,6 +48,14 @@ function lookupLiteral(
   dnsLookup(address, typeof options === 'number' ? { family: options } : options, callback);
 }
 
+function hasQueuedSends(socket: dgram.Socket): boolean {
+  try {
+    return socket.getSendQueueCount() > 0;
+  } catch {
+    return false; // already closed: nothing can be sent any more
+  }
+}
+
 export interface ServerEvents {
   dropped?(reason: DropReason): void;
   /** `seconds` from the datagram's arrival to the reply being handed to the socket. */
@@ -220,7 +228,7 @@ export class RadiusServer<T = unknown> {
     // A reply the kernel did not take at once waits in libuv's send queue; closing first would
     // silently discard it.
     const deadline = performance.now() + SEND_FLUSH_TIMEOUT_MS;
-    while (this.#sockets.some((s) => s.getSendQueueCount() > 0) && performance.now() < deadline) {
+    while (this.#sockets.some(hasQueuedSends) && performance.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, SEND_FLUSH_POLL_MS));
     }
     const sockets = this.#sockets.splice(0);

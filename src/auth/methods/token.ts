@@ -118,7 +118,6 @@ export class TokenMethod implements AuthMethod {
     });
   }
 
-
   /**
    * A roll-out period: users not yet enrolled still get in on their password (audited as such) —
    * but never a user whose token was disabled (lost, stolen): that must not weaken them to one factor.
