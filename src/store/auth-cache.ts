@@ -167,9 +167,7 @@ export class AuthCache {
 
   private store(username: string, user: UserRecord | null, tokens: LoginToken[] | undefined, now: number): void {
     this.drop(username);
-    evictOldest(this.entries, this.maxEntries, (name, e) => {
-      if (e.user !== null && this.byId.get(e.user.id) === name) this.byId.delete(e.user.id);
-    });
+    evictOldest(this.entries, this.maxEntries, (name, e) => this.forget(name, e));
     this.entries.set(username, { user, tokens, expires: now + this.ttlMs });
     if (user !== null) this.byId.set(user.id, username);
   }
@@ -177,8 +175,13 @@ export class AuthCache {
   private drop(username: string): void {
     const e = this.entries.get(username);
     if (e === undefined) return;
-    if (e === this.lastFound) this.lastFound = undefined;
     this.entries.delete(username);
+    this.forget(username, e);
+  }
+
+  /** An entry left `entries` (dropped or evicted): nothing else may lead to it any more. */
+  private forget(username: string, e: Entry): void {
+    if (e === this.lastFound) this.lastFound = undefined;
     if (e.user !== null && this.byId.get(e.user.id) === username) this.byId.delete(e.user.id);
   }
 }

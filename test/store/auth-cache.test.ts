@@ -79,6 +79,17 @@ describe('AuthCache', () => {
     expect(calls.usableForUser).toBe(1);
   });
 
+  test('the user just found, then evicted, is not served from the evicted entry', async () => {
+    const { s, calls } = source(rows);
+    const cache = new AuthCache(s, () => true, { maxEntries: 2 });
+    await cache.warm(pages(1)); // ann, bob: then it is full
+    const ann = (await cache.findUser('ann'))!;
+    await cache.findUser('cyd'); // read and stored: ann, the oldest, is evicted
+    cache.onChange({ kind: 'tokens', userId: 1n }); // reaches no entry now
+    await cache.usableForUser(ann);
+    expect(calls.usableForUser).toBe(1);
+  });
+
   test('a page read while a change arrived is not kept (those users load on demand)', async () => {
     const { s, calls } = source(rows);
     const cache = new AuthCache(s, () => true);
