@@ -1,5 +1,6 @@
 import type { PendingChallenge } from '../store/challenges';
 import type { UserRecord } from '../store/users';
+import type { Awaitable } from '../lang/awaitable';
 import type { Decision } from './decision';
 import type { AuthRequest } from './request';
 
@@ -17,8 +18,8 @@ export interface AuthContext {
  */
 export interface AuthMethod {
   readonly name: string;
-  /** A request that does not answer one of our challenges. */
-  start(ctx: AuthContext): Promise<MethodOutcome>;
+  /** A request that does not answer one of our challenges: a plain outcome when nothing had to be waited for. */
+  start(ctx: AuthContext): Awaitable<MethodOutcome>;
   /** A request whose State names a challenge this method issued (already consumed, unexpired, same user). */
   resume(ctx: AuthContext, challenge: PendingChallenge): Promise<MethodOutcome>;
 }

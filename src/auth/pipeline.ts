@@ -1,6 +1,7 @@
 import { isDatabaseUnavailable } from '../store/connect';
 import { isOurState, type ChallengeRepository } from '../store/challenges';
-import type { UserRepository } from '../store/users';
+import type { UserRecord } from '../store/users';
+import type { Awaitable } from '../lang/awaitable';
 import { fail, reject } from './decision';
 import type { AuthMethod, MethodOutcome } from './method';
 import { burnPasswordVerification, PasswordQueueFull } from './password-hash';
@@ -22,33 +23,51 @@ function withMethod(outcome: MethodOutcome, method: string): Outcome {
  * Every failure to decide (database down, a bug) becomes `fail` — never a Reject.
  */
 export class AuthPipeline {
+  /** bound once: the rejection handler of every login that waits */
+  private readonly failure: (e: unknown) => Outcome;
+
   constructor(
-    private readonly users: Pick<UserRepository, 'find'>,
+    private readonly users: { find(username: string): Awaitable<UserRecord | undefined> },
     private readonly challenges: Pick<ChallengeRepository, 'take'>,
     private readonly methods: ReadonlyMap<string, AuthMethod>,
     private readonly onInternalError: (e: unknown) => void = () => {},
-  ) {}
-
-  async decide(req: AuthRequest): Promise<Outcome> {
-    try {
-      return await (req.state && isOurState(req.state) ? this.resume(req, req.state) : this.start(req));
-    } catch (e) {
-      if (isDatabaseUnavailable(e)) return fail('database_unavailable');
-      if (e instanceof PasswordQueueFull) return fail('overload');
-      this.onInternalError(e);
-      return fail('internal_error');
-    }
+  ) {
+    this.failure = (e) => this.failed(e);
   }
 
-  private async start(req: AuthRequest): Promise<Outcome> {
-    const user = await this.users.find(req.username);
-    if (!user) {
-      await burnPasswordVerification(req.password);
-      return reject('unknown_user');
+  /**
+   * A plain outcome when everything needed was in memory, else a promise of one (see Awaitable).
+   * Never throws and never rejects: a thrown error and a rejection both become `fail`.
+   */
+  decide(req: AuthRequest): Awaitable<Outcome> {
+    let outcome: Awaitable<Outcome>;
+    try {
+      outcome = req.state && isOurState(req.state) ? this.resume(req, req.state) : this.start(req);
+    } catch (e) {
+      return this.failed(e);
     }
+    return outcome instanceof Promise ? outcome.catch(this.failure) : outcome;
+  }
+
+  private failed(e: unknown): Outcome {
+    if (isDatabaseUnavailable(e)) return fail('database_unavailable');
+    if (e instanceof PasswordQueueFull) return fail('overload');
+    this.onInternalError(e);
+    return fail('internal_error');
+  }
+
+  private start(req: AuthRequest): Awaitable<Outcome> {
+    const user = this.users.find(req.username);
+    return user instanceof Promise ? user.then((u) => this.startFor(req, u)) : this.startFor(req, user);
+  }
+
+  private startFor(req: AuthRequest, user: UserRecord | undefined): Awaitable<Outcome> {
+    if (!user) return burnPasswordVerification(req.password).then(() => reject('unknown_user'));
     const method = this.methods.get(user.method);
     if (!method) return withMethod(reject('method_unavailable'), user.method);
-    return withMethod(await method.start({ request: req, user }), method.name);
+    const name = method.name;
+    const outcome = method.start({ request: req, user });
+    return outcome instanceof Promise ? outcome.then((o) => withMethod(o, name)) : withMethod(outcome, name);
   }
 
   private async resume(req: AuthRequest, state: Buffer): Promise<Outcome> {

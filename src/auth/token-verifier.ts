@@ -1,3 +1,4 @@
+import { andThen, type Awaitable } from '../lang/awaitable';
 import { findHotpMatch, findOcraMatch, findTotpMatch, parseOcraSuite, type OcraSuite } from '../otp';
 import type { KeyRing } from '../secrets/keyring';
 import type { LoginToken, TokenRepository } from '../store/tokens';
@@ -98,58 +99,57 @@ export class TokenVerifier {
    * `activate`: the candidates are pending tokens being activated (the code proves the app holds the seed).
    * `reload`: the candidates came from a cache; anything but an accept is decided again on fresh rows
    * (a stale counter, drift or lock must never turn a good code into "bad", nor count a failure twice).
+   * A plain result when nothing was waited for (see Awaitable): a match waits for its spend.
    */
-  check(candidates: readonly LoginToken[], code: string, opts: CheckOptions = {}): Promise<CodeCheck> {
+  check(candidates: readonly LoginToken[], code: string, opts: CheckOptions = {}): Awaitable<CodeCheck> {
     const now = this.clock();
-    return opts.reload ? this.checkCached(candidates, code, now, opts, opts.reload) : this.decide(candidates, code, now, opts);
+    const reload = opts.reload;
+    if (reload === undefined) return this.decide(candidates, code, now, opts);
+    // from a cache: a match is spent at once; anything else is decided on fresh rows
+    return andThen(this.tryAccept(candidates, code, now, opts), (quick) =>
+      quick?.result === 'accept' ? quick : andThen(reload(), (fresh) => this.decide(fresh, code, now, opts)),
+    );
   }
 
-  /** Candidates from a cache: a match is spent at once; anything else is decided on fresh rows. */
-  private async checkCached(
-    candidates: readonly LoginToken[],
-    code: string,
-    now: number,
-    opts: CheckOptions,
-    reload: () => Promise<readonly LoginToken[]>,
-  ): Promise<CodeCheck> {
-    const quick = await this.tryAccept(candidates, code, now, opts);
-    if (quick?.result === 'accept') return quick;
-    return this.decide(await reload(), code, now, opts);
+  private decide(candidates: readonly LoginToken[], code: string, now: number, opts: CheckOptions): Awaitable<CodeCheck> {
+    return andThen(this.tryAccept(candidates, code, now, opts), (found) => found ?? this.refuse(candidates, code, now));
   }
 
-  private async decide(candidates: readonly LoginToken[], code: string, now: number, opts: CheckOptions): Promise<CodeCheck> {
-    const found = await this.tryAccept(candidates, code, now, opts);
-    if (found) return found;
+  /** No candidate took the code: a replay, a lock, or a wrong code (counted against every open token). */
+  private refuse(candidates: readonly LoginToken[], code: string, now: number): Awaitable<CodeCheck> {
     // RFC 6238 §5.2: a code already accepted once is refused — say so in the audit trail.
     for (const t of candidates) if (this.match(t, code, now, undefined, true)) return { result: 'replay', token: t };
     const open = candidates.filter((t) => !isLocked(t, now));
     if (open.length === 0 && candidates.length > 0) return { result: 'locked', token: candidates[0] };
-    await this.tokens.recordFailure(
-      open.map((t) => t.id),
-      this.keys.digest(code, 'failure-digest'),
-      this.settings.maxFailures,
-      this.settings.lockSeconds,
-    );
-    return { result: 'bad_code' };
+    return this.tokens
+      .recordFailure(
+        open.map((t) => t.id),
+        this.keys.digest(code, 'failure-digest'),
+        this.settings.maxFailures,
+        this.settings.lockSeconds,
+      )
+      .then(() => BAD_CODE);
   }
 
   /** The first candidate the code matches, spent atomically; undefined when none matches. */
-  private async tryAccept(
-    candidates: readonly LoginToken[],
-    code: string,
-    now: number,
-    opts: { ocraQuestion?: string; activate?: boolean; onSpent?: SpentHook },
-  ): Promise<CodeCheck | undefined> {
+  private tryAccept(candidates: readonly LoginToken[], code: string, now: number, opts: CheckOptions): Awaitable<CodeCheck | undefined> {
     for (const t of candidates) {
       const m = this.match(t, code, now, opts.ocraQuestion, false);
       if (!m) continue;
       if (isLocked(t, now)) return { result: 'locked', token: t };
-      if (!(await this.spend(t, m, opts.activate ?? false))) return { result: 'replay', token: t };
-      opts.onSpent?.(t, spentState(m));
-      return { result: 'accept', token: t };
+      return this.spend(t, m, opts.activate ?? false).then((won) => spent(won, t, m, opts.onSpent));
     }
     return undefined;
   }
+}
+
+const BAD_CODE: CodeCheck = { result: 'bad_code' };
+
+/** The spend's verdict: the code is ours, or another request (another node) got there first. */
+function spent(won: boolean, t: LoginToken, m: Match, onSpent: SpentHook | undefined): CodeCheck {
+  if (!won) return { result: 'replay', token: t };
+  onSpent?.(t, spentState(m));
+  return { result: 'accept', token: t };
 }
 
 export type SpentHook = (token: LoginToken, state: { lastStep?: bigint; drift?: number; nextCounter?: bigint }) => void;

@@ -351,23 +351,36 @@ export class RadiusServer<T = unknown> {
     const ticket = this.#duplicates.begin(key);
     const request: IncomingRequest<T> = password === undefined ? { packet, client, remote } : { packet, client, remote, password };
     this.stats.pending++;
-    void this.#runHandler(socket, request, ticket, receivedAt);
+    this.#runHandler(socket, request, ticket, receivedAt);
   }
 
   /**
-   * Never rejects: every outcome is a reply, a counted drop or a logged failure. Only the wait for the
-   * handler is async (a suspended async function holds all of its registers, allocated per request).
+   * Never throws: every outcome is a reply, a counted drop or a logged failure. A handler that decided
+   * without waiting is answered at once; only a promise is waited for.
    */
-  async #runHandler(socket: dgram.Socket, request: IncomingRequest<T>, ticket: DuplicateTicket, receivedAt: number): Promise<void> {
-    let reply: Reply | null;
+  #runHandler(socket: dgram.Socket, request: IncomingRequest<T>, ticket: DuplicateTicket, receivedAt: number): void {
+    let reply: Reply | null | Promise<Reply | null>;
     try {
-      reply = await this.#opts.handler(request);
+      reply = this.#opts.handler(request);
     } catch (err) {
-      this.#duplicates.forget(ticket);
-      this.#drop('handler_fail');
-      this.#logFailure(request.client.name, { client: request.client.name, err: errorText(err) }, 'request handler failed; nothing sent');
-      return this.#settled();
+      return this.#handlerFailed(request, ticket, err);
     }
+    if (reply instanceof Promise) {
+      reply.then(
+        (r) => this.#finish(socket, request, ticket, receivedAt, r),
+        (err) => this.#handlerFailed(request, ticket, err),
+      );
+    } else this.#finish(socket, request, ticket, receivedAt, reply);
+  }
+
+  #handlerFailed(request: IncomingRequest<T>, ticket: DuplicateTicket, err: unknown): void {
+    this.#duplicates.forget(ticket);
+    this.#drop('handler_fail');
+    this.#logFailure(request.client.name, { client: request.client.name, err: errorText(err) }, 'request handler failed; nothing sent');
+    this.#settled();
+  }
+
+  #finish(socket: dgram.Socket, request: IncomingRequest<T>, ticket: DuplicateTicket, receivedAt: number, reply: Reply | null): void {
     try {
       this.#answer(socket, request, ticket, receivedAt, reply);
     } catch (err) {

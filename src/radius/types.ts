@@ -98,4 +98,8 @@ export interface IncomingRequest<T = unknown> {
   readonly password?: Buffer;
 }
 
-export type RequestHandler<T = unknown> = (req: IncomingRequest<T>) => Promise<Reply | null>;
+/**
+ * The reply, or null to send nothing. A plain value when the handler decided without waiting: the
+ * server answers at once, without a trip through the microtask queue.
+ */
+export type RequestHandler<T = unknown> = (req: IncomingRequest<T>) => Reply | null | Promise<Reply | null>;

@@ -1,4 +1,5 @@
 import { evictOldest } from '../collections/evict-oldest';
+import type { Awaitable } from '../lang/awaitable';
 import type { ChangeEvent } from './change-listener';
 import type { LoginData } from './login-data';
 import { LookupBatcher } from './lookup-batcher';
@@ -81,8 +82,11 @@ export class AuthCache {
     }
   }
 
-  /** The user (and, into the same entry, their usable tokens): one batched query for all logins of a turn. */
-  async findUser(username: string): Promise<UserRecord | undefined> {
+  /**
+   * The user (and, into the same entry, their usable tokens): from memory as a plain value, else one
+   * batched query for all logins of a turn (see Awaitable).
+   */
+  findUser(username: string): Awaitable<UserRecord | undefined> {
     const live = this.isLive();
     if (live) {
       const hit = this.entry(username, this.now());
@@ -93,25 +97,33 @@ export class AuthCache {
       }
     }
     this.stats.misses++;
+    return this.readUser(username, live);
+  }
+
+  private async readUser(username: string, live: boolean): Promise<UserRecord | undefined> {
     const gen = this.generation;
     const data = await this.lookups.load(username);
     if (live && gen === this.generation) this.store(username, data?.user ?? null, data?.tokens, this.now());
     return data?.user;
   }
 
-  /** The user's usable tokens: from the user's entry (found by name, as findUser just did), else read. */
-  async usableForUser(user: Pick<UserRecord, 'id' | 'username'>, opts: { fresh?: boolean } = {}): Promise<LoginToken[]> {
+  /** The user's usable tokens: from the user's entry (found by name, as findUser just did) as a plain value, else read. */
+  usableForUser(user: Pick<UserRecord, 'id' | 'username'>, opts?: { fresh?: boolean }): Awaitable<LoginToken[]> {
     if (!this.isLive()) return this.source.usableForUser(user.id);
     const now = this.now();
     const last = this.lastFound;
     const hit = last !== undefined && last.user === user && last.expires > now ? last : this.entry(user.username, now);
     const own = hit !== undefined && hit.user !== null && hit.user.id === user.id ? hit : undefined;
-    if (!opts.fresh && own?.tokens !== undefined) {
+    if (opts?.fresh !== true && own?.tokens !== undefined) {
       const tokens = own.tokens;
       // validity ends while an entry sits here: apply it at use time, as the query would
       for (const t of tokens) if (!withinValidity(t, now)) return tokens.filter((x) => withinValidity(x, now));
       return tokens;
     }
+    return this.readTokens(user, own);
+  }
+
+  private async readTokens(user: Pick<UserRecord, 'id' | 'username'>, own: Entry | undefined): Promise<LoginToken[]> {
     const gen = this.generation;
     const tokens = await this.source.usableForUser(user.id);
     if (gen === this.generation && own !== undefined && this.entries.get(user.username) === own) own.tokens = tokens;

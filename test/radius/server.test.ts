@@ -428,14 +428,18 @@ describe('Proxy-State (RFC 2865 §5.33)', () => {
 });
 
 describe('retransmissions (RFC 5080 §2.2.2)', () => {
-  test('get the byte-identical earlier reply and the handler runs once', async () => {
+  test.each([
+    ['a promise', (reply: Reply): Reply | Promise<Reply> => Promise.resolve(reply)],
+    ['a plain value (decided without waiting)', (reply: Reply): Reply | Promise<Reply> => reply],
+  ])('get the byte-identical earlier reply and the handler runs once (handler returns %s)', async (_what, give) => {
     let calls = 0;
     const { server, port } = await startServer({
-      handler: async () => ({
-        code: Code.AccessChallenge,
-        // a different State on every call would expose a second run
-        attributes: [{ type: Attr.State, value: Buffer.from(`state-${++calls}`) }],
-      }),
+      handler: () =>
+        give({
+          code: Code.AccessChallenge,
+          // a different State on every call would expose a second run
+          attributes: [{ type: Attr.State, value: Buffer.from(`state-${++calls}`) }],
+        }),
     });
     const nas = await openNas();
     const request = accessRequest();
@@ -483,17 +487,25 @@ describe('retransmissions (RFC 5080 §2.2.2)', () => {
 
   test.each([
     ['returned null', async (): Promise<Reply | null> => null, 'unanswered'],
+    ['returned null at once', (): Reply | null => null, 'unanswered'],
     [
-      'threw',
+      'rejected',
       async (): Promise<Reply | null> => {
         throw new Error('database connection lost');
+      },
+      'handler_fail',
+    ],
+    [
+      'threw at once',
+      (): Reply | null => {
+        throw new Error('bug');
       },
       'handler_fail',
     ],
   ] as const)('when the handler %s, nothing is sent and the retransmission is processed again', async (_what, failing, counter) => {
     let calls = 0;
     const { server, port } = await startServer({
-      handler: async () => (++calls === 1 ? failing() : { code: Code.AccessAccept, attributes: [] }),
+      handler: () => (++calls === 1 ? failing() : { code: Code.AccessAccept, attributes: [] }),
     });
     const nas = await openNas();
     const request = accessRequest();

@@ -48,6 +48,22 @@ describe('AuthCache', () => {
     expect(calls).toEqual({ loadLoginData: 0, usableForUser: 0 });
   });
 
+  test('what is in memory comes back as a plain value (no wait), what must be read as a promise', async () => {
+    const { s } = source(rows);
+    const cache = new AuthCache(s, () => true);
+    await cache.warm(pages(10));
+    const bob = cache.findUser('bob');
+    expect(bob).not.toBeInstanceOf(Promise);
+    expect((bob as LoginData['user']).id).toBe(2n);
+    const tokens = cache.usableForUser({ id: 2n, username: 'bob' });
+    expect(tokens).not.toBeInstanceOf(Promise);
+    cache.onChange({ kind: 'user', username: 'bob' });
+    const again = cache.findUser('bob');
+    expect(again).toBeInstanceOf(Promise);
+    expect((await again)?.id).toBe(2n);
+    expect(cache.usableForUser({ id: 2n, username: 'bob' }, { fresh: true })).toBeInstanceOf(Promise);
+  });
+
   test('a change notification drops the entry; the next login reads it again', async () => {
     const { s, calls } = source(rows);
     const cache = new AuthCache(s, () => true);

@@ -1,3 +1,4 @@
+import { andThen, type Awaitable } from '../../lang/awaitable';
 import { ocraChallenge } from '../../otp';
 import type { ChallengeRepository, PendingChallenge } from '../../store/challenges';
 import type { LoginToken } from '../../store/tokens';
@@ -9,7 +10,8 @@ import { ocraSuiteOf, type CodeCheck, type SpentHook, type TokenVerifier } from 
 
 /** Where the method gets a user's usable tokens: the store, or a cache of it (which can reload and learn). */
 export interface TokenSource {
-  usableForUser(user: Pick<UserRecord, 'id' | 'username'>, opts?: { fresh?: boolean }): Promise<LoginToken[]>;
+  /** A cache answers from memory with a plain value (see Awaitable). */
+  usableForUser(user: Pick<UserRecord, 'id' | 'username'>, opts?: { fresh?: boolean }): Awaitable<LoginToken[]>;
   hasDisabledToken(userId: bigint): Promise<boolean>;
   /** Present on caches: the spend just made, so the next login on this node starts from it. */
   noteSpent?(token: LoginToken, state: { lastStep?: bigint; drift?: number; nextCounter?: bigint }): void;
@@ -24,6 +26,7 @@ export interface TokenMethodSettings {
 
 const CHALLENGE_KIND = 'token';
 const KEEP_ALL = (): boolean => true;
+const isOcra = (t: LoginToken): boolean => t.kind === 'ocra';
 
 /** Literals, not `{ ...accept(...), tokenSerial }`: see withMethod in ../pipeline.ts for why. */
 function outcomeOf(check: CodeCheck): MethodOutcome {
@@ -64,10 +67,11 @@ export class TokenMethod implements AuthMethod {
   private readonly onSpent: SpentHook | undefined;
 
   /**
-   * Not async itself, and one small async function per style: an async function's suspended state
-   * holds all of its registers, allocated on every login, so the hot otp-only path keeps a small one.
+   * Not async: the otp-only style, the hot one, waits for nothing but the spend, and with the user's
+   * tokens in memory returns a plain outcome or the spend's promise (see Awaitable). The other styles
+   * check a password first and are async functions.
    */
-  start(ctx: AuthContext): Promise<MethodOutcome> {
+  start(ctx: AuthContext): Awaitable<MethodOutcome> {
     const typed = ctx.request.password ?? Buffer.alloc(0);
     switch (ctx.request.client.loginStyle) {
       case 'otp-only':
@@ -79,11 +83,15 @@ export class TokenMethod implements AuthMethod {
     }
   }
 
-  private async startOtpOnly(ctx: AuthContext, typed: Buffer): Promise<MethodOutcome> {
-    const tokens = await this.tokens.usableForUser(ctx.user);
+  private startOtpOnly(ctx: AuthContext, typed: Buffer): Awaitable<MethodOutcome> {
+    const tokens = this.tokens.usableForUser(ctx.user);
+    return tokens instanceof Promise ? tokens.then((t) => this.otpOnlyWith(ctx, t, typed)) : this.otpOnlyWith(ctx, tokens, typed);
+  }
+
+  private otpOnlyWith(ctx: AuthContext, tokens: LoginToken[], typed: Buffer): Awaitable<MethodOutcome> {
     if (tokens.length === 0) return reject('no_token');
-    if (tokens.some((t) => t.kind === 'ocra')) return this.askForCode(ctx, tokens);
-    return outcomeOf(await this.checkCode(ctx, tokens, typed.toString('utf8')));
+    if (tokens.some(isOcra)) return this.askForCode(ctx, tokens);
+    return andThen(this.checkCode(ctx, tokens, typed.toString('utf8')), outcomeOf);
   }
 
   private async startChallenge(ctx: AuthContext, typed: Buffer): Promise<MethodOutcome> {
@@ -108,7 +116,7 @@ export class TokenMethod implements AuthMethod {
     code: string,
     ocraQuestion?: string,
     keep: (t: LoginToken) => boolean = KEEP_ALL,
-  ): Promise<CodeCheck> {
+  ): Awaitable<CodeCheck> {
     const user = ctx.user;
     const source = this.tokens;
     return this.verifier.check(keep === KEEP_ALL ? tokens : tokens.filter(keep), code, {
@@ -129,7 +137,7 @@ export class TokenMethod implements AuthMethod {
   }
 
   private async askForCode(ctx: AuthContext, tokens: readonly LoginToken[]): Promise<MethodOutcome> {
-    const ocra = tokens.find((t) => t.kind === 'ocra');
+    const ocra = tokens.find(isOcra);
     let message = this.settings.challengeMessage;
     const data: Record<string, unknown> = {};
     if (ocra) {
