@@ -34,13 +34,26 @@ function replyMessages(text: string): RawAttribute[] {
   return out;
 }
 
-function toReply(outcome: Outcome, rejectMessage: string): Reply | null {
+/** The replies that never vary, built once per handler (every login would otherwise build its own). */
+interface FixedReplies {
+  readonly accept: Reply;
+  readonly reject: Reply;
+}
+
+function fixedReplies(rejectMessage: string): FixedReplies {
+  return {
+    accept: Object.freeze({ code: Code.AccessAccept, attributes: Object.freeze([]) }),
+    // The same message whatever went wrong: it must not reveal whether the user exists.
+    reject: Object.freeze({ code: Code.AccessReject, attributes: Object.freeze(replyMessages(rejectMessage)) }),
+  };
+}
+
+function toReply(outcome: Outcome, fixed: FixedReplies): Reply | null {
   switch (outcome.kind) {
     case 'accept':
-      return { code: Code.AccessAccept, attributes: outcome.replyMessage ? replyMessages(outcome.replyMessage) : [] };
+      return outcome.replyMessage ? { code: Code.AccessAccept, attributes: replyMessages(outcome.replyMessage) } : fixed.accept;
     case 'reject':
-      // The same message whatever went wrong: it must not reveal whether the user exists.
-      return { code: Code.AccessReject, attributes: replyMessages(rejectMessage) };
+      return fixed.reject;
     case 'challenge':
       return { code: Code.AccessChallenge, attributes: [...replyMessages(outcome.message), { type: Attr.State, value: outcome.state }] };
     case 'fail':
@@ -71,21 +84,29 @@ function readRequest(req: IncomingRequest<ClientData>): AuthRequest | { invalid:
 
 /** Bridges the protocol layer to the auth pipeline: decode the request, decide, audit, answer. */
 export function createRadiusHandler(deps: HandlerDeps): RequestHandler<ClientData> {
+  const fixed = fixedReplies(deps.rejectMessage);
   // Answers at once when the pipeline decided without waiting (see Awaitable); otherwise once it has.
   return (req) => {
     // timed only for the info log line (the server's own histogram times every request)
     const started = deps.logger.isLevelEnabled('info') ? performance.now() : 0;
     const parsed = readRequest(req);
-    if ('invalid' in parsed) return answer(deps, req, parsed.username, reject(parsed.invalid), started);
+    if ('invalid' in parsed) return answer(deps, fixed, req, parsed.username, reject(parsed.invalid), started);
     const outcome = deps.pipeline.decide(parsed);
     return outcome instanceof Promise
-      ? outcome.then((o) => answer(deps, req, parsed.username, o, started))
-      : answer(deps, req, parsed.username, outcome, started);
+      ? outcome.then((o) => answer(deps, fixed, req, parsed.username, o, started))
+      : answer(deps, fixed, req, parsed.username, outcome, started);
   };
 }
 
 /** Audits and counts a decision, logs it at info, and turns it into the reply (null: stay silent). */
-function answer(deps: HandlerDeps, req: IncomingRequest<ClientData>, username: string | undefined, outcome: Outcome, started: number): Reply | null {
+function answer(
+  deps: HandlerDeps,
+  fixed: FixedReplies,
+  req: IncomingRequest<ClientData>,
+  username: string | undefined,
+  outcome: Outcome,
+  started: number,
+): Reply | null {
   deps.audit.write({
     at: Date.now(),
     node: deps.node,
@@ -114,5 +135,5 @@ function answer(deps: HandlerDeps, req: IncomingRequest<ClientData>, username: s
     };
     deps.logger.info(line, 'auth decision');
   }
-  return toReply(outcome, deps.rejectMessage);
+  return toReply(outcome, fixed);
 }

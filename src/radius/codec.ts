@@ -16,10 +16,10 @@ import {
   HEADER_LENGTH,
   MESSAGE_AUTHENTICATOR_LENGTH,
   ZERO_AUTHENTICATOR,
-  computeMessageAuthenticator,
-  computeResponseAuthenticator,
   messageAuthenticatorMatches,
   responseAuthenticatorMatches,
+  signMessageAuthenticator,
+  signResponseAuthenticator,
 } from './message-authenticator';
 import { encryptUserPassword } from './password';
 import { Attr, Code, type DecodeResult, type DropReason, type Packet, type RawAttribute } from './types';
@@ -270,8 +270,8 @@ export function encodeResponse(args: {
 }): Buffer {
   const { code, identifier, requestAuthenticator, secret, attributes } = args;
   const out = layOut(code, identifier, requestAuthenticator, attributes, true);
-  computeMessageAuthenticator(secret, out, out.length, FIRST_MA_VALUE_OFFSET).copy(out, FIRST_MA_VALUE_OFFSET);
-  computeResponseAuthenticator(out, out.length, requestAuthenticator, secret).copy(out, AUTHENTICATOR_OFFSET);
+  signMessageAuthenticator(secret, out, out.length, FIRST_MA_VALUE_OFFSET);
+  signResponseAuthenticator(out, out.length, requestAuthenticator, secret);
   return out;
 }
 
@@ -304,9 +304,9 @@ export function encodeRequest(args: {
   });
   const out = layOut(code, identifier, authenticator, attributes, withMessageAuthenticator);
   if (withMessageAuthenticator) {
-    computeMessageAuthenticator(secret, out, out.length, FIRST_MA_VALUE_OFFSET).copy(out, FIRST_MA_VALUE_OFFSET);
+    signMessageAuthenticator(secret, out, out.length, FIRST_MA_VALUE_OFFSET);
   }
-  if (computed) computeResponseAuthenticator(out, out.length, ZERO_AUTHENTICATOR, secret).copy(out, AUTHENTICATOR_OFFSET);
+  if (computed) signResponseAuthenticator(out, out.length, ZERO_AUTHENTICATOR, secret);
   return out;
 }
 

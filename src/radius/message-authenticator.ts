@@ -20,22 +20,34 @@ const md5 = new Md5();
 const hmacMd5 = new Hmac(new Md5(), { cacheKeys: true }); // keyed by the clients' shared secrets
 
 /**
+ * Signs a packet being built: writes its Message-Authenticator into the packet's own (zeroed) field.
+ * Only the value is written, after the whole packet was hashed, so nothing hashed changes under it.
+ */
+export function signMessageAuthenticator(secret: Buffer, packet: Buffer, length: number, maValueOffset: number): void {
+  messageAuthenticatorInto(packet, maValueOffset, secret, packet, length, maValueOffset);
+}
+
+/**
  * RFC 3579 §3.2: "Message-Authenticator = HMAC-MD5 (Type, Identifier, Length, Request Authenticator,
  * Attributes)" where "the Message-Authenticator Attribute itself [is] set to zero" for the
  * calculation. For replies the authenticator field holds the *Request* Authenticator, so the
  * caller may substitute it through `authenticator`.
  *
+ * Writes it at `target[targetOffset..]`.
+ *
  * @param packet the datagram; only `packet[0, length)` is hashed
  * @param maValueOffset offset in `packet` of the 16-octet Message-Authenticator value
  * @param authenticator the 16 octets to hash in place of `packet[4, 20)`; default: as in the packet
  */
-export function computeMessageAuthenticator(
+function messageAuthenticatorInto(
+  target: Uint8Array,
+  targetOffset: number,
   secret: Buffer,
   packet: Buffer,
   length: number,
   maValueOffset: number,
   authenticator?: Buffer,
-): Buffer {
+): void {
   const hmac = hmacMd5.start(secret);
   if (authenticator) {
     hmac.update(packet, 0, AUTHENTICATOR_OFFSET);
@@ -46,8 +58,11 @@ export function computeMessageAuthenticator(
   }
   hmac.update(ZERO_16);
   hmac.update(packet, maValueOffset + MESSAGE_AUTHENTICATOR_LENGTH, length);
-  return hmac.digest();
+  hmac.digestInto(target, targetOffset);
 }
+
+/** Where a received Message-Authenticator is recomputed for comparison: used synchronously, then done with. */
+const expectedScratch = Buffer.alloc(MESSAGE_AUTHENTICATOR_LENGTH);
 
 /** Constant-time comparison of the received value with the expected HMAC (never `toString()` equality). */
 export function messageAuthenticatorMatches(
@@ -59,8 +74,8 @@ export function messageAuthenticatorMatches(
   authenticator?: Buffer,
 ): boolean {
   if (received.length !== MESSAGE_AUTHENTICATOR_LENGTH) return false;
-  const expected = computeMessageAuthenticator(secret, packet, length, maValueOffset, authenticator);
-  return timingSafeEqual(expected, received);
+  messageAuthenticatorInto(expectedScratch, 0, secret, packet, length, maValueOffset, authenticator);
+  return timingSafeEqual(expectedScratch, received);
 }
 
 /**
@@ -68,13 +83,13 @@ export function messageAuthenticatorMatches(
  * construction with sixteen zero octets in place of RequestAuth gives the Accounting-Request
  * authenticator (RFC 2866 §3) and the CoA/Disconnect request authenticator (RFC 5176 §2.3).
  */
-export function computeResponseAuthenticator(
-  packet: Buffer,
-  length: number,
-  requestAuthenticator: Buffer,
-  secret: Buffer,
-): Buffer {
-  return md5.reset().update(packet, 0, AUTHENTICATOR_OFFSET).update(requestAuthenticator).update(packet, HEADER_LENGTH, length).update(secret).digest();
+/** Signs a reply being built: writes its Response Authenticator into `packet[4, 20)`, once everything else was hashed. */
+export function signResponseAuthenticator(packet: Buffer, length: number, requestAuthenticator: Buffer, secret: Buffer): void {
+  responseHash(packet, length, requestAuthenticator, secret).digestInto(packet, AUTHENTICATOR_OFFSET);
+}
+
+function responseHash(packet: Buffer, length: number, requestAuthenticator: Buffer, secret: Buffer): Md5 {
+  return md5.reset().update(packet, 0, AUTHENTICATOR_OFFSET).update(requestAuthenticator).update(packet, HEADER_LENGTH, length).update(secret);
 }
 
 export function responseAuthenticatorMatches(
@@ -83,7 +98,7 @@ export function responseAuthenticatorMatches(
   requestAuthenticator: Buffer,
   secret: Buffer,
 ): boolean {
-  const expected = computeResponseAuthenticator(packet, length, requestAuthenticator, secret);
+  const expected = responseHash(packet, length, requestAuthenticator, secret).digest();
   return timingSafeEqual(expected, packet.subarray(AUTHENTICATOR_OFFSET, HEADER_LENGTH));
 }
 
