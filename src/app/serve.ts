@@ -16,6 +16,7 @@ import { AuthCache } from '../store/auth-cache';
 import { ChangeListener } from '../store/change-listener';
 import { loadLoginData, loadLoginDataPage } from '../store/login-data';
 import { openStore, type Store } from '../store/open';
+import { retryWhileUnavailable } from '../store/retry';
 import { buildPipeline } from './pipeline';
 
 const CODE_NAMES: Record<number, string> = { 2: 'Access-Accept', 3: 'Access-Reject', 11: 'Access-Challenge' };
@@ -98,7 +99,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
   });
   metrics.watchAuditBacklog(() => audit.backlog);
   try {
-    let clients = await loadClientTable(store, logger);
+    let clients = await retryWhileUnavailable(() => loadClientTable(store, logger));
     timers.push(
       setInterval(() => {
         loadClientTable(store, logger).then(
