@@ -93,7 +93,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
   });
   let radius: RadiusServer<ClientData> | undefined;
   let httpServer: http.Server | undefined;
-  const audit = new AuditWriter((events) => store.audit.insertMany(events), {
+  const audit = new AuditWriter((json) => store.audit.insertJson(json), {
     onError: (e, backlog) => logger.warn({ err: (e as Error).message, backlog }, 'audit trail not written yet; will retry'),
     onDropped: () => metrics.auditDropped.inc(),
   });

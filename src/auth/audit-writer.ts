@@ -1,17 +1,31 @@
 import type { AuditEvent } from '../store/audit';
 
+/** A batch of events already serialized for the database, waiting to be written. */
+interface SealedBatch {
+  readonly json: string;
+  readonly count: number;
+}
+
 /**
  * Writes audit events to PostgreSQL in batches, off the request path. While the database is away the
  * events wait in memory (bounded) and are written when it returns; `close()` flushes what is left.
+ *
+ * A batch is turned into its JSON text when it is flushed, and only the text waits for the insert
+ * (and its retries). The event objects die young that way: a batch waiting for its insert across two
+ * scavenges used to be promoted to the old generation, some thousands of small objects each time,
+ * copied twice on the way and adding most of each young-generation pause.
  */
 export class AuditWriter {
   private queue: AuditEvent[] = [];
+  private sealed: SealedBatch[] = [];
+  private sealedCount = 0;
   private timer?: NodeJS.Timeout;
   private flushing?: Promise<void>;
   private closed = false;
 
   constructor(
-    private readonly insertMany: (events: readonly AuditEvent[]) => Promise<void>,
+    /** Inserts one batch given as the JSON text of an array of events. */
+    private readonly insertJson: (eventsJson: string) => Promise<void>,
     private readonly opts: {
       batchSize?: number;
       intervalMs?: number;
@@ -23,13 +37,9 @@ export class AuditWriter {
   ) {}
 
   write(event: AuditEvent): void {
-    const max = this.opts.maxBacklog ?? 100_000;
-    if (this.queue.length >= max) {
-      this.queue.shift();
-      this.opts.onDropped?.();
-    }
+    this.makeRoom();
     this.queue.push(event);
-    if (this.queue.length >= (this.opts.batchSize ?? 500)) void this.flush();
+    if (this.queue.length >= this.batchSize) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.opts.intervalMs ?? 50);
   }
 
@@ -39,29 +49,71 @@ export class AuditWriter {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
+    this.seal();
     this.flushing ??= this.drain().finally(() => {
       this.flushing = undefined;
     });
     return this.flushing;
   }
 
+  private get batchSize(): number {
+    return this.opts.batchSize ?? 500;
+  }
+
+  /** The queued events become JSON batches of at most batchSize events, in order. */
+  private seal(): void {
+    const queue = this.queue;
+    if (queue.length === 0) return;
+    this.queue = [];
+    for (let i = 0; i < queue.length; i += this.batchSize) {
+      const batch = queue.slice(i, i + this.batchSize);
+      this.sealed.push({ json: JSON.stringify(batch), count: batch.length });
+      this.sealedCount += batch.length;
+    }
+  }
+
   private async drain(): Promise<void> {
-    while (this.queue.length > 0) {
-      const batch = this.queue.slice(0, this.opts.batchSize ?? 500);
+    for (;;) {
+      this.seal(); // events written while the previous batch was being inserted
+      const batch = this.sealed[0];
+      if (batch === undefined) return;
       try {
-        await this.insertMany(batch);
+        await this.insertJson(batch.json);
       } catch (e) {
-        this.opts.onError?.(e, this.queue.length);
+        this.opts.onError?.(e, this.backlog);
         // Keep the events and retry later; a database outage must not lose the trail.
         if (!this.closed) this.timer ??= setTimeout(() => void this.flush(), 1000);
         return;
       }
-      this.queue.splice(0, batch.length);
+      // the batch may have been dropped meanwhile to make room (see makeRoom)
+      if (this.sealed[0] === batch) {
+        this.sealed.shift();
+        this.sealedCount -= batch.count;
+      }
+    }
+  }
+
+  /**
+   * At most maxBacklog events are kept: beyond that the oldest go, a whole written-out batch at a time
+   * once the unsealed events are few (the database has been away for a long time by then).
+   */
+  private makeRoom(): void {
+    const max = this.opts.maxBacklog ?? 100_000;
+    while (this.backlog >= max) {
+      const oldest = this.sealed[0];
+      if (oldest !== undefined) {
+        this.sealed.shift();
+        this.sealedCount -= oldest.count;
+        for (let i = 0; i < oldest.count; i++) this.opts.onDropped?.();
+      } else {
+        this.queue.shift();
+        this.opts.onDropped?.();
+      }
     }
   }
 
   get backlog(): number {
-    return this.queue.length;
+    return this.queue.length + this.sealedCount;
   }
 
   async close(): Promise<void> {

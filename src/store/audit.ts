@@ -47,7 +47,12 @@ export class AuditRepository {
 
   async insertMany(events: readonly AuditEvent[]): Promise<void> {
     if (events.length === 0) return;
-    await this.run(INSERT_EVENTS, [JSON.stringify(events)]);
+    await this.insertJson(JSON.stringify(events));
+  }
+
+  /** The same, with the events already serialized as the JSON text of an array (see AuditWriter). */
+  async insertJson(eventsJson: string): Promise<void> {
+    await this.run(INSERT_EVENTS, [eventsJson]);
   }
 
   /**

@@ -178,6 +178,37 @@ describe('DuplicateCache', () => {
     expect(cache.size).toBe(0);
   });
 
+  test.each([
+    ['a short reply (kept in the slab)', 38],
+    ['exactly the slab cell', 64],
+    ['a long reply (kept as it is)', 65],
+    ['a reply of the maximum size', 4096],
+  ])('%s comes back byte for byte, also after the ring grew and wrapped', (_what, length) => {
+    const clock = manualClock();
+    const cache = new DuplicateCache({ maxEntries: 3_000, windowMs: 60_000, now: clock.now });
+    const replyOf = (i: number) => Buffer.alloc(length, i % 251).fill(String(i), 0, Math.min(length, 8));
+    for (let i = 0; i < 10_000; i++) {
+      cache.complete(cache.begin(`k${i}`), replyOf(i));
+      clock.advance(1);
+    }
+    for (const i of [7_000, 8_191, 9_999]) {
+      const seen = cache.lookup(`k${i}`);
+      expect(seen?.state).toBe('replied');
+      expect((seen as { reply: Buffer }).reply.equals(replyOf(i))).toBe(true);
+    }
+    expect(cache.lookup('k6999')).toBeUndefined();
+  });
+
+  test('a short reply handed out is a copy: whoever sends it cannot change what a later retransmission gets', () => {
+    const cache = new DuplicateCache({});
+    const reply = Buffer.alloc(38, 7);
+    cache.complete(cache.begin('k'), reply);
+    reply.fill(1); // the encoder's buffer, reused
+    const first = cache.lookup('k') as { reply: Buffer };
+    first.reply.fill(2);
+    expect((cache.lookup('k') as { reply: Buffer }).reply.equals(Buffer.alloc(38, 7))).toBe(true);
+  });
+
   test('keeps working across many turns of the ring, with entries in progress among the answered ones', () => {
     const clock = manualClock();
     const cache = new DuplicateCache({ maxEntries: 50, windowMs: 30_000, now: clock.now });
