@@ -1,7 +1,7 @@
 import { isDatabaseUnavailable } from '../store/connect';
 import { isOurState, type ChallengeRepository } from '../store/challenges';
 import type { UserRecord } from '../store/users';
-import type { Awaitable } from '../lang/awaitable';
+import { andThen, type Awaitable } from '../lang/awaitable';
 import { fail, reject } from './decision';
 import type { AuthMethod, MethodOutcome } from './method';
 import { burnPasswordVerification, PasswordQueueFull } from './password-hash';
@@ -57,17 +57,14 @@ export class AuthPipeline {
   }
 
   private start(req: AuthRequest): Awaitable<Outcome> {
-    const user = this.users.find(req.username);
-    return user instanceof Promise ? user.then((u) => this.startFor(req, u)) : this.startFor(req, user);
+    return andThen(this.users.find(req.username), (user) => this.startFor(req, user));
   }
 
   private startFor(req: AuthRequest, user: UserRecord | undefined): Awaitable<Outcome> {
     if (!user) return burnPasswordVerification(req.password).then(() => reject('unknown_user'));
     const method = this.methods.get(user.method);
     if (!method) return withMethod(reject('method_unavailable'), user.method);
-    const name = method.name;
-    const outcome = method.start({ request: req, user });
-    return outcome instanceof Promise ? outcome.then((o) => withMethod(o, name)) : withMethod(outcome, name);
+    return andThen(method.start({ request: req, user }), (outcome) => withMethod(outcome, method.name));
   }
 
   private async resume(req: AuthRequest, state: Buffer): Promise<Outcome> {

@@ -2,6 +2,7 @@ import { Attr, Code, type IncomingRequest, type RawAttribute, type Reply, type R
 import type { Metrics } from '../obs/metrics';
 import type { Logger } from '../obs/logger';
 import type { LoginStyle } from '../store/schema';
+import { andThen } from '../lang/awaitable';
 import type { AuditWriter } from './audit-writer';
 import { reject } from './decision';
 import type { AuthPipeline, Outcome } from './pipeline';
@@ -91,10 +92,7 @@ export function createRadiusHandler(deps: HandlerDeps): RequestHandler<ClientDat
     const started = deps.logger.isLevelEnabled('info') ? performance.now() : 0;
     const parsed = readRequest(req);
     if ('invalid' in parsed) return answer(deps, fixed, req, parsed.username, reject(parsed.invalid), started);
-    const outcome = deps.pipeline.decide(parsed);
-    return outcome instanceof Promise
-      ? outcome.then((o) => answer(deps, fixed, req, parsed.username, o, started))
-      : answer(deps, fixed, req, parsed.username, outcome, started);
+    return andThen(deps.pipeline.decide(parsed), (outcome) => answer(deps, fixed, req, parsed.username, outcome, started));
   };
 }
 

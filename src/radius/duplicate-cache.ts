@@ -193,7 +193,6 @@ export class DuplicateCache {
     this.#slotOf.delete(this.#keys[slot]!);
     this.#keys[slot] = undefined;
     this.#payload[slot] = undefined;
-    this.#inlineLength[slot] = 0;
     this.#kind[slot] = HOLE;
   }
 

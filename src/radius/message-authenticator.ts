@@ -78,16 +78,16 @@ export function messageAuthenticatorMatches(
   return timingSafeEqual(expectedScratch, received);
 }
 
-/**
- * RFC 2865 §3: "ResponseAuth = MD5(Code+ID+Length+RequestAuth+Attributes+Secret)". The same
- * construction with sixteen zero octets in place of RequestAuth gives the Accounting-Request
- * authenticator (RFC 2866 §3) and the CoA/Disconnect request authenticator (RFC 5176 §2.3).
- */
 /** Signs a reply being built: writes its Response Authenticator into `packet[4, 20)`, once everything else was hashed. */
 export function signResponseAuthenticator(packet: Buffer, length: number, requestAuthenticator: Buffer, secret: Buffer): void {
   responseHash(packet, length, requestAuthenticator, secret).digestInto(packet, AUTHENTICATOR_OFFSET);
 }
 
+/**
+ * RFC 2865 §3: "ResponseAuth = MD5(Code+ID+Length+RequestAuth+Attributes+Secret)". The same
+ * construction with sixteen zero octets in place of RequestAuth gives the Accounting-Request
+ * authenticator (RFC 2866 §3) and the CoA/Disconnect request authenticator (RFC 5176 §2.3).
+ */
 function responseHash(packet: Buffer, length: number, requestAuthenticator: Buffer, secret: Buffer): Md5 {
   return md5.reset().update(packet, 0, AUTHENTICATOR_OFFSET).update(requestAuthenticator).update(packet, HEADER_LENGTH, length).update(secret);
 }

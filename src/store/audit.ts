@@ -45,12 +45,7 @@ export class AuditRepository {
     private readonly run: StatementRunner,
   ) {}
 
-  async insertMany(events: readonly AuditEvent[]): Promise<void> {
-    if (events.length === 0) return;
-    await this.insertJson(JSON.stringify(events));
-  }
-
-  /** The same, with the events already serialized as the JSON text of an array (see AuditWriter). */
+  /** Inserts a batch of events given as the JSON text of an array (the AuditWriter serializes each batch once). */
   async insertJson(eventsJson: string): Promise<void> {
     await this.run(INSERT_EVENTS, [eventsJson]);
   }

@@ -84,8 +84,7 @@ export class TokenMethod implements AuthMethod {
   }
 
   private startOtpOnly(ctx: AuthContext, typed: Buffer): Awaitable<MethodOutcome> {
-    const tokens = this.tokens.usableForUser(ctx.user);
-    return tokens instanceof Promise ? tokens.then((t) => this.otpOnlyWith(ctx, t, typed)) : this.otpOnlyWith(ctx, tokens, typed);
+    return andThen(this.tokens.usableForUser(ctx.user), (tokens) => this.otpOnlyWith(ctx, tokens, typed));
   }
 
   private otpOnlyWith(ctx: AuthContext, tokens: LoginToken[], typed: Buffer): Awaitable<MethodOutcome> {
