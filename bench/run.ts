@@ -426,16 +426,23 @@ async function main(): Promise<void> {
       // logins whose user was not in the login cache (each costs a database read): should be none once warm
       const cacheMisses = metricsAfter && metricSum(metricsAfter, 'radotp_login_cache_lookups_total', 'miss') - metricSum(metricsBefore, 'radotp_login_cache_lookups_total', 'miss');
       const serverLatency = inServer && { p50: Number(inServer[0].toFixed(2)), p99: Number(inServer[1].toFixed(2)) };
+      // How late radotp's event loop ran its timers during this run (prom-client resets the histogram at every
+      // scrape, so the scrape before the run started it afresh): a stall here delays every request in flight.
+      const loopLag = metricsAfter && {
+        p99: Number((1000 * (metricsAfter.get('nodejs_eventloop_lag_p99_seconds') ?? NaN)).toFixed(2)),
+        max: Number((1000 * (metricsAfter.get('nodejs_eventloop_lag_max_seconds') ?? NaN)).toFixed(2)),
+      };
       // PostgreSQL's share of the CPU over the whole loadgen run (warmup included), in % of one core
       const pgCpuPct = (100 * (pg.cpuSeconds() - pgCpu0)) / ((Date.now() - t0) / 1000);
       const wal = wal0 && walPerLogin(wal0, await walCounters(store), result.accept + spec.warmup);
       const problems = problemsOf(result);
-      if (!warmUp) records.push({ scenario: s.name, round, server, position, ok: problems.length === 0, problems, result, pg_cpu_pct: Math.round(pgCpuPct), load_avg_1m: os.loadavg()[0], ...(serverLatency ? { server_latency_ms: serverLatency } : {}) });
+      if (!warmUp) records.push({ scenario: s.name, round, server, position, ok: problems.length === 0, problems, result, pg_cpu_pct: Math.round(pgCpuPct), load_avg_1m: os.loadavg()[0], ...(serverLatency ? { server_latency_ms: serverLatency } : {}), ...(loopLag ? { event_loop_lag_ms: loopLag } : {}) });
       log(
         `  ${s.name.padEnd(8)} ${server.padEnd(10)} ${label}: ${fmt(result.accept_rps, 0).padStart(7)} accept/s  ` +
           `p50 ${fmt(result.latency_ms.p50, 2)} ms  p99 ${fmt(result.latency_ms.p99, 2)} ms  server CPU ${fmt(result.server_cpu_pct, 0)}%` +
           (server === 'radotp' ? `  PostgreSQL CPU ${pgCpuPct.toFixed(0)}%` : '') +
           (serverLatency ? `  in-server p50 ${fmt(serverLatency.p50, 2)} ms p99 ${fmt(serverLatency.p99, 2)} ms` : '') +
+          (loopLag ? `  loop lag p99 ${fmt(loopLag.p99, 2)} ms max ${fmt(loopLag.max, 2)} ms` : '') +
           (cacheMisses ? `  login-cache misses ${cacheMisses}` : '') +
           (wal ? `  WAL/accept ${wal.bytes} B (${wal.fpi} full pages), ${wal.syncs} fsyncs/1000${wal.syncMs ? ` of ${wal.syncMs} ms` : ''}` : '') +
           `  loadavg ${os.loadavg()[0].toFixed(1)}` +
