@@ -4,6 +4,7 @@ import * as m0002 from './migrations/0002_change_notify';
 import * as m0003 from './migrations/0003_token_fillfactor';
 import * as m0004 from './migrations/0004_audit_brin';
 import * as m0005 from './migrations/0005_token_trigger_columns';
+import * as m0006 from './migrations/0006_token_pending_expiry_index';
 
 /** Every migration, in order. Names never change once released. */
 export const migrations: Record<string, Migration> = {
@@ -12,4 +13,5 @@ export const migrations: Record<string, Migration> = {
   '0003_token_fillfactor': m0003,
   '0004_audit_brin': m0004,
   '0005_token_trigger_columns': m0005,
+  '0006_token_pending_expiry_index': m0006,
 };
