@@ -167,7 +167,7 @@ describe('DuplicateCache', () => {
 
   test('grows past its first slots and keeps every entry, in order', () => {
     const clock = manualClock();
-    const cache = new DuplicateCache({ maxEntries: 5_000, windowMs: 1_000, now: clock.now });
+    const cache = new DuplicateCache({ maxEntries: 5_000, windowMs: 1_000, now: clock.now, initialSlots: 1_024 });
     for (let i = 0; i < 3_000; i++) cache.complete(cache.begin(`k${i}`), Buffer.from(String(i)));
     expect(cache.size).toBe(3_000);
     const seen = cache.lookup('k2999');
@@ -178,14 +178,19 @@ describe('DuplicateCache', () => {
     expect(cache.size).toBe(0);
   });
 
+  // A ring that starts small grows, then wraps; one allocated whole at the start (the default) only wraps.
+  const GROWN = { ring: 'grown from 1,024 slots', initialSlots: 1_024 };
+  const WHOLE = { ring: 'allocated whole', initialSlots: undefined };
   test.each([
-    ['a short reply (kept in the slab)', 38],
-    ['exactly the slab cell', 64],
-    ['a long reply (kept as it is)', 65],
-    ['a reply of the maximum size', 4096],
-  ])('%s comes back byte for byte, also after the ring grew and wrapped', (_what, length) => {
+    { what: 'a short reply (kept in the slab)', length: 38, ...GROWN },
+    { what: 'exactly the slab cell', length: 64, ...GROWN },
+    { what: 'a long reply (kept as it is)', length: 65, ...GROWN },
+    { what: 'a reply of the maximum size', length: 4096, ...GROWN },
+    { what: 'a short reply (kept in the slab)', length: 38, ...WHOLE },
+    { what: 'a long reply (kept as it is)', length: 65, ...WHOLE },
+  ])('$what comes back byte for byte after the ring ($ring) wrapped', ({ length, initialSlots }) => {
     const clock = manualClock();
-    const cache = new DuplicateCache({ maxEntries: 3_000, windowMs: 60_000, now: clock.now });
+    const cache = new DuplicateCache({ maxEntries: 3_000, windowMs: 60_000, now: clock.now, initialSlots });
     const replyOf = (i: number) => Buffer.alloc(length, i % 251).fill(String(i), 0, Math.min(length, 8));
     for (let i = 0; i < 10_000; i++) {
       cache.complete(cache.begin(`k${i}`), replyOf(i));
