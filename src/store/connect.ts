@@ -42,6 +42,14 @@ export function connect(url: string, opts: { poolSize?: number; onError?: (e: Er
   // An idle client losing its server (database restart) emits 'error' on the pool; unhandled, it would crash the process.
   pool.on('error', (e) => opts.onError?.(e));
   auditPool.on('error', (e) => opts.onError?.(e));
+  /*
+   * A client in use has no such listener: pg-pool listens for 'error' only while a client is idle, and pg,
+   * when the connection breaks under a query (a reset, not an error message from the server), fails the
+   * query AND emits 'error' on the client. Unheard, that event ended the process. The query's caller
+   * already gets the error (the decision becomes `fail`), and the pool drops the broken client when it
+   * comes back, so this listener only has to be there.
+   */
+  for (const p of [pool, auditPool]) p.on('connect', (client) => client.on('error', ignoreInUseClientError));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   let closed = false;
   return {
@@ -55,6 +63,8 @@ export function connect(url: string, opts: { poolSize?: number; onError?: (e: Er
     },
   };
 }
+
+function ignoreInUseClientError(): void {}
 
 /** Errors that mean "the database is not answering" rather than "the query is wrong". */
 export function isDatabaseUnavailable(e: unknown): boolean {

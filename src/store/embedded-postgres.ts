@@ -228,6 +228,7 @@ async function settledPostmaster(pgdata: string): Promise<PostmasterInfo | undef
 
 async function ensureDatabase(port: number, password: string): Promise<void> {
   const client = new pg.Client({ host: '127.0.0.1', port, user: SUPERUSER, password, database: 'postgres', application_name: 'radotp-embedded' });
+  client.on('error', () => {}); // a broken connection fails the query below, which is what reports it (see connect.ts)
   await client.connect();
   try {
     const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [DATABASE]);
