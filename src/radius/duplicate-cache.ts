@@ -70,7 +70,7 @@ const DROPPED = 3;
  * the server for 48 ms and 72 ms. Allocating up front costs little that is not used anyway: the typed
  * arrays are zero pages until written (the slab is 64 octets a slot), the two plain arrays 8 octets a slot.
  */
-export const PREALLOCATED_SLOTS = 262_144;
+const PREALLOCATED_SLOTS = 262_144;
 /** Replies up to this size are kept in the slab (64 octets a slot: 12.8 MB at the default 200,000 slots). */
 const INLINE_REPLY_BYTES = 64;
 

@@ -1,6 +1,6 @@
-import net from 'node:net';
 import { sql } from 'kysely';
 import { connect, isDatabaseUnavailable, type Connection } from '../../src/store/connect';
+import { PluggableProxy } from '../support/pluggable-proxy';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 
 /*
@@ -9,42 +9,24 @@ import { createTestDatabase, type TestDatabase } from '../support/test-database'
  * in use has no listener of the pool's: unheard, that event ended the whole server process.
  */
 let db: TestDatabase;
-let proxy: net.Server;
-let proxyPort: number;
-const open = new Set<net.Socket>();
+let proxy: PluggableProxy;
 
 beforeAll(async () => {
   db = await createTestDatabase();
   const target = new URL(db.url);
-  proxy = net.createServer((client) => {
-    const upstream = net.connect(Number(target.port), target.hostname);
-    open.add(client);
-    client.on('close', () => open.delete(client));
-    client.on('data', (d) => upstream.write(d));
-    upstream.on('data', (d) => client.write(d));
-    for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
-      a.on('error', () => b.destroy());
-      a.on('close', () => b.destroy());
-    }
-  });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  proxyPort = (proxy.address() as net.AddressInfo).port;
+  proxy = await PluggableProxy.start({ host: target.hostname, port: Number(target.port) });
 });
 
 afterAll(async () => {
-  for (const s of open) s.destroy();
-  await new Promise((resolve) => proxy.close(resolve));
+  await proxy.close();
   await db.drop();
 });
 
-/** Resets (RST, not FIN) every connection through the proxy once `ms` have passed. */
-function resetAllAfter(ms: number): Promise<void> {
-  return new Promise((resolve) =>
-    setTimeout(() => {
-      for (const s of open) s.resetAndDestroy();
-      resolve();
-    }, ms),
-  );
+/** Resets (RST, not FIN) every connection through the proxy once `ms` have passed; new ones go through again. */
+async function resetAllAfter(ms: number): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  proxy.pullPlug();
+  proxy.restore();
 }
 
 /** A query on a client checked out of the audit pool and given back, as pg-pool's users do by hand. */
@@ -62,12 +44,11 @@ describe.each([
   { pool: 'the audit pool (a client checked out)', run: onAuditClient },
 ])('$pool', ({ run }) => {
   let conn: Connection;
-  const poolErrors: string[] = [];
 
   beforeAll(() => {
     const url = new URL(db.url);
-    url.port = String(proxyPort);
-    conn = connect(url.toString(), { poolSize: 2, onError: (e) => poolErrors.push(e.message) });
+    url.port = String(proxy.port);
+    conn = connect(url.toString(), { poolSize: 2 });
   });
   afterAll(() => conn.close());
 

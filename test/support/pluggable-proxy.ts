@@ -1,0 +1,65 @@
+import net from 'node:net';
+
+/**
+ * A TCP proxy in front of PostgreSQL whose plug the test can pull: every proxied connection is cut at once and
+ * new ones are refused (accepted, then reset) until it is restored. The code under test only knows the proxy's address.
+ */
+export class PluggableProxy {
+  private readonly sockets = new Set<net.Socket>();
+  private down = false;
+  private stalled = false;
+  private held: (() => void)[] = [];
+  private constructor(private readonly server: net.Server) {}
+
+  static async start(target: { host: string; port: number }): Promise<PluggableProxy> {
+    const server = net.createServer();
+    const proxy = new PluggableProxy(server);
+    server.on('connection', (client) => proxy.accept(client, target));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return proxy;
+  }
+
+  get port(): number {
+    return (this.server.address() as net.AddressInfo).port;
+  }
+
+  private accept(client: net.Socket, target: { host: string; port: number }): void {
+    if (this.down) return void client.resetAndDestroy();
+    const upstream = net.connect(target.port, target.host);
+    for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
+      this.sockets.add(from);
+      from.on('error', () => to.destroy());
+      from.on('close', () => {
+        this.sockets.delete(from);
+        to.destroy();
+      });
+      // While stalled, bytes wait here (as TCP would keep retransmitting them) and are delivered on restore.
+      from.on('data', (chunk: Buffer) => (this.stalled ? this.held.push(() => to.write(chunk)) : to.write(chunk)));
+    }
+  }
+
+  /** The database stops answering without closing anything (a hung host, a dropped route): no RST, no FIN. */
+  stall(): void {
+    this.stalled = true;
+  }
+
+  pullPlug(): void {
+    this.down = true;
+    for (const s of this.sockets) s.resetAndDestroy();
+  }
+
+  restore(): void {
+    this.down = false;
+    this.stalled = false;
+    for (const deliver of this.held.splice(0)) deliver();
+  }
+
+  get connections(): number {
+    return this.sockets.size;
+  }
+
+  async close(): Promise<void> {
+    this.pullPlug();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
