@@ -132,7 +132,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
     let httpAddr: { address: string; port: number } | undefined;
     if (cfg.http.listen) {
       const h = listen(cfg.http.listen);
-      httpServer = await startHttpServer({ host: h.host, port: h.port, metrics, health: () => store.ping() });
+      httpServer = await startHttpServer({ host: h.host, port: h.port, metrics, health: () => store.ping(), logger });
       const a = httpServer.address();
       if (a && typeof a === 'object') httpAddr = { address: a.address, port: a.port };
     }

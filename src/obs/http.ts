@@ -1,4 +1,5 @@
 import http from 'node:http';
+import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 
 export interface HealthCheck {
@@ -6,7 +7,13 @@ export interface HealthCheck {
 }
 
 /** /healthz (200 only when the database answers) and /metrics (Prometheus text format). */
-export function startHttpServer(opts: { host: string; port: number; metrics: Metrics; health: HealthCheck }): Promise<http.Server> {
+export function startHttpServer(opts: {
+  host: string;
+  port: number;
+  metrics: Metrics;
+  health: HealthCheck;
+  logger: Pick<Logger, 'error'>;
+}): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -35,6 +42,12 @@ export function startHttpServer(opts: { host: string; port: number; metrics: Met
     server.once('error', reject);
     server.listen(opts.port, opts.host, () => {
       server.off('error', reject);
+      // An 'error' event with no listener ends the process (EventEmitter throws it). A listening server can
+      // still emit one, e.g. EMFILE when accept() runs out of descriptors: that must cost the metrics
+      // endpoint, not the RADIUS service.
+      server.on('error', (err: NodeJS.ErrnoException) =>
+        opts.logger.error({ err: err.message, errno: err.code }, 'health/metrics HTTP server error'),
+      );
       resolve(server);
     });
   });
