@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { sql } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
 import { connect, type Connection } from '../../src/store/connect';
 import { migrateToLatest } from '../../src/store/migrate';
 import { poolRunner } from '../../src/store/prepared';
-import { TokenRepository, type NewToken } from '../../src/store/tokens';
+import { expiredPendingDeletion, TokenRepository, type NewToken } from '../../src/store/tokens';
 import { KeyRing, masterKeyFromBytes } from '../../src/secrets/keyring';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 
@@ -54,8 +54,9 @@ test('with a large pool, the purge reads the partial index of pending tokens, no
   await sql`INSERT INTO token (serial, origin, kind, state, seed_sealed)
     SELECT 'POOL-' || g, 'hardware', 'totp', 'unassigned', '\\x00' FROM generate_series(1, 20000) g`.execute(conn.db);
   await sql`ANALYZE token`.execute(conn.db);
-  // the statement deleteExpiredPending sends
-  const plan = await sql<{ 'QUERY PLAN': string }>`EXPLAIN DELETE FROM token WHERE state = 'pending' AND pending_expires_at < now()`.execute(conn.db);
+  // the very statement deleteExpiredPending sends, with its parameters
+  const purge = expiredPendingDeletion(conn.db).compile();
+  const plan = await conn.db.executeQuery<{ 'QUERY PLAN': string }>(CompiledQuery.raw(`EXPLAIN ${purge.sql}`, [...purge.parameters]));
   const text = plan.rows.map((r) => r['QUERY PLAN']).join('\n');
   expect(text).toContain('token_pending_expiry_idx');
   expect(text).not.toContain('Seq Scan');
