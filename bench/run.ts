@@ -31,6 +31,7 @@ import {
   type RadotpProcess,
   type RunMode,
 } from './lib/radotp';
+import { runQueueSeconds } from './lib/schedstat';
 import { startStatusServerSeries, type ProbeSeries } from './lib/status-probe';
 import { children, fmt, freeTcpPort, freeUdpPort, log, median, percentile, run, sleep } from './lib/util';
 import { formatProfile, summariseProfile, type ProfileSummary } from './profile-summary';
@@ -179,6 +180,11 @@ interface RunRecord {
   server_latency_ms?: { p50: number; p99: number };
   /** Machine load average (1 min) at the end of the run: other work on the machine shows here. */
   load_avg_1m: number;
+  /**
+   * Time the server's threads (and, for radotp, PostgreSQL's processes) were ready to run but waited for a
+   * CPU, in % of the run's wall time (summed over threads, like CPU %); see lib/schedstat.ts.
+   */
+  cpu_wait_pct: { server: number; postgres?: number };
 }
 
 interface ServerMedians {
@@ -416,6 +422,8 @@ async function main(): Promise<void> {
         target = { port: ANCHOR_PORT, secret: ANCHOR_SECRET, pid: anchor.pid };
       }
       const pgCpu0 = pg.cpuSeconds();
+      const serverWait0 = runQueueSeconds(target.pid!);
+      const pgWait0 = pg.runQueueSeconds();
       const wal0 = server === 'radotp' ? await walCounters(store) : undefined;
       const metricsBefore = server === 'radotp' ? await scrapeMetrics(httpPort) : undefined;
       const t0 = Date.now();
@@ -434,13 +442,20 @@ async function main(): Promise<void> {
       };
       // PostgreSQL's share of the CPU over the whole loadgen run (warmup included), in % of one core
       const pgCpuPct = (100 * (pg.cpuSeconds() - pgCpu0)) / ((Date.now() - t0) / 1000);
+      const wallSeconds = (Date.now() - t0) / 1000;
+      const cpuWait = {
+        server: Math.round((100 * (runQueueSeconds(target.pid!) - serverWait0)) / wallSeconds),
+        ...(server === 'radotp' ? { postgres: Math.round((100 * (pg.runQueueSeconds() - pgWait0)) / wallSeconds) } : {}),
+      };
       const wal = wal0 && walPerLogin(wal0, await walCounters(store), result.accept + spec.warmup);
       const problems = problemsOf(result);
-      if (!warmUp) records.push({ scenario: s.name, round, server, position, ok: problems.length === 0, problems, result, pg_cpu_pct: Math.round(pgCpuPct), load_avg_1m: os.loadavg()[0], ...(serverLatency ? { server_latency_ms: serverLatency } : {}), ...(loopLag ? { event_loop_lag_ms: loopLag } : {}) });
+      if (!warmUp) records.push({ scenario: s.name, round, server, position, ok: problems.length === 0, problems, result, pg_cpu_pct: Math.round(pgCpuPct), load_avg_1m: os.loadavg()[0], cpu_wait_pct: cpuWait, ...(serverLatency ? { server_latency_ms: serverLatency } : {}), ...(loopLag ? { event_loop_lag_ms: loopLag } : {}) });
       log(
         `  ${s.name.padEnd(8)} ${server.padEnd(10)} ${label}: ${fmt(result.accept_rps, 0).padStart(7)} accept/s  ` +
           `p50 ${fmt(result.latency_ms.p50, 2)} ms  p99 ${fmt(result.latency_ms.p99, 2)} ms  server CPU ${fmt(result.server_cpu_pct, 0)}%` +
           (server === 'radotp' ? `  PostgreSQL CPU ${pgCpuPct.toFixed(0)}%` : '') +
+          `  waited for a CPU: server ${cpuWait.server}%` +
+          (cpuWait.postgres !== undefined ? ` PostgreSQL ${cpuWait.postgres}%` : '') +
           (serverLatency ? `  in-server p50 ${fmt(serverLatency.p50, 2)} ms p99 ${fmt(serverLatency.p99, 2)} ms` : '') +
           (loopLag ? `  loop lag p99 ${fmt(loopLag.p99, 2)} ms max ${fmt(loopLag.max, 2)} ms` : '') +
           (cacheMisses ? `  login-cache misses ${cacheMisses}` : '') +

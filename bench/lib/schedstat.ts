@@ -1,0 +1,45 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+/*
+ * How long a process's threads were ready to run but waited for a CPU: the second field of
+ * /proc/<pid>/task/<tid>/schedstat ("time spent waiting on a runqueue", nanoseconds; Linux
+ * Documentation/scheduler/sched-stats.rst). On a machine where loadgen, the server and PostgreSQL
+ * share two CPUs, this is latency no change to the server's own code path can remove.
+ */
+
+function readNumber(path: string, field: number): number {
+  try {
+    return Number(readFileSync(path, 'utf8').trim().split(/\s+/)[field]);
+  } catch {
+    return 0; // the thread or process exited meanwhile
+  }
+}
+
+/** Seconds all threads of `pid` have waited on a runqueue so far. */
+export function runQueueSeconds(pid: number): number {
+  let ns = 0;
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0;
+  }
+  for (const tid of tids) ns += readNumber(`/proc/${pid}/task/${tid}/schedstat`, 1);
+  return ns / 1e9;
+}
+
+/** The pids whose parent is `ppid` (PostgreSQL's backends, walwriter, ... are the postmaster's children). */
+export function childPids(ppid: number): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === ppid) pids.push(Number(name));
+  }
+  return pids;
+}
