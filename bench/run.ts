@@ -31,7 +31,7 @@ import {
   type RadotpProcess,
   type RunMode,
 } from './lib/radotp';
-import { runQueueSeconds } from './lib/schedstat';
+import { runQueueSeconds } from './lib/proc';
 import { startStatusServerSeries, type ProbeSeries } from './lib/status-probe';
 import { children, fmt, freeTcpPort, freeUdpPort, log, median, percentile, run, sleep } from './lib/util';
 import { formatProfile, summariseProfile, type ProfileSummary } from './profile-summary';
@@ -182,7 +182,7 @@ interface RunRecord {
   load_avg_1m: number;
   /**
    * Time the server's threads (and, for radotp, PostgreSQL's processes) were ready to run but waited for a
-   * CPU, in % of the run's wall time (summed over threads, like CPU %); see lib/schedstat.ts.
+   * CPU, in % of the run's wall time (summed over threads, like CPU %); see lib/proc.ts.
    */
   cpu_wait_pct: { server: number; postgres?: number };
 }

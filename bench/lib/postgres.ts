@@ -1,10 +1,10 @@
-import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { initCluster, startCluster, stopPostmaster } from '../../src/store/embedded/cluster';
 import { embeddedPgBinaries, systemPgBinaries, type PgBinaries } from '../../src/store/embedded/pg-binaries';
 import { postgresRunAs } from '../../src/store/embedded/postgres-user';
-import { childPids, runQueueSeconds } from './schedstat';
+import { childPids, processStats, runQueueSeconds } from './proc';
 
 export interface BenchPostgres {
   readonly url: string;
@@ -14,7 +14,7 @@ export interface BenchPostgres {
   readonly settings: Record<string, string>;
   /** CPU seconds used so far by the postmaster and its processes (backends, walwriter, ...), from /proc. */
   cpuSeconds(): number;
-  /** Seconds the postmaster and its processes have waited for a CPU so far (see schedstat.ts). */
+  /** Seconds the postmaster and its processes have waited for a CPU so far (see proc.ts). */
   runQueueSeconds(): number;
   stop(): Promise<void>;
 }
@@ -75,20 +75,9 @@ const CLK_TCK = 100; // Linux USER_HZ
 /** utime+stime of the postmaster's children, plus the postmaster's own and its reaped children's (cutime/cstime). */
 export function clusterCpuSeconds(postmasterPid: number): number {
   let ticks = 0;
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-    } catch {
-      continue; // exited meanwhile
-    }
-    // fields after "(comm)": state ppid ... utime(14) stime(15) cutime(16) cstime(17), 1-based over the whole line
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const pid = Number(name);
-    const ppid = Number(f[1]);
+  for (const { pid, fields: f } of processStats()) {
     if (pid === postmasterPid) ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
-    else if (ppid === postmasterPid) ticks += Number(f[11]) + Number(f[12]);
+    else if (Number(f[1]) === postmasterPid) ticks += Number(f[11]) + Number(f[12]);
   }
   return ticks / CLK_TCK;
 }

@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 
 /*
+ * What the benchmark reads from /proc about the processes it measures.
+ *
  * How long a process's threads were ready to run but waited for a CPU: the second field of
  * /proc/<pid>/task/<tid>/schedstat ("time spent waiting on a runqueue", nanoseconds; Linux
  * Documentation/scheduler/sched-stats.rst). On a machine where loadgen, the server and PostgreSQL
@@ -28,9 +30,11 @@ export function runQueueSeconds(pid: number): number {
   return ns / 1e9;
 }
 
-/** The pids whose parent is `ppid` (PostgreSQL's backends, walwriter, ... are the postmaster's children). */
-export function childPids(ppid: number): number[] {
-  const pids: number[] = [];
+/**
+ * Every process's /proc/<pid>/stat fields after "(comm)" (state, ppid, ..., utime at [11], stime [12],
+ * cutime [13], cstime [14]; proc(5) numbers them from 3), skipping processes that exit meanwhile.
+ */
+export function* processStats(): Generator<{ pid: number; fields: string[] }> {
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     let stat: string;
@@ -39,7 +43,13 @@ export function childPids(ppid: number): number[] {
     } catch {
       continue;
     }
-    if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === ppid) pids.push(Number(name));
+    yield { pid: Number(name), fields: stat.slice(stat.lastIndexOf(')') + 2).split(' ') };
   }
+}
+
+/** The pids whose parent is `ppid` (PostgreSQL's backends, walwriter, ... are the postmaster's children). */
+export function childPids(ppid: number): number[] {
+  const pids: number[] = [];
+  for (const { pid, fields } of processStats()) if (Number(fields[1]) === ppid) pids.push(pid);
   return pids;
 }
