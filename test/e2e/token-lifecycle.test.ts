@@ -228,9 +228,10 @@ describe('auth.allowUsersWithoutToken', () => {
       expect(await lastReasons(t.store, 'rookie', 2)).toEqual([reason, reason]);
     });
 
-    test('a wrong password is rejected either way', async () => {
+    test('a wrong password is rejected either way, and audited as a bad password in both styles', async () => {
       expect((await authenticate(t.port, { username: 'rookie', password: 'wrong', secret: TEST_SECRET }))?.code).toBe(Code.AccessReject);
       expect((await authenticate(t.port6!, { host: '::1', username: 'rookie', password: 'wrong', secret: TEST_SECRET }))?.code).toBe(Code.AccessReject);
+      expect(await lastReasons(t.store, 'rookie', 4, 2)).toEqual(['bad_password', 'bad_password']);
     });
 
     test('a user who has a token still needs the code: the password alone earns a challenge, not an accept', async () => {

@@ -164,10 +164,7 @@ export class TokenMethod implements AuthMethod {
         if (!(await this.firstFactor.verify(ctx.user, typed))) return reject('bad_password');
         return this.askForCode(ctx, tokens);
       }
-      if (!this.settings.allowUsersWithoutToken) {
-        await this.firstFactor.verify(ctx.user, typed); // same cost as the other paths
-        return reject('no_token');
-      }
+      // as in the challenge style: a wrong password is audited as that, whether or not the user has a token
       return (await this.firstFactor.verify(ctx.user, typed)) ? this.withoutToken(ctx.user.id) : reject('bad_password');
     }
     const text = typed.toString('utf8');
