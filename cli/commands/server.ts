@@ -1,9 +1,9 @@
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { startServer } from '../../src/app/serve';
 import { migrateToLatest } from '../../src/store/migrate';
 import { openDatabase, openStore } from '../../src/store/open';
 import { configOf, wantsJson, withStore } from '../context';
-import { CliError, printJson, printTable } from '../io';
+import { printJson, printTable } from '../io';
 
 export function serveCommand(): Command {
   return new Command('serve')
@@ -62,16 +62,21 @@ export function dbCommand(): Command {
   return cmd;
 }
 
+/** A usage error (exit 2, reported by commander) unless a whole number from 1 to 100000. */
+function auditLimit(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 100000) throw new InvalidArgumentError('It must be a whole number from 1 to 100000.');
+  return n;
+}
+
 export function auditCommand(): Command {
   return new Command('audit')
     .description('show recent auth decisions')
     .option('--user <username>', 'only this user')
-    .option('--limit <n>', 'how many (newest first)', '50')
+    .option('--limit <n>', 'how many (newest first)', auditLimit, 50)
     .option('--json', 'print JSON')
-    .action(async (opts, command: Command) => {
-      const limit = Number(opts.limit);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 100000) throw new CliError('--limit must be a whole number from 1 to 100000');
-      const rows = await withStore(command, (store) => store.audit.recent({ username: opts.user, limit }));
+    .action(async (opts: { user?: string; limit: number; json?: boolean }, command: Command) => {
+      const rows = await withStore(command, (store) => store.audit.recent({ username: opts.user, limit: opts.limit }));
       if (opts.json) return printJson(rows);
       printTable(
         ['TIME', 'NODE', 'CLIENT', 'USER', 'RESULT', 'REASON', 'METHOD', 'TOKEN'],

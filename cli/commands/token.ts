@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import QRCode from 'qrcode';
 import { verifierSettings } from '../../src/app/pipeline';
 import { TokenVerifier } from '../../src/auth/token-verifier';
@@ -66,10 +66,11 @@ function checkCode(code: string): string {
   return code;
 }
 
-function intChoice(name: string, allowed: number[]) {
+/** A usage error (exit 2, reported by commander with the option's name) unless the value is one of `allowed`. */
+function intChoice(allowed: number[]) {
   return (v: string) => {
     const n = Number(v);
-    if (!allowed.includes(n)) throw new CliError(`${name} must be one of ${allowed.join(', ')}`);
+    if (!allowed.includes(n)) throw new InvalidArgumentError(`Allowed choices are ${allowed.join(', ')}.`);
     return n;
   };
 }
@@ -82,8 +83,8 @@ export function tokenCommand(): Command {
     .description('create a pending software token (authenticator app) and show its QR code once')
     .addOption(new Option('--type <type>', 'totp (time-based) or hotp (counter-based)').choices(['totp', 'hotp']).default('totp'))
     .addOption(new Option('--algorithm <alg>', 'HMAC hash').choices(['sha1', 'sha256', 'sha512']).default('sha1'))
-    .option('--digits <n>', 'code length: 6 or 8', intChoice('--digits', [6, 8]), 6)
-    .option('--period <s>', 'TOTP step in seconds: 30 or 60', intChoice('--period', [30, 60]), 30)
+    .option('--digits <n>', 'code length: 6 or 8', intChoice([6, 8]), 6)
+    .option('--period <s>', 'TOTP step in seconds: 30 or 60', intChoice([30, 60]), 30)
     .option('--issuer <name>', 'issuer shown in the app (default: auth.issuer)')
     .option('--description <text>', 'a note for admins')
     .option('--qr-png <file>', 'also write the QR code as a PNG file')

@@ -88,6 +88,9 @@ describe('help and usage errors', () => {
     ['missing argument', ['client', 'remove'], /missing required argument 'name'/],
     ['missing required option', ['user', 'passwd', 'alice'], /required option '--password-stdin' not specified/],
     ['value outside the choices', ['user', 'set', 'alice', '--method', 'sms'], /argument 'sms' is invalid/],
+    ['a code length outside the choices', ['token', 'enroll', 'alice', '--digits', '7'], /option '--digits <n>' argument '7' is invalid\. Allowed choices are 6, 8\./],
+    ['a TOTP step outside the choices', ['token', 'enroll', 'alice', '--period', '45'], /option '--period <s>' argument '45' is invalid\. Allowed choices are 30, 60\./],
+    ['an audit limit that is not a count', ['audit', '--limit', '0'], /option '--limit <n>' argument '0' is invalid\. It must be a whole number from 1 to 100000\./],
   ];
   test.concurrent.each(usageErrors)('%s exits 2 and says what is wrong first', async (_name, args, message) => {
     const r = await radotp(args);
