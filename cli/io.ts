@@ -25,6 +25,36 @@ export function readSecretFromStdin(what: string): string {
   return firstLine;
 }
 
+/**
+ * A file for secret material (a QR code carrying a seed): created new, never over an existing file, and
+ * readable by its owner only (0600 whatever the umask). `discard` removes it when what was to go in it
+ * did not come about.
+ */
+export function createSecretFile(path: string): { write(data: Buffer): void; discard(): void } {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, 'wx', 0o600);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new CliError(`${path} already exists; not overwriting it`);
+    throw new CliError(`cannot create ${path} (${code ?? (e as Error).message})`);
+  }
+  fs.fchmodSync(fd, 0o600);
+  return {
+    write(data) {
+      try {
+        fs.writeFileSync(fd, data);
+      } finally {
+        fs.closeSync(fd);
+      }
+    },
+    discard() {
+      fs.closeSync(fd);
+      fs.rmSync(path, { force: true });
+    },
+  };
+}
+
 export function printJson(value: unknown): void {
   process.stdout.write(
     JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString()) : v), 2) + '\n',

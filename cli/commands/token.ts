@@ -6,8 +6,8 @@ import type { LoadedConfig } from '../../src/config/load';
 import type { Store } from '../../src/store/open';
 import type { DisabledReason, TokenState } from '../../src/store/schema';
 import type { TokenInfo } from '../../src/store/tokens';
-import { TokenAdmin } from '../../src/tokens/admin';
-import { CliError, printFields, printJson, printTable } from '../io';
+import { TokenAdmin, type Enrollment } from '../../src/tokens/admin';
+import { CliError, createSecretFile, printFields, printJson, printTable } from '../io';
 import { addImportCommand } from './token-import';
 import { wantsJson, withStore } from '../context';
 
@@ -87,21 +87,29 @@ export function tokenCommand(): Command {
     .option('--period <s>', 'TOTP step in seconds: 30 or 60', intChoice([30, 60]), 30)
     .option('--issuer <name>', 'issuer shown in the app (default: auth.issuer)')
     .option('--description <text>', 'a note for admins')
-    .option('--qr-png <file>', 'also write the QR code as a PNG file')
+    .option('--qr-png <file>', 'also write the QR code as a PNG file (a new file, readable by its owner only)')
     .option('--json', 'print JSON (no terminal QR code)')
     .action(async (username: string, opts, command: Command) => {
-      const enrollment = await withAdmin(command, (admin, _s, cfg) =>
-        admin.enroll({
-          username,
-          type: opts.type,
-          algorithm: opts.algorithm,
-          digits: opts.digits,
-          period: opts.period,
-          issuer: opts.issuer ?? cfg.auth.issuer,
-          description: opts.description,
-        }),
-      );
-      if (opts.qrPng) await QRCode.toFile(opts.qrPng, enrollment.otpauthUri, { type: 'png', width: 320, margin: 2 });
+      // The file is created before the token, so a path that cannot be written leaves no token behind.
+      const png = opts.qrPng ? createSecretFile(opts.qrPng) : undefined;
+      let enrollment: Enrollment;
+      try {
+        enrollment = await withAdmin(command, (admin, _s, cfg) =>
+          admin.enroll({
+            username,
+            type: opts.type,
+            algorithm: opts.algorithm,
+            digits: opts.digits,
+            period: opts.period,
+            issuer: opts.issuer ?? cfg.auth.issuer,
+            description: opts.description,
+          }),
+        );
+      } catch (e) {
+        png?.discard();
+        throw e;
+      }
+      if (png) png.write(await QRCode.toBuffer(enrollment.otpauthUri, { type: 'png', width: 320, margin: 2 }));
       const t = enrollment.token;
       if (wantsJson(command)) {
         return printJson({

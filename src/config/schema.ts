@@ -88,7 +88,8 @@ export const configSchema = z.strictObject({
        */
       maxQueuedPasswordChecks: z.number().int().min(0).max(100_000).default(64),
       pendingTokenTtl: duration(7 * 86400),
-      issuer: z.string().min(1).max(64).default('radotp'),
+      // Key URI format: the label is "issuer:account", so a colon in the issuer would split it wrongly.
+      issuer: z.string().min(1).max(64).refine((v) => !v.includes(':'), 'must not contain ":" (it separates issuer and account in an otpauth label)').default('radotp'),
       totp: section(z.strictObject({ window: z.number().int().min(0).max(10).default(1) }).prefault({})),
       hotp: section(z.strictObject({ lookAhead: z.number().int().min(0).max(1000).default(10) }).prefault({})),
       lockout: section(

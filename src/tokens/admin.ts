@@ -45,6 +45,18 @@ export class TokenAdmin {
   async enroll(r: EnrollRequest): Promise<Enrollment> {
     const user = await this.store.users.get(r.username);
     const secret = randomSecret(r.algorithm);
+    // Before the token is stored: an issuer or name the key URI cannot carry must leave nothing behind
+    // (a pending token whose secret nobody was shown).
+    const otpauthUri = buildKeyUri({
+      type: r.type,
+      issuer: r.issuer,
+      account: r.username,
+      secret,
+      algorithm: r.algorithm,
+      digits: r.digits,
+      period: r.type === 'totp' ? r.period : undefined,
+      counter: r.type === 'hotp' ? 0n : undefined,
+    });
     for (let attempt = 0; ; attempt++) {
       try {
         const token = await this.store.tokens.create({
@@ -60,16 +72,6 @@ export class TokenAdmin {
           description: r.description ?? null,
           issuer: r.issuer,
           pendingExpiresAt: new Date((this.clock() + this.settings.pendingTokenTtl) * 1000),
-        });
-        const otpauthUri = buildKeyUri({
-          type: r.type,
-          issuer: r.issuer,
-          account: r.username,
-          secret,
-          algorithm: r.algorithm,
-          digits: r.digits,
-          period: r.type === 'totp' ? r.period : undefined,
-          counter: r.type === 'hotp' ? 0n : undefined,
         });
         return { token, otpauthUri, secretBase32: base32Encode(secret) };
       } catch (e) {

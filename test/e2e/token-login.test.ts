@@ -1,3 +1,8 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { base32Encode } from '../../src/otp';
 import { runCli, type CliResult } from '../support/cli';
 import { AppFromUri, awayFromStepBoundary, hotpCodesBetween, totpCodesAround, wrongCode } from '../support/otp-codes';
@@ -12,7 +17,7 @@ import { startTestServer, TEST_SECRET, type TestServer } from '../support/server
  */
 
 const MA = ',Message-Authenticator=0x00';
-const users = ['ann', 'ben', 'cat', 'dan', 'eve'] as const;
+const users = ['ann', 'ben', 'cat', 'dan', 'eve', 'fay'] as const;
 const passwordOf = (u: string) => `${u}-password`;
 
 let t: TestServer;
@@ -223,5 +228,51 @@ describe('enrollment and activation through the CLI', () => {
     } finally {
       await radotp(['client', 'remove', 'nas-again']);
     }
+  });
+});
+
+describe('enroll --qr-png: the QR code as a file, which holds the seed', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'radotp-qr-'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const fayTokens = async () => (await t.store.tokens.list({ username: 'fay' })).length;
+
+  test('is a new file readable by its owner only, and decodes to the otpauth URI printed', async () => {
+    const file = path.join(dir, 'fay.png');
+    const e = await enroll('fay', ['--qr-png', file]);
+    expect(e.json.qr_png).toBe(file);
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    // zbarimg (zbar-tools) reads it as a phone camera would
+    const { stdout } = await promisify(execFile)('zbarimg', ['--quiet', '--raw', file]);
+    expect(stdout.trim()).toBe(e.json.otpauth_uri);
+  });
+
+  // [case, where the PNG should go, why it is refused]; none of them may leave a token behind
+  const refusals: [string, (dir: string) => string, RegExp][] = [
+    ['an existing file is not overwritten', (d) => path.join(d, 'fay.png'), /already exists; not overwriting it/],
+    ['a folder that does not exist', (d) => path.join(d, 'missing', 'fay.png'), /cannot create .* \(ENOENT\)/],
+  ];
+  test.each(refusals)('%s: refused before any token is stored', async (_case, where, message) => {
+    const file = where(dir);
+    const before = fs.existsSync(file) ? fs.readFileSync(file) : undefined;
+    const tokens = await fayTokens();
+    const r = await radotp(['token', 'enroll', 'fay', '--qr-png', file]);
+    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 1, stdout: '' });
+    expect(r.stderr).toMatch(message);
+    expect(await fayTokens()).toBe(tokens);
+    expect(fs.existsSync(file) ? fs.readFileSync(file) : undefined).toEqual(before);
+  });
+
+  test('an issuer the key URI cannot carry is refused before any token or file exists', async () => {
+    const file = path.join(dir, 'colon.png');
+    const tokens = await fayTokens();
+    const r = await radotp(['token', 'enroll', 'fay', '--issuer', 'ACME:VPN', '--qr-png', file]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/must not contain ":"/);
+    expect(await fayTokens()).toBe(tokens);
+    expect(fs.existsSync(file)).toBe(false);
   });
 });
