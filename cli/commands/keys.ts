@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import { Command } from 'commander';
 import { createKeyFile, KeyRing, readKeyFile } from '../../src/secrets/keyring';
-import { rekeyAll } from '../../src/store/rekey';
-import { CliError, printJson } from '../io';
+import { rekeyAll, sealedCounts } from '../../src/store/rekey';
+import { CliError, printJson, printTable } from '../io';
 import { wantsJson, withStore } from '../context';
 
 export function keysCommand(): Command {
@@ -18,7 +18,7 @@ export function keysCommand(): Command {
 
   cmd
     .command('rotate')
-    .description('re-encrypt every secret under a new key, in one transaction')
+    .description('re-encrypt every secret not yet under the given key, in one transaction')
     .requiredOption('--new-key-file <file>', 'the new key file (create it with `radotp keys new FILE`)')
     .option('--json', 'print JSON')
     .addHelpText(
@@ -29,20 +29,38 @@ Rolling a new key out to a cluster without downtime:
   2. on every node add it to previousKeyFiles (nodes can then read values sealed with it) and restart/reload
   3. radotp keys rotate --new-key-file /etc/radotp/new.key (on one node)
   4. on every node set keyFile to the new file and move the old one to previousKeyFiles
-  5. once every node runs with the new keyFile, drop the old file from previousKeyFiles`,
+  5. run step 3 again: nodes still on the old keyFile may have sealed new secrets with it (an enrollment,
+     a client added); this re-seals just those. radotp keys status must then show the new key only
+  6. drop the old file from previousKeyFiles on every node`,
     )
     .action(async (opts, command: Command) => {
       if (!fs.existsSync(opts.newKeyFile)) throw new CliError(`--new-key-file ${opts.newKeyFile} does not exist (create it with \`radotp keys new\`)`);
       const next = readKeyFile(opts.newKeyFile);
-      const result = await withStore(command, async (store) => {
-        if (next.idHex === store.keys.current.idHex) throw new CliError('the new key is the key already in use');
-        const target = new KeyRing(next);
-        return rekeyAll(store.db, store.keys, target);
-      });
+      // Also when `next` is already this node's keyFile (step 5 run after step 4): it then finishes the roll-out.
+      const result = await withStore(command, (store) => rekeyAll(store.db, store.keys, new KeyRing(next)));
       if (wantsJson(command)) return printJson({ ...result, keyId: next.idHex });
       process.stdout.write(
-        `re-encrypted ${result.clients} client secret(s) and ${result.tokens} token seed(s) under key ${next.idHex}\n` +
-          `now set keyFile: ${opts.newKeyFile} on every node, keeping the old key in previousKeyFiles until all have switched\n`,
+        `re-encrypted ${result.clients} client secret(s) and ${result.tokens} token seed(s) under key ${next.idHex}` +
+          ` (${result.alreadyUnderKey} already under it)\n` +
+          `every node needs keyFile: ${opts.newKeyFile}; keep the old key in previousKeyFiles until all have switched and a last rotate re-sealed what they wrote meanwhile\n`,
+      );
+    });
+
+  cmd
+    .command('status')
+    .description('how many secrets each key has sealed, and whether this node holds that key')
+    .option('--json', 'print JSON')
+    .action(async (_opts, command: Command) => {
+      const rows = await withStore(command, async (store) =>
+        (await sealedCounts(store.db)).map((c) => ({
+          ...c,
+          held: c.keyId === store.keys.current.idHex ? 'keyFile' : store.keys.holds(c.keyId) ? 'previousKeyFiles' : 'no',
+        })),
+      );
+      if (wantsJson(command)) return printJson(rows);
+      printTable(
+        ['KEY', 'CLIENT SECRETS', 'TOKEN SEEDS', 'HELD BY THIS NODE'],
+        rows.map((r) => [r.keyId, r.clients, r.tokens, r.held]),
       );
     });
 

@@ -16,6 +16,8 @@ const KEY_ID_LEN = 8;
 const IV_LEN = 12;
 const TAG_LEN = 16;
 const HEADER_LEN = 1 + KEY_ID_LEN + IV_LEN;
+/** Where a sealed value names its key (1-based, as SQL's substring counts): the store finds rows by key with it. */
+export const SEALED_KEY_ID = { from: 2, length: KEY_ID_LEN } as const;
 
 export class KeyError extends Error {
   override name = 'KeyError';
@@ -82,6 +84,11 @@ export class KeyRing {
     previous: readonly MasterKey[] = [],
   ) {
     for (const k of [current, ...previous]) this.byId.set(k.idHex, k);
+  }
+
+  /** Whether this ring can open values sealed with key `idHex`. */
+  holds(idHex: string): boolean {
+    return this.byId.has(idHex);
   }
 
   seal(plain: Buffer, purpose: SecretPurpose): Buffer {

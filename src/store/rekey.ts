@@ -1,20 +1,34 @@
 import { sql } from 'kysely';
-import type { KeyRing } from '../secrets/keyring';
+import { SEALED_KEY_ID, type KeyRing } from '../secrets/keyring';
 import type { Db } from './connect';
 
 export interface RekeyResult {
+  /** Client secrets and token seeds re-sealed by this run. */
   clients: number;
   tokens: number;
+  /** Rows found already sealed under the target key (by an earlier run, or written by a node that seals with it). */
+  alreadyUnderKey: number;
 }
 
+/** The key id inside a sealed column, as bytea. */
+const keyIdOf = (column: 'secret_sealed' | 'seed_sealed') => sql<Buffer>`substring(${sql.ref(column)} from ${SEALED_KEY_ID.from} for ${SEALED_KEY_ID.length})`;
+
 /**
- * Re-seals every secret at rest (client secrets, token seeds) under `to.current`, in one transaction:
- * either every row moves to the new key or none does. `from` must be able to open every row.
- * Rows are locked as they are read, so a concurrent write cannot slip in an old-key value.
+ * Re-seals every secret at rest (client secrets, token seeds) not yet under `to.current`, in one
+ * transaction: either every such row moves to the new key or none does. `from` must be able to open them.
+ * Rows are locked as they are read, so no write to them is lost. Nodes still sealing with the old key
+ * (their keyFile not yet switched) may write new rows under it after the commit; running this again
+ * re-seals just those, which is how a roll-out is finished (see `radotp keys rotate --help`).
  */
 export async function rekeyAll(db: Db, from: KeyRing, to: KeyRing): Promise<RekeyResult> {
+  const target = to.current.id;
   return db.transaction().execute(async (tx) => {
-    const clients = await tx.selectFrom('radius_client').select(['id', 'secret_sealed']).forUpdate().execute();
+    const clients = await tx
+      .selectFrom('radius_client')
+      .select(['id', 'secret_sealed'])
+      .where(keyIdOf('secret_sealed'), '<>', target)
+      .forUpdate()
+      .execute();
     for (const c of clients) {
       const secret = from.open(c.secret_sealed, 'client-secret');
       await tx.updateTable('radius_client').set({ secret_sealed: to.seal(secret, 'client-secret') }).where('id', '=', c.id).execute();
@@ -27,6 +41,7 @@ export async function rekeyAll(db: Db, from: KeyRing, to: KeyRing): Promise<Reke
         .selectFrom('token')
         .select(['id', 'seed_sealed'])
         .where('id', '>', lastId)
+        .where(keyIdOf('seed_sealed'), '<>', target)
         .orderBy('id')
         .limit(2000)
         .forUpdate()
@@ -45,6 +60,26 @@ export async function rekeyAll(db: Db, from: KeyRing, to: KeyRing): Promise<Reke
       tokens += page.length;
       lastId = page[page.length - 1].id;
     }
-    return { clients: clients.length, tokens };
+    const counts = await sealedCounts(tx);
+    const alreadyUnderKey = counts.filter((c) => c.keyId === to.current.idHex).reduce((n, c) => n + c.clients + c.tokens, 0) - clients.length - tokens;
+    return { clients: clients.length, tokens, alreadyUnderKey };
   });
+}
+
+export interface SealedCount {
+  /** Hex id of the key that sealed these values. */
+  keyId: string;
+  clients: number;
+  tokens: number;
+}
+
+/** How many client secrets and token seeds each key has sealed: a key may be dropped once it counts none. */
+export async function sealedCounts(db: Db): Promise<SealedCount[]> {
+  const rows = await sql<{ key_id: string; clients: string; tokens: string }>`
+    SELECT key_id, sum(clients) AS clients, sum(tokens) AS tokens FROM (
+      SELECT encode(${keyIdOf('secret_sealed')}, 'hex') AS key_id, 1 AS clients, 0 AS tokens FROM radius_client
+      UNION ALL
+      SELECT encode(${keyIdOf('seed_sealed')}, 'hex'), 0, 1 FROM token) AS sealed
+    GROUP BY key_id ORDER BY key_id`.execute(db);
+  return rows.rows.map((r) => ({ keyId: r.key_id, clients: Number(r.clients), tokens: Number(r.tokens) }));
 }

@@ -28,6 +28,8 @@ let t: TestServer;
 let secondNode: TestServer | undefined;
 const seeds = { kim: randomSeed(), lou: randomSeed(32) };
 let enrolledApp: AppFromUri;
+/** The token enrolled for quinn between the two rotations (sealed with the old key, then re-sealed). */
+let quinnApp: AppFromUri;
 
 function radotp(args: string[], configFile = t.configFile): Promise<CliResult> {
   return runCli(args, { env: { RADOTP_CONFIG: configFile } });
@@ -55,6 +57,7 @@ beforeAll(async () => {
       { username: 'kim', method: 'token' },
       { username: 'lou', method: 'token' },
       { username: 'pat', method: 'token' },
+      { username: 'quinn', method: 'token' },
     ],
     config: { previousKeyFiles: [newKeyFile] },
   });
@@ -101,10 +104,10 @@ test('a rotation that cannot open every secret changes nothing: it is one transa
   await t.store.tokens.delete('HOTP-STRANGER');
 });
 
-test('the new key must differ from the one in use', async () => {
+test('rotating to the key already in use re-seals nothing when everything is under it', async () => {
   const r = await radotp(['keys', 'rotate', '--new-key-file', t.cfg.keyFilePath]);
-  expect(r.code).not.toBe(0);
-  expect(r.stderr).toMatch(/already in use/);
+  expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+  expect(r.stdout).toContain(`re-encrypted 0 client secret(s) and 0 token seed(s) under key ${t.store.keys.current.idHex} (4 already under it)`);
 });
 
 test('keys rotate re-seals every client secret and token seed under the new key', async () => {
@@ -117,6 +120,30 @@ test('keys rotate re-seals every client secret and token seed under the new key'
   const oldOnly = new KeyRing(readKeyFile(t.cfg.keyFilePath));
   const row = await t.store.db.selectFrom('token').select('seed_sealed').where('serial', '=', 'HOTP-KIM').executeTakeFirstOrThrow();
   expect(() => oldOnly.open(row.seed_sealed, 'token-seed')).toThrow(/does not hold/);
+});
+
+test('a secret sealed meanwhile with the old key shows in keys status, and a second rotate re-seals just that one', async () => {
+  // the node's keyFile is still the old key (step 4 not done): what it writes now is sealed with that key
+  const enrolled = await radotp(['token', 'enroll', 'quinn', '--json']);
+  expect(enrolled.code).toBe(0);
+  quinnApp = new AppFromUri(String((JSON.parse(enrolled.stdout) as { otpauth_uri: string }).otpauth_uri));
+  const old = t.store.keys.current.idHex;
+  const next = readKeyFile(newKeyFile).idHex;
+  const status = async () => {
+    const r = await radotp(['keys', 'status', '--json']);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    return JSON.parse(r.stdout) as unknown[];
+  };
+  expect(await status()).toEqual(
+    [
+      { keyId: old, clients: 0, tokens: 1, held: 'keyFile' },
+      { keyId: next, clients: 1, tokens: 3, held: 'previousKeyFiles' },
+    ].sort((a, b) => (a.keyId < b.keyId ? -1 : 1)),
+  );
+  const again = await radotp(['keys', 'rotate', '--new-key-file', newKeyFile]);
+  expect({ code: again.code, stderr: again.stderr }).toEqual({ code: 0, stderr: '' });
+  expect(again.stdout).toContain(`re-encrypted 0 client secret(s) and 1 token seed(s) under key ${next} (4 already under it)`);
+  expect(await status()).toEqual([{ keyId: next, clients: 1, tokens: 4, held: 'previousKeyFiles' }]);
 });
 
 test('the running node (new key in previousKeyFiles) keeps logging users in', async () => {
@@ -156,7 +183,7 @@ describe('the database contains no seed in clear', () => {
 
   test('the dump really holds the token table: every serial and every sealed seed (as bytea hex) is in it', async () => {
     const rows = await t.store.db.selectFrom('token').select(['serial', 'seed_sealed']).execute();
-    expect(rows).toHaveLength(3);
+    expect(rows).toHaveLength(4);
     for (const r of rows) {
       expect(dump.includes(Buffer.from(r.serial))).toBe(true);
       expect(dump.includes(Buffer.from(r.seed_sealed.toString('hex')))).toBe(true);
@@ -164,7 +191,7 @@ describe('the database contains no seed in clear', () => {
   });
 
   test('no seed appears as raw bytes, hex (either case), base32 or base64', () => {
-    const all = { kim: seeds.kim, lou: seeds.lou, pat: enrolledApp.key.secret };
+    const all = { kim: seeds.kim, lou: seeds.lou, pat: enrolledApp.key.secret, quinn: quinnApp.key.secret };
     const found: string[] = [];
     for (const [owner, seed] of Object.entries(all)) {
       const spellings: Record<string, Buffer> = {
