@@ -40,7 +40,7 @@ export function isLocked(t: { lockedUntil: Date | null }, now: number): boolean 
 export class TokenVerifier {
   constructor(
     private readonly tokens: Pick<TokenRepository, 'acceptStep' | 'acceptCounter' | 'recordFailure'>,
-    private readonly keys: Pick<KeyRing, 'digest'>,
+    private readonly keys: Pick<KeyRing, 'digests'>,
     private readonly settings: VerifierSettings,
     private readonly clock: () => number = () => Date.now() / 1000,
   ) {}
@@ -124,7 +124,7 @@ export class TokenVerifier {
     return this.tokens
       .recordFailure(
         open.map((t) => t.id),
-        this.keys.digest(code, 'failure-digest'),
+        this.keys.digests(code, 'failure-digest'),
         this.settings.maxFailures,
         this.settings.lockSeconds,
       )

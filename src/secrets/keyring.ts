@@ -120,8 +120,16 @@ export class KeyRing {
     return sealed.subarray(1, 1 + KEY_ID_LEN).toString('hex');
   }
 
-  /** A keyed digest (not reversible without the key), e.g. to recognise a repeated wrong code without storing it. */
-  digest(data: string, purpose: SecretPurpose): Buffer {
-    return crypto.createHmac('sha256', this.current.key).update(purpose).update('\0').update(data).digest().subarray(0, 16);
+  /**
+   * Keyed digests (not reversible without the key), e.g. to recognise a repeated wrong code without storing
+   * it: one under every key held, the current key's first. During a key roll-out, nodes on the old and the
+   * new keyFile digest the same data differently, and each must recognise what the other stored.
+   */
+  digests(data: string, purpose: SecretPurpose): Buffer[] {
+    return [...this.byId.values()].map((k) => keyedDigest(k, data, purpose));
   }
+}
+
+function keyedDigest(key: MasterKey, data: string, purpose: SecretPurpose): Buffer {
+  return crypto.createHmac('sha256', key.key).update(purpose).update('\0').update(data).digest().subarray(0, 16);
 }

@@ -330,10 +330,13 @@ export class TokenRepository {
   /**
    * Counts a wrong code against each token. The same wrong code repeated within a minute counts once
    * (a user retyping, a NAS retrying after a timeout). Reaching maxFailures locks the token until
-   * now + lockSeconds; an expired lock starts the count afresh.
+   * now + lockSeconds; an expired lock starts the count afresh. `digests` are the wrong code's keyed
+   * digests under every key this node holds (KeyRing.digests): the first is stored, any of them matches
+   * (another node may still digest with the other key during a key roll-out).
    */
-  async recordFailure(ids: readonly bigint[], digest: Buffer, maxFailures: number, lockSeconds: number): Promise<void> {
+  async recordFailure(ids: readonly bigint[], digests: readonly Buffer[], maxFailures: number, lockSeconds: number): Promise<void> {
     if (ids.length === 0) return;
+    const digest = digests[0]!;
     await sql`
       UPDATE token SET
         fail_count = n.count,
@@ -343,7 +346,7 @@ export class TokenRepository {
       FROM (
         SELECT id,
           CASE WHEN locked_until IS NOT NULL AND locked_until <= now() THEN 1
-               WHEN last_fail_digest = ${digest} AND last_fail_at > now() - interval '60 seconds' THEN fail_count
+               WHEN last_fail_digest = ANY(${[...digests]}::bytea[]) AND last_fail_at > now() - interval '60 seconds' THEN fail_count
                ELSE fail_count + 1 END AS count,
           CASE WHEN locked_until > now() THEN locked_until END AS still_locked
         FROM token WHERE id = ANY(${ids.map(String)}::bigint[]) FOR UPDATE

@@ -58,8 +58,8 @@ async function newToken(username: string): Promise<{ id: bigint; userId: bigint;
 const cases: { name: string; notified: boolean; change: (t: { id: bigint; serial: string }) => Promise<unknown> }[] = [
   { name: 'a login spending a TOTP step', notified: false, change: (t) => tokens.acceptStep(t.id, 1000, 0) },
   { name: 'a login spending an HOTP counter', notified: false, change: (t) => tokens.acceptCounter(t.id, 5n) },
-  { name: 'a wrong code below the lockout threshold', notified: false, change: (t) => tokens.recordFailure([t.id], randomBytes(32), 3, 60) },
-  { name: 'the wrong code that locks the token', notified: true, change: (t) => tokens.recordFailure([t.id], randomBytes(32), 1, 60) },
+  { name: 'a wrong code below the lockout threshold', notified: false, change: (t) => tokens.recordFailure([t.id], [randomBytes(16)], 3, 60) },
+  { name: 'the wrong code that locks the token', notified: true, change: (t) => tokens.recordFailure([t.id], [randomBytes(16)], 1, 60) },
   { name: 'an admin disabling the token', notified: true, change: (t) => tokens.update(t.serial, { state: 'disabled', disabled_reason: 'lost' }) },
   { name: 'a plain-SQL edit of the validity end', notified: true, change: (t) => sql`UPDATE token SET valid_to = now() + interval '1 day' WHERE id = ${t.id}`.execute(conn.db) },
   { name: 'a plain-SQL edit that changes nothing watched', notified: false, change: (t) => sql`UPDATE token SET state = state, description = 'desk' WHERE id = ${t.id}`.execute(conn.db) },
