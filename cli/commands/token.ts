@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import QRCode from 'qrcode';
 import { verifierSettings } from '../../src/app/pipeline';
@@ -15,7 +16,11 @@ const STATES: TokenState[] = ['pending', 'active', 'unassigned', 'disabled'];
 const REASONS: DisabledReason[] = ['lost', 'stolen', 'broken', 'retired', 'other'];
 
 function adminFor(store: Store, cfg: LoadedConfig): TokenAdmin {
-  return new TokenAdmin(store, new TokenVerifier(store.tokens, store.keys, verifierSettings(cfg)), { pendingTokenTtl: cfg.auth.pendingTokenTtl });
+  const node = cfg.node.name ?? os.hostname(); // as the server names itself in the audit trail
+  return new TokenAdmin(store, new TokenVerifier(store.tokens, store.keys, verifierSettings(cfg)), {
+    pendingTokenTtl: cfg.auth.pendingTokenTtl,
+    audit: (event) => store.audit.insertJson(JSON.stringify([{ ...event, node }])),
+  });
 }
 
 function withAdmin<T>(cmd: Command, fn: (admin: TokenAdmin, store: Store, cfg: LoadedConfig) => Promise<T>): Promise<T> {

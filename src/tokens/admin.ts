@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { base32Encode, buildKeyUri, randomSecret, resyncHotp, resyncTotp, type HashAlgorithm } from '../otp';
-import type { TokenVerifier } from '../auth/token-verifier';
+import type { CodeCheck, TokenVerifier } from '../auth/token-verifier';
+import type { AuditEvent } from '../store/audit';
 import { NotFoundError, StoreConflictError } from '../store/errors';
 import type { Store } from '../store/open';
 import type { DisabledReason, TokenState } from '../store/schema';
@@ -33,12 +34,15 @@ function newSerial(type: string): string {
   return `${type.toUpperCase()}-${base32Encode(crypto.randomBytes(7)).slice(0, 10)}`;
 }
 
+/** Writes one audit event of an admin's action (the node name is the writer's to add). */
+export type AdminAudit = (event: Omit<AuditEvent, 'node'>) => Promise<void>;
+
 /** Token lifecycle operations shared by the CLI (and later an API): the rules live here, SQL in the store. */
 export class TokenAdmin {
   constructor(
     private readonly store: Pick<Store, 'tokens' | 'users'>,
     private readonly verifier: Pick<TokenVerifier, 'check'>,
-    private readonly settings: { pendingTokenTtl: number; resyncWindowHotp?: number; resyncWindowSeconds?: number },
+    private readonly settings: { pendingTokenTtl: number; resyncWindowHotp?: number; resyncWindowSeconds?: number; audit?: AdminAudit },
     private readonly clock: () => number = () => Date.now() / 1000,
   ) {}
 
@@ -89,6 +93,7 @@ export class TokenAdmin {
       throw new TokenStateError(`token ${serial} expired before activation; enroll a new one`);
     }
     const check = await this.verifier.check([token], code, { activate: true });
+    await this.audited('token activate', token, check.result);
     if (check.result === 'locked') throw new TokenStateError(`token ${serial} is locked after too many wrong codes; run \`radotp token unlock ${serial}\` first`);
     if (check.result !== 'accept') throw new TokenStateError(`code does not match token ${serial}; it stays pending`);
     return this.store.tokens.get(serial);
@@ -100,7 +105,19 @@ export class TokenAdmin {
     if (token.state !== 'active') throw new TokenStateError(`token ${serial} is ${token.state}; only active tokens verify codes`);
     if (token.kind === 'ocra') throw new TokenStateError(`token ${serial} is an OCRA token; it answers challenges during login`);
     const check = await this.verifier.check([token], code);
+    await this.audited('token verify', token, check.result);
     return { ok: check.result === 'accept', result: check.result };
+  }
+
+  /** A code checked by an admin is a decision like a login's (it spends the code, or counts a failure): audited too. */
+  private async audited(method: 'token activate' | 'token verify', token: TokenInfo, result: CodeCheck['result']): Promise<void> {
+    await this.settings.audit?.({
+      username: token.username ?? undefined,
+      tokenSerial: token.serial,
+      method,
+      result: result === 'accept' ? 'accept' : 'reject',
+      reason: result === 'accept' ? 'code_ok' : result,
+    });
   }
 
   async assign(serial: string, username: string): Promise<TokenInfo> {

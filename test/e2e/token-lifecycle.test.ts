@@ -32,10 +32,11 @@ function cliFor(t: TestServer) {
 }
 
 /** The reasons of a user's last `n` decisions, oldest first, once the audit writer has written `total`. */
+/** The last `n` of `total` login decisions of a user (admin actions such as `token verify` left out), oldest first. */
 async function lastReasons(store: Store, username: string, total: number, n = total): Promise<string[]> {
   const deadline = Date.now() + 3000;
   for (;;) {
-    const rows = await store.audit.recent({ username, limit: 1000 });
+    const rows = (await store.audit.recent({ username, limit: 1000 })).filter((r) => !r.method?.startsWith('token '));
     if (rows.length >= total || Date.now() > deadline) return rows.slice(0, n).reverse().map((r) => r.reason);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -149,6 +150,12 @@ describe('token lifecycle on one server (lockout after 3 failures, no users with
     expect(again.stderr).toMatch(/replay/);
     expect((await otpOnly('max', hotpForCounter(seed, 1)))?.code).toBe(Code.AccessReject);
     expect(await lastReasons(t.store, 'max', 4, 1)).toEqual(['replay']);
+    // the admin's two checks are decisions too: audited with the token, as `token verify`
+    const verified = (await t.store.audit.recent({ username: 'max', limit: 100 })).filter((r) => r.method === 'token verify').reverse();
+    expect(verified.map((r) => ({ result: r.result, reason: r.reason, token: r.tokenSerial }))).toEqual([
+      { result: 'accept', reason: 'code_ok', token: 'HOTP-MAX' },
+      { result: 'reject', reason: 'replay', token: 'HOTP-MAX' },
+    ]);
   });
 
   test('token describe, list and delete; a deleted token no longer authenticates', async () => {

@@ -55,11 +55,14 @@ function stateOf(r: RadclientResult): string {
   return m[1];
 }
 
-/** The audit trail of one user, oldest first; waits for the batch writer (every 50 ms) to catch up. */
+/**
+ * The logins in the audit trail of one user, oldest first (admin actions, `token activate` and `token verify`,
+ * are left out); waits for the batch writer (every 50 ms) to catch up.
+ */
 async function auditReasons(username: string, expectedCount: number): Promise<string[]> {
   const deadline = Date.now() + 3000;
   for (;;) {
-    const rows = await t.store.audit.recent({ username, limit: 100 });
+    const rows = (await t.store.audit.recent({ username, limit: 100 })).filter((r) => !r.method?.startsWith('token '));
     if (rows.length >= expectedCount || Date.now() > deadline) return rows.reverse().map((r) => r.reason);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -144,6 +147,14 @@ describe('enrollment and activation through the CLI', () => {
     // the activation code is spent: activating again is refused (the token is no longer pending)
     const again = await radotp(['token', 'activate', ann.serial, ann.app.totp(0)]);
     expect(again.code).not.toBe(0);
+  });
+
+  test('both activation attempts, the wrong code and the right one, are in the audit trail', async () => {
+    const rows = (await t.store.audit.recent({ username: 'ann', limit: 100 })).filter((r) => r.method === 'token activate').reverse();
+    expect(rows.map((r) => ({ result: r.result, reason: r.reason, token: r.tokenSerial }))).toEqual([
+      { result: 'reject', reason: 'bad_code', token: ann.serial },
+      { result: 'accept', reason: 'code_ok', token: ann.serial },
+    ]);
   });
 
   test('challenge style: password, Access-Challenge with State, then the code with that State', async () => {
