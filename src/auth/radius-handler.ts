@@ -1,4 +1,5 @@
 import { Attr, Code, type IncomingRequest, type RawAttribute, type Reply, type RequestHandler } from '../radius/types';
+import { replyMessageAttributes } from './reply-message';
 import type { Metrics } from '../obs/metrics';
 import type { Logger } from '../obs/logger';
 import type { LoginStyle } from '../store/schema';
@@ -27,14 +28,6 @@ function first(attrs: readonly RawAttribute[], type: number): Buffer | undefined
   return undefined;
 }
 
-/** RFC 2865 §5.18: Reply-Message is text of at most 253 octets per attribute; longer text spans several. */
-function replyMessages(text: string): RawAttribute[] {
-  const bytes = Buffer.from(text, 'utf8');
-  const out: RawAttribute[] = [];
-  for (let i = 0; i < bytes.length; i += 253) out.push({ type: Attr.ReplyMessage, value: bytes.subarray(i, i + 253) });
-  return out;
-}
-
 /** The replies that never vary, built once per handler (every login would otherwise build its own). */
 interface FixedReplies {
   readonly accept: Reply;
@@ -45,18 +38,18 @@ function fixedReplies(rejectMessage: string): FixedReplies {
   return {
     accept: Object.freeze({ code: Code.AccessAccept, attributes: Object.freeze([]) }),
     // The same message whatever went wrong: it must not reveal whether the user exists.
-    reject: Object.freeze({ code: Code.AccessReject, attributes: Object.freeze(replyMessages(rejectMessage)) }),
+    reject: Object.freeze({ code: Code.AccessReject, attributes: Object.freeze(replyMessageAttributes(rejectMessage)) }),
   };
 }
 
 function toReply(outcome: Outcome, fixed: FixedReplies): Reply | null {
   switch (outcome.kind) {
     case 'accept':
-      return outcome.replyMessage ? { code: Code.AccessAccept, attributes: replyMessages(outcome.replyMessage) } : fixed.accept;
+      return outcome.replyMessage ? { code: Code.AccessAccept, attributes: replyMessageAttributes(outcome.replyMessage) } : fixed.accept;
     case 'reject':
       return fixed.reject;
     case 'challenge':
-      return { code: Code.AccessChallenge, attributes: [...replyMessages(outcome.message), { type: Attr.State, value: outcome.state }] };
+      return { code: Code.AccessChallenge, attributes: [...replyMessageAttributes(outcome.message), { type: Attr.State, value: outcome.state }] };
     case 'fail':
     case 'no-answer':
       return null; // the NAS retries or fails over to another server
