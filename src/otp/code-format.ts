@@ -27,3 +27,15 @@ export function parseCode(code: unknown, digits: number): number | null {
   }
   return value;
 }
+
+const WHITESPACE = /\s/;
+const ALL_WHITESPACE = /\s+/g;
+
+/**
+ * A code as the user typed it, without whitespace: authenticator apps show codes in groups ("123 456")
+ * and people type what they see, or a trailing space. Whitespace is never part of a code, so dropping it
+ * turns no wrong code into a right one; what is left is checked as usual.
+ */
+export function typedCode(text: string): string {
+  return WHITESPACE.test(text) ? text.replace(ALL_WHITESPACE, '') : text;
+}

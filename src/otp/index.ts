@@ -4,6 +4,7 @@ export { dynamicTruncate } from './truncate';
 export { hotp } from './hotp';
 export { timeStep, totp, type TotpParams } from './totp';
 export { codesEqual } from './compare';
+export { typedCode } from './code-format';
 export {
   findHotpMatch,
   findTotpMatch,

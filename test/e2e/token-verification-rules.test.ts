@@ -68,6 +68,13 @@ test('a user with two tokens logs in with a code of either; the audit names the 
   ]);
 });
 
+test('a code typed in groups or with a trailing space, as apps show it, is the code', async () => {
+  const code = hotpForCounter(seeds.hotp, 2, EIGHT);
+  sent.push(code);
+  expect((await login('mia', `${code.slice(0, 4)} ${code.slice(4)} `))?.code).toBe(Code.AccessAccept);
+  expect((await t.store.tokens.get('HOTP-MIA')).failCount).toBe(0);
+});
+
 test('a phone one step ahead: its drift is learnt and centres the window, so two steps ahead is then in reach', async () => {
   const p: CodeParams = { ...EIGHT, algorithm: 'sha256' };
   await awayFromStepBoundary(5);

@@ -1,4 +1,4 @@
-import { codesEqual, hotp, randomSecret, secretLengthFor, timeStep, totp, type HashAlgorithm } from '../../src/otp';
+import { typedCode, codesEqual, hotp, randomSecret, secretLengthFor, timeStep, totp, type HashAlgorithm } from '../../src/otp';
 
 describe('codesEqual', () => {
   it.each([
@@ -82,5 +82,22 @@ describe('secrets', () => {
     const b = randomSecret(algorithm);
     expect(a).toHaveLength(length);
     expect(a.equals(b)).toBe(false);
+  });
+});
+
+describe('typedCode: whitespace a user types around or inside a code is not part of it', () => {
+  // [typed, what is checked]
+  const cases: [string, string][] = [
+    ['123456', '123456'],
+    ['123 456', '123456'],
+    [' 123456 ', '123456'],
+    ['1234\t5678\n', '12345678'],
+    ['123\u00a0456', '123456'], // a no-break space, as some apps copy it
+    ['12a456', '12a456'], // anything else stays, and is a mismatch as before
+    ['', ''],
+    ['   ', ''],
+  ];
+  test.each(cases)('%j -> %j', (typed, checked) => {
+    expect(typedCode(typed)).toBe(checked);
   });
 });

@@ -1,5 +1,5 @@
 import { andThen, type Awaitable } from '../../lang/awaitable';
-import { ocraChallenge } from '../../otp';
+import { ocraChallenge, typedCode } from '../../otp';
 import type { ChallengeRepository, PendingChallenge } from '../../store/challenges';
 import type { LoginToken } from '../../store/tokens';
 import type { UserRecord } from '../../store/users';
@@ -90,7 +90,7 @@ export class TokenMethod implements AuthMethod {
   private otpOnlyWith(ctx: AuthContext, tokens: LoginToken[], typed: Buffer): Awaitable<MethodOutcome> {
     if (tokens.length === 0) return reject('no_token');
     if (tokens.some(isOcra)) return this.askForCode(ctx, tokens);
-    return andThen(this.checkCode(ctx, tokens, typed.toString('utf8')), outcomeOf);
+    return andThen(this.checkCode(ctx, tokens, typedCode(typed.toString('utf8'))), outcomeOf);
   }
 
   private async startChallenge(ctx: AuthContext, typed: Buffer): Promise<MethodOutcome> {
@@ -104,7 +104,7 @@ export class TokenMethod implements AuthMethod {
     const tokens = await this.tokens.usableForUser(ctx.user);
     if (tokens.length === 0) return reject('no_token');
     const question = typeof pending.data.ocraQuestion === 'string' ? pending.data.ocraQuestion : undefined;
-    const code = (ctx.request.password ?? Buffer.alloc(0)).toString('utf8').trim();
+    const code = typedCode((ctx.request.password ?? Buffer.alloc(0)).toString('utf8'));
     return outcomeOf(await this.checkCode(ctx, tokens, code, question));
   }
 
@@ -167,7 +167,8 @@ export class TokenMethod implements AuthMethod {
       // as in the challenge style: a wrong password is audited as that, whether or not the user has a token
       return (await this.firstFactor.verify(ctx.user, typed)) ? this.withoutToken(ctx.user.id) : reject('bad_password');
     }
-    const text = typed.toString('utf8');
+    // the code is the end of the field; whitespace after it is not (inside, it may be the password's)
+    const text = typed.toString('utf8').trimEnd();
     const lengths = [...new Set(codeTokens.map((t) => t.digits))].sort((a, b) => b - a);
     for (const digits of lengths) {
       if (text.length <= digits) continue;
