@@ -1,5 +1,5 @@
 import { isDatabaseUnavailable } from '../store/connect';
-import { isOurState, type ChallengeRepository } from '../store/challenges';
+import { isOurState, type ChallengeRepository, type PendingChallenge } from '../store/challenges';
 import type { UserRecord } from '../store/users';
 import { andThen, type Awaitable } from '../lang/awaitable';
 import { fail, reject } from './decision';
@@ -28,7 +28,7 @@ export class AuthPipeline {
 
   constructor(
     private readonly users: { find(username: string): Awaitable<UserRecord | undefined> },
-    private readonly challenges: Pick<ChallengeRepository, 'take'>,
+    private readonly challenges: Pick<ChallengeRepository, 'take' | 'isLive' | 'restore'>,
     private readonly methods: ReadonlyMap<string, AuthMethod>,
     private readonly onInternalError: (e: unknown) => void = () => {},
   ) {
@@ -68,13 +68,25 @@ export class AuthPipeline {
   }
 
   private async resume(req: AuthRequest, state: Buffer): Promise<Outcome> {
-    const pending = await this.challenges.take(state);
-    if (!pending) return reject('challenge_expired');
-    const user = await this.users.find(req.username);
     // RFC 2865 §5.24: State is opaque to the NAS; we bind it to the user it was issued to.
-    if (!user || user.id !== pending.userId) return reject('challenge_user_mismatch');
+    const user = await this.users.find(req.username);
+    const pending = user && (await this.challenges.take(state, user.id));
+    if (!pending) return reject((await this.challenges.isLive(state)) ? 'challenge_user_mismatch' : 'challenge_expired');
     const method = this.methods.get(pending.kind.split(':')[0]);
     if (!method) return reject('method_unavailable');
-    return withMethod(await method.resume({ request: req, user }, pending), method.name);
+    let outcome: MethodOutcome;
+    try {
+      outcome = await method.resume({ request: req, user }, pending);
+    } catch (e) {
+      await this.restoreUndecided(pending);
+      throw e; // decide() turns it into `fail`
+    }
+    if (outcome.kind === 'fail') await this.restoreUndecided(pending);
+    return withMethod(outcome, method.name);
+  }
+
+  /** No decision was made (no answer goes out): the NAS's retry must find the challenge again. */
+  private async restoreUndecided(pending: PendingChallenge): Promise<void> {
+    await this.challenges.restore(pending).catch(() => {}); // still down: the State is lost, as before
   }
 }

@@ -46,15 +46,39 @@ export class ChallengeRepository {
     return state;
   }
 
-  /** Consumes the challenge: returns it if it existed and had not expired; undefined otherwise. */
-  async take(state: Buffer): Promise<PendingChallenge | undefined> {
+  /**
+   * Consumes the challenge issued to `userId`: returns it if it existed and had not expired; undefined
+   * otherwise. A State sent with another user's name consumes nothing, so it cannot spoil the real
+   * user's answer (RFC 2865 §5.24: State is opaque to the NAS; we bind it to the user).
+   */
+  async take(state: Buffer, userId: bigint): Promise<PendingChallenge | undefined> {
     const row = await this.db
       .deleteFrom('challenge')
       .where('state', '=', state)
+      .where('user_id', '=', userId)
       .returning(['state', 'user_id', 'kind', 'data', 'node', 'expires_at', sql<boolean>`expires_at > now()`.as('live')])
       .executeTakeFirst();
     if (!row || !row.live) return undefined;
     return { state: row.state, userId: row.user_id, kind: row.kind, data: row.data, node: row.node, expiresAt: row.expires_at };
+  }
+
+  /** Whether a live challenge has this State (whoever it was issued to): tells a mismatched user from an expired State. */
+  async isLive(state: Buffer): Promise<boolean> {
+    const row = await this.db.selectFrom('challenge').select('state').where('state', '=', state).where('expires_at', '>', sql<Date>`now()`).executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /**
+   * Puts back a challenge taken for an answer that could not be decided (the database failed halfway):
+   * the NAS retries, or fails over to another node, and the user's answer must still find its State.
+   * Nothing was decided, so nothing is accepted twice; a code spent just before the failure is then a replay.
+   */
+  async restore(c: PendingChallenge): Promise<void> {
+    await this.db
+      .insertInto('challenge')
+      .values({ state: c.state, user_id: c.userId, kind: c.kind, data: JSON.stringify(c.data), node: c.node, expires_at: c.expiresAt })
+      .onConflict((oc) => oc.column('state').doNothing())
+      .execute();
   }
 
   /** Housekeeping: expired challenges nobody answered. */

@@ -238,10 +238,12 @@ describe('a challenge issued by one node, answered on another', () => {
     }
   });
 
-  test("a State issued for one user does not let another user in", async () => {
+  test("a State issued for one user does not let another user in, nor spoil the user's own answer", async () => {
     const state = await challengeFrom(a);
     expect((await answer(b, state, nextCode(), 'ida'))?.code).toBe(Code.AccessReject);
     expect((await auditOf(a.store, 'ida', 1)).map((r) => r.reason)).toEqual(['challenge_user_mismatch']);
+    // the mismatched request consumed nothing: walt's answer still finds his challenge
+    expect((await answer(a, state, nextCode()))?.code).toBe(Code.AccessAccept);
   });
 
   test('a challenge answered after auth.challengeTtl is rejected as challenge_expired', async () => {
@@ -249,9 +251,9 @@ describe('a challenge issued by one node, answered on another', () => {
     await new Promise((r) => setTimeout(r, 2500));
     const code = nextCode();
     expect((await answer(b, state, code))?.code).toBe(Code.AccessReject);
-    // 5 events before, 30 from the ten races (challenge, accept, reject), 1 challenge for ida's test, 2 here
-    const rows = await auditOf(a.store, 'walt', 38);
-    expect(rows).toHaveLength(38);
+    // 5 events before, 30 from the ten races (challenge, accept, reject), 2 in ida's test (challenge, accept), 2 here
+    const rows = await auditOf(a.store, 'walt', 39);
+    expect(rows).toHaveLength(39);
     expect(rows.at(-1)).toMatchObject({ node: 'node-b', reason: 'challenge_expired' });
     // the code itself was not spent by the expired attempt: a fresh challenge takes it
     expect((await answer(a, await challengeFrom(b), code))?.code).toBe(Code.AccessAccept);

@@ -1,0 +1,57 @@
+import { AuthPipeline } from '../../src/auth/pipeline';
+import { accept, fail, reject, type Decision } from '../../src/auth/decision';
+import type { AuthMethod } from '../../src/auth/method';
+import type { PendingChallenge } from '../../src/store/challenges';
+import type { UserRecord } from '../../src/store/users';
+
+/*
+ * Answering a challenge consumes it (single use). When no decision comes of the answer (the database
+ * failed halfway: `fail`, no reply), the NAS retries or fails over to another node, and that retry must
+ * find the challenge again instead of being rejected as expired. A decided answer stays consumed.
+ */
+const STATE = Buffer.concat([Buffer.from('rotp'), Buffer.alloc(16, 7)]);
+const ria: UserRecord = { id: 1n, username: 'ria', passwordHash: null, method: 'token', createdAt: new Date(0), updatedAt: new Date(0) };
+const pending: PendingChallenge = { state: STATE, userId: 1n, kind: 'token', data: {}, node: 'n1', expiresAt: new Date(Date.now() + 60_000) };
+const dbDown = () => Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+
+function pipelineWith(resume: () => Promise<Decision>) {
+  const restored: PendingChallenge[] = [];
+  let live = true;
+  const challenges = {
+    take: async (state: Buffer, userId: bigint) => (live && state.equals(STATE) && userId === pending.userId ? ((live = false), pending) : undefined),
+    isLive: async () => live,
+    restore: async (c: PendingChallenge) => {
+      restored.push(c);
+      live = true;
+    },
+  };
+  const method: AuthMethod = { name: 'token', start: () => reject('unused'), resume };
+  const users = { find: (name: string) => (name === 'ria' ? ria : undefined) };
+  const pipeline = new AuthPipeline(users, challenges, new Map([['token', method]]));
+  const answer = (username: string) =>
+    pipeline.decide({ username, password: Buffer.from('123456'), state: STATE, client: { name: 'nas', address: '127.0.0.1', loginStyle: 'challenge' } });
+  return { answer, restored, isLive: () => live };
+}
+
+// [case, what the method's resume does, outcome, challenge put back]
+const cases: [string, () => Promise<Decision>, { kind: string; reason: string }, boolean][] = [
+  ['a right code: accepted, the challenge stays consumed', async () => accept('code_ok'), { kind: 'accept', reason: 'code_ok' }, false],
+  ['a wrong code: rejected, consumed', async () => reject('bad_code'), { kind: 'reject', reason: 'bad_code' }, false],
+  ['the database fails in the method (thrown): fail, put back', async () => Promise.reject(dbDown()), { kind: 'fail', reason: 'database_unavailable' }, true],
+  ['the method itself answers fail: put back', async () => fail('database_unavailable'), { kind: 'fail', reason: 'database_unavailable' }, true],
+];
+
+test.each(cases)('%s', async (_case, resume, outcome, putBack) => {
+  const p = pipelineWith(resume);
+  expect(await p.answer('ria')).toMatchObject(outcome);
+  expect(p.restored).toEqual(putBack ? [pending] : []);
+  expect(p.isLive()).toBe(putBack);
+});
+
+test("another user's name with the State consumes nothing: rejected as a mismatch, and the real user's answer still works", async () => {
+  const p = pipelineWith(async () => accept('code_ok'));
+  expect(await p.answer('sam')).toMatchObject({ kind: 'reject', reason: 'challenge_user_mismatch' });
+  expect(p.isLive()).toBe(true);
+  expect(await p.answer('ria')).toMatchObject({ kind: 'accept', reason: 'code_ok' });
+  expect(await p.answer('ria')).toMatchObject({ kind: 'reject', reason: 'challenge_expired' });
+});
