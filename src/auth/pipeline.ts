@@ -61,7 +61,13 @@ export class AuthPipeline {
   }
 
   private startFor(req: AuthRequest, user: UserRecord | undefined): Awaitable<Outcome> {
-    if (!user) return burnPasswordVerification(req.password).then(() => reject('unknown_user'));
+    if (!user) {
+      // An unknown user costs what a known one would, so the answer's timing does not tell them apart. In
+      // otp-only style the NAS did the first factor and a token user's login checks no password: a decoy
+      // hash there would set unknown users apart instead (and hand a flood of made-up names our argon2 time).
+      if (req.client.loginStyle === 'otp-only') return reject('unknown_user');
+      return burnPasswordVerification(req.password).then(() => reject('unknown_user'));
+    }
     const method = this.methods.get(user.method);
     if (!method) return withMethod(reject('method_unavailable'), user.method);
     return andThen(method.start({ request: req, user }), (outcome) => withMethod(outcome, method.name));

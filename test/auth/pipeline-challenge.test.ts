@@ -55,3 +55,21 @@ test("another user's name with the State consumes nothing: rejected as a mismatc
   expect(await p.answer('ria')).toMatchObject({ kind: 'accept', reason: 'code_ok' });
   expect(await p.answer('ria')).toMatchObject({ kind: 'reject', reason: 'challenge_expired' });
 });
+
+describe('an unknown user is answered as a known one would be', () => {
+  const pipeline = new AuthPipeline({ find: () => undefined }, { take: async () => undefined, isLive: async () => false, restore: async () => {} }, new Map());
+  const login = (loginStyle: 'challenge' | 'append' | 'otp-only') =>
+    pipeline.decide({ username: 'nobody', password: Buffer.from('123456'), client: { name: 'nas', address: '127.0.0.1', loginStyle } });
+
+  test('otp-only (a token login checks no password): rejected at once, with no decoy password hash', () => {
+    const outcome = login('otp-only');
+    expect(outcome).not.toBeInstanceOf(Promise);
+    expect(outcome).toMatchObject({ kind: 'reject', reason: 'unknown_user' });
+  });
+
+  test.each(['challenge', 'append'] as const)('%s (a login checks a password): rejected after a decoy hash of the same cost', async (style) => {
+    const outcome = login(style);
+    expect(outcome).toBeInstanceOf(Promise);
+    expect(await outcome).toMatchObject({ kind: 'reject', reason: 'unknown_user' });
+  });
+});
