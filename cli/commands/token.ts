@@ -1,9 +1,8 @@
-import os from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import QRCode from 'qrcode';
 import { verifierSettings } from '../../src/app/pipeline';
 import { TokenVerifier } from '../../src/auth/token-verifier';
-import type { LoadedConfig } from '../../src/config/load';
+import { nodeName, type LoadedConfig } from '../../src/config/load';
 import type { Store } from '../../src/store/open';
 import type { DisabledReason, TokenState } from '../../src/store/schema';
 import type { TokenInfo } from '../../src/store/tokens';
@@ -16,7 +15,7 @@ const STATES: TokenState[] = ['pending', 'active', 'unassigned', 'disabled'];
 const REASONS: DisabledReason[] = ['lost', 'stolen', 'broken', 'retired', 'other'];
 
 function adminFor(store: Store, cfg: LoadedConfig): TokenAdmin {
-  const node = cfg.node.name ?? os.hostname(); // as the server names itself in the audit trail
+  const node = nodeName(cfg); // as the server names itself in the audit trail
   return new TokenAdmin(store, new TokenVerifier(store.tokens, store.keys, verifierSettings(cfg)), {
     pendingTokenTtl: cfg.auth.pendingTokenTtl,
     audit: (event) => store.audit.insertJson(JSON.stringify([{ ...event, node }])),

@@ -1,6 +1,5 @@
-import os from 'node:os';
 import type http from 'node:http';
-import type { LoadedConfig } from '../config/load';
+import { nodeName, type LoadedConfig } from '../config/load';
 import { AuditWriter } from '../auth/audit-writer';
 import { createRadiusHandler, type ClientData } from '../auth/radius-handler';
 import { setPasswordQueueLimit } from '../auth/password-hash';
@@ -61,7 +60,7 @@ async function loadClientTable(store: Store, logger: Logger): Promise<ClientTabl
 
 export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger(cfg.log.level);
-  const node = cfg.node.name ?? os.hostname();
+  const node = nodeName(cfg);
   const metrics = new Metrics();
   // Bad extra dictionaries are a config error: refuse to start rather than fail on the first reply.
   const dictionary = loadDefaultDictionary(cfg.radius.dictionaries);

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
@@ -86,4 +87,9 @@ export function loadConfig(explicit?: string, env: NodeJS.ProcessEnv = process.e
     throw new ConfigError(`${file}: cannot read config file (${err.code ?? err.message})`);
   }
   return parseConfig(text, file, env);
+}
+
+/** The name a node gives itself in the audit trail, the log and challenges: `node.name`, else the host name. */
+export function nodeName(cfg: Pick<RadotpConfig, 'node'>): string {
+  return cfg.node.name ?? os.hostname();
 }
