@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { base32Encode, buildKeyUri, randomSecret, resyncHotp, resyncTotp, type HashAlgorithm } from '../otp';
+import { outcomeOf } from '../auth/methods/token';
 import type { CodeCheck, TokenVerifier } from '../auth/token-verifier';
 import type { AuditEvent } from '../store/audit';
 import { NotFoundError, StoreConflictError } from '../store/errors';
@@ -93,7 +94,7 @@ export class TokenAdmin {
       throw new TokenStateError(`token ${serial} expired before activation; enroll a new one`);
     }
     const check = await this.verifier.check([token], code, { activate: true });
-    await this.audited('token activate', token, check.result);
+    await this.audited('token activate', token, check);
     if (check.result === 'locked') throw new TokenStateError(`token ${serial} is locked after too many wrong codes; run \`radotp token unlock ${serial}\` first`);
     if (check.result !== 'accept') throw new TokenStateError(`code does not match token ${serial}; it stays pending`);
     return this.store.tokens.get(serial);
@@ -105,19 +106,14 @@ export class TokenAdmin {
     if (token.state !== 'active') throw new TokenStateError(`token ${serial} is ${token.state}; only active tokens verify codes`);
     if (token.kind === 'ocra') throw new TokenStateError(`token ${serial} is an OCRA token; it answers challenges during login`);
     const check = await this.verifier.check([token], code);
-    await this.audited('token verify', token, check.result);
+    await this.audited('token verify', token, check);
     return { ok: check.result === 'accept', result: check.result };
   }
 
   /** A code checked by an admin is a decision like a login's (it spends the code, or counts a failure): audited too. */
-  private async audited(method: 'token activate' | 'token verify', token: TokenInfo, result: CodeCheck['result']): Promise<void> {
-    await this.settings.audit?.({
-      username: token.username ?? undefined,
-      tokenSerial: token.serial,
-      method,
-      result: result === 'accept' ? 'accept' : 'reject',
-      reason: result === 'accept' ? 'code_ok' : result,
-    });
+  private async audited(method: 'token activate' | 'token verify', token: TokenInfo, check: CodeCheck): Promise<void> {
+    const outcome = outcomeOf(check); // the result and reason a login with this code would be audited with
+    await this.settings.audit?.({ username: token.username ?? undefined, tokenSerial: token.serial, method, result: outcome.kind, reason: outcome.reason });
   }
 
   async assign(serial: string, username: string): Promise<TokenInfo> {

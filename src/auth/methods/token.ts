@@ -28,8 +28,11 @@ const CHALLENGE_KIND = 'token';
 const KEEP_ALL = (): boolean => true;
 const isOcra = (t: LoginToken): boolean => t.kind === 'ocra';
 
-/** Literals, not `{ ...accept(...), tokenSerial }`: see withMethod in ../pipeline.ts for why. */
-function outcomeOf(check: CodeCheck): MethodOutcome {
+/**
+ * What a code check decides, with its audit reason (also used for the codes admins check, see TokenAdmin).
+ * Literals, not `{ ...accept(...), tokenSerial }`: see withMethod in ../pipeline.ts for why.
+ */
+export function outcomeOf(check: CodeCheck): MethodOutcome {
   switch (check.result) {
     case 'accept':
       return { kind: 'accept', reason: 'code_ok', tokenSerial: check.token.serial };
