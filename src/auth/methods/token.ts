@@ -173,13 +173,19 @@ export class TokenMethod implements AuthMethod {
     // the code is the end of the field; whitespace after it is not (inside, it may be the password's)
     const text = typed.toString('utf8').trimEnd();
     const lengths = [...new Set(codeTokens.map((t) => t.digits))].sort((a, b) => b - a);
+    let passwordChecked = false;
     for (const digits of lengths) {
       if (text.length <= digits) continue;
       const code = text.slice(-digits);
       if (!/^\d+$/.test(code)) continue;
+      passwordChecked = true;
       if (!(await this.firstFactor.verify(ctx.user, Buffer.from(text.slice(0, -digits), 'utf8')))) continue;
       return outcomeOf(await this.checkCode(ctx, tokens, code, undefined, (t) => t.kind !== 'ocra' && t.digits === digits));
     }
-    return reject('bad_password');
+    if (passwordChecked) return reject('bad_password');
+    // Nothing typed ends in a code. The field is still checked as a password: an unknown user costs a
+    // decoy hash (see AuthPipeline), so a known user answered without one would be told apart by the
+    // time the reject takes. And the audit can then say what went wrong: the code was left out.
+    return (await this.firstFactor.verify(ctx.user, typed)) ? reject('no_code') : reject('bad_password');
   }
 }
