@@ -1,3 +1,4 @@
+import os from 'node:os';
 import type { Command } from 'commander';
 import { loadConfig, type LoadedConfig } from '../src/config/load';
 import { openStore, type Store } from '../src/store/open';
@@ -25,4 +26,22 @@ export async function withStore<T>(cmd: Command, fn: (store: Store, cfg: LoadedC
 
 export function wantsJson(cmd: Command): boolean {
   return !!cmd.optsWithGlobals<GlobalOptions>().json;
+}
+
+/**
+ * Who ran this command, for the audit trail of admin actions: the login behind sudo when there is one
+ * (`alice via sudo`), else the account the process runs as (by uid when it has no passwd entry).
+ */
+export function adminName(env: NodeJS.ProcessEnv = process.env): string {
+  const account = accountName();
+  const sudoUser = env.SUDO_USER;
+  return sudoUser && sudoUser !== account ? `${sudoUser} via sudo` : account;
+}
+
+function accountName(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.() ?? '?'}`;
+  }
 }

@@ -9,7 +9,7 @@ import type { TokenInfo } from '../../src/store/tokens';
 import { TokenAdmin, type Enrollment } from '../../src/tokens/admin';
 import { CliError, createSecretFile, printFields, printJson, printTable } from '../io';
 import { addImportCommand } from './token-import';
-import { wantsJson, withStore } from '../context';
+import { adminName, wantsJson, withStore } from '../context';
 
 const STATES: TokenState[] = ['pending', 'active', 'unassigned', 'disabled'];
 const REASONS: DisabledReason[] = ['lost', 'stolen', 'broken', 'retired', 'other'];
@@ -18,7 +18,8 @@ function adminFor(store: Store, cfg: LoadedConfig): TokenAdmin {
   const node = nodeName(cfg); // as the server names itself in the audit trail
   return new TokenAdmin(store, new TokenVerifier(store.tokens, store.keys, verifierSettings(cfg)), {
     pendingTokenTtl: cfg.auth.pendingTokenTtl,
-    audit: (event) => store.audit.insertJson(JSON.stringify([{ ...event, node }])),
+    // who ran the command: the audit row of an admin's action names them
+    audit: (event) => store.audit.insertJson(JSON.stringify([{ ...event, node, detail: { ...event.detail, admin: adminName() } }])),
   });
 }
 
@@ -201,7 +202,7 @@ export function tokenCommand(): Command {
     .command('delete <serial>')
     .description('delete a token (its user stays)')
     .action(async (serial: string, _o, command: Command) => {
-      await withStore(command, (store) => store.tokens.delete(serial));
+      await withAdmin(command, (admin) => admin.delete(serial));
       process.stdout.write(`token ${serial} deleted\n`);
     });
 

@@ -35,6 +35,8 @@ function newSerial(type: string): string {
   return `${type.toUpperCase()}-${base32Encode(crypto.randomBytes(7)).slice(0, 10)}`;
 }
 
+type AdminAction = 'enroll' | 'assign' | 'unassign' | 'disable' | 'enable' | 'describe' | 'unlock' | 'delete' | 'resync';
+
 /** Writes one audit event of an admin's action (the node name is the writer's to add). */
 export type AdminAudit = (event: Omit<AuditEvent, 'node'>) => Promise<void>;
 
@@ -78,6 +80,7 @@ export class TokenAdmin {
           issuer: r.issuer,
           pendingExpiresAt: new Date((this.clock() + this.settings.pendingTokenTtl) * 1000),
         });
+        await this.changed('enroll', token, 'enrolled');
         return { token, otpauthUri, secretBase32: base32Encode(secret) };
       } catch (e) {
         if (e instanceof StoreConflictError && attempt < 3) continue; // a serial collision: draw another
@@ -116,6 +119,16 @@ export class TokenAdmin {
     await this.settings.audit?.({ username: token.username ?? undefined, tokenSerial: token.serial, method, result: outcome.kind, reason: outcome.reason });
   }
 
+  /**
+   * An admin's change to a token is audited too (result `admin`, the reason says what was done), under
+   * the user the token belongs to, or belonged to until this change. Returns the token as it is now.
+   */
+  private async changed(action: AdminAction, token: TokenInfo, reason: string, opts: { username?: string | null; detail?: Record<string, unknown> } = {}): Promise<TokenInfo> {
+    const username = opts.username !== undefined ? opts.username : token.username;
+    await this.settings.audit?.({ username: username ?? undefined, tokenSerial: token.serial, method: `token ${action}`, result: 'admin', reason, detail: opts.detail });
+    return token;
+  }
+
   async assign(serial: string, username: string): Promise<TokenInfo> {
     const token = await this.store.tokens.get(serial);
     const user = await this.store.users.get(username);
@@ -124,7 +137,7 @@ export class TokenAdmin {
     if (!(await this.store.tokens.update(serial, { user_id: user.id, state: 'active' }, { state: ['unassigned'] }))) {
       throw new TokenStateError(`token ${serial} changed meanwhile; try again`);
     }
-    return this.store.tokens.get(serial);
+    return this.changed('assign', await this.store.tokens.get(serial), 'assigned');
   }
 
   /** Back to the pool; the replay state (last step / counter) is kept so old codes stay spent. */
@@ -134,14 +147,14 @@ export class TokenAdmin {
     if (token.origin === 'software') throw new TokenStateError(`token ${serial} is a software token; delete it instead`);
     const state: TokenState = token.state === 'disabled' ? 'disabled' : 'unassigned';
     await this.store.tokens.update(serial, { user_id: null, state });
-    return this.store.tokens.get(serial);
+    return this.changed('unassign', await this.store.tokens.get(serial), 'unassigned', { username: token.username });
   }
 
   async disable(serial: string, reason: DisabledReason, note?: string): Promise<TokenInfo> {
     const token = await this.store.tokens.get(serial);
     if (token.state === 'disabled') throw new TokenStateError(`token ${serial} is already disabled (${token.disabledReason})`);
     await this.store.tokens.update(serial, { state: 'disabled', disabled_reason: reason, disabled_note: note ?? null });
-    return this.store.tokens.get(serial);
+    return this.changed('disable', await this.store.tokens.get(serial), 'disabled', { detail: { disabledReason: reason } });
   }
 
   async enable(serial: string): Promise<TokenInfo> {
@@ -149,17 +162,24 @@ export class TokenAdmin {
     if (token.state !== 'disabled') throw new TokenStateError(`token ${serial} is not disabled`);
     const state: TokenState = !token.username ? 'unassigned' : token.pendingExpiresAt ? 'pending' : 'active';
     await this.store.tokens.update(serial, { state, disabled_reason: null, disabled_note: null }, { state: ['disabled'] });
-    return this.store.tokens.get(serial);
+    return this.changed('enable', await this.store.tokens.get(serial), 'enabled');
   }
 
   async describe(serial: string, text: string): Promise<TokenInfo> {
     if (!(await this.store.tokens.update(serial, { description: text }))) throw new NotFoundError(`no token with serial "${serial}"`);
-    return this.store.tokens.get(serial);
+    return this.changed('describe', await this.store.tokens.get(serial), 'described');
   }
 
   async unlock(serial: string): Promise<TokenInfo> {
     if (!(await this.store.tokens.update(serial, { fail_count: 0, locked_until: null }))) throw new NotFoundError(`no token with serial "${serial}"`);
-    return this.store.tokens.get(serial);
+    return this.changed('unlock', await this.store.tokens.get(serial), 'unlocked');
+  }
+
+  /** Deletes a token (its user stays); audited under the user it belonged to. */
+  async delete(serial: string): Promise<void> {
+    const token = await this.store.tokens.get(serial);
+    await this.store.tokens.delete(serial);
+    await this.changed('delete', token, 'deleted');
   }
 
   /**
@@ -188,6 +208,6 @@ export class TokenAdmin {
       throw new TokenStateError(`token ${serial} is an OCRA token; challenge-response tokens need no resync`);
     }
     if (!ok) throw new TokenStateError(`codes are not two consecutive codes of token ${serial} within the resync window (or were already used)`);
-    return this.store.tokens.get(serial);
+    return this.changed('resync', await this.store.tokens.get(serial), 'resynced');
   }
 }

@@ -171,6 +171,44 @@ describe('token lifecycle on one server (lockout after 3 failures, no users with
   });
 });
 
+describe("every admin change to a token is audited, with who made it", () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer({ clients: [{ name: 'otp-nas', address: '127.0.0.1', loginStyle: 'otp-only' }] });
+    await t.store.users.add({ username: 'ada', passwordHash: null, method: 'token' });
+    await t.store.users.add({ username: 'bo', passwordHash: null, method: 'token' });
+    await t.store.tokens.create({ serial: 'POOL-1', userId: null, origin: 'hardware', kind: 'hotp', state: 'unassigned', algorithm: 'sha1', digits: 6, seed: randomSeed() });
+  });
+  afterAll(() => t?.close());
+
+  // [command, the audit row it leaves: user, method, reason]; run in this order on one pool token
+  const steps: [string[], [string, string, string]][] = [
+    [['token', 'assign', 'POOL-1', 'ada'], ['ada', 'token assign', 'assigned']],
+    [['token', 'describe', 'POOL-1', 'spare key'], ['ada', 'token describe', 'described']],
+    [['token', 'disable', 'POOL-1', '--reason', 'stolen'], ['ada', 'token disable', 'disabled']],
+    [['token', 'enable', 'POOL-1'], ['ada', 'token enable', 'enabled']],
+    [['token', 'unlock', 'POOL-1'], ['ada', 'token unlock', 'unlocked']],
+    // unassigned: audited under the user who held it
+    [['token', 'unassign', 'POOL-1'], ['ada', 'token unassign', 'unassigned']],
+    [['token', 'assign', 'POOL-1', 'bo'], ['bo', 'token assign', 'assigned']],
+    [['token', 'delete', 'POOL-1'], ['bo', 'token delete', 'deleted']],
+  ];
+
+  test('assign, describe, disable, enable, unlock, unassign, delete: one audit row each, naming the admin', async () => {
+    for (const [args] of steps) {
+      const r = await runCli(args, { env: { RADOTP_CONFIG: t.configFile, SUDO_USER: 'alice' } });
+      expect({ args, code: r.code, stderr: r.stderr }).toEqual({ args, code: 0, stderr: '' });
+    }
+    const rows = [...(await t.store.audit.recent({ username: 'ada', limit: 100 })), ...(await t.store.audit.recent({ username: 'bo', limit: 100 }))];
+    const seen = rows.sort((a, b) => (a.id < b.id ? -1 : 1)).map((r) => [r.username, r.method, r.reason]);
+    expect(seen).toEqual(steps.map(([, row]) => row));
+    for (const r of rows) expect(r).toMatchObject({ result: 'admin', tokenSerial: 'POOL-1', detail: { admin: 'alice via sudo' } });
+    // and `radotp audit` names the admin where a login names its RADIUS client
+    const table = await runCli(['audit', '--user', 'bo'], { env: { RADOTP_CONFIG: t.configFile } });
+    expect(table.stdout).toMatch(/cli \(alice via sudo\)\s+bo\s+admin\s+deleted\s+token delete\s+POOL-1/);
+  });
+});
+
 describe('a lock ends by itself after auth.lockout.duration', () => {
   let t: TestServer;
   beforeAll(async () => {

@@ -149,11 +149,12 @@ describe('enrollment and activation through the CLI', () => {
     expect(again.code).not.toBe(0);
   });
 
-  test('both activation attempts, the wrong code and the right one, are in the audit trail', async () => {
-    const rows = (await t.store.audit.recent({ username: 'ann', limit: 100 })).filter((r) => r.method === 'token activate').reverse();
-    expect(rows.map((r) => ({ result: r.result, reason: r.reason, token: r.tokenSerial }))).toEqual([
-      { result: 'reject', reason: 'bad_code', token: ann.serial },
-      { result: 'accept', reason: 'code_ok', token: ann.serial },
+  test('the enrollment and both activation attempts, the wrong code and the right one, are in the audit trail', async () => {
+    const rows = (await t.store.audit.recent({ username: 'ann', limit: 100 })).filter((r) => r.method === 'token enroll' || r.method === 'token activate').reverse();
+    expect(rows.map((r) => ({ method: r.method, result: r.result, reason: r.reason, token: r.tokenSerial }))).toEqual([
+      { method: 'token enroll', result: 'admin', reason: 'enrolled', token: ann.serial },
+      { method: 'token activate', result: 'reject', reason: 'bad_code', token: ann.serial },
+      { method: 'token activate', result: 'accept', reason: 'code_ok', token: ann.serial },
     ]);
   });
 

@@ -233,6 +233,9 @@ describe('resync', () => {
       expect([why, refusalLine(r)]).toEqual([why, `radotp: codes are not two consecutive codes of token ${token.serial} within the resync window (or were already used)`]);
     }
     expect((await t.store.tokens.get(token.serial)).nextCounter).toBe(token.counter + 503n);
+    // the one resync that moved the counter is in the audit trail; the refused pairs changed nothing
+    const resyncs = (await t.store.audit.recent({ username: user.username, limit: 100 })).filter((r) => r.method === 'token resync');
+    expect(resyncs.map((r) => [r.result, r.reason, r.tokenSerial])).toEqual([['admin', 'resynced', token.serial]]);
   });
 
   test('TOTP: a clock 10 minutes fast is rejected, resynced, accepted, and token show --json reports the drift', async () => {
