@@ -1,6 +1,7 @@
 import os from 'node:os';
 import type { Command } from 'commander';
-import { loadConfig, type LoadedConfig } from '../src/config/load';
+import { loadConfig, nodeName, type LoadedConfig } from '../src/config/load';
+import type { AuditEvent } from '../src/store/audit';
 import { openStore, type Store } from '../src/store/open';
 
 export interface GlobalOptions {
@@ -26,6 +27,15 @@ export async function withStore<T>(cmd: Command, fn: (store: Store, cfg: LoadedC
 
 export function wantsJson(cmd: Command): boolean {
   return !!cmd.optsWithGlobals<GlobalOptions>().json;
+}
+
+/**
+ * Writes the audit row of an admin's action: under this node's name (as the server names itself) and
+ * with who ran the command. Result `admin`, unless the action is a decision of its own (a code checked).
+ */
+export function adminAudit(store: Store, cfg: LoadedConfig): (event: Omit<AuditEvent, 'node' | 'result'> & { result?: string }) => Promise<void> {
+  const node = nodeName(cfg);
+  return (event) => store.audit.insertJson(JSON.stringify([{ result: 'admin', ...event, node, detail: { ...event.detail, admin: adminName() } }]));
 }
 
 /**

@@ -75,7 +75,7 @@ function byAdmin(detail: Record<string, unknown> | undefined): string | undefine
 
 export function auditCommand(): Command {
   return new Command('audit')
-    .description("show recent auth decisions and admins' token changes")
+    .description("show recent auth decisions and admins' changes")
     .option('--user <username>', 'only this user')
     .option('--limit <n>', 'how many (newest first)', auditLimit, 50)
     .option('--json', 'print JSON')
@@ -84,8 +84,8 @@ export function auditCommand(): Command {
       if (opts.json) return printJson(rows);
       printTable(
         ['TIME', 'NODE', 'CLIENT', 'USER', 'RESULT', 'REASON', 'METHOD', 'TOKEN'],
-        // an admin's action came from no RADIUS client: the CLIENT column names who ran the command
-        rows.map((r) => [r.at.toISOString(), r.node, r.client ?? byAdmin(r.detail), r.username, r.result, r.reason, r.method, r.tokenSerial]),
+        // an admin's action came from no RADIUS client: the CLIENT column names who ran the command instead
+        rows.map((r) => [r.at.toISOString(), r.node, byAdmin(r.detail) ?? r.client, r.username, r.result, r.reason, r.method, r.tokenSerial]),
       );
     });
 }

@@ -2,24 +2,22 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import QRCode from 'qrcode';
 import { verifierSettings } from '../../src/app/pipeline';
 import { TokenVerifier } from '../../src/auth/token-verifier';
-import { nodeName, type LoadedConfig } from '../../src/config/load';
+import type { LoadedConfig } from '../../src/config/load';
 import type { Store } from '../../src/store/open';
 import type { DisabledReason, TokenState } from '../../src/store/schema';
 import type { TokenInfo } from '../../src/store/tokens';
 import { TokenAdmin, type Enrollment } from '../../src/tokens/admin';
 import { CliError, createSecretFile, printFields, printJson, printTable } from '../io';
 import { addImportCommand } from './token-import';
-import { adminName, wantsJson, withStore } from '../context';
+import { adminAudit, wantsJson, withStore } from '../context';
 
 const STATES: TokenState[] = ['pending', 'active', 'unassigned', 'disabled'];
 const REASONS: DisabledReason[] = ['lost', 'stolen', 'broken', 'retired', 'other'];
 
 function adminFor(store: Store, cfg: LoadedConfig): TokenAdmin {
-  const node = nodeName(cfg); // as the server names itself in the audit trail
   return new TokenAdmin(store, new TokenVerifier(store.tokens, store.keys, verifierSettings(cfg)), {
     pendingTokenTtl: cfg.auth.pendingTokenTtl,
-    // who ran the command: the audit row of an admin's action names them
-    audit: (event) => store.audit.insertJson(JSON.stringify([{ ...event, node, detail: { ...event.detail, admin: adminName() } }])),
+    audit: adminAudit(store, cfg),
   });
 }
 

@@ -385,3 +385,29 @@ describe('radotp user', () => {
     expectOneLineError(await radotp(['user', 'show', 'bob']), /no user named "bob"/);
   });
 });
+
+describe("admins' changes to clients and users are audited, with who made them (never a secret)", () => {
+  const SUBJECT_SECRET = 'audited-nas-secret-5b8e2c41d7';
+  // [command, stdin, the audit row it leaves: method, reason, and part of its detail]
+  const steps: [string[], string | undefined, { method: string; reason: string; detail?: Record<string, unknown> }][] = [
+    [['client', 'add', 'audited-nas', '--address', '198.51.100.7', '--secret-stdin'], `${SUBJECT_SECRET}\n`, { method: 'client add', reason: 'added', detail: { address: '198.51.100.7', loginStyle: 'challenge' } }],
+    [['client', 'set', 'audited-nas', '--secret-stdin', '--login', 'otp-only'], `${SUBJECT_SECRET}-2\n`, { method: 'client set', reason: 'changed', detail: { loginStyle: 'otp-only', secretChanged: true } }],
+    [['client', 'remove', 'audited-nas'], undefined, { method: 'client remove', reason: 'removed' }],
+    [['user', 'add', 'audrey', '--password-stdin'], 'audrey-password\n', { method: 'user add', reason: 'added', detail: { authMethod: 'password', localPassword: true } }],
+    [['user', 'set', 'audrey', '--method', 'token'], undefined, { method: 'user set', reason: 'changed', detail: { authMethod: 'token' } }],
+    [['user', 'passwd', 'audrey', '--password-stdin'], 'audrey-password-2\n', { method: 'user passwd', reason: 'password_set' }],
+    [['user', 'remove', 'audrey'], undefined, { method: 'user remove', reason: 'removed' }],
+  ];
+
+  test('client add/set/remove and user add/set/passwd/remove: one row each, naming the admin', async () => {
+    for (const [args, stdin] of steps) {
+      const r = await runCli(args, { cwd: dir, stdin, env: { RADOTP_DATABASE_URL: db.url, SUDO_USER: 'alice' } });
+      expect({ args, code: r.code, stderr: r.stderr }).toEqual({ args, code: 0, stderr: '' });
+    }
+    const rows = await withStoreOfTestFolder((store) => store.audit.recent({ limit: 1000 }));
+    const ours = rows.filter((r) => r.client === 'audited-nas' || r.username === 'audrey').sort((a, b) => (a.id < b.id ? -1 : 1));
+    expect(ours.map((r) => ({ method: r.method, reason: r.reason }))).toEqual(steps.map(([, , row]) => ({ method: row.method, reason: row.reason })));
+    ours.forEach((r, i) => expect(r).toMatchObject({ result: 'admin', detail: { admin: 'alice via sudo', ...steps[i]![2].detail } }));
+    expect(JSON.stringify(ours.map((r) => r.detail))).not.toMatch(/audited-nas-secret|audrey-password/);
+  });
+});

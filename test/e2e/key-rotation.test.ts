@@ -120,6 +120,12 @@ test('keys rotate re-seals every client secret and token seed under the new key'
   const oldOnly = new KeyRing(readKeyFile(t.cfg.keyFilePath));
   const row = await t.store.db.selectFrom('token').select('seed_sealed').where('serial', '=', 'HOTP-KIM').executeTakeFirstOrThrow();
   expect(() => oldOnly.open(row.seed_sealed, 'token-seed')).toThrow(/does not hold/);
+  // audited: the two rotations that ran (the refused one changed nothing and left no row)
+  const rotations = (await t.store.audit.recent({ limit: 100 })).filter((e) => e.method === 'keys rotate').reverse();
+  expect(rotations.map((e) => [e.result, e.reason, e.detail?.keyId, e.detail?.tokens])).toEqual([
+    ['admin', 'rotated', t.store.keys.current.idHex, 0],
+    ['admin', 'rotated', next, 3],
+  ]);
 });
 
 test('a secret sealed meanwhile with the old key shows in keys status, and a second rotate re-seals just that one', async () => {
