@@ -4,7 +4,7 @@ import type { PskcDecryption } from '../../src/pskc';
 import { importPskcFile, TokenImportError } from '../../src/tokens/pskc-import';
 import { CliError, printJson, readSecretFromStdin } from '../io';
 import { ProgressBar } from '../progress';
-import { wantsJson, withStore } from '../context';
+import { adminAudit, wantsJson, withStore } from '../context';
 
 function hexKey(text: string, from: string): Buffer {
   const hex = text.trim().replace(/^0x/i, '');
@@ -85,13 +85,16 @@ export function addImportCommand(token: Command): void {
       const decryption = decryptionFromOptions(opts);
       const json = wantsJson(command);
       const bar = new ProgressBar('importing', json || !process.stderr.isTTY ? 0 : countKeyPackages(file), { enabled: !json });
-      const summary = await withStore(command, async (store) => {
+      const summary = await withStore(command, async (store, cfg) => {
         try {
-          return await importPskcFile(store.db, store.tokens, file, decryption, {
+          const summary = await importPskcFile(store.db, store.tokens, file, decryption, {
             dryRun: !!opts.dryRun,
             skipExisting: !!opts.skipExisting,
             onKey: () => bar.tick(),
           });
+          const { imported, skippedExisting, skippedPinKeys, byKind } = summary;
+          if (!opts.dryRun) await adminAudit(store, cfg)({ method: 'token import', reason: 'imported', detail: { file, imported, skippedExisting, skippedPinKeys, byKind } });
+          return summary;
         } catch (e) {
           if (e instanceof TokenImportError) throw new CliError(`${file}: ${e.message}; nothing imported`);
           throw e;

@@ -57,6 +57,8 @@ describe('every protection method: import with the CLI, assign, log in with radc
     const out = await ok(cli, ['token', 'import', file, ...c.args], c.stdin);
     expect(out).toBe('imported 2 token(s) (1 hotp, 1 totp) into the pool\n');
     for (const k of [hotp, totp]) expect(await t.store.tokens.get(k.serial)).toMatchObject({ state: 'unassigned', username: null, origin: 'hardware' });
+    const audited = (await t.store.audit.recent({ limit: 1000 })).filter((e) => e.method === 'token import' && e.detail?.file === file);
+    expect(audited.map((e) => [e.result, e.reason, e.detail?.imported, e.detail?.byKind])).toEqual([['admin', 'imported', 2, { hotp: 1, totp: 1 }]]);
 
     const [hotpUser, totpUser] = [await newTokenUser(t, 'hotp'), await newTokenUser(t, 'totp')];
     await Promise.all([ok(cli, ['token', 'assign', hotp.serial, hotpUser.username]), ok(cli, ['token', 'assign', totp.serial, totpUser.username])]);
@@ -76,6 +78,8 @@ async function expectRefused(file: string, args: string[], stdin: string | undef
   expect(line).toMatch(reason);
   expect(line).toMatch(/; nothing imported$/);
   expect(await tokenCount(t.store)).toBe(before);
+  // and nothing imported leaves no audit row of an import
+  expect((await t.store.audit.recent({ limit: 1000 })).filter((e) => e.method === 'token import' && e.detail?.file === file)).toEqual([]);
   return line;
 }
 

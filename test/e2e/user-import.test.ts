@@ -84,6 +84,9 @@ describe('a good file', () => {
     expect(await snapshot()).toEqual(before);
     expect(JSON.parse(await ok(cli, ['user', 'import', file, '--json']))).toEqual({ created: 2, updated: 0, passwordsSet: 0, tokensAssigned: 1, dryRun: false });
     expect((await t.store.tokens.get(token.serial)).state).toBe('active');
+    // audited once, by the import that wrote: the two dry runs left no row
+    const imports = (await t.store.audit.recent({ limit: 1000 })).filter((e) => e.method === 'user import' && e.detail?.file === file);
+    expect(imports.map((e) => [e.result, e.reason, e.detail?.created, e.detail?.tokensAssigned])).toEqual([['admin', 'imported', 2, 1]]);
   });
 });
 
