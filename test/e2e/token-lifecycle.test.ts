@@ -31,12 +31,11 @@ function cliFor(t: TestServer) {
   return { run, ok };
 }
 
-/** The reasons of a user's last `n` decisions, oldest first, once the audit writer has written `total`. */
-/** The last `n` of `total` login decisions of a user (admin actions such as `token verify` left out), oldest first. */
+/** The last `n` of `total` login decisions of a user (admin actions, such as `token verify` or `user set`, left out), oldest first. */
 async function lastReasons(store: Store, username: string, total: number, n = total): Promise<string[]> {
   const deadline = Date.now() + 3000;
   for (;;) {
-    const rows = (await store.audit.recent({ username, limit: 1000 })).filter((r) => !r.method?.startsWith('token '));
+    const rows = (await store.audit.recent({ username, limit: 1000 })).filter((r) => r.detail?.admin === undefined); // admin actions name the admin
     if (rows.length >= total || Date.now() > deadline) return rows.slice(0, n).reverse().map((r) => r.reason);
     await new Promise((r) => setTimeout(r, 50));
   }
