@@ -108,7 +108,9 @@ export class TokenAdmin {
     const token = await this.store.tokens.getWithSeed(serial);
     if (token.state !== 'active') throw new TokenStateError(`token ${serial} is ${token.state}; only active tokens verify codes`);
     if (token.kind === 'ocra') throw new TokenStateError(`token ${serial} is an OCRA token; it answers challenges during login`);
-    const check = await this.verifier.check([token], code);
+    // A spend that loses (the token was locked, or the code spent, by a login a moment ago) is decided again
+    // on the row as it is now, so the admin (and the audit trail) hear `locked` or `replay`, whichever it was.
+    const check = await this.verifier.check([token], code, { reload: async () => [await this.store.tokens.getWithSeed(serial)].filter((t) => t.state === 'active') });
     await this.audited('token verify', token, check);
     return { ok: check.result === 'accept', result: check.result };
   }

@@ -1,0 +1,30 @@
+import { TokenVerifier } from '../../src/auth/token-verifier';
+import { hotp } from '../../src/otp';
+import type { TokenWithSeed } from '../../src/store/tokens';
+import { TokenAdmin } from '../../src/tokens/admin';
+
+/*
+ * `token verify` reads the token, checks the code, and spends it with the guarded UPDATE. When a login
+ * on a server changes the row in between, the spend loses; what the admin is told (and the audit row)
+ * must then say why, from the row as it is after the race, not guess `replay`.
+ */
+const seed = Buffer.from('12345678901234567890');
+const base = { id: 1n, serial: 'HOTP-1', username: 'ann', origin: 'hardware', kind: 'hotp', state: 'active', algorithm: 'sha1', digits: 6, period: 30, t0: 0n, ocraSuite: null, lastStep: 0n, nextCounter: 0n, drift: 0, failCount: 0, lockedUntil: null, seed } as unknown as TokenWithSeed;
+
+// [what a login did meanwhile, the row afterwards, the result]
+const cases: [string, Partial<TokenWithSeed>, string][] = [
+  ['locked the token (its 10th wrong code)', { failCount: 10, lockedUntil: new Date(Date.now() + 600_000) }, 'locked'],
+  ['spent this very code', { nextCounter: 1n }, 'replay'],
+];
+
+test.each(cases)('a login that %s between the read and the spend (row after: %o): refused as %s', async (_what, after, result) => {
+  const reads = [base, { ...base, ...after }];
+  const audit: { result: string; reason: string }[] = [];
+  const store = { tokens: { getWithSeed: async () => reads.shift() ?? { ...base, ...after } }, users: {} };
+  const repo = { acceptStep: async () => false, acceptCounter: async () => false, recordFailure: async () => {} };
+  const verifier = new TokenVerifier(repo, { digests: () => [Buffer.alloc(32)] }, { totpWindow: 1, hotpLookAhead: 10, maxFailures: 10, lockSeconds: 600 });
+  const admin = new TokenAdmin(store as never, verifier, { pendingTokenTtl: 600, audit: async (e) => void audit.push({ result: e.result, reason: e.reason }) });
+  const code = hotp(seed, 0n, 6);
+  expect(await admin.verify('HOTP-1', code)).toEqual({ ok: false, result });
+  expect(audit).toEqual([{ result: 'reject', reason: result }]);
+});
