@@ -2,7 +2,7 @@ import os from 'node:os';
 import type { Command } from 'commander';
 import { loadConfig, nodeName, type LoadedConfig } from '../src/config/load';
 import type { AuditEvent } from '../src/store/audit';
-import { openStore, type Store } from '../src/store/open';
+import { openStore, type Store, type TransactionStore } from '../src/store/open';
 
 export interface GlobalOptions {
   config?: string;
@@ -29,11 +29,21 @@ export function wantsJson(cmd: Command): boolean {
   return !!cmd.optsWithGlobals<GlobalOptions>().json;
 }
 
+export type AdminAuditWriter = (event: Omit<AuditEvent, 'node' | 'result'> & { result?: string }) => Promise<void>;
+
+/**
+ * Runs an admin's change and writes its audit row in one transaction: a change is never made without
+ * its row (nor the row written for a change that failed).
+ */
+export function withAdminChange<T>(cmd: Command, fn: (tx: TransactionStore, audit: AdminAuditWriter, cfg: LoadedConfig) => Promise<T>): Promise<T> {
+  return withStore(cmd, (store, cfg) => store.transaction((tx) => fn(tx, adminAudit(tx, cfg), cfg)));
+}
+
 /**
  * Writes the audit row of an admin's action: under this node's name (as the server names itself) and
  * with who ran the command. Result `admin`, unless the action is a decision of its own (a code checked).
  */
-export function adminAudit(store: Store, cfg: LoadedConfig): (event: Omit<AuditEvent, 'node' | 'result'> & { result?: string }) => Promise<void> {
+export function adminAudit(store: Pick<Store, 'audit'>, cfg: LoadedConfig): AdminAuditWriter {
   const node = nodeName(cfg);
   return (event) => store.audit.insertJson(JSON.stringify([{ result: 'admin', ...event, node, detail: { ...event.detail, admin: adminName() } }]));
 }

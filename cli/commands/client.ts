@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { parseCidr } from '../../src/radius/client-table';
 import type { LoginStyle } from '../../src/store/schema';
 import { CliError, printJson, printTable, readSecretFromStdin } from '../io';
-import { adminAudit, wantsJson, withStore } from '../context';
+import { wantsJson, withAdminChange, withStore } from '../context';
 
 const LOGIN_STYLES: LoginStyle[] = ['challenge', 'append', 'otp-only'];
 
@@ -52,9 +52,9 @@ export function clientCommand(): Command {
       const address = checkAddress(opts.address);
       const requireMA = yesNo(opts.requireMessageAuthenticator);
       const secret = secretFrom(opts, true)!;
-      await withStore(command, async (store, cfg) => {
-        await store.clients.add({ name, address, secret, requireMessageAuthenticator: requireMA, loginStyle: opts.login });
-        await adminAudit(store, cfg)({ client: name, method: 'client add', reason: 'added', detail: { address, requireMessageAuthenticator: requireMA, loginStyle: opts.login } });
+      await withAdminChange(command, async (tx, audit) => {
+        await tx.clients.add({ name, address, secret, requireMessageAuthenticator: requireMA, loginStyle: opts.login });
+        await audit({ client: name, method: 'client add', reason: 'added', detail: { address, requireMessageAuthenticator: requireMA, loginStyle: opts.login } });
       });
       if (!requireMA) process.stderr.write('radotp: warning: this client may send requests without Message-Authenticator (CVE-2024-3596)\n');
       process.stdout.write(`client ${name} added\n`);
@@ -76,11 +76,11 @@ export function clientCommand(): Command {
         loginStyle: opts.login as LoginStyle | undefined,
       };
       if (Object.values(change).every((v) => v === undefined)) throw new CliError('nothing to change: give at least one option');
-      await withStore(command, async (store, cfg) => {
-        await store.clients.update(name, change);
+      await withAdminChange(command, async (tx, audit) => {
+        await tx.clients.update(name, change);
         // what changed, never the secret itself
         const { secret, ...settings } = change;
-        await adminAudit(store, cfg)({ client: name, method: 'client set', reason: 'changed', detail: { ...settings, secretChanged: secret !== undefined } });
+        await audit({ client: name, method: 'client set', reason: 'changed', detail: { ...settings, secretChanged: secret !== undefined } });
       });
       process.stdout.write(`client ${name} updated\n`);
     });
@@ -102,9 +102,9 @@ export function clientCommand(): Command {
     .command('remove <name>')
     .description('stop accepting requests from a client')
     .action(async (name: string, _opts, command: Command) => {
-      await withStore(command, async (store, cfg) => {
-        await store.clients.remove(name);
-        await adminAudit(store, cfg)({ client: name, method: 'client remove', reason: 'removed' });
+      await withAdminChange(command, async (tx, audit) => {
+        await tx.clients.remove(name);
+        await audit({ client: name, method: 'client remove', reason: 'removed' });
       });
       process.stdout.write(`client ${name} removed\n`);
     });

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { createKeyFile, KeyRing, readKeyFile } from '../../src/secrets/keyring';
 import { rekeyAll, sealedCounts } from '../../src/store/rekey';
 import { CliError, printJson, printTable } from '../io';
-import { adminAudit, wantsJson, withStore } from '../context';
+import { wantsJson, withAdminChange, withStore } from '../context';
 
 export function keysCommand(): Command {
   const cmd = new Command('keys').description('the master key that seals secrets at rest');
@@ -37,9 +37,9 @@ Rolling a new key out to a cluster without downtime:
       if (!fs.existsSync(opts.newKeyFile)) throw new CliError(`--new-key-file ${opts.newKeyFile} does not exist (create it with \`radotp keys new\`)`);
       const next = readKeyFile(opts.newKeyFile);
       // Also when `next` is already this node's keyFile (step 5 run after step 4): it then finishes the roll-out.
-      const result = await withStore(command, async (store, cfg) => {
-        const result = await rekeyAll(store.db, store.keys, new KeyRing(next));
-        await adminAudit(store, cfg)({ method: 'keys rotate', reason: 'rotated', detail: { keyId: next.idHex, ...result } });
+      const result = await withAdminChange(command, async (tx, audit) => {
+        const result = await rekeyAll(tx.db, tx.keys, new KeyRing(next));
+        await audit({ method: 'keys rotate', reason: 'rotated', detail: { keyId: next.idHex, ...result } });
         return result;
       });
       if (wantsJson(command)) return printJson({ ...result, keyId: next.idHex });

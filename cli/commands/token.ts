@@ -3,26 +3,36 @@ import QRCode from 'qrcode';
 import { verifierSettings } from '../../src/app/pipeline';
 import { TokenVerifier } from '../../src/auth/token-verifier';
 import type { LoadedConfig } from '../../src/config/load';
-import type { Store } from '../../src/store/open';
+import type { Store, TransactionStore } from '../../src/store/open';
 import type { DisabledReason, TokenState } from '../../src/store/schema';
 import type { TokenInfo } from '../../src/store/tokens';
 import { TokenAdmin, type Enrollment } from '../../src/tokens/admin';
 import { CliError, createSecretFile, printFields, printJson, printTable } from '../io';
 import { addImportCommand } from './token-import';
-import { adminAudit, wantsJson, withStore } from '../context';
+import { adminAudit, wantsJson, withAdminChange, withStore, type AdminAuditWriter } from '../context';
 
 const STATES: TokenState[] = ['pending', 'active', 'unassigned', 'disabled'];
 const REASONS: DisabledReason[] = ['lost', 'stolen', 'broken', 'retired', 'other'];
 
-function adminFor(store: Store, cfg: LoadedConfig): TokenAdmin {
+function adminFor(store: TransactionStore, cfg: LoadedConfig, audit: AdminAuditWriter = adminAudit(store, cfg)): TokenAdmin {
   return new TokenAdmin(store, new TokenVerifier(store.tokens, store.keys, verifierSettings(cfg)), {
     pendingTokenTtl: cfg.auth.pendingTokenTtl,
-    audit: adminAudit(store, cfg),
+    audit,
   });
 }
 
+/**
+ * For the commands that decide on a code (activate, verify) and enrollment: each of their writes stands
+ * on its own, like a login's. A wrong code must stay counted toward the lockout although the command
+ * then fails, and enrollment draws a new serial after a unique violation, which would abort a transaction.
+ */
 function withAdmin<T>(cmd: Command, fn: (admin: TokenAdmin, store: Store, cfg: LoadedConfig) => Promise<T>): Promise<T> {
   return withStore(cmd, (store, cfg) => fn(adminFor(store, cfg), store, cfg));
+}
+
+/** For a change to a token: the change and its audit row in one transaction (see withAdminChange). */
+function changeToken<T>(cmd: Command, fn: (admin: TokenAdmin) => Promise<T>): Promise<T> {
+  return withAdminChange(cmd, (tx, audit, cfg) => fn(adminFor(tx, cfg, audit)));
 }
 
 /** The admin's view of a token: everything but the seed. */
@@ -184,7 +194,7 @@ export function tokenCommand(): Command {
     .command('describe <serial> <text>')
     .description("set a token's description")
     .action(async (serial: string, text: string, _o, command: Command) => {
-      await withAdmin(command, (admin) => admin.describe(serial, text));
+      await changeToken(command, (admin) => admin.describe(serial, text));
       process.stdout.write(`token ${serial} described\n`);
     });
 
@@ -192,7 +202,7 @@ export function tokenCommand(): Command {
     .command('unlock <serial>')
     .description('clear the failure count and lock of a token')
     .action(async (serial: string, _o, command: Command) => {
-      await withAdmin(command, (admin) => admin.unlock(serial));
+      await changeToken(command, (admin) => admin.unlock(serial));
       process.stdout.write(`token ${serial} unlocked\n`);
     });
 
@@ -200,7 +210,7 @@ export function tokenCommand(): Command {
     .command('delete <serial>')
     .description('delete a token (its user stays)')
     .action(async (serial: string, _o, command: Command) => {
-      await withAdmin(command, (admin) => admin.delete(serial));
+      await changeToken(command, (admin) => admin.delete(serial));
       process.stdout.write(`token ${serial} deleted\n`);
     });
 
@@ -208,7 +218,7 @@ export function tokenCommand(): Command {
     .command('assign <serial> <username>')
     .description('hand a token from the pool to a user')
     .action(async (serial: string, username: string, _o, command: Command) => {
-      await withAdmin(command, (admin) => admin.assign(serial, username));
+      await changeToken(command, (admin) => admin.assign(serial, username));
       process.stdout.write(`token ${serial} assigned to ${username}\n`);
     });
 
@@ -216,7 +226,7 @@ export function tokenCommand(): Command {
     .command('unassign <serial>')
     .description('return a hardware token to the pool (its used codes stay used)')
     .action(async (serial: string, _o, command: Command) => {
-      await withAdmin(command, (admin) => admin.unassign(serial));
+      await changeToken(command, (admin) => admin.unassign(serial));
       process.stdout.write(`token ${serial} returned to the pool\n`);
     });
 
@@ -226,7 +236,7 @@ export function tokenCommand(): Command {
     .addOption(new Option('--reason <reason>', 'why').choices(REASONS).makeOptionMandatory())
     .option('--note <text>', 'free text for admins')
     .action(async (serial: string, opts, command: Command) => {
-      await withAdmin(command, (admin) => admin.disable(serial, opts.reason, opts.note));
+      await changeToken(command, (admin) => admin.disable(serial, opts.reason, opts.note));
       process.stdout.write(`token ${serial} disabled (${opts.reason})\n`);
     });
 
@@ -234,7 +244,7 @@ export function tokenCommand(): Command {
     .command('enable <serial>')
     .description('re-enable a disabled token')
     .action(async (serial: string, _o, command: Command) => {
-      const t = await withAdmin(command, (admin) => admin.enable(serial));
+      const t = await changeToken(command, (admin) => admin.enable(serial));
       process.stdout.write(`token ${serial} enabled (${t.state})\n`);
     });
 
@@ -242,7 +252,7 @@ export function tokenCommand(): Command {
     .command('resync <serial> <code1> <code2>')
     .description('resynchronise a drifted token with two consecutive codes')
     .action(async (serial: string, code1: string, code2: string, _o, command: Command) => {
-      const t = await withAdmin(command, (admin) => admin.resync(serial, checkCode(code1), checkCode(code2)));
+      const t = await changeToken(command, (admin) => admin.resync(serial, checkCode(code1), checkCode(code2)));
       const where = t.kind === 'totp' ? `drift ${t.drift * t.period} s` : `counter ${t.nextCounter}`;
       process.stdout.write(`token ${serial} resynchronised (${where})\n`);
     });

@@ -3,11 +3,12 @@ import { hashPassword } from '../../src/auth/password-hash';
 import { AUTH_METHODS } from '../../src/config/schema';
 import fs from 'node:fs';
 import { importUsersInTransaction } from '../../src/store/user-import';
+import type { Db } from '../../src/store/connect';
 import { hashImportPasswords, ImportError, planUserImport, readUserCsv } from '../../src/users/import';
 import { CsvError } from '../../src/users/csv';
 import { CliError, printFields, printJson, printTable, readSecretFromStdin } from '../io';
 import { ProgressBar } from '../progress';
-import { adminAudit, configOf, wantsJson, withStore } from '../context';
+import { adminAudit, configOf, wantsJson, withAdminChange, withStore } from '../context';
 
 const methodOption = () => new Option('--method <method>', 'how the user authenticates').choices([...AUTH_METHODS]);
 
@@ -28,9 +29,9 @@ export function userCommand(): Command {
       checkUsername(username);
       const passwordHash = opts.passwordStdin ? await hashPassword(readSecretFromStdin('the password')) : null;
       const method = opts.method ?? configOf(command).auth.defaultMethod;
-      await withStore(command, async (store, cfg) => {
-        await store.users.add({ username, passwordHash, method });
-        await adminAudit(store, cfg)({ username, method: 'user add', reason: 'added', detail: { authMethod: method, localPassword: passwordHash !== null } });
+      await withAdminChange(command, async (tx, audit) => {
+        await tx.users.add({ username, passwordHash, method });
+        await audit({ username, method: 'user add', reason: 'added', detail: { authMethod: method, localPassword: passwordHash !== null } });
       });
       process.stdout.write(`user ${username} added (method ${method}${passwordHash ? '' : ', no local password'})\n`);
     });
@@ -41,9 +42,9 @@ export function userCommand(): Command {
     .addOption(methodOption())
     .action(async (username: string, opts, command: Command) => {
       if (!opts.method) throw new CliError('nothing to change: give --method');
-      await withStore(command, async (store, cfg) => {
-        await store.users.update(username, { method: opts.method });
-        await adminAudit(store, cfg)({ username, method: 'user set', reason: 'changed', detail: { authMethod: opts.method } });
+      await withAdminChange(command, async (tx, audit) => {
+        await tx.users.update(username, { method: opts.method });
+        await audit({ username, method: 'user set', reason: 'changed', detail: { authMethod: opts.method } });
       });
       process.stdout.write(`user ${username} now uses method ${opts.method}\n`);
     });
@@ -54,9 +55,9 @@ export function userCommand(): Command {
     .requiredOption('--password-stdin', 'read the new password from standard input')
     .action(async (username: string, _opts, command: Command) => {
       const passwordHash = await hashPassword(readSecretFromStdin('the password'));
-      await withStore(command, async (store, cfg) => {
-        await store.users.update(username, { passwordHash });
-        await adminAudit(store, cfg)({ username, method: 'user passwd', reason: 'password_set' });
+      await withAdminChange(command, async (tx, audit) => {
+        await tx.users.update(username, { passwordHash });
+        await audit({ username, method: 'user passwd', reason: 'password_set' });
       });
       process.stdout.write(`password of ${username} changed\n`);
     });
@@ -107,9 +108,9 @@ export function userCommand(): Command {
     .command('remove <username>')
     .description('delete a user (software tokens are deleted, hardware tokens return to the pool)')
     .action(async (username: string, _opts, command: Command) => {
-      await withStore(command, async (store, cfg) => {
-        await store.users.remove(username);
-        await adminAudit(store, cfg)({ username, method: 'user remove', reason: 'removed' });
+      await withAdminChange(command, async (tx, audit) => {
+        await tx.users.remove(username);
+        await audit({ username, method: 'user remove', reason: 'removed' });
       });
       process.stdout.write(`user ${username} removed\n`);
     });
@@ -148,16 +149,22 @@ token_serial assigns a token from the pool (see radotp token import). One bad li
         hashing.finish();
         const writing = new ProgressBar('writing users', rows.length, { enabled: !json });
         try {
-          const summary = await importUsersInTransaction(
-            store.db,
-            rows.map((r) => r.username),
-            rows.filter((r) => r.tokenSerial).map((r) => r.tokenSerial!),
-            async (users, tokens) => planUserImport(rows, { users, tokens }, hashes, cfg.auth.defaultMethod),
-            { dryRun: !!opts.dryRun, onWritten: (n) => writing.tick(n) },
-          );
-          const { created, updated, passwordsSet, tokensAssigned } = summary;
-          if (!opts.dryRun) await adminAudit(store, cfg)({ method: 'user import', reason: 'imported', detail: { file, created, updated, passwordsSet, tokensAssigned } });
-          return summary;
+          const importInto = (db: Db) =>
+            importUsersInTransaction(
+              db,
+              rows.map((r) => r.username),
+              rows.filter((r) => r.tokenSerial).map((r) => r.tokenSerial!),
+              async (users, tokens) => planUserImport(rows, { users, tokens }, hashes, cfg.auth.defaultMethod),
+              { dryRun: !!opts.dryRun, onWritten: (n) => writing.tick(n) },
+            );
+          if (opts.dryRun) return await importInto(store.db);
+          // the import and its audit row commit together
+          return await store.transaction(async (tx) => {
+            const summary = await importInto(tx.db);
+            const { created, updated, passwordsSet, tokensAssigned } = summary;
+            await adminAudit(tx, cfg)({ method: 'user import', reason: 'imported', detail: { file, created, updated, passwordsSet, tokensAssigned } });
+            return summary;
+          });
         } catch (e) {
           if (e instanceof ImportError) throw new CliError(`${file}: ${e.message}; nothing imported`);
           throw e;

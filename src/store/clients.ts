@@ -3,6 +3,7 @@ import type { KeyRing } from '../secrets/keyring';
 import type { Db } from './connect';
 import { isUniqueViolation, NotFoundError, StoreConflictError } from './errors';
 import type { LoginStyle } from './schema';
+import { recoverable } from './transaction';
 
 export interface ClientRecord {
   readonly name: string;
@@ -32,16 +33,19 @@ export class ClientRepository {
 
   async add(c: NewClient): Promise<void> {
     try {
-      await this.db
-        .insertInto('radius_client')
-        .values({
-          name: c.name,
-          address: c.address,
-          secret_sealed: this.keys.seal(c.secret, 'client-secret'),
-          require_message_authenticator: c.requireMessageAuthenticator,
-          login_style: c.loginStyle,
-        })
-        .execute();
+      // recoverable: explaining a conflict takes one more query, also inside an admin's transaction
+      await recoverable(this.db, () =>
+        this.db
+          .insertInto('radius_client')
+          .values({
+            name: c.name,
+            address: c.address,
+            secret_sealed: this.keys.seal(c.secret, 'client-secret'),
+            require_message_authenticator: c.requireMessageAuthenticator,
+            login_style: c.loginStyle,
+          })
+          .execute(),
+      );
     } catch (e) {
       throw await this.explainConflict(e, c.name, c.address);
     }
@@ -69,7 +73,7 @@ export class ClientRepository {
     if (change.loginStyle !== undefined) set.login_style = change.loginStyle;
     let r;
     try {
-      r = await this.db.updateTable('radius_client').set(set).where('name', '=', name).executeTakeFirst();
+      r = await recoverable(this.db, () => this.db.updateTable('radius_client').set(set).where('name', '=', name).executeTakeFirst());
     } catch (e) {
       throw await this.explainConflict(e, name, change.address);
     }

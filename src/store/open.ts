@@ -6,7 +6,7 @@ import { ClientRepository } from './clients';
 import { connect, type Connection, type Db } from './connect';
 import { acquireEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded-postgres';
 import { migrateToLatest } from './migrate';
-import { poolRunner, type StatementRunner } from './prepared';
+import { connectionRunner, poolRunner, type StatementRunner } from './prepared';
 import { TokenRepository } from './tokens';
 import { UserRepository } from './users';
 
@@ -24,8 +24,26 @@ export interface Store {
   readonly audit: AuditRepository;
   /** True when this process uses the embedded PostgreSQL under dataDir. */
   readonly embedded: boolean;
+  /** Runs `fn` in one transaction, with repositories that write in it: all of it commits, or none. */
+  transaction<T>(fn: (tx: TransactionStore) => Promise<T>): Promise<T>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/** The repositories of a Store, bound to one transaction (see Store.transaction). */
+export type TransactionStore = Pick<Store, 'db' | 'keys' | 'clients' | 'users' | 'tokens' | 'audit'>;
+
+/** Repositories writing through `tx`; its statements are sent unprepared (see connectionRunner). */
+function boundTo(tx: Db, keys: KeyRing): TransactionStore {
+  const run = connectionRunner(tx);
+  return {
+    db: tx,
+    keys,
+    clients: new ClientRepository(tx, keys),
+    users: new UserRepository(tx),
+    tokens: new TokenRepository(tx, keys, run),
+    audit: new AuditRepository(tx, run),
+  };
 }
 
 interface LogSink {
@@ -75,6 +93,7 @@ export function buildStore(conn: Connection, keys: KeyRing, url: string, embedde
     challenges: new ChallengeRepository(db),
     audit: new AuditRepository(db, poolRunner(conn.auditPool)),
     embedded: !!embedded,
+    transaction: (fn) => db.transaction().execute((tx) => fn(boundTo(tx, keys))),
     async ping() {
       try {
         await conn.pool.query('SELECT 1');

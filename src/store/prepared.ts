@@ -1,4 +1,6 @@
+import { CompiledQuery } from 'kysely';
 import type pg from 'pg';
+import type { Db } from './connect';
 
 /**
  * A statement on the login path, run by name: each pooled connection parses and plans it once and
@@ -17,6 +19,17 @@ export type StatementRunner = <R extends object>(statement: PreparedStatement, v
 export function poolRunner(pool: pg.Pool): StatementRunner {
   return async <R extends object>(statement: PreparedStatement, values: unknown[]) => {
     const result = await pool.query<R>({ name: statement.name, text: statement.text, values });
+    return result.rows;
+  };
+}
+
+/**
+ * The same statements run on `db` (a transaction's connection), unprepared: for the few admin commands
+ * that write inside one transaction with their audit row, not for the login path.
+ */
+export function connectionRunner(db: Db): StatementRunner {
+  return async <R extends object>(statement: PreparedStatement, values: unknown[]) => {
+    const result = await db.executeQuery<R>(CompiledQuery.raw(statement.text, values));
     return result.rows;
   };
 }

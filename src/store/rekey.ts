@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { SEALED_KEY_ID, type KeyRing } from '../secrets/keyring';
 import type { Db } from './connect';
+import { atomically } from './transaction';
 
 export interface RekeyResult {
   /** Client secrets and token seeds re-sealed by this run. */
@@ -22,7 +23,7 @@ const keyIdOf = (column: 'secret_sealed' | 'seed_sealed') => sql<Buffer>`substri
  */
 export async function rekeyAll(db: Db, from: KeyRing, to: KeyRing): Promise<RekeyResult> {
   const target = to.current.id;
-  return db.transaction().execute(async (tx) => {
+  return atomically(db, async (tx) => {
     const clients = await tx
       .selectFrom('radius_client')
       .select(['id', 'secret_sealed'])

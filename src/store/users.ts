@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { Db } from './connect';
 import type { TokenState } from './schema';
 import { isUniqueViolation, NotFoundError, StoreConflictError } from './errors';
+import { atomically } from './transaction';
 
 export interface UserRecord {
   readonly id: bigint;
@@ -82,7 +83,7 @@ export class UserRepository {
    * (their replay state kept), all in one transaction.
    */
   async remove(username: string): Promise<void> {
-    await this.db.transaction().execute(async (tx) => {
+    await atomically(this.db, async (tx) => {
       const user = await tx.selectFrom('app_user').select('id').where('username', '=', username).forUpdate().executeTakeFirst();
       if (!user) throw new NotFoundError(`no user named "${username}"`);
       await tx.deleteFrom('token').where('user_id', '=', user.id).where('origin', '=', 'software').execute();

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -409,5 +410,48 @@ describe("admins' changes to clients and users are audited, with who made them (
     expect(ours.map((r) => ({ method: r.method, reason: r.reason }))).toEqual(steps.map(([, , row]) => ({ method: row.method, reason: row.reason })));
     ours.forEach((r, i) => expect(r).toMatchObject({ result: 'admin', detail: { admin: 'alice via sudo', ...steps[i]![2].detail } }));
     expect(JSON.stringify(ours.map((r) => r.detail))).not.toMatch(/audited-nas-secret|audrey-password/);
+  });
+});
+
+describe('an admin change whose audit row cannot be written is not made at all', () => {
+  // A trigger refuses the audit rows of anything named doomed* (or imported from such a file): the change and
+  // its row share one transaction.
+  beforeAll(() =>
+    withStoreOfTestFolder(async (store) => {
+      await sql`CREATE FUNCTION refuse_doomed_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.username LIKE 'doomed%' OR NEW.client LIKE 'doomed%' OR NEW.token_serial LIKE 'DOOMED%' OR NEW.detail->>'file' LIKE '%doomed%' THEN
+            RAISE EXCEPTION 'audit row refused by the test';
+          END IF;
+          RETURN NEW;
+        END $$`.execute(store.db);
+      await sql`CREATE TRIGGER refuse_doomed_audit BEFORE INSERT ON audit_event FOR EACH ROW EXECUTE FUNCTION refuse_doomed_audit()`.execute(store.db);
+      await store.tokens.create({ serial: 'DOOMED-1', userId: null, origin: 'hardware', kind: 'hotp', state: 'unassigned', algorithm: 'sha1', digits: 6, seed: Buffer.alloc(20, 1) });
+      await sql`UPDATE token SET fail_count = 3 WHERE serial = 'DOOMED-1'`.execute(store.db);
+    }),
+  );
+  afterAll(() =>
+    withStoreOfTestFolder(async (store) => {
+      await sql`DROP TRIGGER refuse_doomed_audit ON audit_event; DROP FUNCTION refuse_doomed_audit()`.execute(store.db);
+    }),
+  );
+
+  const csv = () => {
+    const file = path.join(dir, 'doomed-users.csv');
+    fs.writeFileSync(file, 'username,password,method,token_serial\ndoomed-importee,,token,\n');
+    return file;
+  };
+  // [command, stdin, what must still be as it was]
+  const cases: [string, () => string[], string | undefined, (store: Store) => Promise<unknown>, unknown][] = [
+    ['user add', () => ['user', 'add', 'doomed-user'], undefined, (s) => s.users.find('doomed-user'), undefined],
+    ['client add', () => ['client', 'add', 'doomed-nas', '--address', '203.0.113.77', '--secret-stdin'], `${SECRET}\n`, async (s) => (await s.clients.list()).some((c) => c.name === 'doomed-nas'), false],
+    ['token unlock', () => ['token', 'unlock', 'DOOMED-1'], undefined, async (s) => (await s.tokens.get('DOOMED-1')).failCount, 3],
+    ['token delete', () => ['token', 'delete', 'DOOMED-1'], undefined, async (s) => (await s.tokens.get('DOOMED-1')).serial, 'DOOMED-1'],
+    ['user import', () => ['user', 'import', csv()], undefined, (s) => s.users.find('doomed-importee'), undefined],
+  ];
+
+  test.each(cases)('%s: refused, and nothing changed', async (_name, args, stdin, read, unchanged) => {
+    expectOneLineError(await radotp(args(), stdin), /audit row refused by the test/);
+    expect(await withStoreOfTestFolder(read)).toEqual(unchanged);
   });
 });
