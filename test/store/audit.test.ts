@@ -1,24 +1,21 @@
 import { sql } from 'kysely';
 import { AuditRepository, type AuditEvent } from '../../src/store/audit';
-import { connect, type Connection } from '../../src/store/connect';
-import { migrateToLatest } from '../../src/store/migrate';
+import type { Connection } from '../../src/store/connect';
 import { poolRunner } from '../../src/store/prepared';
-import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { createMigratedDatabase, type MigratedDatabase } from '../support/test-database';
 
-let db: TestDatabase;
+let db: MigratedDatabase;
 let conn: Connection;
 let audit: AuditRepository;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  conn = connect(db.url, { poolSize: 2 });
-  await migrateToLatest(conn.db);
+  db = await createMigratedDatabase();
+  conn = db.conn;
   audit = new AuditRepository(conn.db, poolRunner(conn.auditPool));
 });
 
 afterAll(async () => {
-  await conn.close();
-  await db.drop();
+  await db.close();
 });
 
 beforeEach(async () => {

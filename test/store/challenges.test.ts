@@ -1,28 +1,25 @@
 import { ChallengeRepository } from '../../src/store/challenges';
-import { connect, type Connection } from '../../src/store/connect';
-import { migrateToLatest } from '../../src/store/migrate';
+import type { Connection } from '../../src/store/connect';
 import { UserRepository } from '../../src/store/users';
-import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { createMigratedDatabase, type MigratedDatabase } from '../support/test-database';
 
 /* A challenge in PostgreSQL: taken once, by its own user only; put back when its answer could not be decided. */
-let db: TestDatabase;
+let db: MigratedDatabase;
 let conn: Connection;
 let challenges: ChallengeRepository;
 let ria: bigint;
 let sam: bigint;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  conn = connect(db.url, { poolSize: 2 });
-  await migrateToLatest(conn.db);
+  db = await createMigratedDatabase();
+  conn = db.conn;
   challenges = new ChallengeRepository(conn.db);
   const users = new UserRepository(conn.db);
   ria = (await users.add({ username: 'ria', passwordHash: null, method: 'token' })).id;
   sam = (await users.add({ username: 'sam', passwordHash: null, method: 'token' })).id;
 });
 afterAll(async () => {
-  await conn.close();
-  await db.drop();
+  await db.close();
 });
 
 test("another user's take consumes nothing; the owner's take consumes it once", async () => {

@@ -1,29 +1,27 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import pg from 'pg';
-import { connect, type Connection } from '../../src/store/connect';
-import { migrateToLatest } from '../../src/store/migrate';
+import type { Connection } from '../../src/store/connect';
 import { poolRunner } from '../../src/store/prepared';
 import { TokenRepository } from '../../src/store/tokens';
 import { UserRepository } from '../../src/store/users';
 import { KeyRing, masterKeyFromBytes } from '../../src/secrets/keyring';
-import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { createMigratedDatabase, type MigratedDatabase } from '../support/test-database';
 
 /*
  * What the nodes' caches hear about tokens (migration 0002, narrowed by 0005): every change an admin can
  * make, and a lockout, is notified on `radotp_changes`; a login spending a code is not (it changes only
  * replay state, which the guarded UPDATE decides on, not the cache).
  */
-let db: TestDatabase;
+let db: MigratedDatabase;
 let conn: Connection;
 let tokens: TokenRepository;
 let listener: pg.Client;
 const heard: string[] = [];
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  conn = connect(db.url, { poolSize: 2 });
-  await migrateToLatest(conn.db);
+  db = await createMigratedDatabase();
+  conn = db.conn;
   tokens = new TokenRepository(conn.db, new KeyRing(masterKeyFromBytes(randomBytes(32))), poolRunner(conn.pool));
   listener = new pg.Client({ connectionString: db.url });
   await listener.connect();
@@ -33,8 +31,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await listener.end();
-  await conn.close();
-  await db.drop();
+  await db.close();
 });
 
 /** Notifications are sent at commit; give them a moment to arrive, then take what came. */

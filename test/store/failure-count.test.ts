@@ -1,17 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { connect, type Connection } from '../../src/store/connect';
-import { migrateToLatest } from '../../src/store/migrate';
+import type { Connection } from '../../src/store/connect';
 import { poolRunner } from '../../src/store/prepared';
 import { TokenRepository } from '../../src/store/tokens';
 import { KeyRing, masterKeyFromBytes } from '../../src/secrets/keyring';
-import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { createMigratedDatabase, type MigratedDatabase } from '../support/test-database';
 
 /*
  * A wrong code counts against the token once; the same wrong code again within a minute (a user retyping,
  * a NAS retrying after a timeout) does not count again, and that must hold across nodes while a key is
  * being rolled out: one node still digests codes with the old key, another already with the new one.
  */
-let db: TestDatabase;
+let db: MigratedDatabase;
 let conn: Connection;
 const oldKey = masterKeyFromBytes(randomBytes(32));
 const newKey = masterKeyFromBytes(randomBytes(32));
@@ -21,14 +20,12 @@ const nodeB = new KeyRing(newKey, [oldKey]);
 let tokens: TokenRepository;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  conn = connect(db.url, { poolSize: 2 });
-  await migrateToLatest(conn.db);
+  db = await createMigratedDatabase();
+  conn = db.conn;
   tokens = new TokenRepository(conn.db, nodeA, poolRunner(conn.pool));
 });
 afterAll(async () => {
-  await conn.close();
-  await db.drop();
+  await db.close();
 });
 
 // [case, wrong codes in order as [node, code], fail count after them]

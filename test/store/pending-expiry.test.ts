@@ -1,30 +1,27 @@
 import { randomBytes } from 'node:crypto';
 import { CompiledQuery, sql } from 'kysely';
-import { connect, type Connection } from '../../src/store/connect';
-import { migrateToLatest } from '../../src/store/migrate';
+import type { Connection } from '../../src/store/connect';
 import { poolRunner } from '../../src/store/prepared';
 import { expiredPendingDeletion, TokenRepository, type NewToken } from '../../src/store/tokens';
 import { KeyRing, masterKeyFromBytes } from '../../src/secrets/keyring';
-import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { createMigratedDatabase, type MigratedDatabase } from '../support/test-database';
 
 /*
  * Pending tokens (enrolled, never activated) expire; every node deletes the expired ones once a minute.
  * Only those: an active or pool token is never touched, whatever its leftover expiry time says.
  */
-let db: TestDatabase;
+let db: MigratedDatabase;
 let conn: Connection;
 let tokens: TokenRepository;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  conn = connect(db.url, { poolSize: 2 });
-  await migrateToLatest(conn.db);
+  db = await createMigratedDatabase();
+  conn = db.conn;
   tokens = new TokenRepository(conn.db, new KeyRing(masterKeyFromBytes(randomBytes(32))), poolRunner(conn.pool));
 });
 
 afterAll(async () => {
-  await conn.close();
-  await db.drop();
+  await db.close();
 });
 
 const MINUTE = 60_000;

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { connect, type Connection } from '../../src/store/connect';
+import { migrateToLatest } from '../../src/store/migrate';
 
 export interface TestDatabase {
   /** postgres://… to a fresh, empty database of its own. */
@@ -40,4 +42,29 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     url: url.toString(),
     drop: () => asAdmin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
   };
+}
+
+export interface MigratedDatabase {
+  readonly url: string;
+  /** A pool of 2 connections (and the audit pool) to the database. */
+  readonly conn: Connection;
+  /** Closes the connection and drops the database. */
+  close(): Promise<void>;
+}
+
+/** A new database with radotp's schema migrated and a connection to it, for one test file of the store. */
+export async function createMigratedDatabase(): Promise<MigratedDatabase> {
+  const db = await createTestDatabase();
+  const conn = connect(db.url, { poolSize: 2 });
+  const close = async () => {
+    await conn.close();
+    await db.drop();
+  };
+  try {
+    await migrateToLatest(conn.db);
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return { url: db.url, conn, close };
 }
