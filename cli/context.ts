@@ -29,7 +29,9 @@ export function wantsJson(cmd: Command): boolean {
   return !!cmd.optsWithGlobals<GlobalOptions>().json;
 }
 
-export type AdminAuditWriter = (event: Omit<AuditEvent, 'node' | 'result'> & { result?: string }) => Promise<void>;
+/** An admin action's audit row as the commands give it: the node and the admin are added, the result defaults to `admin`. */
+export type AdminAuditEvent = Omit<AuditEvent, 'node' | 'result'> & { result?: string };
+export type AdminAuditWriter = (event: AdminAuditEvent) => Promise<void>;
 
 /**
  * Runs an admin's change and writes its audit row in one transaction: a change is never made without
@@ -37,6 +39,25 @@ export type AdminAuditWriter = (event: Omit<AuditEvent, 'node' | 'result'> & { r
  */
 export function withAdminChange<T>(cmd: Command, fn: (tx: TransactionStore, audit: AdminAuditWriter, cfg: LoadedConfig) => Promise<T>): Promise<T> {
   return withStore(cmd, (store, cfg) => store.transaction((tx) => fn(tx, adminAudit(tx, cfg), cfg)));
+}
+
+/**
+ * An import run with its audit row: a dry run alone (it rolls itself back, and changed nothing to audit);
+ * a real run in one transaction with the row that `row` makes of its summary.
+ */
+export function importAudited<T>(
+  store: Store,
+  cfg: LoadedConfig,
+  dryRun: boolean,
+  run: (into: TransactionStore) => Promise<T>,
+  row: (summary: T) => AdminAuditEvent,
+): Promise<T> {
+  if (dryRun) return run(store);
+  return store.transaction(async (tx) => {
+    const summary = await run(tx);
+    await adminAudit(tx, cfg)(row(summary));
+    return summary;
+  });
 }
 
 /**

@@ -2,10 +2,9 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import type { PskcDecryption } from '../../src/pskc';
 import { importPskcFile, TokenImportError } from '../../src/tokens/pskc-import';
-import type { Store } from '../../src/store/open';
 import { CliError, printJson, readSecretFromStdin } from '../io';
 import { ProgressBar } from '../progress';
-import { adminAudit, wantsJson, withStore } from '../context';
+import { importAudited, wantsJson, withStore } from '../context';
 
 function hexKey(text: string, from: string): Buffer {
   const hex = text.trim().replace(/^0x/i, '');
@@ -88,16 +87,13 @@ export function addImportCommand(token: Command): void {
       const bar = new ProgressBar('importing', json || !process.stderr.isTTY ? 0 : countKeyPackages(file), { enabled: !json });
       const summary = await withStore(command, async (store, cfg) => {
         try {
-          const importInto = (into: Pick<Store, 'db' | 'tokens'>) =>
-            importPskcFile(into.db, into.tokens, file, decryption, { dryRun: !!opts.dryRun, skipExisting: !!opts.skipExisting, onKey: () => bar.tick() });
-          if (opts.dryRun) return await importInto(store);
-          // the import and its audit row commit together
-          return await store.transaction(async (tx) => {
-            const summary = await importInto(tx);
-            const { imported, skippedExisting, skippedPinKeys, byKind } = summary;
-            await adminAudit(tx, cfg)({ method: 'token import', reason: 'imported', detail: { file, imported, skippedExisting, skippedPinKeys, byKind } });
-            return summary;
-          });
+          return await importAudited(
+            store,
+            cfg,
+            !!opts.dryRun,
+            (into) => importPskcFile(into.db, into.tokens, file, decryption, { dryRun: !!opts.dryRun, skipExisting: !!opts.skipExisting, onKey: () => bar.tick() }),
+            ({ imported, skippedExisting, skippedPinKeys, byKind }) => ({ method: 'token import', reason: 'imported', detail: { file, imported, skippedExisting, skippedPinKeys, byKind } }),
+          );
         } catch (e) {
           if (e instanceof TokenImportError) throw new CliError(`${file}: ${e.message}; nothing imported`);
           throw e;

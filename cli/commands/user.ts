@@ -3,12 +3,11 @@ import { hashPassword } from '../../src/auth/password-hash';
 import { AUTH_METHODS } from '../../src/config/schema';
 import fs from 'node:fs';
 import { importUsersInTransaction } from '../../src/store/user-import';
-import type { Db } from '../../src/store/connect';
 import { hashImportPasswords, ImportError, planUserImport, readUserCsv } from '../../src/users/import';
 import { CsvError } from '../../src/users/csv';
 import { CliError, printFields, printJson, printTable, readSecretFromStdin } from '../io';
 import { ProgressBar } from '../progress';
-import { adminAudit, configOf, wantsJson, withAdminChange, withStore } from '../context';
+import { configOf, importAudited, wantsJson, withAdminChange, withStore } from '../context';
 
 const methodOption = () => new Option('--method <method>', 'how the user authenticates').choices([...AUTH_METHODS]);
 
@@ -149,22 +148,20 @@ token_serial assigns a token from the pool (see radotp token import). One bad li
         hashing.finish();
         const writing = new ProgressBar('writing users', rows.length, { enabled: !json });
         try {
-          const importInto = (db: Db) =>
-            importUsersInTransaction(
-              db,
-              rows.map((r) => r.username),
-              rows.filter((r) => r.tokenSerial).map((r) => r.tokenSerial!),
-              async (users, tokens) => planUserImport(rows, { users, tokens }, hashes, cfg.auth.defaultMethod),
-              { dryRun: !!opts.dryRun, onWritten: (n) => writing.tick(n) },
-            );
-          if (opts.dryRun) return await importInto(store.db);
-          // the import and its audit row commit together
-          return await store.transaction(async (tx) => {
-            const summary = await importInto(tx.db);
-            const { created, updated, passwordsSet, tokensAssigned } = summary;
-            await adminAudit(tx, cfg)({ method: 'user import', reason: 'imported', detail: { file, created, updated, passwordsSet, tokensAssigned } });
-            return summary;
-          });
+          return await importAudited(
+            store,
+            cfg,
+            !!opts.dryRun,
+            (into) =>
+              importUsersInTransaction(
+                into.db,
+                rows.map((r) => r.username),
+                rows.filter((r) => r.tokenSerial).map((r) => r.tokenSerial!),
+                async (users, tokens) => planUserImport(rows, { users, tokens }, hashes, cfg.auth.defaultMethod),
+                { dryRun: !!opts.dryRun, onWritten: (n) => writing.tick(n) },
+              ),
+            ({ created, updated, passwordsSet, tokensAssigned }) => ({ method: 'user import', reason: 'imported', detail: { file, created, updated, passwordsSet, tokensAssigned } }),
+          );
         } catch (e) {
           if (e instanceof ImportError) throw new CliError(`${file}: ${e.message}; nothing imported`);
           throw e;
