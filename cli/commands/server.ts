@@ -2,7 +2,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import { startServer } from '../../src/app/serve';
 import { migrateToLatest } from '../../src/store/migrate';
 import { openDatabase, openStore } from '../../src/store/open';
-import { configOf, wantsJson, withStore } from '../context';
+import { parseRetentionSeconds } from '../../src/config/duration';
+import { configOf, wantsJson, withAdminChange, withStore } from '../context';
 import { printJson, printTable } from '../io';
 
 export function serveCommand(): Command {
@@ -73,6 +74,35 @@ function byAdmin(detail: Record<string, unknown> | undefined): string | undefine
   return typeof detail?.admin === 'string' ? `cli (${detail.admin})` : undefined;
 }
 
+/** A usage error (exit 2, reported by commander) unless a duration of at least a day. */
+function olderThan(v: string): number {
+  const seconds = parseRetentionSeconds(v);
+  if (seconds === undefined) throw new InvalidArgumentError('It must be a duration of at least a day, such as "90d" or "36h" (a number alone is seconds).');
+  return seconds;
+}
+
+function pruneCommand(): Command {
+  return new Command('prune')
+    .description('delete the events older than a duration (audit.retention does this hourly on the servers)')
+    .requiredOption('--older-than <duration>', 'at least a day: "90d", "36h"', olderThan)
+    .option('--dry-run', 'count what would be deleted, delete nothing')
+    .option('--json', 'print JSON')
+    .action(async (opts: { olderThan: number; dryRun?: boolean }, command: Command) => {
+      const before = new Date(Date.now() - opts.olderThan * 1000);
+      const dryRun = !!opts.dryRun;
+      const deleted = dryRun
+        ? await withStore(command, (store) => store.audit.countBefore(before))
+        : await withAdminChange(command, async (tx, audit) => {
+            // waits for a node's round in progress; the rows go in one transaction with the row that says so
+            const { deleted } = await tx.audit.prune(before, { wait: true });
+            await audit({ method: 'audit prune', reason: 'pruned', detail: { before: before.toISOString(), deleted } });
+            return deleted;
+          });
+      if (wantsJson(command)) return printJson({ dryRun, before: before.toISOString(), deleted });
+      process.stdout.write(`${dryRun ? 'would delete' : 'deleted'} ${deleted} audit event(s) from before ${before.toISOString()}\n`);
+    });
+}
+
 export function auditCommand(): Command {
   return new Command('audit')
     .description("show recent auth decisions and admins' changes")
@@ -87,5 +117,6 @@ export function auditCommand(): Command {
         // an admin's action came from no RADIUS client: the CLIENT column names who ran the command instead
         rows.map((r) => [r.at.toISOString(), r.node, byAdmin(r.detail) ?? r.client, r.username, r.result, r.reason, r.method, r.tokenSerial]),
       );
-    });
+    })
+    .addCommand(pruneCommand());
 }

@@ -16,6 +16,7 @@ import { ChangeListener } from '../store/change-listener';
 import { loadLoginData, loadLoginDataPage } from '../store/login-data';
 import { openStore, type Store } from '../store/open';
 import { retryWhileUnavailable } from '../store/retry';
+import { startAuditRetention, type AuditRetentionJob } from './audit-retention';
 import { buildPipeline } from './pipeline';
 
 const CODE_NAMES: Record<number, string> = { 2: 'Access-Accept', 3: 'Access-Reject', 11: 'Access-Challenge' };
@@ -91,6 +92,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
     );
   });
   let radius: RadiusServer<ClientData> | undefined;
+  let retention: AuditRetentionJob | undefined;
   let httpServer: http.Server | undefined;
   const audit = new AuditWriter((json) => store.audit.insertJson(json), {
     onError: (e, backlog) => logger.warn({ err: (e as Error).message, backlog }, 'audit trail not written yet; will retry'),
@@ -128,6 +130,14 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
       },
     });
     const bound = await radius.start();
+    if (cfg.audit.retention !== null) {
+      retention = startAuditRetention({
+        retentionSeconds: cfg.audit.retention,
+        audit: store.audit,
+        logger,
+        onPruned: (n) => metrics.auditPruned.inc(n),
+      });
+    }
     let httpAddr: { address: string; port: number } | undefined;
     if (cfg.http.listen) {
       const h = listen(cfg.http.listen);
@@ -147,10 +157,12 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
       stop() {
         stopping ??= (async () => {
           for (const t of timers) clearInterval(t);
+          retention?.stop();
           await radius?.stop();
           await listener.stop();
           await new Promise<void>((resolve) => (httpServer ? httpServer.close(() => resolve()) : resolve()));
           await audit.close();
+          await retention?.running;
           await store.close();
           logger.info({ node }, 'radotp stopped');
         })();
@@ -159,6 +171,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
     };
   } catch (e) {
     for (const t of timers) clearInterval(t);
+    retention?.stop();
     await radius?.stop().catch(() => {});
     await listener.stop();
     httpServer?.close();

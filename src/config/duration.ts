@@ -8,3 +8,14 @@ export function parseDurationSeconds(value: unknown): number | undefined {
   if (!m) return undefined;
   return Number(m[1]) * UNIT_SECONDS[m[2] ?? 's'];
 }
+
+const DAY_SECONDS = 86_400;
+
+/**
+ * How long audit events are kept, in seconds: a duration of at least a day, else undefined. A number
+ * alone means seconds, and `90` meant as days would otherwise empty the trail within minutes.
+ */
+export function parseRetentionSeconds(value: unknown): number | undefined {
+  const s = parseDurationSeconds(value);
+  return s !== undefined && s >= DAY_SECONDS ? s : undefined;
+}

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseListenAddress } from '../radius/listen-address';
-import { parseDurationSeconds } from './duration';
+import { parseDurationSeconds, parseRetentionSeconds } from './duration';
 
 /** "host:port" or "[v6]:port" (IP literals only); refused at start-up with its key path when wrong. */
 const listenAddress = z.string().superRefine((text, ctx) => {
@@ -20,6 +20,21 @@ const duration = (fallback: number) =>
       }
       return s;
     });
+
+/** How long audit events are kept: null (the default) keeps them all; else at least a day (see parseRetentionSeconds). */
+const retention = z
+  .union([z.number(), z.string()], { error: 'expected a duration such as "400d", or null to keep every event' })
+  .nullable()
+  .default(null)
+  .transform((v, ctx) => {
+    if (v === null) return null;
+    const s = parseRetentionSeconds(v);
+    if (s === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'expected a duration of at least a day, such as "90d" (a number alone is seconds), or null to keep every event' });
+      return z.NEVER;
+    }
+    return s;
+  });
 
 /** A config section; an empty YAML section (only comments under the key) reads as null and means "all defaults". */
 const section = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === null ? undefined : v), schema);
@@ -102,6 +117,14 @@ export const configSchema = z.strictObject({
       ),
     })
     .prefault({}),
+  ),
+  audit: section(
+    z
+      .strictObject({
+        /** Events older than this are deleted, hourly, by one node at a time; null keeps them all. */
+        retention,
+      })
+      .prefault({}),
   ),
 });
 

@@ -40,6 +40,11 @@ export class Metrics {
     help: 'Audit events discarded because the backlog was full while the database was away',
     registers: [this.registry],
   });
+  readonly auditPruned = new client.Counter({
+    name: 'radotp_audit_pruned_total',
+    help: 'Audit events this node deleted as older than audit.retention',
+    registers: [this.registry],
+  });
 
   readonly loginCacheWarmed = new client.Gauge({
     name: 'radotp_login_cache_warmed',

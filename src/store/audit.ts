@@ -2,6 +2,7 @@ import { sql, type Selectable } from 'kysely';
 import type { Db } from './connect';
 import type { AuditEventTable } from './schema';
 import type { PreparedStatement, StatementRunner } from './prepared';
+import { countAuditEventsBefore, pruneAuditEvents, type PruneOptions, type PruneResult } from './audit-retention';
 
 export interface AuditEvent {
   /**
@@ -48,6 +49,16 @@ export class AuditRepository {
   /** Inserts a batch of events given as the JSON text of an array (the AuditWriter serializes each batch once). */
   async insertJson(eventsJson: string): Promise<void> {
     await this.run(INSERT_EVENTS, [eventsJson]);
+  }
+
+  /** Deletes the events decided before `cutoff` (see pruneAuditEvents). */
+  prune(cutoff: Date, opts?: PruneOptions): Promise<PruneResult> {
+    return pruneAuditEvents(this.db, cutoff, opts);
+  }
+
+  /** How many events a prune at `cutoff` would delete. */
+  countBefore(cutoff: Date): Promise<number> {
+    return countAuditEventsBefore(this.db, cutoff);
   }
 
   /**

@@ -71,7 +71,7 @@ describe('help and usage errors', () => {
 
   test('the walk finds the commands an admin is told about', () => {
     const names = paths.map((p) => p.join(' '));
-    for (const expected of ['serve', 'init', 'db migrate', 'client add', 'client set', 'client list', 'client remove', 'user add', 'user passwd', 'user show', 'audit']) {
+    for (const expected of ['serve', 'init', 'db migrate', 'client add', 'client set', 'client list', 'client remove', 'user add', 'user passwd', 'user show', 'audit', 'audit prune']) {
       expect(names).toContain(expected);
     }
   });
@@ -92,6 +92,9 @@ describe('help and usage errors', () => {
     ['a code length outside the choices', ['token', 'enroll', 'alice', '--digits', '7'], /option '--digits <n>' argument '7' is invalid\. Allowed choices are 6, 8\./],
     ['a TOTP step outside the choices', ['token', 'enroll', 'alice', '--period', '45'], /option '--period <s>' argument '45' is invalid\. Allowed choices are 30, 60\./],
     ['an audit limit that is not a count', ['audit', '--limit', '0'], /option '--limit <n>' argument '0' is invalid\. It must be a whole number from 1 to 100000\./],
+    ['an audit prune age in plain seconds', ['audit', 'prune', '--older-than', '90'], /argument '90' is invalid\. It must be a duration of at least a day, such as "90d"/],
+    ['an audit prune age under a day', ['audit', 'prune', '--older-than', '12h'], /argument '12h' is invalid/],
+    ['an audit prune with no age', ['audit', 'prune'], /required option '--older-than <duration>' not specified/],
   ];
   test.concurrent.each(usageErrors)('%s exits 2 and says what is wrong first', async (_name, args, message) => {
     const r = await radotp(args);
@@ -453,5 +456,32 @@ describe('an admin change whose audit row cannot be written is not made at all',
   test.each(cases)('%s: refused, and nothing changed', async (_name, args, stdin, read, unchanged) => {
     expectOneLineError(await radotp(args(), stdin), /audit row refused by the test/);
     expect(await withStoreOfTestFolder(read)).toEqual(unchanged);
+  });
+});
+
+describe('radotp audit prune', () => {
+  const DAY = 86_400_000;
+  const seeded = () =>
+    withStoreOfTestFolder(async (store) => (await sql<{ reason: string }>`SELECT reason FROM audit_event WHERE node = 'seeded' ORDER BY at`.execute(store.db)).rows.map((r) => r.reason));
+  beforeAll(() =>
+    withStoreOfTestFolder((store) =>
+      store.audit.insertJson(JSON.stringify([400, 40, 10].map((days) => ({ at: Date.now() - days * DAY, node: 'seeded', username: 'old', result: 'reject', reason: `${days}d` })))),
+    ),
+  );
+
+  test('a dry run counts and deletes nothing; a real one deletes, with its audit row naming the admin', async () => {
+    const dry = await radotp(['audit', 'prune', '--older-than', '30d', '--dry-run', '--json']);
+    expect(dry.code).toBe(0);
+    expect(JSON.parse(dry.stdout)).toEqual({ dryRun: true, before: expect.any(String), deleted: 2 });
+    expect(await seeded()).toEqual(['400d', '40d', '10d']);
+
+    const r = await runCli(['audit', 'prune', '--older-than', '30d'], { cwd: dir, env: { RADOTP_DATABASE_URL: db.url, SUDO_USER: 'alice' } });
+    expectSuccess(r, /^deleted 2 audit event\(s\) from before \d{4}-\d\d-\d\dT/);
+    expect(await seeded()).toEqual(['10d']);
+    const [newest] = await withStoreOfTestFolder((store) => store.audit.recent({ limit: 1 }));
+    expect(newest).toMatchObject({ result: 'admin', method: 'audit prune', reason: 'pruned', detail: { deleted: 2, admin: 'alice via sudo' } });
+
+    // `audit` itself still lists the trail (prune is a subcommand, not a replacement)
+    expectSuccess(await radotp(['audit', '--limit', '1']), /^\S+\s+\S+\s+cli \(alice via sudo\)\s+-\s+admin\s+pruned\s+audit prune\s+-$/m);
   });
 });

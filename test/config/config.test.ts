@@ -239,6 +239,30 @@ describe('durations', () => {
   });
 });
 
+describe('audit.retention', () => {
+  // [written, seconds kept, or null for every event]
+  const accepted: [string, number | null][] = [
+    ['null', null],
+    ['"1d"', 86_400],
+    ['"90d"', 90 * 86_400],
+    ['"36h"', 36 * 3600],
+    ['86400', 86_400],
+  ];
+  test.each(accepted)('%s keeps %p s', (written, seconds) => {
+    expect(parse(`audit:\n  retention: ${written}\n`).audit.retention).toBe(seconds);
+  });
+  test('absent, every event is kept', () => {
+    expect(defaults().audit.retention).toBeNull();
+  });
+  // Less than a day is refused: `retention: 90` meant as days would otherwise empty the trail within minutes.
+  test.each(['90', '"23h"', '"0d"', '"forever"', '"-1d"', 'true'])('%s is refused, naming the key', (written) => {
+    expect(refusal(`audit:\n  retention: ${written}\n`)).toMatch(new RegExp(`^${escape(FILE)}: audit\\.retention: \\S`));
+  });
+  test('a number is refused with what to write instead', () => {
+    expect(refusal('audit:\n  retention: 90\n')).toMatch(/at least a day, such as "90d" \(a number alone is seconds\)/);
+  });
+});
+
 describe('a section holding only comments means its defaults', () => {
   // [section path, yaml with that section emptied, pick]
   const cases: [string, string, (c: LoadedConfig) => unknown][] = [
@@ -248,12 +272,10 @@ describe('a section holding only comments means its defaults', () => {
     ['log', 'log:\n  # level: debug\n', (c) => c.log],
     ['node', 'node:\n  # name: radius-1\n', (c) => c.node],
     ['auth', 'auth:\n  # defaultMethod: token\n', (c) => c.auth],
-    // BUG (src/config/schema.ts:87-89, auth.totp / auth.hotp / auth.lockout): the nested sections are not wrapped in
-    // section(), so commenting out their keys leaves `null` and the file is refused with
-    // "auth.totp: Invalid input: expected object, received null". Fix: section(z.strictObject({...}).prefault({})).
     ['auth.totp', 'auth:\n  totp:\n    # window: 1\n', (c) => c.auth.totp],
     ['auth.hotp', 'auth:\n  hotp:\n    # lookAhead: 10\n', (c) => c.auth.hotp],
     ['auth.lockout', 'auth:\n  lockout:\n    # maxFailures: 10\n', (c) => c.auth.lockout],
+    ['audit', 'audit:\n  # retention: 90d\n', (c) => c.audit],
   ];
   test.each(cases)('%s', (_name, yaml, pick) => {
     expect(pick(parse(yaml))).toEqual(pick(defaults()));

@@ -1,5 +1,7 @@
 import { sql } from 'kysely';
+import pg from 'pg';
 import { AuditRepository, type AuditEvent } from '../../src/store/audit';
+import { AUDIT_PRUNE_LOCK } from '../../src/store/audit-retention';
 import type { Connection } from '../../src/store/connect';
 import { poolRunner } from '../../src/store/prepared';
 import { createMigratedDatabase, type MigratedDatabase } from '../support/test-database';
@@ -80,5 +82,85 @@ describe('AuditRepository', () => {
       'CREATE INDEX audit_event_at_brin brin (at)',
       'CREATE UNIQUE INDEX audit_event_pkey btree (id)',
     ]);
+  });
+});
+
+describe('AuditRepository.prune', () => {
+  const DAY = 24 * HOUR;
+  let now = Date.now();
+  beforeEach(() => (now = Date.now()));
+  const cutoff = () => new Date(now - 30 * DAY);
+
+  /** Writes one event per age (in days before `now`), in this order (so ids follow it), each named by its index. */
+  async function writeInOrder(agesInDays: number[]): Promise<void> {
+    for (const [i, days] of agesInDays.entries()) await insert([event('ann', new Date(now - days * DAY), { tokenSerial: `E${i}` })]);
+  }
+  const remaining = async () => (await sql<{ token_serial: string }>`SELECT token_serial FROM audit_event ORDER BY id`.execute(conn.db)).rows.map((r) => r.token_serial);
+
+  // Events are written in the order given (ages in days); the cutoff is 30 days back.
+  test.each([
+    { name: 'nothing to delete', ages: [3, 2, 1], batch: 2, deleted: 0, kept: ['E0', 'E1', 'E2'] },
+    { name: 'an empty trail', ages: [], batch: 2, deleted: 0, kept: [] },
+    { name: 'all old, over several batches', ages: [90, 80, 70, 60, 50], batch: 2, deleted: 5, kept: [] },
+    { name: 'all old, the last batch exactly full', ages: [90, 80, 70, 60], batch: 2, deleted: 4, kept: [] },
+    { name: 'old then new: the old go', ages: [400, 45, 31, 29, 1], batch: 2, deleted: 3, kept: ['E3', 'E4'] },
+    { name: 'an event exactly at the cutoff stays', ages: [31, 30, 29], batch: 10, deleted: 1, kept: ['E1', 'E2'] },
+    // A late-written old event (a backlog after an outage) among newer ids goes once its batch is reached...
+    { name: 'a late event in the batch that reaches the cutoff goes', ages: [60, 5, 60], batch: 10, deleted: 2, kept: ['E1'] },
+    // ...and waits for a later round when the walk stops before it.
+    { name: 'a late event past the first new batch waits', ages: [60, 5, 4, 60], batch: 1, deleted: 1, kept: ['E1', 'E2', 'E3'] },
+  ])('$name', async ({ ages, batch, deleted, kept }) => {
+    await writeInOrder(ages);
+    expect(await audit.countBefore(cutoff())).toBe(ages.filter((d) => d > 30).length);
+    expect(await audit.prune(cutoff(), { batch })).toEqual({ deleted, busy: false });
+    expect(await remaining()).toEqual(kept);
+  });
+
+  /** Holds the pruning lock in a session of its own until the returned function is called. */
+  async function holdLock(): Promise<() => Promise<void>> {
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    await client.query('SELECT pg_advisory_lock($1::bigint)', [AUDIT_PRUNE_LOCK.toString()]);
+    return async () => {
+      await client.query('SELECT pg_advisory_unlock($1::bigint)', [AUDIT_PRUNE_LOCK.toString()]);
+      await client.end();
+    };
+  }
+
+  test('while another node prunes, a node gives the round up and deletes nothing', async () => {
+    await writeInOrder([90, 80]);
+    const release = await holdLock();
+    try {
+      expect(await audit.prune(cutoff())).toEqual({ deleted: 0, busy: true });
+      expect(await remaining()).toEqual(['E0', 'E1']);
+    } finally {
+      await release();
+    }
+    expect(await audit.prune(cutoff())).toEqual({ deleted: 2, busy: false });
+  });
+
+  test('with wait, a prune waits for the lock and then deletes', async () => {
+    await writeInOrder([90, 1]);
+    const release = await holdLock();
+    const pruning = audit.prune(cutoff(), { wait: true });
+    let settled = false;
+    void pruning.then(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(settled).toBe(false);
+    await release();
+    expect(await pruning).toEqual({ deleted: 1, busy: false });
+    expect(await remaining()).toEqual(['E1']);
+  });
+
+  test("inside a caller's transaction the deletions are its own: rolled back, nothing is gone", async () => {
+    await writeInOrder([90, 80, 70]);
+    await expect(
+      conn.db.transaction().execute(async (tx) => {
+        const inTx = new AuditRepository(tx, poolRunner(conn.auditPool));
+        expect(await inTx.prune(cutoff(), { batch: 1 })).toEqual({ deleted: 3, busy: false });
+        throw new Error('rolled back');
+      }),
+    ).rejects.toThrow('rolled back');
+    expect(await remaining()).toEqual(['E0', 'E1', 'E2']);
   });
 });
