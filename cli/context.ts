@@ -1,7 +1,7 @@
 import os from 'node:os';
 import type { Command } from 'commander';
 import { loadConfig, nodeName, type LoadedConfig } from '../src/config/load';
-import type { AuditEvent } from '../src/store/audit';
+import type { AdminAuditEvent, AdminAuditWriter } from '../src/store/audit';
 import { openStore, type Store, type TransactionStore } from '../src/store/open';
 
 export interface GlobalOptions {
@@ -28,10 +28,6 @@ export async function withStore<T>(cmd: Command, fn: (store: Store, cfg: LoadedC
 export function wantsJson(cmd: Command): boolean {
   return !!cmd.optsWithGlobals<GlobalOptions>().json;
 }
-
-/** An admin action's audit row as the commands give it: the node and the admin are added, the result defaults to `admin`. */
-export type AdminAuditEvent = Omit<AuditEvent, 'node' | 'result'> & { result?: string };
-export type AdminAuditWriter = (event: AdminAuditEvent) => Promise<void>;
 
 /**
  * Runs an admin's change and writes its audit row in one transaction: a change is never made without

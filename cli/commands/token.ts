@@ -9,7 +9,8 @@ import type { TokenInfo } from '../../src/store/tokens';
 import { TokenAdmin, type Enrollment } from '../../src/tokens/admin';
 import { CliError, createSecretFile, printFields, printJson, printTable } from '../io';
 import { addImportCommand } from './token-import';
-import { adminAudit, wantsJson, withAdminChange, withStore, type AdminAuditWriter } from '../context';
+import type { AdminAuditWriter } from '../../src/store/audit';
+import { adminAudit, wantsJson, withAdminChange, withStore } from '../context';
 
 const STATES: TokenState[] = ['pending', 'active', 'unassigned', 'disabled'];
 const REASONS: DisabledReason[] = ['lost', 'stolen', 'broken', 'retired', 'other'];

@@ -22,6 +22,15 @@ export interface AuditEvent {
   detail?: Record<string, unknown>;
 }
 
+/**
+ * An admin's action as the code making the change describes it: the writer adds the node and who ran it
+ * (see adminAudit in cli/context.ts), and the result is `admin` unless the action decided something
+ * itself (a code checked by `token verify`).
+ */
+export type AdminAuditEvent = Omit<AuditEvent, 'node' | 'result'> & { result?: string };
+/** Writes the audit row of one admin action (in the transaction of the change, where there is one). */
+export type AdminAuditWriter = (event: AdminAuditEvent) => Promise<void>;
+
 export interface AuditRow extends Omit<AuditEvent, 'at'> {
   id: bigint;
   at: Date;

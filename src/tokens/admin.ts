@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { base32Encode, buildKeyUri, randomSecret, resyncHotp, resyncTotp, type HashAlgorithm } from '../otp';
 import { outcomeOf } from '../auth/methods/token';
 import type { CodeCheck, TokenVerifier } from '../auth/token-verifier';
-import type { AuditEvent } from '../store/audit';
+import type { AdminAuditWriter } from '../store/audit';
 import { NotFoundError, StoreConflictError } from '../store/errors';
 import type { Store } from '../store/open';
 import type { DisabledReason, TokenState } from '../store/schema';
@@ -37,15 +37,12 @@ function newSerial(type: string): string {
 
 type AdminAction = 'enroll' | 'assign' | 'unassign' | 'disable' | 'enable' | 'describe' | 'unlock' | 'delete' | 'resync';
 
-/** Writes one audit event of an admin's action (the node name is the writer's to add). */
-export type AdminAudit = (event: Omit<AuditEvent, 'node'>) => Promise<void>;
-
 /** Token lifecycle operations shared by the CLI (and later an API): the rules live here, SQL in the store. */
 export class TokenAdmin {
   constructor(
     private readonly store: Pick<Store, 'tokens' | 'users'>,
     private readonly verifier: Pick<TokenVerifier, 'check'>,
-    private readonly settings: { pendingTokenTtl: number; resyncWindowHotp?: number; resyncWindowSeconds?: number; audit?: AdminAudit },
+    private readonly settings: { pendingTokenTtl: number; resyncWindowHotp?: number; resyncWindowSeconds?: number; audit?: AdminAuditWriter },
     private readonly clock: () => number = () => Date.now() / 1000,
   ) {}
 

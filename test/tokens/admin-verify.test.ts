@@ -19,7 +19,7 @@ const cases: [string, Partial<TokenWithSeed>, string][] = [
 
 test.each(cases)('a login that %s between the read and the spend (row after: %o): refused as %s', async (_what, after, result) => {
   const reads = [base, { ...base, ...after }];
-  const audit: { result: string; reason: string }[] = [];
+  const audit: { result?: string; reason: string }[] = [];
   const store = { tokens: { getWithSeed: async () => reads.shift() ?? { ...base, ...after } }, users: {} };
   const repo = { acceptStep: async () => false, acceptCounter: async () => false, recordFailure: async () => {} };
   const verifier = new TokenVerifier(repo, { digests: () => [Buffer.alloc(32)] }, { totpWindow: 1, hotpLookAhead: 10, maxFailures: 10, lockSeconds: 600 });
