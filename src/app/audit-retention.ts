@@ -20,10 +20,12 @@ export function startAuditRetention(o: {
   intervalMs?: number;
 }): AuditRetentionJob {
   let running: Promise<void> | undefined;
+  // A first round on a trail that was never pruned can take long; stopping the node must not wait for it.
+  const stopping = new AbortController();
   const round = () => {
     if (running) return; // a long first round on a big trail: the next tick finds it still going
     const cutoff = new Date(Date.now() - o.retentionSeconds * 1000);
-    running = o.audit.prune(cutoff).then(
+    running = o.audit.prune(cutoff, { signal: stopping.signal }).then(
       ({ deleted, busy }) => {
         if (deleted > 0) o.onPruned?.(deleted);
         const fields = { deleted, before: cutoff.toISOString(), otherNodePruning: busy || undefined };
@@ -40,6 +42,9 @@ export function startAuditRetention(o: {
     get running() {
       return running;
     },
-    stop: () => clearInterval(timer),
+    stop: () => {
+      clearInterval(timer);
+      stopping.abort();
+    },
   };
 }

@@ -20,6 +20,8 @@ export interface PruneOptions {
   batch?: number;
   /** Wait for a pruning lock held elsewhere instead of giving up the round (the CLI waits; nodes don't). */
   wait?: boolean;
+  /** Checked before each batch: a node shutting down stops after the batch in progress (the rest waits for a later round). */
+  signal?: Pick<AbortSignal, 'aborted'>;
 }
 
 /**
@@ -40,6 +42,7 @@ export async function pruneAuditEvents(db: Db, cutoff: Date, opts: PruneOptions 
   let deleted = 0;
   let after = '0';
   for (;;) {
+    if (opts.signal?.aborted) return { deleted, busy: false };
     const step = await atomically(db, async (tx) => {
       if (!(await takeLock(tx, opts.wait ?? false))) return undefined;
       const { rows } = await sql<{ deleted: string; last: string | null; scanned: string; reached: boolean | null }>`

@@ -1,16 +1,19 @@
 import { startAuditRetention, type AuditRetentionJob } from '../../src/app/audit-retention';
 import { createLogger } from '../../src/obs/logger';
-import type { PruneResult } from '../../src/store/audit-retention';
+import type { PruneOptions, PruneResult } from '../../src/store/audit-retention';
 
 const DAY_S = 86_400;
 
 /** An audit repository whose prune() answers from a script, recording each cutoff it was given. */
 function scriptedAudit(answers: (() => Promise<PruneResult>)[]) {
   const cutoffs: Date[] = [];
+  const signals: PruneOptions['signal'][] = [];
   return {
     cutoffs,
-    prune: (cutoff: Date) => {
+    signals,
+    prune: (cutoff: Date, opts?: PruneOptions) => {
       cutoffs.push(cutoff);
+      signals.push(opts?.signal);
       const next = answers.shift();
       return next ? next() : Promise.resolve({ deleted: 0, busy: false });
     },
@@ -54,6 +57,17 @@ describe('startAuditRetention', () => {
     await job.running;
     await sleep(60);
     expect(audit.cutoffs.length).toBeGreaterThan(1);
+  });
+
+  test('stop() signals the round in progress to end after its batch', async () => {
+    let finish!: () => void;
+    const audit = scriptedAudit([() => new Promise((resolve) => (finish = () => resolve({ deleted: 1, busy: false })))]);
+    job = startAuditRetention({ retentionSeconds: DAY_S, audit, logger: logged().logger, intervalMs: 1000 });
+    expect(audit.signals[0]?.aborted).toBe(false);
+    job.stop();
+    expect(audit.signals[0]?.aborted).toBe(true);
+    finish();
+    await job.running;
   });
 
   test('counts and logs what was deleted; a failed round is logged and the next one runs', async () => {

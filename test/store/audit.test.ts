@@ -152,6 +152,14 @@ describe('AuditRepository.prune', () => {
     expect(await remaining()).toEqual(['E1']);
   });
 
+  test('a stop signal ends the walk between batches: what was deleted stays deleted, the rest waits', async () => {
+    await writeInOrder([90, 80, 70]);
+    let checks = 0;
+    const signal = { get aborted() { return ++checks > 1; } }; // set while the first batch runs
+    expect(await audit.prune(cutoff(), { batch: 1, signal })).toEqual({ deleted: 1, busy: false });
+    expect(await remaining()).toEqual(['E1', 'E2']);
+  });
+
   test("inside a caller's transaction the deletions are its own: rolled back, nothing is gone", async () => {
     await writeInOrder([90, 80, 70]);
     await expect(
