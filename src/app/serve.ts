@@ -176,6 +176,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
     await listener.stop();
     httpServer?.close();
     await audit.close().catch(() => {});
+    await retention?.running;
     await store.close().catch(() => {});
     throw e;
   }
