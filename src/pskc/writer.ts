@@ -23,6 +23,8 @@ export interface WritableKey {
   counter?: bigint;
   timeInterval?: number;
   expiryDate?: Date;
+  /** RFC 6030 §5.1 PINPolicy/@PINUsageMode (a 4-digit decimal PIN). */
+  pinUsageMode?: string;
 }
 
 export interface WritableMac {
@@ -153,7 +155,12 @@ function keyPackage(key: WritableKey, setup: Setup): string {
   if (key.counter !== undefined) parts.push(`<pskc:Counter><pskc:PlainValue>${key.counter}</pskc:PlainValue></pskc:Counter>`);
   if (key.timeInterval !== undefined) parts.push(`<pskc:TimeInterval><pskc:PlainValue>${key.timeInterval}</pskc:PlainValue></pskc:TimeInterval>`);
   parts.push('</pskc:Data>');
-  if (key.expiryDate) parts.push(`<pskc:Policy><pskc:ExpiryDate>${key.expiryDate.toISOString()}</pskc:ExpiryDate></pskc:Policy>`);
+  if (key.expiryDate || key.pinUsageMode !== undefined) {
+    parts.push('<pskc:Policy>');
+    if (key.expiryDate) parts.push(`<pskc:ExpiryDate>${key.expiryDate.toISOString()}</pskc:ExpiryDate>`);
+    if (key.pinUsageMode !== undefined) parts.push(`<pskc:PINPolicy MinLength="4" MaxLength="4" PINEncoding="DECIMAL" PINUsageMode="${escapeXml(key.pinUsageMode)}"/>`);
+    parts.push('</pskc:Policy>');
+  }
   parts.push('</pskc:Key></pskc:KeyPackage>\n');
   return parts.join('');
 }

@@ -29,6 +29,21 @@ export function isPinKey(k: PskcKey): boolean {
   return /[:#]pin$/i.test(k.algorithm ?? '');
 }
 
+/**
+ * RFC 6030 §5.1, PINPolicy/@PINUsageMode: with "Local" the token checks its own PIN and nothing reaches
+ * us; with "Prepend" or "Append" the PIN travels with every code and the validation server is the one to
+ * check it; with "Algorithmic" it is an input of the code's computation. radotp checks no token PIN, so
+ * such a key is refused: imported, it would either refuse every code typed with its PIN, or (typed
+ * without) lose the PIN protection it was issued with. The user's password is radotp's first factor.
+ */
+function refuseServerCheckedPin(k: PskcKey): void {
+  const mode = k.policy.pinPolicy?.pinUsageMode;
+  if (mode === undefined || mode === 'Local') return;
+  throw new TokenImportError(
+    `${where(k)}: its PIN policy (PINUsageMode ${mode}) needs the server to check a token PIN, which radotp does not do; only Local (the token checks its own PIN) can be imported`,
+  );
+}
+
 /** Turns one decrypted PSKC key into a pool token, or refuses it with the reason. */
 export function tokenFromPskc(k: PskcKey): NewToken {
   if (!k.usable) throw new TokenImportError(`${where(k)}: cannot be used: ${k.unusableReason}`);
@@ -36,6 +51,7 @@ export function tokenFromPskc(k: PskcKey): NewToken {
   if (!serial) throw new TokenImportError(`${where(k)}: has neither a SerialNo nor a key Id to use as its serial`);
   if (serial.length > 128) throw new TokenImportError(`${where(k)}: serial longer than 128 characters`);
   if (k.kind === 'unsupported') throw new TokenImportError(`${where(k)}: algorithm ${k.algorithm} is not HOTP, TOTP or OCRA`);
+  refuseServerCheckedPin(k);
   const secret = k.secret!;
   const common = {
     serial,

@@ -126,6 +126,15 @@ describe('a bad key imports nothing and is named with its serial, line and reaso
       make: (keys) => ({ xml: writePskc(keys, { kind: 'plain' }).replace('<pskc:PlainValue>987654321<', '<pskc:PlainValue>twelve<'), args: [] }),
       reason: /Counter/,
     },
+    // RFC 6030 §5.1: a PIN the validation server has to check (radotp checks none); Local passes (see below)
+    ...['Prepend', 'Append', 'Algorithmic'].map((mode) => ({
+      name: `a PIN policy with PINUsageMode ${mode}`,
+      count: 3,
+      bad: 1,
+      badKey: (k: GeneratedKey) => ({ ...k, pinUsageMode: mode }),
+      make: (keys: WritableKey[]) => ({ xml: writePskc(keys, { kind: 'plain' }), args: [] }),
+      reason: new RegExp(`PINUsageMode ${mode}\\) needs the server to check a token PIN, which radotp does not do; only Local`),
+    })),
     {
       name: 'serial twice in the file',
       count: 4,
@@ -145,6 +154,13 @@ describe('a bad key imports nothing and is named with its serial, line and reaso
     expect(line).toContain(`key ${r.bad} (serial ${serial}), line ${lineOfKeyPackage(xml, r.bad)}`);
     // the good keys before the bad one were not written either
     expect(await t.store.tokens.find(keys[0].serial!)).toBeUndefined();
+  });
+
+  test('a PIN policy with PINUsageMode Local imports: the token checks its own PIN', async () => {
+    const keys = [hotpKey(), totpKey()].map((k) => ({ ...k, pinUsageMode: 'Local' }));
+    const file = writePskcFile(t.dir, keys, { kind: 'plain' });
+    expect(await ok(cli, ['token', 'import', file])).toMatch(/^imported 2 token\(s\)/);
+    for (const k of keys) expect(await t.store.tokens.find(k.serial!)).toMatchObject({ serial: k.serial });
   });
 
   /** Wrong decryption material: the reason must say which material is wrong. */
