@@ -243,19 +243,16 @@ describe('radotp client', () => {
   });
 
   test('a second client for the same network is refused (the server could not load both)', async () => {
-    // BUG (cli/commands/client.ts add/set → src/store/clients.ts): nothing checks the new address against the
-    // others, but ClientTable (src/radius/client-table.ts:101-103) throws "is the same network as client …" for
-    // two equal networks. So this add succeeds, after which `radotp serve` refuses to start and running servers
-    // keep their old client table forever (serve.ts: "could not reload RADIUS clients"). Fix: in ClientRepository
-    // add/update, refuse an address whose network equals another client's (e.g. an EXCLUDE/UNIQUE constraint on
-    // `address`, or a check against parseCidr of every row) with a StoreConflictError naming that client.
+    // ClientTable refuses two clients for one network (the server could not tell whose secret applies), so the
+    // store refuses the second one at once: accepted, it would stop `serve` from starting and freeze running
+    // servers' client tables.
     try {
       expectOneLineError(
         await radotp(['client', 'add', 'campus-again', '--address', '172.16.0.0/12', '--secret', SECRET]),
         /same network as client "campus"|172\.16\.0\.0\/12.*campus/,
       );
     } finally {
-      await radotp(['client', 'remove', 'campus-again']); // keep the later tests' expectations independent of this bug
+      await radotp(['client', 'remove', 'campus-again']); // should it ever be accepted, later tests still see the same clients
     }
   });
 

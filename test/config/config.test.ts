@@ -102,9 +102,6 @@ describe('unknown keys are refused with their path', () => {
 
 describe('YAML that does not parse', () => {
   // [yaml, line of the mistake]
-  // BUG (src/config/load.ts:42-45): parseDocument runs with prettyErrors: false, so yaml never fills in
-  // e.linePos and the message carries no line number. These tests fail until load.ts computes the position
-  // (e.g. a LineCounter passed to parseDocument, or prettyErrors: true).
   const cases: [string, string, number][] = [
     ['a nested mapping on one line', 'radius:\n  maxPending: 5: 6\nlog: {}\n', 2],
     ['a duplicate key', 'log:\n  level: info\n  level: debug\n', 3],
