@@ -1,5 +1,7 @@
-# radotp container image. Docker cannot run on the machines radotp is developed on, so this file is
-# UNTESTED there; it mirrors the README's Quick start (npm ci, build, radotp serve).
+# radotp container image; it mirrors the README's Quick start (npm ci, build, radotp serve). Docker cannot
+# run on the machines radotp is developed on, so test/e2e/dockerfile.test.ts builds it without Docker (every
+# COPY, the npm RUN, ENV, ENTRYPOINT and CMD) and runs it: radclient is accepted. The base image and the
+# apt-get line are the parts no test covers. test/support/dockerfile.ts reads only the instructions used here.
 
 # --- build: install everything, compile TypeScript to dist/ ---
 FROM node:20-bookworm-slim AS build

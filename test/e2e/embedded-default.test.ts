@@ -1,11 +1,9 @@
-import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import dgram from 'node:dgram';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { readPostmasterPid } from '../../src/store/embedded/postmaster-pid';
-import { cliEnv, RADOTP_BIN, runCli } from '../support/cli';
+import { runCli } from '../support/cli';
 import { radclient } from '../support/radclient';
+import { freePort, isRunning, processesMentioning, ServeProcess, waitFor } from '../support/serve-process';
 
 /*
  * The zero-setup path: no database URL anywhere, so `radotp serve` runs PostgreSQL itself under dataDir, and
@@ -14,79 +12,6 @@ import { radclient } from '../support/radclient';
 
 const SECRET = 'embedded-default-secret-5b0c2e';
 const PASSWORD = 'embedded default password';
-/** Ports other suites (and people) use on this machine. */
-const RESERVED_UDP_PORTS = new Set([18120, 18121, 18130, 18131, 18199]);
-
-async function freePort(kind: 'udp' | 'tcp'): Promise<number> {
-  for (;;) {
-    const port =
-      kind === 'udp'
-        ? await new Promise<number>((resolve) => {
-            const s = dgram.createSocket('udp4');
-            s.bind(0, '127.0.0.1', () => {
-              const p = s.address().port;
-              s.close(() => resolve(p));
-            });
-          })
-        : await new Promise<number>((resolve) => {
-            const s = net.createServer();
-            s.listen(0, '127.0.0.1', () => {
-              const p = (s.address() as net.AddressInfo).port;
-              s.close(() => resolve(p));
-            });
-          });
-    if (!RESERVED_UDP_PORTS.has(port)) return port;
-  }
-}
-
-/** Alive and not a zombie (an exited postmaster re-parented to a PID 1 that does not reap stays one). */
-function isRunning(pid: number): boolean {
-  try {
-    return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-/** Live processes whose command line mentions `text` (e.g. a postmaster's -D <pgdata>). */
-function processesMentioning(text: string): string[] {
-  return execFileSync('ps', ['-eo', 'pid=,stat=,args='], { encoding: 'utf8' })
-    .split('\n')
-    .filter((line) => line.includes(text) && !/^\s*\d+\s+Z/.test(line));
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** `radotp serve` as a child process, with its output kept for failure messages. */
-class ServeProcess {
-  output = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  private constructor(readonly child: ChildProcessWithoutNullStreams) {
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (this.output += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (this.output += d));
-    this.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  }
-
-  static start(configFile: string): ServeProcess {
-    return new ServeProcess(spawn(process.execPath, [RADOTP_BIN, 'serve', '--config', configFile], { env: cliEnv(), stdio: 'pipe' }));
-  }
-
-  async serving(): Promise<void> {
-    await waitFor('"radotp serving"', () => {
-      if (this.child.exitCode !== null) throw new Error(`radotp serve exited (${this.child.exitCode}):\n${this.output}`);
-      return this.output.includes('"msg":"radotp serving"') ? true : undefined;
-    }, 90_000);
-  }
-}
-
 describe('embedded PostgreSQL by default (no database URL configured)', () => {
   let home: string;
   let configFile: string;
