@@ -4,8 +4,8 @@ import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { readPostmasterPid } from '../../src/store/embedded/postmaster-pid';
 import { buildImage, type BuiltImage } from '../support/dockerfile';
-import { radclient } from '../support/radclient';
-import { freePort, isRunning, ServeProcess, waitFor } from '../support/serve-process';
+import { radclientUntilAccepted } from '../support/radclient';
+import { freePort, isRunning, ServeProcess } from '../support/serve-process';
 
 /*
  * The Dockerfile, built without Docker (see test/support/dockerfile.ts for what that does and does not
@@ -74,16 +74,10 @@ describe('the Dockerfile', () => {
     expect(inImage(['client', 'add', 'local', '--address', '127.0.0.1', '--secret-stdin'], `${SECRET}\n`)).toBe('client local added\n');
     expect(inImage(['user', 'add', 'alice', '--password-stdin'], `${PASSWORD}\n`)).toBe('user alice added (method password)\n');
     const pairs = `User-Name=alice,User-Password="${PASSWORD}",Message-Authenticator=0x00`;
-    const accepted = await waitFor('Access-Accept', async () => {
-      const r = await radclient({ port: radiusPort, secret: SECRET, pairs });
-      return r.reply === 'Access-Accept' ? r : undefined;
-    });
-    expect(accepted.reply).toBe('Access-Accept');
+    expect((await radclientUntilAccepted({ port: radiusPort, secret: SECRET, pairs })).reply).toBe('Access-Accept');
   }, 180_000);
 
   test('SIGTERM (what tini forwards on docker stop) stops it cleanly', async () => {
-    serve!.child.kill('SIGTERM');
-    const { code, signal } = await serve!.exited;
-    expect({ code, signal, output: code === 0 ? '' : serve!.output }).toEqual({ code: 0, signal: null, output: '' });
+    expect(await serve!.terminate()).toEqual({ code: 0, signal: null, output: '' });
   }, 60_000);
 });

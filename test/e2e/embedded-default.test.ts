@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { readPostmasterPid } from '../../src/store/embedded/postmaster-pid';
 import { runCli } from '../support/cli';
-import { radclient } from '../support/radclient';
+import { radclient, radclientUntilAccepted } from '../support/radclient';
 import { freePort, isRunning, processesMentioning, ServeProcess, waitFor } from '../support/serve-process';
 
 /*
@@ -87,19 +87,13 @@ describe('embedded PostgreSQL by default (no database URL configured)', () => {
 
   test('radclient is accepted once the client table has refreshed', async () => {
     const pairs = `User-Name=alice,User-Password="${PASSWORD}",Message-Authenticator=0x00`;
-    const accepted = await waitFor('Access-Accept', async () => {
-      const r = await radclient({ port: radiusPort, secret: SECRET, pairs });
-      return r.reply === 'Access-Accept' ? r : undefined;
-    });
-    expect(accepted.reply).toBe('Access-Accept');
+    expect((await radclientUntilAccepted({ port: radiusPort, secret: SECRET, pairs })).reply).toBe('Access-Accept');
     const wrong = await radclient({ port: radiusPort, secret: SECRET, pairs: 'User-Name=alice,User-Password=wrong,Message-Authenticator=0x00' });
     expect(wrong.reply).toBe('Access-Reject');
   }, 60_000);
 
   test('SIGTERM: serve exits 0 and takes its PostgreSQL down with it', async () => {
-    serve!.child.kill('SIGTERM');
-    const { code, signal } = await serve!.exited;
-    expect({ code, signal, output: code === 0 ? '' : serve!.output }).toEqual({ code: 0, signal: null, output: '' });
+    expect(await serve!.terminate()).toEqual({ code: 0, signal: null, output: '' });
     await waitFor('the postmaster to be gone', () => (isRunning(postmasterPid) ? undefined : true), 10_000);
     expect(processesMentioning(pgdata)).toEqual([]);
     expect(fs.readdirSync(path.join(home, 'data', 'postgres.users'))).toEqual([]);

@@ -30,3 +30,14 @@ export function radclient(opts: { port: number; secret: string; pairs: string; c
     child.stdin.end(opts.pairs + '\n');
   });
 }
+
+/** radclient, repeated until Access-Accept (a server's client table refreshes every clientRefresh seconds). */
+export async function radclientUntilAccepted(opts: { port: number; secret: string; pairs: string }, timeoutMs = 20_000): Promise<RadclientResult> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await radclient(opts);
+    if (r.reply === 'Access-Accept') return r;
+    if (Date.now() > deadline) throw new Error(`no Access-Accept within ${timeoutMs} ms; last answer: ${r.output}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -76,6 +76,13 @@ export class ServeProcess {
     return new ServeProcess(spawn(command[0]!, command.slice(1), { env, stdio: 'pipe' }));
   }
 
+  /** SIGTERM, then how it ended: `{ code: 0, signal: null, output: '' }` for a clean stop (the output only otherwise). */
+  async terminate(): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
+    this.child.kill('SIGTERM');
+    const { code, signal } = await this.exited;
+    return { code, signal, output: code === 0 ? '' : this.output };
+  }
+
   async serving(): Promise<void> {
     await waitFor('"radotp serving"', () => {
       if (this.child.exitCode !== null) throw new Error(`radotp serve exited (${this.child.exitCode}):\n${this.output}`);
