@@ -33,16 +33,18 @@ export interface Store {
 /** The repositories of a Store, bound to one transaction (see Store.transaction). */
 export type TransactionStore = Pick<Store, 'db' | 'keys' | 'clients' | 'users' | 'tokens' | 'audit'>;
 
-/** Repositories writing through `tx`; its statements are sent unprepared (see connectionRunner). */
-function boundTo(tx: Db, keys: KeyRing): TransactionStore {
-  const run = connectionRunner(tx);
+/**
+ * The repositories writing through `db`: the pool's, or one transaction's (whose statements are then sent
+ * unprepared, see connectionRunner). Login-path statements go through `run`, audit inserts through `auditRun`.
+ */
+function repositories(db: Db, keys: KeyRing, run: StatementRunner, auditRun: StatementRunner = run): TransactionStore {
   return {
-    db: tx,
+    db,
     keys,
-    clients: new ClientRepository(tx, keys),
-    users: new UserRepository(tx),
-    tokens: new TokenRepository(tx, keys, run),
-    audit: new AuditRepository(tx, run),
+    clients: new ClientRepository(db, keys),
+    users: new UserRepository(db),
+    tokens: new TokenRepository(db, keys, run),
+    audit: new AuditRepository(db, auditRun),
   };
 }
 
@@ -83,17 +85,12 @@ export function buildStore(conn: Connection, keys: KeyRing, url: string, embedde
   const { db } = conn;
   const run = poolRunner(conn.pool);
   return {
+    ...repositories(db, keys, run, poolRunner(conn.auditPool)),
     url,
-    db,
     run,
-    keys,
-    clients: new ClientRepository(db, keys),
-    users: new UserRepository(db),
-    tokens: new TokenRepository(db, keys, run),
     challenges: new ChallengeRepository(db),
-    audit: new AuditRepository(db, poolRunner(conn.auditPool)),
     embedded: !!embedded,
-    transaction: (fn) => db.transaction().execute((tx) => fn(boundTo(tx, keys))),
+    transaction: (fn) => db.transaction().execute((tx) => fn(repositories(tx, keys, connectionRunner(tx)))),
     async ping() {
       try {
         await conn.pool.query('SELECT 1');
