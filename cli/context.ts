@@ -34,7 +34,12 @@ export function wantsJson(cmd: Command): boolean {
  * its row (nor the row written for a change that failed).
  */
 export function withAdminChange<T>(cmd: Command, fn: (tx: TransactionStore, audit: AdminAuditWriter, cfg: LoadedConfig) => Promise<T>): Promise<T> {
-  return withStore(cmd, (store, cfg) => store.transaction((tx) => fn(tx, adminAudit(tx, cfg), cfg)));
+  return withStore(cmd, (store, cfg) => adminTransaction(store, cfg, (tx, audit) => fn(tx, audit, cfg)));
+}
+
+/** One transaction of `store`, with an audit writer that writes in it. */
+function adminTransaction<T>(store: Store, cfg: LoadedConfig, fn: (tx: TransactionStore, audit: AdminAuditWriter) => Promise<T>): Promise<T> {
+  return store.transaction((tx) => fn(tx, adminAudit(tx, cfg)));
 }
 
 /**
@@ -49,9 +54,9 @@ export function importAudited<T>(
   row: (summary: T) => AdminAuditEvent,
 ): Promise<T> {
   if (dryRun) return run(store);
-  return store.transaction(async (tx) => {
+  return adminTransaction(store, cfg, async (tx, audit) => {
     const summary = await run(tx);
-    await adminAudit(tx, cfg)(row(summary));
+    await audit(row(summary));
     return summary;
   });
 }
