@@ -27,10 +27,11 @@ export function startAuditRetention(o: {
     const cutoff = new Date(Date.now() - o.retentionSeconds * 1000);
     running = o.audit.prune(cutoff, { signal: stopping.signal }).then(
       ({ deleted, busy }) => {
-        if (deleted > 0) o.onPruned?.(deleted);
         const fields = { deleted, before: cutoff.toISOString(), otherNodePruning: busy || undefined };
-        if (deleted > 0) o.logger.info(fields, 'audit trail pruned');
-        else if (busy) o.logger.debug(fields, 'audit trail pruned'); // another node's round: routine, every hour
+        if (deleted > 0) {
+          o.onPruned?.(deleted);
+          o.logger.info(fields, 'audit trail pruned');
+        } else if (busy) o.logger.debug(fields, 'audit trail pruned'); // another node's round: routine, every hour
       },
       (e) => o.logger.warn({ err: (e as Error).message }, 'could not prune the audit trail; trying again next round'),
     ).finally(() => (running = undefined));
