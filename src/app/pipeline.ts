@@ -1,9 +1,10 @@
 import type { LoadedConfig } from '../config/load';
-import { LocalPasswordFactor } from '../auth/first-factor';
+import { LocalPasswordFactor, type PasswordHashPurpose } from '../auth/first-factor';
 import type { AuthMethod } from '../auth/method';
 import { PasswordMethod } from '../auth/methods/password';
 import { TokenMethod, type TokenSource } from '../auth/methods/token';
 import type { AuthCache } from '../store/auth-cache';
+import type { CodeLengthsInUse } from '../store/code-lengths';
 import { TokenVerifier, type VerifierSettings } from '../auth/token-verifier';
 import { AuthPipeline } from '../auth/pipeline';
 import type { Logger } from '../obs/logger';
@@ -26,26 +27,52 @@ function storeTokens(store: Store): TokenSource {
   };
 }
 
-/** The method table: a user's `method` column picks exactly one of these. */
-export function buildMethods(cfg: LoadedConfig, store: Store, node: string, tokens: TokenSource = storeTokens(store)): Map<string, AuthMethod> {
-  const firstFactor = new LocalPasswordFactor(store.users);
+const NO_LENGTHS = (): readonly number[] => [];
+
+/**
+ * The method table: a user's `method` column picks exactly one of these. `codeLengthsInUse`: the
+ * deployment's code lengths, which set the price of a wrong append login (see src/auth/append-split.ts).
+ */
+export function buildMethods(
+  cfg: LoadedConfig,
+  store: Store,
+  node: string,
+  tokens: TokenSource = storeTokens(store),
+  codeLengthsInUse: () => readonly number[] = NO_LENGTHS,
+  firstFactor: LocalPasswordFactor = new LocalPasswordFactor(store.users),
+): Map<string, AuthMethod> {
   const verifier = new TokenVerifier(store.tokens, store.keys, verifierSettings(cfg));
   const methods: AuthMethod[] = [
-    new PasswordMethod(firstFactor),
+    new PasswordMethod(firstFactor, codeLengthsInUse),
     new TokenMethod(firstFactor, tokens, store.challenges, verifier, {
       allowUsersWithoutToken: cfg.auth.allowUsersWithoutToken,
       challengeTtl: cfg.auth.challengeTtl,
       challengeMessage: cfg.auth.challengeMessage,
       node,
+      codeLengthsInUse,
     }),
   ];
   return new Map(methods.map((m) => [m.name, m]));
 }
 
-/** The pipeline of a server: users and tokens read through `cache` (see AuthCache). */
-export function buildPipeline(cfg: LoadedConfig, store: Store, node: string, logger: Logger, cache: AuthCache): AuthPipeline {
-  const users = { find: (username: string) => cache.findUser(username) };
-  return new AuthPipeline(users, store.challenges, buildMethods(cfg, store, node, cache), (e) =>
-    logger.error({ err: e instanceof Error ? e.stack : String(e) }, 'internal error while deciding'),
+/** What a serving node adds to the stores: its caches, and where its password hashes are counted. */
+export interface ServingParts {
+  readonly logger: Logger;
+  readonly cache: AuthCache;
+  readonly codeLengths: Pick<CodeLengthsInUse, 'current'>;
+  readonly onPasswordHash?: (purpose: PasswordHashPurpose) => void;
+}
+
+/** The pipeline of a server: users and tokens read through the cache (see AuthCache). */
+export function buildPipeline(cfg: LoadedConfig, store: Store, node: string, parts: ServingParts): AuthPipeline {
+  const users = { find: (username: string) => parts.cache.findUser(username) };
+  const codeLengthsInUse = () => parts.codeLengths.current();
+  const firstFactor = new LocalPasswordFactor(store.users, parts.onPasswordHash);
+  return new AuthPipeline(
+    users,
+    store.challenges,
+    buildMethods(cfg, store, node, parts.cache, codeLengthsInUse, firstFactor),
+    (e) => parts.logger.error({ err: e instanceof Error ? e.stack : String(e) }, 'internal error while deciding'),
+    { firstFactor, codeLengthsInUse },
   );
 }

@@ -13,6 +13,7 @@ import { RadiusServer } from '../radius/server';
 import type { ClientEntry } from '../radius/types';
 import { AuthCache } from '../store/auth-cache';
 import { ChangeListener } from '../store/change-listener';
+import { CodeLengthsInUse } from '../store/code-lengths';
 import { loadLoginData, loadLoginDataPage } from '../store/login-data';
 import { openStore, type Store } from '../store/open';
 import { retryWhileUnavailable } from '../store/retry';
@@ -80,17 +81,26 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
     () => listener.live,
   );
   metrics.watchLoginCache(cache.stats);
-  const listener = new ChangeListener(store.url, (e) => cache.onChange(e), logger, () => {
-    const started = Date.now();
-    metrics.loginCacheWarmed.set(0);
-    cache.warm((after) => loadLoginDataPage(store.db, store.keys, after, 1000)).then(
-      (users) => {
-        metrics.loginCacheWarmed.set(1);
-        logger.info({ users, ms: Date.now() - started }, 'user cache warmed');
-      },
-      (e) => logger.warn({ err: (e as Error).message }, 'could not warm the user cache; users are loaded on demand'),
-    );
-  });
+  const codeLengths = new CodeLengthsInUse(() => store.tokens.codeLengthsInUse(), logger);
+  const listener = new ChangeListener(
+    store.url,
+    (e) => {
+      cache.onChange(e);
+      codeLengths.onChange(e);
+    },
+    logger,
+    () => {
+      const started = Date.now();
+      metrics.loginCacheWarmed.set(0);
+      cache.warm((after) => loadLoginDataPage(store.db, store.keys, after, 1000)).then(
+        (users) => {
+          metrics.loginCacheWarmed.set(1);
+          logger.info({ users, ms: Date.now() - started }, 'user cache warmed');
+        },
+        (e) => logger.warn({ err: (e as Error).message }, 'could not warm the user cache; users are loaded on demand'),
+      );
+    },
+  );
   let radius: RadiusServer<ClientData> | undefined;
   let retention: AuditRetentionJob | undefined;
   let httpServer: http.Server | undefined;
@@ -101,6 +111,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
   metrics.watchAuditBacklog(() => audit.backlog);
   try {
     let clients = await retryWhileUnavailable(() => loadClientTable(store, logger));
+    await codeLengths.refresh();
     timers.push(
       setInterval(() => {
         loadClientTable(store, logger).then(
@@ -115,7 +126,12 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
     for (const t of timers) t.unref();
 
     listener.start();
-    const pipeline = buildPipeline(cfg, store, node, logger, cache);
+    const pipeline = buildPipeline(cfg, store, node, {
+      logger,
+      cache,
+      codeLengths,
+      onPasswordHash: (purpose) => metrics.passwordHashes.inc({ purpose }),
+    });
     radius = new RadiusServer<ClientData>({
       listen: cfg.radius.listen.map(listen),
       clients: () => clients,
@@ -160,6 +176,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
           retention?.stop();
           await radius?.stop();
           await listener.stop();
+          await codeLengths.stop();
           await new Promise<void>((resolve) => (httpServer ? httpServer.close(() => resolve()) : resolve()));
           await audit.close();
           await retention?.running;
@@ -174,6 +191,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
     retention?.stop();
     await radius?.stop().catch(() => {});
     await listener.stop();
+    await codeLengths.stop();
     httpServer?.close();
     await audit.close().catch(() => {});
     await retention?.running;

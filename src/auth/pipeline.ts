@@ -4,10 +4,21 @@ import type { UserRecord } from '../store/users';
 import { andThen, type Awaitable } from '../lang/awaitable';
 import { fail, reject } from './decision';
 import type { AuthMethod, MethodOutcome } from './method';
+import { appendHashCost } from './append-split';
+import { burnDecoys, type FirstFactor } from './first-factor';
 import { burnPasswordVerification, PasswordQueueFull } from './password-hash';
 import type { AuthRequest } from './request';
 
 export type Outcome = MethodOutcome & { readonly method?: string };
+
+/** What an unknown user's login pays so that it takes as long as a known user's (see startFor). */
+export interface Decoys {
+  readonly firstFactor: Pick<FirstFactor, 'burn'>;
+  /** The deployment's code lengths: the price of an append login depends on them (see append-split.ts). */
+  codeLengthsInUse(): readonly number[];
+}
+
+const ARGON2_DECOYS: Decoys = { firstFactor: { burn: burnPasswordVerification }, codeLengthsInUse: () => [] };
 
 /**
  * The method's outcome with its name. Not `{ ...outcome, method }`: V8 (Node 20) builds a new hidden
@@ -31,6 +42,7 @@ export class AuthPipeline {
     private readonly challenges: Pick<ChallengeRepository, 'take' | 'isLive' | 'restore'>,
     private readonly methods: ReadonlyMap<string, AuthMethod>,
     private readonly onInternalError: (e: unknown) => void = () => {},
+    private readonly decoys: Decoys = ARGON2_DECOYS,
   ) {
     this.failure = (e) => this.failed(e);
   }
@@ -66,7 +78,8 @@ export class AuthPipeline {
       // otp-only style the NAS did the first factor and a token user's login checks no password: a decoy
       // hash there would set unknown users apart instead (and hand a flood of made-up names our argon2 time).
       if (req.client.loginStyle === 'otp-only') return reject('unknown_user');
-      return burnPasswordVerification(req.password).then(() => reject('unknown_user'));
+      const hashes = req.client.loginStyle === 'append' ? appendHashCost(req.password, this.decoys.codeLengthsInUse()) : 1;
+      return burnDecoys(this.decoys.firstFactor, req.password, hashes).then(() => reject('unknown_user'));
     }
     const method = this.methods.get(user.method);
     if (!method) return withMethod(reject('method_unavailable'), user.method);

@@ -46,6 +46,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly passwordHashes = new client.Counter({
+    name: 'radotp_password_hashes_total',
+    help: 'argon2id password hashes computed, by purpose: check (against a user\'s hash) or decoy (same cost, so that a reject\'s timing does not tell unknown users apart)',
+    labelNames: ['purpose'] as const,
+    registers: [this.registry],
+  });
+
   readonly loginCacheWarmed = new client.Gauge({
     name: 'radotp_login_cache_warmed',
     help: '1 once every user and token has been loaded into this node\'s login cache (after start, and after the change notifications came back)',

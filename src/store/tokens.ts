@@ -278,6 +278,22 @@ export class TokenRepository {
     return rows.map((r) => toLoginToken(r, this.keys.open(r.seed_sealed, 'token-seed')));
   }
 
+  /**
+   * The code lengths of the tokens that can log in (active, assigned; OCRA answers a challenge instead):
+   * what a field typed in the append style may end in, anywhere in the deployment.
+   */
+  async codeLengthsInUse(): Promise<number[]> {
+    const rows = await this.db
+      .selectFrom('token')
+      .select('digits')
+      .distinct()
+      .where('state', '=', 'active')
+      .where('user_id', 'is not', null)
+      .where('kind', '<>', 'ocra')
+      .execute();
+    return rows.map((r) => r.digits).sort((a, b) => a - b);
+  }
+
   /** Whether the user holds a disabled token (lost, stolen...): such a user must not fall back to the password alone. */
   async hasDisabledToken(userId: bigint): Promise<boolean> {
     const r = await this.db.selectFrom('token').select('id').where('user_id', '=', userId).where('state', '=', 'disabled').limit(1).executeTakeFirst();

@@ -1,54 +1,124 @@
+import type { AuthMethod } from '../../src/auth/method';
+import { AuthPipeline } from '../../src/auth/pipeline';
+import { PasswordMethod } from '../../src/auth/methods/password';
 import { TokenMethod } from '../../src/auth/methods/token';
 import type { CodeCheck } from '../../src/auth/token-verifier';
 import type { LoginToken } from '../../src/store/tokens';
 import type { UserRecord } from '../../src/store/users';
 
 /*
- * The append style: User-Password is the password followed by the code. Whatever is typed, a known user's
- * login checks the password once, as an unknown user's does (the pipeline's decoy hash): a reject that
- * came without a hash would tell the names that exist from those that do not by its timing.
+ * The append style: User-Password is the password followed by the code. Each way of splitting the field
+ * costs one password hash, and a wrong login costs as many hashes as the field has splits over the code
+ * lengths in use in the deployment, decoys making up what the user's own tokens do not: a reject that
+ * took more (or fewer) hashes would tell who exists, and who holds tokens of which lengths, by its timing.
  */
 const ria: UserRecord = { id: 1n, username: 'ria', passwordHash: 'argon2id-hash', method: 'token', createdAt: new Date(0), updatedAt: new Date(0) };
-const token = { id: 7n, serial: 'SW7', kind: 'totp', digits: 6 } as LoginToken;
+const tokenOf = (digits: number) => ({ id: BigInt(digits), serial: `SW${digits}`, kind: 'totp', digits }) as LoginToken;
+const ocraToken = { id: 99n, serial: 'OC1', kind: 'ocra', digits: 6, ocraSuite: 'OCRA-1:HOTP-SHA1-6:QN08' } as LoginToken;
+const GOOD_CODE: Record<number, string> = { 6: '123456', 8: '12345678' };
+const client = { name: 'nas', address: '127.0.0.1', loginStyle: 'append' as const };
 
-function appendLogin(typed: string) {
-  const checked: string[] = [];
+/** Counts what a login paid: the passwords checked (one hash each) and the decoy hashes. */
+function hashLedger() {
+  const ledger = { checked: [] as string[], decoys: 0 };
   const firstFactor = {
     verify: async (_user: UserRecord, password: Buffer | undefined) => {
-      checked.push(password?.toString('utf8') ?? '');
+      ledger.checked.push(password?.toString('utf8') ?? '');
       return password?.toString('utf8') === 'secret';
     },
+    burn: async () => {
+      ledger.decoys++;
+    },
   };
+  return { ledger, firstFactor };
+}
+
+function tokenLogin(typed: string, own: readonly LoginToken[], inUse: readonly number[]) {
+  const { ledger, firstFactor } = hashLedger();
   const verifier = {
-    check: (_tokens: readonly LoginToken[], code: string): CodeCheck => (code === '123456' ? { result: 'accept', token } : { result: 'bad_code' }),
+    check: (tokens: readonly LoginToken[], code: string): CodeCheck => {
+      const token = tokens.find((t) => GOOD_CODE[t.digits] === code);
+      return token ? { result: 'accept', token } : { result: 'bad_code' };
+    },
   };
-  const tokens = { usableForUser: () => [token], hasDisabledToken: async () => false };
+  const tokens = { usableForUser: () => [...own], hasDisabledToken: async () => false };
   const method = new TokenMethod(firstFactor, tokens, { issue: async () => Buffer.alloc(20) }, verifier, {
-    allowUsersWithoutToken: false,
+    allowUsersWithoutToken: true,
     challengeTtl: 120,
     challengeMessage: 'code?',
     node: 'n1',
+    codeLengthsInUse: () => inUse,
   });
-  const outcome = method.start({ user: ria, request: { username: 'ria', password: Buffer.from(typed, 'utf8'), client: { name: 'nas', address: '127.0.0.1', loginStyle: 'append' } } });
-  return { outcome: Promise.resolve(outcome), checked };
+  const outcome = method.start({ user: ria, request: { username: 'ria', password: Buffer.from(typed, 'utf8'), client } });
+  return { outcome: Promise.resolve(outcome), ledger };
 }
 
-// [typed, outcome, the passwords checked (each is one hash)]
-const cases: [string, { kind: string; reason: string }, string[]][] = [
-  ['secret123456', { kind: 'accept', reason: 'code_ok' }, ['secret']],
-  ['secret123456  ', { kind: 'accept', reason: 'code_ok' }, ['secret']],
-  ['secret654321', { kind: 'reject', reason: 'bad_code' }, ['secret']],
-  ['wrong123456', { kind: 'reject', reason: 'bad_password' }, ['wrong']],
+// [typed, the user's code tokens' lengths, lengths in use in the deployment, outcome, passwords checked, decoy hashes]
+const cases: [string, number[], number[], { kind: string; reason: string }, string[], number][] = [
+  ['secret123456', [6], [6], { kind: 'accept', reason: 'code_ok' }, ['secret'], 0],
+  ['secret123456  ', [6], [6], { kind: 'accept', reason: 'code_ok' }, ['secret'], 0],
+  ['secret654321', [6], [6], { kind: 'reject', reason: 'bad_code' }, ['secret'], 0],
+  ['wrong123456', [6], [6], { kind: 'reject', reason: 'bad_password' }, ['wrong'], 0],
   // no code at the end: the whole field is checked as the password, at the same cost
-  ['secret', { kind: 'reject', reason: 'no_code' }, ['secret']],
-  ['secret12', { kind: 'reject', reason: 'bad_password' }, ['secret12']],
-  ['123456', { kind: 'reject', reason: 'bad_password' }, ['123456']],
-  ['wrong', { kind: 'reject', reason: 'bad_password' }, ['wrong']],
-  ['', { kind: 'reject', reason: 'bad_password' }, ['']],
+  ['secret', [6], [6], { kind: 'reject', reason: 'no_code' }, ['secret'], 0],
+  ['secret12', [6], [6], { kind: 'reject', reason: 'bad_password' }, ['secret12'], 0],
+  ['123456', [6], [6], { kind: 'reject', reason: 'bad_password' }, ['123456'], 0],
+  ['wrong', [6], [6], { kind: 'reject', reason: 'bad_password' }, ['wrong'], 0],
+  ['', [6], [6], { kind: 'reject', reason: 'bad_password' }, [''], 0],
+  // tokens of two lengths: the longer split first, then the shorter
+  ['secret12345678', [6, 8], [6, 8], { kind: 'accept', reason: 'code_ok' }, ['secret'], 0],
+  ['secret123456', [6, 8], [6, 8], { kind: 'accept', reason: 'code_ok' }, ['secret'], 0],
+  ['wrong12345678', [6, 8], [6, 8], { kind: 'reject', reason: 'bad_password' }, ['wrong', 'wrong12'], 0],
+  // a deployment with 8-digit tokens: a user of 6-digit ones pays the second hash as a decoy
+  ['wrong12345678', [6], [6, 8], { kind: 'reject', reason: 'bad_password' }, ['wrong12'], 1],
+  ['wrong123456', [6], [6, 8], { kind: 'reject', reason: 'bad_password' }, ['wrong'], 0],
+  ['secret123456', [6], [6, 8], { kind: 'accept', reason: 'code_ok' }, ['secret'], 0],
+  // the deployment's list has not caught up with this user's new token yet: the user's own lengths count too
+  ['wrong12345678', [6, 8], [6], { kind: 'reject', reason: 'bad_password' }, ['wrong', 'wrong12'], 0],
+  // no code token: the field is the password, and a wrong one still pays the deployment's price
+  ['secret', [], [6, 8], { kind: 'accept', reason: 'no_token_allowed' }, ['secret'], 0],
+  ['wrong12345678', [], [6, 8], { kind: 'reject', reason: 'bad_password' }, ['wrong12345678'], 1],
 ];
 
-test.each(cases)('append %j: %o after checking %j', async (typed, outcome, checked) => {
-  const login = appendLogin(typed);
+test.each(cases)('append %j, tokens of %j digits, %j in use: %o after checking %j and %d decoys', async (typed, own, inUse, outcome, checked, decoys) => {
+  const login = tokenLogin(typed, own.map(tokenOf), inUse);
   expect(await login.outcome).toMatchObject(outcome);
-  expect(login.checked).toEqual(checked);
+  expect(login.ledger).toEqual({ checked, decoys });
+});
+
+test('a user with only OCRA tokens is challenged after the password, and pays the deployment price when it is wrong', async () => {
+  const right = tokenLogin('secret', [ocraToken], [6, 8]);
+  expect(await right.outcome).toMatchObject({ kind: 'challenge' });
+  const wrong = tokenLogin('wrong12345678', [ocraToken], [6, 8]);
+  expect(await wrong.outcome).toMatchObject({ kind: 'reject', reason: 'bad_password' });
+  expect(wrong.ledger).toEqual({ checked: ['wrong12345678'], decoys: 1 });
+});
+
+/** Every kind of name a wrong append login can carry, and the hashes it paid. */
+async function hashesPaid(typed: string, who: 'unknown' | 'password' | number[], inUse: number[]): Promise<number> {
+  const { ledger, firstFactor } = hashLedger();
+  const decoys = { firstFactor, codeLengthsInUse: () => inUse };
+  const user = who === 'unknown' ? undefined : { ...ria, method: who === 'password' ? 'password' : 'token' };
+  const token = tokenLogin(typed, Array.isArray(who) ? who.map(tokenOf) : [], inUse);
+  const methods = new Map<string, AuthMethod>([['password', new PasswordMethod(firstFactor, () => inUse)]]);
+  const pipeline = new AuthPipeline({ find: () => user }, { take: async () => undefined, isLive: async () => false, restore: async () => {} }, methods, undefined, decoys);
+  if (Array.isArray(who)) {
+    expect(await token.outcome).toMatchObject({ kind: 'reject' });
+    return token.ledger.checked.length + token.ledger.decoys;
+  }
+  expect(await pipeline.decide({ username: 'ria', password: Buffer.from(typed, 'utf8'), client })).toMatchObject({ kind: 'reject' });
+  return ledger.checked.length + ledger.decoys;
+}
+
+const deployments = [[6], [8], [6, 8], [6, 7, 8, 10]];
+const typedFields = ['wrong', 'wrong1', 'wrong123456', 'wrong1234567', 'wrong12345678', 'wrong1234567890', 'x 12345678', '12345678', '', 'wrong123456   '];
+
+describe.each(deployments)('a wrong append login costs the same for everyone (lengths in use %j)', (...inUse) => {
+  const holders = [...new Set(inUse.map((d) => [d]).concat([inUse]))];
+  test.each(typedFields)('%j', async (typed) => {
+    const price = await hashesPaid(typed, 'unknown', inUse);
+    expect(await hashesPaid(typed, 'password', inUse)).toBe(price);
+    for (const own of holders) expect([own, await hashesPaid(typed, own, inUse)]).toEqual([own, price]);
+    expect(price).toBeGreaterThanOrEqual(1);
+  });
 });

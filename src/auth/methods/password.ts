@@ -1,15 +1,23 @@
+import { appendHashCost } from '../append-split';
 import { accept, reject } from '../decision';
-import type { FirstFactor } from '../first-factor';
+import { burnDecoys, type FirstFactor } from '../first-factor';
 import type { AuthContext, AuthMethod, MethodOutcome } from '../method';
 
 /** `password`: the first factor alone decides. */
 export class PasswordMethod implements AuthMethod {
   readonly name = 'password';
-  constructor(private readonly firstFactor: FirstFactor) {}
+  constructor(
+    private readonly firstFactor: FirstFactor,
+    /** The deployment's code lengths: in the append style a wrong password costs what a token user's does. */
+    private readonly codeLengthsInUse: () => readonly number[] = () => [],
+  ) {}
 
   async start(ctx: AuthContext): Promise<MethodOutcome> {
-    const ok = await this.firstFactor.verify(ctx.user, ctx.request.password);
-    return ok ? accept('password_ok') : reject('bad_password');
+    const password = ctx.request.password;
+    if (await this.firstFactor.verify(ctx.user, password)) return accept('password_ok');
+    // the field may end in digits that a token user's login would split off (see append-split.ts)
+    if (ctx.request.client.loginStyle === 'append') await burnDecoys(this.firstFactor, password, appendHashCost(password, this.codeLengthsInUse()) - 1);
+    return reject('bad_password');
   }
 
   async resume(): Promise<MethodOutcome> {

@@ -3,8 +3,9 @@ import { ocraChallenge, typedCode } from '../../otp';
 import type { ChallengeRepository, PendingChallenge } from '../../store/challenges';
 import type { LoginToken } from '../../store/tokens';
 import type { UserRecord } from '../../store/users';
+import { appendHashCost, appendText, codeSplits } from '../append-split';
 import { accept, challenge, reject } from '../decision';
-import type { FirstFactor } from '../first-factor';
+import { burnDecoys, type FirstFactor } from '../first-factor';
 import type { AuthContext, AuthMethod, MethodOutcome } from '../method';
 import { ocraSuiteOf, type CodeCheck, type SpentHook, type TokenVerifier } from '../token-verifier';
 
@@ -22,6 +23,8 @@ export interface TokenMethodSettings {
   readonly challengeTtl: number;
   readonly challengeMessage: string;
   readonly node: string;
+  /** The code lengths of the deployment's tokens, for the price of a wrong append login (see append-split.ts). */
+  readonly codeLengthsInUse: () => readonly number[];
 }
 
 const CHALLENGE_KIND = 'token';
@@ -157,35 +160,28 @@ export class TokenMethod implements AuthMethod {
     return challenge('password_ok', message, state);
   }
 
-  /** Password and code in one field: the code is the last `digits` characters (of some token of the user). */
+  /**
+   * Password and code in one field: the code is the last `digits` characters (of some token of the user).
+   * A wrong password costs the deployment's price (see append-split.ts), decoys making up the difference.
+   */
   private async startAppend(ctx: AuthContext, typed: Buffer): Promise<MethodOutcome> {
     const tokens = await this.tokens.usableForUser(ctx.user);
-    const codeTokens = tokens.filter((t) => t.kind !== 'ocra');
-    if (codeTokens.length === 0) {
-      if (tokens.length > 0) {
-        // OCRA only: the appended part cannot be a response to a challenge not yet shown
-        if (!(await this.firstFactor.verify(ctx.user, typed))) return reject('bad_password');
-        return this.askForCode(ctx, tokens);
-      }
-      // as in the challenge style: a wrong password is audited as that, whether or not the user has a token
-      return (await this.firstFactor.verify(ctx.user, typed)) ? this.withoutToken(ctx.user.id) : reject('bad_password');
-    }
-    // the code is the end of the field; whitespace after it is not (inside, it may be the password's)
-    const text = typed.toString('utf8').trimEnd();
-    const lengths = [...new Set(codeTokens.map((t) => t.digits))].sort((a, b) => b - a);
-    let passwordChecked = false;
-    for (const digits of lengths) {
-      if (text.length <= digits) continue;
-      const code = text.slice(-digits);
-      if (!/^\d+$/.test(code)) continue;
-      passwordChecked = true;
+    const own = tokens.filter((t) => t.kind !== 'ocra').map((t) => t.digits);
+    const text = appendText(typed);
+    const splits = codeSplits(text, own);
+    for (const digits of splits) {
       if (!(await this.firstFactor.verify(ctx.user, Buffer.from(text.slice(0, -digits), 'utf8')))) continue;
-      return outcomeOf(await this.checkCode(ctx, tokens, code, undefined, (t) => t.kind !== 'ocra' && t.digits === digits));
+      return outcomeOf(await this.checkCode(ctx, tokens, text.slice(-digits), undefined, (t) => t.kind !== 'ocra' && t.digits === digits));
     }
-    if (passwordChecked) return reject('bad_password');
-    // Nothing typed ends in a code. The field is still checked as a password: an unknown user costs a
-    // decoy hash (see AuthPipeline), so a known user answered without one would be told apart by the
-    // time the reject takes. And the audit can then say what went wrong: the code was left out.
-    return (await this.firstFactor.verify(ctx.user, typed)) ? reject('no_code') : reject('bad_password');
+    // Nothing typed ends in a code of the user's. The field is still checked, whole, as the password: so
+    // the audit can say what went wrong (the code was left out), and a user without a code token (none
+    // yet, or OCRA only) gets in with it.
+    if (splits.length === 0 && (await this.firstFactor.verify(ctx.user, typed))) {
+      if (own.length > 0) return reject('no_code');
+      // OCRA only: the appended part cannot be a response to a challenge not yet shown
+      return tokens.length > 0 ? this.askForCode(ctx, tokens) : this.withoutToken(ctx.user.id);
+    }
+    await burnDecoys(this.firstFactor, typed, appendHashCost(typed, this.settings.codeLengthsInUse(), own) - Math.max(1, splits.length));
+    return reject('bad_password');
   }
 }
