@@ -2,11 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import pg from 'pg';
 import type { Connection } from '../../src/store/connect';
-import { poolRunner } from '../../src/store/prepared';
-import { TokenRepository } from '../../src/store/tokens';
+import type { TokenRepository } from '../../src/store/tokens';
 import { UserRepository } from '../../src/store/users';
-import { KeyRing, masterKeyFromBytes } from '../../src/secrets/keyring';
-import { createMigratedDatabase, type MigratedDatabase } from '../support/test-database';
+import { createMigratedDatabase, tokenRepository, type MigratedDatabase } from '../support/test-database';
 
 /*
  * What the nodes' caches hear about tokens (migration 0002, narrowed by 0005): every change an admin can
@@ -22,7 +20,7 @@ const heard: string[] = [];
 beforeAll(async () => {
   db = await createMigratedDatabase();
   conn = db.conn;
-  tokens = new TokenRepository(conn.db, new KeyRing(masterKeyFromBytes(randomBytes(32))), poolRunner(conn.pool));
+  tokens = tokenRepository(conn);
   listener = new pg.Client({ connectionString: db.url });
   await listener.connect();
   listener.on('notification', (n) => heard.push(n.payload ?? ''));

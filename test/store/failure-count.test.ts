@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Connection } from '../../src/store/connect';
-import { poolRunner } from '../../src/store/prepared';
-import { TokenRepository } from '../../src/store/tokens';
+import type { TokenRepository } from '../../src/store/tokens';
 import { KeyRing, masterKeyFromBytes } from '../../src/secrets/keyring';
-import { createMigratedDatabase, type MigratedDatabase } from '../support/test-database';
+import { createMigratedDatabase, tokenRepository, type MigratedDatabase } from '../support/test-database';
 
 /*
  * A wrong code counts against the token once; the same wrong code again within a minute (a user retyping,
@@ -22,7 +21,7 @@ let tokens: TokenRepository;
 beforeAll(async () => {
   db = await createMigratedDatabase();
   conn = db.conn;
-  tokens = new TokenRepository(conn.db, nodeA, poolRunner(conn.pool));
+  tokens = tokenRepository(conn, nodeA);
 });
 afterAll(async () => {
   await db.close();

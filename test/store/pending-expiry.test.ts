@@ -1,10 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { CompiledQuery, sql } from 'kysely';
 import type { Connection } from '../../src/store/connect';
-import { poolRunner } from '../../src/store/prepared';
-import { expiredPendingDeletion, TokenRepository, type NewToken } from '../../src/store/tokens';
-import { KeyRing, masterKeyFromBytes } from '../../src/secrets/keyring';
-import { createMigratedDatabase, type MigratedDatabase } from '../support/test-database';
+import { expiredPendingDeletion, type NewToken, type TokenRepository } from '../../src/store/tokens';
+import { createMigratedDatabase, tokenRepository, type MigratedDatabase } from '../support/test-database';
 
 /*
  * Pending tokens (enrolled, never activated) expire; every node deletes the expired ones once a minute.
@@ -17,7 +15,7 @@ let tokens: TokenRepository;
 beforeAll(async () => {
   db = await createMigratedDatabase();
   conn = db.conn;
-  tokens = new TokenRepository(conn.db, new KeyRing(masterKeyFromBytes(randomBytes(32))), poolRunner(conn.pool));
+  tokens = tokenRepository(conn);
 });
 
 afterAll(async () => {

@@ -1,10 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Connection } from '../../src/store/connect';
-import { poolRunner } from '../../src/store/prepared';
-import { TokenRepository, type NewToken } from '../../src/store/tokens';
+import type { NewToken, TokenRepository } from '../../src/store/tokens';
 import { UserRepository } from '../../src/store/users';
-import { KeyRing, masterKeyFromBytes } from '../../src/secrets/keyring';
-import { createMigratedDatabase, type MigratedDatabase } from '../support/test-database';
+import { createMigratedDatabase, tokenRepository, type MigratedDatabase } from '../support/test-database';
 
 /*
  * The code lengths in use: those a field typed in the append style can end in, anywhere in the
@@ -18,7 +16,7 @@ let userId: bigint;
 beforeAll(async () => {
   db = await createMigratedDatabase();
   conn = db.conn;
-  tokens = new TokenRepository(conn.db, new KeyRing(masterKeyFromBytes(randomBytes(32))), poolRunner(conn.pool));
+  tokens = tokenRepository(conn);
   userId = (await new UserRepository(conn.db).add({ username: 'ria', passwordHash: null, method: 'token' })).id;
 });
 afterAll(() => db.close());

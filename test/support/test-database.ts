@@ -2,6 +2,9 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { connect, type Connection } from '../../src/store/connect';
 import { migrateToLatest } from '../../src/store/migrate';
+import { poolRunner } from '../../src/store/prepared';
+import { TokenRepository } from '../../src/store/tokens';
+import { KeyRing, masterKeyFromBytes } from '../../src/secrets/keyring';
 
 export interface TestDatabase {
   /** postgres://… to a fresh, empty database of its own. */
@@ -67,4 +70,9 @@ export async function createMigratedDatabase(): Promise<MigratedDatabase> {
     throw e;
   }
   return { url: db.url, conn, close };
+}
+
+/** A token repository on `conn`, sealing seeds under a fresh random key unless given one. */
+export function tokenRepository(conn: Connection, keys: KeyRing = new KeyRing(masterKeyFromBytes(randomBytes(32)))): TokenRepository {
+  return new TokenRepository(conn.db, keys, poolRunner(conn.pool));
 }
