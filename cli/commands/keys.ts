@@ -20,6 +20,7 @@ export function keysCommand(): Command {
     .command('rotate')
     .description('re-encrypt every secret not yet under the given key, in one transaction')
     .requiredOption('--new-key-file <file>', 'the new key file (create it with `radotp keys new FILE`)')
+    .option('--force', "rotate although this node's config holds the new key in neither keyFile nor previousKeyFiles (only when the serving nodes' configs differ from this one's)")
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
@@ -38,6 +39,13 @@ Rolling a new key out to a cluster without downtime:
       const next = readKeyFile(opts.newKeyFile);
       // Also when `next` is already this node's keyFile (step 5 run after step 4): it then finishes the roll-out.
       const result = await withAdminChange(command, async (tx, audit) => {
+        // Step 2 first: a node that cannot open the new key answers no login with a token (every seed is under it).
+        if (!tx.keys.holds(next.idHex) && !opts.force) {
+          throw new CliError(
+            `key ${next.idHex} (${opts.newKeyFile}) is in neither keyFile nor previousKeyFiles of this node's config: ` +
+              'nodes configured like it could not open what rotate seals. Add it to previousKeyFiles on every node first (see --help)',
+          );
+        }
         const result = await rekeyAll(tx.db, tx.keys, new KeyRing(next));
         await audit({ method: 'keys rotate', reason: 'rotated', detail: { keyId: next.idHex, ...result } });
         return result;

@@ -8,6 +8,8 @@ import type { CodeLengthsInUse } from '../store/code-lengths';
 import { TokenVerifier, type VerifierSettings } from '../auth/token-verifier';
 import { AuthPipeline } from '../auth/pipeline';
 import type { Logger } from '../obs/logger';
+import { RateLimitedLog } from '../radius/rate-limited-log';
+import { KeyError } from '../secrets/keyring';
 import type { Store } from '../store/open';
 
 export function verifierSettings(cfg: LoadedConfig): VerifierSettings {
@@ -55,6 +57,22 @@ export function buildMethods(
   return new Map(methods.map((m) => [m.name, m]));
 }
 
+/**
+ * Logs what kept a login from being decided. At most one line per distinct message every 10 s (a
+ * misconfiguration fails every login, and would otherwise write one line per request); a KeyError is
+ * the operator's config, not a bug, so it comes without a stack.
+ */
+export function internalErrorLog(logger: Logger): (e: unknown) => void {
+  const limit = new RateLimitedLog({ perKeyIntervalMs: 10_000 });
+  return (e) => {
+    const message = e instanceof Error ? e.message : String(e);
+    const { log, suppressed } = limit.check(message);
+    if (!log) return;
+    if (e instanceof KeyError) logger.error({ err: message, suppressed }, 'a secret this login needs is sealed under a key this node does not hold');
+    else logger.error({ err: e instanceof Error ? e.stack : message, suppressed }, 'internal error while deciding');
+  };
+}
+
 /** What a serving node adds to the stores: its caches, and where its password hashes are counted. */
 export interface ServingParts {
   readonly logger: Logger;
@@ -72,7 +90,7 @@ export function buildPipeline(cfg: LoadedConfig, store: Store, node: string, par
     users,
     store.challenges,
     buildMethods(cfg, store, node, parts.cache, codeLengthsInUse, firstFactor),
-    (e) => parts.logger.error({ err: e instanceof Error ? e.stack : String(e) }, 'internal error while deciding'),
+    internalErrorLog(parts.logger),
     { firstFactor, codeLengthsInUse },
   );
 }

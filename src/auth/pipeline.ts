@@ -1,3 +1,4 @@
+import { KeyError } from '../secrets/keyring';
 import { isDatabaseUnavailable } from '../store/connect';
 import { isOurState, type ChallengeRepository, type PendingChallenge } from '../store/challenges';
 import type { UserRecord } from '../store/users';
@@ -65,6 +66,9 @@ export class AuthPipeline {
     if (isDatabaseUnavailable(e)) return fail('database_unavailable');
     if (e instanceof PasswordQueueFull) return fail('overload');
     this.onInternalError(e);
+    // A seed sealed under a key this node's config lacks (a rotation ahead of the config): no answer, so
+    // the NAS tries a node that holds it; a Reject would blame the user for the operator's config.
+    if (e instanceof KeyError) return fail('key_unavailable');
     return fail('internal_error');
   }
 

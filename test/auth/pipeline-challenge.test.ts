@@ -3,6 +3,7 @@ import { accept, fail, reject, type Decision } from '../../src/auth/decision';
 import type { AuthMethod } from '../../src/auth/method';
 import type { PendingChallenge } from '../../src/store/challenges';
 import type { UserRecord } from '../../src/store/users';
+import { KeyError } from '../../src/secrets/keyring';
 
 /*
  * Answering a challenge consumes it (single use). When no decision comes of the answer (the database
@@ -71,5 +72,26 @@ describe('an unknown user is answered as a known one would be', () => {
     const outcome = login(style);
     expect(outcome).toBeInstanceOf(Promise);
     expect(await outcome).toMatchObject({ kind: 'reject', reason: 'unknown_user' });
+  });
+});
+
+describe('what keeps a login from being decided is fail (no answer: the NAS tries another node), never a reject', () => {
+  const user: UserRecord = { ...ria, passwordHash: 'h' };
+  const decideWith = (thrown: unknown) => {
+    const seen: unknown[] = [];
+    const method: AuthMethod = { name: 'token', start: () => Promise.reject(thrown), resume: async () => reject('unused') };
+    const pipeline = new AuthPipeline({ find: () => user }, { take: async () => undefined, isLive: async () => false, restore: async () => {} }, new Map([['token', method]]), (e) => seen.push(e));
+    return { outcome: pipeline.decide({ username: 'ria', password: Buffer.from('pw'), client: { name: 'nas', address: '127.0.0.1', loginStyle: 'challenge' } }), seen };
+  };
+  // [case, what the method threw, the reason, reported to the operator]
+  const cases: [string, unknown, string, boolean][] = [
+    ['the database is away', dbDown(), 'database_unavailable', false],
+    ["a seed sealed under a key this node's config lacks", new KeyError('sealed with key 00ff, which this node does not hold'), 'key_unavailable', true],
+    ['a bug', new TypeError('x is undefined'), 'internal_error', true],
+  ];
+  test.each(cases)('%s: fail %s', async (_case, thrown, reason, reported) => {
+    const d = decideWith(thrown);
+    expect(await d.outcome).toMatchObject({ kind: 'fail', reason });
+    expect(d.seen).toEqual(reported ? [thrown] : []);
   });
 });

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { parse, stringify } from 'yaml';
 import { base32Encode } from '../../src/otp';
 import { Code } from '../../src/radius/types';
 import { KeyRing, masterKeyFromBytes, readKeyFile } from '../../src/secrets/keyring';
@@ -110,8 +111,26 @@ test('rotating to the key already in use re-seals nothing when everything is und
   expect(r.stdout).toContain(`re-encrypted 0 client secret(s) and 0 token seed(s) under key ${t.store.keys.current.idHex} (4 already under it)`);
 });
 
+test("keys rotate refuses a key that this node's config does not hold: nodes configured like it would answer no token login", async () => {
+  const stray = path.join(dir, 'stray.key');
+  expect((await runCli(['keys', 'new', stray])).code).toBe(0);
+  const before = await sealingKeyIds();
+  const r = await radotp(['keys', 'rotate', '--new-key-file', stray]);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toBe(
+    `radotp: key ${readKeyFile(stray).idHex} (${stray}) is in neither keyFile nor previousKeyFiles of this node's config: ` +
+      'nodes configured like it could not open what rotate seals. Add it to previousKeyFiles on every node first (see --help)\n',
+  );
+  expect(await sealingKeyIds()).toEqual(before);
+});
+
 test('keys rotate re-seals every client secret and token seed under the new key', async () => {
-  const r = await radotp(['keys', 'rotate', '--new-key-file', newKeyFile]);
+  // run from an admin's config that was not given the new key (the serving node was): refused, then forced
+  const adminConfig = path.join(dir, 'admin.yaml');
+  const { previousKeyFiles: _held, ...withoutNewKey } = parse(fs.readFileSync(t.configFile, 'utf8')) as Record<string, unknown>;
+  fs.writeFileSync(adminConfig, stringify(withoutNewKey));
+  expect((await radotp(['keys', 'rotate', '--new-key-file', newKeyFile], adminConfig)).stderr).toMatch(/in neither keyFile nor previousKeyFiles/);
+  const r = await radotp(['keys', 'rotate', '--new-key-file', newKeyFile, '--force'], adminConfig);
   expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
   const next = readKeyFile(newKeyFile).idHex;
   expect(r.stdout).toContain(`re-encrypted 1 client secret(s) and 3 token seed(s) under key ${next}`);
