@@ -11,6 +11,14 @@ export class CliError extends Error {
   }
 }
 
+/** The command was called wrongly (options that exclude each other, a malformed argument): exit 2, as commander's own usage errors. */
+export class UsageError extends CliError {
+  override name = 'UsageError';
+  constructor(message: string) {
+    super(message, 2);
+  }
+}
+
 /** Reads a secret from standard input (one line; a trailing newline is not part of it). Never echoes it. */
 export function readSecretFromStdin(what: string): string {
   let text: string;

@@ -39,7 +39,19 @@ function report(e: unknown): number {
   return typeof err?.exitCode === 'number' && err.exitCode > 0 ? err.exitCode : 1;
 }
 
+/**
+ * `radotp token list | head -1`: the reader closes the pipe early. The rest of the output has nowhere to
+ * go, which is not an error of the command (whose work is done or goes on, e.g. a server's logging).
+ */
+function ignoreClosedStdout(): void {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
+    process.stdout.destroy(); // later writes are dropped instead of failing again
+  });
+}
+
 export async function main(argv: string[]): Promise<void> {
+  ignoreClosedStdout();
   let code = 0;
   try {
     await buildProgram().parseAsync(argv);

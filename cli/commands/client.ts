@@ -1,31 +1,37 @@
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseCidr } from '../../src/radius/client-table';
 import type { LoginStyle } from '../../src/store/schema';
-import { CliError, printJson, printTable, readSecretFromStdin } from '../io';
+import { CliError, printJson, printTable, readSecretFromStdin, UsageError } from '../io';
 import { wantsJson, withAdminChange, withStore } from '../context';
 
 const LOGIN_STYLES: LoginStyle[] = ['challenge', 'append', 'otp-only'];
 
+/** Option parsers: a bad value is a usage error that commander reports naming the option (exit 2). */
 function yesNo(value: string): boolean {
   if (/^(yes|y|true|on)$/i.test(value)) return true;
   if (/^(no|n|false|off)$/i.test(value)) return false;
-  throw new CliError(`expected yes or no, got "${value}"`);
+  throw new InvalidArgumentError('Expected yes or no.');
 }
 
-function checkAddress(text: string): string {
+function address(text: string): string {
   const r = parseCidr(text);
-  if (!r.ok) throw new CliError(`--address ${r.error}`);
+  // commander names the option and the value; the reason follows: "Host bits are set below the /8 prefix (…)."
+  if (!r.ok) throw new InvalidArgumentError(`${sentence(r.error.replace(/^"[^"]*": /, ''))}.`);
   return text.trim();
 }
 
+function sentence(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
 function secretFrom(opts: { secret?: string; secretStdin?: boolean }, required: boolean): Buffer | undefined {
-  if (opts.secret !== undefined && opts.secretStdin) throw new CliError('give --secret or --secret-stdin, not both');
+  if (opts.secret !== undefined && opts.secretStdin) throw new UsageError('give --secret or --secret-stdin, not both');
   const text = opts.secretStdin ? readSecretFromStdin('the shared secret') : opts.secret;
   if (text === undefined) {
-    if (required) throw new CliError('a shared secret is required: --secret SECRET or --secret-stdin');
+    if (required) throw new UsageError('a shared secret is required: --secret SECRET or --secret-stdin');
     return undefined;
   }
-  if (text.length === 0) throw new CliError('the shared secret must not be empty');
+  if (text.length === 0) throw new UsageError('the shared secret must not be empty');
   if (Buffer.byteLength(text) < 16) {
     // RFC 2865 §3: "It is preferred that the secret be at least 16 octets."
     process.stderr.write('radotp: warning: shared secrets shorter than 16 characters are easy to guess (RFC 2865 §3)\n');
@@ -42,15 +48,15 @@ export function clientCommand(): Command {
   cmd
     .command('add <name>')
     .description('allow a NAS (or a network of them) to send requests')
-    .requiredOption('--address <cidr>', 'source address or network, e.g. 192.0.2.10, 10.0.0.0/8, 2001:db8::/32')
+    .requiredOption('--address <cidr>', 'source address or network, e.g. 192.0.2.10, 10.0.0.0/8, 2001:db8::/32', address)
     .option('--secret <secret>', 'shared secret (prefer --secret-stdin: command lines are visible to other users)')
     .option('--secret-stdin', 'read the shared secret from standard input')
-    .option('--require-message-authenticator <yes|no>', 'refuse Access-Requests without Message-Authenticator (Blast-RADIUS defence)', 'yes')
+    .option('--require-message-authenticator <yes|no>', 'refuse Access-Requests without Message-Authenticator (Blast-RADIUS defence)', yesNo, true)
     .addOption(loginOption().default('challenge'))
     .action(async (name: string, opts, command: Command) => {
-      if (!/^[\w.@:-]{1,64}$/.test(name)) throw new CliError('client names are 1-64 letters, digits, "_", "-", ".", "@" or ":"');
-      const address = checkAddress(opts.address);
-      const requireMA = yesNo(opts.requireMessageAuthenticator);
+      if (!/^[\w.@:-]{1,64}$/.test(name)) throw new UsageError('client names are 1-64 letters, digits, "_", "-", ".", "@" or ":"');
+      const address: string = opts.address;
+      const requireMA: boolean = opts.requireMessageAuthenticator;
       const secret = secretFrom(opts, true)!;
       await withAdminChange(command, async (tx, audit) => {
         await tx.clients.add({ name, address, secret, requireMessageAuthenticator: requireMA, loginStyle: opts.login });
@@ -63,19 +69,19 @@ export function clientCommand(): Command {
   cmd
     .command('set <name>')
     .description('change a client')
-    .option('--address <cidr>', 'source address or network')
+    .option('--address <cidr>', 'source address or network', address)
     .option('--secret <secret>', 'new shared secret')
     .option('--secret-stdin', 'read the new shared secret from standard input')
-    .option('--require-message-authenticator <yes|no>', 'refuse Access-Requests without Message-Authenticator')
+    .option('--require-message-authenticator <yes|no>', 'refuse Access-Requests without Message-Authenticator', yesNo)
     .addOption(loginOption())
     .action(async (name: string, opts, command: Command) => {
       const change = {
-        address: opts.address !== undefined ? checkAddress(opts.address) : undefined,
+        address: opts.address as string | undefined,
         secret: secretFrom(opts, false),
-        requireMessageAuthenticator: opts.requireMessageAuthenticator !== undefined ? yesNo(opts.requireMessageAuthenticator) : undefined,
+        requireMessageAuthenticator: opts.requireMessageAuthenticator as boolean | undefined,
         loginStyle: opts.login as LoginStyle | undefined,
       };
-      if (Object.values(change).every((v) => v === undefined)) throw new CliError('nothing to change: give at least one option');
+      if (Object.values(change).every((v) => v === undefined)) throw new UsageError('nothing to change: give at least one option');
       await withAdminChange(command, async (tx, audit) => {
         await tx.clients.update(name, change);
         // what changed, never the secret itself

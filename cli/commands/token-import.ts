@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import type { PskcDecryption } from '../../src/pskc';
 import { importPskcFile, TokenImportError } from '../../src/tokens/pskc-import';
-import { CliError, printJson, readSecretFromStdin } from '../io';
+import { CliError, printJson, readSecretFromStdin, UsageError } from '../io';
 import { ProgressBar } from '../progress';
 import { importAudited, wantsJson, withStore } from '../context';
 
@@ -29,8 +29,8 @@ export function decryptionFromOptions(opts: {
   privateKeyPasswordStdin?: boolean;
 }): PskcDecryption {
   const given = [opts.psk, opts.pskFile, opts.passwordStdin, opts.privateKey].filter((v) => v !== undefined && v !== false);
-  if (given.length > 1) throw new CliError('give only one of --psk, --psk-file, --password-stdin, --private-key');
-  if (opts.privateKeyPasswordStdin && !opts.privateKey) throw new CliError('--private-key-password-stdin needs --private-key');
+  if (given.length > 1) throw new UsageError('give only one of --psk, --psk-file, --password-stdin, --private-key');
+  if (opts.privateKeyPasswordStdin && !opts.privateKey) throw new UsageError('--private-key-password-stdin needs --private-key');
   if (opts.psk !== undefined) return { psk: hexKey(opts.psk, '--psk') };
   if (opts.pskFile !== undefined) return { psk: hexKey(readFileOrFail(opts.pskFile, 'transport key file').toString('utf8'), opts.pskFile) };
   if (opts.passwordStdin) return { password: readSecretFromStdin('the PSKC password') };

@@ -7,7 +7,7 @@ import type { Store, TransactionStore } from '../../src/store/open';
 import type { DisabledReason, TokenState } from '../../src/store/schema';
 import type { TokenInfo } from '../../src/store/tokens';
 import { TokenAdmin, type Enrollment } from '../../src/tokens/admin';
-import { CliError, createSecretFile, printFields, printJson, printTable } from '../io';
+import { CliError, createSecretFile, printFields, printJson, printTable, UsageError } from '../io';
 import { addImportCommand } from './token-import';
 import type { AdminAuditWriter } from '../../src/store/audit';
 import { adminAudit, wantsJson, withAdminChange, withStore } from '../context';
@@ -76,7 +76,7 @@ function printToken(cmd: Command, t: TokenInfo): void {
 }
 
 function checkCode(code: string): string {
-  if (!/^\d{4,10}$/.test(code) && !/^[0-9a-fA-F]{11,128}$/.test(code)) throw new CliError('a code is 4 to 10 digits');
+  if (!/^\d{4,10}$/.test(code) && !/^[0-9a-fA-F]{11,128}$/.test(code)) throw new UsageError('a code is 4 to 10 digits');
   return code;
 }
 

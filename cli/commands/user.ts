@@ -5,15 +5,15 @@ import fs from 'node:fs';
 import { importUsersInTransaction } from '../../src/store/user-import';
 import { hashImportPasswords, ImportError, planUserImport, readUserCsv } from '../../src/users/import';
 import { CsvError } from '../../src/users/csv';
-import { CliError, printFields, printJson, printTable, readSecretFromStdin } from '../io';
+import { CliError, printFields, printJson, printTable, readSecretFromStdin, UsageError } from '../io';
 import { ProgressBar } from '../progress';
 import { configOf, importAudited, wantsJson, withAdminChange, withStore } from '../context';
 
 const methodOption = () => new Option('--method <method>', 'how the user authenticates').choices([...AUTH_METHODS]);
 
 function checkUsername(name: string): void {
-  if (name.length === 0 || Buffer.byteLength(name) > 253) throw new CliError('usernames are 1-253 bytes (RFC 2865 §5.1)');
-  if (/[\0-\x1f\x7f]/.test(name)) throw new CliError('usernames must not contain control characters');
+  if (name.length === 0 || Buffer.byteLength(name) > 253) throw new UsageError('usernames are 1-253 bytes (RFC 2865 §5.1)');
+  if (/[\0-\x1f\x7f]/.test(name)) throw new UsageError('usernames must not contain control characters');
 }
 
 export function userCommand(): Command {
@@ -40,7 +40,7 @@ export function userCommand(): Command {
     .description('change how a user authenticates')
     .addOption(methodOption())
     .action(async (username: string, opts, command: Command) => {
-      if (!opts.method) throw new CliError('nothing to change: give --method');
+      if (!opts.method) throw new UsageError('nothing to change: give --method');
       await withAdminChange(command, async (tx, audit) => {
         await tx.users.update(username, { method: opts.method });
         await audit({ username, method: 'user set', reason: 'changed', detail: { authMethod: opts.method } });

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,7 +8,7 @@ import { buildProgram } from '../../cli/main';
 import { verifyPassword } from '../../src/auth/password-hash';
 import { loadConfig } from '../../src/config/load';
 import { openStore, type Store } from '../../src/store/open';
-import { linesOf, runCli, type CliResult } from '../support/cli';
+import { cliEnv, linesOf, RADOTP_BIN, runCli, type CliResult } from '../support/cli';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 
 /*
@@ -95,6 +95,10 @@ describe('help and usage errors', () => {
     ['an audit prune age in plain seconds', ['audit', 'prune', '--older-than', '90'], /argument '90' is invalid\. It must be a duration of at least a day, such as "90d"/],
     ['an audit prune age under a day', ['audit', 'prune', '--older-than', '12h'], /argument '12h' is invalid/],
     ['an audit prune with no age', ['audit', 'prune'], /required option '--older-than <duration>' not specified/],
+    ['host bits set in a client CIDR', ['client', 'add', 'bad-cidr', '--address', '10.1.2.3/8', '--secret', SECRET], /option '--address <cidr>' argument '10\.1\.2\.3\/8' is invalid\. Host bits are set below the \/8 prefix \(did you mean 10\.0\.0\.0\/8\?\)\.$/],
+    ['a client address that is not one', ['client', 'add', 'bad-ip', '--address', 'nas.example', '--secret', SECRET], /option '--address <cidr>' argument 'nas\.example' is invalid\. Not an IPv4 or IPv6 address\.$/],
+    ['yes/no that is neither', ['client', 'add', 'bad-yn', '--address', '192.0.2.20', '--secret', SECRET, '--require-message-authenticator', 'maybe'], /option '--require-message-authenticator <yes\|no>' argument 'maybe' is invalid\. Expected yes or no\.$/],
+    ['yes/no that is neither, in client set', ['client', 'set', 'vpn-1', '--require-message-authenticator', 'perhaps'], /argument 'perhaps' is invalid\. Expected yes or no\.$/],
   ];
   test.concurrent.each(usageErrors)('%s exits 2 and says what is wrong first', async (_name, args, message) => {
     const r = await radotp(args);
@@ -219,27 +223,35 @@ describe('radotp client', () => {
     ]);
   });
 
-  const refusals: [string, string[], string | undefined, RegExp][] = [
-    ['host bits set in the CIDR', ['add', 'bad-cidr', '--address', '10.1.2.3/8', '--secret', SECRET], undefined, /--address "10\.1\.2\.3\/8": host bits are set .*did you mean 10\.0\.0\.0\/8/],
-    ['not an address', ['add', 'bad-ip', '--address', 'nas.example', '--secret', SECRET], undefined, /--address "nas\.example": not an IPv4 or IPv6 address/],
-    ['yes/no that is neither', ['add', 'bad-yn', '--address', '192.0.2.20', '--secret', SECRET, '--require-message-authenticator', 'maybe'], undefined, /expected yes or no, got "maybe"/],
-    ['no secret at all', ['add', 'no-secret', '--address', '192.0.2.21'], undefined, /a shared secret is required/],
+  // [case, arguments, standard input, message, exit code: 2 for a command called wrongly]
+  const refusals: [string, string[], string | undefined, RegExp, number?][] = [
+    ['no secret at all', ['add', 'no-secret', '--address', '192.0.2.21'], undefined, /a shared secret is required/, 2],
     ['empty secret on stdin', ['add', 'empty-secret', '--address', '192.0.2.22', '--secret-stdin'], '', /the shared secret on standard input is empty/],
-    ['two secrets', ['add', 'two-secrets', '--address', '192.0.2.23', '--secret', SECRET, '--secret-stdin'], SECRET, /give --secret or --secret-stdin, not both/],
-    ['a name with a space', ['add', 'bad name', '--address', '192.0.2.24', '--secret', SECRET], undefined, /client names are 1-64 letters/],
+    ['two secrets', ['add', 'two-secrets', '--address', '192.0.2.23', '--secret', SECRET, '--secret-stdin'], SECRET, /give --secret or --secret-stdin, not both/, 2],
+    ['a name with a space', ['add', 'bad name', '--address', '192.0.2.24', '--secret', SECRET], undefined, /client names are 1-64 letters/, 2],
     ['duplicate name', ['add', 'vpn-1', '--address', '192.0.2.25', '--secret', SECRET], undefined, /client "vpn-1" already exists/],
     ['remove an unknown name', ['remove', 'ghost'], undefined, /no client named "ghost"/],
     ['set an unknown name', ['set', 'ghost', '--login', 'append'], undefined, /no client named "ghost"/],
-    ['set with nothing to change', ['set', 'vpn-1'], undefined, /nothing to change/],
-    ['set a bad yes/no', ['set', 'vpn-1', '--require-message-authenticator', 'perhaps'], undefined, /expected yes or no, got "perhaps"/],
+    ['set with nothing to change', ['set', 'vpn-1'], undefined, /nothing to change/, 2],
   ];
-  test.each(refusals)('refused: %s', async (_name, args, stdin, message) => {
-    expectOneLineError(await radotp(['client', ...args], stdin), message);
+  // `code = 1` as a default, not a fifth value in every row: jest takes a callback declaring more parameters
+  // than a row has values for one that wants `done`, and waits for it
+  test.each(refusals)('refused: %s', async (_name, args, stdin, message, code = 1) => {
+    expectOneLineError(await radotp(['client', ...args], stdin), message, code);
   });
 
   test('refused commands changed nothing', async () => {
     const names = (JSON.parse((await radotp(['client', 'list', '--json'])).stdout) as { name: string }[]).map((c) => c.name);
     expect(names).toEqual(['campus', 'short', 'vpn-1']);
+  });
+
+  test('output cut short by its reader (`| head -1`) is no error: exit 0, nothing on stderr', async () => {
+    const child = spawn(process.execPath, [RADOTP_BIN, 'client', 'list'], { cwd: dir, env: cliEnv({ RADOTP_DATABASE_URL: db.url }), stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy(); // the reader is gone before the list is written
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
   });
 
   test('a second client for the same network is refused (the server could not load both)', async () => {
@@ -358,21 +370,22 @@ describe('radotp user', () => {
     expect(JSON.parse((await radotp(['user', 'show', 'alice', '--json'])).stdout)).toMatchObject({ method: 'token', hasPassword: true });
   });
 
-  const refusals: [string, string[], string | undefined, RegExp][] = [
+  // [case, arguments, standard input, message, exit code: 2 for a command called wrongly]
+  const refusals: [string, string[], string | undefined, RegExp, number?][] = [
     ['empty password on stdin', ['add', 'carol', '--password-stdin'], '', /the password on standard input is empty/],
     ['a bare newline as the password', ['add', 'carol', '--password-stdin'], '\n', /the password on standard input is empty/],
     ['two lines on stdin', ['add', 'carol', '--password-stdin'], 'one\ntwo\n', /must be a single line/],
-    ['a control character in the name', ['add', 'car\tol'], undefined, /usernames must not contain control characters/],
+    ['a control character in the name', ['add', 'car\tol'], undefined, /usernames must not contain control characters/, 2],
     ['duplicate user', ['add', 'alice', '--password-stdin'], 'whatever\n', /user "alice" already exists/],
     ['show an unknown user', ['show', 'mallory'], undefined, /no user named "mallory"/],
     ['passwd of an unknown user', ['passwd', 'mallory', '--password-stdin'], 'pw\n', /no user named "mallory"/],
     ['passwd with empty stdin', ['passwd', 'alice', '--password-stdin'], '', /the password on standard input is empty/],
     ['set an unknown user', ['set', 'mallory', '--method', 'token'], undefined, /no user named "mallory"/],
-    ['set with nothing to change', ['set', 'alice'], undefined, /nothing to change/],
+    ['set with nothing to change', ['set', 'alice'], undefined, /nothing to change/, 2],
     ['remove an unknown user', ['remove', 'mallory'], undefined, /no user named "mallory"/],
   ];
-  test.each(refusals)('refused: %s', async (_name, args, stdin, message) => {
-    expectOneLineError(await radotp(['user', ...args], stdin), message);
+  test.each(refusals)('refused: %s', async (_name, args, stdin, message, code = 1) => {
+    expectOneLineError(await radotp(['user', ...args], stdin), message, code);
   });
 
   test('refused commands changed nothing', async () => {
