@@ -4,7 +4,7 @@ import { migrateToLatest } from '../../src/store/migrate';
 import { openDatabase, openStore } from '../../src/store/open';
 import { parseRetentionSeconds } from '../../src/config/duration';
 import { configOf, wantsJson, withAdminChange, withStore } from '../context';
-import { printJson, printTable } from '../io';
+import { CliError, printJson, printTable } from '../io';
 
 export function serveCommand(): Command {
   return new Command('serve')
@@ -13,18 +13,21 @@ export function serveCommand(): Command {
       const cfg = configOf(command);
       const server = await startServer(cfg);
       // SIGTERM/SIGINT: stop taking packets, finish those in flight, close the database, exit 0.
-      await new Promise<void>((resolve) => {
+      // A server that cannot go on (server.lost) stops the same way and exits 1, for a supervisor to restart it.
+      const lost = await new Promise<string | undefined>((resolve) => {
         const onSignal = (signal: NodeJS.Signals) => {
           server.logger.info({ signal }, 'shutting down');
           process.off('SIGTERM', onSignal);
-          process.off('SIGINT', onSignal);
-          resolve();
+          process.off('SIGINT', onSignal); // a second signal then ends the process at once
+          resolve(undefined);
         };
         process.on('SIGTERM', onSignal);
         process.on('SIGINT', onSignal);
+        void server.lost.then(resolve);
       });
       await server.stop();
       server.logger.flush();
+      if (lost !== undefined) throw new CliError(`stopped: ${lost}`);
     });
 }
 

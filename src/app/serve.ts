@@ -18,6 +18,7 @@ import { loadLoginData, loadLoginDataPage } from '../store/login-data';
 import { openStore, type Store } from '../store/open';
 import { retryWhileUnavailable } from '../store/retry';
 import { startAuditRetention, type AuditRetentionJob } from './audit-retention';
+import { watchEmbeddedDatabase, type EmbeddedWatchdog } from './embedded-watchdog';
 import { buildPipeline } from './pipeline';
 
 const CODE_NAMES: Record<number, string> = { 2: 'Access-Accept', 3: 'Access-Reject', 11: 'Access-Challenge' };
@@ -30,6 +31,8 @@ export interface RunningServer {
   readonly logger: Logger;
   /** Stop taking packets, finish those in flight, flush the audit trail, close the database. */
   stop(): Promise<void>;
+  /** Resolves (with why) if the server cannot go on and should be stopped and restarted; never rejects. */
+  readonly lost: Promise<string>;
 }
 
 function listen(text: string) {
@@ -103,6 +106,9 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
   );
   let radius: RadiusServer<ClientData> | undefined;
   let retention: AuditRetentionJob | undefined;
+  let watchdog: EmbeddedWatchdog | undefined;
+  let reportLost: (why: string) => void = () => {};
+  const lost = new Promise<string>((resolve) => (reportLost = resolve));
   let httpServer: http.Server | undefined;
   const audit = new AuditWriter((json) => store.audit.insertJson(json), {
     onError: (e, backlog) => logger.warn({ err: (e as Error).message, backlog }, 'audit trail not written yet; will retry'),
@@ -146,6 +152,16 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
       },
     });
     const bound = await radius.start();
+    if (store.embeddedDatabase) {
+      watchdog = watchEmbeddedDatabase({
+        database: store.embeddedDatabase,
+        logger,
+        onLost: (why) => {
+          logger.error({ why }, 'lost the database; stopping (a supervisor should start radotp again)');
+          reportLost(why);
+        },
+      });
+    }
     if (cfg.audit.retention !== null) {
       retention = startAuditRetention({
         retentionSeconds: cfg.audit.retention,
@@ -170,9 +186,11 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
       store,
       metrics,
       logger,
+      lost,
       stop() {
         stopping ??= (async () => {
           for (const t of timers) clearInterval(t);
+          await watchdog?.stop();
           retention?.stop();
           await radius?.stop();
           await listener.stop();
@@ -188,6 +206,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
     };
   } catch (e) {
     for (const t of timers) clearInterval(t);
+    await watchdog?.stop();
     retention?.stop();
     await radius?.stop().catch(() => {});
     await listener.stop();

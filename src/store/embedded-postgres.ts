@@ -20,6 +20,7 @@ import { liveRegistrations, register, unregister, unregisterAll } from './embedd
  *   postgres.password   superuser password, 0600, owned by the radotp user
  *   postgres.log        server output
  *   postgres.lock       start/stop mutex
+ *   postgres.port       the port it last ran on, tried first at the next start
  *   postgres.users/     one file per live handle
  */
 
@@ -28,6 +29,13 @@ export interface EmbeddedPostgresHandle {
   readonly url: string;
   /** Unregisters; stops PostgreSQL if no other live radotp process uses it. Idempotent. */
   release(): Promise<void>;
+  /**
+   * Checks that PostgreSQL still runs where this handle's url points, and starts it again there if it has
+   * stopped (killed, crashed, stopped by hand): `running` (nothing to do), `restarted`, or `moved` when it
+   * now runs on another port (another process started it while that port was taken), which this handle's
+   * url cannot follow.
+   */
+  revive(): Promise<'running' | 'restarted' | 'moved'>;
 }
 
 export interface EmbeddedPostgresLogger {
@@ -52,6 +60,7 @@ interface Layout {
   readonly passwordFile: string;
   readonly logFile: string;
   readonly lockFile: string;
+  readonly portFile: string;
   readonly usersDir: string;
 }
 
@@ -65,6 +74,7 @@ function layoutOf(dataDir: string): Layout {
     passwordFile: join(dir, 'postgres.password'),
     logFile: join(dir, 'postgres.log'),
     lockFile: join(dir, 'postgres.lock'),
+    portFile: join(dir, 'postgres.port'),
     usersDir: join(dir, 'postgres.users'),
   };
 }
@@ -92,7 +102,7 @@ export async function acquireEmbeddedPostgres(
     });
   });
   const url = `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${DATABASE}`;
-  return trackHandle(layout, registration, url, logger);
+  return trackHandle(layout, registration, url, port, logger);
 }
 
 /**
@@ -181,9 +191,20 @@ async function ensureRunning(layout: Layout, runAs: RunAs, logger?: EmbeddedPost
     throw new EmbeddedPostgresError(`embedded PostgreSQL cannot start: ${layout.passwordFile} is missing, so the existing cluster in ${layout.pgdata} cannot be used`);
   }
   const t0 = Date.now();
-  const started = await startCluster({ bin, runAs, pgdata: layout.pgdata, logFile: layout.logFile });
+  const started = await startCluster({ bin, runAs, pgdata: layout.pgdata, logFile: layout.logFile, preferredPort: lastPort(layout) });
+  writeFileSync(layout.portFile, `${started.port}\n`, { mode: 0o600 });
   logger?.info({ dataDir: layout.dataDir, postmasterPid: started.pid, port: started.port, ms: Date.now() - t0 }, 'embedded PostgreSQL started');
   return started;
+}
+
+/** The port the cluster last ran on, if recorded (a radotp process may still be connected to it). */
+function lastPort(layout: Layout): number | undefined {
+  try {
+    const port = Number(readFileSync(layout.portFile, 'utf8').trim());
+    return Number.isInteger(port) && port > 0 && port < 65536 ? port : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function initialise(layout: Layout, bin: PgBinaries, runAs: RunAs): Promise<void> {
@@ -243,7 +264,7 @@ async function ensureDatabase(port: number, password: string): Promise<void> {
 const unreleased = new Set<{ layout: Layout; registration: string }>();
 let exitHookInstalled = false;
 
-function trackHandle(layout: Layout, registration: string, url: string, logger?: EmbeddedPostgresLogger): EmbeddedPostgresHandle {
+function trackHandle(layout: Layout, registration: string, url: string, port: number, logger?: EmbeddedPostgresLogger): EmbeddedPostgresHandle {
   const entry = { layout, registration };
   unreleased.add(entry);
   installExitHook();
@@ -264,6 +285,17 @@ function trackHandle(layout: Layout, registration: string, url: string, logger?:
         }));
       })();
       return releasing;
+    },
+    async revive() {
+      if (livePostmaster(layout.pgdata)?.port === port) return 'running';
+      return failingClearly('start', layout, () =>
+        withFileLock(layout.lockFile, LOCK_TIMEOUT_MS, async () => {
+          const running = await settledPostmaster(layout.pgdata);
+          if (running) return running.port === port ? 'running' : 'moved';
+          const started = await ensureRunning(layout, postgresRunAs(), logger);
+          return started.port === port ? 'restarted' : 'moved';
+        }),
+      );
     },
   };
 }

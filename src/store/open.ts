@@ -24,6 +24,8 @@ export interface Store {
   readonly audit: AuditRepository;
   /** True when this process uses the embedded PostgreSQL under dataDir. */
   readonly embedded: boolean;
+  /** The embedded PostgreSQL, to start again should it stop (see EmbeddedPostgresHandle.revive); absent otherwise. */
+  readonly embeddedDatabase?: Pick<EmbeddedPostgresHandle, 'revive'>;
   /** Runs `fn` in one transaction, with repositories that write in it: all of it commits, or none. */
   transaction<T>(fn: (tx: TransactionStore) => Promise<T>): Promise<T>;
   ping(): Promise<boolean>;
@@ -90,6 +92,7 @@ export function buildStore(conn: Connection, keys: KeyRing, url: string, embedde
     run,
     challenges: new ChallengeRepository(db),
     embedded: !!embedded,
+    embeddedDatabase: embedded,
     transaction: (fn) => db.transaction().execute((tx) => fn(repositories(tx, keys, connectionRunner(tx)))),
     async ping() {
       try {

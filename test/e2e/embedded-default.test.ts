@@ -92,6 +92,19 @@ describe('embedded PostgreSQL by default (no database URL configured)', () => {
     expect(wrong.reply).toBe('Access-Reject');
   }, 60_000);
 
+  test('its PostgreSQL killed: the server starts it again on the same port and answers logins again', async () => {
+    const before = readPostmasterPid(pgdata)!;
+    process.kill(before.pid, 'SIGKILL');
+    await waitFor('the postmaster to be gone', () => (isRunning(before.pid) ? undefined : true), 10_000);
+    const pairs = `User-Name=alice,User-Password="${PASSWORD}",Message-Authenticator=0x00`;
+    expect((await radclientUntilAccepted({ port: radiusPort, secret: SECRET, pairs }, 60_000)).reply).toBe('Access-Accept');
+    const after = readPostmasterPid(pgdata)!;
+    expect(after.pid).not.toBe(before.pid);
+    expect(isRunning(after.pid)).toBe(true);
+    expect(after.port).toBe(before.port);
+    postmasterPid = after.pid;
+  }, 120_000);
+
   test('SIGTERM: serve exits 0 and takes its PostgreSQL down with it', async () => {
     expect(await serve!.terminate()).toEqual({ code: 0, signal: null, output: '' });
     await waitFor('the postmaster to be gone', () => (isRunning(postmasterPid) ? undefined : true), 10_000);

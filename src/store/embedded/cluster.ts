@@ -52,20 +52,25 @@ export interface StartClusterOptions {
   /** Server output is appended here; the file is opened by us, so it need not be writable by runAs. */
   readonly logFile: string;
   readonly readyTimeoutMs?: number;
+  /**
+   * The port to try first: the one the cluster had before. A radotp process still connected to it (the server,
+   * when its PostgreSQL died and a CLI command or the server itself starts it again) then finds it back.
+   */
+  readonly preferredPort?: number;
 }
 
 /**
- * Starts a postmaster on a free port of 127.0.0.1 as a detached process (its own session, so it outlives us and
+ * Starts a postmaster on a free port of 127.0.0.1 (the preferred one if it is free) as a detached process (its own session, so it outlives us and
  * does not receive the terminal's Ctrl-C) and waits until it accepts connections.
  */
 export async function startCluster(o: StartClusterOptions): Promise<PostmasterInfo> {
   // The free port could be taken between our probe and postgres's bind; retrying with another covers that race.
   for (let attempt = 1; ; attempt++) {
-    const port = await findFreePort();
+    const port = attempt === 1 && o.preferredPort !== undefined ? o.preferredPort : await findFreePort();
     try {
       return await startOnPort(o, port);
     } catch (e) {
-      if (attempt >= 3 || !(e instanceof PortTakenError)) throw e;
+      if (attempt >= (o.preferredPort !== undefined ? 4 : 3) || !(e instanceof PortTakenError)) throw e;
     }
   }
 }
