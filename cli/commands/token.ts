@@ -75,6 +75,30 @@ function printToken(cmd: Command, t: TokenInfo): void {
   printFields(Object.entries(view).filter(([, v]) => v !== undefined));
 }
 
+/** A QR code, or one clear line when the key URI is more than a QR code holds (a very long issuer or name). */
+async function qrCode<T>(make: () => Promise<T>): Promise<T> {
+  try {
+    return await make();
+  } catch (e) {
+    throw new CliError(`the otpauth URI does not fit in a QR code (${(e as Error).message}); use a shorter --issuer`);
+  }
+}
+
+/** Option parser: the issuer rules of auth.issuer in the config (a usage error naming the option). */
+function issuer(value: string): string {
+  if (value.length < 1 || value.length > 64) throw new InvalidArgumentError('It must be 1 to 64 characters.');
+  if (value.includes(':')) throw new InvalidArgumentError('It must not contain ":" (it separates issuer and account in an otpauth label).');
+  if (/[\0-\x1f\x7f]/.test(value)) throw new InvalidArgumentError('It must not contain control characters.');
+  return value;
+}
+
+/** Option/argument parser for a token's description: one line an admin reads in `token list`. */
+function description(value: string): string {
+  if (value.length > 200) throw new InvalidArgumentError('It must be at most 200 characters.');
+  if (/[\0-\x1f\x7f]/.test(value)) throw new InvalidArgumentError('It must not contain control characters.');
+  return value;
+}
+
 function checkCode(code: string): string {
   if (!/^\d{4,10}$/.test(code) && !/^[0-9a-fA-F]{11,128}$/.test(code)) throw new UsageError('a code is 4 to 10 digits');
   return code;
@@ -99,13 +123,15 @@ export function tokenCommand(): Command {
     .addOption(new Option('--algorithm <alg>', 'HMAC hash').choices(['sha1', 'sha256', 'sha512']).default('sha1'))
     .option('--digits <n>', 'code length: 6 or 8', intChoice([6, 8]), 6)
     .option('--period <s>', 'TOTP step in seconds: 30 or 60', intChoice([30, 60]), 30)
-    .option('--issuer <name>', 'issuer shown in the app (default: auth.issuer)')
-    .option('--description <text>', 'a note for admins')
+    .option('--issuer <name>', 'issuer shown in the app, 1-64 characters (default: auth.issuer)', issuer)
+    .option('--description <text>', 'a note for admins (up to 200 characters)', description)
     .option('--qr-png <file>', 'also write the QR code as a PNG file (a new file, readable by its owner only)')
     .option('--json', 'print JSON (no terminal QR code)')
     .action(async (username: string, opts, command: Command) => {
       // The file is created before the token, so a path that cannot be written leaves no token behind.
       const png = opts.qrPng ? createSecretFile(opts.qrPng) : undefined;
+      const json = wantsJson(command);
+      const qr: { png?: Buffer; text?: string } = {};
       let enrollment: Enrollment;
       try {
         enrollment = await withAdmin(command, (admin, _s, cfg) =>
@@ -117,15 +143,19 @@ export function tokenCommand(): Command {
             period: opts.period,
             issuer: opts.issuer ?? cfg.auth.issuer,
             description: opts.description,
+            present: async (uri) => {
+              qr.png = png ? await qrCode(() => QRCode.toBuffer(uri, { type: 'png', width: 320, margin: 2 })) : undefined;
+              qr.text = json ? undefined : await qrCode(() => QRCode.toString(uri, { type: 'utf8', margin: 2 }));
+            },
           }),
         );
       } catch (e) {
         png?.discard();
         throw e;
       }
-      if (png) png.write(await QRCode.toBuffer(enrollment.otpauthUri, { type: 'png', width: 320, margin: 2 }));
+      if (png && qr.png) png.write(qr.png);
       const t = enrollment.token;
-      if (wantsJson(command)) {
+      if (json) {
         return printJson({
           serial: t.serial,
           otpauth_uri: enrollment.otpauthUri,
@@ -139,7 +169,7 @@ export function tokenCommand(): Command {
           qr_png: opts.qrPng,
         });
       }
-      process.stdout.write((await QRCode.toString(enrollment.otpauthUri, { type: 'utf8', margin: 2 })) + '\n');
+      process.stdout.write(qr.text + '\n');
       printFields([
         ['serial', t.serial],
         ['user', t.username],
@@ -192,8 +222,10 @@ export function tokenCommand(): Command {
     });
 
   cmd
-    .command('describe <serial> <text>')
+    .command('describe')
     .description("set a token's description")
+    .argument('<serial>')
+    .argument('<text>', 'the description, up to 200 characters', description)
     .action(async (serial: string, text: string, _o, command: Command) => {
       await changeToken(command, (admin) => admin.describe(serial, text));
       process.stdout.write(`token ${serial} described\n`);

@@ -21,6 +21,11 @@ export interface EnrollRequest {
   period: 30 | 60;
   issuer: string;
   description?: string;
+  /**
+   * Makes what the admin will be shown (a QR code) before the token is stored: if it cannot be made, the
+   * enrollment fails with nothing stored, instead of leaving a pending token whose secret nobody saw.
+   */
+  present?: (otpauthUri: string) => Promise<void>;
 }
 
 export interface Enrollment {
@@ -61,6 +66,7 @@ export class TokenAdmin {
       period: r.type === 'totp' ? r.period : undefined,
       counter: r.type === 'hotp' ? 0n : undefined,
     });
+    await r.present?.(otpauthUri);
     for (let attempt = 0; ; attempt++) {
       try {
         const token = await this.store.tokens.create({

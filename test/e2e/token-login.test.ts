@@ -282,8 +282,18 @@ describe('enroll --qr-png: the QR code as a file, which holds the seed', () => {
     const file = path.join(dir, 'colon.png');
     const tokens = await fayTokens();
     const r = await radotp(['token', 'enroll', 'fay', '--issuer', 'ACME:VPN', '--qr-png', file]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2); // a usage error, found by the option's parser
     expect(r.stderr).toMatch(/must not contain ":"/);
+    expect(await fayTokens()).toBe(tokens);
+    expect(fs.existsSync(file)).toBe(false);
+  });
+
+  test('an issuer longer than auth.issuer allows (64) is a usage error, before any token or file exists', async () => {
+    const file = path.join(dir, 'long.png');
+    const tokens = await fayTokens();
+    const r = await radotp(['token', 'enroll', 'fay', '--issuer', 'x'.repeat(65), '--qr-png', file]);
+    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 2, stdout: '' });
+    expect(r.stderr).toMatch(/option '--issuer <name>' argument 'x{65}' is invalid\. It must be 1 to 64 characters\./);
     expect(await fayTokens()).toBe(tokens);
     expect(fs.existsSync(file)).toBe(false);
   });
