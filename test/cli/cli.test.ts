@@ -98,7 +98,7 @@ describe('help and usage errors', () => {
     ['host bits set in a client CIDR', ['client', 'add', 'bad-cidr', '--address', '10.1.2.3/8', '--secret', SECRET], /option '--address <cidr>' argument '10\.1\.2\.3\/8' is invalid\. Host bits are set below the \/8 prefix \(did you mean 10\.0\.0\.0\/8\?\)\.$/],
     ['a client address that is not one', ['client', 'add', 'bad-ip', '--address', 'nas.example', '--secret', SECRET], /option '--address <cidr>' argument 'nas\.example' is invalid\. Not an IPv4 or IPv6 address\.$/],
     ['yes/no that is neither', ['client', 'add', 'bad-yn', '--address', '192.0.2.20', '--secret', SECRET, '--require-message-authenticator', 'maybe'], /option '--require-message-authenticator <yes\|no>' argument 'maybe' is invalid\. Expected yes or no\.$/],
-    ['a token description over 200 characters', ['token', 'describe', 'TOTP-X', 'd'.repeat(201)], /argument 'd{201}' is invalid for argument 'text'\. It must be at most 200 characters\.$/],
+    ['a token description over 200 characters', ['token', 'describe', 'TOTP-X', 'd'.repeat(201)], /value 'd{201}' is invalid for argument 'text'\. It must be at most 200 characters\.$/],
     ['a token description with a control character', ['token', 'describe', 'TOTP-X', 'desk\x1b[31m'], /is invalid for argument 'text'\. It must not contain control characters\.$/],
     ['yes/no that is neither, in client set', ['client', 'set', 'vpn-1', '--require-message-authenticator', 'perhaps'], /argument 'perhaps' is invalid\. Expected yes or no\.$/],
   ];
