@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseListenAddress } from '../radius/listen-address';
-import { parseDurationSeconds, parseRetentionSeconds } from './duration';
+import { formatDuration, parseDurationIn, parseRetentionSeconds, RETENTION_RANGE, type DurationRange } from './duration';
 
 /** "host:port" or "[v6]:port" (IP literals only); refused at start-up with its key path when wrong. */
 const listenAddress = z.string().superRefine((text, ctx) => {
@@ -8,29 +8,41 @@ const listenAddress = z.string().superRefine((text, ctx) => {
   if (!r.ok) ctx.addIssue({ code: 'custom', message: r.error });
 });
 
-const duration = (fallback: number) =>
-  z
-    .union([z.number(), z.string()], { error: 'expected a duration such as 120, "120s", "15m" or "1h"' })
+/**
+ * A duration key, in seconds, within `range` (inclusive). Every duration has both bounds: 0 and 1e308 parse
+ * as durations, but one reloaded the client table every millisecond and the other overflowed PostgreSQL.
+ * The message states the range and the default as an example, whatever was wrong (form or size).
+ */
+const duration = (fallback: number, range: DurationRange) => {
+  const expected = `expected a duration from ${formatDuration(range.min)} to ${formatDuration(range.max)}, such as "${formatDuration(fallback)}" (a number alone is seconds)`;
+  return z
+    .union([z.number(), z.string()], { error: expected })
     .default(fallback)
     .transform((v, ctx) => {
-      const s = parseDurationSeconds(v);
+      const s = parseDurationIn(v, range);
       if (s === undefined) {
-        ctx.addIssue({ code: 'custom', message: 'expected a duration such as 120, "120s", "15m" or "1h"' });
+        ctx.addIssue({ code: 'custom', message: expected });
         return z.NEVER;
       }
       return s;
     });
+};
 
-/** How long audit events are kept: null (the default) keeps them all; else at least a day (see parseRetentionSeconds). */
+const MINUTE = 60;
+const HOUR = 3600;
+const DAY = 86_400;
+
+/** How long audit events are kept: null (the default) keeps them all; else a day to 100 years (see RETENTION_RANGE). */
+const RETENTION_EXPECTED = `expected a duration from ${formatDuration(RETENTION_RANGE.min)} to ${formatDuration(RETENTION_RANGE.max)} (100 years), such as "90d" (a number alone is seconds), or null to keep every event`;
 const retention = z
-  .union([z.number(), z.string()], { error: 'expected a duration such as "400d", or null to keep every event' })
+  .union([z.number(), z.string()], { error: RETENTION_EXPECTED })
   .nullable()
   .default(null)
   .transform((v, ctx) => {
     if (v === null) return null;
     const s = parseRetentionSeconds(v);
     if (s === undefined) {
-      ctx.addIssue({ code: 'custom', message: 'expected a duration of at least a day, such as "90d" (a number alone is seconds), or null to keep every event' });
+      ctx.addIssue({ code: 'custom', message: RETENTION_EXPECTED });
       return z.NEVER;
     }
     return s;
@@ -51,11 +63,19 @@ export const configSchema = z.strictObject({
       dictionaries: z.array(z.string().min(1)).default([]),
       /** Requests being authenticated at once; more are dropped (the NAS retries or fails over). */
       maxPending: z.number().int().min(1).max(1_000_000).default(1024),
-      /** RFC 5080 §2.2.2 duplicate detection window. */
-      duplicateWindow: duration(30),
+      /**
+       * RFC 5080 §2.2.2 duplicate detection window. At least a second (0 would turn detection off, and a
+       * retransmission processed again burns the code); at most 10 minutes, far beyond any NAS's retries.
+       */
+      duplicateWindow: duration(30, { min: 1, max: 10 * MINUTE }),
       duplicateCacheSize: z.number().int().min(100).max(10_000_000).default(100_000),
-      /** How often the client table is reloaded from the database (clients added by the CLI appear by then). */
-      clientRefresh: duration(10),
+      /**
+       * How often the client table is reloaded from the database (clients added by the CLI appear by then).
+       * Each reload is a query on every node: at least 100 ms (0 meant a reload every millisecond; the tests
+       * use 0.2 s). At most an hour, so an added client appears within the hour; well within setInterval's
+       * 2^31-1 ms (beyond it Node fires every millisecond).
+       */
+      clientRefresh: duration(10, { min: 0.1, max: HOUR }),
     })
     .prefault({}),
   ),
@@ -96,13 +116,19 @@ export const configSchema = z.strictObject({
       challengeMessage: z.string().min(1).max(200).default('Enter the code from your authenticator'),
       /** During a roll-out: a `token` user with no active token is accepted on the password alone. */
       allowUsersWithoutToken: z.boolean().default(false),
-      challengeTtl: duration(120),
+      /**
+       * How long a challenge may be answered. At least a second (0 would expire every challenge as it is
+       * issued; the tests use 2 s to see one expire); at most an hour, as a NAS waiting for the answer gives up
+       * long before. Also keeps now() + ttl far inside PostgreSQL's interval range (1e308 overflowed it).
+       */
+      challengeTtl: duration(120, { min: 1, max: HOUR }),
       /**
        * Password checks (argon2id, ~20 ms of a thread each) allowed to wait for a thread; more are dropped
        * unanswered (the NAS retries or fails over) instead of being answered after the NAS gave up.
        */
       maxQueuedPasswordChecks: z.number().int().min(0).max(100_000).default(64),
-      pendingTokenTtl: duration(7 * 86400),
+      /** How long an enrolled software token may wait for activation: a minute (time to scan a QR code) to 90 days. */
+      pendingTokenTtl: duration(7 * DAY, { min: MINUTE, max: 90 * DAY }),
       // Key URI format: the label is "issuer:account", so a colon in the issuer would split it wrongly.
       issuer: z.string().min(1).max(64).refine((v) => !v.includes(':'), 'must not contain ":" (it separates issuer and account in an otpauth label)').default('radotp'),
       totp: section(z.strictObject({ window: z.number().int().min(0).max(10).default(1) }).prefault({})),
@@ -111,7 +137,8 @@ export const configSchema = z.strictObject({
         z
           .strictObject({
             maxFailures: z.number().int().min(1).max(1000).default(10),
-            duration: duration(15 * 60),
+            /** How long a token stays locked: at least a second (0 is no lockout), at most 30 days (a longer lock is a disable). */
+            duration: duration(15 * MINUTE, { min: 1, max: 30 * DAY }),
           })
           .prefault({}),
       ),

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseDurationSeconds } from '../../src/config/duration';
 import { ConfigError, loadConfig, parseConfig, type LoadedConfig } from '../../src/config/load';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -136,6 +137,45 @@ describe('config.example.yaml', () => {
     expect(fromExample).toEqual(fromDefaults);
   });
 
+  test('the ranges its comments state ("1s..10m", "0..10") are the ranges the keys accept', () => {
+    // The key line after a comment stating a range; key paths from the indentation.
+    const stated: [string, string, string][] = [];
+    const parents: { indent: number; key: string }[] = [];
+    let ranges: [string, string][] = [];
+    for (const line of fs.readFileSync(exampleFile, 'utf8').split('\n')) {
+      const comment = /^\s*#(.*)$/.exec(line);
+      if (comment) {
+        for (const m of comment[1]!.matchAll(/(\d+(?:ms|s|m|h|d)?)\.\.(\d+(?:ms|s|m|h|d)?)/g)) ranges.push([m[1]!, m[2]!]);
+        continue;
+      }
+      const key = /^(\s*)(\w+):/.exec(line);
+      if (!key) continue;
+      const indent = key[1]!.length;
+      while (parents.length && parents[parents.length - 1]!.indent >= indent) parents.pop();
+      const keyPath = [...parents.map((p) => p.key), key[2]!].join('.');
+      parents.push({ indent, key: key[2]! });
+      for (const [lo, hi] of ranges) stated.push([keyPath, lo, hi]);
+      ranges = [];
+    }
+    expect(stated.map(([k]) => k).sort()).toEqual(
+      [
+        'radius.maxPending', 'radius.duplicateWindow', 'radius.duplicateCacheSize', 'radius.clientRefresh', 'database.poolSize',
+        'auth.challengeTtl', 'auth.maxQueuedPasswordChecks', 'auth.pendingTokenTtl', 'auth.totp.window', 'auth.hotp.lookAhead',
+        'auth.lockout.maxFailures', 'auth.lockout.duration', 'audit.retention',
+      ].sort(),
+    );
+    const yamlAt = (keyPath: string, value: string) =>
+      keyPath.split('.').reduceRight((inner, k, i) => `${'  '.repeat(i)}${k}:${i === keyPath.split('.').length - 1 ? ` ${value}` : '\n' + inner}`, '') + '\n';
+    // Just beyond a bound: one less or more for a count, 1% for a duration.
+    const beyond = (bound: string, by: number) => (/^\d+$/.test(bound) ? String(Number(bound) + by) : String(parseDurationSeconds(bound)! * (1 + by / 100)));
+    for (const [keyPath, lo, hi] of stated) {
+      expect(() => parse(yamlAt(keyPath, lo))).not.toThrow();
+      expect(() => parse(yamlAt(keyPath, hi))).not.toThrow();
+      expect(refusal(yamlAt(keyPath, beyond(lo, -1)))).toMatch(new RegExp(`^${escape(FILE)}: ${escape(keyPath)}: `));
+      expect(refusal(yamlAt(keyPath, beyond(hi, 1)))).toMatch(new RegExp(`^${escape(FILE)}: ${escape(keyPath)}: `));
+    }
+  });
+
   test('keys marked "example" are commented out', () => {
     const text = fs.readFileSync(exampleFile, 'utf8');
     const marked = text.split('\n').filter((l) => /#\s*example\s*$/.test(l));
@@ -190,7 +230,7 @@ describe('paths resolve against the config file folder', () => {
 });
 
 describe('durations', () => {
-  // [written, seconds]
+  // The syntax, whatever the key: [written, seconds]
   const accepted: [unknown, number][] = [
     [120, 120],
     [0.5, 0.5],
@@ -203,29 +243,37 @@ describe('durations', () => {
     ['250ms', 0.25],
     [' 30s ', 30],
   ];
-  const refused: unknown[] = ['15 minutes', '1w', '-5s', '', 'h', -1, '1e3'];
+  test.each(accepted)('%j is %d s', (written, seconds) => {
+    expect(parseDurationSeconds(written)).toBe(seconds);
+  });
+  const refused: unknown[] = ['15 minutes', '1w', '-5s', '', 'h', -1, '1e3', Infinity, NaN, true, null];
+  test.each(refused.map((v) => [v]))('%j is not a duration', (written) => {
+    expect(parseDurationSeconds(written)).toBeUndefined();
+  });
 
-  // Every duration key goes through the same parser.
-  const keys: [string, (yaml: string) => string, (c: LoadedConfig) => number][] = [
-    ['radius.duplicateWindow', (v) => `radius:\n  duplicateWindow: ${v}\n`, (c) => c.radius.duplicateWindow],
-    ['radius.clientRefresh', (v) => `radius:\n  clientRefresh: ${v}\n`, (c) => c.radius.clientRefresh],
-    ['auth.challengeTtl', (v) => `auth:\n  challengeTtl: ${v}\n`, (c) => c.auth.challengeTtl],
-    ['auth.pendingTokenTtl', (v) => `auth:\n  pendingTokenTtl: ${v}\n`, (c) => c.auth.pendingTokenTtl],
-    ['auth.lockout.duration', (v) => `auth:\n  lockout:\n    duration: ${v}\n`, (c) => c.auth.lockout.duration],
+  // Every duration key has both bounds, stated in its message: [key path, yaml for a value, pick, min, max, default as written]
+  const keys: [string, (v: string) => string, (c: LoadedConfig) => number, string, string, string][] = [
+    ['radius.duplicateWindow', (v) => `radius:\n  duplicateWindow: ${v}\n`, (c) => c.radius.duplicateWindow, '1s', '10m', '30s'],
+    ['radius.clientRefresh', (v) => `radius:\n  clientRefresh: ${v}\n`, (c) => c.radius.clientRefresh, '100ms', '1h', '10s'],
+    ['auth.challengeTtl', (v) => `auth:\n  challengeTtl: ${v}\n`, (c) => c.auth.challengeTtl, '1s', '1h', '2m'],
+    ['auth.pendingTokenTtl', (v) => `auth:\n  pendingTokenTtl: ${v}\n`, (c) => c.auth.pendingTokenTtl, '1m', '90d', '7d'],
+    ['auth.lockout.duration', (v) => `auth:\n  lockout:\n    duration: ${v}\n`, (c) => c.auth.lockout.duration, '1s', '30d', '15m'],
   ];
   const yamlValue = (v: unknown) => JSON.stringify(v); // "15m" stays a string, 120 a number
 
-  describe.each(keys)('%s', (keyPath, yaml, pick) => {
-    test.each(accepted)('%j is %d s', (written, seconds) => {
-      expect(pick(parse(yaml(yamlValue(written))))).toBe(seconds);
+  describe.each(keys)('%s', (keyPath, yaml, pick, min, max, example) => {
+    const message = `${FILE}: ${keyPath}: expected a duration from ${min} to ${max}, such as "${example}" (a number alone is seconds)`;
+    test.each([min, max])('%s (a bound) is accepted', (bound) => {
+      expect(pick(parse(yaml(yamlValue(bound))))).toBe(parseDurationSeconds(bound));
     });
-    test.each(refused.map((v) => [v]))('%j is refused', (written) => {
-      expect(refusal(yaml(yamlValue(written)))).toMatch(new RegExp(`^${escape(FILE)}: ${escape(keyPath)}: expected a duration`));
-    });
-    test('a boolean is refused with the key path', () => {
-      // zod's union answers "Invalid input" before the duration check can word it better; the key path is what matters.
-      expect(refusal(yaml('true'))).toMatch(new RegExp(`^${escape(FILE)}: ${escape(keyPath)}: \\S`));
-    });
+    // Just outside each bound, nonsense sizes (0, 1e308: PostgreSQL overflowed), wrong forms and types.
+    const outside = (bound: string, factor: number) => (parseDurationSeconds(bound)! * factor).toString();
+    test.each([outside(min, 0.99), outside(max, 1.01), '0', '0s', '1e308', '.inf', '-1', '"-5s"', '"15 minutes"', '"1w"', 'true', '[30]'])(
+      '%s is refused, stating the range',
+      (written) => {
+        expect(refusal(yaml(written))).toBe(message);
+      },
+    );
   });
 
   test('defaults are in seconds', () => {
@@ -233,6 +281,42 @@ describe('durations', () => {
     expect([d.radius.duplicateWindow, d.radius.clientRefresh, d.auth.challengeTtl, d.auth.pendingTokenTtl, d.auth.lockout.duration]).toEqual([
       30, 10, 120, 7 * 86400, 15 * 60,
     ]);
+  });
+
+  test('timers stay within setInterval\'s 2^31-1 ms (beyond it Node fires every millisecond)', () => {
+    expect(parse('radius:\n  clientRefresh: 1h\n').radius.clientRefresh * 1000).toBeLessThanOrEqual(2 ** 31 - 1);
+  });
+});
+
+describe('counts', () => {
+  // Every whole-number key has both bounds: [key path, yaml for a value, pick, min, max]
+  const keys: [string, (v: string) => string, (c: LoadedConfig) => number, number, number][] = [
+    ['radius.maxPending', (v) => `radius:\n  maxPending: ${v}\n`, (c) => c.radius.maxPending, 1, 1_000_000],
+    ['radius.duplicateCacheSize', (v) => `radius:\n  duplicateCacheSize: ${v}\n`, (c) => c.radius.duplicateCacheSize, 100, 10_000_000],
+    ['database.poolSize', (v) => `database:\n  poolSize: ${v}\n`, (c) => c.database.poolSize, 1, 200],
+    ['auth.maxQueuedPasswordChecks', (v) => `auth:\n  maxQueuedPasswordChecks: ${v}\n`, (c) => c.auth.maxQueuedPasswordChecks, 0, 100_000],
+    ['auth.totp.window', (v) => `auth:\n  totp:\n    window: ${v}\n`, (c) => c.auth.totp.window, 0, 10],
+    ['auth.hotp.lookAhead', (v) => `auth:\n  hotp:\n    lookAhead: ${v}\n`, (c) => c.auth.hotp.lookAhead, 0, 1000],
+    ['auth.lockout.maxFailures', (v) => `auth:\n  lockout:\n    maxFailures: ${v}\n`, (c) => c.auth.lockout.maxFailures, 1, 1000],
+  ];
+  describe.each(keys)('%s', (keyPath, yaml, pick, min, max) => {
+    test.each([min, max])('%d (a bound) is accepted', (n) => {
+      expect(pick(parse(yaml(String(n))))).toBe(n);
+    });
+    // [written, reason]
+    test.each([
+      [String(min - 1), /too small/i],
+      [String(max + 1), /too big/i],
+      ['1e308', /too big/i],
+      ['.inf', /expected number/],
+      ['.nan', /expected number/],
+      ['1.5', /expected int/],
+      ['"5"', /expected number/],
+    ])('%s is refused: %s', (written, reason) => {
+      const message = refusal(yaml(written));
+      expect(message).toMatch(new RegExp(`^${escape(FILE)}: ${escape(keyPath)}: `));
+      expect(message.slice(`${FILE}: ${keyPath}: `.length)).toMatch(reason);
+    });
   });
 });
 
@@ -251,12 +335,15 @@ describe('audit.retention', () => {
   test('absent, every event is kept', () => {
     expect(defaults().audit.retention).toBeNull();
   });
-  // Less than a day is refused: `retention: 90` meant as days would otherwise empty the trail within minutes.
-  test.each(['90', '"23h"', '"0d"', '"forever"', '"-1d"', 'true'])('%s is refused, naming the key', (written) => {
-    expect(refusal(`audit:\n  retention: ${written}\n`)).toMatch(new RegExp(`^${escape(FILE)}: audit\\.retention: \\S`));
+  test('100 years is the most', () => {
+    expect(parse('audit:\n  retention: 36500d\n').audit.retention).toBe(36_500 * 86_400);
   });
-  test('a number is refused with what to write instead', () => {
-    expect(refusal('audit:\n  retention: 90\n')).toMatch(/at least a day, such as "90d" \(a number alone is seconds\)/);
+  // Less than a day is refused: `retention: 90` meant as days would otherwise empty the trail within minutes.
+  // More than 100 years is refused: now - retention must stay a date (1e308 made it NaN).
+  test.each(['90', '"23h"', '"0d"', '"36501d"', '1e308', '"forever"', '"-1d"', 'true'])('%s is refused with what to write instead', (written) => {
+    expect(refusal(`audit:\n  retention: ${written}\n`)).toBe(
+      `${FILE}: audit.retention: expected a duration from 1d to 36500d (100 years), such as "90d" (a number alone is seconds), or null to keep every event`,
+    );
   });
 });
 
