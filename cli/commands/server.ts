@@ -77,17 +77,20 @@ function byAdmin(detail: Record<string, unknown> | undefined): string | undefine
   return typeof detail?.admin === 'string' ? `cli (${detail.admin})` : undefined;
 }
 
-/** A usage error (exit 2, reported by commander) unless a duration of at least a day. */
+/**
+ * A usage error (exit 2, reported by commander) unless a duration from a day to 100 years, as audit.retention:
+ * beyond that the cut-off is no date (99999999999d reached PostgreSQL as "0NaN-NaN").
+ */
 function olderThan(v: string): number {
   const seconds = parseRetentionSeconds(v);
-  if (seconds === undefined) throw new InvalidArgumentError('It must be a duration of at least a day, such as "90d" or "36h" (a number alone is seconds).');
+  if (seconds === undefined) throw new InvalidArgumentError('It must be a duration from a day to 100 years (36500d), such as "90d" or "36h" (a number alone is seconds).');
   return seconds;
 }
 
 function pruneCommand(): Command {
   return new Command('prune')
     .description('delete the events older than a duration (audit.retention does this hourly on the servers)')
-    .requiredOption('--older-than <duration>', 'at least a day: "90d", "36h"', olderThan)
+    .requiredOption('--older-than <duration>', 'a day to 100 years: "90d", "36h"', olderThan)
     .option('--dry-run', 'count what would be deleted, delete nothing')
     .option('--json', 'print JSON')
     .action(async (opts: { olderThan: number; dryRun?: boolean }, command: Command) => {

@@ -92,8 +92,11 @@ describe('help and usage errors', () => {
     ['a code length outside the choices', ['token', 'enroll', 'alice', '--digits', '7'], /option '--digits <n>' argument '7' is invalid\. Allowed choices are 6, 8\./],
     ['a TOTP step outside the choices', ['token', 'enroll', 'alice', '--period', '45'], /option '--period <s>' argument '45' is invalid\. Allowed choices are 30, 60\./],
     ['an audit limit that is not a count', ['audit', '--limit', '0'], /option '--limit <n>' argument '0' is invalid\. It must be a whole number from 1 to 100000\./],
-    ['an audit prune age in plain seconds', ['audit', 'prune', '--older-than', '90'], /argument '90' is invalid\. It must be a duration of at least a day, such as "90d"/],
+    ['an audit prune age in plain seconds', ['audit', 'prune', '--older-than', '90'], /argument '90' is invalid\. It must be a duration from a day to 100 years \(36500d\), such as "90d"/],
     ['an audit prune age under a day', ['audit', 'prune', '--older-than', '12h'], /argument '12h' is invalid/],
+    // beyond 100 years the cut-off is no date: PostgreSQL was sent "0NaN-NaN"
+    ['an audit prune age over 100 years', ['audit', 'prune', '--older-than', '36501d', '--dry-run'], /argument '36501d' is invalid\. It must be a duration from a day to 100 years/],
+    ['an audit prune age no date can hold', ['audit', 'prune', '--older-than', '99999999999d', '--dry-run'], /argument '99999999999d' is invalid/],
     ['an audit prune with no age', ['audit', 'prune'], /required option '--older-than <duration>' not specified/],
     ['host bits set in a client CIDR', ['client', 'add', 'bad-cidr', '--address', '10.1.2.3/8', '--secret', SECRET], /option '--address <cidr>' argument '10\.1\.2\.3\/8' is invalid\. Host bits are set below the \/8 prefix \(did you mean 10\.0\.0\.0\/8\?\)\.$/],
     ['a client address that is not one', ['client', 'add', 'bad-ip', '--address', 'nas.example', '--secret', SECRET], /option '--address <cidr>' argument 'nas\.example' is invalid\. Not an IPv4 or IPv6 address\.$/],
@@ -480,6 +483,12 @@ describe('radotp audit prune', () => {
       store.audit.insertJson(JSON.stringify([400, 40, 10].map((days) => ({ at: Date.now() - days * DAY, node: 'seeded', username: 'old', result: 'reject', reason: `${days}d` })))),
     ),
   );
+
+  test('100 years (36500d) is the oldest cut-off, and a date PostgreSQL takes', async () => {
+    const r = await radotp(['audit', 'prune', '--older-than', '36500d', '--dry-run', '--json']);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(JSON.parse(r.stdout)).toEqual({ dryRun: true, before: expect.stringMatching(/^19\d\d-/), deleted: 0 });
+  });
 
   test('a dry run counts and deletes nothing; a real one deletes, with its audit row naming the admin', async () => {
     const dry = await radotp(['audit', 'prune', '--older-than', '30d', '--dry-run', '--json']);
