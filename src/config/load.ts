@@ -27,35 +27,88 @@ export function resolveConfigPath(explicit?: string, env: NodeJS.ProcessEnv = pr
   return { file: path.resolve(DEFAULT_CONFIG_FILE), required: false };
 }
 
-function formatIssues(file: string, error: z.ZodError): string {
+/** `nonPlain`: key paths of the values YAML tags turned into something other than text, numbers, lists and mappings. */
+function formatIssues(file: string, error: z.ZodError, nonPlain: ReadonlyMap<string, string>): string {
   const lines = error.issues.map((issue) => {
     const key = issue.path.length ? issue.path.join('.') : '(top level)';
     if (issue.code === 'unrecognized_keys') {
       const prefix = issue.path.length ? issue.path.join('.') + '.' : '';
       return issue.keys.map((k) => `${prefix}${k}: unknown key`).join('; ');
     }
+    // zod saw the stand-in symbol: say what the file holds instead of "received symbol".
+    const kind = nonPlain.get(key);
+    if (kind) return `${key}: ${issue.code === 'invalid_type' ? `expected ${issue.expected}` : issue.message}, not ${kind}`;
     return `${key}: ${issue.message}`;
   });
   return `${file}: ${lines.join('; ')}`;
 }
 
+const NON_PLAIN = Symbol('non-plain YAML value');
+
+/** What YAML's typed values (explicit tags, or implicit ones under %YAML 1.1) become in toJS, for the message. */
+function nonPlainKind(value: object): string | undefined {
+  if (Array.isArray(value)) return undefined;
+  const proto = Object.getPrototypeOf(value);
+  if (proto === Object.prototype || proto === null) return undefined;
+  if (value instanceof Uint8Array) return 'binary data (!!binary)';
+  if (value instanceof Date) return 'a date (!!timestamp)';
+  if (value instanceof Set) return 'a set (!!set)';
+  if (value instanceof Map) return 'an ordered map (!!omap)';
+  return 'a typed YAML value';
+}
+
+/**
+ * Replaces every value that is not text, a number, true/false, null, a list or a mapping with a symbol, which
+ * every key of the schema refuses, and returns where they were. zod would otherwise take a Buffer (!!binary)
+ * for a mapping and list each of its methods as an unknown key. Aliases share objects, and `&a [*a]` is a
+ * cycle: each object is walked once.
+ */
+function replaceNonPlain(value: unknown, at: readonly (string | number)[], found: Map<string, string>, seen: Set<object>): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  const kind = nonPlainKind(value);
+  if (kind) {
+    found.set(at.join('.'), kind);
+    return NON_PLAIN;
+  }
+  if (seen.has(value)) return value;
+  seen.add(value);
+  const record = value as Record<string, unknown>;
+  for (const k of Object.keys(record)) {
+    const v = record[k];
+    const replaced = replaceNonPlain(v, [...at, Array.isArray(value) ? Number(k) : k], found, seen);
+    // defineProperty: a key named "__proto__" is data here, not the prototype.
+    if (replaced !== v) Object.defineProperty(record, k, { value: replaced, enumerable: true, writable: true, configurable: true });
+  }
+  return value;
+}
+
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter: lines });
-  if (doc.errors.length) {
-    const e = doc.errors[0];
+  // logLevel 'error': the library would print its warnings to stderr itself (several lines); they are refused below.
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter: lines, logLevel: 'error' });
+  // A warning is refused too: an unknown tag (`!secret x`) would otherwise be read as plain text.
+  const e = doc.errors[0] ?? doc.warnings[0];
+  if (e) {
     const pos = lines.linePos(e.pos[0]);
     const where = `:${pos.line}:${pos.col}`;
     throw new ConfigError(`${file}${where}: invalid YAML: ${e.message.split('\n')[0]}`);
   }
-  const raw = doc.toJS() ?? {};
-  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`${file}: expected a mapping at the top level`);
+  let raw: unknown;
+  try {
+    raw = doc.toJS() ?? {};
+  } catch (err) {
+    // Aliases expanding past the library's limit (an "alias bomb") are refused here, with no position.
+    throw new ConfigError(`${file}: invalid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || nonPlainKind(raw)) throw new ConfigError(`${file}: expected a mapping at the top level`);
   return finish(raw, file, env);
 }
 
-function finish(raw: unknown, file: string, env: NodeJS.ProcessEnv): LoadedConfig {
+function finish(raw: object, file: string, env: NodeJS.ProcessEnv): LoadedConfig {
+  const nonPlain = new Map<string, string>();
+  replaceNonPlain(raw, [], nonPlain, new Set());
   const result = configSchema.safeParse(raw);
-  if (!result.success) throw new ConfigError(formatIssues(file, result.error));
+  if (!result.success) throw new ConfigError(formatIssues(file, result.error, nonPlain));
   const cfg = result.data;
   if (env.RADOTP_DATABASE_URL) {
     const url = z.url({ protocol: /^postgres(ql)?$/ }).safeParse(env.RADOTP_DATABASE_URL);

@@ -107,6 +107,9 @@ describe('YAML that does not parse', () => {
     ['a nested mapping on one line', 'radius:\n  maxPending: 5: 6\nlog: {}\n', 2],
     ['a duplicate key', 'log:\n  level: info\n  level: debug\n', 3],
     ['a tab used for indentation', 'radius:\n\tmaxPending: 5\n', 2],
+    // read as plain text before: refused, as radotp knows no tag of its own
+    ['an unknown tag', 'log:\n  level: !secret info\n', 2],
+    ['two documents', 'log: {}\n---\nlog: {}\n', 2],
   ];
   test.each(cases)('%s: the message names the line', (_name, yaml, line) => {
     const message = refusal(yaml);
@@ -116,6 +119,41 @@ describe('YAML that does not parse', () => {
 
   test('a top level that is not a mapping', () => {
     expect(refusal('- radius\n- log\n')).toBe(`${FILE}: expected a mapping at the top level`);
+    expect(refusal('!!binary aGVsbG8=\n')).toBe(`${FILE}: expected a mapping at the top level`);
+  });
+
+  test('aliases expanding to millions of values (an alias bomb) are refused, naming the file', () => {
+    const levels = 'abcdefg'.split('');
+    const bomb = levels.map((name, i) => `${name}: &${name} [${i === 0 ? '"x", "x", "x"' : Array(10).fill(`*${levels[i - 1]}`).join(', ')}]\n`).join('');
+    expect(refusal(bomb)).toMatch(new RegExp(`^${escape(FILE)}: invalid YAML: [^\n]*alias`));
+  });
+
+  test('a few aliases are fine', () => {
+    const cfg = parse('previousKeyFiles: &old [old.key]\nradius:\n  dictionaries: *old\n');
+    expect([cfg.previousKeyFiles, cfg.radius.dictionaries]).toEqual([['/etc/radotp/old.key'], ['/etc/radotp/old.key']]);
+  });
+});
+
+describe('typed YAML values (binary, dates, sets, ordered maps) are refused as what the key expects', () => {
+  // [yaml, the message after the file name]
+  const cases: [string, string][] = [
+    ['log: !!binary aGVsbG8=\n', 'log: expected object, not binary data (!!binary)'],
+    ['dataDir: !!binary aGVsbG8=\n', 'dataDir: expected string, not binary data (!!binary)'],
+    ['http:\n  listen: !!binary aGVsbG8=\n', 'http.listen: expected string, not binary data (!!binary)'],
+    ['radius:\n  listen: ["127.0.0.1:1812", !!binary aGVsbG8=]\n', 'radius.listen.1: expected string, not binary data (!!binary)'],
+    ['auth:\n  challengeTtl: !!timestamp 2001-12-14\n', 'auth.challengeTtl: expected a duration from 1s to 1h, such as "2m" (a number alone is seconds), not a date (!!timestamp)'],
+    // YAML 1.1 reads a date without a tag
+    ['%YAML 1.1\n---\nnode:\n  name: 2001-12-14\n', 'node.name: expected string, not a date (!!timestamp)'],
+    ['previousKeyFiles: !!set {a.key}\n', 'previousKeyFiles: expected array, not a set (!!set)'],
+    ['auth: !!omap [{defaultMethod: token}]\n', 'auth: expected object, not an ordered map (!!omap)'],
+    ['log: !!binary aGVsbG8=\nbogus: !!set {a}\n', 'log: expected object, not binary data (!!binary); bogus: unknown key'],
+    // an alias inside its own anchor is a cycle: walked once
+    ['radius:\n  listen: &a [*a]\n', 'radius.listen.0: Invalid input: expected string, received array'],
+    // data, not the prototype
+    ['__proto__: {x: 1}\n', '__proto__: unknown key'],
+  ];
+  test.each(cases)('%j', (yaml, message) => {
+    expect(refusal(yaml)).toBe(`${FILE}: ${message}`);
   });
 });
 
