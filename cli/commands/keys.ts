@@ -36,7 +36,7 @@ Rolling a new key out to a cluster without downtime:
     )
     .action(async (opts, command: Command) => {
       if (!fs.existsSync(opts.newKeyFile)) throw new CliError(`--new-key-file ${opts.newKeyFile} does not exist (create it with \`radotp keys new\`)`);
-      const next = readKeyFile(opts.newKeyFile);
+      const next = readKeyFile(opts.newKeyFile, '--new-key-file');
       // Also when `next` is already this node's keyFile (step 5 run after step 4): it then finishes the roll-out.
       const result = await withAdminChange(command, async (tx, audit) => {
         // Step 2 first: a node that cannot open the new key answers no login with a token (every seed is under it).

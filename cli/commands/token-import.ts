@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import type { PskcDecryption } from '../../src/pskc';
+import { readRegularFile } from '../../src/lang/regular-file';
 import { importPskcFile, TokenImportError } from '../../src/tokens/pskc-import';
 import { CliError, printJson, readSecretFromStdin, UsageError } from '../io';
 import { ProgressBar } from '../progress';
@@ -14,7 +15,7 @@ function hexKey(text: string, from: string): Buffer {
 
 function readFileOrFail(file: string, what: string): Buffer {
   try {
-    return fs.readFileSync(file);
+    return readRegularFile(file); // not /dev/zero or a FIFO: reading either never ends
   } catch (e) {
     throw new CliError(`cannot read ${what} ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { readRegularFile } from '../lang/regular-file';
 
 /**
  * Secrets at rest (RADIUS shared secrets, token seeds) are sealed with AES-256-GCM under a 32-byte key
@@ -37,16 +38,21 @@ export function masterKeyFromBytes(key: Buffer): MasterKey {
   return { id, idHex: id.toString('hex'), key };
 }
 
-/** Key files hold the key as 64 hex characters (with an optional trailing newline), readable by admins' tools. */
-export function readKeyFile(file: string): MasterKey {
+/**
+ * Key files hold the key as 64 hex characters (with an optional trailing newline), readable by admins' tools.
+ * `origin` names where the path came from ("/etc/radotp/radotp.yaml: keyFile"), else it is "key file".
+ * Only a regular file is read: keyFile: /dev/zero (or a FIFO) used to hang the process.
+ */
+export function readKeyFile(file: string, origin = 'key file'): MasterKey {
+  const where = origin === 'key file' ? `key file ${file}` : `${origin}: ${file}`;
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8').trim();
+    text = readRegularFile(file).toString('utf8').trim();
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new KeyError(`key file ${file}: cannot read (${code ?? (e as Error).message})`);
+    throw new KeyError(`${where}: cannot read (${code ?? (e as Error).message})`);
   }
-  if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new KeyError(`key file ${file}: expected 64 hex characters (a 32-byte key)`);
+  if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new KeyError(`${where}: expected 64 hex characters (a 32-byte key)`);
   return masterKeyFromBytes(Buffer.from(text, 'hex'));
 }
 
@@ -64,13 +70,13 @@ export function createKeyFile(file: string): MasterKey {
   return masterKeyFromBytes(key);
 }
 
-export function readOrCreateKeyFile(file: string): { key: MasterKey; created: boolean } {
-  if (fs.existsSync(file)) return { key: readKeyFile(file), created: false };
+export function readOrCreateKeyFile(file: string, origin?: string): { key: MasterKey; created: boolean } {
+  if (fs.existsSync(file)) return { key: readKeyFile(file, origin), created: false };
   try {
     return { key: createKeyFile(file), created: true };
   } catch (e) {
     // Two processes starting at once: the other one won the race; use its key.
-    if (e instanceof KeyError && fs.existsSync(file)) return { key: readKeyFile(file), created: false };
+    if (e instanceof KeyError && fs.existsSync(file)) return { key: readKeyFile(file, origin), created: false };
     throw e;
   }
 }

@@ -65,14 +65,16 @@ export interface OpenOptions {
 }
 
 export function loadKeyRing(cfg: LoadedConfig, create: boolean, logger?: LogSink): KeyRing {
+  // Problems name the config key (and file), as config errors do.
+  const origin = (key: string) => (cfg.source ? `${cfg.source}: ${key}` : key);
   let current;
   if (create) {
-    const r = readOrCreateKeyFile(cfg.keyFilePath);
+    const r = readOrCreateKeyFile(cfg.keyFilePath, origin('keyFile'));
     if (r.created) logger?.info({ keyFile: cfg.keyFilePath, keyId: r.key.idHex }, 'created a new master key file');
     current = r.key;
   } else {
     try {
-      current = readKeyFile(cfg.keyFilePath);
+      current = readKeyFile(cfg.keyFilePath, origin('keyFile'));
     } catch (e) {
       if (e instanceof KeyError && /ENOENT/.test(e.message)) {
         throw new KeyError(`key file ${cfg.keyFilePath} does not exist; run \`radotp init\` (or start \`radotp serve\`) first`);
@@ -80,7 +82,7 @@ export function loadKeyRing(cfg: LoadedConfig, create: boolean, logger?: LogSink
       throw e;
     }
   }
-  return new KeyRing(current, cfg.previousKeyFiles.map(readKeyFile));
+  return new KeyRing(current, cfg.previousKeyFiles.map((file, i) => readKeyFile(file, origin(`previousKeyFiles.${i}`))));
 }
 
 export function buildStore(conn: Connection, keys: KeyRing, url: string, embedded?: EmbeddedPostgresHandle): Store {

@@ -175,6 +175,42 @@ describe('radotp init', () => {
   });
 });
 
+describe('a key file must be a regular file (reading /dev/zero or a FIFO never ended)', () => {
+  let fifo: string;
+  beforeAll(() => {
+    fifo = path.join(dir, 'fifo.key');
+    execFileSync('mkfifo', [fifo]);
+  });
+  afterAll(() => fs.rmSync(fifo, { force: true }));
+
+  /** A config in the test folder; its own path is what messages name. */
+  const configWith = (name: string, yaml: string) => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, `dataDir: ./data\nlog:\n  level: silent\n${yaml}`);
+    return file;
+  };
+  // [what, args given the FIFO's path, message]
+  const cases: [string, (fifo: string) => string[], (fifo: string) => string][] = [
+    ['keyFile: /dev/zero', () => ['client', 'list', '-c', configWith('zero.yaml', 'keyFile: /dev/zero\n')], () => `${dir}/zero.yaml: keyFile: /dev/zero: cannot read (a character device, not a regular file)`],
+    ['keyFile: a FIFO', (f) => ['client', 'list', '-c', configWith('fifo.yaml', `keyFile: ${f}\n`)], (f) => `${dir}/fifo.yaml: keyFile: ${f}: cannot read (a FIFO, not a regular file)`],
+    ['keyFile: a folder', () => ['client', 'list', '-c', configWith('folder.yaml', 'keyFile: ./keys\n')], () => `${dir}/folder.yaml: keyFile: ${dir}/keys: cannot read (a folder, not a regular file)`],
+    ['init with keyFile: a FIFO', (f) => ['init', '-c', configWith('fifo-init.yaml', `keyFile: ${f}\n`)], (f) => `${dir}/fifo-init.yaml: keyFile: ${f}: cannot read (a FIFO, not a regular file)`],
+    [
+      'previousKeyFiles: [a FIFO]',
+      (f) => ['client', 'list', '-c', configWith('prev.yaml', `keyFile: ./keys/master.key\npreviousKeyFiles: [${f}]\n`)],
+      (f) => `${dir}/prev.yaml: previousKeyFiles.0: ${f}: cannot read (a FIFO, not a regular file)`,
+    ],
+    ['keys rotate --new-key-file a FIFO', (f) => ['keys', 'rotate', '--new-key-file', f], (f) => `--new-key-file: ${f}: cannot read (a FIFO, not a regular file)`],
+    ['token import --psk-file /dev/zero', () => ['token', 'import', 'radotp.yaml', '--psk-file', '/dev/zero'], () => 'cannot read transport key file /dev/zero (a character device, not a regular file)'],
+    ['token import --psk-file a FIFO', (f) => ['token', 'import', 'radotp.yaml', '--psk-file', f], (f) => `cannot read transport key file ${f} (a FIFO, not a regular file)`],
+  ];
+  test.each(cases)('%s is refused in one line, naming it', async (_name, args, message) => {
+    const r = await runCli(args(fifo), { cwd: dir, env: { RADOTP_DATABASE_URL: db.url }, timeoutMs: 20_000 });
+    expect(r.stderr).toBe(`radotp: ${message(fifo)}\n`);
+    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 1, stdout: '' });
+  });
+});
+
 describe('radotp client', () => {
   test('add with --secret and with --secret-stdin', async () => {
     expectSuccess(await radotp(['client', 'add', 'vpn-1', '--address', '192.0.2.10', '--secret', SECRET]), /^client vpn-1 added\n$/);
