@@ -1,12 +1,25 @@
 import { z } from 'zod';
-import { parseListenAddress } from '../radius/listen-address';
+import { DEFAULT_AUTH_PORT, parseListenAddress } from '../radius/listen-address';
 import { formatDuration, parseDurationIn, parseRetentionSeconds, RETENTION_RANGE, type DurationRange } from './duration';
 
-/** "host:port" or "[v6]:port" (IP literals only); refused at start-up with its key path when wrong. */
-const listenAddress = z.string().superRefine((text, ctx) => {
-  const r = parseListenAddress(text);
-  if (!r.ok) ctx.addIssue({ code: 'custom', message: r.error });
-});
+/** Where /healthz and /metrics are served when http.listen names no port. */
+export const DEFAULT_HTTP_PORT = 9812;
+
+/**
+ * "host:port" or "[v6]:port" (IP literals only); refused at start-up with its key path when wrong. An address
+ * without a port gets that key's own default port, written out: `http.listen: 127.0.0.1` used to serve HTTP
+ * on 1812, the RADIUS port.
+ */
+const listenAddress = (defaultPort: number) =>
+  z.string().transform((text, ctx) => {
+    const r = parseListenAddress(text, defaultPort);
+    if (!r.ok) {
+      ctx.addIssue({ code: 'custom', message: r.error });
+      return z.NEVER;
+    }
+    const { host, port } = r.value;
+    return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  });
 
 /**
  * A duration key, in seconds, within `range` (inclusive). Every duration has both bounds: 0 and 1e308 parse
@@ -58,7 +71,7 @@ export const configSchema = z.strictObject({
   radius: section(
   z
     .strictObject({
-      listen: z.array(listenAddress).min(1).default(['0.0.0.0:1812', '[::]:1812']),
+      listen: z.array(listenAddress(DEFAULT_AUTH_PORT)).min(1).default(['0.0.0.0:1812', '[::]:1812']),
       /** Extra FreeRADIUS-format dictionary files loaded after the bundled ones. */
       dictionaries: z.array(z.string().min(1)).default([]),
       /** Requests being authenticated at once; more are dropped (the NAS retries or fails over). */
@@ -94,7 +107,7 @@ export const configSchema = z.strictObject({
   http: section(
   z
     .strictObject({
-      listen: listenAddress.nullable().default('127.0.0.1:9812'),
+      listen: listenAddress(DEFAULT_HTTP_PORT).nullable().default(`127.0.0.1:${DEFAULT_HTTP_PORT}`),
     })
     .prefault({}),
   ),

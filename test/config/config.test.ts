@@ -79,6 +79,21 @@ describe('bad values are refused as "<file>: <key.path>: <reason>" on one line',
   });
 });
 
+describe('listen addresses', () => {
+  // An address without a port takes the port of its key: 1812 (RADIUS) or 9812 (HTTP), never the other's.
+  // [yaml, pick, addresses as used]
+  const cases: [string, (c: LoadedConfig) => unknown, unknown][] = [
+    ['http:\n  listen: 127.0.0.1\n', (c) => c.http.listen, '127.0.0.1:9812'],
+    ['http:\n  listen: "::1"\n', (c) => c.http.listen, '[::1]:9812'],
+    ['http:\n  listen: "[::]"\n', (c) => c.http.listen, '[::]:9812'],
+    ['http:\n  listen: 10.0.0.1:8080\n', (c) => c.http.listen, '10.0.0.1:8080'],
+    ['radius:\n  listen: ["10.0.0.1", "::", "[::1]", "127.0.0.1:1645", "[::1]:0"]\n', (c) => c.radius.listen, ['10.0.0.1:1812', '[::]:1812', '[::1]:1812', '127.0.0.1:1645', '[::1]:0']],
+  ];
+  test.each(cases)('%j', (yaml, pick, expected) => {
+    expect(pick(parse(yaml))).toEqual(expected);
+  });
+});
+
 describe('unknown keys are refused with their path', () => {
   const cases: [string, string][] = [
     ['colour: red\n', 'colour'],
