@@ -68,7 +68,9 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
   const node = nodeName(cfg);
   const metrics = new Metrics();
   // Bad extra dictionaries are a config error: refuse to start rather than fail on the first reply.
-  const dictionary = loadDefaultDictionary(cfg.radius.dictionaries);
+  const dictionary = loadDefaultDictionary(
+    cfg.radius.dictionaries.map((file, i) => ({ file, origin: `${cfg.source ? `${cfg.source}: ` : ''}radius.dictionaries.${i}` })),
+  );
   for (const w of dictionary.warnings) logger.warn({ warning: w }, 'dictionary line skipped');
 
   setPasswordQueueLimit(cfg.auth.maxQueuedPasswordChecks);

@@ -8,6 +8,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { readRegularFile } from '../lang/regular-file';
 
 export type AttributeType =
   | 'string'
@@ -184,8 +185,11 @@ class DictionaryBuilder {
   /** VALUE lines may precede their ATTRIBUTE (FreeRADIUS allows it), so they are applied at the end. */
   readonly pendingValues: PendingValue[] = [];
   readonly warnings: string[] = [];
+  /** Who named the top-level file being loaded ("/etc/radotp/radotp.yaml: radius.dictionaries.0: "), or "". */
+  origin = '';
 
-  loadFile(file: string, includeStack: readonly string[], optional: boolean, where: string): void {
+  /** `where`: the $INCLUDE line naming `file`; undefined for a top-level file. */
+  loadFile(file: string, includeStack: readonly string[], optional: boolean, where?: string): void {
     const absolute = path.resolve(file);
     if (includeStack.includes(absolute)) {
       throw new DictionaryError(`${where}: $INCLUDE loop: ${[...includeStack, absolute].join(' -> ')}`);
@@ -195,10 +199,19 @@ class DictionaryBuilder {
     }
     let text: string;
     try {
-      text = fs.readFileSync(absolute, 'utf8');
+      // A regular file only: /dev/zero or a FIFO would be read forever.
+      text = readRegularFile(absolute).toString('utf8');
     } catch (err) {
-      if (optional && (err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw new DictionaryError(`${where}: cannot read dictionary ${absolute}: ${(err as Error).message}`);
+      const e = err as NodeJS.ErrnoException;
+      if (optional && e.code === 'ENOENT') return;
+      if (where === undefined) throw new DictionaryError(`${this.origin}${absolute}: cannot read (${e.code ?? e.message})`);
+      throw new DictionaryError(`${where}: cannot read dictionary ${absolute} (${e.code ?? e.message})`);
+    }
+    // A control character (other than tabs, line and page breaks) means binary data, not a dictionary.
+    const control = /[\x00-\x08\x0e-\x1f\x7f]/.exec(text);
+    if (control) {
+      const line = text.slice(0, control.index).split('\n').length;
+      throw new DictionaryError(`${this.origin}${absolute}:${line}: not a text file (control character 0x${control[0].charCodeAt(0).toString(16).padStart(2, '0')})`);
     }
     new FileParser(this, absolute, [...includeStack, absolute]).parse(text);
   }
@@ -279,7 +292,7 @@ class FileParser {
   ) {}
 
   private get where(): string {
-    return `${this.file}:${this.#lineNo}`;
+    return `${this.builder.origin}${this.file}:${this.#lineNo}`;
   }
 
   private fail(problem: string): never {
@@ -288,53 +301,72 @@ class FileParser {
 
   parse(text: string): void {
     const lines = text.split('\n');
+    let statements = 0;
+    const unknown: number[] = [];
     for (let i = 0; i < lines.length; i++) {
       this.#lineNo = i + 1;
       const hash = lines[i]!.indexOf('#');
       const content = (hash >= 0 ? lines[i]!.slice(0, hash) : lines[i]!).trim();
       if (content === '') continue;
-      this.parseLine(content.split(/\s+/));
+      statements++;
+      const known = this.parseLine(content.split(/\s+/));
+      if (!known) unknown.push(this.#lineNo);
+    }
+    // An unknown keyword is skipped with a warning (FreeRADIUS has more than we know), but a file made mostly of
+    // them is not a dictionary at all: some other file named by mistake, which would start with a warning a line.
+    if (unknown.length * 2 > statements) {
+      throw new DictionaryError(
+        `${this.builder.origin}${this.file}: not a FreeRADIUS dictionary: ${unknown.length} of ${statements} lines start with an unknown keyword (the first: line ${unknown[0]})`,
+      );
     }
     this.#lineNo = lines.length;
     if (this.#vendorBlock) this.fail(`BEGIN-VENDOR ${this.#vendorBlock.name} without END-VENDOR`);
     if (this.#nested.length > 0) this.fail(`${this.#nested[this.#nested.length - 1]!.keyword} without END`);
   }
 
-  private parseLine(fields: string[]): void {
+  /** False for a line skipped for its unknown keyword. */
+  private parseLine(fields: string[]): boolean {
     const keyword = fields[0]!;
     switch (keyword) {
       case '$INCLUDE':
       case '$INCLUDE-':
-        return this.include(fields, keyword === '$INCLUDE-');
+        this.include(fields, keyword === '$INCLUDE-');
+        break;
       case 'ATTRIBUTE':
-        return this.attribute(fields);
+        this.attribute(fields);
+        break;
       case 'VALUE':
-        return this.value(fields);
+        this.value(fields);
+        break;
       case 'VENDOR':
-        return this.vendor(fields);
+        this.vendor(fields);
+        break;
       case 'BEGIN-VENDOR':
-        return this.beginVendor(fields);
+        this.beginVendor(fields);
+        break;
       case 'END-VENDOR':
-        return this.endVendor(fields);
+        this.endVendor(fields);
+        break;
       case 'BEGIN-TLV':
       case 'BEGIN':
         this.#nested.push({ keyword, skips: true });
-        return;
+        break;
       case 'BEGIN-PROTOCOL':
         this.#nested.push({ keyword, skips: fields[1]?.toUpperCase() !== 'RADIUS' });
-        return;
+        break;
       case 'END-TLV':
       case 'END':
       case 'END-PROTOCOL': {
         const open = this.#nested.pop();
         if (!open || `END${open.keyword.slice('BEGIN'.length)}` !== keyword) this.fail(`${keyword} without matching BEGIN`);
-        return;
+        break;
       }
       default:
-        if (!IGNORED_KEYWORDS.has(keyword.toUpperCase())) {
-          this.builder.warnings.push(`${this.where}: skipped unknown keyword "${keyword}"`);
-        }
+        if (IGNORED_KEYWORDS.has(keyword.toUpperCase())) break;
+        this.builder.warnings.push(`${this.where}: skipped unknown keyword "${keyword}"`);
+        return false;
     }
+    return true;
   }
 
   private include(fields: string[], optional: boolean): void {
@@ -476,13 +508,22 @@ function parseType(text: string): AttributeType {
   return TYPE_ALIASES.get(base) ?? 'octets';
 }
 
+/** A dictionary file and who named it ("/etc/radotp/radotp.yaml: radius.dictionaries.0"), which its errors and warnings begin with. */
+export interface DictionarySource {
+  readonly file: string;
+  readonly origin: string;
+}
+
 /**
  * Loads the files in order into one dictionary; later files may redefine earlier names.
  * `$INCLUDE` paths are relative to the including file.
  */
-export function loadDictionary(files: readonly string[]): Dictionary {
+export function loadDictionary(files: readonly (string | DictionarySource)[]): Dictionary {
   const builder = new DictionaryBuilder();
-  for (const file of files) builder.loadFile(file, [], false, '(loadDictionary)');
+  for (const f of files) {
+    builder.origin = typeof f === 'string' ? '' : `${f.origin}: `;
+    builder.loadFile(typeof f === 'string' ? f : f.file, [], false);
+  }
   return builder.build();
 }
 
@@ -494,6 +535,6 @@ export function defaultDictionaryDir(): string {
 }
 
 /** The shipped dictionaries plus site files (loaded after, so they may override). */
-export function loadDefaultDictionary(extraFiles: readonly string[] = []): Dictionary {
+export function loadDefaultDictionary(extraFiles: readonly (string | DictionarySource)[] = []): Dictionary {
   return loadDictionary([path.join(defaultDictionaryDir(), 'dictionary'), ...extraFiles]);
 }

@@ -140,6 +140,22 @@ describe('config errors reach the admin as one line', () => {
     expectOneLineError(await radotp(['client', 'list', '-c', bad]), new RegExp(`${bad}: radius\\.maxPending: `));
   });
 
+  // serve reads radius.dictionaries before anything else: [what, the dictionary file's content or undefined for none, message after "<dict>"]
+  test.each([
+    ['a missing dictionary', undefined, ': cannot read (ENOENT)'],
+    ['a binary dictionary', Buffer.from([0xd4, 0x53, 0x23, 0x00, 0x0a, 0x87]), ':1: not a text file (control character 0x00)'],
+    ['a file that is no dictionary', 'listen 1812\nsecret foo\n', ': not a FreeRADIUS dictionary: 2 of 2 lines start with an unknown keyword (the first: line 1)'],
+  ])('serve with %s names the config file, radius.dictionaries and the file', async (_name, content, message) => {
+    const dict = path.join(dir, 'site.dict');
+    fs.rmSync(dict, { force: true });
+    if (content !== undefined) fs.writeFileSync(dict, content);
+    const config = path.join(dir, 'dict.yaml');
+    fs.writeFileSync(config, 'radius:\n  listen: ["127.0.0.1:0"]\n  dictionaries: [./site.dict]\nhttp:\n  listen: null\nlog:\n  level: silent\n');
+    const r = await runCli(['serve', '-c', config], { cwd: dir, env: { RADOTP_DATABASE_URL: db.url }, timeoutMs: 20_000 });
+    expect(r.stderr).toBe(`radotp: ${config}: radius.dictionaries.0: ${dict}${message}\n`);
+    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 1, stdout: '' });
+  });
+
   test('a bad $RADOTP_DATABASE_URL', async () => {
     const r = await runCli(['client', 'list'], { cwd: dir, env: { RADOTP_DATABASE_URL: 'mysql://x/y' } });
     expectOneLineError(r, /\$RADOTP_DATABASE_URL: expected a postgres:\/\/ URL/);

@@ -237,6 +237,11 @@ describe('errors name file:line and the problem', () => {
     ['missing $INCLUDE', ['$INCLUDE nowhere.dict'], /case-15:1: cannot read dictionary .*nowhere\.dict/],
     ['$INCLUDE loop', ['$INCLUDE case-16'], /case-16:1: \$INCLUDE loop/],
     ['$INCLUDE without a file', ['$INCLUDE'], /case-17:1: \$INCLUDE needs a file name/],
+    // Some other file named by mistake: refused rather than loaded with a warning a line.
+    ['binary data', ['ATTRIBUTE A 1 string', '\x00\x17\xff garbage'], /^<dir>\/case-18:2: not a text file \(control character 0x00\)$/],
+    ['mostly unknown keywords', ['# notes', 'hello world', 'ATTRIBUTE A 1 string', 'foo: bar'], /^<dir>\/case-19: not a FreeRADIUS dictionary: 2 of 3 lines start with an unknown keyword \(the first: line 2\)$/],
+    ['only unknown keywords', ['[section]', 'key = value'], /^<dir>\/case-20: not a FreeRADIUS dictionary: 2 of 2 lines/],
+    ['an included file of unknown keywords', ['$INCLUDE case-20', 'ATTRIBUTE A 1 string'], /^<dir>\/case-20: not a FreeRADIUS dictionary/],
   ];
   // Each case gets its own file, case-<index>, which the expected messages name.
   test.each(cases.map(([name, lines, expected], index) => [name, index, lines, expected] as const))(
@@ -254,8 +259,40 @@ describe('errors name file:line and the problem', () => {
     expect(dict.warnings).toEqual([`${file}:1: skipped unknown keyword "ATRIBUTE"`]);
   });
 
-  test('a missing top-level file is a DictionaryError', () => {
-    expect(() => loadDictionary([join(dir, 'absent')])).toThrow(DictionaryError);
+  test('a missing top-level file is a DictionaryError naming it', () => {
+    expect(() => loadDictionary([join(dir, 'absent')])).toThrow(new DictionaryError(`${join(dir, 'absent')}: cannot read (ENOENT)`));
+  });
+
+  test('a folder is refused (only a regular file is read: /dev/zero or a FIFO would be read forever)', () => {
+    expect(() => loadDictionary([dir])).toThrow(new DictionaryError(`${dir}: cannot read (a folder, not a regular file)`));
+  });
+
+  test('as many unknown keywords as known ones still load, with a warning each', () => {
+    expect(load('half', ['FOO 1', 'ATTRIBUTE A 1 string', 'BAR 2', 'FLAGS internal'])).toBe('loaded');
+  });
+
+  describe('errors and warnings begin with who named the file (the config key)', () => {
+    const origin = '/etc/radotp/radotp.yaml: radius.dictionaries.0';
+    const loadNamed = (file: string) => loadDictionary([{ file, origin }]);
+    // [lines, or undefined for a missing file; the message after "<origin>: <dir>/"]
+    test.each([
+      [undefined, 'named-0: cannot read (ENOENT)'],
+      [['ATTRIBUTE Foo 1'], 'named-1:1: ATTRIBUTE needs: name number type [flags]'],
+      [['$INCLUDE nowhere.dict'], 'named-2:1: cannot read dictionary <dir>/nowhere.dict (ENOENT)'],
+      [['VALUE Nobody Name 1'], 'named-3:1: VALUE for unknown attribute Nobody'],
+      [['\x00'], 'named-4:1: not a text file (control character 0x00)'],
+      [['hello world'], 'named-5: not a FreeRADIUS dictionary: 1 of 1 lines start with an unknown keyword (the first: line 1)'],
+    ] as const)('%j', (lines, message) => {
+      const file = join(dir, message.slice(0, message.indexOf(':')));
+      if (lines) writeFileSync(file, lines.join('\n'));
+      expect(() => loadNamed(file)).toThrow(new DictionaryError(`${origin}: ${dir}/${message.replace('<dir>', dir)}`));
+    });
+
+    test('warnings too', () => {
+      const file = join(dir, 'named-warn');
+      writeFileSync(file, 'ATRIBUTE Typo 1 string\nATTRIBUTE Fine 2 string\n');
+      expect(loadNamed(file).warnings).toEqual([`${origin}: ${file}:1: skipped unknown keyword "ATRIBUTE"`]);
+    });
   });
 
   test('$INCLUDE- of a missing file is not an error', () => {
