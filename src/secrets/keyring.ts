@@ -56,24 +56,39 @@ export function readKeyFile(file: string, origin = 'key file'): MasterKey {
   return masterKeyFromBytes(Buffer.from(text, 'hex'));
 }
 
+export interface CreateKeyFileOptions {
+  /** Names where the path came from, as for readKeyFile. */
+  readonly origin?: string;
+  /**
+   * Create the file's folder (and its parents) when missing: only for the data folder, which a first
+   * `radotp init` or `serve` creates. Otherwise a missing folder is refused: it is more likely a typo
+   * than a place to start a new tree (`keys new /nonexistent/dir/k.key` used to create it).
+   */
+  readonly createFolder?: boolean;
+}
+
 /** Creates a new random key file (mode 0600); refuses to overwrite an existing one. */
-export function createKeyFile(file: string): MasterKey {
+export function createKeyFile(file: string, opts: CreateKeyFileOptions = {}): MasterKey {
+  const where = opts.origin === undefined ? `key file ${file}` : `${opts.origin}: ${file}`;
   // 0711: the embedded PostgreSQL (run as the 'postgres' user when we are root) must traverse dataDir; the key file itself is 0600.
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o711 });
+  if (opts.createFolder) fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o711 });
   const key = crypto.randomBytes(32);
   try {
     fs.writeFileSync(file, key.toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new KeyError(`key file ${file} already exists`);
-    throw new KeyError(`key file ${file}: cannot create (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new KeyError(`${where} already exists`);
+    if (code === 'ENOENT') throw new KeyError(`${where}: folder ${path.dirname(path.resolve(file))} does not exist`);
+    throw new KeyError(`${where}: cannot create (${code ?? (e as Error).message})`);
   }
   return masterKeyFromBytes(key);
 }
 
-export function readOrCreateKeyFile(file: string, origin?: string): { key: MasterKey; created: boolean } {
+export function readOrCreateKeyFile(file: string, opts: CreateKeyFileOptions = {}): { key: MasterKey; created: boolean } {
+  const origin = opts.origin;
   if (fs.existsSync(file)) return { key: readKeyFile(file, origin), created: false };
   try {
-    return { key: createKeyFile(file), created: true };
+    return { key: createKeyFile(file, opts), created: true };
   } catch (e) {
     // Two processes starting at once: the other one won the race; use its key.
     if (e instanceof KeyError && fs.existsSync(file)) return { key: readKeyFile(file, origin), created: false };

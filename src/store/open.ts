@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { LoadedConfig } from '../config/load';
 import { KeyRing, readKeyFile, readOrCreateKeyFile, KeyError } from '../secrets/keyring';
 import { AuditRepository } from './audit';
@@ -69,7 +70,8 @@ export function loadKeyRing(cfg: LoadedConfig, create: boolean, logger?: LogSink
   const origin = (key: string) => (cfg.source ? `${cfg.source}: ${key}` : key);
   let current;
   if (create) {
-    const r = readOrCreateKeyFile(cfg.keyFilePath, origin('keyFile'));
+    // The data folder may be created (on a first run, for the default keyFile in it); any other folder must exist.
+    const r = readOrCreateKeyFile(cfg.keyFilePath, { origin: origin('keyFile'), createFolder: path.dirname(cfg.keyFilePath) === cfg.dataDirPath });
     if (r.created) logger?.info({ keyFile: cfg.keyFilePath, keyId: r.key.idHex }, 'created a new master key file');
     current = r.key;
   } else {

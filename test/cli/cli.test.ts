@@ -56,6 +56,7 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'radotp-cli-'));
   // Relative paths: they must resolve against this folder, not against wherever radotp was started.
   fs.writeFileSync(path.join(dir, 'radotp.yaml'), 'dataDir: ./data\nkeyFile: ./keys/master.key\nlog:\n  level: silent\n');
+  fs.mkdirSync(path.join(dir, 'keys')); // a keyFile outside dataDir must be in a folder that exists
 });
 afterAll(async () => {
   await db?.drop();
@@ -174,6 +175,20 @@ describe('radotp init', () => {
     fs.rmSync(elsewhere, { recursive: true });
   });
 
+  test('creates dataDir for a keyFile in it (the default), on a first run', async () => {
+    const config = path.join(dir, 'fresh.yaml');
+    fs.writeFileSync(config, 'dataDir: ./fresh/data\nlog:\n  level: silent\n');
+    expectSuccess(await radotp(['init', '-c', config]), /^key file: .*\/fresh\/data\/master\.key /);
+    expect(fs.readFileSync(path.join(dir, 'fresh', 'data', 'master.key'), 'utf8')).toMatch(/^[0-9a-f]{64}\n$/);
+  });
+
+  test('refuses a keyFile in a folder that does not exist (a typo would start a new tree and a new key)', async () => {
+    const config = path.join(dir, 'typo.yaml');
+    fs.writeFileSync(config, 'dataDir: ./data\nkeyFile: ./kyes/master.key\nlog:\n  level: silent\n');
+    expectOneLineError(await radotp(['init', '-c', config]), new RegExp(`^radotp: ${config}: keyFile: ${dir}/kyes/master\\.key: folder ${dir}/kyes does not exist\n$`));
+    expect(fs.existsSync(path.join(dir, 'kyes'))).toBe(false);
+  });
+
   test('a second init keeps the existing key', async () => {
     const before = fs.readFileSync(keyFile(), 'utf8');
     expectSuccess(await radotp(['init']), /^key file: /);
@@ -224,6 +239,20 @@ describe('a key file must be a regular file (reading /dev/zero or a FIFO never e
     const r = await runCli(args(fifo), { cwd: dir, env: { RADOTP_DATABASE_URL: db.url }, timeoutMs: 20_000 });
     expect(r.stderr).toBe(`radotp: ${message(fifo)}\n`);
     expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 1, stdout: '' });
+  });
+});
+
+describe('radotp keys new', () => {
+  test('writes a key file (0600) in a folder that exists', async () => {
+    const file = path.join(dir, 'keys', 'next.key');
+    expectSuccess(await radotp(['keys', 'new', file]), new RegExp(`^created ${file} \\(key id [0-9a-f]{16}\\)\\n$`));
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  test('refuses a folder that does not exist, creating nothing', async () => {
+    const file = path.join(dir, 'nonexistent', 'dir', 'k.key');
+    expectOneLineError(await radotp(['keys', 'new', file]), new RegExp(`^radotp: key file ${file}: folder ${dir}/nonexistent/dir does not exist\\n$`));
+    expect(fs.existsSync(path.join(dir, 'nonexistent'))).toBe(false);
   });
 });
 

@@ -107,6 +107,7 @@ describe('two `radotp serve` processes on one database racing the same code', ()
     db = await createTestDatabase();
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'radotp-cluster-'));
     const keyFile = path.join(root, 'shared', 'master.key');
+    fs.mkdirSync(path.dirname(keyFile)); // the first node creates the key file, not its folder
     // Each node its own config and data folder; the same database and the same key file.
     const configOf = (name: string) => {
       const dir = path.join(root, name);
