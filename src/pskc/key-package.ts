@@ -4,7 +4,7 @@ import { readEncryptedData, type ContainerContext, type EncryptedData } from './
 import type { KeyMaterial } from './key-material';
 import { readPolicy } from './policy';
 import type { PskcChallengeFormat, PskcKey, PskcProtection, PskcResponseFormat } from './types';
-import { bytesToInteger, parseBase64, parseDataInteger, parseDateTime, parseXsBoolean, parseXsInt } from './values';
+import { bytesToInteger, checkIntegerRange, parseBase64, parseDataInteger, parseDateTime, parseXsBoolean, parseXsInt } from './values';
 import { attribute, childElement, childElements, childText, pathElement, type XmlElement } from './xml-tree';
 
 /** A Data value before decryption: plaintext text, or an encrypted value with its optional ValueMAC. */
@@ -20,6 +20,21 @@ const DATA_ELEMENTS: Record<DataField, string> = {
   timeInterval: 'TimeInterval',
   timeDrift: 'TimeDrift',
 };
+/*
+ * What each integer Data value may hold. RFC 6030 §11 (schema) types Counter as xs:long and Time,
+ * TimeInterval and TimeDrift as xs:int; a value outside its type is not a PSKC value, and the token
+ * table (bigint counter and t0, integer period and drift) could not store it anyway. Counter is
+ * moreover RFC 4226 §5.1's "C 8-byte counter value, the moving factor", which HOTP and OCRA feed to
+ * HMAC as an unsigned number: a negative counter is no counter at all.
+ */
+const INT32: readonly [bigint, bigint] = [-(2n ** 31n), 2n ** 31n - 1n];
+const INTEGER_RANGES: Record<Exclude<DataField, 'secret'>, readonly [bigint, bigint]> = {
+  counter: [0n, 2n ** 63n - 1n],
+  time: INT32,
+  timeInterval: INT32,
+  timeDrift: INT32,
+};
+
 const LEGACY_DATA_NAMES: Record<string, DataField> = {
   SECRET: 'secret',
   COUNTER: 'counter',
@@ -213,19 +228,18 @@ export function openKeyData(
     if (field === 'secret') protection = { encryptionAlgorithm: opened.algorithm, mac: opened.mac };
     return opened.plaintext;
   };
-  const integerOf = (field: DataField): bigint | undefined => {
+  const integerOf = (field: Exclude<DataField, 'secret'>): bigint | undefined => {
     const value = draft.data[field];
     if (value === undefined || ('plain' in value && value.plain === '')) return undefined;
-    return attempt(() => ('plain' in value ? parseDataInteger(value.plain, DATA_ELEMENTS[field]) : bytesToInteger(bytesOf(field, value), DATA_ELEMENTS[field])));
+    const name = DATA_ELEMENTS[field];
+    return attempt(() => {
+      const integer = 'plain' in value ? parseDataInteger(value.plain, name) : bytesToInteger(bytesOf(field, value), name);
+      return checkIntegerRange(integer, name, ...INTEGER_RANGES[field]);
+    });
   };
-  const smallIntegerOf = (field: DataField): number | undefined => {
+  const smallIntegerOf = (field: 'timeInterval' | 'timeDrift'): number | undefined => {
     const value = integerOf(field);
-    if (value === undefined) return undefined;
-    if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) {
-      firstError ??= new PskcError('invalid_integer', `${DATA_ELEMENTS[field]} is out of range`);
-      return undefined;
-    }
-    return Number(value);
+    return value === undefined ? undefined : Number(value); // within xs:int: exact as a number
   };
 
   const secretValue = draft.data.secret;

@@ -41,16 +41,29 @@ export function parseXsBoolean(text: string, field: string): boolean {
  */
 export function parseDataInteger(text: string, field: string): bigint {
   const trimmed = text.replace(/\s+/g, '');
-  if (DECIMAL.test(trimmed)) return BigInt(trimmed);
+  if (DECIMAL.test(trimmed)) {
+    // No PSKC integer needs more than 20 digits; BigInt() of a 1 MB digit string would only burn CPU.
+    if (trimmed.length > 40) throw new PskcError('invalid_integer', `${field} is out of range: ${clip(trimmed)}`);
+    return BigInt(trimmed);
+  }
   if (trimmed.length > 0 && BASE64.test(trimmed)) return bytesToInteger(Buffer.from(trimmed, 'base64'), field);
   throw new PskcError('invalid_integer', `${field} is not an integer: ${JSON.stringify(clip(trimmed))}`);
+}
+
+/** `value` if it lies in min..max, else an invalid_integer error naming the field and the range. */
+export function checkIntegerRange(value: bigint, field: string, min: bigint, max: bigint): bigint {
+  if (value < min || value > max) throw new PskcError('invalid_integer', `${field} ${clip(String(value))} is out of range (${min} to ${max})`);
+  return value;
 }
 
 /** Decrypted integer values: ASCII digits, or else a big-endian binary number. */
 export function bytesToInteger(bytes: Buffer, field: string): bigint {
   if (bytes.length === 0) throw new PskcError('invalid_integer', `${field} is empty`);
   const ascii = bytes.toString('latin1');
-  if (/^[0-9]+$/.test(ascii)) return BigInt(ascii);
+  if (/^[0-9]+$/.test(ascii)) {
+    if (ascii.length > 40) throw new PskcError('invalid_integer', `${field} is out of range: ${clip(ascii)}`);
+    return BigInt(ascii);
+  }
   if (bytes.length > 16) throw new PskcError('invalid_integer', `${field} is too long for an integer (${bytes.length} bytes)`);
   return BigInt(`0x${bytes.toString('hex')}`);
 }
