@@ -1,3 +1,4 @@
+import { shown } from './shown';
 import type { PskcKey, PskcKeyKind } from './types';
 
 export interface AlgorithmKind {
@@ -27,7 +28,7 @@ export function classifyAlgorithm(algorithm: string | undefined, suite: string |
     case 'ocra': {
       const ocraSuite = suite?.trim();
       if (ocraSuite && /^OCRA-1:/i.test(ocraSuite)) return { kind: 'ocra', ocraSuite };
-      return { kind: 'ocra', problem: `OCRA key without a valid OCRA-1 suite (${ocraSuite ? JSON.stringify(ocraSuite) : 'none'})` };
+      return { kind: 'ocra', problem: `OCRA key without a valid OCRA-1 suite (${ocraSuite ? JSON.stringify(shown(ocraSuite)) : 'none'})` };
     }
     default:
       return { kind: 'unsupported' };
@@ -40,5 +41,5 @@ function withHash(kind: 'hotp' | 'totp', suite: string | undefined): AlgorithmKi
   if (!normalised || normalised === 'HMACSHA1' || normalised === 'SHA1') return { kind, hash: 'sha1' };
   if (normalised === 'HMACSHA256' || normalised === 'SHA256') return { kind, hash: 'sha256' };
   if (normalised === 'HMACSHA512' || normalised === 'SHA512') return { kind, hash: 'sha512' };
-  return { kind, problem: `unsupported ${kind.toUpperCase()} suite ${JSON.stringify(suite)}` };
+  return { kind, problem: `unsupported ${kind.toUpperCase()} suite ${JSON.stringify(shown(suite ?? ''))}` };
 }

@@ -1,3 +1,7 @@
+import { shown } from './shown';
+
+export { escapeControls, shown } from './shown';
+
 /**
  * The single error type of the PSKC reader. `kind` uses the labels of the shared
  * conformance corpus (conformance/pskc/manifest.json `conventions.error_kind`) so
@@ -87,8 +91,8 @@ function formatMessage(detail: string, location: PskcErrorLocation): string {
   const where: string[] = [];
   if (location.keyIndex !== undefined) {
     const ids: string[] = [];
-    if (location.serial !== undefined) ids.push(`serial ${location.serial}`);
-    if (location.keyId !== undefined) ids.push(`id ${location.keyId}`);
+    if (location.serial !== undefined) ids.push(`serial ${shown(location.serial)}`);
+    if (location.keyId !== undefined) ids.push(`id ${shown(location.keyId)}`);
     where.push(`key ${location.keyIndex}${ids.length ? ` (${ids.join(', ')})` : ''}`);
   }
   if (location.line !== undefined) where.push(`line ${location.line}`);

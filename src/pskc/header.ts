@@ -1,3 +1,4 @@
+import { shown } from './shown';
 import { canonicalAlgorithm, isLegacyPasswordCipher, isNoEncryption, lookupCipher } from './algorithms';
 import { PskcError } from './errors';
 import { isLegacyPskcNamespace } from './namespaces';
@@ -41,10 +42,10 @@ const SUPPORTED_VERSIONS = ['1.0', '1'];
  */
 export function checkRoot(root: XmlElement): { legacy: boolean; version?: string; id?: string } {
   if (root.local !== 'KeyContainer' && root.local !== 'SecretContainer') {
-    throw new PskcError('not_a_key_container', `the root element is <${root.local}>, not a PSKC <KeyContainer>`);
+    throw new PskcError('not_a_key_container', `the root element is <${shown(root.local)}>, not a PSKC <KeyContainer>`);
   }
   if (root.group !== 'pskc') {
-    throw new PskcError('unsupported_namespace', `<${root.local}> is in namespace "${root.ns}", not the PSKC namespace`);
+    throw new PskcError('unsupported_namespace', `<${shown(root.local)}> is in namespace "${shown(root.ns)}", not the PSKC namespace`);
   }
   const legacy = root.local === 'SecretContainer' || isLegacyPskcNamespace(root.ns);
   const version = attribute(root, 'Version', 'version');
@@ -53,7 +54,7 @@ export function checkRoot(root: XmlElement): { legacy: boolean; version?: string
       throw new PskcError('unsupported_version', 'the KeyContainer has no Version attribute (RFC 6030 §4 requires "1.0")');
     }
     if (version !== undefined && !SUPPORTED_VERSIONS.includes(version.trim())) {
-      throw new PskcError('unsupported_version', `unsupported PSKC version "${version}" (only 1.0 is defined)`);
+      throw new PskcError('unsupported_version', `unsupported PSKC version "${shown(version)}" (only 1.0 is defined)`);
     }
   }
   return { legacy, version, id: attribute(root, 'Id', 'ID', 'id') };

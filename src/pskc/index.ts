@@ -1,5 +1,5 @@
 /** PSKC (RFC 6030) reader and decryptor: pure parsing, no storage. */
-export { PskcError, PSKC_ERROR_KINDS, isPskcError, type PskcErrorKind } from './errors';
+export { PskcError, PSKC_ERROR_KINDS, isPskcError, escapeControls, shown, type PskcErrorKind } from './errors';
 export { readPskc } from './read-pskc';
 export { streamPskcFile, type PskcKeyStream } from './stream-pskc';
 export { mayUseKey } from './usability';

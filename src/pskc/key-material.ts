@@ -1,3 +1,4 @@
+import { shown } from './shown';
 import { createHmac, pbkdf2Sync, timingSafeEqual } from 'node:crypto';
 import { lookupCipher, lookupHmac, type CipherSpec } from './algorithms';
 import { decryptRsa, loadPrivateKeyPem, loadPrivateKeyPkcs12, type RsaPrivateKey } from './asymmetric';
@@ -117,7 +118,7 @@ export class KeyMaterial {
       throw new PskcError('missing_encryption_algorithm', 'an encrypted value names no EncryptionMethod algorithm');
     }
     const spec = lookupCipher(algorithm);
-    if (!spec) throw new PskcError('unsupported_encryption_algorithm', `unsupported encryption algorithm ${algorithm}`);
+    if (!spec) throw new PskcError('unsupported_encryption_algorithm', `unsupported encryption algorithm ${shown(algorithm)}`);
     const key = spec.type === 'rsa' ? this.#rsaKey() : this.transportKey(spec);
     return { spec, key, algorithm };
   }
@@ -152,7 +153,7 @@ export class KeyMaterial {
       throw new PskcError('missing_mac_algorithm', `${field} has a ValueMAC but the container has no MACMethod algorithm`);
     }
     const hmac = lookupHmac(macAlgorithm);
-    if (!hmac) throw new PskcError('unsupported_mac_algorithm', `unsupported MAC algorithm ${macAlgorithm}`);
+    if (!hmac) throw new PskcError('unsupported_mac_algorithm', `unsupported MAC algorithm ${shown(macAlgorithm)}`);
     const macKey = this.macKey(algorithm);
     const macOf = (data: Buffer): Buffer => createHmac(hmac.digest, macKey).update(data).digest();
 
@@ -194,12 +195,12 @@ function sameBytes(a: Buffer, b: Buffer): boolean {
 /** RFC 8018 §5.2 PBKDF2 with the parameters of RFC 6030 §6.2. */
 function derive(derivation: KeyDerivation, password: string, fallbackLength: number | undefined, maxIterations: number): Buffer {
   if (derivation.kind === 'unsupported') {
-    throw new PskcError('incomplete_key_derivation', `unsupported key derivation algorithm "${derivation.algorithm}" (only PBKDF2)`);
+    throw new PskcError('incomplete_key_derivation', `unsupported key derivation algorithm "${shown(derivation.algorithm)}" (only PBKDF2)`);
   }
   let digest = 'sha1'; // RFC 8018 Appendix A.2: the default PRF is hmacWithSHA1
   if (derivation.prf !== undefined) {
     const hmac = lookupHmac(derivation.prf);
-    if (!hmac) throw new PskcError('unsupported_prf', `unsupported PBKDF2 pseudo-random function ${derivation.prf}`);
+    if (!hmac) throw new PskcError('unsupported_prf', `unsupported PBKDF2 pseudo-random function ${shown(derivation.prf)}`);
     digest = hmac.digest;
   }
   const keyLength = derivation.keyLength ?? fallbackLength;

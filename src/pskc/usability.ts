@@ -1,4 +1,5 @@
 import { policyAllows } from './policy';
+import { shown } from './shown';
 import type { PskcKey } from './types';
 
 /**
@@ -8,11 +9,11 @@ import type { PskcKey } from './types';
  */
 export function judgeKey(key: Omit<PskcKey, 'usable' | 'unusableReason'>, problem: string | undefined, now: Date): Pick<PskcKey, 'usable' | 'unusableReason'> {
   const reasons: string[] = [];
-  if (key.kind === 'unsupported') reasons.push(`algorithm ${key.algorithm ?? '(none)'} is not HOTP, TOTP or OCRA`);
+  if (key.kind === 'unsupported') reasons.push(`algorithm ${shown(key.algorithm ?? '(none)')} is not HOTP, TOTP or OCRA`);
   if (problem) reasons.push(problem);
   if (key.policy.unknownElements.length > 0) {
     // RFC 6030 §5: "the key MUST NOT be used" when a policy element is not understood.
-    reasons.push(`unknown policy elements (${key.policy.unknownElements.join(', ')}): RFC 6030 §5 forbids using the key`);
+    reasons.push(`unknown policy elements (${key.policy.unknownElements.map(shown).join(', ')}): RFC 6030 §5 forbids using the key`);
   }
   if (key.secret === undefined || key.secret.length === 0) reasons.push('the file carries no secret for this key');
   const usages = key.policy.keyUsage;

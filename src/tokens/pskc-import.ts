@@ -1,13 +1,18 @@
 import { parseOcraSuite } from '../otp';
-import { PskcError, streamPskcFile, type PskcDecryption, type PskcKey } from '../pskc';
+import { escapeControls, PskcError, shown, streamPskcFile, type PskcDecryption, type PskcKey } from '../pskc';
 import type { Db } from '../store/connect';
 import { refreshPlannerStatistics } from '../store/maintenance';
 import { inTransaction } from '../store/transaction';
 import type { NewToken, TokenRepository } from '../store/tokens';
+import { storedTextProblem } from './pskc-text';
 
 /** A key the import refuses (and with it the whole file). One clear line: which key and why. */
 export class TokenImportError extends Error {
   override name = 'TokenImportError';
+  constructor(message: string) {
+    // The message quotes the file; whatever slipped through unclipped still prints as one inert line.
+    super(escapeControls(message));
+  }
 }
 
 export interface TokenImportSummary {
@@ -22,7 +27,7 @@ export interface TokenImportSummary {
 const BATCH = 1000;
 
 function where(k: PskcKey): string {
-  return `key ${k.index}${k.serial ? ` (serial ${k.serial})` : ''}, line ${k.line}`;
+  return `key ${k.index}${k.serial ? ` (serial ${shown(k.serial)})` : ''}, line ${k.line}`;
 }
 
 export function isPinKey(k: PskcKey): boolean {
@@ -49,8 +54,9 @@ export function tokenFromPskc(k: PskcKey): NewToken {
   if (!k.usable) throw new TokenImportError(`${where(k)}: cannot be used: ${k.unusableReason}`);
   const serial = k.serial ?? k.id;
   if (!serial) throw new TokenImportError(`${where(k)}: has neither a SerialNo nor a key Id to use as its serial`);
-  if (serial.length > 128) throw new TokenImportError(`${where(k)}: serial longer than 128 characters`);
-  if (k.kind === 'unsupported') throw new TokenImportError(`${where(k)}: algorithm ${k.algorithm} is not HOTP, TOTP or OCRA`);
+  const textProblem = storedTextProblem(k);
+  if (textProblem) throw new TokenImportError(`${where(k)}: ${textProblem}`);
+  if (k.kind === 'unsupported') throw new TokenImportError(`${where(k)}: algorithm ${shown(k.algorithm ?? '(none)')} is not HOTP, TOTP or OCRA`);
   refuseServerCheckedPin(k);
   const secret = k.secret!;
   const common = {
@@ -68,6 +74,8 @@ export function tokenFromPskc(k: PskcKey): NewToken {
   };
   if (k.kind === 'ocra') {
     const text = k.ocraSuite ?? '';
+    // The longest RFC 6287 suite ("OCRA-1:HOTP-SHA512-10:C-QH64-PSHA512-S512-T12H") has 46 characters.
+    if (text.length > 64) throw new TokenImportError(`${where(k)}: OCRA suite ${shown(text)} is longer than 64 characters`);
     let suite;
     try {
       suite = parseOcraSuite(text);
@@ -75,13 +83,13 @@ export function tokenFromPskc(k: PskcKey): NewToken {
       throw new TokenImportError(`${where(k)}: ${(e as Error).message}`);
     }
     // A RADIUS login carries one typed response: no room for a PIN hash or session data.
-    if (suite.pin || suite.sessionLength) throw new TokenImportError(`${where(k)}: OCRA suite ${text} needs a PIN or session input, which RADIUS logins cannot supply`);
+    if (suite.pin || suite.sessionLength) throw new TokenImportError(`${where(k)}: OCRA suite ${shown(text)} needs a PIN or session input, which RADIUS logins cannot supply`);
     return { ...common, kind: 'ocra', algorithm: suite.algorithm, digits: suite.digits, ocraSuite: text, counter: k.counter ?? 0n };
   }
   const digits = k.digits ?? 6;
   if (digits < 6 || digits > 10) throw new TokenImportError(`${where(k)}: ${digits}-digit codes are not supported (6 to 10)`);
   if (k.responseEncoding && k.responseEncoding.toUpperCase() !== 'DECIMAL') {
-    throw new TokenImportError(`${where(k)}: response encoding ${k.responseEncoding} is not supported (decimal only)`);
+    throw new TokenImportError(`${where(k)}: response encoding ${shown(k.responseEncoding)} is not supported (decimal only)`);
   }
   const algorithm = k.hash ?? 'sha1';
   if (k.kind === 'hotp') return { ...common, kind: 'hotp', algorithm, digits, counter: k.counter ?? 0n };
@@ -111,7 +119,7 @@ export async function importPskcFile(
       const existing = await tokens.existingSerials(batch.map((b) => b.token.serial), tx);
       const clash = batch.find((b) => existing.has(b.token.serial));
       if (clash && !opts.skipExisting) {
-        throw new TokenImportError(`${clash.where}: serial ${clash.token.serial} already exists in the pool (use --skip-existing to leave existing tokens alone)`);
+        throw new TokenImportError(`${clash.where}: serial ${shown(clash.token.serial)} already exists in the pool (use --skip-existing to leave existing tokens alone)`);
       }
       const fresh = batch.filter((b) => !existing.has(b.token.serial)).map((b) => b.token);
       summary.skippedExisting += batch.length - fresh.length;
@@ -127,7 +135,7 @@ export async function importPskcFile(
           continue;
         }
         const token = tokenFromPskc(key);
-        if (seen.has(token.serial)) throw new TokenImportError(`${where(key)}: serial ${token.serial} appears twice in the file`);
+        if (seen.has(token.serial)) throw new TokenImportError(`${where(key)}: serial ${shown(token.serial)} appears twice in the file`);
         seen.add(token.serial);
         batch.push({ token, where: where(key) });
         opts.onKey?.();
