@@ -24,13 +24,16 @@ export interface ScannerLimits {
   maxChildBytes: number;
 }
 
-const MARKUP_LOOKAHEAD = 9; // length of "<![CDATA[" / "<!DOCTYPE"
+const MARKUP_LOOKAHEAD = 9;
+const ILLEGAL_CHAR = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/; // length of "<![CDATA[" / "<!DOCTYPE"
 
 export class XmlScanner {
   #buf = '';
   #pos = 0;
   #line = 1;
   #seen = 0;
+  /** Line number at the end of the input pushed so far (for errors found before the scanner reaches them). */
+  #pushedLines = 1;
   #stack: string[] = [];
   #captureStart = -1;
   #captureLine = 0;
@@ -49,6 +52,7 @@ export class XmlScanner {
       // A UTF-8 byte-order mark decodes to U+FEFF (misc/SampleFullyQualifiedNS.xml starts with one).
       if (chunk.charCodeAt(0) === 0xfeff) chunk = chunk.slice(1);
     }
+    this.#checkCharacters(chunk);
     this.#seen += chunk.length;
     if (this.#seen > this.#limits.maxBytes) {
       throw new PskcError('too_large', `document exceeds the ${this.#limits.maxBytes}-byte limit`);
@@ -58,6 +62,21 @@ export class XmlScanner {
     this.#pos -= keep;
     if (this.#captureStart >= 0) this.#captureStart -= keep;
     return this.#drain(false);
+  }
+
+  /**
+   * XML 1.0 §2.2: a document holds only Chars, and Char excludes NUL and the other C0 controls but
+   * TAB, LF and CR (and U+FFFE, U+FFFF). A raw ESC in a serial would otherwise reach the token list.
+   */
+  #checkCharacters(chunk: string): void {
+    const bad = ILLEGAL_CHAR.exec(chunk);
+    if (bad) {
+      let line = this.#pushedLines;
+      for (let i = chunk.indexOf('\n'); i !== -1 && i < bad.index; i = chunk.indexOf('\n', i + 1)) line++;
+      const code = bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0');
+      throw new PskcError('malformed_xml', `malformed XML: character U+${code} is not allowed in an XML document`, { line });
+    }
+    for (let i = chunk.indexOf('\n'); i !== -1; i = chunk.indexOf('\n', i + 1)) this.#pushedLines++;
   }
 
   finish(): ScanEvent[] {

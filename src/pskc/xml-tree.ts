@@ -1,5 +1,5 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { PskcError } from './errors';
+import { PskcError, shown } from './errors';
 import { namespaceGroup, type NamespaceGroup } from './namespaces';
 
 /** A namespace-resolved element. Only unprefixed attributes are kept: PSKC attributes are unqualified. */
@@ -36,6 +36,8 @@ const parser = new XMLParser({
   processEntities: false,
   htmlEntities: false,
   allowBooleanAttributes: false,
+  // CDATA is literal text: kept apart so that no reference inside it is decoded.
+  cdataPropName: '#cdata',
 });
 
 type OrderedNode = Record<string, unknown>;
@@ -49,17 +51,23 @@ export function parseElement(xml: string, parentScope: NamespaceScope, line: num
   if (verdict !== true) {
     throw new PskcError('malformed_xml', `malformed XML: ${verdict.err.msg}`, { line: line + verdict.err.line - 1 });
   }
-  const nodes = parser.parse(xml) as OrderedNode[];
-  const top = nodes.find((node) => elementName(node) !== undefined);
-  if (!top) throw new PskcError('malformed_xml', 'malformed XML: no element', { line });
-  let topScope: NamespaceScope = parentScope;
-  const element = build(top, parentScope, line, (scope) => (topScope = scope));
-  return { element, scope: topScope };
+  try {
+    const nodes = parser.parse(xml) as OrderedNode[];
+    const top = nodes.find((node) => elementName(node) !== undefined);
+    if (!top) throw new PskcError('malformed_xml', 'malformed XML: no element', { line });
+    let topScope: NamespaceScope = parentScope;
+    const element = build(top, parentScope, line, (scope) => (topScope = scope));
+    return { element, scope: topScope };
+  } catch (error) {
+    // Reference errors are raised without a place: the element's line is the closest we know.
+    if (error instanceof PskcError) throw error.locate({ line });
+    throw error;
+  }
 }
 
 function elementName(node: OrderedNode): string | undefined {
   for (const key of Object.keys(node)) {
-    if (key !== ':@' && key !== '#text' && !key.startsWith('?')) return key;
+    if (key !== ':@' && key !== '#text' && key !== '#cdata' && !key.startsWith('?')) return key;
   }
   return undefined;
 }
@@ -86,11 +94,12 @@ function build(node: OrderedNode, parentScope: NamespaceScope, line: number, onS
   const children: XmlElement[] = [];
   const text: string[] = [];
   for (const child of (node[qname] ?? []) as OrderedNode[]) {
-    if (typeof child['#text'] === 'string') text.push(child['#text']);
+    if (typeof child['#text'] === 'string') text.push(decodeXmlText(child['#text']));
+    else if (Array.isArray(child['#cdata'])) text.push(...(child['#cdata'] as OrderedNode[]).map((part) => String(part['#text'] ?? '')));
     else if (elementName(child) !== undefined) children.push(build(child, scope, line));
   }
   const uri = ns ?? '';
-  return { ns: uri, group: namespaceGroup(uri), local, attrs, children, text: decodeXmlText(text.join('').trim()) };
+  return { ns: uri, group: namespaceGroup(uri), local, attrs, children, text: text.join('').trim() };
 }
 
 function extendScope(parent: NamespaceScope, attrs: Record<string, string>, line: number): NamespaceScope {
@@ -113,16 +122,34 @@ function extendScope(parent: NamespaceScope, attrs: Record<string, string>, line
 
 const PREDEFINED: Readonly<Record<string, string>> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
 
-/** Decode the five predefined entities and character references; nothing else exists without a DTD. */
+/**
+ * Decode the five predefined entities and character references; nothing else exists without a DTD
+ * (and a DTD is refused). XML 1.0 §4.1 WFC "Entity Declared": "the Name given in the entity
+ * reference MUST match that in an entity declaration", so `&xxe;` is not text but an error; and
+ * WFC "Legal Character": "Characters referred to using character references MUST match the
+ * production for Char", which excludes NUL, the other C0 controls but TAB, LF, CR, surrogates and
+ * U+FFFE/U+FFFF. A '&' that starts no reference is not well-formed either (§2.4).
+ */
 export function decodeXmlText(value: string): string {
   if (!value.includes('&')) return value;
-  return value.replace(/&(#x[0-9a-fA-F]{1,6}|#[0-9]{1,7}|[a-z]{2,4});/g, (whole, ref: string) => {
-    if (ref.startsWith('#')) {
-      const code = ref[1] === 'x' ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
-      return code <= 0x10ffff ? String.fromCodePoint(code) : whole;
+  return value.replace(/&(?:(#x[0-9a-fA-F]+|#[0-9]+|[^\s&;<]+);)?/g, (whole, ref: string | undefined) => {
+    if (ref === undefined) throw new PskcError('malformed_xml', `malformed XML: '&' that starts no entity or character reference`);
+    if (!ref.startsWith('#')) {
+      const decoded = PREDEFINED[ref];
+      if (decoded === undefined) {
+        throw new PskcError('malformed_xml', `malformed XML: undefined entity ${shown(whole)} (only &lt; &gt; &amp; &quot; &apos; and character references exist without a DTD)`);
+      }
+      return decoded;
     }
-    return PREDEFINED[ref] ?? whole;
+    const code = ref[1] === 'x' ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
+    if (!isXmlChar(code)) throw new PskcError('malformed_xml', `malformed XML: character reference ${shown(whole)} is not an XML character`);
+    return String.fromCodePoint(code);
   });
+}
+
+/** XML 1.0 §2.2 Char ::= #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF] */
+function isXmlChar(code: number): boolean {
+  return code === 0x9 || code === 0xa || code === 0xd || (code >= 0x20 && code <= 0xd7ff) || (code >= 0xe000 && code <= 0xfffd) || (code >= 0x10000 && code <= 0x10ffff);
 }
 
 // ---- navigation helpers (namespace-aware) ----
