@@ -33,6 +33,7 @@ export const PSKC_ERROR_KINDS = [
   'invalid_date',
   'missing_mac',
   'invalid_private_key',
+  'not_utf8',
 ] as const;
 
 export type PskcErrorKind = (typeof PSKC_ERROR_KINDS)[number];

@@ -1,6 +1,7 @@
 import { DocumentReader, scannerLimits } from './document-reader';
 import { PskcError } from './errors';
 import type { PskcContainer, PskcDecryption, PskcKey, PskcReadOptions } from './types';
+import { StrictUtf8Decoder } from './utf8';
 import { XmlScanner } from './xml-scanner';
 
 /**
@@ -19,7 +20,7 @@ export function readPskc(xml: string | Buffer, decryption: PskcDecryption = {}, 
   const limits = scannerLimits(options);
   const size = typeof xml === 'string' ? Buffer.byteLength(xml, 'utf8') : xml.length;
   if (size > limits.maxBytes) throw new PskcError('too_large', `document of ${size} bytes exceeds the ${limits.maxBytes}-byte limit`);
-  const text = typeof xml === 'string' ? xml : xml.toString('utf8');
+  const text = typeof xml === 'string' ? xml : new StrictUtf8Decoder().decode(xml, true);
 
   const scanner = new XmlScanner(limits);
   const reader = new DocumentReader(decryption, options);

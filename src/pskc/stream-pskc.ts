@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { DocumentReader, scannerLimits } from './document-reader';
 import { PskcError } from './errors';
 import type { PskcDecryption, PskcHeader, PskcKey, PskcReadOptions } from './types';
+import { StrictUtf8Decoder } from './utf8';
 import { XmlScanner, type ScanEvent } from './xml-scanner';
 
 export interface PskcKeyStream extends AsyncIterable<PskcKey> {
@@ -17,7 +18,7 @@ const CHUNK_SIZE = 256 * 1024;
  * by the chunk size plus the largest KeyPackage (`maxPackageBytes`), not by the file.
  *
  * PIN references (PINPolicy/@PINKeyId) are not resolved: the PIN key may come later.
- * The file is decoded as UTF-8, the encoding of every PSKC writer we know.
+ * The file is decoded as strict UTF-8 (see StrictUtf8Decoder).
  */
 export function streamPskcFile(path: string, decryption: PskcDecryption = {}, options: PskcReadOptions = {}): PskcKeyStream {
   return new PskcFileStream(path, decryption, options);
@@ -27,7 +28,8 @@ class PskcFileStream implements PskcKeyStream {
   readonly #path: string;
   readonly #scanner: XmlScanner;
   readonly #reader: DocumentReader;
-  #chunks?: AsyncIterator<string>;
+  readonly #decoder = new StrictUtf8Decoder();
+  #chunks?: AsyncIterator<Buffer>;
   #pending: PskcKey[] = [];
   #pendingAt = 0;
   #done = false;
@@ -38,8 +40,9 @@ class PskcFileStream implements PskcKeyStream {
     this.#reader = new DocumentReader(decryption, options);
   }
 
-  #open(): AsyncIterator<string> {
-    this.#chunks ??= createReadStream(this.#path, { encoding: 'utf8', highWaterMark: CHUNK_SIZE })[Symbol.asyncIterator]() as AsyncIterator<string>;
+  #open(): AsyncIterator<Buffer> {
+    // Bytes, not a string stream: Node's 'utf8' stream decoding replaces invalid bytes with U+FFFD.
+    this.#chunks ??= createReadStream(this.#path, { highWaterMark: CHUNK_SIZE })[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     return this.#chunks;
   }
 
@@ -47,7 +50,9 @@ class PskcFileStream implements PskcKeyStream {
   async #pump(): Promise<boolean> {
     if (this.#done) return false;
     const next = await this.#open().next();
-    const events: ScanEvent[] = next.done ? this.#scanner.finish() : this.#scanner.push(next.value);
+    const events: ScanEvent[] = next.done
+      ? [...this.#scanner.push(this.#decoder.decode(new Uint8Array(0), true)), ...this.#scanner.finish()]
+      : this.#scanner.push(this.#decoder.decode(next.value));
     if (next.done) this.#done = true;
     if (this.#pendingAt > 0) {
       this.#pending = this.#pending.slice(this.#pendingAt);

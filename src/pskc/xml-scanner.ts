@@ -1,4 +1,4 @@
-import { PskcError } from './errors';
+import { PskcError, shown } from './errors';
 
 /**
  * Splits a PSKC document, fed in chunks, into its root start tag and its complete
@@ -79,6 +79,18 @@ export class XmlScanner {
     for (let i = chunk.indexOf('\n'); i !== -1; i = chunk.indexOf('\n', i + 1)) this.#pushedLines++;
   }
 
+  /**
+   * The XML declaration may name an encoding (XML 1.0 §4.3.3). The bytes were decoded as UTF-8, so a
+   * file that says it is ISO-8859-1 (or anything else) would be read wrongly: refuse it.
+   */
+  #checkDeclaredEncoding(pi: string): void {
+    if (!/^<\?xml\s/.test(pi)) return;
+    const encoding = /\sencoding\s*=\s*(["'])(.*?)\1/.exec(pi)?.[2];
+    if (encoding !== undefined && !/^utf-?8$/i.test(encoding)) {
+      throw new PskcError('not_utf8', `not UTF-8: the file declares encoding "${shown(encoding)}" (only UTF-8 PSKC files are read)`, { line: this.#line });
+    }
+  }
+
   finish(): ScanEvent[] {
     const events = this.#drain(true);
     if (!this.#rootSeen) throw this.#malformed('no root element');
@@ -128,6 +140,7 @@ export class XmlScanner {
       let end: number;
       if (next === '?') {
         end = this.#findEnd(lt + 2, '?>', final, 'processing instruction');
+        if (end !== -1) this.#checkDeclaredEncoding(buf.slice(lt, end));
       } else if (next === '!') {
         if (buf.startsWith('<!--', lt)) {
           end = this.#findEnd(lt + 4, '-->', final, 'comment');
