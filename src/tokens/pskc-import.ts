@@ -4,6 +4,7 @@ import type { Db } from '../store/connect';
 import { refreshPlannerStatistics } from '../store/maintenance';
 import { inTransaction } from '../store/transaction';
 import type { NewToken, TokenRepository } from '../store/tokens';
+import { secretLengthProblem } from './pskc-secret-length';
 import { storedTextProblem } from './pskc-text';
 
 /** A key the import refuses (and with it the whole file). One clear line: which key and why. */
@@ -59,6 +60,8 @@ export function tokenFromPskc(k: PskcKey): NewToken {
   if (k.kind === 'unsupported') throw new TokenImportError(`${where(k)}: algorithm ${shown(k.algorithm ?? '(none)')} is not HOTP, TOTP or OCRA`);
   refuseServerCheckedPin(k);
   const secret = k.secret!;
+  const lengthProblem = secretLengthProblem(secret.length);
+  if (lengthProblem) throw new TokenImportError(`${where(k)}: ${lengthProblem}`);
   const common = {
     serial,
     userId: null,
