@@ -28,6 +28,12 @@ export interface ScannerLimits {
   maxChildBytes: number;
 }
 
+/*
+ * The deepest real PSKC is about 8 levels (KeyContainer/KeyPackage/Key/Data/Secret/EncryptedValue/
+ * CipherData/CipherValue; a ds:Signature about as deep). Beyond 64 a file is refused here with its line,
+ * before fast-xml-parser meets it and throws a bare "Maximum nested tags exceeded" (its limit is 100).
+ */
+const MAX_DEPTH = 64;
 const MARKUP_LOOKAHEAD = 9; // length of "<![CDATA[" / "<!DOCTYPE"
 const ILLEGAL_CHAR = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/;
 
@@ -322,7 +328,10 @@ export class XmlScanner {
       this.#captureLine = this.#line;
       if (selfClosing) this.#emitChild(name, end, events);
     }
-    if (!selfClosing) this.#stack.push(name);
+    if (!selfClosing) {
+      if (depth >= MAX_DEPTH) throw new PskcError('too_large', `elements nested deeper than ${MAX_DEPTH} levels`, { line: this.#line });
+      this.#stack.push(name);
+    }
   }
 
   #closeElement(name: string, events: ScanEvent[], end: number): void {

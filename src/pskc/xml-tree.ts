@@ -1,5 +1,5 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { PskcError, shown } from './errors';
+import { escapeControls, PskcError, shown } from './errors';
 import { namespaceGroup, type NamespaceGroup } from './namespaces';
 
 /** A namespace-resolved element. Only unprefixed attributes are kept: PSKC attributes are unqualified. */
@@ -61,7 +61,8 @@ export function parseElement(xml: string, parentScope: NamespaceScope, line: num
   } catch (error) {
     // Reference errors are raised without a place: the element's line is the closest we know.
     if (error instanceof PskcError) throw error.locate({ line });
-    throw error;
+    // fast-xml-parser throws plain Errors (e.g. "Maximum nested tags exceeded"): still one located refusal.
+    throw new PskcError('malformed_xml', `malformed XML: ${escapeControls(String((error as Error).message ?? error)).slice(0, 200)}`, { line }, { cause: error });
   }
 }
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { isPskcError, writePskc, type PskcError } from '../../src/pskc';
+import { expectKind } from './expect-kind';
+import { isPskcError, readPskc, writePskc, type PskcError } from '../../src/pskc';
 import { XmlScanner, type ScanEvent } from '../../src/pskc/xml-scanner';
 
 /*
@@ -110,4 +111,18 @@ test('chunk boundaries anywhere (in terminators, quotes, tags) give the same eve
 
 test('an unterminated comment split over chunks is still reported as such', () => {
   expect(() => scanParts([ROOT, '<!-- never', ' closed -', '-'])).toThrow(/unterminated comment/);
+});
+
+describe('nesting depth', () => {
+  const nested = (depth: number): string => `${ROOT}\n${'<a>'.repeat(depth - 1)}${'</a>'.repeat(depth - 1)}</KeyContainer>`;
+
+  test('64 levels (the root included) scan', () => {
+    expect(scanParts([nested(64)]).events.map((e) => e.type)).toEqual(['root', 'child', 'end']);
+  });
+
+  // Before, readPskc and the import met fast-xml-parser's bare Error "Maximum nested tags exceeded": no file, no line.
+  test.each([65, 100_000])('%d levels are refused as too_large, with the line', (depth) => {
+    const error = expectKind(() => readPskc(nested(depth)), 'too_large');
+    expect([error.detail, error.line]).toEqual(['elements nested deeper than 64 levels', 2]);
+  });
 });
