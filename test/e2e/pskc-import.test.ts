@@ -217,6 +217,37 @@ describe('a bad key imports nothing and is named with its serial, line and reaso
   });
 });
 
+/*
+ * Hostile or broken files (found by exploratory testing): each is refused in one line naming the file, the
+ * key and line where there is one, and "nothing imported"; before, some imported (a negative counter, an
+ * ESC in a serial, ISO-8859-1 mangled to U+FFFD, a literal "&xxe;") and others failed with a raw PostgreSQL
+ * error or a bare parser error.
+ */
+describe('hostile files are refused in one line', () => {
+  /** A plain file of one good key and the key to spoil (key 1), and how to spoil the text of the document. */
+  const HOSTILE: [string, (xml: string, bad: GeneratedKey) => string | Buffer, RegExp][] = [
+    ['a negative Counter', (xml, bad) => xml.replace(`<pskc:PlainValue>${bad.counter}</pskc:PlainValue>`, '<pskc:PlainValue>-5</pskc:PlainValue>'), /key 1 \(serial \w+\), line 4: Counter -5 is out of range/],
+    ['a Counter beyond bigint', (xml, bad) => xml.replace(`<pskc:PlainValue>${bad.counter}</pskc:PlainValue>`, '<pskc:PlainValue>99999999999999999999999</pskc:PlainValue>'), /key 1 .*: Counter 99999999999999999999999 is out of range/],
+    ['&#0; in a serial', (xml, bad) => xml.replace(bad.serial, `${bad.serial}&#0;`), /line 4: malformed XML: character reference &#0; is not an XML character/],
+    ['a raw ESC in a serial', (xml, bad) => xml.replace(bad.serial, `${bad.serial}\u001b[31m`), /line 4: malformed XML: character U\+001B is not allowed/],
+    ['a C1 control in a serial', (xml, bad) => xml.replace(bad.serial, `${bad.serial}\u009b31m`), /key 1 \(serial \w+\\x9b31m\), line 4: serial contains the control character U\+009B/],
+    ['an undefined entity', (xml, bad) => xml.replace(bad.serial, '&xxe;'), /line 4: malformed XML: undefined entity &xxe;/],
+    ['ISO-8859-1', (xml, bad) => Buffer.from(xml.replace('encoding="UTF-8"', 'encoding="ISO-8859-1"').replace(bad.serial, `${bad.serial}é`), 'latin1'), /line 4: not UTF-8/],
+    ['a 1-byte secret', (xml, bad) => xml.replace(bad.secret.toString('base64'), 'AQ=='), /key 1 .*: the secret is 1 byte\(s\), shorter than/],
+    ['a 2 MB comment', (xml) => xml.replace('</pskc:KeyContainer>', `<!--${'x'.repeat(2 * 1024 * 1024)}--></pskc:KeyContainer>`), /line 5: comment exceeds the 1048576-byte limit/],
+    ['deep nesting', (xml) => xml.replace('</pskc:KeyContainer>', `${'<a>'.repeat(1000)}${'</a>'.repeat(1000)}</pskc:KeyContainer>`), /line 5: elements nested deeper than 64 levels/],
+  ];
+
+  test.each(HOSTILE)('%s', async (_name, spoil, reason) => {
+    const keys = [hotpKey(), hotpKey()];
+    const file = path.join(t.dir, `hostile-${randomBytes(4).toString('hex')}.xml`);
+    fs.writeFileSync(file, spoil(writePskc(keys, { kind: 'plain' }), keys[1]));
+    const line = await expectRefused(file, [], undefined, reason);
+    expect(line).toContain(file);
+    expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+  });
+});
+
 describe('serials already in the pool', () => {
   /** A file whose second key (index 1) is already in the pool. */
   async function overlapping(): Promise<{ first: GeneratedKey[]; second: GeneratedKey[]; file: string; xml: string }> {
