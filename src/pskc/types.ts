@@ -18,7 +18,7 @@ export interface PskcDecryption {
 export interface PskcReadOptions {
   /** Refuse larger documents (default 512 MiB). */
   maxBytes?: number;
-  /** Refuse any single KeyPackage / header element larger than this (default 1 MiB). */
+  /** Refuse any single KeyPackage / header element, and any single comment, PI, CDATA section or tag anywhere, larger than this (default 1 MiB). */
   maxPackageBytes?: number;
   /**
    * 'throw' (default): the first key that cannot be read ends the import with its PskcError.
