@@ -1,6 +1,6 @@
 import { Migrator, type MigrationResultSet } from 'kysely';
 import { migrations } from '../../db';
-import type { Db } from './connect';
+import { isDatabaseUnavailable, type Db } from './connect';
 
 export class MigrationError extends Error {
   override name = 'MigrationError';
@@ -21,7 +21,10 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error');
     const why = result.error instanceof Error ? result.error.message : String(result.error);
-    throw new MigrationError(`migration ${failed?.migrationName ?? '?'} failed: ${why}`);
+    if (failed) throw new MigrationError(`migration ${failed.migrationName} failed: ${why}`);
+    // No migration ran: the database could not be reached, or its schema version not read.
+    if (isDatabaseUnavailable(result.error)) throw new MigrationError(`cannot reach the database: ${why}`);
+    throw new MigrationError(`cannot read the schema version: ${why}`);
   }
   return (result.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }

@@ -331,6 +331,11 @@ describe('radotp client', () => {
     expect(names).toEqual(['campus', 'short', 'vpn-1']);
   });
 
+  test('a database that does not answer: one line saying so (not a migration failing)', async () => {
+    const r = await runCli(['client', 'list'], { cwd: dir, env: { RADOTP_DATABASE_URL: 'postgres://x:y@127.0.0.1:1/z' } });
+    expectOneLineError(r, /^radotp: cannot reach the database: connect ECONNREFUSED 127\.0\.0\.1:1\n$/);
+  });
+
   test('output cut short by its reader (`| head -1`) is no error: exit 0, nothing on stderr', async () => {
     const child = spawn(process.execPath, [RADOTP_BIN, 'client', 'list'], { cwd: dir, env: cliEnv({ RADOTP_DATABASE_URL: db.url }), stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.destroy(); // the reader is gone before the list is written
