@@ -1,6 +1,8 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import type { LoadedConfig } from '../config/load';
 import { KeyRing, readKeyFile, readOrCreateKeyFile, KeyError } from '../secrets/keyring';
+import { sealedCounts } from './rekey';
 import { AuditRepository } from './audit';
 import { ChallengeRepository } from './challenges';
 import { ClientRepository } from './clients';
@@ -146,9 +148,30 @@ export async function openDatabase(cfg: LoadedConfig, opts: Omit<OpenOptions, 'c
   return { url, conn, embedded, close };
 }
 
-/** Opens the store: the key ring plus the database (see openDatabase). */
+/**
+ * Opens the store: the key ring plus the database (see openDatabase). A missing key file is created (with
+ * `createKey`) only for a database that holds no sealed secret yet: otherwise keyFile is mistyped or lost,
+ * and a new key would only seal new secrets that no node holding the real key could open.
+ */
 export async function openStore(cfg: LoadedConfig, opts: OpenOptions = {}): Promise<Store> {
-  const keys = loadKeyRing(cfg, opts.createKey ?? false, opts.logger);
+  if (!opts.createKey || fs.existsSync(cfg.keyFilePath)) {
+    const keys = loadKeyRing(cfg, false, opts.logger);
+    const database = await openDatabase(cfg, opts);
+    return buildStore(database.conn, keys, database.url, database.embedded);
+  }
   const database = await openDatabase(cfg, opts);
-  return buildStore(database.conn, keys, database.url, database.embedded);
+  try {
+    const sealed = await sealedCounts(database.conn.db);
+    if (sealed.length > 0) {
+      const where = cfg.source ? `${cfg.source}: keyFile` : 'keyFile';
+      throw new KeyError(
+        `${where}: ${cfg.keyFilePath} does not exist, but the database holds secrets sealed with key ${sealed.map((c) => c.keyId).join(', ')}; ` +
+          "point keyFile at that key's file (a new key could not open them)",
+      );
+    }
+    return buildStore(database.conn, loadKeyRing(cfg, true, opts.logger), database.url, database.embedded);
+  } catch (e) {
+    await database.close();
+    throw e;
+  }
 }

@@ -331,6 +331,17 @@ describe('radotp client', () => {
     expect(names).toEqual(['campus', 'short', 'vpn-1']);
   });
 
+  test('init/serve with a mistyped keyFile, once the database holds secrets: refused, and no new key made', async () => {
+    const typo = path.join(dir, 'typo.yaml');
+    fs.writeFileSync(typo, 'dataDir: ./data\nkeyFile: ./keys/master.kye\nlog:\n  level: silent\n');
+    const keyId = JSON.parse((await radotp(['keys', 'status', '--json'])).stdout)[0].keyId as string;
+    for (const command of ['init', 'serve']) {
+      const r = await radotp([command, '--config', typo]);
+      expectOneLineError(r, new RegExp(`^radotp: ${typo}: keyFile: ${path.join(dir, 'keys', 'master.kye')} does not exist, but the database holds secrets sealed with key ${keyId}; point keyFile at that key's file`));
+      expect(fs.existsSync(path.join(dir, 'keys', 'master.kye'))).toBe(false);
+    }
+  });
+
   test('a database that does not answer: one line saying so (not a migration failing)', async () => {
     const r = await runCli(['client', 'list'], { cwd: dir, env: { RADOTP_DATABASE_URL: 'postgres://x:y@127.0.0.1:1/z' } });
     expectOneLineError(r, /^radotp: cannot reach the database: connect ECONNREFUSED 127\.0\.0\.1:1\n$/);
