@@ -194,13 +194,21 @@ export function tokenCommand(): Command {
     .option('--user <username>', 'only tokens of this user')
     .addOption(new Option('--state <state>', 'only tokens in this state').choices(STATES))
     .option('--unassigned', 'only tokens in the pool (not assigned to anyone)')
+    .option('--locked', 'only tokens locked now by wrong codes (unlock with `token unlock`)')
     .option('--json', 'print JSON')
     .action(async (opts, command: Command) => {
-      const tokens = await withStore(command, (store) => store.tokens.list({ username: opts.user, state: opts.state, unassigned: opts.unassigned }));
+      const tokens = await withStore(command, async (store) => {
+        // a user that does not exist is a mistyped name, not a user without tokens
+        if (opts.user !== undefined) await store.users.get(opts.user);
+        return store.tokens.list({ username: opts.user, state: opts.state, unassigned: opts.unassigned, locked: opts.locked });
+      });
       if (wantsJson(command)) return printJson(tokens.map(tokenView));
       printTable(
-        ['SERIAL', 'USER', 'STATE', 'TYPE', 'ORIGIN', 'DIGITS', 'REASON', 'DESCRIPTION'],
-        tokens.map((t) => [t.serial, t.username, t.state, t.kind, t.origin, t.digits, t.disabledReason, t.description]),
+        ['SERIAL', 'USER', 'STATE', 'LOCKED UNTIL', 'TYPE', 'ORIGIN', 'DIGITS', 'REASON', 'DESCRIPTION'],
+        tokens.map((t) => {
+          const v = tokenView(t);
+          return [t.serial, t.username, t.state, v.lockedUntil?.toISOString(), t.kind, t.origin, t.digits, t.disabledReason, t.description];
+        }),
       );
     });
 
@@ -214,7 +222,7 @@ export function tokenCommand(): Command {
 
   cmd
     .command('verify <serial> <code>')
-    .description('check a code (admin test); a verified code counts as used')
+    .description('check a code (admin test); a verified code counts as used, a wrong one toward the lockout, as at a login')
     .action(async (serial: string, code: string, _o, command: Command) => {
       const r = await withAdmin(command, (admin) => admin.verify(serial, checkCode(code)));
       if (!r.ok) throw new CliError(`code rejected (${r.result.replace('_', ' ')})`);

@@ -151,6 +151,8 @@ export interface TokenFilter {
   username?: string;
   state?: TokenState;
   unassigned?: boolean;
+  /** Only tokens locked now (too many wrong codes, lock not yet run out). */
+  locked?: boolean;
 }
 
 /** What activation sets besides the step or counter it spends. */
@@ -260,6 +262,7 @@ export class TokenRepository {
     if (f.username) q = q.where('app_user.username', '=', f.username);
     if (f.state) q = q.where('token.state', '=', f.state);
     if (f.unassigned) q = q.where('token.user_id', 'is', null);
+    if (f.locked) q = q.where('token.locked_until', '>', sql<Date>`now()`);
     return (await q.execute()).map(toInfo);
   }
 

@@ -84,11 +84,20 @@ describe('token lifecycle on one server (lockout after 3 failures, no users with
     expect(shown.failCount).toBe(MAX_FAILURES);
     // locked for auth.lockout.duration (10 minutes) from the last failure
     expect(new Date(shown.lockedUntil!).getTime() - Date.now()).toBeGreaterThan(9 * 60_000);
+    // the helpdesk's first look: the list says it is locked, and until when
+    const table = (await radotp.ok(['token', 'list', '--user', 'lee'])).split('\n');
+    expect(table[0]).toMatch(/^SERIAL\s+USER\s+STATE\s+LOCKED UNTIL\s/);
+    expect(table[1]).toMatch(new RegExp(`^HOTP-LEE\\s+lee\\s+active\\s+${shown.lockedUntil!.replace(/\./g, '\\.')}\\s`));
+    const locked = JSON.parse(await radotp.ok(['token', 'list', '--locked', '--json'])) as { serial: string }[];
+    expect(locked.map((x) => x.serial)).toEqual(['HOTP-LEE']);
+    // a mistyped name is not an empty list
+    expect(await radotp.run(['token', 'list', '--user', 'lea'])).toEqual({ code: 1, stdout: '', stderr: 'radotp: no user named "lea"\n' });
 
     // the locked attempt did not spend the code; `token unlock` lets the same code in
     expect(await radotp.ok(['token', 'unlock', 'HOTP-LEE'])).toBe('token HOTP-LEE unlocked\n');
     expect((await otpOnly('lee', hotpForCounter(seed, 0)))?.code).toBe(Code.AccessAccept);
     expect(await t.store.tokens.get('HOTP-LEE')).toMatchObject({ failCount: 0, lockedUntil: null });
+    expect(JSON.parse(await radotp.ok(['token', 'list', '--locked', '--json']))).toEqual([]);
   });
 
   test('the same wrong code repeated within a minute counts once; a success resets the count', async () => {
