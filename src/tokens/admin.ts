@@ -209,10 +209,26 @@ export class TokenAdmin {
         { now: this.clock(), window, afterStep: Number(t.lastStep) },
       );
       ok = !!m && (await this.store.tokens.setResync(serial, { lastStep: m.step, drift: m.drift }));
+      if (!ok) throw new TokenStateError(notResyncedTotp(serial, t, this.clock()));
     } else {
       throw new TokenStateError(`token ${serial} is an OCRA token; challenge-response tokens need no resync`);
     }
     if (!ok) throw new TokenStateError(`codes are not two consecutive codes of token ${serial} within the resync window (or were already used)`);
     return this.changed('resync', await this.store.tokens.get(serial), 'resynced');
   }
+}
+
+/**
+ * Why a TOTP resync found nothing. Steps up to the last accepted one stay spent whatever the clock says;
+ * after a resync to a device whose clock ran ahead, that is a point in the future, and the device's
+ * codes (once its clock is right) stay refused until then: say so, and what the way out is.
+ */
+function notResyncedTotp(serial: string, t: { lastStep: bigint; period: number; t0: bigint }, now: number): string {
+  const spentUntil = (Number(t.lastStep) + 1) * t.period + Number(t.t0);
+  const base = `codes are not two consecutive codes of token ${serial} within the resync window (or were already used)`;
+  if (spentUntil <= now + t.period) return base;
+  return (
+    `${base}; its codes up to ${new Date(spentUntil * 1000).toISOString()} (${Math.round(spentUntil - now)} s ahead of this server's clock) ` +
+    'count as used, after a login or resync with a clock set ahead: wait until then, or delete the token and enroll a new one'
+  );
 }

@@ -264,5 +264,14 @@ describe('resync', () => {
       expect([why, r.code === 0 ? r.stdout : refusalLine(r)]).toEqual([why, expect.stringContaining('within the resync window (or were already used)')]);
     }
     expect((await t.store.tokens.get(token.serial)).lastStep).toBe(BigInt(now + 11));
+    // the device's clock is set right again: its codes are before the last accepted step, and the refusal says
+    // until when codes count as used, and the two ways out
+    const corrected = await cli(['token', 'resync', token.serial, deviceCode(0), deviceCode(1)]);
+    expect(refusalLine(corrected)).toMatch(
+      new RegExp(
+        `\\(or were already used\\); its codes up to ${new Date((now + 12) * 60_000).toISOString().replace(/\./g, '\\.')} \\(\\d+ s ahead of this server's clock\\) count as used, ` +
+          'after a login or resync with a clock set ahead: wait until then, or delete the token and enroll a new one$',
+      ),
+    );
   });
 });
