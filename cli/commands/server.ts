@@ -73,8 +73,9 @@ function auditLimit(v: string): number {
   return n;
 }
 
+/** Who ran the command an admin row records (logins have none). */
 function byAdmin(detail: Record<string, unknown> | undefined): string | undefined {
-  return typeof detail?.admin === 'string' ? `cli (${detail.admin})` : undefined;
+  return typeof detail?.admin === 'string' ? detail.admin : undefined;
 }
 
 /**
@@ -119,9 +120,9 @@ export function auditCommand(): Command {
       const rows = await withStore(command, (store) => store.audit.recent({ username: opts.user, limit: opts.limit }));
       if (opts.json) return printJson(rows);
       printTable(
-        ['TIME', 'NODE', 'CLIENT', 'USER', 'RESULT', 'REASON', 'METHOD', 'TOKEN'],
-        // an admin's action came from no RADIUS client: the CLIENT column names who ran the command instead
-        rows.map((r) => [r.at.toISOString(), r.node, byAdmin(r.detail) ?? r.client, r.username, r.result, r.reason, r.method, r.tokenSerial]),
+        ['TIME', 'NODE', 'CLIENT', 'USER', 'RESULT', 'REASON', 'METHOD', 'TOKEN', 'BY'],
+        // CLIENT, USER and TOKEN: what a login came from, or what an admin's command changed; BY: that admin
+        rows.map((r) => [r.at.toISOString(), r.node, r.client, r.username, r.result, r.reason, r.method, r.tokenSerial, byAdmin(r.detail)]),
       );
     })
     .addCommand(pruneCommand());

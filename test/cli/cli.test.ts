@@ -525,6 +525,10 @@ describe("admins' changes to clients and users are audited, with who made them (
     expect(ours.map((r) => ({ method: r.method, reason: r.reason }))).toEqual(steps.map(([, , row]) => ({ method: row.method, reason: row.reason })));
     ours.forEach((r, i) => expect(r).toMatchObject({ result: 'admin', detail: { admin: 'alice via sudo', ...steps[i]![2].detail } }));
     expect(JSON.stringify(ours.map((r) => r.detail))).not.toMatch(/audited-nas-secret|audrey-password/);
+    // the table says what was changed (the client, the user) and, in BY, who changed it
+    const table = await radotp(['audit', '--limit', '1000']);
+    expect(table.stdout).toMatch(/\saudited-nas\s+-\s+admin\s+added\s+client add\s+-\s+alice via sudo$/m);
+    expect(table.stdout).toMatch(/\s-\s+audrey\s+admin\s+removed\s+user remove\s+-\s+alice via sudo$/m);
   });
 });
 
@@ -600,6 +604,6 @@ describe('radotp audit prune', () => {
     expect(newest).toMatchObject({ result: 'admin', method: 'audit prune', reason: 'pruned', detail: { deleted: 2, admin: 'alice via sudo' } });
 
     // `audit` itself still lists the trail (prune is a subcommand, not a replacement)
-    expectSuccess(await radotp(['audit', '--limit', '1']), /^\S+\s+\S+\s+cli \(alice via sudo\)\s+-\s+admin\s+pruned\s+audit prune\s+-$/m);
+    expectSuccess(await radotp(['audit', '--limit', '1']), /^\S+\s+\S+\s+-\s+-\s+admin\s+pruned\s+audit prune\s+-\s+alice via sudo$/m);
   });
 });

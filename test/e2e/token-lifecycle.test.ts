@@ -211,9 +211,9 @@ describe("every admin change to a token is audited, with who made it", () => {
     const seen = rows.sort((a, b) => (a.id < b.id ? -1 : 1)).map((r) => [r.username, r.method, r.reason]);
     expect(seen).toEqual(steps.map(([, row]) => row));
     for (const r of rows) expect(r).toMatchObject({ result: 'admin', tokenSerial: 'POOL-1', detail: { admin: 'alice via sudo' } });
-    // and `radotp audit` names the admin where a login names its RADIUS client
+    // and `radotp audit` names the admin in its BY column
     const table = await runCli(['audit', '--user', 'bo'], { env: { RADOTP_CONFIG: t.configFile } });
-    expect(table.stdout).toMatch(/cli \(alice via sudo\)\s+bo\s+admin\s+deleted\s+token delete\s+POOL-1/);
+    expect(table.stdout).toMatch(/\s-\s+bo\s+admin\s+deleted\s+token delete\s+POOL-1\s+alice via sudo$/m);
   });
 });
 
