@@ -62,7 +62,9 @@ function readRequest(req: IncomingRequest<ClientData>): AuthRequest | { invalid:
   if (!nameBytes || nameBytes.length === 0) return { invalid: 'no_username' };
   const username = nameBytes.toString('utf8');
   if (username.includes('\uFFFD') || username.includes('\0')) return { invalid: 'bad_username' };
-  // PAP only: CHAP/MS-CHAP/EAP cannot be checked against an argon2 hash or a one-time code.
+  // PAP only: CHAP/MS-CHAP/EAP cannot be checked against an argon2 hash or a one-time code. For EAP,
+  // RFC 2869 §5.13: "A RADIUS Server receiving EAP messages that it does not understand SHOULD return
+  // an Access-Reject" (the protocol layer already dropped EAP without Message-Authenticator).
   if (!req.password) return { invalid: 'unsupported_auth_protocol', username };
   const nasId = first(attrs, Attr.NasIdentifier);
   const calling = first(attrs, Attr.CallingStationId);

@@ -125,8 +125,11 @@ export type VerifyRequestResult = 'ok' | 'missing_message_authenticator' | 'bad_
  * - Present: always verified; a value that is not exactly 16 octets, or more than one
  *   Message-Authenticator, is bad ("Message-Authenticator ... MUST NOT appear more than once",
  *   RFC 3579 §3.3 table "0-1").
- * - Absent: `missing` when the client requires it (Blast-RADIUS, CVE-2024-3596) and always for
- *   Status-Server (RFC 5997 §3: "Status-Server packets MUST contain a Message-Authenticator").
+ * - Absent: `missing` when the client requires it (Blast-RADIUS, CVE-2024-3596), always for
+ *   Status-Server (RFC 5997 §3: "Status-Server packets MUST contain a Message-Authenticator"), and
+ *   whenever the packet carries EAP-Message (RFC 3579 §3.2: "Access-Request packets including
+ *   EAP-Message attribute(s) without a Message-Authenticator attribute SHOULD be silently
+ *   discarded by the RADIUS server").
  */
 export function verifyRequest(
   packet: Packet,
@@ -134,15 +137,17 @@ export function verifyRequest(
   opts: { requireMessageAuthenticator: boolean },
 ): VerifyRequestResult {
   let found: Buffer | undefined;
+  let eap = false;
   const attributes = packet.attributes;
   for (let i = 0; i < attributes.length; i++) {
     const attribute = attributes[i]!;
+    if (attribute.type === Attr.EapMessage) eap = true;
     if (attribute.type !== Attr.MessageAuthenticator) continue;
     if (found !== undefined) return 'bad_message_authenticator';
     found = attribute.value;
   }
   if (found === undefined) {
-    return opts.requireMessageAuthenticator || packet.code === Code.StatusServer ? 'missing_message_authenticator' : 'ok';
+    return opts.requireMessageAuthenticator || eap || packet.code === Code.StatusServer ? 'missing_message_authenticator' : 'ok';
   }
   if (found.length !== MESSAGE_AUTHENTICATOR_LENGTH) return 'bad_message_authenticator';
 

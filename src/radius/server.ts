@@ -277,7 +277,8 @@ export class RadiusServer<T = unknown> {
 
       // RFC 3579 §3.2: a packet whose Message-Authenticator does not match is silently discarded;
       // so is one without it where the client must send it (Blast-RADIUS, CVE-2024-3596).
-      // Status-Server always needs it (RFC 5997 §3).
+      // Status-Server always needs it (RFC 5997 §3), and so does a request carrying EAP-Message
+      // (RFC 3579 §3.2: without it such a request "SHOULD be silently discarded").
       const verdict = verifyRequest(packet, client.secret, {
         requireMessageAuthenticator: client.requireMessageAuthenticator,
       });

@@ -97,6 +97,17 @@ describe('server behaviour on a real database', () => {
     expect(a!.code).toBe(Code.AccessReject);
   });
 
+  test('an EAP request is rejected, not crashed on: EAP is not supported (RFC 2869 §5.13)', async () => {
+    // RFC 2869 §5.13: "A RADIUS Server receiving EAP messages that it does not understand SHOULD return an Access-Reject."
+    const a = await authenticate(t.port, {
+      username: 'alice',
+      secret: TEST_SECRET,
+      extra: [{ type: Attr.EapMessage, value: Buffer.from('0201000a01616c696365', 'hex') }], // EAP-Response/Identity
+    });
+    expect(a!.code).toBe(Code.AccessReject);
+    expect(a!.attributes[0].type).toBe(Attr.MessageAuthenticator); // RFC 3579 §3.2: required with EAP
+  });
+
   test('fuzz: 200k random and mutated datagrams, then the server still answers correctly', async () => {
     const valid = accessRequest({ username: 'alice', password: 'alice-password', secret: TEST_SECRET }).datagram;
     const sock = dgram.createSocket('udp4');

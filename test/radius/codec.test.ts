@@ -176,6 +176,9 @@ describe('verifyRequest: Message-Authenticator (RFC 3579 §3.2, RFC 5997 §3)', 
   const statusSigned = withMessageAuthenticator(datagram({ code: Code.StatusServer, attributeBytes: maPlaceholder }), 22, SECRET);
   const statusUnsigned = datagram({ code: Code.StatusServer, attributeBytes: userName });
   const padded = Buffer.concat([signedFirst, Buffer.alloc(7, 0xab)]);
+  const eapResponseIdentity = [79, 12, ...Buffer.from('0201000a01616c696365', 'hex')];
+  const eapUnsigned = datagram({ attributeBytes: [...userName, ...eapResponseIdentity] });
+  const eapSigned = withMessageAuthenticator(datagram({ attributeBytes: [...maPlaceholder, ...userName, ...eapResponseIdentity] }), 22, SECRET);
 
   const cases: Array<[string, string, Buffer, Buffer, boolean]> = [
     ['MA first, right secret', 'ok', signedFirst, SECRET, false],
@@ -191,6 +194,9 @@ describe('verifyRequest: Message-Authenticator (RFC 3579 §3.2, RFC 5997 §3)', 
     ['Status-Server signed', 'ok', statusSigned, SECRET, false],
     ['Status-Server without MA, even when not required', 'missing_message_authenticator', statusUnsigned, SECRET, false],
     ['padding after Length is not part of the HMAC', 'ok', padded, SECRET, true],
+    // RFC 3579 §3.2: EAP-Message without Message-Authenticator "SHOULD be silently discarded"
+    ['EAP-Message without MA, even when not required', 'missing_message_authenticator', eapUnsigned, SECRET, false],
+    ['EAP-Message with MA', 'ok', eapSigned, SECRET, false],
   ];
   test.each(cases)('%s -> %s', (_name, expected, buffer, secret, requireMessageAuthenticator) => {
     expect(verifyRequest(decodeOk(buffer), secret, { requireMessageAuthenticator })).toBe(expected);

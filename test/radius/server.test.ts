@@ -121,6 +121,12 @@ function accessRequest(
   });
 }
 
+/** User-Name and an EAP-Response/Identity for "alice" (RFC 3748 §5.1), as a NAS doing 802.1X sends them. */
+const EAP_REQUEST: readonly RawAttribute[] = [
+  { type: Attr.UserName, value: Buffer.from('alice') },
+  { type: Attr.EapMessage, value: Buffer.from('0201000a01616c696365', 'hex') },
+];
+
 function statusServer(secret = SECRET): Buffer {
   return accessRequest([], { code: Code.StatusServer, secret });
 }
@@ -335,6 +341,9 @@ describe('dropping untrusted packets', () => {
     ['MA computed with the wrong secret', true, () => accessRequest(undefined, { secret: OTHER_SECRET }), 'bad_message_authenticator'],
     ['MA wrong even though not required', false, () => accessRequest(undefined, { secret: OTHER_SECRET }), 'bad_message_authenticator'],
     ['MA not required and absent', false, () => accessRequest(undefined, { messageAuthenticator: false }), 'answered'],
+    // RFC 3579 §3.2: an EAP-Message needs a Message-Authenticator whatever the client's setting
+    ['EAP-Message without MA, MA not required', false, () => accessRequest(EAP_REQUEST, { messageAuthenticator: false }), 'missing_message_authenticator'],
+    ['EAP-Message with MA, MA not required', false, () => accessRequest(EAP_REQUEST), 'answered'],
     [
       'MA tampered after signing',
       true,
