@@ -159,6 +159,46 @@ export function verifyRequest(
 }
 
 /**
+ * RFC 2865 §5.44 "Table of Attributes", Access-Request column: "0-1  Zero or one instance of this
+ * attribute MAY be present in packet." Enforced for the attributes this server or its handler reads
+ * (which one of two User-Names or User-Passwords would count is exactly the ambiguity to refuse),
+ * for CHAP-Password, and for the NAS's identity. Message-Authenticator (RFC 3579 §3.3 "0-1") is
+ * checked by `verifyRequest`; Proxy-State ("0+") may repeat. Indexed by type: a bit, or 0.
+ */
+const AT_MOST_ONCE_IN_ACCESS_REQUEST: Readonly<Int32Array> = (() => {
+  const bits = new Int32Array(256);
+  const types = [
+    Attr.UserName,
+    Attr.UserPassword,
+    Attr.ChapPassword,
+    Attr.NasIpAddress,
+    Attr.State,
+    Attr.CallingStationId,
+    Attr.NasIdentifier,
+  ];
+  types.forEach((type, i) => (bits[type] = 1 << i));
+  return bits;
+})();
+
+export type AccessRequestCheck = 'ok' | 'repeated_attribute';
+
+/**
+ * Attribute rules of an Access-Request that make it malformed, to be silently discarded (RFC 2865
+ * §1.2 "silently discard": "the implementation discards the packet without further processing").
+ * One pass, no allocation.
+ */
+export function checkAccessRequestAttributes(packet: Packet): AccessRequestCheck {
+  let seen = 0;
+  const attributes = packet.attributes;
+  for (let i = 0; i < attributes.length; i++) {
+    const bit = AT_MOST_ONCE_IN_ACCESS_REQUEST[attributes[i]!.type]!;
+    if ((seen & bit) !== 0) return 'repeated_attribute';
+    seen |= bit;
+  }
+  return 'ok';
+}
+
+/**
  * Finds the Message-Authenticator value inside `packet.raw` when it is a view of it (always the
  * case for packets from `decodePacket`), so the HMAC runs over the received octets as they are.
  */

@@ -2,8 +2,9 @@
  * The UDP front door: datagrams in, signed replies out. Everything in between is somebody else's
  * job (codec, client table, duplicate cache, the auth handler); this file decides the *order*:
  *
- *   decode -> client by source address -> authenticator check -> Status-Server? -> duplicate?
- *   -> overload? -> User-Password -> handler -> reply (+ Proxy-State) -> duplicate cache
+ *   decode -> client by source address -> authenticator check -> Status-Server? -> attribute
+ *   counts -> duplicate? -> overload? -> User-Password -> handler -> reply (+ Proxy-State)
+ *   -> duplicate cache
  *
  * The authenticator check comes before the duplicate cache on purpose: only packets proven to come
  * from the client (or, for clients not required to send Message-Authenticator, at least addressed
@@ -19,7 +20,7 @@ import dgram from 'node:dgram';
 import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { isIP, isIPv6 } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { decodePacket, encodeResponse, verifyRequest } from './codec';
+import { checkAccessRequestAttributes, decodePacket, encodeResponse, verifyRequest } from './codec';
 import { decryptUserPassword } from './password';
 import type { ClientTable } from './client-table';
 import { DuplicateCache, duplicateKey } from './duplicate-cache';
@@ -119,6 +120,7 @@ const DROP_REASONS: readonly DropReason[] = [
   'missing_message_authenticator',
   'bad_message_authenticator',
   'bad_password_field',
+  'repeated_attribute',
   'duplicate_in_progress',
   'overload',
   'handler_fail',
@@ -285,6 +287,10 @@ export class RadiusServer<T = unknown> {
       if (verdict !== 'ok') return this.#dropBadPacket(verdict, remote, client);
 
       if (packet.code === Code.StatusServer) return this.#answerStatusServer(socket, packet, client, remote, receivedAt);
+      // After the authenticator check, so that only the client's own malformed requests are
+      // counted here (a forged one was counted above); cheap, so retransmissions are checked again.
+      const content = checkAccessRequestAttributes(packet);
+      if (content !== 'ok') return this.#dropBadPacket(content, remote, client);
       this.#acceptAccessRequest(socket, packet, client, remote, receivedAt);
     } catch (err) {
       // A bug must cost one packet, never the process.

@@ -66,6 +66,7 @@ export type DropReason =
   | 'missing_message_authenticator'
   | 'bad_message_authenticator'
   | 'bad_password_field'
+  | 'repeated_attribute'
   | 'duplicate_in_progress'
   | 'overload'
   | 'handler_fail'

@@ -1,6 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import radius = require('radius');
 import {
+  checkAccessRequestAttributes,
   decodePacket,
   encodeRequest,
   encodeResponse,
@@ -216,6 +217,44 @@ describe('verifyRequest: Message-Authenticator (RFC 3579 §3.2, RFC 5997 §3)', 
     };
     expect(verifyRequest(rebuilt, SECRET, { requireMessageAuthenticator: true })).toBe('ok');
     expect(verifyRequest(rebuilt, OTHER_SECRET, { requireMessageAuthenticator: true })).toBe('bad_message_authenticator');
+  });
+});
+
+describe('checkAccessRequestAttributes: attribute rules of an Access-Request (RFC 2865 §4.1, §5.44)', () => {
+  const user = attr(Attr.UserName, 'alice');
+  const password = attr(Attr.UserPassword, Buffer.alloc(16, 1)); // still hidden: the check never looks at values
+  const chap = attr(Attr.ChapPassword, Buffer.alloc(17, 2));
+  const state = attr(Attr.State, 'rotp-state');
+  const proxyState = attr(Attr.ProxyState, 'hop');
+  const nasIp = (host: number) => attr(Attr.NasIpAddress, Buffer.from([10, 0, 0, host]));
+  const request = (...attributes: RawAttribute[]): Packet => ({
+    code: Code.AccessRequest,
+    identifier: 1,
+    authenticator: AUTH,
+    attributes,
+    raw: Buffer.alloc(0),
+  });
+
+  // [what, expected, attributes]; §5.44: "0-1  Zero or one instance of this attribute MAY be present in packet."
+  const cases: Array<[string, string, RawAttribute[]]> = [
+    ['PAP login', 'ok', [user, password]],
+    ['PAP login answering a challenge', 'ok', [user, password, state]],
+    ['CHAP login', 'ok', [user, chap]],
+    ['no attributes', 'ok', []],
+    ['Proxy-State three times (0+)', 'ok', [proxyState, user, proxyState, password, proxyState]],
+    ['Reply-Message and VSAs may repeat', 'ok', [user, password, attr(26, 'a'), attr(26, 'b'), attr(18, 'x'), attr(18, 'y')]],
+    ['two User-Names (alice, then bob)', 'repeated_attribute', [user, attr(Attr.UserName, 'bob'), password]],
+    ['two identical User-Names', 'repeated_attribute', [user, user, password]],
+    ['two User-Passwords', 'repeated_attribute', [user, password, attr(Attr.UserPassword, Buffer.alloc(16, 3))]],
+    ['two CHAP-Passwords', 'repeated_attribute', [user, chap, chap]],
+    ['two States', 'repeated_attribute', [user, password, state, state]],
+    ['two NAS-IP-Addresses', 'repeated_attribute', [nasIp(1), user, password, nasIp(2)]],
+    ['two NAS-Identifiers', 'repeated_attribute', [attr(Attr.NasIdentifier, 'vpn-1'), user, password, attr(Attr.NasIdentifier, 'vpn-2')]],
+    ['two Calling-Station-Ids', 'repeated_attribute', [user, password, attr(Attr.CallingStationId, 'a'), attr(Attr.CallingStationId, 'b')]],
+    ['two empty User-Names', 'repeated_attribute', [attr(Attr.UserName, ''), attr(Attr.UserName, ''), password]],
+  ];
+  test.each(cases)('%s -> %s', (_name, expected, attributes) => {
+    expect(checkAccessRequestAttributes(request(...attributes))).toBe(expected);
   });
 });
 

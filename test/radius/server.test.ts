@@ -404,6 +404,42 @@ describe('dropping untrusted packets', () => {
   });
 });
 
+describe('malformed Access-Requests are dropped, not answered (RFC 2865 §4.1, §5.44)', () => {
+  const user = (name: string): RawAttribute => ({ type: Attr.UserName, value: Buffer.from(name) });
+  const password = (clear: string): RawAttribute => ({ type: Attr.UserPassword, value: Buffer.from(clear) });
+  const cases: [name: string, outcome: DropReason | 'answered', attributes: RawAttribute[]][] = [
+    ['one User-Name, one User-Password', 'answered', [user('alice'), password('pw')]],
+    ['two User-Names (alice, then bob)', 'repeated_attribute', [user('alice'), user('bob'), password('pw')]],
+    ['two User-Passwords', 'repeated_attribute', [user('alice'), password('wrong'), password('pw')]],
+  ];
+  test.each(cases)('%s -> %s', async (_name, outcome, attributes) => {
+    const handler = jest.fn((): Reply | null => ({ code: Code.AccessAccept, attributes: [] }));
+    const dropped: DropReason[] = [];
+    const warn = jest.fn();
+    const { server, port } = await startServer({
+      handler,
+      events: { dropped: (reason) => dropped.push(reason) },
+      logger: { warn, info: () => undefined },
+    });
+    const nas = await openNas();
+    const request = accessRequest(attributes);
+    const response = await nas.exchange(request, port, '127.0.0.1', outcome === 'answered' ? 2_000 : NO_REPLY_WAIT_MS);
+    if (outcome === 'answered') {
+      expect(response?.[0]).toBe(Code.AccessAccept);
+      expect(handler).toHaveBeenCalledTimes(1);
+      return;
+    }
+    expect(response).toBeNull();
+    expect(handler).not.toHaveBeenCalled();
+    expect(dropped).toEqual([outcome]);
+    expect(server.stats.dropped[outcome]).toBe(1);
+    expect(warn.mock.calls[0]![0]).toMatchObject({ reason: outcome, client: 'loopback-v4' });
+    // a retransmission is dropped the same way
+    expect(await nas.exchange(request, port, '127.0.0.1', NO_REPLY_WAIT_MS)).toBeNull();
+    expect(server.stats.dropped[outcome]).toBe(2);
+  });
+});
+
 describe('Proxy-State (RFC 2865 §5.33)', () => {
   test('is echoed unmodified, in order, after the handler attributes', async () => {
     const { port } = await startServer({
