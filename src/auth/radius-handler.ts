@@ -23,6 +23,7 @@ export interface HandlerDeps {
   readonly rejectMessage: string;
 }
 
+/** The attribute's value; the RADIUS layer already dropped requests carrying two of any attribute read here. */
 function first(attrs: readonly RawAttribute[], type: number): Buffer | undefined {
   for (const a of attrs) if (a.type === type) return a.value;
   return undefined;

@@ -180,12 +180,18 @@ const AT_MOST_ONCE_IN_ACCESS_REQUEST: Readonly<Int32Array> = (() => {
   return bits;
 })();
 
-export type AccessRequestCheck = 'ok' | 'repeated_attribute';
+const PAP_AND_CHAP = AT_MOST_ONCE_IN_ACCESS_REQUEST[Attr.UserPassword]! | AT_MOST_ONCE_IN_ACCESS_REQUEST[Attr.ChapPassword]!;
+
+export type AccessRequestCheck = 'ok' | 'repeated_attribute' | 'pap_and_chap';
 
 /**
  * Attribute rules of an Access-Request that make it malformed, to be silently discarded (RFC 2865
  * §1.2 "silently discard": "the implementation discards the packet without further processing").
  * One pass, no allocation.
+ *
+ * - `repeated_attribute`: more than one of an attribute allowed "0-1" (see above).
+ * - `pap_and_chap`: RFC 2865 §4.1: "An Access-Request MUST NOT contain both a User-Password and a
+ *   CHAP-Password." (also [Note 1] of the §5.44 table).
  */
 export function checkAccessRequestAttributes(packet: Packet): AccessRequestCheck {
   let seen = 0;
@@ -195,7 +201,7 @@ export function checkAccessRequestAttributes(packet: Packet): AccessRequestCheck
     if ((seen & bit) !== 0) return 'repeated_attribute';
     seen |= bit;
   }
-  return 'ok';
+  return (seen & PAP_AND_CHAP) === PAP_AND_CHAP ? 'pap_and_chap' : 'ok';
 }
 
 /**

@@ -121,6 +121,7 @@ const DROP_REASONS: readonly DropReason[] = [
   'bad_message_authenticator',
   'bad_password_field',
   'repeated_attribute',
+  'pap_and_chap',
   'duplicate_in_progress',
   'overload',
   'handler_fail',

@@ -11,6 +11,11 @@ async function auditCount(t: TestServer, username: string): Promise<number> {
   return (await t.store.audit.recent({ username, limit: 1000 })).length;
 }
 
+async function dropCount(t: TestServer, reason: string): Promise<number> {
+  const metrics = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
+  return Number(new RegExp(`^radotp_dropped_total\\{reason="${reason}"\\} (\\d+)`, 'm').exec(metrics)?.[1] ?? 0);
+}
+
 describe('server behaviour on a real database', () => {
   let t: TestServer;
   const logFile = () => path.join(t.dir, 'server.log');
@@ -95,6 +100,19 @@ describe('server behaviour on a real database', () => {
       extra: [{ type: Attr.ChapPassword, value: crypto.randomBytes(17) }],
     });
     expect(a!.code).toBe(Code.AccessReject);
+  });
+
+  test.each([
+    // RFC 2865 §4.1: "An Access-Request MUST NOT contain both a User-Password and a CHAP-Password."
+    ['User-Password and CHAP-Password', 'pap_and_chap', [{ type: Attr.ChapPassword, value: crypto.randomBytes(17) }]],
+    // RFC 2865 §5.44: User-Name and User-Password are "0-1" in an Access-Request
+    ['a second User-Name (bob)', 'repeated_attribute', [{ type: Attr.UserName, value: Buffer.from('bob') }]],
+    ['a second User-Password', 'repeated_attribute', [{ type: Attr.UserPassword, value: Buffer.from('bob-password') }]],
+  ])('alice with the right password and %s is dropped and counted as %s, not accepted', async (_what, reason, extra) => {
+    const before = await dropCount(t, reason);
+    const a = await authenticate(t.port, { username: 'alice', password: 'alice-password', secret: TEST_SECRET, extra, timeoutMs: 300 });
+    expect(a).toBeNull();
+    expect((await dropCount(t, reason)) - before).toBe(1);
   });
 
   test('an EAP request is rejected, not crashed on: EAP is not supported (RFC 2869 §5.13)', async () => {

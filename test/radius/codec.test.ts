@@ -252,6 +252,10 @@ describe('checkAccessRequestAttributes: attribute rules of an Access-Request (RF
     ['two NAS-Identifiers', 'repeated_attribute', [attr(Attr.NasIdentifier, 'vpn-1'), user, password, attr(Attr.NasIdentifier, 'vpn-2')]],
     ['two Calling-Station-Ids', 'repeated_attribute', [user, password, attr(Attr.CallingStationId, 'a'), attr(Attr.CallingStationId, 'b')]],
     ['two empty User-Names', 'repeated_attribute', [attr(Attr.UserName, ''), attr(Attr.UserName, ''), password]],
+    // §4.1: "An Access-Request MUST NOT contain both a User-Password and a CHAP-Password."
+    ['User-Password and CHAP-Password', 'pap_and_chap', [user, password, chap]],
+    ['CHAP-Password first, then User-Password', 'pap_and_chap', [chap, user, password]],
+    ['PAP and CHAP without a User-Name', 'pap_and_chap', [password, chap]],
   ];
   test.each(cases)('%s -> %s', (_name, expected, attributes) => {
     expect(checkAccessRequestAttributes(request(...attributes))).toBe(expected);

@@ -411,6 +411,7 @@ describe('malformed Access-Requests are dropped, not answered (RFC 2865 ยง4.1, ย
     ['one User-Name, one User-Password', 'answered', [user('alice'), password('pw')]],
     ['two User-Names (alice, then bob)', 'repeated_attribute', [user('alice'), user('bob'), password('pw')]],
     ['two User-Passwords', 'repeated_attribute', [user('alice'), password('wrong'), password('pw')]],
+    ['User-Password and CHAP-Password', 'pap_and_chap', [user('alice'), password('pw'), { type: Attr.ChapPassword, value: Buffer.alloc(17, 1) }]],
   ];
   test.each(cases)('%s -> %s', async (_name, outcome, attributes) => {
     const handler = jest.fn((): Reply | null => ({ code: Code.AccessAccept, attributes: [] }));
