@@ -21,7 +21,14 @@ import { startAuditRetention, type AuditRetentionJob } from './audit-retention';
 import { watchEmbeddedDatabase, type EmbeddedWatchdog } from './embedded-watchdog';
 import { buildPipeline } from './pipeline';
 
-const CODE_NAMES: Record<number, string> = { 2: 'Access-Accept', 3: 'Access-Reject', 11: 'Access-Challenge' };
+const CODE_NAMES: Record<number, string> = {
+  1: 'Access-Request',
+  2: 'Access-Accept',
+  3: 'Access-Reject',
+  11: 'Access-Challenge',
+  12: 'Status-Server',
+};
+const codeName = (code: number): string => CODE_NAMES[code] ?? String(code);
 
 export interface RunningServer {
   readonly radius: { address: string; port: number }[];
@@ -150,7 +157,8 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
       logger,
       events: {
         dropped: (reason) => metrics.drops.inc({ reason }),
-        replied: (code, seconds) => metrics.countReply(CODE_NAMES[code] ?? String(code), seconds),
+        // a Status-Server answer (RFC 5997 §3) is an Access-Accept too: counted under its own request code
+        replied: (code, seconds, requestCode) => metrics.countReply(codeName(requestCode), codeName(code), seconds),
       },
     });
     const bound = await radius.start();

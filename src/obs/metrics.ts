@@ -5,14 +5,15 @@ export class Metrics {
   readonly registry = new client.Registry();
   /** Per-login counts live in plain maps (result -> reason -> n) and are read when scraped. */
   private readonly decisionCounts = new Map<string, Map<string, number>>();
-  private readonly replyCounts = new Map<string, number>();
+  /** request code -> reply code -> n, e.g. Access-Request -> Access-Accept, Status-Server -> Access-Accept. */
+  private readonly replyCounts = new Map<string, Map<string, number>>();
 
   readonly requests = countedAtScrape(this.registry, {
     name: 'radotp_requests_total',
     help: 'RADIUS requests answered or decided, by request code and result',
     labelNames: ['code', 'result'],
     read: (inc) => {
-      for (const [result, n] of this.replyCounts) inc({ code: 'Access-Request', result }, n);
+      for (const [code, results] of this.replyCounts) for (const [result, n] of results) inc({ code, result }, n);
     },
   });
   readonly drops = new client.Counter({
@@ -94,9 +95,14 @@ export class Metrics {
     reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
   }
 
-  /** Counts an answered Access-Request by reply code and records its latency. */
-  countReply(result: string, seconds: number): void {
-    this.replyCounts.set(result, (this.replyCounts.get(result) ?? 0) + 1);
+  /**
+   * Counts an answered request by request code (`code`: Access-Request or Status-Server) and reply
+   * code (`result`), and records its latency.
+   */
+  countReply(code: string, result: string, seconds: number): void {
+    let results = this.replyCounts.get(code);
+    if (results === undefined) this.replyCounts.set(code, (results = new Map()));
+    results.set(result, (results.get(result) ?? 0) + 1);
     this.latency.observe(seconds);
   }
 

@@ -59,8 +59,12 @@ function hasQueuedSends(socket: dgram.Socket): boolean {
 
 export interface ServerEvents {
   dropped?(reason: DropReason): void;
-  /** `seconds` from the datagram's arrival to the reply being handed to the socket. */
-  replied?(code: number, seconds: number): void;
+  /**
+   * A fresh reply of code `code` was sent for a request of code `requestCode` (Access-Request, or
+   * Status-Server answered with Access-Accept); `seconds` from the datagram's arrival to the reply
+   * being handed to the socket.
+   */
+  replied?(code: number, seconds: number, requestCode: number): void;
   /** Every datagram that decoded as a RADIUS packet, before any trust decision. */
   received?(code: number): void;
 }
@@ -319,7 +323,7 @@ export class RadiusServer<T = unknown> {
       secret: client.secret,
       attributes: proxyStatesOf(packet) ?? NO_ATTRIBUTES,
     });
-    this.#send(socket, response, remote, Code.AccessAccept, receivedAt);
+    this.#send(socket, response, remote, packet.code, Code.AccessAccept, receivedAt);
   }
 
   #acceptAccessRequest(
@@ -414,7 +418,7 @@ export class RadiusServer<T = unknown> {
       this.#duplicates.forget(ticket);
       return this.#drop('handler_fail');
     }
-    this.#send(socket, response, request.remote, reply.code, receivedAt);
+    this.#send(socket, response, request.remote, request.packet.code, reply.code, receivedAt);
     this.#duplicates.complete(ticket, response);
   }
 
@@ -449,10 +453,17 @@ export class RadiusServer<T = unknown> {
     }
   }
 
-  #send(socket: dgram.Socket, response: Buffer, remote: { address: string; port: number }, code: number, receivedAt: number): void {
+  #send(
+    socket: dgram.Socket,
+    response: Buffer,
+    remote: { address: string; port: number },
+    requestCode: number,
+    code: number,
+    receivedAt: number,
+  ): void {
     this.#transmit(socket, response, remote);
     this.stats.replied++;
-    this.#opts.events?.replied?.(code, (performance.now() - receivedAt) / 1000);
+    this.#opts.events?.replied?.(code, (performance.now() - receivedAt) / 1000, requestCode);
   }
 
   /**

@@ -115,6 +115,22 @@ describe('server behaviour on a real database', () => {
     expect((await dropCount(t, reason)) - before).toBe(1);
   });
 
+  test('Status-Server answers are counted as Status-Server in radotp_requests_total, not as accepted logins', async () => {
+    const requests = async (code: string, result: string) => {
+      const metrics = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
+      const line = metrics.split('\n').find((l) => l.startsWith(`radotp_requests_total{code="${code}",result="${result}"} `));
+      return Number(line?.split(' ')[1] ?? 0);
+    };
+    const [statusBefore, acceptsBefore] = [await requests('Status-Server', 'Access-Accept'), await requests('Access-Request', 'Access-Accept')];
+    for (let i = 0; i < 3; i++) {
+      const reply = await sendRaw(accessRequest({ secret: TEST_SECRET, code: Code.StatusServer }).datagram, { port: t.port });
+      expect(reply![0]).toBe(Code.AccessAccept); // RFC 5997 §3
+    }
+    expect((await authenticate(t.port, { username: 'alice', password: 'alice-password', secret: TEST_SECRET }))!.code).toBe(Code.AccessAccept);
+    expect((await requests('Status-Server', 'Access-Accept')) - statusBefore).toBe(3);
+    expect((await requests('Access-Request', 'Access-Accept')) - acceptsBefore).toBe(1);
+  });
+
   test('an EAP request is rejected, not crashed on: EAP is not supported (RFC 2869 §5.13)', async () => {
     // RFC 2869 §5.13: "A RADIUS Server receiving EAP messages that it does not understand SHOULD return an Access-Reject."
     const a = await authenticate(t.port, {

@@ -14,6 +14,7 @@ describe('Metrics: per-login counts read at scrape time', () => {
     ['two bad codes', 'radotp_decisions_total', 'result="reject",reason="bad_code"', 2],
     ['accepts answered', 'radotp_requests_total', 'code="Access-Request",result="Access-Accept"', 3],
     ['rejects answered', 'radotp_requests_total', 'code="Access-Request",result="Access-Reject"', 3],
+    ['Status-Server answers, apart from the logins', 'radotp_requests_total', 'code="Status-Server",result="Access-Accept"', 2],
     ['cache hits', 'radotp_login_cache_lookups_total', 'result="hit"', 5],
     ['cache misses', 'radotp_login_cache_lookups_total', 'result="miss"', 1],
   ];
@@ -32,8 +33,10 @@ describe('Metrics: per-login counts read at scrape time', () => {
       ['reject', 'bad_code', 'Access-Reject'],
     ] as const) {
       m.countDecision(result, reason);
-      m.countReply(reply, 0.0015);
+      m.countReply('Access-Request', reply, 0.0015);
     }
+    m.countReply('Status-Server', 'Access-Accept', 0.0015);
+    m.countReply('Status-Server', 'Access-Accept', 0.0015);
     await m.registry.metrics(); // a first scrape must not double what the second one reports
     text = await m.registry.metrics();
   });
@@ -43,9 +46,9 @@ describe('Metrics: per-login counts read at scrape time', () => {
   });
 
   test('latency histogram counts every answered request', () => {
-    expect(sample(text, 'radotp_request_duration_seconds_bucket', 'le="0.002"')).toBe(6);
+    expect(sample(text, 'radotp_request_duration_seconds_bucket', 'le="0.002"')).toBe(8);
     expect(sample(text, 'radotp_request_duration_seconds_bucket', 'le="0.001"')).toBe(0);
-    expect(text).toMatch(/^radotp_request_duration_seconds_count 6$/m);
+    expect(text).toMatch(/^radotp_request_duration_seconds_count 8$/m);
   });
 
   test('the audit backlog is read when scraped', () => {

@@ -701,13 +701,13 @@ describe('lifecycle and events', () => {
 
   test('events see received, replied (with a duration) and dropped', async () => {
     const received: number[] = [];
-    const replied: [number, number][] = [];
+    const replied: [number, number, number][] = [];
     const dropped: DropReason[] = [];
     const { port } = await startServer({
       handler: async () => ({ code: Code.AccessReject, attributes: [] }),
       events: {
         received: (code) => received.push(code),
-        replied: (code, seconds) => replied.push([code, seconds]),
+        replied: (code, seconds, requestCode) => replied.push([code, seconds, requestCode]),
         dropped: (reason) => dropped.push(reason),
       },
     });
@@ -716,7 +716,10 @@ describe('lifecycle and events', () => {
     await nas.exchange(statusServer(), port);
     await nas.exchange(accessRequest(undefined, { secret: OTHER_SECRET }), port, '127.0.0.1', NO_REPLY_WAIT_MS);
     expect(received).toEqual([Code.AccessRequest, Code.StatusServer, Code.AccessRequest]);
-    expect(replied.map(([code]) => code)).toEqual([Code.AccessReject, Code.AccessAccept]);
+    expect(replied.map(([code, , requestCode]) => [requestCode, code])).toEqual([
+      [Code.AccessRequest, Code.AccessReject],
+      [Code.StatusServer, Code.AccessAccept], // RFC 5997 §3: Status-Server is answered with Access-Accept
+    ]);
     for (const [, seconds] of replied) expect(seconds).toBeGreaterThanOrEqual(0);
     for (const [, seconds] of replied) expect(seconds).toBeLessThan(1);
     expect(dropped).toEqual(['bad_message_authenticator']);
