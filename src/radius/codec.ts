@@ -32,6 +32,18 @@ export const MAX_ATTRIBUTE_VALUE_LENGTH = 253;
 
 const MA_ATTRIBUTE_LENGTH = 2 + MESSAGE_AUTHENTICATOR_LENGTH;
 
+/**
+ * The attributes do not fit in one packet: RFC 2865 §3 "The minimum length is 20 and maximum length
+ * is 4096." For a reply this is not a bug but a request that cannot be answered (e.g. Proxy-State,
+ * which "MUST be returned unmodified", filling the request), so callers can tell it apart.
+ */
+export class PacketTooLargeError extends RangeError {
+  constructor(readonly length: number) {
+    super(`packet would be ${length} octets; RFC 2865 §3 allows at most ${MAX_PACKET_LENGTH}`);
+    this.name = 'PacketTooLargeError';
+  }
+}
+
 /** Codes whose Request Authenticator is an MD5 over the packet rather than random (RFC 2866 §3, RFC 5176 §2.3). */
 const COMPUTED_REQUEST_AUTHENTICATOR_CODES: ReadonlySet<number> = new Set([4, 40, 43]);
 
@@ -276,9 +288,7 @@ function layOut(
   checkHeader(code, identifier, authenticator);
   const length =
     HEADER_LENGTH + (withMessageAuthenticator ? MA_ATTRIBUTE_LENGTH : 0) + checkAttributes(attributes, !withMessageAuthenticator);
-  if (length > MAX_PACKET_LENGTH) {
-    throw new RangeError(`packet would be ${length} octets; RFC 2865 §3 allows at most ${MAX_PACKET_LENGTH}`);
-  }
+  if (length > MAX_PACKET_LENGTH) throw new PacketTooLargeError(length);
   const out = Buffer.allocUnsafe(length);
   out[0] = code;
   out[1] = identifier;

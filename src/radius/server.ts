@@ -20,7 +20,7 @@ import dgram from 'node:dgram';
 import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { isIP, isIPv6 } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { checkAccessRequestAttributes, decodePacket, encodeResponse, verifyRequest } from './codec';
+import { PacketTooLargeError, checkAccessRequestAttributes, decodePacket, encodeResponse, verifyRequest } from './codec';
 import { decryptUserPassword } from './password';
 import type { ClientTable } from './client-table';
 import { DuplicateCache, duplicateKey } from './duplicate-cache';
@@ -129,6 +129,7 @@ const DROP_REASONS: readonly DropReason[] = [
   'duplicate_in_progress',
   'overload',
   'handler_fail',
+  'reply_too_large',
   'shutting_down',
 ];
 
@@ -172,7 +173,8 @@ export class RadiusServer<T = unknown> {
           // The default listens on "[::]" too; a host without IPv6 must still serve IPv4 rather than not start.
           const code = (err as NodeJS.ErrnoException).code;
           if (host === '::' && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL') && this.#opts.listen.length > 1) {
-            this.#opts.logger?.warn({ host, port, code }, 'IPv6 is not available here; listening on the other addresses only');
+            // `errno`, not `code`: the logger redacts every `code` (OTP codes)
+            this.#opts.logger?.warn({ host, port, errno: code }, 'IPv6 is not available here; listening on the other addresses only');
             continue;
           }
           throw err;
@@ -414,9 +416,9 @@ export class RadiusServer<T = unknown> {
       return this.#drop('shutting_down'); // grace period over, sockets closed
     }
     const response = this.#encodeReply(request, reply);
-    if (response === undefined) {
+    if (typeof response === 'string') {
       this.#duplicates.forget(ticket);
-      return this.#drop('handler_fail');
+      return this.#drop(response);
     }
     this.#send(socket, response, request.remote, request.packet.code, reply.code, receivedAt);
     this.#duplicates.complete(ticket, response);
@@ -428,7 +430,8 @@ export class RadiusServer<T = unknown> {
     if (this.stats.pending === 0) this.#drained?.();
   }
 
-  #encodeReply(request: IncomingRequest<T>, reply: Reply): Buffer | undefined {
+  /** The signed reply, or why it could not be built: too large for a packet, or the handler's attributes are invalid. */
+  #encodeReply(request: IncomingRequest<T>, reply: Reply): Buffer | 'reply_too_large' | 'handler_fail' {
     // RFC 2865 §5.33: Proxy-State "MUST be returned unmodified in the Access-Accept, Access-Reject
     // or Access-Challenge"; several of them keep their order (RFC 2865 §5: "the order of Attributes
     // with the same Type MUST be preserved"). They go last, after the handler's own attributes.
@@ -443,13 +446,17 @@ export class RadiusServer<T = unknown> {
         attributes,
       });
     } catch (err) {
-      // e.g. the handler's attributes do not fit in 4096 bytes (RFC 2865 §3)
+      // Too large: RFC 2865 §3 "maximum length is 4096", typically Proxy-State near that size echoed
+      // with the handler's attributes; it cannot be left out (§5.33: "MUST be returned unmodified").
+      // Anything else is a handler bug (e.g. an attribute value over 253 octets). The field is
+      // `packetCode`, not `code`: the logger redacts every `code` (OTP codes).
+      const tooLarge = err instanceof PacketTooLargeError;
       this.#logFailure(
         request.client.name,
-        { client: request.client.name, code: reply.code, err: errorText(err) },
-        'could not encode the reply; nothing sent',
+        { client: request.client.name, packetCode: reply.code, err: errorText(err) },
+        tooLarge ? 'the reply would exceed 4096 octets; nothing sent' : 'could not encode the reply; nothing sent',
       );
-      return undefined;
+      return tooLarge ? 'reply_too_large' : 'handler_fail';
     }
   }
 

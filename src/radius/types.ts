@@ -71,6 +71,7 @@ export type DropReason =
   | 'duplicate_in_progress'
   | 'overload'
   | 'handler_fail'
+  | 'reply_too_large'
   | 'shutting_down';
 
 export type DecodeResult = { ok: true; packet: Packet } | { ok: false; reason: DropReason };

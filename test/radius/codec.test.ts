@@ -6,6 +6,7 @@ import {
   encodeRequest,
   encodeResponse,
   MAX_PACKET_LENGTH,
+  PacketTooLargeError,
   verifyRequest,
   verifyResponse,
 } from '../../src/radius/codec';
@@ -302,14 +303,17 @@ describe('encodeRequest', () => {
     expect(buffer.subarray(4, 20)).toEqual(expected);
   });
 
+  // [what, attributes, error]: a PacketTooLargeError (a RangeError) only when the packet is over 4096 octets
   test.each([
-    ['a 254-octet value', [attr(1, Buffer.alloc(254, 0x61))]],
-    ['a 129-octet password', [attr(Attr.UserPassword, Buffer.alloc(129, 0x61))]],
-    ['attribute type 0', [attr(0, 'x')]],
-    ['attribute type 256', [attr(256, 'x')]],
-    ['a packet over 4096 octets', new Array(17).fill(attr(26, Buffer.alloc(253, 1)))],
-  ])('refuses %s with RangeError', (_name, attributes) => {
-    expect(() => encodeRequest({ code: Code.AccessRequest, identifier: 1, secret: SECRET, attributes })).toThrow(RangeError);
+    ['a 254-octet value', [attr(1, Buffer.alloc(254, 0x61))], RangeError],
+    ['a 129-octet password', [attr(Attr.UserPassword, Buffer.alloc(129, 0x61))], RangeError],
+    ['attribute type 0', [attr(0, 'x')], RangeError],
+    ['attribute type 256', [attr(256, 'x')], RangeError],
+    ['a packet over 4096 octets', new Array(17).fill(attr(26, Buffer.alloc(253, 1))), PacketTooLargeError],
+  ])('refuses %s', (_name, attributes, error) => {
+    const encode = () => encodeRequest({ code: Code.AccessRequest, identifier: 1, secret: SECRET, attributes });
+    expect(encode).toThrow(error);
+    if (error !== PacketTooLargeError) expect(encode).not.toThrow(PacketTooLargeError);
   });
 });
 
@@ -351,8 +355,18 @@ describe('encodeResponse', () => {
 
   test('refuses a caller-supplied Message-Authenticator and oversized packets', () => {
     expect(() => reply(Code.AccessAccept, [attr(80, Buffer.alloc(16))])).toThrow(RangeError);
-    expect(() => reply(Code.AccessAccept, new Array(17).fill(attr(18, Buffer.alloc(253, 0x61))))).toThrow(RangeError);
+    expect(() => reply(Code.AccessAccept, [attr(80, Buffer.alloc(16))])).not.toThrow(PacketTooLargeError);
+    expect(() => reply(Code.AccessAccept, new Array(17).fill(attr(18, Buffer.alloc(253, 0x61))))).toThrow(PacketTooLargeError);
     expect(() => reply(Code.AccessAccept, [], Buffer.alloc(15))).toThrow(RangeError);
+  });
+
+  test('the largest reply that fits is 4096 octets; one more octet is PacketTooLargeError', () => {
+    // 20 header + 18 MA + 15 x 255 + one attribute of 233 octets = 4096
+    const fill = new Array<RawAttribute>(15).fill(attr(33, Buffer.alloc(253, 1)));
+    expect(reply(Code.AccessAccept, [...fill, attr(18, Buffer.alloc(231, 0x61))]).length).toBe(MAX_PACKET_LENGTH);
+    expect(() => reply(Code.AccessAccept, [...fill, attr(18, Buffer.alloc(232, 0x61))])).toThrow(
+      new PacketTooLargeError(MAX_PACKET_LENGTH + 1),
+    );
   });
 });
 

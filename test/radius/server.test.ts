@@ -6,6 +6,7 @@ import { ClientTable } from '../../src/radius/client-table';
 import { parseListenAddress } from '../../src/radius/listen-address';
 import { RateLimitedLog } from '../../src/radius/rate-limited-log';
 import { RadiusServer } from '../../src/radius/server';
+import { createLogger } from '../../src/obs/logger';
 import type { RadiusServerOptions } from '../../src/radius/server';
 import { Attr, Code } from '../../src/radius/types';
 import type { ClientEntry, DropReason, IncomingRequest, RawAttribute, Reply } from '../../src/radius/types';
@@ -470,6 +471,41 @@ describe('Proxy-State (RFC 2865 §5.33)', () => {
     const nas = await openNas();
     const response = await nas.exchange(request, port);
     expect(attributesOf(response!).filter((a) => a.type === Attr.ProxyState).map((a) => a.value.toString())).toEqual(['ps']);
+  });
+});
+
+describe('a reply that cannot be encoded', () => {
+  // 15 Proxy-States of 253 octets: the request fits in 4096 octets, and so would a bare reply echoing them
+  const bigProxyStates: RawAttribute[] = Array.from({ length: 15 }, (_, i) => ({ type: Attr.ProxyState, value: Buffer.alloc(253, i) }));
+  const welcome: RawAttribute = { type: Attr.ReplyMessage, value: Buffer.alloc(253, 0x61) };
+
+  // [what, drop reason, request's extra attributes, handler's reply attributes, log message]
+  const cases: [string, DropReason, RawAttribute[], RawAttribute[], RegExp][] = [
+    // RFC 2865 §5.33 Proxy-State "MUST be returned unmodified": with a Reply-Message it no longer fits in 4096 octets
+    ['Proxy-State near 4 KB plus a Reply-Message', 'reply_too_large', bigProxyStates, [welcome], /exceed 4096 octets/],
+    ['a handler attribute over 253 octets (a bug)', 'handler_fail', [], [{ type: Attr.ReplyMessage, value: Buffer.alloc(254, 0x61) }], /could not encode/],
+  ];
+  test.each(cases)('%s: nothing sent, dropped as %s, packet code logged', async (_what, reason, extra, replyAttributes, message) => {
+    const lines: string[] = [];
+    const logger = createLogger('warn', { destination: { write: (line: string) => void lines.push(line) } });
+    const { server, port } = await startServer({
+      handler: () => ({ code: Code.AccessAccept, attributes: replyAttributes }),
+      logger,
+    });
+    const nas = await openNas();
+    const request = accessRequest([
+      { type: Attr.UserName, value: Buffer.from('alice') },
+      { type: Attr.UserPassword, value: Buffer.from('pw') },
+      ...extra,
+    ]);
+    expect(request.length).toBeLessThanOrEqual(4096);
+    expect(await nas.exchange(request, port, '127.0.0.1', NO_REPLY_WAIT_MS)).toBeNull();
+    expect(server.stats.dropped[reason]).toBe(1);
+    expect(Object.entries(server.stats.dropped).filter(([, n]) => n > 0)).toEqual([[reason, 1]]);
+    const logged = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatchObject({ msg: expect.stringMatching(message), client: 'loopback-v4', packetCode: Code.AccessAccept });
+    expect(JSON.stringify(logged)).not.toContain('[redacted]');
   });
 });
 
