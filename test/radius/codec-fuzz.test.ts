@@ -1,13 +1,13 @@
 /*
  * Fuzzing the untrusted-input path: ~200k random and mutated datagrams through decodePacket,
- * verifyRequest, decodeAttribute and decryptUserPassword. None may throw, and every result must
+ * verifyRequest, checkAccessRequestAttributes, decodeAttribute and decryptUserPassword. None may throw, and every result must
  * be a well-formed DecodeResult that agrees with the bytes it came from.
  *
  * The generator is seeded so that a failure names a reproducible case (seed + iteration).
  */
 import { createCipheriv } from 'node:crypto';
 import { decodeAttribute } from '../../src/radius/attributes';
-import { decodePacket, encodeRequest, verifyRequest } from '../../src/radius/codec';
+import { checkAccessRequestAttributes, decodePacket, encodeRequest, verifyRequest } from '../../src/radius/codec';
 import { loadDefaultDictionary } from '../../src/radius/dictionary';
 import { decryptUserPassword } from '../../src/radius/password';
 import { Attr, Code, type DecodeResult, type RawAttribute } from '../../src/radius/types';
@@ -16,6 +16,15 @@ const SECRET = Buffer.from('fuzzing-secret');
 const DICT = loadDefaultDictionary();
 const DECODE_REASONS = new Set(['too_short', 'too_long', 'length_mismatch', 'attribute_too_short', 'attribute_overrun', 'unsupported_code']);
 const VERIFY_RESULTS = new Set(['ok', 'missing_message_authenticator', 'bad_message_authenticator']);
+/** RFC 2865 §5.44 "0-1" in Access-Request, as enforced: User-Name, User-Password, CHAP-Password, NAS-IP-Address, State, Calling-Station-Id, NAS-Identifier. */
+const AT_MOST_ONCE = [1, 2, 3, 4, 24, 31, 32];
+
+/** The attribute check written the slow, obvious way, to compare with the codec's. */
+function expectedAttributeCheck(attributes: readonly RawAttribute[]): string {
+  const count = (type: number) => attributes.filter((a) => a.type === type).length;
+  if (AT_MOST_ONCE.some((type) => count(type) > 1)) return 'repeated_attribute';
+  return count(Attr.UserPassword) === 1 && count(Attr.ChapPassword) === 1 ? 'pap_and_chap' : 'ok';
+}
 
 /**
  * Seedable random stream: AES-128-CTR keyed by the seed, read from a refilled pool. (A JS PRNG
@@ -80,6 +89,8 @@ function exercise(datagram: Buffer, label: string): DecodeResult {
       const verdict = verifyRequest(packet, SECRET, { requireMessageAuthenticator });
       if (!VERIFY_RESULTS.has(verdict)) throw new Error(`verifyRequest returned ${String(verdict)}`);
     }
+    const check = checkAccessRequestAttributes(packet);
+    if (check !== expectedAttributeCheck(packet.attributes)) throw new Error(`checkAccessRequestAttributes returned ${check}`);
     for (const attribute of packet.attributes) {
       for (const decoded of decodeAttribute(DICT, attribute)) {
         if (typeof decoded.name !== 'string' || decoded.value === undefined) throw new Error('bad decoded attribute');
@@ -99,7 +110,7 @@ function plausible(r: Rng): Buffer {
   const count = r.int(12);
   for (let i = 0; i < count; i++) {
     const valueLength = r.next() < 0.8 ? r.int(40) : r.int(254);
-    const type = r.next() < 0.5 ? r.pick([1, 2, 4, 5, 18, 24, 26, 33, 79, 80, 95, 97]) : r.int(256);
+    const type = r.next() < 0.5 ? r.pick([1, 2, 3, 4, 5, 18, 24, 26, 32, 33, 79, 80, 95, 97]) : r.int(256);
     const value = type === 26 && r.next() < 0.7 ? plausibleVsa(r) : r.bytes(valueLength);
     if (size + value.length + 2 > 4096) break;
     attributes.push(Buffer.concat([Buffer.of(type, value.length + 2), value]));
