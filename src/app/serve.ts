@@ -18,6 +18,7 @@ import { loadLoginData, loadLoginDataPage } from '../store/login-data';
 import { openStore, type Store } from '../store/open';
 import { retryWhileUnavailable } from '../store/retry';
 import { startAuditRetention, type AuditRetentionJob } from './audit-retention';
+import { watchDatabaseHealth } from './database-health';
 import { watchEmbeddedDatabase, type EmbeddedWatchdog } from './embedded-watchdog';
 import { buildPipeline } from './pipeline';
 
@@ -116,6 +117,10 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
   let radius: RadiusServer<ClientData> | undefined;
   let retention: AuditRetentionJob | undefined;
   let watchdog: EmbeddedWatchdog | undefined;
+  const health = watchDatabaseHealth({
+    ping: () => store.ping(),
+    onChange: (up) => (up ? logger.info({}, 'database reachable again') : logger.warn({}, 'database unreachable; Status-Server goes unanswered until it returns')),
+  });
   let reportLost: (why: string) => void = () => {};
   const lost = new Promise<string>((resolve) => (reportLost = resolve));
   let httpServer: http.Server | undefined;
@@ -152,6 +157,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
       clients: () => clients,
       handler: createRadiusHandler({ pipeline, audit, logger, metrics, node, rejectMessage: cfg.auth.rejectMessage }),
       maxPending: cfg.radius.maxPending,
+      ready: health.up,
       duplicateWindowMs: cfg.radius.duplicateWindow * 1000,
       duplicateMaxEntries: cfg.radius.duplicateCacheSize,
       logger,
@@ -201,6 +207,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
         stopping ??= (async () => {
           for (const t of timers) clearInterval(t);
           await watchdog?.stop();
+          await health.stop();
           retention?.stop();
           await radius?.stop();
           await listener.stop();
@@ -217,6 +224,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
   } catch (e) {
     for (const t of timers) clearInterval(t);
     await watchdog?.stop();
+    await health.stop();
     retention?.stop();
     await radius?.stop().catch(() => {});
     await listener.stop();

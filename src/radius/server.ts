@@ -90,6 +90,11 @@ export interface RadiusServerOptions<T> {
   readonly socketBufferBytes?: number;
   readonly events?: ServerEvents;
   readonly logger?: ServerLogger;
+  /**
+   * Whether this server can decide logins now (its backend answers); Status-Server is answered only then.
+   * Default: always.
+   */
+  readonly ready?: () => boolean;
 }
 
 export interface ServerStats {
@@ -130,6 +135,7 @@ const DROP_REASONS: readonly DropReason[] = [
   'overload',
   'handler_fail',
   'reply_too_large',
+  'not_ready',
   'shutting_down',
 ];
 
@@ -310,6 +316,8 @@ export class RadiusServer<T = unknown> {
    * a Message-Authenticator (encodeResponse adds it). It is answered right here, ahead of any
    * handler work, because its whole point is to tell the NAS whether this server is alive, even
    * while the handlers are saturated; it is idempotent, so it needs no duplicate detection.
+   * While the backend is away (`ready` false) every login goes unanswered, so Status-Server does too:
+   * a NAS that probes with it then marks this server dead and sends its users elsewhere.
    */
   #answerStatusServer(
     socket: dgram.Socket,
@@ -318,6 +326,7 @@ export class RadiusServer<T = unknown> {
     remote: dgram.RemoteInfo,
     receivedAt: number,
   ): void {
+    if (this.#opts.ready && !this.#opts.ready()) return this.#drop('not_ready');
     const response = encodeResponse({
       code: Code.AccessAccept,
       identifier: packet.identifier,

@@ -72,6 +72,7 @@ export type DropReason =
   | 'overload'
   | 'handler_fail'
   | 'reply_too_large'
+  | 'not_ready'
   | 'shutting_down';
 
 export type DecodeResult = { ok: true; packet: Packet } | { ok: false; reason: DropReason };

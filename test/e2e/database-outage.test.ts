@@ -4,7 +4,7 @@ import path from 'node:path';
 import { connect, type Connection } from '../../src/store/connect';
 import { Code } from '../../src/radius/types';
 import { PluggableProxy } from '../support/pluggable-proxy';
-import { authenticate } from '../support/radius-client';
+import { accessRequest, authenticate, sendRaw } from '../support/radius-client';
 import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 
@@ -72,6 +72,8 @@ describe('database outage and recovery (through a proxy whose plug we pull)', ()
 
   const login = (password = PASSWORD, username = 'alice') => authenticate(t.port, { username, password, secret: TEST_SECRET, timeoutMs: 1500 });
   const healthz = async () => (await fetch(`http://127.0.0.1:${t.httpPort}/healthz`)).status;
+  /** RFC 5997 Status-Server: the reply's code, or null for no answer. */
+  const statusServer = async () => (await sendRaw(accessRequest({ secret: TEST_SECRET, code: Code.StatusServer }).datagram, { port: t.port, timeoutMs: 500 }))?.[0] ?? null;
   const metrics = async () => (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
   const auditRows = (...reasons: string[]) =>
     env.direct.db.selectFrom('audit_event').select(['username', 'result', 'reason', 'at']).where('reason', 'in', reasons).orderBy('id').execute();
@@ -116,6 +118,14 @@ describe('database outage and recovery (through a proxy whose plug we pull)', ()
     expect(await healthz()).toBe(503);
   });
 
+  test('down: Status-Server goes unanswered too (a NAS probing with it sends its users elsewhere), and is counted', async () => {
+    const before = sample(await metrics(), 'radotp_dropped_total', { reason: 'not_ready' });
+    // the server notices within its check interval (2 s) plus the check's timeout
+    await waitFor('Status-Server to go unanswered', async () => ((await statusServer()) === null ? true : undefined), 10_000);
+    expect(await statusServer()).toBeNull();
+    expect(sample(await metrics(), 'radotp_dropped_total', { reason: 'not_ready' }) - before).toBeGreaterThanOrEqual(2);
+  });
+
   test('down: metrics count the failed decisions and the audit events waiting', async () => {
     const text = await metrics();
     expect(sample(text, 'radotp_decisions_total', { result: 'fail', reason: 'database_unavailable' })).toBe(outage.requests);
@@ -134,6 +144,11 @@ describe('database outage and recovery (through a proxy whose plug we pull)', ()
     expect(answer.code).toBe(Code.AccessAccept);
     expect((await login('wrong'))?.code).toBe(Code.AccessReject); // deciding again, not just accepting
     expect(await waitFor('/healthz 200', async () => ((await healthz()) === 200 ? 200 : undefined))).toBe(200);
+    expect(await waitFor('Status-Server answered again', async () => ((await statusServer()) === Code.AccessAccept ? true : undefined), 10_000)).toBe(true);
+  });
+
+  test('before and after: Status-Server is answered while the database answers', async () => {
+    expect(await statusServer()).toBe(Code.AccessAccept);
   });
 
   test('back: the decisions made during the outage reach the audit trail, once each, with their own time', async () => {
