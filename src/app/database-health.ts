@@ -1,3 +1,5 @@
+import { repeatEvery } from '../lang/repeat';
+
 export interface DatabaseHealth {
   /** Whether the last check reached the database in time. */
   up(): boolean;
@@ -16,11 +18,7 @@ export function watchDatabaseHealth(opts: {
   timeoutMs?: number;
 }): DatabaseHealth {
   let up = true;
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let checking: Promise<void> = Promise.resolve();
-
-  const check = async () => {
+  const rounds = repeatEvery(opts.intervalMs ?? 2000, async () => {
     let expire: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => (expire = setTimeout(() => resolve(false), opts.timeoutMs ?? 2000)));
     const now = await Promise.race([opts.ping().catch(() => false), timedOut]);
@@ -29,20 +27,6 @@ export function watchDatabaseHealth(opts: {
       up = now;
       opts.onChange?.(now);
     }
-    schedule();
-  };
-  const schedule = () => {
-    if (stopped) return;
-    timer = setTimeout(() => (checking = check()), opts.intervalMs ?? 2000);
-    timer.unref();
-  };
-  schedule();
-  return {
-    up: () => up,
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await checking;
-    },
-  };
+  });
+  return { up: () => up, stop: () => rounds.stop() };
 }

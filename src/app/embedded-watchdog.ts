@@ -1,8 +1,7 @@
+import { repeatEvery, type Repeating } from '../lang/repeat';
 import type { EmbeddedPostgresHandle } from '../store/embedded-postgres';
 
-export interface EmbeddedWatchdog {
-  stop(): Promise<void>;
-}
+export type EmbeddedWatchdog = Repeating;
 
 interface WatchdogLogger {
   warn(o: object, m: string): void;
@@ -23,18 +22,13 @@ export function watchEmbeddedDatabase(opts: {
   onLost: (why: string) => void;
   intervalMs?: number;
 }): EmbeddedWatchdog {
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let checking: Promise<void> = Promise.resolve();
   let failing = false;
-
-  const check = async () => {
+  return repeatEvery(opts.intervalMs ?? 2000, async () => {
     try {
       const state = await opts.database.revive();
       if (state === 'moved') {
-        stopped = true;
         opts.onLost('the embedded PostgreSQL was started again on another port');
-        return;
+        return 'done';
       }
       if (failing || state === 'restarted') opts.logger.warn({ state }, 'embedded PostgreSQL had stopped; it runs again');
       failing = false;
@@ -43,19 +37,5 @@ export function watchEmbeddedDatabase(opts: {
       if (!failing) opts.logger.error({ err: (e as Error).message }, 'embedded PostgreSQL has stopped and could not be started again yet; retrying');
       failing = true;
     }
-    schedule();
-  };
-  const schedule = () => {
-    if (stopped) return;
-    timer = setTimeout(() => (checking = check()), opts.intervalMs ?? 2000);
-    timer.unref();
-  };
-  schedule();
-  return {
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await checking;
-    },
-  };
+  });
 }
