@@ -32,7 +32,7 @@ export class Metrics {
   });
   readonly latency = new client.Histogram({
     name: 'radotp_request_duration_seconds',
-    help: 'Time from datagram received to reply sent',
+    help: 'Time from an Access-Request received to its reply sent (Status-Server answers, answered at once, would pull the percentiles down and are left out)',
     buckets: [0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
@@ -97,13 +97,13 @@ export class Metrics {
 
   /**
    * Counts an answered request by request code (`code`: Access-Request or Status-Server) and reply
-   * code (`result`), and records its latency.
+   * code (`result`), and records the latency of a login (an Access-Request).
    */
   countReply(code: string, result: string, seconds: number): void {
     let results = this.replyCounts.get(code);
     if (results === undefined) this.replyCounts.set(code, (results = new Map()));
     results.set(result, (results.get(result) ?? 0) + 1);
-    this.latency.observe(seconds);
+    if (code === 'Access-Request') this.latency.observe(seconds);
   }
 
   constructor(collectDefaults = true) {
