@@ -51,12 +51,13 @@ export function importAudited<T>(
   cfg: LoadedConfig,
   dryRun: boolean,
   run: (into: TransactionStore) => Promise<T>,
-  row: (summary: T) => AdminAuditEvent,
+  row: (summary: T) => AdminAuditEvent | readonly AdminAuditEvent[],
 ): Promise<T> {
   if (dryRun) return run(store);
-  return adminTransaction(store, cfg, async (tx, audit) => {
+  return store.transaction(async (tx) => {
     const summary = await run(tx);
-    await audit(row(summary));
+    const rows = row(summary);
+    await adminAuditRows(tx, cfg)(Array.isArray(rows) ? rows : [rows as AdminAuditEvent]);
     return summary;
   });
 }
@@ -66,9 +67,23 @@ export function importAudited<T>(
  * with who ran the command. Result `admin`, unless the action is a decision of its own (a code checked).
  */
 export function adminAudit(store: Pick<Store, 'audit'>, cfg: LoadedConfig): AdminAuditWriter {
-  const node = nodeName(cfg);
-  return (event) => store.audit.insertJson(JSON.stringify([{ result: 'admin', ...event, node, detail: { ...event.detail, admin: adminName() } }]));
+  const write = adminAuditRows(store, cfg);
+  return (event) => write([event]);
 }
+
+/** adminAudit for many rows at once (a bulk import: one per thing it changed), in statements of a few thousand. */
+function adminAuditRows(store: Pick<Store, 'audit'>, cfg: LoadedConfig): (events: readonly AdminAuditEvent[]) => Promise<void> {
+  const node = nodeName(cfg);
+  const admin = adminName();
+  return async (events) => {
+    for (let i = 0; i < events.length; i += AUDIT_CHUNK) {
+      const chunk = events.slice(i, i + AUDIT_CHUNK).map((event) => ({ result: 'admin', ...event, node, detail: { ...event.detail, admin } }));
+      await store.audit.insertJson(JSON.stringify(chunk));
+    }
+  };
+}
+
+const AUDIT_CHUNK = 5000;
 
 /**
  * Who ran this command, for the audit trail of admin actions: the login behind sudo when there is one

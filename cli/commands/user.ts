@@ -160,7 +160,17 @@ token_serial assigns a token from the pool (see radotp token import). One bad li
                 async (users, tokens) => planUserImport(rows, { users, tokens }, hashes, cfg.auth.defaultMethod),
                 { dryRun: !!opts.dryRun, onWritten: (n) => writing.tick(n) },
               ),
-            ({ created, updated, passwordsSet, tokensAssigned }) => ({ method: 'user import', reason: 'imported', detail: { file, created, updated, passwordsSet, tokensAssigned } }),
+            ({ created, updated, passwordsSet, tokensAssigned, changes }) => [
+              { method: 'user import', reason: 'imported', detail: { file, created, updated, passwordsSet, tokensAssigned } },
+              // and one row per user, so `radotp audit --user U` shows what the import did to U
+              ...changes.map((c) => ({
+                username: c.username,
+                method: 'user import',
+                reason: c.created ? 'added' : 'changed',
+                tokenSerial: c.tokenSerial,
+                detail: { file, authMethod: c.authMethod, passwordSet: c.passwordSet, tokenAssigned: c.tokenSerial !== undefined },
+              })),
+            ],
           );
         } catch (e) {
           if (e instanceof ImportError) throw new CliError(`${file}: ${e.message}; nothing imported`);
@@ -169,7 +179,8 @@ token_serial assigns a token from the pool (see radotp token import). One bad li
           writing.finish();
         }
       });
-      if (json) return printJson({ ...summary, dryRun: !!opts.dryRun });
+      const { changes: _perUser, ...counts } = summary;
+      if (json) return printJson({ ...counts, dryRun: !!opts.dryRun });
       const [create, update, set, assign] = opts.dryRun ? ['would create', 'update', 'set', 'assign'] : ['created', 'updated', 'set', 'assigned'];
       process.stdout.write(
         `${create} ${summary.created} user(s), ${update} ${summary.updated}, ${set} ${summary.passwordsSet} password(s), ${assign} ${summary.tokensAssigned} token(s)` +

@@ -19,6 +19,16 @@ export interface ImportSummary {
   tokensAssigned: number;
 }
 
+/** What the import did to one user, for that user's row in the audit trail. */
+export interface UserImportChange {
+  readonly username: string;
+  readonly created: boolean;
+  readonly authMethod: string;
+  readonly passwordSet: boolean;
+  /** The pool token assigned to them by this import, if any. */
+  readonly tokenSerial?: string;
+}
+
 /** A line the import refuses; nothing is imported. */
 export class ImportError extends Error {
   override name = 'ImportError';
@@ -80,14 +90,17 @@ export function planUserImport(
   existing: { users: ReadonlyMap<string, ExistingUser>; tokens: ReadonlyMap<string, ExistingToken> },
   hashes: ReadonlyMap<number, string>,
   defaultMethod: string,
-): UserImportWrite & { summary: ImportSummary } {
+): UserImportWrite & { summary: ImportSummary & { changes: UserImportChange[] } } {
   const summary: ImportSummary = { created: 0, updated: 0, passwordsSet: 0, tokensAssigned: 0 };
+  const changes: UserImportChange[] = [];
   const users: UserImportWrite['users'][number][] = [];
   const assignments: { serial: string; username: string }[] = [];
   for (const r of rows) {
     const before = existing.users.get(r.username);
     const hash = hashes.get(r.line);
-    users.push({ username: r.username, method: r.method ?? before?.method ?? defaultMethod, passwordHash: hash ?? before?.passwordHash ?? null });
+    const method = r.method ?? before?.method ?? defaultMethod;
+    users.push({ username: r.username, method, passwordHash: hash ?? before?.passwordHash ?? null });
+    let assigned: string | undefined;
     if (before) summary.updated++;
     else summary.created++;
     if (hash) summary.passwordsSet++;
@@ -101,9 +114,11 @@ export function planUserImport(
       if (t.username !== r.username) {
         assignments.push({ serial: r.tokenSerial, username: r.username });
         summary.tokensAssigned++;
+        assigned = r.tokenSerial;
       }
     }
+    changes.push({ username: r.username, created: !before, authMethod: method, passwordSet: !!hash, tokenSerial: assigned });
   }
-  return { users, assignments, summary };
+  return { users, assignments, summary: { ...summary, changes } };
 }
 

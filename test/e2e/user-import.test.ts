@@ -65,6 +65,18 @@ describe('a good file', () => {
     }
     const reply = await login(udpDriver(t.port), alice, 'alice pw', hotpForCounter(t1.secret, t1.counter));
     expect(reply.reply).toBe('Access-Accept');
+    // each user's own audit trail says what the import did to them (never the password)
+    for (const [username, reason, token, detail] of [
+      [alice, 'added', t1.serial, { authMethod: 'token', passwordSet: true, tokenAssigned: true }],
+      [bob, 'changed', undefined, { authMethod: 'token', passwordSet: false, tokenAssigned: false }],
+      [carol, 'added', t2.serial, { authMethod: 'password', passwordSet: false, tokenAssigned: true }],
+    ] as const) {
+      const rows = (await t.store.audit.recent({ username, limit: 10 })).filter((e) => e.method === 'user import');
+      expect(rows.map((e) => ({ result: e.result, reason: e.reason, tokenSerial: e.tokenSerial, detail: e.detail }))).toEqual([
+        { result: 'admin', reason, tokenSerial: token, detail: { file, ...detail, admin: expect.any(String) } },
+      ]);
+    }
+    expect(JSON.stringify((await t.store.audit.recent({ limit: 100 })).map((e) => e.detail))).not.toContain('alice pw');
   });
 
   test('a line naming the token its user already has is fine and assigns nothing new', async () => {
@@ -84,9 +96,10 @@ describe('a good file', () => {
     expect(await snapshot()).toEqual(before);
     expect(JSON.parse(await ok(cli, ['user', 'import', file, '--json']))).toEqual({ created: 2, updated: 0, passwordsSet: 0, tokensAssigned: 1, dryRun: false });
     expect((await t.store.tokens.get(token.serial)).state).toBe('active');
-    // audited once, by the import that wrote: the two dry runs left no row
+    // audited by the import that wrote, its summary and a row per user: the two dry runs left no row
     const imports = (await t.store.audit.recent({ limit: 1000 })).filter((e) => e.method === 'user import' && e.detail?.file === file);
-    expect(imports.map((e) => [e.result, e.reason, e.detail?.created, e.detail?.tokensAssigned])).toEqual([['admin', 'imported', 2, 1]]);
+    expect(imports.filter((e) => e.username === undefined).map((e) => [e.result, e.reason, e.detail?.created, e.detail?.tokensAssigned])).toEqual([['admin', 'imported', 2, 1]]);
+    expect(imports.filter((e) => e.username !== undefined)).toHaveLength(2);
   });
 });
 
