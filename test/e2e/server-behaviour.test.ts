@@ -218,12 +218,18 @@ describe('load shedding: hashing never blocks the event loop', () => {
     }
     // while ~16 argon2 verifications are in flight and hundreds were shed:
     await new Promise((r) => setTimeout(r, 20));
-    const status = accessRequest({ secret: TEST_SECRET, code: Code.StatusServer });
-    const started = process.hrtime.bigint();
-    const reply = await sendRaw(status.datagram, { port: t.port });
-    const ms = Number(process.hrtime.bigint() - started) / 1e6;
-    expect(reply![0]).toBe(Code.AccessAccept);
-    expect(ms).toBeLessThan(100);
+    // Three probes 10 ms apart, all while the hashes run (16 of ~20 ms each on two shared CPUs: well over
+    // 100 ms). Were hashing on the event loop, every probe would wait for it; the fastest one tells, and one
+    // probe delayed by the machine's scheduling (this test shares two CPUs with the hashing threads) does not.
+    const probe = async () => {
+      const status = accessRequest({ secret: TEST_SECRET, code: Code.StatusServer });
+      const started = process.hrtime.bigint();
+      const reply = await sendRaw(status.datagram, { port: t.port });
+      expect(reply![0]).toBe(Code.AccessAccept);
+      return Number(process.hrtime.bigint() - started) / 1e6;
+    };
+    const probes = await Promise.all([0, 10, 20].map((delay) => new Promise((r) => setTimeout(r, delay)).then(probe)));
+    expect(Math.min(...probes)).toBeLessThan(100);
     await new Promise((r) => setTimeout(r, 3000));
     sock.close();
     const metrics = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
