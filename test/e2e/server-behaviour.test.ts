@@ -203,7 +203,7 @@ describe('server behaviour on a real database', () => {
 describe('load shedding: hashing never blocks the event loop', () => {
   let t: TestServer;
   beforeAll(async () => {
-    t = await startTestServer({ config: { radius: { maxPending: 16 } }, users: [{ username: 'alice', password: 'alice-password' }] });
+    t = await startTestServer({ config: { radius: { maxPending: 64 } }, users: [{ username: 'alice', password: 'alice-password' }] });
   });
   afterAll(() => t?.close());
 
@@ -216,11 +216,12 @@ describe('load shedding: hashing never blocks the event loop', () => {
       sock.send(accessRequest({ username: 'alice', password: 'wrong-' + i, secret: TEST_SECRET }).datagram, t.port, '127.0.0.1');
       if (i % 50 === 0) await new Promise((r) => setImmediate(r)); // same process: let the server read its socket
     }
-    // while ~16 argon2 verifications are in flight and hundreds were shed:
+    // while ~64 argon2 verifications are in flight or queued and hundreds were shed:
     await new Promise((r) => setTimeout(r, 20));
-    // Three probes 10 ms apart, all while the hashes run (16 of ~20 ms each on two shared CPUs: well over
-    // 100 ms). Were hashing on the event loop, every probe would wait for it; the fastest one tells, and one
-    // probe delayed by the machine's scheduling (this test shares two CPUs with the hashing threads) does not.
+    // Three probes 10 ms apart, all while the hashes run: 64 of ~20 ms each on 4 threads, over 300 ms. Were
+    // hashing on the event loop, every probe would wait for the hashes queued before it (measured by moving it
+    // there: 0.85 s). The fastest probe tells; on two CPUs shared with the hashing threads and
+    // the other test files, a probe can wait for a CPU for over 100 ms, so the bound leaves room for that.
     const probe = async () => {
       const status = accessRequest({ secret: TEST_SECRET, code: Code.StatusServer });
       const started = process.hrtime.bigint();
@@ -229,7 +230,7 @@ describe('load shedding: hashing never blocks the event loop', () => {
       return Number(process.hrtime.bigint() - started) / 1e6;
     };
     const probes = await Promise.all([0, 10, 20].map((delay) => new Promise((r) => setTimeout(r, delay)).then(probe)));
-    expect(Math.min(...probes)).toBeLessThan(100);
+    expect(Math.min(...probes)).toBeLessThan(250);
     await new Promise((r) => setTimeout(r, 3000));
     sock.close();
     const metrics = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
