@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { hasControlCharacter } from '../../src/lang/control-characters';
 import QRCode from 'qrcode';
 import { verifierSettings } from '../../src/app/pipeline';
 import { TokenVerifier } from '../../src/auth/token-verifier';
@@ -88,14 +89,14 @@ async function qrCode<T>(make: () => Promise<T>): Promise<T> {
 function issuer(value: string): string {
   if (value.length < 1 || value.length > 64) throw new InvalidArgumentError('It must be 1 to 64 characters.');
   if (value.includes(':')) throw new InvalidArgumentError('It must not contain ":" (it separates issuer and account in an otpauth label).');
-  if (/[\0-\x1f\x7f]/.test(value)) throw new InvalidArgumentError('It must not contain control characters.');
+  if (hasControlCharacter(value)) throw new InvalidArgumentError('It must not contain control characters.');
   return value;
 }
 
 /** Option/argument parser for a token's description: one line an admin reads in `token list`. */
 function description(value: string): string {
   if (value.length > 200) throw new InvalidArgumentError('It must be at most 200 characters.');
-  if (/[\0-\x1f\x7f]/.test(value)) throw new InvalidArgumentError('It must not contain control characters.');
+  if (hasControlCharacter(value)) throw new InvalidArgumentError('It must not contain control characters.');
   return value;
 }
 

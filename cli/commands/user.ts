@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { hasControlCharacter } from '../../src/lang/control-characters';
 import { hashPassword } from '../../src/auth/password-hash';
 import { AUTH_METHODS } from '../../src/config/schema';
 import fs from 'node:fs';
@@ -13,7 +14,7 @@ const methodOption = () => new Option('--method <method>', 'how the user authent
 
 function checkUsername(name: string): void {
   if (name.length === 0 || Buffer.byteLength(name) > 253) throw new UsageError('usernames are 1-253 bytes (RFC 2865 §5.1)');
-  if (/[\0-\x1f\x7f]/.test(name)) throw new UsageError('usernames must not contain control characters');
+  if (hasControlCharacter(name)) throw new UsageError('usernames must not contain control characters');
 }
 
 export function userCommand(): Command {

@@ -1,4 +1,5 @@
 import { hashPassword } from '../auth/password-hash';
+import { hasControlCharacter } from '../lang/control-characters';
 import type { ExistingToken, ExistingUser, UserImportWrite } from '../store/user-import';
 import { CsvError, parseCsv } from './csv';
 
@@ -51,7 +52,7 @@ export function readUserCsv(text: string, methods: readonly string[]): CsvUserRo
     if (r.fields.length !== CSV_HEADER.length) throw fail(`expected ${CSV_HEADER.length} fields, got ${r.fields.length}`);
     const [username, password, method, serial] = r.fields;
     if (username.length === 0) throw fail('username is empty');
-    if (Buffer.byteLength(username) > 253 || /[\0-\x1f\x7f]/.test(username)) throw fail(`username "${username}" is longer than 253 bytes or has control characters`);
+    if (Buffer.byteLength(username) > 253 || hasControlCharacter(username)) throw fail(`username "${username}" is longer than 253 bytes or has control characters`);
     if (seenUsers.has(username)) throw fail(`user "${username}" already appears on line ${seenUsers.get(username)}`);
     seenUsers.set(username, r.line);
     if (method && !methods.includes(method)) throw fail(`unknown method "${method}" (expected ${methods.join(', ')})`);
