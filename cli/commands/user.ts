@@ -63,16 +63,31 @@ export function userCommand(): Command {
     });
 
   cmd
+    .command('unlock <username>')
+    .description("clear a user's count of wrong passwords and the lock it set (see auth.lockout)")
+    .action(async (username: string, _opts, command: Command) => {
+      const cleared = await withAdminChange(command, async (tx, audit) => {
+        const had = await tx.passwords.unlock(username);
+        if (had) await audit({ username, method: 'user unlock', reason: 'unlocked' });
+        return had;
+      });
+      process.stdout.write(cleared ? `user ${username} unlocked\n` : `user ${username} had no wrong passwords counted: nothing to unlock\n`);
+    });
+
+  cmd
     .command('list')
     .description('list users')
+    .option('--locked', 'only users locked now by wrong passwords (unlock with `user unlock`)')
     .option('--json', 'print JSON')
-    .action(async (_opts, command: Command) => {
-      const users = await withStore(command, (store) => store.users.list());
-      const rows = users.map((u) => ({ username: u.username, method: u.method, hasPassword: !!u.passwordHash, createdAt: u.createdAt }));
+    .action(async (opts, command: Command) => {
+      const { users, locks } = await withStore(command, async (store) => ({ users: await store.users.list(), locks: await store.passwords.locks() }));
+      const rows = users
+        .map((u) => ({ username: u.username, method: u.method, hasPassword: !!u.passwordHash, lockedUntil: locks.get(u.id)?.lockedUntil ?? null, createdAt: u.createdAt }))
+        .filter((u) => !opts.locked || u.lockedUntil !== null);
       if (wantsJson(command)) return printJson(rows);
       printTable(
-        ['USERNAME', 'METHOD', 'PASSWORD', 'CREATED'],
-        rows.map((u) => [u.username, u.method, u.hasPassword ? 'set' : 'none', u.createdAt.toISOString()]),
+        ['USERNAME', 'METHOD', 'PASSWORD', 'LOCKED UNTIL', 'CREATED'],
+        rows.map((u) => [u.username, u.method, u.hasPassword ? 'set' : 'none', u.lockedUntil?.toISOString(), u.createdAt.toISOString()]),
       );
     });
 
@@ -81,14 +96,16 @@ export function userCommand(): Command {
     .description('show one user and their tokens')
     .option('--json', 'print JSON')
     .action(async (username: string, _opts, command: Command) => {
-      const { user, tokens } = await withStore(command, async (store) => {
+      const { user, tokens, lock } = await withStore(command, async (store) => {
         const user = await store.users.get(username);
-        return { user, tokens: await store.tokens.list({ username }) };
+        return { user, tokens: await store.tokens.list({ username }), lock: (await store.passwords.locks([user.id])).get(user.id) };
       });
       const view = {
         username: user.username,
         method: user.method,
         hasPassword: !!user.passwordHash,
+        wrongPasswords: lock?.failures ?? 0,
+        lockedUntil: lock?.lockedUntil ?? null,
         createdAt: user.createdAt,
         updatedAt: user.updatedAt,
         tokens: tokens.map((t) => ({ serial: t.serial, kind: t.kind, state: t.state })),
@@ -98,6 +115,8 @@ export function userCommand(): Command {
         ['username', view.username],
         ['method', view.method],
         ['password', view.hasPassword ? 'set' : 'none'],
+        ['wrong passwords', view.wrongPasswords],
+        ['locked until', view.lockedUntil ?? 'not locked'],
         ['created', view.createdAt],
         ['updated', view.updatedAt],
         ['tokens', view.tokens.map((t) => `${t.serial} (${t.kind}, ${t.state})`).join(', ') || 'none'],

@@ -1,5 +1,5 @@
 import type { LoadedConfig } from '../config/load';
-import { LocalPasswordFactor, type PasswordHashPurpose } from '../auth/first-factor';
+import { LocalPasswordFactor, type PasswordHashPurpose, type PasswordLockoutSettings } from '../auth/first-factor';
 import type { AuthMethod } from '../auth/method';
 import { PasswordMethod } from '../auth/methods/password';
 import { TokenMethod, type TokenSource } from '../auth/methods/token';
@@ -19,6 +19,11 @@ export function verifierSettings(cfg: LoadedConfig): VerifierSettings {
     maxFailures: cfg.auth.lockout.maxFailures,
     lockSeconds: cfg.auth.lockout.duration,
   };
+}
+
+/** Wrong passwords lock a user as wrong codes lock a token: one `auth.lockout` for both. */
+export function passwordLockout(cfg: LoadedConfig): PasswordLockoutSettings {
+  return { maxFailures: cfg.auth.lockout.maxFailures, lockSeconds: cfg.auth.lockout.duration };
 }
 
 /** Tokens read straight from the database (no cache): for processes that do not serve logins. */
@@ -41,7 +46,7 @@ export function buildMethods(
   node: string,
   tokens: TokenSource = storeTokens(store),
   codeLengthsInUse: () => readonly number[] = NO_LENGTHS,
-  firstFactor: LocalPasswordFactor = new LocalPasswordFactor(store.users),
+  firstFactor: LocalPasswordFactor = new LocalPasswordFactor(store.passwords, passwordLockout(cfg)),
 ): Map<string, AuthMethod> {
   const verifier = new TokenVerifier(store.tokens, store.keys, verifierSettings(cfg));
   const methods: AuthMethod[] = [
@@ -85,7 +90,7 @@ export interface ServingParts {
 export function buildPipeline(cfg: LoadedConfig, store: Store, node: string, parts: ServingParts): AuthPipeline {
   const users = { find: (username: string) => parts.cache.findUser(username) };
   const codeLengthsInUse = () => parts.codeLengths.current();
-  const firstFactor = new LocalPasswordFactor(store.users, parts.onPasswordHash);
+  const firstFactor = new LocalPasswordFactor(store.passwords, passwordLockout(cfg), parts.onPasswordHash);
   return new AuthPipeline(
     users,
     store.challenges,

@@ -150,7 +150,7 @@ export const configSchema = z.strictObject({
         z
           .strictObject({
             maxFailures: z.number().int().min(1).max(1000).default(10),
-            /** How long a token stays locked: at least a second (0 is no lockout), at most 30 days (a longer lock is a disable). */
+            /** How long a token, or a user's password, stays locked: at least a second (0 is no lockout), at most 30 days (a longer lock is a disable). */
             duration: duration(15 * MINUTE, { min: 1, max: 30 * DAY }),
           })
           .prefault({}),

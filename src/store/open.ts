@@ -12,6 +12,7 @@ import { migrateToLatest } from './migrate';
 import { connectionRunner, poolRunner, type StatementRunner } from './prepared';
 import { TokenRepository } from './tokens';
 import { UserRepository } from './users';
+import { PasswordLockoutRepository } from './password-lockout';
 
 export interface Store {
   /** The connection URL (contains credentials: never log it). */
@@ -22,6 +23,8 @@ export interface Store {
   readonly keys: KeyRing;
   readonly clients: ClientRepository;
   readonly users: UserRepository;
+  /** Users' wrong passwords and locks (see PasswordLockoutRepository). */
+  readonly passwords: PasswordLockoutRepository;
   readonly tokens: TokenRepository;
   readonly challenges: ChallengeRepository;
   readonly audit: AuditRepository;
@@ -36,7 +39,7 @@ export interface Store {
 }
 
 /** The repositories of a Store, bound to one transaction (see Store.transaction). */
-export type TransactionStore = Pick<Store, 'db' | 'keys' | 'clients' | 'users' | 'tokens' | 'audit'>;
+export type TransactionStore = Pick<Store, 'db' | 'keys' | 'clients' | 'users' | 'passwords' | 'tokens' | 'audit'>;
 
 /**
  * The repositories writing through `db`: the pool's, or one transaction's (whose statements are then sent
@@ -48,6 +51,7 @@ function repositories(db: Db, keys: KeyRing, run: StatementRunner, auditRun: Sta
     keys,
     clients: new ClientRepository(db, keys),
     users: new UserRepository(db),
+    passwords: new PasswordLockoutRepository(db),
     tokens: new TokenRepository(db, keys, run),
     audit: new AuditRepository(db, auditRun),
   };

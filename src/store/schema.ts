@@ -25,6 +25,14 @@ export interface AppUserTable {
   updated_at: Timestamp;
 }
 
+/** Wrong passwords of one user (see migration 0007); no row: none. */
+export interface PasswordLockoutTable {
+  user_id: bigint;
+  fail_count: number;
+  locked_until: Date | null;
+  last_fail_at: Date;
+}
+
 export type TokenState = 'pending' | 'active' | 'unassigned' | 'disabled';
 export type TokenKind = 'totp' | 'hotp' | 'ocra';
 export type DisabledReason = 'lost' | 'stolen' | 'broken' | 'retired' | 'other';
@@ -90,6 +98,7 @@ export interface AuditEventTable {
 export interface Database {
   radius_client: RadiusClientTable;
   app_user: AppUserTable;
+  password_lockout: PasswordLockoutTable;
   token: TokenTable;
   challenge: ChallengeTable;
   audit_event: AuditEventTable;

@@ -59,12 +59,6 @@ export class UserRepository {
     return u;
   }
 
-  /** The password hash as it is now (null: no local password, or the user is gone). */
-  async currentPasswordHash(userId: bigint): Promise<string | null> {
-    const row = await this.db.selectFrom('app_user').select('password_hash').where('id', '=', userId).executeTakeFirst();
-    return row?.password_hash ?? null;
-  }
-
   async list(): Promise<UserRecord[]> {
     const rows = await this.db.selectFrom('app_user').selectAll().orderBy('username').execute();
     return rows.map(toRecord);

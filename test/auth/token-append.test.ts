@@ -1,3 +1,4 @@
+import type { PasswordCheck } from '../../src/auth/first-factor';
 import type { AuthMethod } from '../../src/auth/method';
 import { AuthPipeline } from '../../src/auth/pipeline';
 import { PasswordMethod } from '../../src/auth/methods/password';
@@ -18,13 +19,24 @@ const ocraToken = { id: 99n, serial: 'OC1', kind: 'ocra', digits: 6, ocraSuite: 
 const GOOD_CODE: Record<number, string> = { 6: '123456', 8: '12345678' };
 const client = { name: 'nas', address: '127.0.0.1', loginStyle: 'append' as const };
 
-/** Counts what a login paid: the passwords checked (one hash each) and the decoy hashes. */
-function hashLedger() {
+/**
+ * Counts what a login paid: the passwords checked (one hash each) and the decoy hashes. A locked user's
+ * candidates are not checked but each costs a decoy, as LocalPasswordFactor does.
+ */
+function hashLedger(locked = false) {
   const ledger = { checked: [] as string[], decoys: 0 };
   const firstFactor = {
-    verify: async (_user: UserRecord, password: Buffer | undefined) => {
-      ledger.checked.push(password?.toString('utf8') ?? '');
-      return password?.toString('utf8') === 'secret';
+    check: async (_user: UserRecord, candidates: readonly Buffer[]): Promise<PasswordCheck> => {
+      if (locked) {
+        ledger.decoys += candidates.length;
+        return { result: 'locked' };
+      }
+      for (let index = 0; index < candidates.length; index++) {
+        const typed = candidates[index]!.toString('utf8');
+        ledger.checked.push(typed);
+        if (typed === 'secret') return { result: 'match', index };
+      }
+      return { result: 'mismatch' };
     },
     burn: async () => {
       ledger.decoys++;
@@ -33,8 +45,8 @@ function hashLedger() {
   return { ledger, firstFactor };
 }
 
-function tokenLogin(typed: string, own: readonly LoginToken[], inUse: readonly number[]) {
-  const { ledger, firstFactor } = hashLedger();
+function tokenLogin(typed: string, own: readonly LoginToken[], inUse: readonly number[], locked = false) {
+  const { ledger, firstFactor } = hashLedger(locked);
   const verifier = {
     check: (tokens: readonly LoginToken[], code: string): CodeCheck => {
       const token = tokens.find((t) => GOOD_CODE[t.digits] === code);
@@ -86,6 +98,14 @@ test.each(cases)('append %j, tokens of %j digits, %j in use: %o after checking %
   expect(login.ledger).toEqual({ checked, decoys });
 });
 
+test('a locked user is rejected as locked, whatever they typed', async () => {
+  for (const typed of ['secret123456', 'wrong123456', 'secret']) {
+    const login = tokenLogin(typed, [tokenOf(6)], [6], true);
+    expect(await login.outcome).toMatchObject({ kind: 'reject', reason: 'password_locked' });
+    expect(login.ledger.checked).toEqual([]);
+  }
+});
+
 test('a user with only OCRA tokens is challenged after the password, and pays the deployment price when it is wrong', async () => {
   const right = tokenLogin('secret', [ocraToken], [6, 8]);
   expect(await right.outcome).toMatchObject({ kind: 'challenge' });
@@ -95,11 +115,11 @@ test('a user with only OCRA tokens is challenged after the password, and pays th
 });
 
 /** Every kind of name a wrong append login can carry, and the hashes it paid. */
-async function hashesPaid(typed: string, who: 'unknown' | 'password' | number[], inUse: number[]): Promise<number> {
-  const { ledger, firstFactor } = hashLedger();
+async function hashesPaid(typed: string, who: 'unknown' | 'password' | number[], inUse: number[], locked = false): Promise<number> {
+  const { ledger, firstFactor } = hashLedger(locked);
   const decoys = { firstFactor, codeLengthsInUse: () => inUse };
   const user = who === 'unknown' ? undefined : { ...ria, method: who === 'password' ? 'password' : 'token' };
-  const token = tokenLogin(typed, Array.isArray(who) ? who.map(tokenOf) : [], inUse);
+  const token = tokenLogin(typed, Array.isArray(who) ? who.map(tokenOf) : [], inUse, locked);
   const methods = new Map<string, AuthMethod>([['password', new PasswordMethod(firstFactor, () => inUse)]]);
   const pipeline = new AuthPipeline({ find: () => user }, { take: async () => undefined, isLive: async () => false, restore: async () => {} }, methods, undefined, decoys);
   if (Array.isArray(who)) {
@@ -119,6 +139,9 @@ describe.each(deployments)('a wrong append login costs the same for everyone (le
     const price = await hashesPaid(typed, 'unknown', inUse);
     expect(await hashesPaid(typed, 'password', inUse)).toBe(price);
     for (const own of holders) expect([own, await hashesPaid(typed, own, inUse)]).toEqual([own, price]);
+    // locked out by wrong passwords: nothing typed is checked, at the same price
+    expect(['locked', await hashesPaid(typed, 'password', inUse, true)]).toEqual(['locked', price]);
+    for (const own of holders) expect(['locked', own, await hashesPaid(typed, own, inUse, true)]).toEqual(['locked', own, price]);
     expect(price).toBeGreaterThanOrEqual(1);
   });
 });

@@ -429,16 +429,16 @@ describe('radotp user', () => {
     expectSuccess(r, /^\[/);
     expect(r.stdout).not.toMatch(/argon2/);
     expect(JSON.parse(r.stdout)).toEqual([
-      { username: 'alice', method: 'password', hasPassword: true, createdAt: expect.any(String) },
-      { username: 'bob', method: 'token', hasPassword: false, createdAt: expect.any(String) },
+      { username: 'alice', method: 'password', hasPassword: true, lockedUntil: null, createdAt: expect.any(String) },
+      { username: 'bob', method: 'token', hasPassword: false, lockedUntil: null, createdAt: expect.any(String) },
     ]);
   });
 
   test('list as a table', async () => {
     const r = await radotp(['user', 'list']);
-    expectSuccess(r, /^USERNAME +METHOD +PASSWORD +CREATED\n/);
-    expect(r.stdout).toMatch(/^alice +password +set +\d{4}-/m);
-    expect(r.stdout).toMatch(/^bob +token +none +\d{4}-/m);
+    expectSuccess(r, /^USERNAME +METHOD +PASSWORD +LOCKED UNTIL +CREATED\n/);
+    expect(r.stdout).toMatch(/^alice +password +set +- +\d{4}-/m);
+    expect(r.stdout).toMatch(/^bob +token +none +- +\d{4}-/m);
   });
 
   test('show --json', async () => {
@@ -448,6 +448,8 @@ describe('radotp user', () => {
       username: 'alice',
       method: 'password',
       hasPassword: true,
+      wrongPasswords: 0,
+      lockedUntil: null,
       createdAt: expect.any(String),
       updatedAt: expect.any(String),
       tokens: [],

@@ -13,11 +13,12 @@ export class PasswordMethod implements AuthMethod {
   ) {}
 
   async start(ctx: AuthContext): Promise<MethodOutcome> {
-    const password = ctx.request.password;
-    if (await this.firstFactor.verify(ctx.user, password)) return accept('password_ok');
+    const password = ctx.request.password ?? Buffer.alloc(0);
+    const check = await this.firstFactor.check(ctx.user, [password]);
+    if (check.result === 'match') return accept('password_ok');
     // the field may end in digits that a token user's login would split off (see append-split.ts)
     if (ctx.request.client.loginStyle === 'append') await burnDecoys(this.firstFactor, password, appendHashCost(password, this.codeLengthsInUse()) - 1);
-    return reject('bad_password');
+    return reject(check.result === 'locked' ? 'password_locked' : 'bad_password');
   }
 
   async resume(): Promise<MethodOutcome> {

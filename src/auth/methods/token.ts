@@ -100,7 +100,8 @@ export class TokenMethod implements AuthMethod {
   }
 
   private async startChallenge(ctx: AuthContext, typed: Buffer): Promise<MethodOutcome> {
-    if (!(await this.firstFactor.verify(ctx.user, typed))) return reject('bad_password');
+    const check = await this.firstFactor.check(ctx.user, [typed]);
+    if (check.result !== 'match') return reject(check.result === 'locked' ? 'password_locked' : 'bad_password');
     const tokens = await this.tokens.usableForUser(ctx.user);
     if (tokens.length === 0) return this.withoutToken(ctx.user.id);
     return this.askForCode(ctx, tokens);
@@ -169,19 +170,22 @@ export class TokenMethod implements AuthMethod {
     const own = tokens.filter((t) => t.kind !== 'ocra').map((t) => t.digits);
     const text = appendText(typed);
     const splits = codeSplits(text, own);
-    for (const digits of splits) {
-      if (!(await this.firstFactor.verify(ctx.user, Buffer.from(text.slice(0, -digits), 'utf8')))) continue;
-      return outcomeOf(await this.checkCode(ctx, tokens, text.slice(-digits), undefined, (t) => t.kind !== 'ocra' && t.digits === digits));
-    }
-    // Nothing typed ends in a code of the user's. The field is still checked, whole, as the password: so
-    // the audit can say what went wrong (the code was left out), and a user without a code token (none
-    // yet, or OCRA only) gets in with it.
-    if (splits.length === 0 && (await this.firstFactor.verify(ctx.user, typed))) {
+    // each way of splitting the field, longest code first; with none, the whole field is the password
+    const candidates = splits.length > 0 ? splits.map((digits) => Buffer.from(text.slice(0, -digits), 'utf8')) : [typed];
+    const check = await this.firstFactor.check(ctx.user, candidates);
+    if (check.result === 'match') {
+      if (splits.length > 0) {
+        const digits = splits[check.index]!;
+        return outcomeOf(await this.checkCode(ctx, tokens, text.slice(-digits), undefined, (t) => t.kind !== 'ocra' && t.digits === digits));
+      }
+      // Nothing typed ends in a code of the user's, and the whole field is the password: the audit can say
+      // what went wrong (the code was left out), and a user without a code token (none yet, or OCRA only)
+      // gets in with it.
       if (own.length > 0) return reject('no_code');
       // OCRA only: the appended part cannot be a response to a challenge not yet shown
       return tokens.length > 0 ? this.askForCode(ctx, tokens) : this.withoutToken(ctx.user.id);
     }
-    await burnDecoys(this.firstFactor, typed, appendHashCost(typed, this.settings.codeLengthsInUse(), own) - Math.max(1, splits.length));
-    return reject('bad_password');
+    await burnDecoys(this.firstFactor, typed, appendHashCost(typed, this.settings.codeLengthsInUse(), own) - candidates.length);
+    return reject(check.result === 'locked' ? 'password_locked' : 'bad_password');
   }
 }
