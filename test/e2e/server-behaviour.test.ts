@@ -24,6 +24,9 @@ describe('server behaviour on a real database', () => {
     t = await startTestServer({
       dir,
       logFile: path.join(dir, 'server.log'),
+      // these tests send alice many wrong passwords (timing, fuzzing) and then the right one: the lockout
+      // (test/e2e/password-lockout.test.ts) must not be what they measure
+      config: { auth: { lockout: { maxFailures: 1000 } } },
       users: [
         { username: 'alice', password: 'alice-password' },
         { username: 'bob', password: 'bob-password' },
