@@ -1,3 +1,16 @@
+/*
+ * Migrations must be additive. Nodes of one cluster share the database and are upgraded one at a time, so
+ * the first upgraded node (or an admin's `radotp db migrate`) migrates the schema while older nodes keep
+ * serving from it, and an older node may restart on it (src/store/migrate.ts lets it, with a warning).
+ * An older radotp must therefore work on every newer schema:
+ *   - add tables, columns and indexes; a new column is nullable or has a default, so older nodes' INSERTs,
+ *     which do not name it, still succeed;
+ *   - never drop, rename or narrow (type, NOT NULL, CHECK, UNIQUE) anything an older release reads or writes
+ *     in the same release that stops using it: stop using it in one release, drop it in a later one;
+ *   - a trigger or function an older release relies on may be replaced only by one that does what it did
+ *     (as 0005 does), never removed.
+ * Names never change once released, and a new migration's name sorts after every earlier one.
+ */
 import type { Migration } from 'kysely';
 import * as m0001 from './migrations/0001_core';
 import * as m0002 from './migrations/0002_change_notify';
