@@ -1,6 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { startServer } from '../../src/app/serve';
-import { migrateToLatest } from '../../src/store/migrate';
 import { openDatabase, openStore } from '../../src/store/open';
 import { parseRetentionSeconds } from '../../src/config/duration';
 import { configOf, wantsJson, withAdminChange, withStore } from '../context';
@@ -54,14 +53,11 @@ export function dbCommand(): Command {
     .description('apply pending schema migrations (serve does this at start too)')
     .option('--json', 'print JSON')
     .action(async (_opts, command: Command) => {
-      const database = await openDatabase(configOf(command), { poolSize: 1, applicationName: 'radotp-cli' });
-      try {
-        const applied = await migrateToLatest(database.conn.db);
-        if (wantsJson(command)) return printJson({ applied });
-        process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'schema is up to date\n');
-      } finally {
-        await database.close();
-      }
+      const database = await openDatabase(configOf(command), { migrate: true, poolSize: 1, applicationName: 'radotp-cli' });
+      await database.close();
+      const { applied } = database;
+      if (wantsJson(command)) return printJson({ applied });
+      process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'schema is up to date\n');
     });
   return cmd;
 }

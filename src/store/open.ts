@@ -9,6 +9,7 @@ import { ClientRepository } from './clients';
 import { connect, type Connection, type Db } from './connect';
 import { acquireEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded-postgres';
 import { migrateToLatest } from './migrate';
+import { newerSchemaWarning, readSchemaVersion, refuseDiverged, SchemaBehindError, type SchemaVersion } from './schema-version';
 import { connectionRunner, poolRunner, type StatementRunner } from './prepared';
 import { TokenRepository } from './tokens';
 import { UserRepository } from './users';
@@ -28,6 +29,8 @@ export interface Store {
   readonly tokens: TokenRepository;
   readonly challenges: ChallengeRepository;
   readonly audit: AuditRepository;
+  /** Where the schema stands (see schema-version.ts); `unknown` names the migrations of a newer radotp. */
+  readonly schema: SchemaVersion;
   /** True when this process uses the embedded PostgreSQL under dataDir. */
   readonly embedded: boolean;
   /** The embedded PostgreSQL, to start again should it stop (see EmbeddedPostgresHandle.revive); absent otherwise. */
@@ -65,6 +68,11 @@ interface LogSink {
 export interface OpenOptions {
   /** Create the key file when missing (init and serve do; other commands refuse). */
   createKey?: boolean;
+  /**
+   * Apply pending migrations (init, db migrate and serve do). Without it, a schema lacking migrations is
+   * refused with a SchemaBehindError: an admin's command run with a newer radotp must not migrate the
+   * schema under the older nodes still serving from it.
+   */
   migrate?: boolean;
   poolSize?: number;
   logger?: LogSink;
@@ -93,13 +101,14 @@ export function loadKeyRing(cfg: LoadedConfig, create: boolean, logger?: LogSink
   return new KeyRing(current, cfg.previousKeyFiles.map((file, i) => readKeyFile(file, origin(`previousKeyFiles.${i}`))));
 }
 
-export function buildStore(conn: Connection, keys: KeyRing, url: string, embedded?: EmbeddedPostgresHandle): Store {
+export function buildStore(conn: Connection, keys: KeyRing, url: string, schema: SchemaVersion, embedded?: EmbeddedPostgresHandle): Store {
   const { db } = conn;
   const run = poolRunner(conn.pool);
   return {
     ...repositories(db, keys, run, poolRunner(conn.auditPool)),
     url,
     run,
+    schema,
     challenges: new ChallengeRepository(db),
     embedded: !!embedded,
     embeddedDatabase: embedded,
@@ -122,11 +131,18 @@ export function buildStore(conn: Connection, keys: KeyRing, url: string, embedde
 export interface Database {
   readonly url: string;
   readonly conn: Connection;
+  readonly schema: SchemaVersion;
+  /** The migrations this opening applied (with `migrate`), in order. */
+  readonly applied: readonly string[];
   readonly embedded?: EmbeddedPostgresHandle;
   close(): Promise<void>;
 }
 
-/** Connects to the configured database, or to the embedded one under dataDir, and optionally migrates it. */
+/**
+ * Connects to the configured database, or to the embedded one under dataDir, and migrates it (`migrate`) or
+ * checks that it needs no migration. A schema a newer radotp migrated is opened, with a warning: during a
+ * rolling upgrade older nodes must keep running on it (and restart on it).
+ */
 export async function openDatabase(cfg: LoadedConfig, opts: Omit<OpenOptions, 'createKey'> = {}): Promise<Database> {
   let embedded: EmbeddedPostgresHandle | undefined;
   let url = cfg.database.url;
@@ -143,13 +159,24 @@ export async function openDatabase(cfg: LoadedConfig, opts: Omit<OpenOptions, 'c
     await conn.close();
     await embedded?.release();
   };
+  let schema: SchemaVersion;
+  let applied: readonly string[] = [];
   try {
-    if (opts.migrate) await migrateToLatest(conn.db);
+    if (opts.migrate) {
+      ({ version: schema, applied } = await migrateToLatest(conn.db));
+    } else {
+      schema = await readSchemaVersion(conn.db);
+      refuseDiverged(schema);
+      if (schema.pending.length > 0) throw new SchemaBehindError(schema);
+    }
   } catch (e) {
     await close();
     throw e;
   }
-  return { url, conn, embedded, close };
+  if (applied.length > 0) opts.logger?.info({ migrations: applied }, 'applied schema migrations');
+  const newer = newerSchemaWarning(schema);
+  if (newer) opts.logger?.warn({ unknownMigrations: schema.unknown }, newer);
+  return { url, conn, schema, applied, embedded, close };
 }
 
 /**
@@ -161,7 +188,7 @@ export async function openStore(cfg: LoadedConfig, opts: OpenOptions = {}): Prom
   if (!opts.createKey || fs.existsSync(cfg.keyFilePath)) {
     const keys = loadKeyRing(cfg, false, opts.logger);
     const database = await openDatabase(cfg, opts);
-    return buildStore(database.conn, keys, database.url, database.embedded);
+    return buildStore(database.conn, keys, database.url, database.schema, database.embedded);
   }
   const database = await openDatabase(cfg, opts);
   try {
@@ -173,7 +200,7 @@ export async function openStore(cfg: LoadedConfig, opts: OpenOptions = {}): Prom
           "point keyFile at that key's file (a new key could not open them)",
       );
     }
-    return buildStore(database.conn, loadKeyRing(cfg, true, opts.logger), database.url, database.embedded);
+    return buildStore(database.conn, loadKeyRing(cfg, true, opts.logger), database.url, database.schema, database.embedded);
   } catch (e) {
     await database.close();
     throw e;
