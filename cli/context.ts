@@ -3,6 +3,8 @@ import type { Command } from 'commander';
 import { loadConfig, nodeName, type LoadedConfig } from '../src/config/load';
 import type { AdminAuditEvent, AdminAuditWriter } from '../src/store/audit';
 import { openStore, type Store, type TransactionStore } from '../src/store/open';
+import { newerSchemaWarning, SchemaBehindError, type SchemaVersion } from '../src/store/schema-version';
+import { CliError } from './io';
 
 export interface GlobalOptions {
   config?: string;
@@ -14,15 +16,39 @@ export function configOf(cmd: Command): LoadedConfig {
   return loadConfig(opts.config);
 }
 
-/** Opens the store for one CLI command and always closes it (stopping an embedded PostgreSQL we started). */
+/**
+ * Opens the store for one CLI command and always closes it (stopping an embedded PostgreSQL we started).
+ * It never migrates: an admin who installed a newer radotp on their own machine must not change the schema
+ * under the nodes still serving from it. Only init, db migrate and serve apply migrations.
+ */
 export async function withStore<T>(cmd: Command, fn: (store: Store, cfg: LoadedConfig) => Promise<T>, opts: { createKey?: boolean } = {}): Promise<T> {
   const cfg = configOf(cmd);
-  const store = await openStore(cfg, { migrate: true, createKey: opts.createKey ?? false, poolSize: 2, applicationName: 'radotp-cli' });
+  let store: Store;
+  try {
+    store = await openStore(cfg, { migrate: false, createKey: opts.createKey ?? false, poolSize: 2, applicationName: 'radotp-cli' });
+  } catch (e) {
+    throw e instanceof SchemaBehindError ? schemaBehind(e) : e;
+  }
+  warnIfNewer(store.schema);
   try {
     return await fn(store, cfg);
   } finally {
     await store.close();
   }
+}
+
+/** What the admin runs for a schema that lacks migrations: init for one with no radotp schema at all (it makes the key file too). */
+function schemaBehind(e: SchemaBehindError): CliError {
+  const n = e.version.pending.length;
+  const pending = `${n} migration${n === 1 ? '' : 's'} pending`;
+  if (e.empty) return new CliError(`the database has no radotp schema yet (${pending}): run \`radotp init\``);
+  return new CliError(`the database schema is older than this radotp (${pending}): run \`radotp db migrate\``);
+}
+
+/** One line on stderr when a newer radotp has migrated the schema: this one works on it, but should be upgraded too. */
+export function warnIfNewer(schema: SchemaVersion): void {
+  const warning = newerSchemaWarning(schema);
+  if (warning) process.stderr.write(`radotp: warning: ${warning}\n`);
 }
 
 export function wantsJson(cmd: Command): boolean {

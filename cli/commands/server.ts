@@ -2,7 +2,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { startServer } from '../../src/app/serve';
 import { openDatabase, openStore } from '../../src/store/open';
 import { parseRetentionSeconds } from '../../src/config/duration';
-import { configOf, wantsJson, withAdminChange, withStore } from '../context';
+import { configOf, wantsJson, warnIfNewer, withAdminChange, withStore } from '../context';
 import { CliError, printJson, printTable } from '../io';
 
 export function serveCommand(): Command {
@@ -38,6 +38,7 @@ export function initCommand(): Command {
       const cfg = configOf(command);
       const store = await openStore(cfg, { createKey: true, migrate: true, poolSize: 1, applicationName: 'radotp-cli' });
       await store.close();
+      warnIfNewer(store.schema);
       if (wantsJson(command)) {
         return printJson({ keyFile: cfg.keyFilePath, keyId: store.keys.current.idHex, database: cfg.database.url ? 'configured' : 'embedded', dataDir: cfg.dataDirPath });
       }
@@ -50,14 +51,16 @@ export function dbCommand(): Command {
   const cmd = new Command('db').description('database maintenance');
   cmd
     .command('migrate')
-    .description('apply pending schema migrations (serve does this at start too)')
+    .description('apply pending schema migrations (init and serve do this too; other commands do not)')
     .option('--json', 'print JSON')
     .action(async (_opts, command: Command) => {
       const database = await openDatabase(configOf(command), { migrate: true, poolSize: 1, applicationName: 'radotp-cli' });
       await database.close();
-      const { applied } = database;
+      const { applied, schema } = database;
+      warnIfNewer(schema);
       if (wantsJson(command)) return printJson({ applied });
-      process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'schema is up to date\n');
+      if (applied.length) process.stdout.write(`applied: ${applied.join(', ')}\n`);
+      else process.stdout.write(schema.unknown.length ? 'nothing to apply\n' : 'schema is up to date\n');
     });
   return cmd;
 }
