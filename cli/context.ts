@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { loadConfig, nodeName, type LoadedConfig } from '../src/config/load';
 import type { AdminAuditEvent, AdminAuditWriter } from '../src/store/audit';
 import { openStore, type Store, type TransactionStore } from '../src/store/open';
-import { newerSchemaWarning, SchemaBehindError, type SchemaVersion } from '../src/store/schema-version';
+import { newerSchemaWarning, pendingCount, SchemaBehindError, type SchemaVersion } from '../src/store/schema-version';
 import { CliError } from './io';
 
 export interface GlobalOptions {
@@ -39,8 +39,7 @@ export async function withStore<T>(cmd: Command, fn: (store: Store, cfg: LoadedC
 
 /** What the admin runs for a schema that lacks migrations: init for one with no radotp schema at all (it makes the key file too). */
 function schemaBehind(e: SchemaBehindError): CliError {
-  const n = e.version.pending.length;
-  const pending = `${n} migration${n === 1 ? '' : 's'} pending`;
+  const pending = pendingCount(e.version);
   if (e.empty) return new CliError(`the database has no radotp schema yet (${pending}): run \`radotp init\``);
   return new CliError(`the database schema is older than this radotp (${pending}): run \`radotp db migrate\``);
 }

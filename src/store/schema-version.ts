@@ -27,11 +27,17 @@ export class SchemaError extends Error {
 export class SchemaBehindError extends SchemaError {
   override name = 'SchemaBehindError';
   constructor(readonly version: SchemaVersion) {
-    super(`the database schema is older than this radotp (${version.pending.length} migrations pending)`);
+    super(`the database schema is older than this radotp (${pendingCount(version)})`);
   }
   get empty(): boolean {
     return this.version.applied.length === 0;
   }
+}
+
+/** "1 migration pending", "6 migrations pending". */
+export function pendingCount(version: SchemaVersion): string {
+  const n = version.pending.length;
+  return `${n} migration${n === 1 ? '' : 's'} pending`;
 }
 
 /**
