@@ -20,6 +20,7 @@ import dgram from 'node:dgram';
 import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { isIP, isIPv6 } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { PacketTooLargeError, checkAccessRequestAttributes, decodePacket, encodeResponse, verifyRequest } from './codec';
 import { decryptUserPassword } from './password';
 import type { ClientTable } from './client-table';
@@ -33,6 +34,21 @@ export const DEFAULT_MAX_PENDING = 1024;
 export const DEFAULT_STOP_GRACE_MS = 5_000;
 const SEND_FLUSH_TIMEOUT_MS = 1_000;
 const SEND_FLUSH_POLL_MS = 5;
+export const DEFAULT_ADDRESS_RESCAN_MS = 2_000;
+
+/** The host's own addresses of a family; IPv6 link-local ones with their zone ("fe80::1%eth0"), as bind needs it. */
+export function hostAddresses(family: 4 | 6): string[] {
+  const out: string[] = [];
+  for (const [name, list] of Object.entries(networkInterfaces())) {
+    for (const a of list ?? []) {
+      if (a.family !== (family === 4 ? 'IPv4' : 'IPv6')) continue;
+      out.push(family === 6 && a.scopeid ? `${a.address}%${name}` : a.address);
+    }
+  }
+  return out;
+}
+
+const isWildcard = (host: string): boolean => host === '0.0.0.0' || host === '::';
 
 /**
  * Replies go to the address a request came from, always an IP literal. node:dgram resolves every
@@ -95,6 +111,10 @@ export interface RadiusServerOptions<T> {
    * Default: always.
    */
   readonly ready?: () => boolean;
+  /** The host's addresses, that a wildcard listen address stands for (default: `hostAddresses`, from the interfaces). */
+  readonly localAddresses?: (family: 4 | 6) => readonly string[];
+  /** How often a wildcard listen address looks for addresses added since (a VIP moving in); default 2 s. */
+  readonly addressRescanMs?: number;
 }
 
 export interface ServerStats {
@@ -151,6 +171,9 @@ export class RadiusServer<T = unknown> {
   readonly #badPacketLog = new RateLimitedLog();
   readonly #failureLog = new RateLimitedLog();
   readonly #sockets: dgram.Socket[] = [];
+  /** Wildcard listen addresses and the host addresses bound for each (see #bindWildcard). */
+  readonly #wildcards: { host: string; port: number; bound: Set<string> }[] = [];
+  #rescanTimer: NodeJS.Timeout | undefined;
   #state: ServerState = 'idle';
   #stopping: Promise<void> | undefined;
   #drained: (() => void) | undefined;
@@ -174,6 +197,10 @@ export class RadiusServer<T = unknown> {
       for (const { host, port } of this.#opts.listen) {
         let socket: dgram.Socket;
         try {
+          if (isWildcard(host)) {
+            bound.push({ address: host, port: await this.#bindWildcard(host, port) });
+            continue;
+          }
           socket = await this.#bind(host, port);
         } catch (err) {
           // The default listens on "[::]" too; a host without IPv6 must still serve IPv4 rather than not start.
@@ -189,6 +216,10 @@ export class RadiusServer<T = unknown> {
         bound.push({ address: info.address, port: info.port });
       }
       if (bound.length === 0) throw new Error('no listen address could be bound');
+      if (this.#wildcards.length > 0) {
+        this.#rescanTimer = setInterval(() => this.#rescan(), this.#opts.addressRescanMs ?? DEFAULT_ADDRESS_RESCAN_MS);
+        this.#rescanTimer.unref();
+      }
       this.#opts.logger?.info({ listen: bound }, 'RADIUS server listening');
       return bound;
     } catch (err) {
@@ -211,10 +242,75 @@ export class RadiusServer<T = unknown> {
   async #shutDown(graceMs: number): Promise<void> {
     const wasRunning = this.#state === 'running';
     this.#state = 'stopping';
+    clearInterval(this.#rescanTimer);
     if (wasRunning && this.stats.pending > 0) await this.#waitForDrain(graceMs);
     this.#state = 'stopped';
     await this.#closeSockets();
     this.#duplicates.clear();
+  }
+
+  /**
+   * A wildcard listen address ("0.0.0.0", "::") is bound as one socket per address of the host, never
+   * as the wildcard itself. Node's sockets cannot learn which local address a datagram was sent to
+   * (no IP_PKTINFO), so a wildcard socket's reply leaves from whatever address the kernel picks for
+   * the route back, not necessarily the one the NAS sent to (a VIP, a second address); a NAS takes a
+   * reply only from the address it sent the request to (RFC 2865 §3: the NAS matches the reply to its
+   * request by the server it sent it to; radclient: "Received reply to request we did not send").
+   * Resolves with the port (port 0: the one the OS picked for the first address, used for the others).
+   */
+  async #bindWildcard(host: string, port: number): Promise<number> {
+    const family = host === '::' ? 6 : 4;
+    const addresses = (this.#opts.localAddresses ?? hostAddresses)(family);
+    if (addresses.length === 0) {
+      throw Object.assign(new Error(`no IPv${family} address on this host for ${host}`), { code: 'EADDRNOTAVAIL' });
+    }
+    const entry = { host, port, bound: new Set<string>() };
+    for (const address of addresses) {
+      if (entry.bound.has(address)) continue;
+      let socket: dgram.Socket;
+      try {
+        socket = await this.#bind(address, entry.port);
+      } catch (err) {
+        // e.g. an IPv6 address still tentative (duplicate address detection) at boot: the rescan binds it later
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRNOTAVAIL') throw err;
+        this.#logFailure('rescan', { address, errno: 'EADDRNOTAVAIL' }, 'cannot listen on a host address yet; trying again');
+        continue;
+      }
+      entry.port = socket.address().port;
+      entry.bound.add(address);
+    }
+    if (entry.bound.size === 0) {
+      throw Object.assign(new Error(`no IPv${family} address of this host could be bound for ${host}`), { code: 'EADDRNOTAVAIL' });
+    }
+    this.#wildcards.push(entry);
+    this.#opts.logger?.debug?.({ host, port: entry.port, addresses: [...entry.bound] }, 'wildcard listen address bound per host address');
+    return entry.port;
+  }
+
+  /** Binds the addresses the host gained since (a VIP that moved in); one that cannot be bound is tried again next time. */
+  #rescan(): void {
+    for (const entry of this.#wildcards) {
+      let addresses: readonly string[];
+      try {
+        addresses = (this.#opts.localAddresses ?? hostAddresses)(entry.host === '::' ? 6 : 4);
+      } catch {
+        continue;
+      }
+      for (const address of addresses) {
+        if (entry.bound.has(address) || this.#state !== 'running') continue;
+        entry.bound.add(address); // taken now, so the next round does not bind it twice
+        this.#bind(address, entry.port).then(
+          (socket) => {
+            if (this.#state !== 'running') socket.close();
+            else this.#opts.logger?.info({ address, port: entry.port }, 'listening on a new host address');
+          },
+          (err: NodeJS.ErrnoException) => {
+            entry.bound.delete(address);
+            this.#logFailure('rescan', { address, port: entry.port, errno: err.code, err: err.message }, 'cannot listen on a new host address');
+          },
+        );
+      }
+    }
   }
 
   async #bind(host: string, port: number): Promise<dgram.Socket> {
@@ -227,13 +323,20 @@ export class RadiusServer<T = unknown> {
       ...(size !== undefined ? { recvBufferSize: size, sendBufferSize: size } : {}),
     });
     this.#sockets.push(socket);
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(port, host, () => {
-        socket.off('error', reject);
-        resolve();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.bind(port, host, () => {
+          socket.off('error', reject);
+          resolve();
+        });
       });
-    });
+    } catch (err) {
+      // not kept: a rescan retrying an address that cannot be bound must not pile up dead sockets
+      this.#sockets.splice(this.#sockets.indexOf(socket), 1);
+      socket.close();
+      throw err;
+    }
     socket.on('error', (err) => this.#logFailure('socket', { err: err.message, host }, 'RADIUS socket error'));
     socket.on('message', (datagram, remote) => this.#onDatagram(socket, datagram, remote));
     return socket;

@@ -724,6 +724,66 @@ describe('IPv6', () => {
   });
 });
 
+describe('a wildcard listener on a host with several addresses', () => {
+  /** Sends `request` from 127.0.0.1 to `to`; resolves with the reply and the address it came from. */
+  async function exchangeFrom127(request: Buffer, to: string, port: number): Promise<{ from: string; reply: Buffer } | null> {
+    const socket = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    try {
+      return await new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(null), 1_000);
+        socket.on('message', (reply, rinfo) => {
+          clearTimeout(timer);
+          resolve({ from: rinfo.address, reply });
+        });
+        socket.send(request, port, to);
+      });
+    } finally {
+      socket.close();
+    }
+  }
+
+  // A NAS (radclient too: "Received reply to request we did not send") only takes a reply from the
+  // address it sent the request to. 127.0.0.2 is local on Linux (lo holds 127.0.0.0/8) but is not
+  // the source the kernel picks to reach 127.0.0.1, just as a VIP is not the primary address of eth0.
+  test('the reply comes from the address the request was sent to', async () => {
+    const port = await freeUdpPort();
+    const table = new ClientTable([client('v4', '127.0.0.1')]);
+    const server = new RadiusServer({
+      listen: [{ host: '0.0.0.0', port }],
+      clients: () => table,
+      handler: () => ({ code: Code.AccessAccept, attributes: [] }),
+      localAddresses: (family: 4 | 6) => (family === 4 ? ['127.0.0.1', '127.0.0.2'] : []),
+    } as RadiusServerOptions<{ site: string }>);
+    servers.push(server as RadiusServer<unknown>);
+    expect(await server.start()).toEqual([{ address: '0.0.0.0', port }]);
+    for (const to of ['127.0.0.2', '127.0.0.1']) {
+      const answer = await exchangeFrom127(accessRequest(), to, port);
+      expect(answer?.reply[0]).toBe(Code.AccessAccept);
+      expect(answer?.from).toBe(to);
+    }
+  });
+
+  test('an address added after the start (a VIP moving in) is listened on within the rescan interval', async () => {
+    const port = await freeUdpPort();
+    const table = new ClientTable([client('v4', '127.0.0.1')]);
+    let addresses = ['127.0.0.1'];
+    const server = new RadiusServer({
+      listen: [{ host: '0.0.0.0', port }],
+      clients: () => table,
+      handler: () => ({ code: Code.AccessAccept, attributes: [] }),
+      localAddresses: (family: 4 | 6) => (family === 4 ? addresses : []),
+      addressRescanMs: 50,
+    } as RadiusServerOptions<{ site: string }>);
+    servers.push(server as RadiusServer<unknown>);
+    await server.start();
+    addresses = ['127.0.0.1', '127.0.0.3'];
+    await sleep(200);
+    const answer = await exchangeFrom127(accessRequest(), '127.0.0.3', port);
+    expect(answer?.from).toBe('127.0.0.3');
+  });
+});
+
 describe('lifecycle and events', () => {
   test('the client table is looked up per packet, so swapping it takes effect at once', async () => {
     let table = new ClientTable([client('old', '10.0.0.0/8')]);
