@@ -72,8 +72,10 @@ type StructureFailure = 'too_short' | 'too_long' | 'length_mismatch' | 'attribut
  */
 function checkLength(datagram: Buffer): number | StructureFailure {
   if (datagram.length < MIN_PACKET_LENGTH) return 'too_short';
-  if (datagram.length > MAX_PACKET_LENGTH) return 'too_long';
   const length = (datagram[2]! << 8) | datagram[3]!;
+  // The 4096 limit is on the packet, i.e. on Length: octets past it are padding, however many there
+  // are ("MUST be treated as padding and ignored on reception"), so the datagram may be longer.
+  if (length > MAX_PACKET_LENGTH && length <= datagram.length) return 'too_long';
   if (length < MIN_PACKET_LENGTH || length > datagram.length) return 'length_mismatch';
   return length;
 }

@@ -74,7 +74,7 @@ function exercise(datagram: Buffer, label: string): DecodeResult {
   if (packet.identifier !== datagram[1]) problems.push('identifier');
   if (packet.raw !== datagram) problems.push('raw');
   if (!packet.authenticator.equals(datagram.subarray(4, 20))) problems.push('authenticator');
-  if (datagram.length < 20 || datagram.length > 4096 || length < 20 || length > datagram.length) problems.push('length accepted');
+  if (datagram.length < 20 || length > 4096 || length < 20 || length > datagram.length) problems.push('length accepted');
   let offset = 20;
   for (const attribute of packet.attributes) {
     if (attribute.type !== datagram[offset] || datagram[offset + 1] !== attribute.value.length + 2) problems.push(`attribute at ${offset}`);

@@ -99,6 +99,11 @@ describe('decodePacket: valid datagrams', () => {
     ]);
   });
 
+  test('padding beyond Length is ignored however long the datagram is (RFC 2865 §3), even past 4096 octets', () => {
+    const buffer = datagram({ attributeBytes: [1, 7, ...Buffer.from('alice')], totalSize: 4200 });
+    expect(decodeOk(buffer).attributes).toEqual([attr(1, 'alice')]);
+  });
+
   test('exactly 4096 octets is accepted', () => {
     const bytes: number[] = [];
     while (bytes.length + 255 <= 4076) bytes.push(26, 255, ...new Array<number>(253).fill(7));
