@@ -19,6 +19,7 @@ import * as m0004 from './migrations/0004_audit_brin';
 import * as m0005 from './migrations/0005_token_trigger_columns';
 import * as m0006 from './migrations/0006_token_pending_expiry_index';
 import * as m0007 from './migrations/0007_password_lockout';
+import * as m0008 from './migrations/0008_reply_message_authenticator';
 
 /** Every migration, in order. Names never change once released. */
 export const migrations: Record<string, Migration> = {
@@ -29,4 +30,5 @@ export const migrations: Record<string, Migration> = {
   '0005_token_trigger_columns': m0005,
   '0006_token_pending_expiry_index': m0006,
   '0007_password_lockout': m0007,
+  '0008_reply_message_authenticator': m0008,
 };

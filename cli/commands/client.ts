@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseCidr } from '../../src/radius/client-table';
 import type { LoginStyle } from '../../src/store/schema';
+import { REPLY_MESSAGE_AUTHENTICATOR_CHOICES, type ReplyMessageAuthenticator } from '../../src/radius/types';
 import { CliError, printJson, printTable, readSecretFromStdin, UsageError } from '../io';
 import { wantsJson, withAdminChange, withStore } from '../context';
 
@@ -39,6 +40,15 @@ function secretFrom(opts: { secret?: string; secretStdin?: boolean }, required: 
   return Buffer.from(text, 'utf8');
 }
 
+const replyOption = () =>
+  new Option(
+    '--reply-message-authenticator <when>',
+    'always: every reply carries Message-Authenticator (Blast-RADIUS defence); if-requested: only when the request did, for a NAS that drops replies holding one',
+  ).choices(REPLY_MESSAGE_AUTHENTICATOR_CHOICES);
+
+const REPLY_WARNING =
+  'radotp: warning: replies to this client carry Message-Authenticator only when its request does; without it the NAS cannot tell a forged reply (CVE-2024-3596)\n';
+
 const loginOption = () =>
   new Option('--login <style>', 'how users of this NAS send the code: challenge, append or otp-only').choices(LOGIN_STYLES);
 
@@ -52,17 +62,25 @@ export function clientCommand(): Command {
     .option('--secret <secret>', 'shared secret (prefer --secret-stdin: command lines are visible to other users)')
     .option('--secret-stdin', 'read the shared secret from standard input')
     .option('--require-message-authenticator <yes|no>', 'refuse Access-Requests without Message-Authenticator (Blast-RADIUS defence)', yesNo, true)
+    .addOption(replyOption().default('always'))
     .addOption(loginOption().default('challenge'))
     .action(async (name: string, opts, command: Command) => {
       if (!/^[\w.@:-]{1,64}$/.test(name)) throw new UsageError('client names are 1-64 letters, digits, "_", "-", ".", "@" or ":"');
       const address: string = opts.address;
       const requireMA: boolean = opts.requireMessageAuthenticator;
+      const replyMA: ReplyMessageAuthenticator = opts.replyMessageAuthenticator;
       const secret = secretFrom(opts, true)!;
       await withAdminChange(command, async (tx, audit) => {
-        await tx.clients.add({ name, address, secret, requireMessageAuthenticator: requireMA, loginStyle: opts.login });
-        await audit({ client: name, method: 'client add', reason: 'added', detail: { address, requireMessageAuthenticator: requireMA, loginStyle: opts.login } });
+        await tx.clients.add({ name, address, secret, requireMessageAuthenticator: requireMA, replyMessageAuthenticator: replyMA, loginStyle: opts.login });
+        await audit({
+          client: name,
+          method: 'client add',
+          reason: 'added',
+          detail: { address, requireMessageAuthenticator: requireMA, replyMessageAuthenticator: replyMA, loginStyle: opts.login },
+        });
       });
       if (!requireMA) process.stderr.write('radotp: warning: this client may send requests without Message-Authenticator (CVE-2024-3596)\n');
+      if (replyMA === 'if-requested') process.stderr.write(REPLY_WARNING);
       process.stdout.write(`client ${name} added\n`);
     });
 
@@ -73,12 +91,14 @@ export function clientCommand(): Command {
     .option('--secret <secret>', 'new shared secret')
     .option('--secret-stdin', 'read the new shared secret from standard input')
     .option('--require-message-authenticator <yes|no>', 'refuse Access-Requests without Message-Authenticator', yesNo)
+    .addOption(replyOption())
     .addOption(loginOption())
     .action(async (name: string, opts, command: Command) => {
       const change = {
         address: opts.address as string | undefined,
         secret: secretFrom(opts, false),
         requireMessageAuthenticator: opts.requireMessageAuthenticator as boolean | undefined,
+        replyMessageAuthenticator: opts.replyMessageAuthenticator as ReplyMessageAuthenticator | undefined,
         loginStyle: opts.login as LoginStyle | undefined,
       };
       if (Object.values(change).every((v) => v === undefined)) throw new UsageError('nothing to change: give at least one option');
@@ -88,6 +108,7 @@ export function clientCommand(): Command {
         const { secret, ...settings } = change;
         await audit({ client: name, method: 'client set', reason: 'changed', detail: { ...settings, secretChanged: secret !== undefined } });
       });
+      if (change.replyMessageAuthenticator === 'if-requested') process.stderr.write(REPLY_WARNING);
       process.stdout.write(`client ${name} updated\n`);
     });
 
@@ -99,8 +120,8 @@ export function clientCommand(): Command {
       const clients = await withStore(command, (store) => store.clients.list());
       if (wantsJson(command)) return printJson(clients);
       printTable(
-        ['NAME', 'ADDRESS', 'MESSAGE-AUTHENTICATOR', 'LOGIN'],
-        clients.map((c) => [c.name, c.address, c.requireMessageAuthenticator ? 'required' : 'optional', c.loginStyle]),
+        ['NAME', 'ADDRESS', 'MESSAGE-AUTHENTICATOR', 'LOGIN', 'M-A IN REPLIES'],
+        clients.map((c) => [c.name, c.address, c.requireMessageAuthenticator ? 'required' : 'optional', c.loginStyle, c.replyMessageAuthenticator]),
       );
     });
 

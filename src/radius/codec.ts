@@ -330,10 +330,13 @@ export function encodeResponse(args: {
   requestAuthenticator: Buffer;
   secret: Buffer;
   attributes: readonly RawAttribute[];
+  /** Default true: the Message-Authenticator goes first (see ReplyMessageAuthenticator for when it may not). */
+  messageAuthenticator?: boolean;
 }): Buffer {
   const { code, identifier, requestAuthenticator, secret, attributes } = args;
-  const out = layOut(code, identifier, requestAuthenticator, attributes, true);
-  signMessageAuthenticator(secret, out, out.length, FIRST_MA_VALUE_OFFSET);
+  const withMessageAuthenticator = args.messageAuthenticator ?? true;
+  const out = layOut(code, identifier, requestAuthenticator, attributes, withMessageAuthenticator);
+  if (withMessageAuthenticator) signMessageAuthenticator(secret, out, out.length, FIRST_MA_VALUE_OFFSET);
   signResponseAuthenticator(out, out.length, requestAuthenticator, secret);
   return out;
 }

@@ -48,6 +48,12 @@ export function hostAddresses(family: 4 | 6): string[] {
   return out;
 }
 
+/** Whether the request carried a Message-Authenticator (verified by then: verifyRequest drops a wrong one). */
+function hasMessageAuthenticator(packet: Packet): boolean {
+  for (const a of packet.attributes) if (a.type === Attr.MessageAuthenticator) return true;
+  return false;
+}
+
 const isWildcard = (host: string): boolean => host === '0.0.0.0' || host === '::';
 
 /**
@@ -556,6 +562,7 @@ export class RadiusServer<T = unknown> {
         requestAuthenticator: request.packet.authenticator,
         secret: request.client.secret,
         attributes,
+        messageAuthenticator: request.client.replyMessageAuthenticator !== 'if-requested' || hasMessageAuthenticator(request.packet),
       });
     } catch (err) {
       // Too large: RFC 2865 §3 "maximum length is 4096", typically Proxy-State near that size echoed

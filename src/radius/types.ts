@@ -91,8 +91,19 @@ export interface ClientEntry<T = unknown> {
   readonly cidr: string;
   readonly secret: Buffer;
   readonly requireMessageAuthenticator: boolean;
+  /** Whether replies always carry a Message-Authenticator (default), or only when the request did. */
+  readonly replyMessageAuthenticator?: ReplyMessageAuthenticator;
   readonly data?: T;
 }
+
+/**
+ * `always`: every reply carries a Message-Authenticator, first (the Blast-RADIUS defence, CVE-2024-3596).
+ * `if-requested`: only replies to requests that carried one, for a NAS that drops any reply holding it
+ * (FreeRADIUS's ChangeLog names Check Point) and sends none itself. RFC 2869 §5.14 lets a server leave
+ * it out; such a NAS cannot tell a forged reply anyway, and one that sends it still gets it back.
+ */
+export type ReplyMessageAuthenticator = 'always' | 'if-requested';
+export const REPLY_MESSAGE_AUTHENTICATOR_CHOICES: readonly ReplyMessageAuthenticator[] = ['always', 'if-requested'];
 
 export interface IncomingRequest<T = unknown> {
   readonly packet: Packet;

@@ -3,12 +3,14 @@ import type { KeyRing } from '../secrets/keyring';
 import type { Db } from './connect';
 import { isUniqueViolation, NotFoundError, StoreConflictError } from './errors';
 import type { LoginStyle } from './schema';
+import type { ReplyMessageAuthenticator } from '../radius/types';
 import { recoverable } from './transaction';
 
 export interface ClientRecord {
   readonly name: string;
   readonly address: string;
   readonly requireMessageAuthenticator: boolean;
+  readonly replyMessageAuthenticator: ReplyMessageAuthenticator;
   readonly loginStyle: LoginStyle;
   readonly createdAt: Date;
 }
@@ -22,6 +24,8 @@ export interface NewClient {
   address: string;
   secret: Buffer;
   requireMessageAuthenticator: boolean;
+  /** Default `always`. */
+  replyMessageAuthenticator?: ReplyMessageAuthenticator;
   loginStyle: LoginStyle;
 }
 
@@ -42,6 +46,7 @@ export class ClientRepository {
             address: c.address,
             secret_sealed: this.keys.seal(c.secret, 'client-secret'),
             require_message_authenticator: c.requireMessageAuthenticator,
+            reply_message_authenticator: c.replyMessageAuthenticator ?? 'always',
             login_style: c.loginStyle,
           })
           .execute(),
@@ -70,6 +75,7 @@ export class ClientRepository {
     if (change.address !== undefined) set.address = change.address;
     if (change.secret !== undefined) set.secret_sealed = this.keys.seal(change.secret, 'client-secret');
     if (change.requireMessageAuthenticator !== undefined) set.require_message_authenticator = change.requireMessageAuthenticator;
+    if (change.replyMessageAuthenticator !== undefined) set.reply_message_authenticator = change.replyMessageAuthenticator;
     if (change.loginStyle !== undefined) set.login_style = change.loginStyle;
     let r;
     try {
@@ -88,7 +94,7 @@ export class ClientRepository {
   async list(): Promise<ClientRecord[]> {
     const rows = await this.db
       .selectFrom('radius_client')
-      .select(['name', 'address', 'require_message_authenticator', 'login_style', 'created_at'])
+      .select(['name', 'address', 'require_message_authenticator', 'reply_message_authenticator', 'login_style', 'created_at'])
       .orderBy('name')
       .execute();
     return rows.map(toRecord);
@@ -101,11 +107,19 @@ export class ClientRepository {
   }
 }
 
-function toRecord(r: { name: string; address: string; require_message_authenticator: boolean; login_style: LoginStyle; created_at: Date }): ClientRecord {
+function toRecord(r: {
+  name: string;
+  address: string;
+  require_message_authenticator: boolean;
+  reply_message_authenticator: ReplyMessageAuthenticator;
+  login_style: LoginStyle;
+  created_at: Date;
+}): ClientRecord {
   return {
     name: r.name,
     address: r.address,
     requireMessageAuthenticator: r.require_message_authenticator,
+    replyMessageAuthenticator: r.reply_message_authenticator,
     loginStyle: r.login_style,
     createdAt: r.created_at,
   };

@@ -1,3 +1,4 @@
+import type { ReplyMessageAuthenticator } from '../radius/types';
 import type { ColumnType, Generated } from 'kysely';
 
 /** Row shapes of the tables created in db/migrations. bigint columns are read as JS bigint (see connect.ts). */
@@ -9,6 +10,7 @@ export interface RadiusClientTable {
   address: string;
   secret_sealed: Buffer;
   require_message_authenticator: boolean;
+  reply_message_authenticator: ColumnType<ReplyMessageAuthenticator, ReplyMessageAuthenticator | undefined, ReplyMessageAuthenticator>;
   login_style: LoginStyle;
   created_at: Generated<Date>;
   updated_at: Timestamp;

@@ -278,18 +278,18 @@ describe('radotp client', () => {
     expect(r.stdout).not.toMatch(/secret/i);
     const clients = JSON.parse(r.stdout) as Record<string, unknown>[];
     expect(clients).toEqual([
-      { name: 'campus', address: '10.0.0.0/8', requireMessageAuthenticator: true, loginStyle: 'append', createdAt: expect.any(String) },
-      { name: 'short', address: '198.51.100.7/32', requireMessageAuthenticator: true, loginStyle: 'challenge', createdAt: expect.any(String) },
-      { name: 'vpn-1', address: '192.0.2.10/32', requireMessageAuthenticator: true, loginStyle: 'challenge', createdAt: expect.any(String) },
+      { name: 'campus', address: '10.0.0.0/8', requireMessageAuthenticator: true, replyMessageAuthenticator: 'always', loginStyle: 'append', createdAt: expect.any(String) },
+      { name: 'short', address: '198.51.100.7/32', requireMessageAuthenticator: true, replyMessageAuthenticator: 'always', loginStyle: 'challenge', createdAt: expect.any(String) },
+      { name: 'vpn-1', address: '192.0.2.10/32', requireMessageAuthenticator: true, replyMessageAuthenticator: 'always', loginStyle: 'challenge', createdAt: expect.any(String) },
     ]);
     for (const c of clients) expect(new Date(c.createdAt as string).getTime()).not.toBeNaN();
   });
 
   test('list as a table, never the secret', async () => {
     const r = await radotp(['client', 'list']);
-    expectSuccess(r, /^NAME +ADDRESS +MESSAGE-AUTHENTICATOR +LOGIN\n/);
+    expectSuccess(r, /^NAME +ADDRESS +MESSAGE-AUTHENTICATOR +LOGIN +M-A IN REPLIES\n/);
     expect(linesOf(r.stdout)).toHaveLength(4);
-    expect(r.stdout).toMatch(/^vpn-1 +192\.0\.2\.10\/32 +required +challenge$/m);
+    expect(r.stdout).toMatch(/^vpn-1 +192\.0\.2\.10\/32 +required +challenge +always$/m);
     expect(r.stdout).not.toContain(SECRET);
   });
 
@@ -301,11 +301,16 @@ describe('radotp client', () => {
   test('set changes what it is given and nothing else', async () => {
     expectSuccess(await radotp(['client', 'set', 'vpn-1', '--login', 'otp-only', '--require-message-authenticator', 'no']), /^client vpn-1 updated\n$/);
     expectSuccess(await radotp(['client', 'set', 'campus', '--address', '172.16.0.0/12']), /^client campus updated\n$/);
-    const clients = JSON.parse((await radotp(['client', 'list', '--json'])).stdout) as { name: string; address: string; requireMessageAuthenticator: boolean; loginStyle: string }[];
-    expect(clients.map(({ name, address, requireMessageAuthenticator, loginStyle }) => ({ name, address, requireMessageAuthenticator, loginStyle }))).toEqual([
-      { name: 'campus', address: '172.16.0.0/12', requireMessageAuthenticator: true, loginStyle: 'append' },
-      { name: 'short', address: '198.51.100.7/32', requireMessageAuthenticator: true, loginStyle: 'challenge' },
-      { name: 'vpn-1', address: '192.0.2.10/32', requireMessageAuthenticator: false, loginStyle: 'otp-only' },
+    // a NAS that drops replies holding a Message-Authenticator: a warning says what that gives up
+    const r = await radotp(['client', 'set', 'short', '--reply-message-authenticator', 'if-requested']);
+    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 0, stdout: 'client short updated\n' });
+    expect(linesOf(r.stderr)).toEqual([expect.stringMatching(/^radotp: warning: replies to this client carry Message-Authenticator only when its request does; .*CVE-2024-3596/)]);
+    type Listed = { name: string; address: string; requireMessageAuthenticator: boolean; replyMessageAuthenticator: string; loginStyle: string };
+    const clients = JSON.parse((await radotp(['client', 'list', '--json'])).stdout) as Listed[];
+    expect(clients.map(({ createdAt: _, ...c }: Listed & { createdAt?: string }) => c)).toEqual([
+      { name: 'campus', address: '172.16.0.0/12', requireMessageAuthenticator: true, replyMessageAuthenticator: 'always', loginStyle: 'append' },
+      { name: 'short', address: '198.51.100.7/32', requireMessageAuthenticator: true, replyMessageAuthenticator: 'if-requested', loginStyle: 'challenge' },
+      { name: 'vpn-1', address: '192.0.2.10/32', requireMessageAuthenticator: false, replyMessageAuthenticator: 'always', loginStyle: 'otp-only' },
     ]);
   });
 
@@ -324,6 +329,14 @@ describe('radotp client', () => {
   // than a row has values for one that wants `done`, and waits for it
   test.each(refusals)('refused: %s', async (_name, args, stdin, message, code = 1) => {
     expectOneLineError(await radotp(['client', ...args], stdin), message, code);
+  });
+
+  test('a reply setting that does not exist is a usage error naming the choices', async () => {
+    const r = await radotp(['client', 'set', 'vpn-1', '--reply-message-authenticator', 'never']);
+    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 2, stdout: '' });
+    expect(linesOf(r.stderr)).toEqual([
+      "error: option '--reply-message-authenticator <when>' argument 'never' is invalid. Allowed choices are always, if-requested.",
+    ]);
   });
 
   test('refused commands changed nothing', async () => {

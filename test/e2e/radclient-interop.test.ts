@@ -62,4 +62,17 @@ describe('radclient interop: a legacy NAS allowed to omit Message-Authenticator'
     const bad = await radclient({ port: t.port, secret: 'wrong-secret-wrong', pairs: 'User-Name=alice,User-Password="correct horse",Message-Authenticator=0x00' });
     expect(bad.reply).toBeNull();
   });
+
+  test('set to if-requested (a NAS that drops replies holding one), replies carry it only when the request did', async () => {
+    await t.store.clients.update('legacy', { replyMessageAuthenticator: 'if-requested' });
+    const plain = 'User-Name=alice,User-Password="correct horse"';
+    const deadline = Date.now() + 5000;
+    let r = await radclient({ port: t.port, secret: TEST_SECRET, pairs: plain });
+    while (/Message-Authenticator/.test(r.output) && Date.now() < deadline) r = await radclient({ port: t.port, secret: TEST_SECRET, pairs: plain }); // the client table reloads
+    expect(r.reply).toBe('Access-Accept');
+    expect(r.output).not.toMatch(/Message-Authenticator/);
+    const asked = await radclient({ port: t.port, secret: TEST_SECRET, pairs: `${plain},Message-Authenticator=0x00` });
+    expect(asked.reply).toBe('Access-Accept');
+    expect(asked.output).toMatch(/Received Access-Accept[\s\S]*Message-Authenticator = 0x[0-9a-f]{32}/);
+  });
 });

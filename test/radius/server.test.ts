@@ -9,7 +9,7 @@ import { RadiusServer } from '../../src/radius/server';
 import { createLogger } from '../../src/obs/logger';
 import type { RadiusServerOptions } from '../../src/radius/server';
 import { Attr, Code } from '../../src/radius/types';
-import type { ClientEntry, DropReason, IncomingRequest, RawAttribute, Reply } from '../../src/radius/types';
+import type { ClientEntry, DropReason, IncomingRequest, RawAttribute, Reply, ReplyMessageAuthenticator } from '../../src/radius/types';
 
 const SECRET = Buffer.from('s3cret-for-tests');
 const OTHER_SECRET = Buffer.from('a-different-secret');
@@ -269,6 +269,37 @@ describe('Access-Request round trips', () => {
     expect(decoded.identifier).toBe(42);
     expect(decoded.attributes['Reply-Message']).toBe('hello from radotp');
     expect(Buffer.from(decoded.attributes['Proxy-State']).toString()).toBe('hop-1');
+  });
+});
+
+describe('Message-Authenticator in replies, per client (ReplyMessageAuthenticator)', () => {
+  // [client setting, request carries Message-Authenticator, reply carries it (first)]
+  const cases: [ReplyMessageAuthenticator | undefined, boolean, boolean][] = [
+    [undefined, true, true],
+    [undefined, false, true],
+    ['always', true, true],
+    ['always', false, true],
+    ['if-requested', true, true],
+    ['if-requested', false, false],
+  ];
+  test.each(cases)('client %s, request with it: %s -> reply with it: %s', async (setting, inRequest, inReply) => {
+    const table = new ClientTable([client('nas', '127.0.0.0/8', { requireMessageAuthenticator: false, replyMessageAuthenticator: setting })]);
+    const { port } = await startServer({ clients: () => table, handler: () => ({ code: Code.AccessAccept, attributes: [{ type: Attr.ReplyMessage, value: Buffer.from('hi') }] }) });
+    const nas = await openNas();
+    const request = accessRequest(undefined, { messageAuthenticator: inRequest });
+    const response = await nas.exchange(request, port);
+    expect(checkResponseByHand(response!, request, SECRET)).toEqual({ responseAuth: true, ma: inReply ? 'ok' : 'absent' });
+    expect(attributesOf(response!).map((a) => a.type)).toEqual(inReply ? [Attr.MessageAuthenticator, Attr.ReplyMessage] : [Attr.ReplyMessage]);
+    // the `radius` package, as a NAS that checks replies, takes both
+    expect(radiusOracle.verify_response({ response: response!, request, secret: SECRET.toString() })).toBe(true);
+  });
+
+  test('Status-Server answers carry it whatever the client says (RFC 5997 §3)', async () => {
+    const table = new ClientTable([client('nas', '127.0.0.0/8', { replyMessageAuthenticator: 'if-requested' })]);
+    const { port } = await startServer({ clients: () => table, handler: () => null });
+    const nas = await openNas();
+    const request = statusServer();
+    expect(checkResponseByHand((await nas.exchange(request, port))!, request, SECRET).ma).toBe('ok');
   });
 });
 
