@@ -5,6 +5,7 @@ import { createRadiusHandler, type ClientData } from '../auth/radius-handler';
 import { setPasswordQueueLimit } from '../auth/password-hash';
 import { createLogger, type Logger } from '../obs/logger';
 import { Metrics } from '../obs/metrics';
+import { RepeatedFailureLog } from '../obs/repeated-failure';
 import { startHttpServer } from '../obs/http';
 import { ClientTable, parseCidr } from '../radius/client-table';
 import { loadDefaultDictionary } from '../radius/dictionary';
@@ -124,19 +125,25 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
   let reportLost: (why: string) => void = () => {};
   const lost = new Promise<string>((resolve) => (reportLost = resolve));
   let httpServer: http.Server | undefined;
+  const auditLog = new RepeatedFailureLog(logger, { failing: 'audit trail not written yet; will retry', recovered: 'audit trail written again' });
   const audit = new AuditWriter((json) => store.audit.insertJson(json), {
-    onError: (e, backlog) => logger.warn({ err: (e as Error).message, backlog }, 'audit trail not written yet; will retry'),
+    onError: (e, backlog) => auditLog.failed({ err: (e as Error).message, backlog }),
+    onWritten: () => auditLog.succeeded(),
     onDropped: () => metrics.auditDropped.inc(),
   });
   metrics.watchAuditBacklog(() => audit.backlog);
   try {
     let clients = await retryWhileUnavailable(() => loadClientTable(store, logger));
     await codeLengths.refresh();
+    const reloadLog = new RepeatedFailureLog(logger, { failing: 'could not reload RADIUS clients; keeping the previous table', recovered: 'RADIUS clients reloaded again' });
     timers.push(
       setInterval(() => {
         loadClientTable(store, logger).then(
-          (t) => (clients = t),
-          (e) => logger.warn({ err: (e as Error).message }, 'could not reload RADIUS clients; keeping the previous table'),
+          (t) => {
+            clients = t;
+            reloadLog.succeeded();
+          },
+          (e) => reloadLog.failed({ err: (e as Error).message }),
         );
       }, cfg.radius.clientRefresh * 1000),
       setInterval(() => {

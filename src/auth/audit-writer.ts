@@ -31,6 +31,8 @@ export class AuditWriter {
       intervalMs?: number;
       maxBacklog?: number;
       onError?: (e: unknown, backlog: number) => void;
+      /** A batch was inserted (after onError: the database is back). */
+      onWritten?: () => void;
       /** An event was discarded because the backlog was full (the database has been away a long time). */
       onDropped?: () => void;
     } = {},
@@ -85,6 +87,7 @@ export class AuditWriter {
         if (!this.closed) this.timer ??= setTimeout(() => void this.flush(), 1000);
         return;
       }
+      this.opts.onWritten?.();
       // the batch may have been dropped meanwhile to make room (see makeRoom)
       if (this.sealed[0] === batch) {
         this.sealed.shift();

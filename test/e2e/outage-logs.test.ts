@@ -1,0 +1,75 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PluggableProxy } from '../support/pluggable-proxy';
+import { authenticate } from '../support/radius-client';
+import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
+import { createTestDatabase, type TestDatabase } from '../support/test-database';
+
+/*
+ * What an operator's log says while the database is away. Jobs that retry on a timer (reloading the RADIUS
+ * clients every radius.clientRefresh, writing the audit trail every second) used to write a warning at every
+ * try: an outage of ten minutes filled the log with a thousand lines per node that said nothing new.
+ */
+
+const PASSWORD = 'outage-logs-password';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+describe('log lines during a database outage', () => {
+  let db: TestDatabase;
+  let proxy: PluggableProxy;
+  let t: TestServer;
+  let dir: string;
+  let logFile: string;
+  const lines = () =>
+    fs
+      .readFileSync(logFile, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { msg: string; level: number });
+  const count = (msg: RegExp) => lines().filter((l) => msg.test(l.msg)).length;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    const target = new URL(db.url);
+    proxy = await PluggableProxy.start({ host: target.hostname, port: Number(target.port) });
+    const viaProxy = new URL(db.url);
+    viaProxy.port = String(proxy.port);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'radotp-outage-logs-'));
+    logFile = path.join(dir, 'serve.log');
+    // clientRefresh 0.2 s (the test default): twenty reloads fail in the four seconds below
+    t = await startTestServer({ dir, database: { url: viaProxy.toString() }, users: [{ username: 'alice', password: PASSWORD }], logFile });
+  });
+  afterAll(async () => {
+    proxy.restore();
+    await t?.close();
+    await proxy?.close();
+    await db?.drop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('each retrying job warns once when it starts failing, not at every try, and says when it works again', async () => {
+    proxy.pullPlug();
+    // a decision during the outage leaves an audit event waiting, retried every second
+    expect(await authenticate(t.port, { username: 'alice', password: PASSWORD, secret: TEST_SECRET, timeoutMs: 1000 })).toBeNull();
+    await sleep(4000);
+    expect(count(/^could not reload RADIUS clients/)).toBe(1);
+    expect(count(/^audit trail not written yet/)).toBe(1);
+
+    proxy.restore();
+    await waitFor('the RADIUS clients to be reloaded again', async () => (count(/^RADIUS clients reloaded again/) === 1 ? true : undefined));
+    await waitFor('the audit trail to be written again', async () => (count(/^audit trail written again/) === 1 ? true : undefined));
+    expect(count(/^could not reload RADIUS clients/)).toBe(1);
+    expect(count(/^audit trail not written yet/)).toBe(1);
+  }, 30_000);
+});
