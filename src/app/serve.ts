@@ -221,6 +221,10 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
           await codeLengths.stop();
           await new Promise<void>((resolve) => (httpServer ? httpServer.close(() => resolve()) : resolve()));
           await audit.close();
+          // Nothing can write them any more: say so, rather than leave a last "will retry" standing.
+          if (audit.backlog > 0) {
+            logger.error({ lost: audit.backlog }, 'audit events lost: the database was away when radotp stopped (the decisions are in this log)');
+          }
           await retention?.running;
           await store.close();
           logger.info({ node }, 'radotp stopped');

@@ -1,0 +1,44 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PluggableProxy } from '../support/pluggable-proxy';
+import { authenticate } from '../support/radius-client';
+import { startTestServer, TEST_SECRET } from '../support/server';
+import { createTestDatabase } from '../support/test-database';
+
+/*
+ * A server stopped (a restart, a deploy) while the database is away cannot write the audit events it still
+ * holds. It used to stop after a last "audit trail not written yet; will retry": the events were gone from
+ * `radotp audit` and nothing told the operator so.
+ */
+test('stopping while the database is away says, as an error, how many audit events are lost', async () => {
+  const db = await createTestDatabase();
+  const target = new URL(db.url);
+  const proxy = await PluggableProxy.start({ host: target.hostname, port: Number(target.port) });
+  const viaProxy = new URL(db.url);
+  viaProxy.port = String(proxy.port);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'radotp-stop-outage-'));
+  const logFile = path.join(dir, 'serve.log');
+  const t = await startTestServer({ dir, database: { url: viaProxy.toString() }, users: [{ username: 'alice', password: 'pw' }], logFile });
+  try {
+    proxy.pullPlug();
+    for (const password of ['pw', 'wrong']) {
+      expect(await authenticate(t.port, { username: 'alice', password, secret: TEST_SECRET, timeoutMs: 1000 })).toBeNull();
+    }
+    await t.server.stop();
+    await new Promise((r) => setTimeout(r, 200)); // the log stream's last write
+    const lines = fs
+      .readFileSync(logFile, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { level: number; msg: string; lost?: number });
+    const lost = lines.filter((l) => /audit events? (were )?lost/.test(l.msg));
+    expect(lost).toEqual([expect.objectContaining({ level: 50, lost: 2 })]);
+  } finally {
+    proxy.restore();
+    await t.close();
+    await proxy.close();
+    await db.drop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 30_000);
