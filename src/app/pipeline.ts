@@ -10,6 +10,7 @@ import { AuthPipeline } from '../auth/pipeline';
 import type { Logger } from '../obs/logger';
 import { RateLimitedLog } from '../radius/rate-limited-log';
 import { KeyError } from '../secrets/keyring';
+import { isDatabaseUnavailable, postgresSqlstate } from '../store/connect';
 import type { Store } from '../store/open';
 
 export function verifierSettings(cfg: LoadedConfig): VerifierSettings {
@@ -65,7 +66,8 @@ export function buildMethods(
 /**
  * Logs what kept a login from being decided. At most one line per distinct message every 10 s (a
  * misconfiguration fails every login, and would otherwise write one line per request); a KeyError is
- * the operator's config, not a bug, so it comes without a stack.
+ * the operator's config, not a bug, and a database's refusal (disk full...) is its state: neither comes
+ * with a stack.
  */
 export function internalErrorLog(logger: Logger): (e: unknown) => void {
   const limit = new RateLimitedLog({ perKeyIntervalMs: 10_000 });
@@ -73,6 +75,10 @@ export function internalErrorLog(logger: Logger): (e: unknown) => void {
     const message = e instanceof Error ? e.message : String(e);
     const { log, suppressed } = limit.check(message);
     if (!log) return;
+    if (isDatabaseUnavailable(e)) {
+      logger.warn({ err: message, sqlstate: postgresSqlstate(e), suppressed }, "the database refused a login's work; it goes unanswered");
+      return;
+    }
     if (e instanceof KeyError) logger.error({ err: message, suppressed }, 'a secret this login needs is sealed under a key this node does not hold');
     else logger.error({ err: e instanceof Error ? e.stack : message, suppressed }, 'internal error while deciding');
   };

@@ -1,5 +1,5 @@
 import { KeyError } from '../secrets/keyring';
-import { isDatabaseUnavailable } from '../store/connect';
+import { isDatabaseUnavailable, postgresSqlstate } from '../store/connect';
 import { isOurState, type ChallengeRepository, type PendingChallenge } from '../store/challenges';
 import type { UserRecord } from '../store/users';
 import { andThen, type Awaitable } from '../lang/awaitable';
@@ -63,7 +63,12 @@ export class AuthPipeline {
   }
 
   private failed(e: unknown): Outcome {
-    if (isDatabaseUnavailable(e)) return fail('database_unavailable');
+    if (isDatabaseUnavailable(e)) {
+      // A lost connection is told by the health check; an error PostgreSQL sent (disk full, max_connections
+      // reached) leaves /healthz at 200, and only the login can show its cause.
+      if (postgresSqlstate(e) !== undefined) this.onInternalError(e);
+      return fail('database_unavailable');
+    }
     if (e instanceof PasswordQueueFull) return fail('overload');
     this.onInternalError(e);
     // A seed sealed under a key this node's config lacks (a rotation ahead of the config): no answer, so

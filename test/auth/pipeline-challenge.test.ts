@@ -86,6 +86,7 @@ describe('what keeps a login from being decided is fail (no answer: the NAS trie
   // [case, what the method threw, the reason, reported to the operator]
   const cases: [string, unknown, string, boolean][] = [
     ['the database is away', dbDown(), 'database_unavailable', false],
+    ['the database refuses the work (disk full)', Object.assign(new Error('No space left on device'), { code: '53100' }), 'database_unavailable', true],
     ["a seed sealed under a key this node's config lacks", new KeyError('sealed with key 00ff, which this node does not hold'), 'key_unavailable', true],
     ['a bug', new TypeError('x is undefined'), 'internal_error', true],
   ];
