@@ -10,7 +10,15 @@ export function serveCommand(): Command {
     .description('run the RADIUS server (and /healthz, /metrics on http.listen)')
     .action(async (_opts, command: Command) => {
       const cfg = configOf(command);
+      // SIGHUP (`systemctl reload`, kill -HUP, a closed terminal) would end the process at once by default:
+      // logins in flight unanswered, the audit backlog lost. The config is read only at start, so there is
+      // nothing to reload: keep serving and say how a change is applied.
+      let logger: { warn(fields: object, msg: string): void } | undefined;
+      process.on('SIGHUP', () =>
+        logger?.warn({ signal: 'SIGHUP' }, 'SIGHUP ignored: radotp has no reload; restart it to apply config changes (clients, users and tokens need no restart)'),
+      );
       const server = await startServer(cfg);
+      logger = server.logger;
       // SIGTERM/SIGINT: stop taking packets, finish those in flight, close the database, exit 0.
       // A server that cannot go on (server.lost) stops the same way and exits 1, for a supervisor to restart it.
       const lost = await new Promise<string | undefined>((resolve) => {
