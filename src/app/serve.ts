@@ -21,6 +21,7 @@ import { retryWhileUnavailable } from '../store/retry';
 import { startAuditRetention, type AuditRetentionJob } from './audit-retention';
 import { watchDatabaseHealth } from './database-health';
 import { watchEmbeddedDatabase, type EmbeddedWatchdog } from './embedded-watchdog';
+import { listenError } from './listen-error';
 import { buildPipeline } from './pipeline';
 
 const CODE_NAMES: Record<number, string> = {
@@ -174,7 +175,10 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
         replied: (code, seconds, requestCode) => metrics.countReply(codeName(requestCode), codeName(code), seconds),
       },
     });
-    const bound = await radius.start();
+    const radiusEntries = cfg.radius.listen.map((text, i) => ({ key: `radius.listen.${i}`, address: listen(text) }));
+    const bound = await radius.start().catch((e: unknown) => {
+      throw listenError(e, cfg.source, radiusEntries);
+    });
     if (store.embeddedDatabase) {
       watchdog = watchEmbeddedDatabase({
         database: store.embeddedDatabase,
@@ -196,8 +200,11 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
     let httpAddr: { address: string; port: number } | undefined;
     if (cfg.http.listen) {
       const h = listen(cfg.http.listen);
-      httpServer = await startHttpServer({ host: h.host, port: h.port, metrics, health: () => store.ping(), logger });
-      const a = httpServer.address();
+      const started = await startHttpServer({ host: h.host, port: h.port, metrics, health: () => store.ping(), logger }).catch((e: unknown) => {
+        throw listenError(e, cfg.source, [{ key: 'http.listen', address: h }]);
+      });
+      httpServer = started;
+      const a = started.address();
       if (a && typeof a === 'object') httpAddr = { address: a.address, port: a.port };
     }
     logger.info({ node, radius: bound, http: httpAddr, embeddedDatabase: store.embedded }, 'radotp serving');
