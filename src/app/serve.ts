@@ -123,6 +123,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
     ping: () => store.ping(),
     onChange: (up) => (up ? logger.info({}, 'database reachable again') : logger.warn({}, 'database unreachable; Status-Server goes unanswered until it returns')),
   });
+  metrics.watchDatabase(health.up);
   let reportLost: (why: string) => void = () => {};
   const lost = new Promise<string>((resolve) => (reportLost = resolve));
   let httpServer: http.Server | undefined;

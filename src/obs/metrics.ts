@@ -60,6 +60,21 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /**
+   * 1 while the database answers (the check behind /healthz and Status-Server, every 2 s), else 0: the
+   * state an alert wants, where the failed decisions only show it while logins keep coming.
+   */
+  watchDatabase(up: () => boolean): void {
+    new client.Gauge({
+      name: 'radotp_database_up',
+      help: '1 while the database answers this node\'s health check (every 2 s), 0 while it does not',
+      registers: [this.registry],
+      collect() {
+        this.set(up() ? 1 : 0);
+      },
+    });
+  }
+
   /** Reads the audit writer's backlog when scraped (it changes with every login). */
   watchAuditBacklog(backlog: () => number): void {
     new client.Gauge({

@@ -92,6 +92,7 @@ describe('database outage and recovery (through a proxy whose plug we pull)', ()
     expect((await login())?.code).toBe(Code.AccessAccept);
     expect((await login('wrong'))?.code).toBe(Code.AccessReject);
     expect(await healthz()).toBe(200);
+    expect(sample(await metrics(), 'radotp_database_up')).toBe(1);
     expect(proxy.connections).toBeGreaterThan(0);
     rejectsBefore = sample(await metrics(), 'radotp_requests_total', { result: 'Access-Reject' });
     expect(rejectsBefore).toBe(1);
@@ -124,6 +125,8 @@ describe('database outage and recovery (through a proxy whose plug we pull)', ()
     await waitFor('Status-Server to go unanswered', async () => ((await statusServer()) === null ? true : undefined), 10_000);
     expect(await statusServer()).toBeNull();
     expect(sample(await metrics(), 'radotp_dropped_total', { reason: 'not_ready' }) - before).toBeGreaterThanOrEqual(2);
+    // what an alert on /metrics needs: the state itself, not only the failures it causes
+    expect(sample(await metrics(), 'radotp_database_up')).toBe(0);
   });
 
   test('down: metrics count the failed decisions and the audit events waiting', async () => {
@@ -145,6 +148,7 @@ describe('database outage and recovery (through a proxy whose plug we pull)', ()
     expect((await login('wrong'))?.code).toBe(Code.AccessReject); // deciding again, not just accepting
     expect(await waitFor('/healthz 200', async () => ((await healthz()) === 200 ? 200 : undefined))).toBe(200);
     expect(await waitFor('Status-Server answered again', async () => ((await statusServer()) === Code.AccessAccept ? true : undefined), 10_000)).toBe(true);
+    expect(sample(await metrics(), 'radotp_database_up')).toBe(1);
   });
 
   test('before and after: Status-Server is answered while the database answers', async () => {
