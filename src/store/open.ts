@@ -98,7 +98,20 @@ export function loadKeyRing(cfg: LoadedConfig, create: boolean, logger?: LogSink
       throw e;
     }
   }
-  return new KeyRing(current, cfg.previousKeyFiles.map((file, i) => readKeyFile(file, origin(`previousKeyFiles.${i}`))));
+  const previous = cfg.previousKeyFiles.map((file, i) => readKeyFile(file, origin(`previousKeyFiles.${i}`)));
+  if (logger) for (const file of [cfg.keyFilePath, ...cfg.previousKeyFiles]) warnIfOthersCanRead(file, logger);
+  return new KeyRing(current, previous);
+}
+
+/**
+ * A key opens every shared secret and seed; radotp creates it 0600, but a copy made for another node
+ * (cp, scp, a config-management template) is easily left 0644. Warned, not refused: a group shared with
+ * a backup job, say, may be deliberate.
+ */
+function warnIfOthersCanRead(file: string, logger: LogSink): void {
+  const mode = fs.statSync(file).mode & 0o777;
+  if ((mode & 0o077) === 0) return;
+  logger.warn({ keyFile: file, mode: `0${mode.toString(8)}` }, 'key file is readable by other users than its owner; chmod 600 it');
 }
 
 export function buildStore(conn: Connection, keys: KeyRing, url: string, schema: SchemaVersion, embedded?: EmbeddedPostgresHandle): Store {
