@@ -66,13 +66,13 @@ export function connect(url: string, opts: { poolSize?: number; onError?: (e: Er
 
 function ignoreInUseClientError(): void {}
 
-/** Errors that mean "the database is not answering" rather than "the query is wrong". */
 /** The SQLSTATE of an error PostgreSQL itself sent (e.g. 53100 disk full); undefined for a lost connection. */
 export function postgresSqlstate(e: unknown): string | undefined {
   const code = (e as { code?: unknown } | undefined)?.code;
   return typeof code === 'string' && /^[0-9][0-9A-Z]{4}$/.test(code) ? code : undefined;
 }
 
+/** Errors that mean "the database is not answering" rather than "the query is wrong". */
 export function isDatabaseUnavailable(e: unknown): boolean {
   const err = e as { code?: string; message?: string };
   if (!err) return false;
