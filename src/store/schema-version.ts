@@ -1,6 +1,9 @@
 import { sql } from 'kysely';
 import { migrations } from '../../db';
-import { isDatabaseUnavailable, type Db } from './connect';
+import { isDatabaseUnavailable, postgresSqlstate, type Db } from './connect';
+
+/** SQLSTATEs of a connection PostgreSQL refused: 3D000 no such database, 28000 no such role (or pg_hba), 28P01 wrong password. */
+const CONNECTION_REFUSED = new Set(['3D000', '28000', '28P01']);
 
 /** The table in which kysely's Migrator records the migrations applied (see migrate.ts). */
 export const MIGRATION_TABLE = 'radotp_migration';
@@ -53,6 +56,8 @@ export async function readSchemaVersion(db: Db, known: readonly string[] = Objec
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);
     if (isDatabaseUnavailable(e)) throw new SchemaError(`cannot reach the database: ${why}`);
+    // the first statement is where a wrong database name, role or password shows: the URL's fault, not the schema's
+    if (CONNECTION_REFUSED.has(postgresSqlstate(e) ?? '')) throw new SchemaError(`cannot connect to the database: ${why}`);
     throw new SchemaError(`cannot read the schema version: ${why}`);
   }
   return compareSchema(applied, known);

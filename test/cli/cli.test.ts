@@ -360,6 +360,13 @@ describe('radotp client', () => {
     expectOneLineError(r, /^radotp: cannot reach the database: connect ECONNREFUSED 127\.0\.0\.1:1\n$/);
   });
 
+  test('a database name that does not exist: one line naming it as a connection problem (not the schema version)', async () => {
+    const url = new URL(db.url);
+    url.pathname = '/radotp_no_such_database';
+    const r = await runCli(['client', 'list'], { cwd: dir, env: { RADOTP_DATABASE_URL: url.toString() } });
+    expectOneLineError(r, /^radotp: cannot connect to the database: database "radotp_no_such_database" does not exist\n$/);
+  });
+
   test('output cut short by its reader (`| head -1`) is no error: exit 0, nothing on stderr', async () => {
     const child = spawn(process.execPath, [RADOTP_BIN, 'client', 'list'], { cwd: dir, env: cliEnv({ RADOTP_DATABASE_URL: db.url }), stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.destroy(); // the reader is gone before the list is written
