@@ -210,7 +210,7 @@ describe('load shedding: hashing never blocks the event loop', () => {
   });
   afterAll(() => t?.close());
 
-  test('under a PAP flood, excess requests are dropped and counted, and Status-Server answers within milliseconds', async () => {
+  test('under a PAP flood, excess requests are dropped and counted, and Status-Server is answered ahead of the queued hashes', async () => {
     const sock = dgram.createSocket('udp4');
     await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
     let answered = 0;
@@ -219,26 +219,25 @@ describe('load shedding: hashing never blocks the event loop', () => {
       sock.send(accessRequest({ username: 'alice', password: 'wrong-' + i, secret: TEST_SECRET }).datagram, t.port, '127.0.0.1');
       if (i % 50 === 0) await new Promise((r) => setImmediate(r)); // same process: let the server read its socket
     }
-    // while ~64 argon2 verifications are in flight or queued and hundreds were shed:
+    // while 64 argon2 verifications are in flight or queued (64 x ~20 ms on 4 threads: over 300 ms) and
+    // hundreds were shed. Judged by order, not by a clock (a probe on two CPUs shared with the hashing
+    // threads and other test files can wait 100 ms for a CPU): were hashing on the event loop, the probe
+    // would be read after the requests queued before it and answered after their hashes (measured by
+    // moving it there: 25 logins answered while the probe waited; off the loop, none), and off the loop it overtakes them.
     await new Promise((r) => setTimeout(r, 20));
-    // Three probes 10 ms apart, all while the hashes run: 64 of ~20 ms each on 4 threads, over 300 ms. Were
-    // hashing on the event loop, every probe would wait for the hashes queued before it (measured by moving it
-    // there: 0.85 s). The fastest probe tells; on two CPUs shared with the hashing threads and
-    // the other test files, a probe can wait for a CPU for over 100 ms, so the bound leaves room for that.
-    const probe = async () => {
-      const status = accessRequest({ secret: TEST_SECRET, code: Code.StatusServer });
-      const started = process.hrtime.bigint();
-      const reply = await sendRaw(status.datagram, { port: t.port });
-      expect(reply![0]).toBe(Code.AccessAccept);
-      return Number(process.hrtime.bigint() - started) / 1e6;
-    };
-    const probes = await Promise.all([0, 10, 20].map((delay) => new Promise((r) => setTimeout(r, delay)).then(probe)));
-    expect(Math.min(...probes)).toBeLessThan(250);
+    const answeredBefore = answered;
+    const status = accessRequest({ secret: TEST_SECRET, code: Code.StatusServer });
+    const reply = await sendRaw(status.datagram, { port: t.port });
+    expect(reply![0]).toBe(Code.AccessAccept);
+    const overtaken = answered - answeredBefore; // logins answered while the probe was on its way
+    expect(overtaken).toBeLessThan(12);
     await new Promise((r) => setTimeout(r, 3000));
     sock.close();
     const metrics = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
     const overload = Number(/radotp_dropped_total\{reason="overload"\} (\d+)/.exec(metrics)?.[1] ?? 0);
     expect(overload).toBeGreaterThan(100);
     expect(answered + overload).toBe(400);
+    // the probe came while most of the admitted logins were still being hashed
+    expect(answeredBefore).toBeLessThan(answered / 2);
   }, 60_000);
 });
