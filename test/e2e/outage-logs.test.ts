@@ -5,6 +5,7 @@ import { PluggableProxy } from '../support/pluggable-proxy';
 import { authenticate } from '../support/radius-client';
 import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { waitFor } from '../support/wait-for';
 
 /*
  * What an operator's log says while the database is away. Jobs that retry on a timer (reloading the RADIUS
@@ -14,16 +15,6 @@ import { createTestDatabase, type TestDatabase } from '../support/test-database'
 
 const PASSWORD = 'outage-logs-password';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 describe('log lines during a database outage', () => {
   let db: TestDatabase;
