@@ -50,8 +50,19 @@ function ignoreClosedStdout(): void {
   });
 }
 
+/**
+ * Node prints a process warning over many lines ("(node:PID) Warning: …", advice, "Use `node
+ * --trace-warnings`"): the pg driver's notice that `sslmode=require` is taken as verify-full took ten.
+ * Like our errors, a warning is one line, on stderr (the server's log on stdout stays JSON).
+ */
+function oneLineWarnings(): void {
+  process.removeAllListeners('warning');
+  process.on('warning', (w) => process.stderr.write(`radotp: warning: ${w.message.split('\n')[0]}\n`));
+}
+
 export async function main(argv: string[]): Promise<void> {
   ignoreClosedStdout();
+  oneLineWarnings();
   let code = 0;
   try {
     await buildProgram().parseAsync(argv);

@@ -360,6 +360,15 @@ describe('radotp client', () => {
     expectOneLineError(r, /^radotp: cannot reach the database: connect ECONNREFUSED 127\.0\.0\.1:1\n$/);
   });
 
+  test("a process warning is one line: the pg driver's ten-line notice on sslmode=require", async () => {
+    const r = await runCli(['client', 'list'], { cwd: dir, env: { RADOTP_DATABASE_URL: 'postgres://x:y@127.0.0.1:1/z?sslmode=require' } });
+    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 1, stdout: '' });
+    expect(linesOf(r.stderr)).toEqual([
+      "radotp: warning: SECURITY WARNING: The SSL modes 'prefer', 'require', and 'verify-ca' are treated as aliases for 'verify-full'.",
+      'radotp: cannot reach the database: connect ECONNREFUSED 127.0.0.1:1',
+    ]);
+  });
+
   test('a database name that does not exist: one line naming it as a connection problem (not the schema version)', async () => {
     const url = new URL(db.url);
     url.pathname = '/radotp_no_such_database';
