@@ -48,13 +48,8 @@ export function hostAddresses(family: 4 | 6): string[] {
   return out;
 }
 
-/** Whether the request carried a Message-Authenticator (verified by then: verifyRequest drops a wrong one). */
-function hasMessageAuthenticator(packet: Packet): boolean {
-  for (const a of packet.attributes) if (a.type === Attr.MessageAuthenticator) return true;
-  return false;
-}
-
 const isWildcard = (host: string): boolean => host === '0.0.0.0' || host === '::';
+const familyOf = (wildcard: string): 4 | 6 => (wildcard === '::' ? 6 : 4);
 
 /**
  * Replies go to the address a request came from, always an IP literal. node:dgram resolves every
@@ -265,8 +260,8 @@ export class RadiusServer<T = unknown> {
    * Resolves with the port (port 0: the one the OS picked for the first address, used for the others).
    */
   async #bindWildcard(host: string, port: number): Promise<number> {
-    const family = host === '::' ? 6 : 4;
-    const addresses = (this.#opts.localAddresses ?? hostAddresses)(family);
+    const family = familyOf(host);
+    const addresses = this.#hostAddressesFor(host);
     if (addresses.length === 0) {
       throw Object.assign(new Error(`no IPv${family} address on this host for ${host}`), { code: 'EADDRNOTAVAIL' });
     }
@@ -293,12 +288,17 @@ export class RadiusServer<T = unknown> {
     return entry.port;
   }
 
+  /** The host's addresses that the wildcard `host` stands for. */
+  #hostAddressesFor(host: string): readonly string[] {
+    return (this.#opts.localAddresses ?? hostAddresses)(familyOf(host));
+  }
+
   /** Binds the addresses the host gained since (a VIP that moved in); one that cannot be bound is tried again next time. */
   #rescan(): void {
     for (const entry of this.#wildcards) {
       let addresses: readonly string[];
       try {
-        addresses = (this.#opts.localAddresses ?? hostAddresses)(entry.host === '::' ? 6 : 4);
+        addresses = this.#hostAddressesFor(entry.host);
       } catch {
         continue;
       }
@@ -562,7 +562,8 @@ export class RadiusServer<T = unknown> {
         requestAuthenticator: request.packet.authenticator,
         secret: request.client.secret,
         attributes,
-        messageAuthenticator: request.client.replyMessageAuthenticator !== 'if-requested' || hasMessageAuthenticator(request.packet),
+        // the request's Message-Authenticator, if any, was verified by then (verifyRequest drops a wrong one)
+        messageAuthenticator: request.client.replyMessageAuthenticator !== 'if-requested' || firstAttribute(request.packet, Attr.MessageAuthenticator) !== undefined,
       });
     } catch (err) {
       // Too large: RFC 2865 §3 "maximum length is 4096", typically Proxy-State near that size echoed

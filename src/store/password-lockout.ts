@@ -68,10 +68,11 @@ export class PasswordLockoutRepository {
 
   /** The failures and lock of the users who have any, by user id (for `user list` and `user show`). */
   async locks(userIds?: readonly bigint[]): Promise<Map<bigint, PasswordLock>> {
+    if (userIds?.length === 0) return new Map();
     let q = this.db
       .selectFrom('password_lockout')
       .select(['user_id', 'fail_count', sql<Date | null>`CASE WHEN locked_until > now() THEN locked_until END`.as('locked_until')]);
-    if (userIds) q = q.where('user_id', 'in', userIds.length ? [...userIds] : [-1n]);
+    if (userIds) q = q.where('user_id', 'in', [...userIds]);
     const rows = await q.execute();
     return new Map(rows.map((r) => [r.user_id, { failures: r.fail_count, lockedUntil: r.locked_until }]));
   }
