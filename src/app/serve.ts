@@ -84,7 +84,8 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
   for (const w of dictionary.warnings) logger.warn({ warning: w }, 'dictionary line skipped');
 
   setPasswordQueueLimit(cfg.auth.maxQueuedPasswordChecks);
-  const store = await openStore(cfg, { createKey: true, migrate: true, logger, applicationName: `radotp-serve@${node}` });
+  const queryTimeoutMs = cfg.database.queryTimeout * 1000;
+  const store = await openStore(cfg, { createKey: true, migrate: true, logger, applicationName: `radotp-serve@${node}`, queryTimeoutMs });
   const timers: NodeJS.Timeout[] = [];
   // Users and tokens are read through a cache that every node's and CLI's changes invalidate (LISTEN/NOTIFY).
   const cache: AuthCache = new AuthCache(
@@ -115,6 +116,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
         (e) => logger.warn({ err: (e as Error).message }, 'could not warm the user cache; users are loaded on demand'),
       );
     },
+    { timeoutMs: queryTimeoutMs },
   );
   let radius: RadiusServer<ClientData> | undefined;
   let retention: AuditRetentionJob | undefined;

@@ -97,6 +97,13 @@ export const configSchema = z.strictObject({
     .strictObject({
       url: z.url({ protocol: /^postgres(ql)?$/, error: 'expected a postgres:// URL' }).optional(),
       poolSize: z.number().int().min(1).max(200).default(10),
+      /**
+       * How long `serve` waits for any one statement before abandoning it and closing its connection (see
+       * ConnectOptions.queryTimeoutMs), and for the change listener's heartbeat. At least a second, as a
+       * busy database answers slowly rather than not at all; at most 10 minutes, under the ~15 minutes the
+       * kernel would take on its own.
+       */
+      queryTimeout: duration(10, { min: 1, max: 10 * MINUTE }),
     })
     .prefault({}),
   ),

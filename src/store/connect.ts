@@ -1,4 +1,4 @@
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema';
 
@@ -15,7 +15,27 @@ export interface Connection {
   close(): Promise<void>;
 }
 
-export function connect(url: string, opts: { poolSize?: number; onError?: (e: Error) => void; applicationName?: string } = {}): Connection {
+export interface ConnectOptions {
+  poolSize?: number;
+  onError?: (e: Error) => void;
+  applicationName?: string;
+  /**
+   * A statement with no answer after this long fails ("Query read timeout") and its connection is closed
+   * instead of going back to the pool. Without it, a database host gone without a reset (a network
+   * partition, a virtual IP moved to a standby) holds every connection that was in use until the kernel
+   * gives up retransmitting, about 15 minutes: the pool is exhausted, and logins keep failing long after
+   * the database is reachable again. Unset (the CLI): statements may run as long as they need.
+   */
+  queryTimeoutMs?: number;
+}
+
+/*
+ * TCP keepalive on every connection: an idle pooled connection to a host that went away (no reset) is
+ * found dead by a probe and dropped by the pool, instead of failing the login that picks it up next.
+ */
+const KEEPALIVE = { keepAlive: true, keepAliveInitialDelayMillis: 10_000 } as const;
+
+export function connect(url: string, opts: ConnectOptions = {}): Connection {
   const pool = new pg.Pool({
     connectionString: url,
     max: opts.poolSize ?? 10,
@@ -23,6 +43,8 @@ export function connect(url: string, opts: { poolSize?: number; onError?: (e: Er
     connectionTimeoutMillis: 3000,
     idleTimeoutMillis: 30000,
     application_name: opts.applicationName ?? 'radotp',
+    query_timeout: opts.queryTimeoutMs,
+    ...KEEPALIVE,
   });
   /*
    * The audit trail is written behind the replies in batches (AuditWriter), so a crash of radotp can
@@ -38,6 +60,8 @@ export function connect(url: string, opts: { poolSize?: number; onError?: (e: Er
     idleTimeoutMillis: 30000,
     application_name: `${opts.applicationName ?? 'radotp'} audit`,
     options: '-c synchronous_commit=off',
+    query_timeout: opts.queryTimeoutMs,
+    ...KEEPALIVE,
   });
   // An idle client losing its server (database restart) emits 'error' on the pool; unhandled, it would crash the process.
   pool.on('error', (e) => opts.onError?.(e));
@@ -50,7 +74,7 @@ export function connect(url: string, opts: { poolSize?: number; onError?: (e: Er
    * comes back, so this listener only has to be there.
    */
   for (const p of [pool, auditPool]) p.on('connect', (client) => client.on('error', ignoreInUseClientError));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: abandoningTimedOutClients(pool) }) });
   let closed = false;
   return {
     db,
@@ -61,6 +85,43 @@ export function connect(url: string, opts: { poolSize?: number; onError?: (e: Er
       closed = true;
       await Promise.all([db.destroy(), auditPool.end()]);
     },
+  };
+}
+
+/** pg's error for a statement that outlived query_timeout. */
+export function isQueryTimeout(e: unknown): boolean {
+  return e instanceof Error && e.message === 'Query read timeout';
+}
+
+/**
+ * The pool as kysely sees it, where a client whose statement timed out goes back as broken. pg fails the
+ * statement on time but leaves it in progress on the client (the answer may still come); `pool.query`
+ * then releases the client with the error, and the pool closes it. kysely releases without one, so the
+ * client would return to the pool and the next statement given it would queue behind the lost one. Here
+ * it is released with the timeout, and any statement kysely still sends on it (a transaction's ROLLBACK)
+ * fails at once instead of waiting out a second timeout.
+ */
+function abandoningTimedOutClients(pool: pg.Pool): PostgresPool {
+  const clients = new WeakMap<pg.PoolClient, PostgresPoolClient>();
+  const wrap = (client: pg.PoolClient): PostgresPoolClient => {
+    let timedOut: Error | undefined;
+    const query = (text: string, values: unknown[]) => {
+      if (timedOut) return Promise.reject(timedOut);
+      return client.query(text, values).catch((e: unknown) => {
+        if (isQueryTimeout(e)) timedOut = e as Error;
+        throw e;
+      });
+    };
+    return { query, release: () => client.release(timedOut) } as unknown as PostgresPoolClient; // kysely uses no cursor here
+  };
+  return {
+    async connect() {
+      const client = await pool.connect();
+      let wrapped = clients.get(client);
+      if (!wrapped) clients.set(client, (wrapped = wrap(client)));
+      return wrapped;
+    },
+    end: () => pool.end(),
   };
 }
 
@@ -81,5 +142,5 @@ export function isDatabaseUnavailable(e: unknown): boolean {
     // SQLSTATE class 08 (connection exception), 57P (operator intervention: shutdown), 53 (insufficient resources)
     if (/^(08|57P|53)/.test(err.code)) return true;
   }
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(err.message ?? '');
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout/i.test(err.message ?? '');
 }

@@ -77,6 +77,8 @@ export interface OpenOptions {
   poolSize?: number;
   logger?: LogSink;
   applicationName?: string;
+  /** See ConnectOptions.queryTimeoutMs (serve sets it). Migrations run on a connection of their own, without it. */
+  queryTimeoutMs?: number;
 }
 
 export function loadKeyRing(cfg: LoadedConfig, create: boolean, logger?: LogSink): KeyRing {
@@ -163,10 +165,12 @@ export async function openDatabase(cfg: LoadedConfig, opts: Omit<OpenOptions, 'c
     embedded = await acquireEmbeddedPostgres(cfg.dataDirPath, { logger: opts.logger });
     url = embedded.url;
   }
+  const onError = (e: Error) => opts.logger?.warn({ err: e.message }, 'database connection lost');
   const conn = connect(url, {
     poolSize: opts.poolSize ?? cfg.database.poolSize,
     applicationName: opts.applicationName,
-    onError: (e) => opts.logger?.warn({ err: e.message }, 'database connection lost'),
+    queryTimeoutMs: opts.queryTimeoutMs,
+    onError,
   });
   const close = async () => {
     await conn.close();
@@ -176,7 +180,13 @@ export async function openDatabase(cfg: LoadedConfig, opts: Omit<OpenOptions, 'c
   let applied: readonly string[] = [];
   try {
     if (opts.migrate) {
-      ({ version: schema, applied } = await migrateToLatest(conn.db));
+      // A migration (an index built over a long audit trail) may rightly outlast the serving query timeout.
+      const migrating = connect(url, { poolSize: 1, applicationName: opts.applicationName, onError });
+      try {
+        ({ version: schema, applied } = await migrateToLatest(migrating.db));
+      } finally {
+        await migrating.close();
+      }
     } else {
       schema = await readSchemaVersion(conn.db);
       refuseDiverged(schema);

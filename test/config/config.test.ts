@@ -212,7 +212,7 @@ describe('config.example.yaml', () => {
     }
     expect(stated.map(([k]) => k).sort()).toEqual(
       [
-        'radius.maxPending', 'radius.duplicateWindow', 'radius.duplicateCacheSize', 'radius.clientRefresh', 'database.poolSize',
+        'radius.maxPending', 'radius.duplicateWindow', 'radius.duplicateCacheSize', 'radius.clientRefresh', 'database.poolSize', 'database.queryTimeout',
         'auth.challengeTtl', 'auth.maxQueuedPasswordChecks', 'auth.pendingTokenTtl', 'auth.totp.window', 'auth.hotp.lookAhead',
         'auth.lockout.maxFailures', 'auth.lockout.duration', 'audit.retention',
       ].sort(),
@@ -308,6 +308,7 @@ describe('durations', () => {
   const keys: [string, (v: string) => string, (c: LoadedConfig) => number, string, string, string][] = [
     ['radius.duplicateWindow', (v) => `radius:\n  duplicateWindow: ${v}\n`, (c) => c.radius.duplicateWindow, '1s', '10m', '30s'],
     ['radius.clientRefresh', (v) => `radius:\n  clientRefresh: ${v}\n`, (c) => c.radius.clientRefresh, '100ms', '1h', '10s'],
+    ['database.queryTimeout', (v) => `database:\n  queryTimeout: ${v}\n`, (c) => c.database.queryTimeout, '1s', '10m', '10s'],
     ['auth.challengeTtl', (v) => `auth:\n  challengeTtl: ${v}\n`, (c) => c.auth.challengeTtl, '1s', '1h', '2m'],
     ['auth.pendingTokenTtl', (v) => `auth:\n  pendingTokenTtl: ${v}\n`, (c) => c.auth.pendingTokenTtl, '1m', '90d', '7d'],
     ['auth.lockout.duration', (v) => `auth:\n  lockout:\n    duration: ${v}\n`, (c) => c.auth.lockout.duration, '1s', '30d', '15m'],
@@ -331,8 +332,8 @@ describe('durations', () => {
 
   test('defaults are in seconds', () => {
     const d = defaults();
-    expect([d.radius.duplicateWindow, d.radius.clientRefresh, d.auth.challengeTtl, d.auth.pendingTokenTtl, d.auth.lockout.duration]).toEqual([
-      30, 10, 120, 7 * 86400, 15 * 60,
+    expect([d.radius.duplicateWindow, d.radius.clientRefresh, d.database.queryTimeout, d.auth.challengeTtl, d.auth.pendingTokenTtl, d.auth.lockout.duration]).toEqual([
+      30, 10, 10, 120, 7 * 86400, 15 * 60,
     ]);
   });
 

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { connect, type Connection } from '../../src/store/connect';
+import { UserRepository } from '../../src/store/users';
 import { Code } from '../../src/radius/types';
 import { PluggableProxy } from '../support/pluggable-proxy';
 import { accessRequest, authenticate, sendRaw } from '../support/radius-client';
@@ -32,14 +33,14 @@ interface BehindProxy {
   close(): Promise<void>;
 }
 
-async function startBehindProxy(): Promise<BehindProxy> {
+async function startBehindProxy(config: Record<string, unknown> = {}): Promise<BehindProxy> {
   const db: TestDatabase = await createTestDatabase();
   const target = new URL(db.url);
   const proxy = await PluggableProxy.start({ host: target.hostname, port: Number(target.port) });
   const viaProxy = new URL(db.url);
   viaProxy.port = String(proxy.port);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'radotp-outage-'));
-  const t = await startTestServer({ dir, database: { url: viaProxy.toString() }, users: [{ username: 'alice', password: PASSWORD }] });
+  const t = await startTestServer({ dir, database: { url: viaProxy.toString() }, users: [{ username: 'alice', password: PASSWORD }], config });
   const direct = connect(db.url, { poolSize: 1 });
   return {
     t,
@@ -193,5 +194,40 @@ describe('a database that stops answering without closing the connection', () =>
     });
     expect(accepted.code).toBe(Code.AccessAccept);
     expect(await healthz()).toBe(200);
+  }, 60_000);
+});
+
+describe('a database host that vanished without a reset (a virtual IP moved to a standby)', () => {
+  let env: BehindProxy;
+  beforeAll(async () => {
+    // A pool of two, both open when the host vanishes (as a busy node's whole pool would be).
+    env = await startBehindProxy({ database: { queryTimeout: 1, poolSize: 2 } });
+  });
+  afterAll(() => env?.close());
+
+  const login = (password: string) => authenticate(env.t.port, { username: 'alice', password, secret: TEST_SECRET, timeoutMs: 1500 });
+
+  test('logins are answered again within seconds, not the kernel\'s 15 minutes, and the caches hear changes again', async () => {
+    const burst = await Promise.all(Array.from({ length: 6 }, () => login(PASSWORD)));
+    expect(burst.map((a) => a?.code)).toEqual(Array(6).fill(Code.AccessAccept));
+    // Every connection open now (the pool's, the audit pool's, the change listener's) leads nowhere; new ones
+    // reach the database. Each stranded connection is lost to one statement, which fails after queryTimeout.
+    env.proxy.strandOpenConnections();
+    const accepted = await waitFor(
+      'an Access-Accept on fresh connections',
+      async () => ((await login(PASSWORD))?.code === Code.AccessAccept ? true : undefined),
+      20_000,
+    );
+    expect(accepted).toBe(true);
+    // The change listener's old connection heard nothing and never will: unless the server noticed and
+    // listens again, its cache would keep alice a `password` user after another node made her a `token`
+    // user (who holds no token, so is refused).
+    await new UserRepository(env.direct.db).update('alice', { method: 'token' });
+    const changed = await waitFor(
+      'the password alone refused',
+      async () => ((await login(PASSWORD))?.code === Code.AccessReject ? true : undefined),
+      20_000,
+    );
+    expect(changed).toBe(true);
   }, 60_000);
 });

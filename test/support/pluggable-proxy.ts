@@ -9,6 +9,8 @@ export class PluggableProxy {
   private down = false;
   private stalled = false;
   private held: (() => void)[] = [];
+  /** Sockets whose bytes are dropped for good (see strandOpenConnections). */
+  private readonly stranded = new WeakSet<net.Socket>();
   private constructor(private readonly server: net.Server) {}
 
   static async start(target: { host: string; port: number }): Promise<PluggableProxy> {
@@ -34,13 +36,26 @@ export class PluggableProxy {
         to.destroy();
       });
       // While stalled, bytes wait here (as TCP would keep retransmitting them) and are delivered on restore.
-      from.on('data', (chunk: Buffer) => (this.stalled ? this.held.push(() => to.write(chunk)) : to.write(chunk)));
+      from.on('data', (chunk: Buffer) => {
+        if (this.stranded.has(from)) return;
+        if (this.stalled) this.held.push(() => to.write(chunk));
+        else to.write(chunk);
+      });
     }
   }
 
   /** The database stops answering without closing anything (a hung host, a dropped route): no RST, no FIN. */
   stall(): void {
     this.stalled = true;
+  }
+
+  /**
+   * The connections open now lead nowhere from here on, and nothing closes them: what a node sees when the
+   * database's host vanishes (a partition, a virtual IP moved to a standby) until its kernel gives up, some 15
+   * minutes later. New connections go through as usual: the database is reachable again.
+   */
+  strandOpenConnections(): void {
+    for (const s of this.sockets) this.stranded.add(s);
   }
 
   pullPlug(): void {
