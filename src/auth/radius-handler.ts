@@ -57,9 +57,20 @@ function toReply(outcome: Outcome, fixed: FixedReplies): Reply | null {
   }
 }
 
+/**
+ * RFC 2865 §5.1: User-Name "MUST NOT be NUL (hex 00) terminated", yet some NASes (C strings sent with their
+ * terminator) do it. Trailing NULs are dropped, so "alice\0" is alice; a NUL inside the name stays refused.
+ */
+function withoutTrailingNuls(value: Buffer | undefined): Buffer | undefined {
+  if (!value) return value;
+  let end = value.length;
+  while (end > 0 && value[end - 1] === 0) end--;
+  return end === value.length ? value : value.subarray(0, end);
+}
+
 function readRequest(req: IncomingRequest<ClientData>): AuthRequest | { invalid: string; username?: string } {
   const attrs = req.packet.attributes;
-  const nameBytes = first(attrs, Attr.UserName);
+  const nameBytes = withoutTrailingNuls(first(attrs, Attr.UserName));
   if (!nameBytes || nameBytes.length === 0) return { invalid: 'no_username' };
   const username = nameBytes.toString('utf8');
   if (username.includes('\uFFFD') || username.includes('\0')) return { invalid: 'bad_username' };

@@ -1,0 +1,53 @@
+import { createRadiusHandler, type ClientData } from '../../src/auth/radius-handler';
+import { accept } from '../../src/auth/decision';
+import type { AuthRequest } from '../../src/auth/request';
+import { createLogger } from '../../src/obs/logger';
+import { Attr, Code, type IncomingRequest, type RawAttribute } from '../../src/radius/types';
+
+/*
+ * What the handler makes of a request's User-Name before any decision: the name the pipeline sees, or the
+ * reason it is refused without one. RFC 2865 §5.1 forbids a NUL-terminated User-Name, but NASes sending C
+ * strings with their terminator exist; trailing NULs are dropped, a NUL inside a name is refused.
+ */
+const cases: { name: string; userName?: Buffer; decided?: string; refused?: string }[] = [
+  { name: 'a plain name', userName: Buffer.from('alice'), decided: 'alice' },
+  { name: 'a UTF-8 name', userName: Buffer.from('zoë'), decided: 'zoë' },
+  { name: 'a name with its C terminator', userName: Buffer.from('alice\0'), decided: 'alice' },
+  { name: 'a name padded with NULs', userName: Buffer.from('alice\0\0\0'), decided: 'alice' },
+  { name: 'a NUL inside the name', userName: Buffer.from('ali\0ce'), refused: 'bad_username' },
+  { name: 'a NUL inside and one at the end', userName: Buffer.from('ali\0ce\0'), refused: 'bad_username' },
+  { name: 'invalid UTF-8', userName: Buffer.from([0x61, 0xff, 0x62]), refused: 'bad_username' },
+  { name: 'only NULs', userName: Buffer.from([0, 0]), refused: 'no_username' },
+  { name: 'an empty User-Name', userName: Buffer.alloc(0), refused: 'no_username' },
+  { name: 'no User-Name', refused: 'no_username' },
+];
+
+describe.each(cases)('$name', ({ userName, decided, refused }) => {
+  test(decided !== undefined ? `reaches the decision as ${JSON.stringify(decided)}` : `is refused (${refused}) without a decision`, async () => {
+    const seen: AuthRequest[] = [];
+    const audited: { username?: string; reason?: string }[] = [];
+    const handler = createRadiusHandler({
+      pipeline: { decide: (req) => (seen.push(req), accept('test')) },
+      audit: { write: (e) => audited.push(e) },
+      logger: createLogger('silent'),
+      node: 'n1',
+      rejectMessage: 'no',
+    });
+    const attributes: RawAttribute[] = userName ? [{ type: Attr.UserName, value: userName }] : [];
+    const request = {
+      packet: { code: Code.AccessRequest, identifier: 1, authenticator: Buffer.alloc(16), attributes },
+      client: { name: 'nas', data: { loginStyle: 'otp-only' } },
+      remote: { address: '127.0.0.1', port: 1 },
+      password: Buffer.from('123456'),
+    } as unknown as IncomingRequest<ClientData>;
+    const reply = await handler(request);
+    if (decided !== undefined) {
+      expect(seen.map((r) => r.username)).toEqual([decided]);
+      expect(reply?.code).toBe(Code.AccessAccept);
+    } else {
+      expect(seen).toEqual([]);
+      expect(reply?.code).toBe(Code.AccessReject);
+      expect(audited.map((a) => a.reason)).toEqual([refused]);
+    }
+  });
+});
