@@ -31,7 +31,7 @@ import {
   type RadotpProcess,
   type RunMode,
 } from './lib/radotp';
-import { runQueueSeconds } from './lib/proc';
+import { runQueueSeconds, waitedBetween } from './lib/proc';
 import { startStatusServerSeries, type ProbeSeries } from './lib/status-probe';
 import { children, fmt, freeTcpPort, freeUdpPort, log, median, percentile, run, sleep } from './lib/util';
 import { formatProfile, summariseProfile, type ProfileSummary } from './profile-summary';
@@ -423,7 +423,7 @@ async function main(): Promise<void> {
       }
       const pgCpu0 = pg.cpuSeconds();
       const serverWait0 = runQueueSeconds(target.pid!);
-      const pgWait0 = pg.runQueueSeconds();
+      const pgWait0 = pg.runQueueSnapshot();
       const wal0 = server === 'radotp' ? await walCounters(store) : undefined;
       const metricsBefore = server === 'radotp' ? await scrapeMetrics(httpPort) : undefined;
       const t0 = Date.now();
@@ -445,7 +445,7 @@ async function main(): Promise<void> {
       const wallSeconds = (Date.now() - t0) / 1000;
       const cpuWait = {
         server: Math.round((100 * (runQueueSeconds(target.pid!) - serverWait0)) / wallSeconds),
-        ...(server === 'radotp' ? { postgres: Math.round((100 * (pg.runQueueSeconds() - pgWait0)) / wallSeconds) } : {}),
+        ...(server === 'radotp' ? { postgres: Math.round((100 * waitedBetween(pgWait0, pg.runQueueSnapshot())) / wallSeconds) } : {}),
       };
       const wal = wal0 && walPerLogin(wal0, await walCounters(store), result.accept + spec.warmup);
       const problems = problemsOf(result);

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { initCluster, startCluster, stopPostmaster } from '../../src/store/embedded/cluster';
 import { embeddedPgBinaries, systemPgBinaries, type PgBinaries } from '../../src/store/embedded/pg-binaries';
 import { postgresRunAs } from '../../src/store/embedded/postgres-user';
-import { childPids, processStats, runQueueSeconds } from './proc';
+import { childPids, processStats, runQueueSnapshot, type RunQueueSnapshot } from './proc';
 
 export interface BenchPostgres {
   readonly url: string;
@@ -14,8 +14,8 @@ export interface BenchPostgres {
   readonly settings: Record<string, string>;
   /** CPU seconds used so far by the postmaster and its processes (backends, walwriter, ...), from /proc. */
   cpuSeconds(): number;
-  /** Seconds the postmaster and its processes have waited for a CPU so far (see proc.ts). */
-  runQueueSeconds(): number;
+  /** How long the postmaster and each of its processes have waited for a CPU so far (see proc.ts, waitedBetween). */
+  runQueueSnapshot(): RunQueueSnapshot;
   stop(): Promise<void>;
 }
 
@@ -61,7 +61,7 @@ export async function startBenchPostgres(dir: string, extraSettings: Record<stri
     version: `${version} (${bin.origin})`,
     settings,
     cpuSeconds: () => clusterCpuSeconds(info.pid),
-    runQueueSeconds: () => [info.pid, ...childPids(info.pid)].reduce((sum, pid) => sum + runQueueSeconds(pid), 0),
+    runQueueSnapshot: () => runQueueSnapshot([info.pid, ...childPids(info.pid)]),
     async stop() {
       if (stopped) return;
       stopped = true;

@@ -30,6 +30,24 @@ export function runQueueSeconds(pid: number): number {
   return ns / 1e9;
 }
 
+/** Run-queue seconds per process (see runQueueSeconds), taken at one moment. */
+export type RunQueueSnapshot = ReadonlyMap<number, number>;
+
+export function runQueueSnapshot(pids: readonly number[]): RunQueueSnapshot {
+  return new Map(pids.map((pid) => [pid, runQueueSeconds(pid)]));
+}
+
+/**
+ * Seconds waited between two snapshots by the processes alive at the second; one started meanwhile counts
+ * from zero. A process that exited meanwhile took its figures with it: subtracting its first figure from a
+ * sum that no longer held it made PostgreSQL's wait read negative (-657 %) in rounds where backends exited.
+ */
+export function waitedBetween(before: RunQueueSnapshot, after: RunQueueSnapshot): number {
+  let seconds = 0;
+  for (const [pid, now] of after) seconds += now - (before.get(pid) ?? 0);
+  return seconds;
+}
+
 /**
  * Every process's /proc/<pid>/stat fields after "(comm)" (state, ppid, ..., utime at [11], stime [12],
  * cutime [13], cstime [14]; proc(5) numbers them from 3), skipping processes that exit meanwhile.
