@@ -203,7 +203,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
     let httpAddr: { address: string; port: number } | undefined;
     if (cfg.http.listen) {
       const h = listen(cfg.http.listen);
-      const started = await startHttpServer({ host: h.host, port: h.port, metrics, health: () => store.ping(), logger }).catch((e: unknown) => {
+      const started = await startHttpServer({ host: h.host, port: h.port, metrics, health: async () => health.up(), logger }).catch((e: unknown) => {
         throw listenError(e, cfg.source, [{ key: 'http.listen', address: h }]);
       });
       httpServer = started;
