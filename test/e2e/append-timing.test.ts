@@ -54,7 +54,7 @@ const onlySix: [string, string, { check: number; decoy: number }][] = [
   ['nobody', 'wrong12345678', { check: 0, decoy: 1 }],
   ['ann', 'wrong12345678', { check: 1, decoy: 0 }],
   ['pam', 'wrong12345678', { check: 1, decoy: 0 }],
-  ['bob', 'wrong12345678', { check: 1, decoy: 0 }], // no token: the field is checked whole as the password
+  ['bob', 'wrong12345678', { check: 1, decoy: 0 }], // no token: split at the lengths in use, as a token holder's field is
 ];
 const sixAndEight: typeof onlySix = [
   ['nobody', 'wrong12345678', { check: 0, decoy: 2 }],

@@ -295,3 +295,52 @@ describe('auth.allowUsersWithoutToken', () => {
     });
   });
 });
+
+describe('append style: a user whose token cannot log in, typing the right password and a code', () => {
+  // The field is "password then code". Checked whole as the password it never matched: the login was
+  // audited as bad_password and counted toward the user's password lockout, so a user whose token was
+  // disabled (lost), not yet handed out or expired locked their own password, and stayed locked out once
+  // the admin had enabled or assigned the token.
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer({
+      clients: [{ name: 'wifi', address: '127.0.0.1', loginStyle: 'append' }],
+      users: ['holder', 'lost', 'waiting', 'expired', 'typo'].map((username) => ({ username, password: `${username}-password`, method: 'token' as const })),
+    });
+    // a 6-digit token in use somewhere, as in any deployment: the field may end in a 6-digit code
+    await addHotpToken(t.store, 'holder', 'HOTP-HOLDER');
+    await addHotpToken(t.store, 'lost', 'HOTP-LOST');
+    await t.store.tokens.update('HOTP-LOST', { state: 'disabled', disabled_reason: 'lost' });
+    const expired = await t.store.users.get('expired');
+    await t.store.tokens.create({
+      serial: 'HOTP-EXPIRED', userId: expired.id, origin: 'hardware', kind: 'hotp', state: 'active', algorithm: 'sha1', digits: 6, seed: randomSeed(),
+      validTo: new Date(Date.now() - 86_400_000),
+    });
+  });
+  afterAll(() => t?.close());
+
+  const wrongPasswords = async (username: string) => {
+    const { id } = await t.store.users.get(username);
+    return (await t.store.passwords.locks([id])).get(id)?.failures ?? 0;
+  };
+
+  // [user, password typed before the code, reason audited, wrong passwords counted]
+  const cases: [string, string, string, number][] = [
+    ['lost', 'lost-password', 'no_token', 0],
+    ['waiting', 'waiting-password', 'no_token', 0],
+    ['expired', 'expired-password', 'no_token', 0],
+    ['typo', 'typo-passwort', 'bad_password', 1],
+  ];
+  test.each(cases)('%s typing %j and a code: %s, %d wrong password(s) counted', async (username, password, reason, counted) => {
+    // until the server has heard of the 6-digit token, every field is checked whole: ask again until it has
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      expect((await authenticate(t.port, { username, password: `${password}123456`, secret: TEST_SECRET }))?.code).toBe(Code.AccessReject);
+      const [last] = await lastReasons(t.store, username, 1);
+      if (last === reason || Date.now() > deadline) break;
+      await t.store.passwords.unlock(username);
+    }
+    expect(await lastReasons(t.store, username, 1)).toEqual([reason]);
+    expect(await wrongPasswords(username)).toBe(counted);
+  });
+});

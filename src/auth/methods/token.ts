@@ -169,11 +169,19 @@ export class TokenMethod implements AuthMethod {
     const tokens = await this.tokens.usableForUser(ctx.user);
     const own = tokens.filter((t) => t.kind !== 'ocra').map((t) => t.digits);
     const text = appendText(typed);
-    const splits = codeSplits(text, own);
+    // A user with no token that can log in (none handed out yet, or it was disabled or has expired) still
+    // types "password then code" in this style. Unless a password alone may get them in
+    // (allowUsersWithoutToken), the field is split at the deployment's code lengths, as a token holder's
+    // is, so that the right password followed by a code is no wrong password: it is audited no_token (as
+    // in the challenge style) and locks nobody's password. The same splits are what appendHashCost
+    // charges such a user, so the cost is unchanged.
+    const canOnlyBeRefused = tokens.length === 0 && !this.settings.allowUsersWithoutToken;
+    const splits = codeSplits(text, canOnlyBeRefused ? this.settings.codeLengthsInUse() : own);
     // each way of splitting the field, longest code first; with none, the whole field is the password
     const candidates = splits.length > 0 ? splits.map((digits) => Buffer.from(text.slice(0, -digits), 'utf8')) : [typed];
     const check = await this.firstFactor.check(ctx.user, candidates);
     if (check.result === 'match') {
+      if (canOnlyBeRefused) return this.withoutToken(ctx.user.id);
       if (splits.length > 0) {
         const digits = splits[check.index]!;
         return outcomeOf(await this.checkCode(ctx, tokens, text.slice(-digits), undefined, (t) => t.kind !== 'ocra' && t.digits === digits));
