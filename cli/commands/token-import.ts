@@ -69,6 +69,21 @@ function countKeyPackages(file: string): number {
   return count;
 }
 
+/**
+ * What the progress bar counts up to: 0 (no bar) when none is drawn, and for anything but a regular file.
+ * Counting reads the file once before the import reads it; from a pipe (`token import <(gpg -d f.pskc.gpg)`,
+ * /dev/stdin) that first read took everything and left the import an empty document ("no root element").
+ */
+export function progressTotal(file: string, bar: boolean): number {
+  if (!bar) return 0;
+  try {
+    if (!fs.statSync(file).isFile()) return 0;
+  } catch {
+    return 0; // the import itself says why the file cannot be read
+  }
+  return countKeyPackages(file);
+}
+
 export function addImportCommand(token: Command): void {
   token
     .command('import <file>')
@@ -85,7 +100,7 @@ export function addImportCommand(token: Command): void {
       if (!fs.existsSync(file)) throw new CliError(`cannot read ${file} (ENOENT)`);
       const decryption = decryptionFromOptions(opts);
       const json = wantsJson(command);
-      const bar = new ProgressBar('importing', json || !process.stderr.isTTY ? 0 : countKeyPackages(file), { enabled: !json });
+      const bar = new ProgressBar('importing', progressTotal(file, !json && !!process.stderr.isTTY), { enabled: !json });
       const summary = await withStore(command, async (store, cfg) => {
         try {
           return await importAudited(
