@@ -1,6 +1,6 @@
 import { KeyError } from '../secrets/keyring';
 import { isDatabaseUnavailable, postgresSqlstate } from '../store/connect';
-import { isOurState, type ChallengeRepository, type PendingChallenge } from '../store/challenges';
+import { isOurState, type ChallengeRepository } from '../store/challenges';
 import type { UserRecord } from '../store/users';
 import { andThen, type Awaitable } from '../lang/awaitable';
 import { fail, reject } from './decision';
@@ -40,7 +40,7 @@ export class AuthPipeline {
 
   constructor(
     private readonly users: { find(username: string): Awaitable<UserRecord | undefined> },
-    private readonly challenges: Pick<ChallengeRepository, 'take' | 'isLive' | 'restore'>,
+    private readonly challenges: Pick<ChallengeRepository, 'take' | 'isLive'>,
     private readonly methods: ReadonlyMap<string, AuthMethod>,
     private readonly onInternalError: (e: unknown) => void = () => {},
     private readonly decoys: Decoys = ARGON2_DECOYS,
@@ -98,23 +98,23 @@ export class AuthPipeline {
   private async resume(req: AuthRequest, state: Buffer): Promise<Outcome> {
     // RFC 2865 §5.24: State is opaque to the NAS; we bind it to the user it was issued to.
     const user = await this.users.find(req.username);
-    const pending = user && (await this.challenges.take(state, user.id));
-    if (!pending) return reject((await this.challenges.isLive(state)) ? 'challenge_user_mismatch' : 'challenge_expired');
-    const method = this.methods.get(pending.kind.split(':')[0]);
-    if (!method) return reject('method_unavailable');
+    const taken = user && (await this.challenges.take(state, user.id));
+    if (!taken) return reject((await this.challenges.isLive(state)) ? 'challenge_user_mismatch' : 'challenge_expired');
+    const method = this.methods.get(taken.challenge.kind.split(':')[0]);
+    if (!method) {
+      await taken.consume();
+      return reject('method_unavailable');
+    }
     let outcome: MethodOutcome;
     try {
-      outcome = await method.resume({ request: req, user }, pending);
+      outcome = await method.resume({ request: req, user }, taken.challenge);
     } catch (e) {
-      await this.restoreUndecided(pending);
+      await taken.release();
       throw e; // decide() turns it into `fail`
     }
-    if (outcome.kind === 'fail') await this.restoreUndecided(pending);
+    // No decision was made (no answer goes out): the NAS's retry must find the challenge again.
+    if (outcome.kind === 'fail') await taken.release();
+    else await taken.consume();
     return withMethod(outcome, method.name);
-  }
-
-  /** No decision was made (no answer goes out): the NAS's retry must find the challenge again. */
-  private async restoreUndecided(pending: PendingChallenge): Promise<void> {
-    await this.challenges.restore(pending).catch(() => {}); // still down: the State is lost, as before
   }
 }

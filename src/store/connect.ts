@@ -12,6 +12,8 @@ export interface Connection {
   readonly pool: pg.Pool;
   /** For the audit trail only: commits do not wait for the WAL flush (see below). */
   readonly auditPool: pg.Pool;
+  /** For answers to challenges only: each holds a connection while it is decided (see ChallengeRepository.take). */
+  readonly challengePool: pg.Pool;
   close(): Promise<void>;
 }
 
@@ -63,9 +65,24 @@ export function connect(url: string, opts: ConnectOptions = {}): Connection {
     query_timeout: opts.queryTimeoutMs,
     ...KEEPALIVE,
   });
+  /*
+   * A challenge's answer holds a transaction open while it is decided (ChallengeRepository.take), and deciding
+   * needs the main pool (the spend): on a pool of their own, answers arriving together can never take every
+   * connection their own spends wait for. A node gone without closing its connection (a partition) would keep
+   * the challenge locked; PostgreSQL ends such a transaction after the serving query timeout.
+   */
+  const challengePool = new pg.Pool({
+    connectionString: url,
+    max: Math.max(2, Math.ceil((opts.poolSize ?? 10) / 2)),
+    connectionTimeoutMillis: 3000,
+    idleTimeoutMillis: 30000,
+    application_name: `${opts.applicationName ?? 'radotp'} challenge`,
+    ...(opts.queryTimeoutMs !== undefined ? { options: `-c idle_in_transaction_session_timeout=${Math.ceil(opts.queryTimeoutMs)}` } : {}),
+    query_timeout: opts.queryTimeoutMs,
+    ...KEEPALIVE,
+  });
   // An idle client losing its server (database restart) emits 'error' on the pool; unhandled, it would crash the process.
-  pool.on('error', (e) => opts.onError?.(e));
-  auditPool.on('error', (e) => opts.onError?.(e));
+  for (const p of [pool, auditPool, challengePool]) p.on('error', (e) => opts.onError?.(e));
   /*
    * A client in use has no such listener: pg-pool listens for 'error' only while a client is idle, and pg,
    * when the connection breaks under a query (a reset, not an error message from the server), fails the
@@ -73,17 +90,18 @@ export function connect(url: string, opts: ConnectOptions = {}): Connection {
    * already gets the error (the decision becomes `fail`), and the pool drops the broken client when it
    * comes back, so this listener only has to be there.
    */
-  for (const p of [pool, auditPool]) p.on('connect', (client) => client.on('error', ignoreInUseClientError));
+  for (const p of [pool, auditPool, challengePool]) p.on('connect', (client) => client.on('error', ignoreInUseClientError));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: abandoningTimedOutClients(pool) }) });
   let closed = false;
   return {
     db,
     pool,
     auditPool,
+    challengePool,
     async close() {
       if (closed) return;
       closed = true;
-      await Promise.all([db.destroy(), auditPool.end()]);
+      await Promise.all([db.destroy(), auditPool.end(), challengePool.end()]);
     },
   };
 }

@@ -124,7 +124,7 @@ export function buildStore(conn: Connection, keys: KeyRing, url: string, schema:
     url,
     run,
     schema,
-    challenges: new ChallengeRepository(db),
+    challenges: new ChallengeRepository(db, conn.challengePool),
     embedded: !!embedded,
     embeddedDatabase: embedded,
     transaction: (fn) => db.transaction().execute((tx) => fn(repositories(tx, keys, connectionRunner(tx)))),

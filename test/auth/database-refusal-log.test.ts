@@ -26,7 +26,7 @@ test('an error PostgreSQL sent (disk full) is logged with its message and SQLSTA
   const { lines, logger } = logged();
   const diskFull = Object.assign(new Error('could not extend file "base/16384/16499": No space left on device'), { code: '53100' });
   const users = { find: async () => Promise.reject(diskFull) };
-  const challenges = { take: async () => undefined, isLive: async () => false, restore: async () => {} };
+  const challenges = { take: async () => undefined, isLive: async () => false };
   const pipeline = new AuthPipeline(users, challenges, new Map(), internalErrorLog(logger));
   for (let i = 0; i < 3; i++) expect(await pipeline.decide(request)).toMatchObject({ kind: 'fail', reason: 'database_unavailable' });
   await new Promise((r) => setImmediate(r));
@@ -39,7 +39,7 @@ test('a lost connection is not logged per login: the health check and the connec
   const { lines, logger } = logged();
   const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
   const users = { find: async () => Promise.reject(refused) };
-  const challenges = { take: async () => undefined, isLive: async () => false, restore: async () => {} };
+  const challenges = { take: async () => undefined, isLive: async () => false };
   const pipeline = new AuthPipeline(users, challenges, new Map(), internalErrorLog(logger));
   expect(await pipeline.decide(request)).toMatchObject({ kind: 'fail', reason: 'database_unavailable' });
   await new Promise((r) => setImmediate(r));

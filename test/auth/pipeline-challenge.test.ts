@@ -19,12 +19,16 @@ function pipelineWith(resume: () => Promise<Decision>) {
   const restored: PendingChallenge[] = [];
   let live = true;
   const challenges = {
-    take: async (state: Buffer, userId: bigint) => (live && state.equals(STATE) && userId === pending.userId ? ((live = false), pending) : undefined),
-    isLive: async () => live,
-    restore: async (c: PendingChallenge) => {
-      restored.push(c);
-      live = true;
+    take: async (state: Buffer, userId: bigint) => {
+      if (!live || !state.equals(STATE) || userId !== pending.userId) return undefined;
+      live = false;
+      const release = async () => {
+        restored.push(pending);
+        live = true;
+      };
+      return { challenge: pending, consume: async () => {}, release };
     },
+    isLive: async () => live,
   };
   const method: AuthMethod = { name: 'token', start: () => reject('unused'), resume };
   const users = { find: (name: string) => (name === 'ria' ? ria : undefined) };
@@ -58,7 +62,7 @@ test("another user's name with the State consumes nothing: rejected as a mismatc
 });
 
 describe('an unknown user is answered as a known one would be', () => {
-  const pipeline = new AuthPipeline({ find: () => undefined }, { take: async () => undefined, isLive: async () => false, restore: async () => {} }, new Map());
+  const pipeline = new AuthPipeline({ find: () => undefined }, { take: async () => undefined, isLive: async () => false }, new Map());
   const login = (loginStyle: 'challenge' | 'append' | 'otp-only') =>
     pipeline.decide({ username: 'nobody', password: Buffer.from('123456'), client: { name: 'nas', address: '127.0.0.1', loginStyle } });
 
@@ -80,7 +84,7 @@ describe('what keeps a login from being decided is fail (no answer: the NAS trie
   const decideWith = (thrown: unknown) => {
     const seen: unknown[] = [];
     const method: AuthMethod = { name: 'token', start: () => Promise.reject(thrown), resume: async () => reject('unused') };
-    const pipeline = new AuthPipeline({ find: () => user }, { take: async () => undefined, isLive: async () => false, restore: async () => {} }, new Map([['token', method]]), (e) => seen.push(e));
+    const pipeline = new AuthPipeline({ find: () => user }, { take: async () => undefined, isLive: async () => false }, new Map([['token', method]]), (e) => seen.push(e));
     return { outcome: pipeline.decide({ username: 'ria', password: Buffer.from('pw'), client: { name: 'nas', address: '127.0.0.1', loginStyle: 'challenge' } }), seen };
   };
   // [case, what the method threw, the reason, reported to the operator]

@@ -121,7 +121,7 @@ async function hashesPaid(typed: string, who: 'unknown' | 'password' | number[],
   const user = who === 'unknown' ? undefined : { ...ria, method: who === 'password' ? 'password' : 'token' };
   const token = tokenLogin(typed, Array.isArray(who) ? who.map(tokenOf) : [], inUse, locked);
   const methods = new Map<string, AuthMethod>([['password', new PasswordMethod(firstFactor, () => inUse)]]);
-  const pipeline = new AuthPipeline({ find: () => user }, { take: async () => undefined, isLive: async () => false, restore: async () => {} }, methods, undefined, decoys);
+  const pipeline = new AuthPipeline({ find: () => user }, { take: async () => undefined, isLive: async () => false }, methods, undefined, decoys);
   if (Array.isArray(who)) {
     expect(await token.outcome).toMatchObject({ kind: 'reject' });
     return token.ledger.checked.length + token.ledger.decoys;
