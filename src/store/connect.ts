@@ -157,8 +157,10 @@ export function isDatabaseUnavailable(e: unknown): boolean {
   if (!err) return false;
   if (typeof err.code === 'string') {
     if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE'].includes(err.code)) return true;
-    // SQLSTATE class 08 (connection exception), 57P (operator intervention: shutdown), 53 (insufficient resources)
-    if (/^(08|57P|53)/.test(err.code)) return true;
+    // SQLSTATE class 08 (connection exception), 57P (operator intervention: shutdown), 53 (insufficient resources),
+    // 25006 (read-only transaction: a standby reached after a failover, or default_transaction_read_only set),
+    // where no login can write its spend or failure count
+    if (/^(08|57P|53)/.test(err.code) || err.code === '25006') return true;
   }
   return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout/i.test(err.message ?? '');
 }

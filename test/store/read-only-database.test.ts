@@ -1,0 +1,53 @@
+import pg from 'pg';
+import { connect, isDatabaseUnavailable, postgresSqlstate, type Connection } from '../../src/store/connect';
+import { ChallengeRepository } from '../../src/store/challenges';
+import { PasswordLockoutRepository } from '../../src/store/password-lockout';
+import { UserRepository } from '../../src/store/users';
+import { randomSeed } from '../support/otp-codes';
+import { createMigratedDatabase, tokenRepository, type MigratedDatabase } from '../support/test-database';
+
+/*
+ * A database that takes reads but refuses writes: a standby the database address now leads to after a
+ * failover, or `default_transaction_read_only` set by an operator. Every login writes (a spend, a failure
+ * count, a challenge), so none can be decided: each is left unanswered as the database's refusal (a warning
+ * naming SQLSTATE 25006, reason database_unavailable), like a full disk, not as a bug of radotp (an error
+ * with a stack trace, reason internal_error). Nothing is accepted without its replay-protecting write.
+ */
+let db: MigratedDatabase;
+let readOnly: Connection;
+let userId: bigint;
+let tokenId: bigint;
+
+beforeAll(async () => {
+  db = await createMigratedDatabase();
+  userId = (await new UserRepository(db.conn.db).add({ username: 'ria', passwordHash: null, method: 'token' })).id;
+  const tokens = tokenRepository(db.conn);
+  tokenId = (await tokens.create({ serial: 'RO-1', userId, origin: 'software', kind: 'totp', state: 'active', algorithm: 'sha1', digits: 6, seed: randomSeed() })).id;
+  const name = new URL(db.url).pathname.slice(1);
+  const admin = new pg.Client({ connectionString: db.url });
+  await admin.connect();
+  await admin.query(`ALTER DATABASE ${name} SET default_transaction_read_only = on`);
+  await admin.end();
+  readOnly = connect(db.url, { poolSize: 1 }); // new connections start read-only
+});
+afterAll(async () => {
+  await readOnly?.close();
+  await db?.close();
+});
+
+// [a login's write]
+const writes: [string, () => Promise<unknown>][] = [
+  ['the spend of a TOTP code', () => tokenRepository(readOnly).acceptStep(tokenId, 1_000_000, 0)],
+  ["a wrong code's count", () => tokenRepository(readOnly).recordFailure([tokenId], [Buffer.alloc(32)], 10, 60)],
+  ["a wrong password's count", () => new PasswordLockoutRepository(readOnly.db).recordFailure(userId, 10, 60)],
+  ['a challenge', () => new ChallengeRepository(readOnly.db, readOnly.challengePool).issue({ userId, kind: 'token', node: 'n1', ttlSeconds: 60 })],
+];
+
+test.each(writes)('%s is refused, and the refusal is the database being unavailable', async (_case, write) => {
+  const e = await write().then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(postgresSqlstate(e)).toBe('25006');
+  expect(isDatabaseUnavailable(e)).toBe(true);
+});
