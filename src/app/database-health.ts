@@ -7,9 +7,10 @@ export interface DatabaseHealth {
 }
 
 /**
- * Whether the database answers, checked every `intervalMs` (a `SELECT 1` given `timeoutMs`: a database that
- * hangs, rather than refusing connections, counts as down too). Read per Status-Server: while it is down no
- * login gets an answer, so neither should the NAS's health probe.
+ * Whether the database answers (and takes writes: see answersWritable), checked every `intervalMs` with one
+ * query given `timeoutMs` (a database that hangs, rather than refusing connections, counts as down too). Read
+ * per Status-Server and per /healthz probe: while it is down no login gets an answer, so neither should the
+ * NAS's health probe.
  */
 export function watchDatabaseHealth(opts: {
   ping: () => Promise<boolean>;

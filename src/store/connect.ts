@@ -106,6 +106,17 @@ export function connect(url: string, opts: ConnectOptions = {}): Connection {
   };
 }
 
+/**
+ * Whether the database answers and takes writes: what the health check asks. Every login writes (a spend,
+ * a failure count, a challenge), so a database that only reads (a standby the address leads to after a
+ * failover, default_transaction_read_only) decides no login, and Status-Server should send the NAS elsewhere.
+ * A standby's transactions are all read-only, so this one setting covers both.
+ */
+export async function answersWritable(pool: pg.Pool): Promise<boolean> {
+  const r = await pool.query<{ writable: boolean }>("SELECT current_setting('transaction_read_only') = 'off' AS writable");
+  return r.rows[0]?.writable === true;
+}
+
 /** pg's error for a statement that outlived query_timeout. */
 export function isQueryTimeout(e: unknown): boolean {
   return e instanceof Error && e.message === 'Query read timeout';

@@ -6,7 +6,7 @@ import { sealedCounts } from './rekey';
 import { AuditRepository } from './audit';
 import { ChallengeRepository } from './challenges';
 import { ClientRepository } from './clients';
-import { connect, type Connection, type Db } from './connect';
+import { answersWritable, connect, type Connection, type Db } from './connect';
 import { acquireEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded-postgres';
 import { migrateToLatest } from './migrate';
 import { newerSchemaWarning, readSchemaVersion, refuseDiverged, SchemaBehindError, type SchemaVersion } from './schema-version';
@@ -130,8 +130,7 @@ export function buildStore(conn: Connection, keys: KeyRing, url: string, schema:
     transaction: (fn) => db.transaction().execute((tx) => fn(repositories(tx, keys, connectionRunner(tx)))),
     async ping() {
       try {
-        await conn.pool.query('SELECT 1');
-        return true;
+        return await answersWritable(conn.pool);
       } catch {
         return false;
       }
