@@ -250,7 +250,7 @@ export function tokenCommand(): Command {
 
   cmd
     .command('delete <serial>')
-    .description('delete a token (its user stays)')
+    .description('delete a token (its user stays; its used codes stay used should its serial be imported again)')
     .action(async (serial: string, _o, command: Command) => {
       await changeToken(command, (admin) => admin.delete(serial));
       process.stdout.write(`token ${serial} deleted\n`);

@@ -97,11 +97,20 @@ export interface AuditEventTable {
   detail: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
 }
 
+/** A deleted token's replay state, kept by serial for a token inserted under it again (migration 0009). */
+export interface TokenRetiredTable {
+  serial: string;
+  last_step: bigint;
+  next_counter: bigint;
+  retired_at: Generated<Date>;
+}
+
 export interface Database {
   radius_client: RadiusClientTable;
   app_user: AppUserTable;
   password_lockout: PasswordLockoutTable;
   token: TokenTable;
+  token_retired: TokenRetiredTable;
   challenge: ChallengeTable;
   audit_event: AuditEventTable;
 }

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { awayFromStepBoundary, currentStep, hotpForCounter, totpForStep } from '../support/otp-codes';
 import { cliFor, newTokenUser, ok, refusalLine, type Cli } from '../support/pool-cli';
 import { addPoolToken, adminOf, type PoolToken } from '../support/pool-tokens';
+import { hotpKey, writePskcFile } from '../support/pskc-fixtures';
 import { startTestServer, type TestServer } from '../support/server';
 import { login, udpDriver, type LoginDriver } from '../support/two-step-login';
 
@@ -135,6 +136,22 @@ describe('what a state means for a login', () => {
     await ok(cli, ['token', 'assign', token.serial, next.username]);
     expect((await login(radius, next.username, next.password, hotpCode(token, 0))).reply).toBe('Access-Reject');
     expect((await login(radius, next.username, next.password, hotpCode(token, 1))).reply).toBe('Access-Accept');
+  });
+
+  test('delete keeps the replay state too: imported again from the vendor file, a code used before is refused', async () => {
+    const key = hotpKey({ counter: 0n });
+    const file = writePskcFile(t.dir, [key], { kind: 'plain' });
+    await ok(cli, ['token', 'import', file]);
+    const user = await newTokenUser(t);
+    await ok(cli, ['token', 'assign', key.serial, user.username]);
+    const code = (offset: number) => hotpForCounter(key.secret, BigInt(offset));
+    expect((await login(radius, user.username, user.password, code(0))).reply).toBe('Access-Accept');
+    expect((await login(radius, user.username, user.password, code(1))).reply).toBe('Access-Accept');
+    await ok(cli, ['token', 'delete', key.serial]);
+    await ok(cli, ['token', 'import', file]); // the same file: counter 0 again
+    await ok(cli, ['token', 'assign', key.serial, user.username]);
+    for (const used of [0, 1]) expect((await login(radius, user.username, user.password, code(used))).reply).toBe('Access-Reject');
+    expect((await login(radius, user.username, user.password, code(2))).reply).toBe('Access-Accept');
   });
 
   test('TOTP too: the step used before unassign stays spent', async () => {
