@@ -122,7 +122,7 @@ export async function importPskcFile(
       const existing = await tokens.existingSerials(batch.map((b) => b.token.serial), tx);
       const clash = batch.find((b) => existing.has(b.token.serial));
       if (clash && !opts.skipExisting) {
-        throw new TokenImportError(`${clash.where}: serial ${shown(clash.token.serial)} already exists in the pool (use --skip-existing to leave existing tokens alone)`);
+        throw new TokenImportError(`${clash.where}: serial ${shown(clash.token.serial)} is already in radotp (use --skip-existing to leave existing tokens alone)`);
       }
       const fresh = batch.filter((b) => !existing.has(b.token.serial)).map((b) => b.token);
       summary.skippedExisting += batch.length - fresh.length;

@@ -262,7 +262,7 @@ describe('serials already in the pool', () => {
 
   test('fail the whole import without --skip-existing; with it, only the new tokens are added', async () => {
     const { first, second, file } = await overlapping();
-    await expectRefused(file, [], undefined, new RegExp(`${first[1].serial} already exists.*--skip-existing`));
+    await expectRefused(file, [], undefined, new RegExp(`${first[1].serial} is already in radotp.*--skip-existing`));
     expect(await t.store.tokens.find(second[0].serial)).toBeUndefined();
 
     expect(await ok(cli, ['token', 'import', file, '--skip-existing'])).toBe('imported 2 token(s) (2 hotp) into the pool, skipped 1 existing\n');
@@ -272,7 +272,7 @@ describe('serials already in the pool', () => {
   // The issue: any refusal "says which key (serial, line) and why". This one names only the serial.
   test('the duplicate-serial refusal names the key and its line like every other refusal', async () => {
     const { second, file, xml } = await overlapping();
-    const line = await expectRefused(file, [], undefined, /already exists/);
+    const line = await expectRefused(file, [], undefined, /is already in radotp/);
     expect(line).toContain(`key 1 (serial ${second[1].serial}), line ${lineOfKeyPackage(xml, 1)}`);
   });
 });
