@@ -36,9 +36,14 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     CREATE TRIGGER token_retired_keeps_replay_state AFTER DELETE ON token
       FOR EACH ROW EXECUTE FUNCTION radotp_token_retire();
 
+    -- A delete of this serial still uncommitted (a re-import racing it) writes its token_retired row at its
+    -- commit: wait for it first (FOR KEY SHARE conflicts with the delete, not with logins' updates), then
+    -- read token_retired in a new snapshot (a VOLATILE function takes one per statement in READ COMMITTED).
+    -- Read first, the insert only waited on the serial's unique index later and missed the deleted state.
     CREATE FUNCTION radotp_token_resume_replay_state() RETURNS trigger LANGUAGE plpgsql AS $$
     DECLARE r token_retired%ROWTYPE;
     BEGIN
+      PERFORM 1 FROM token WHERE serial = NEW.serial FOR KEY SHARE;
       SELECT * INTO r FROM token_retired WHERE serial = NEW.serial;
       IF FOUND THEN
         NEW.last_step := greatest(NEW.last_step, r.last_step);

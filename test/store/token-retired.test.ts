@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { randomSeed } from '../support/otp-codes';
 import { createMigratedDatabase, tokenRepository, type MigratedDatabase } from '../support/test-database';
 import type { NewToken, TokenRepository } from '../../src/store/tokens';
@@ -83,4 +84,41 @@ test.each(cases)('$name', async ({ history, nextCounter, lastStep }) => {
 test('nothing of the seed is kept for a deleted token', async () => {
   const columns = await db.conn.db.selectFrom('information_schema.columns' as never).select('column_name' as never).where('table_name' as never, '=', 'token_retired' as never).execute();
   expect((columns as { column_name: string }[]).map((c) => c.column_name).sort()).toEqual(['last_step', 'next_counter', 'retired_at', 'serial']);
+});
+
+/*
+ * A delete and a re-import of one serial at the same time (two admins, or a script's delete and an import
+ * started a moment later): the insert waits on the serial's unique index for the delete to commit. Its
+ * replay state must be the deleted token's all the same, not the file's.
+ */
+test('an insert waiting for a delete of its serial to commit resumes from the deleted token', async () => {
+  const serial = `RETIRED-${++serialNo}`;
+  const fresh = (): NewToken => ({ serial, userId: null, origin: 'hardware', kind: 'hotp', state: 'active', algorithm: 'sha1', digits: 6, seed: randomSeed(), counter: 0n });
+  const { id } = await tokens.create(fresh());
+  expect(await tokens.acceptCounter(id, 32n)).toBe(true);
+
+  const deleter = new pg.Client({ connectionString: db.url });
+  const watcher = new pg.Client({ connectionString: db.url });
+  await deleter.connect();
+  await watcher.connect();
+  try {
+    await deleter.query('BEGIN');
+    await deleter.query('DELETE FROM token WHERE serial = $1', [serial]);
+    const inserted = tokens.create(fresh());
+    // the insert is queued on the deleter's row: wait until PostgreSQL says so (no sleeping)
+    for (;;) {
+      const { rows } = await watcher.query(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE 'insert into \"token\"%'",
+      );
+      if (rows[0].n > 0) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await deleter.query('COMMIT');
+    await inserted;
+  } finally {
+    await deleter.end();
+    await watcher.end();
+  }
+  const row = await db.conn.db.selectFrom('token').select(['next_counter']).where('serial', '=', serial).executeTakeFirstOrThrow();
+  expect(row.next_counter).toBe(33n);
 });
