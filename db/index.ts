@@ -21,6 +21,7 @@ import * as m0006 from './migrations/0006_token_pending_expiry_index';
 import * as m0007 from './migrations/0007_password_lockout';
 import * as m0008 from './migrations/0008_reply_message_authenticator';
 import * as m0009 from './migrations/0009_retired_token_replay_state';
+import * as m0010 from './migrations/0010_audit_batch';
 
 /** Every migration, in order. Names never change once released. */
 export const migrations: Record<string, Migration> = {
@@ -33,4 +34,5 @@ export const migrations: Record<string, Migration> = {
   '0007_password_lockout': m0007,
   '0008_reply_message_authenticator': m0008,
   '0009_retired_token_replay_state': m0009,
+  '0010_audit_batch': m0010,
 };

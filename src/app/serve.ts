@@ -130,7 +130,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
   const lost = new Promise<string>((resolve) => (reportLost = resolve));
   let httpServer: http.Server | undefined;
   const auditLog = new RepeatedFailureLog(logger, { failing: 'audit trail not written yet; will retry', recovered: 'audit trail written again' });
-  const audit = new AuditWriter((json) => store.audit.insertJson(json), {
+  const audit = new AuditWriter((json, batchId) => store.audit.insertJson(json, batchId), {
     onError: (e, backlog) => auditLog.failed({ err: (e as Error).message, backlog }),
     onWritten: () => auditLog.succeeded(),
     onDropped: () => metrics.auditDropped.inc(),
@@ -151,7 +151,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
         );
       }, cfg.radius.clientRefresh * 1000),
       setInterval(() => {
-        Promise.all([store.challenges.purgeExpired(), store.tokens.deleteExpiredPending()]).catch(() => {});
+        Promise.all([store.challenges.purgeExpired(), store.tokens.deleteExpiredPending(), store.audit.forgetOldBatchIds()]).catch(() => {});
       }, 60_000),
     );
     for (const t of timers) t.unref();

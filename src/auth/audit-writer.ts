@@ -1,7 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import type { AuditEvent } from '../store/audit';
 
 /** A batch of events already serialized for the database, waiting to be written. */
 interface SealedBatch {
+  /** Sent with every attempt, so the database inserts the batch once even if an attempt's answer is lost. */
+  readonly id: string;
   readonly json: string;
   readonly count: number;
 }
@@ -24,8 +27,8 @@ export class AuditWriter {
   private closed = false;
 
   constructor(
-    /** Inserts one batch given as the JSON text of an array of events. */
-    private readonly insertJson: (eventsJson: string) => Promise<void>,
+    /** Inserts one batch given as the JSON text of an array of events, once per batch id (see SealedBatch.id). */
+    private readonly insertJson: (eventsJson: string, batchId: string) => Promise<void>,
     private readonly opts: {
       batchSize?: number;
       intervalMs?: number;
@@ -69,7 +72,7 @@ export class AuditWriter {
     this.queue = [];
     for (let i = 0; i < queue.length; i += this.batchSize) {
       const batch = queue.slice(i, i + this.batchSize);
-      this.sealed.push({ json: JSON.stringify(batch), count: batch.length });
+      this.sealed.push({ id: randomUUID(), json: JSON.stringify(batch), count: batch.length });
       this.sealedCount += batch.length;
     }
   }
@@ -80,7 +83,7 @@ export class AuditWriter {
       const batch = this.sealed[0];
       if (batch === undefined) return;
       try {
-        await this.insertJson(batch.json);
+        await this.insertJson(batch.json, batch.id);
       } catch (e) {
         this.opts.onError?.(e, this.backlog);
         // Keep the events and retry later; a database outage must not lose the trail.

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { sql, type Selectable } from 'kysely';
 import type { Db } from './connect';
 import type { AuditEventTable } from './schema';
@@ -39,14 +40,18 @@ export interface AuditRow extends Omit<AuditEvent, 'at'> {
 /**
  * One statement for a whole batch, the events as one JSON array: JSON.stringify is native, where ten
  * array parameters meant quoting every element in JavaScript (this runs once per ~500 logins, and
- * measured, the quoting was most of its cost in radotp). Absent fields are NULL.
+ * measured, the quoting was most of its cost in radotp). Absent fields are NULL. The batch's id is
+ * recorded in the same statement, and a batch whose id is already there inserts nothing: sent again after
+ * an answer that never came (see migration 0010), it lands once.
  */
 const INSERT_EVENTS: PreparedStatement = {
-  name: 'radotp_audit_insert',
-  text: `INSERT INTO audit_event (at, node, client, client_address, username, result, reason, method, token_serial, detail)
+  name: 'radotp_audit_insert_once',
+  text: `WITH batch AS (INSERT INTO audit_batch (id) VALUES ($2::uuid) ON CONFLICT (id) DO NOTHING RETURNING id)
+    INSERT INTO audit_event (at, node, client, client_address, username, result, reason, method, token_serial, detail)
     SELECT coalesce(to_timestamp(e.at / 1000.0), now()), e.node, e.client, e."clientAddress", e.username, e.result, e.reason, e.method, e."tokenSerial", e.detail
     FROM json_to_recordset($1::json) AS e(at float8, node text, client text, "clientAddress" text, username text,
-      result text, reason text, method text, "tokenSerial" text, detail jsonb)`,
+      result text, reason text, method text, "tokenSerial" text, detail jsonb)
+    WHERE EXISTS (SELECT 1 FROM batch)`,
 };
 
 export class AuditRepository {
@@ -55,9 +60,18 @@ export class AuditRepository {
     private readonly run: StatementRunner,
   ) {}
 
-  /** Inserts a batch of events given as the JSON text of an array (the AuditWriter serializes each batch once). */
-  async insertJson(eventsJson: string): Promise<void> {
-    await this.run(INSERT_EVENTS, [eventsJson]);
+  /**
+   * Inserts a batch of events given as the JSON text of an array (the AuditWriter serializes each batch
+   * once), unless a batch with this id was inserted already: a retry passes the id of its first attempt.
+   */
+  async insertJson(eventsJson: string, batchId: string = randomUUID()): Promise<void> {
+    await this.run(INSERT_EVENTS, [eventsJson, batchId]);
+  }
+
+  /** Housekeeping: forgets batch ids older than a day (a retry comes within seconds; see migration 0010). */
+  async forgetOldBatchIds(): Promise<number> {
+    const r = await this.db.deleteFrom('audit_batch').where('written_at', '<', sql<Date>`now() - interval '1 day'`).executeTakeFirst();
+    return Number(r.numDeletedRows);
   }
 
   /** Deletes the events decided before `cutoff` (see pruneAuditEvents). */

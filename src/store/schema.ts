@@ -105,6 +105,12 @@ export interface TokenRetiredTable {
   retired_at: Generated<Date>;
 }
 
+/** Ids of the audit batches written, so a batch sent again is inserted once (migration 0010). */
+export interface AuditBatchTable {
+  id: string;
+  written_at: Generated<Date>;
+}
+
 export interface Database {
   radius_client: RadiusClientTable;
   app_user: AppUserTable;
@@ -113,4 +119,5 @@ export interface Database {
   token_retired: TokenRetiredTable;
   challenge: ChallengeTable;
   audit_event: AuditEventTable;
+  audit_batch: AuditBatchTable;
 }

@@ -51,6 +51,24 @@ describe('AuditWriter', () => {
     expect(writer.backlog).toBe(0);
   });
 
+  test('a batch is retried under the id of its first attempt, whose answer may have been lost after the commit', async () => {
+    const attempts: { id: string; users: string[] }[] = [];
+    let lose = 1; // the first attempt "commits" but its answer never comes
+    const writer = new AuditWriter(
+      async (json, id) => {
+        attempts.push({ id, users: (JSON.parse(json) as AuditEvent[]).map((e) => e.username!) });
+        if (lose-- > 0) throw new Error('Query read timeout');
+      },
+      { batchSize: 2, intervalMs: 60_000 },
+    );
+    for (let i = 1; i <= 3; i++) writer.write(event(i));
+    await writer.flush();
+    await writer.close();
+    expect(attempts.map((a) => a.users)).toEqual([['u1', 'u2'], ['u1', 'u2'], ['u3']]);
+    expect(attempts[1]!.id).toBe(attempts[0]!.id);
+    expect(attempts[2]!.id).not.toBe(attempts[0]!.id);
+  });
+
   test('events written while a batch is being inserted follow it', async () => {
     const db = database();
     let release!: () => void;

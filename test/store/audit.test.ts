@@ -53,6 +53,25 @@ describe('AuditRepository', () => {
     expect(Math.abs(n2.at.getTime() - Date.now())).toBeLessThan(60_000); // no decision time given: the insert time
   });
 
+  test('a batch sent again under its id (its first answer lost) is inserted once; another id inserts again', async () => {
+    const node = `once-${Date.now()}`;
+    const json = JSON.stringify([{ node, username: 'a', result: 'accept', reason: 'code_ok' }, { node, username: 'b', result: 'reject', reason: 'bad_code' }]);
+    const count = async () => (await conn.db.selectFrom('audit_event').select((e) => e.fn.countAll<bigint>().as('n')).where('node', '=', node).executeTakeFirstOrThrow()).n;
+    const id = '00000000-0000-4000-8000-000000000001';
+    for (const [batchId, rows] of [[id, 2n], [id, 2n], ['00000000-0000-4000-8000-000000000002', 4n]] as const) {
+      await audit.insertJson(json, batchId);
+      expect(await count()).toBe(rows);
+    }
+  });
+
+  test('batch ids older than a day are forgotten, newer ones kept', async () => {
+    await sql`INSERT INTO audit_batch (id, written_at) VALUES ('00000000-0000-4000-8000-0000000000aa', now() - interval '25 hours'),
+      ('00000000-0000-4000-8000-0000000000bb', now() - interval '23 hours')`.execute(conn.db);
+    expect(await audit.forgetOldBatchIds()).toBe(1);
+    const left = await conn.db.selectFrom('audit_batch').select('id').where('id', 'in', ['00000000-0000-4000-8000-0000000000aa', '00000000-0000-4000-8000-0000000000bb']).execute();
+    expect(left.map((r) => r.id)).toEqual(['00000000-0000-4000-8000-0000000000bb']);
+  });
+
   // recent() searches growing windows back from now; each row says where the events are and what must come back
   test.each([
     { name: 'all within the last hour', ages: [1, 2, 3].map((m) => m * 60_000), limit: 2, want: [0, 1] },
