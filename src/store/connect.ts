@@ -38,16 +38,19 @@ export interface ConnectOptions {
 const KEEPALIVE = { keepAlive: true, keepAliveInitialDelayMillis: 10_000 } as const;
 
 export function connect(url: string, opts: ConnectOptions = {}): Connection {
-  const pool = new pg.Pool({
-    connectionString: url,
-    max: opts.poolSize ?? 10,
-    // Fail fast when the database is away: the NAS fails over to another server sooner than we could recover.
-    connectionTimeoutMillis: 3000,
-    idleTimeoutMillis: 30000,
-    application_name: opts.applicationName ?? 'radotp',
-    query_timeout: opts.queryTimeoutMs,
-    ...KEEPALIVE,
-  });
+  const name = opts.applicationName ?? 'radotp';
+  /** What every pool shares; each adds its size, name and session settings. */
+  const pooled = (own: pg.PoolConfig): pg.Pool =>
+    new pg.Pool({
+      connectionString: url,
+      // Fail fast when the database is away: the NAS fails over to another server sooner than we could recover.
+      connectionTimeoutMillis: 3000,
+      idleTimeoutMillis: 30000,
+      query_timeout: opts.queryTimeoutMs,
+      ...KEEPALIVE,
+      ...own,
+    });
+  const pool = pooled({ max: opts.poolSize ?? 10, application_name: name });
   /*
    * The audit trail is written behind the replies in batches (AuditWriter), so a crash of radotp can
    * already lose its last batch; its commits need not also wait for PostgreSQL to flush the WAL. Every
@@ -55,31 +58,17 @@ export function connect(url: string, opts: ConnectOptions = {}): Connection {
    * What this saves is a flush per audit batch that the spends (whose replies wait for theirs) would
    * otherwise queue behind: measured, about a third of a spend's round trip under load.
    */
-  const auditPool = new pg.Pool({
-    connectionString: url,
-    max: 2,
-    connectionTimeoutMillis: 3000,
-    idleTimeoutMillis: 30000,
-    application_name: `${opts.applicationName ?? 'radotp'} audit`,
-    options: '-c synchronous_commit=off',
-    query_timeout: opts.queryTimeoutMs,
-    ...KEEPALIVE,
-  });
+  const auditPool = pooled({ max: 2, application_name: `${name} audit`, options: '-c synchronous_commit=off' });
   /*
    * A challenge's answer holds a transaction open while it is decided (ChallengeRepository.take), and deciding
    * needs the main pool (the spend): on a pool of their own, answers arriving together can never take every
    * connection their own spends wait for. A node gone without closing its connection (a partition) would keep
    * the challenge locked; PostgreSQL ends such a transaction after the serving query timeout.
    */
-  const challengePool = new pg.Pool({
-    connectionString: url,
+  const challengePool = pooled({
     max: Math.max(2, Math.ceil((opts.poolSize ?? 10) / 2)),
-    connectionTimeoutMillis: 3000,
-    idleTimeoutMillis: 30000,
-    application_name: `${opts.applicationName ?? 'radotp'} challenge`,
+    application_name: `${name} challenge`,
     ...(opts.queryTimeoutMs !== undefined ? { options: `-c idle_in_transaction_session_timeout=${Math.ceil(opts.queryTimeoutMs)}` } : {}),
-    query_timeout: opts.queryTimeoutMs,
-    ...KEEPALIVE,
   });
   // An idle client losing its server (database restart) emits 'error' on the pool; unhandled, it would crash the process.
   for (const p of [pool, auditPool, challengePool]) p.on('error', (e) => opts.onError?.(e));
