@@ -171,6 +171,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
       ready: health.up,
       duplicateWindowMs: cfg.radius.duplicateWindow * 1000,
       duplicateMaxEntries: cfg.radius.duplicateCacheSize,
+      socketBufferBytes: cfg.radius.socketBuffer,
       logger,
       events: {
         dropped: (reason) => metrics.drops.inc({ reason }),
@@ -182,6 +183,13 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
     const bound = await radius.start().catch((e: unknown) => {
       throw listenError(e, cfg.source, radiusEntries);
     });
+    const granted = radius.receiveBufferBytes();
+    if (granted !== undefined && granted < cfg.radius.socketBuffer) {
+      logger.warn(
+        { key: 'radius.socketBuffer', requested: cfg.radius.socketBuffer, granted },
+        `the kernel capped the RADIUS receive buffer at net.core.rmem_max; a burst beyond it is lost before radotp sees it (sysctl -w net.core.rmem_max=${cfg.radius.socketBuffer})`,
+      );
+    }
     if (store.embeddedDatabase) {
       watchdog = watchEmbeddedDatabase({
         database: store.embeddedDatabase,

@@ -83,6 +83,13 @@ export const configSchema = z.strictObject({
       duplicateWindow: duration(30, { min: 1, max: 10 * MINUTE }),
       duplicateCacheSize: z.number().int().min(100).max(10_000_000).default(100_000),
       /**
+       * Bytes the kernel may queue per RADIUS socket before radotp reads them (SO_RCVBUF, and SO_SNDBUF).
+       * Linux's usual default (208 KiB) holds about 250 requests: a burst of more (a NAS farm after an
+       * outage, a login storm) was lost before radotp could answer or shed it. The kernel caps it at
+       * net.core.rmem_max; serve warns when it did.
+       */
+      socketBuffer: z.number().int().min(65_536).max(268_435_456).default(4_194_304),
+      /**
        * How often the client table is reloaded from the database (clients added by the CLI appear by then).
        * Each reload is a query on every node: at least 100 ms (0 meant a reload every millisecond; the tests
        * use 0.2 s). At most an hour, so an added client appears within the hour; well within setInterval's

@@ -190,6 +190,17 @@ export class RadiusServer<T = unknown> {
   }
 
   /** Binds every listen address; resolves with the ports actually bound (port 0 picks a free one). */
+  /**
+   * The receive buffer the kernel granted the sockets (the smallest, if they differ), in the bytes
+   * socketBufferBytes asks for: Linux reports twice what it grants (socket(7), SO_RCVBUF). Undefined
+   * before start.
+   */
+  receiveBufferBytes(): number | undefined {
+    if (this.#sockets.length === 0) return undefined;
+    const reported = Math.min(...this.#sockets.map((s) => s.getRecvBufferSize()));
+    return process.platform === 'linux' ? reported / 2 : reported;
+  }
+
   async start(): Promise<BoundAddress[]> {
     if (this.#state !== 'idle') throw new Error(`RADIUS server cannot start: it is ${this.#state}`);
     this.#state = 'running';

@@ -212,7 +212,7 @@ describe('config.example.yaml', () => {
     }
     expect(stated.map(([k]) => k).sort()).toEqual(
       [
-        'radius.maxPending', 'radius.duplicateWindow', 'radius.duplicateCacheSize', 'radius.clientRefresh', 'database.poolSize', 'database.queryTimeout',
+        'radius.maxPending', 'radius.duplicateWindow', 'radius.duplicateCacheSize', 'radius.socketBuffer', 'radius.clientRefresh', 'database.poolSize', 'database.queryTimeout',
         'auth.challengeTtl', 'auth.maxQueuedPasswordChecks', 'auth.pendingTokenTtl', 'auth.totp.window', 'auth.hotp.lookAhead',
         'auth.lockout.maxFailures', 'auth.lockout.duration', 'audit.retention',
       ].sort(),
@@ -347,6 +347,7 @@ describe('counts', () => {
   const keys: [string, (v: string) => string, (c: LoadedConfig) => number, number, number][] = [
     ['radius.maxPending', (v) => `radius:\n  maxPending: ${v}\n`, (c) => c.radius.maxPending, 1, 1_000_000],
     ['radius.duplicateCacheSize', (v) => `radius:\n  duplicateCacheSize: ${v}\n`, (c) => c.radius.duplicateCacheSize, 100, 10_000_000],
+    ['radius.socketBuffer', (v) => `radius:\n  socketBuffer: ${v}\n`, (c) => c.radius.socketBuffer, 65_536, 268_435_456],
     ['database.poolSize', (v) => `database:\n  poolSize: ${v}\n`, (c) => c.database.poolSize, 1, 200],
     ['auth.maxQueuedPasswordChecks', (v) => `auth:\n  maxQueuedPasswordChecks: ${v}\n`, (c) => c.auth.maxQueuedPasswordChecks, 0, 100_000],
     ['auth.totp.window', (v) => `auth:\n  totp:\n    window: ${v}\n`, (c) => c.auth.totp.window, 0, 10],

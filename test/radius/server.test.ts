@@ -928,3 +928,12 @@ describe('RateLimitedLog (bounds log lines about untrusted sources)', () => {
     expect(log.check('10.9.9.9').log).toBe(true);
   });
 });
+
+describe('socketBufferBytes (SO_RCVBUF)', () => {
+  // What Linux grants: the request, capped at net.core.rmem_max (socket(7)).
+  const rmemMax = Number(require('node:fs').readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+  test.each([65_536, 1_048_576, rmemMax * 2])('%d bytes asked: granted up to net.core.rmem_max, and told', async (asked) => {
+    const { server } = await startServer({ handler: () => null, socketBufferBytes: asked });
+    expect(server.receiveBufferBytes()).toBe(Math.min(asked, rmemMax));
+  });
+});
