@@ -50,10 +50,10 @@ case "${1:-}" in
     # slapd + ldap-utils: LDAP tests; zbar-tools: decoding enrollment QR codes
     apt_install postgresql freeradius-utils slapd ldap-utils zbar-tools procps iproute2
     install_deps
-    # The burst test needs the kernel to grant radius.socketBuffer's default (4 MiB): Debian caps socket
+    # The burst test needs the kernel to grant radius.socketBuffer's default (1 MiB): Debian caps socket
     # buffers at 208 KiB (net.core.rmem_max), as serve's warning tells operators too
-    if [ "$(cat /proc/sys/net/core/rmem_max)" -lt 4194304 ]; then
-      $SUDO sysctl -q -w net.core.rmem_max=4194304 >&2 || echo "quickstart: could not raise net.core.rmem_max to 4194304; the burst test will fail" >&2
+    if [ "$(cat /proc/sys/net/core/rmem_max)" -lt 1048576 ]; then
+      $SUDO sysctl -q -w net.core.rmem_max=1048576 >&2 || echo "quickstart: could not raise net.core.rmem_max to 1048576; the burst test will fail" >&2
     fi
     exec node scripts/run-tests.js
     ;;

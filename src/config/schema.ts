@@ -85,10 +85,12 @@ export const configSchema = z.strictObject({
       /**
        * Bytes the kernel may queue per RADIUS socket before radotp reads them (SO_RCVBUF, and SO_SNDBUF).
        * Linux's usual default (208 KiB) holds about 250 requests: a burst of more (a NAS farm after an
-       * outage, a login storm) was lost before radotp could answer or shed it. The kernel caps it at
-       * net.core.rmem_max; serve warns when it did.
+       * outage, a login storm) was lost before radotp could answer or shed it. 1 MiB holds about 1,300,
+       * about maxPending: more would only queue requests that are shed once read, ahead of Status-Server
+       * (measured under the bench's PAP flood with 4 MiB, Status-Server's p99 went from 85 to 297 ms).
+       * The kernel caps it at net.core.rmem_max; serve warns when it did.
        */
-      socketBuffer: z.number().int().min(65_536).max(268_435_456).default(4_194_304),
+      socketBuffer: z.number().int().min(65_536).max(268_435_456).default(1_048_576),
       /**
        * How often the client table is reloaded from the database (clients added by the CLI appear by then).
        * Each reload is a query on every node: at least 100 ms (0 meant a reload every millisecond; the tests
