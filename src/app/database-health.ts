@@ -1,5 +1,8 @@
 import { repeatEvery } from '../lang/repeat';
 
+/** Why the database counts as down, for the log: each calls for a different look. */
+export type DownReason = 'unreachable' | 'no answer in time' | 'read-only';
+
 export interface DatabaseHealth {
   /** Whether the last check reached the database in time. */
   up(): boolean;
@@ -13,20 +16,26 @@ export interface DatabaseHealth {
  * NAS's health probe.
  */
 export function watchDatabaseHealth(opts: {
+  /** true: answers and takes writes; false: answers but refuses writes (read-only); a throw: unreachable. */
   ping: () => Promise<boolean>;
-  onChange?: (up: boolean) => void;
+  onChange?: (up: boolean, why?: DownReason) => void;
   intervalMs?: number;
   timeoutMs?: number;
 }): DatabaseHealth {
   let up = true;
   const rounds = repeatEvery(opts.intervalMs ?? 2000, async () => {
     let expire: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<boolean>((resolve) => (expire = setTimeout(() => resolve(false), opts.timeoutMs ?? 2000)));
-    const now = await Promise.race([opts.ping().catch(() => false), timedOut]);
+    const timedOut = new Promise<DownReason>((resolve) => (expire = setTimeout(() => resolve('no answer in time'), opts.timeoutMs ?? 2000)));
+    const pinged = opts.ping().then(
+      (writable): DownReason | undefined => (writable ? undefined : 'read-only'),
+      (): DownReason => 'unreachable',
+    );
+    const why = await Promise.race([pinged, timedOut]);
     clearTimeout(expire);
+    const now = why === undefined;
     if (now !== up) {
       up = now;
-      opts.onChange?.(now);
+      opts.onChange?.(now, why);
     }
   });
   return { up: () => up, stop: () => rounds.stop() };

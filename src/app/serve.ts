@@ -123,7 +123,10 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
   let watchdog: EmbeddedWatchdog | undefined;
   const health = watchDatabaseHealth({
     ping: () => store.ping(),
-    onChange: (up) => (up ? logger.info({}, 'database reachable again') : logger.warn({}, 'database unreachable; Status-Server goes unanswered until it returns')),
+    onChange: (up, why) =>
+      up
+        ? logger.info({}, 'database answers and takes writes again')
+        : logger.warn({ why }, `database ${why === 'read-only' ? 'is read-only (a standby, or default_transaction_read_only)' : why}; Status-Server goes unanswered and /healthz is 503 until it answers and takes writes`),
   });
   metrics.watchDatabase(health.up);
   let reportLost: (why: string) => void = () => {};

@@ -37,6 +37,7 @@ export interface Store {
   readonly embeddedDatabase?: Pick<EmbeddedPostgresHandle, 'revive'>;
   /** Runs `fn` in one transaction, with repositories that write in it: all of it commits, or none. */
   transaction<T>(fn: (tx: TransactionStore) => Promise<T>): Promise<T>;
+  /** Whether the database takes writes (false: it answers read-only); throws when it cannot be reached. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -128,13 +129,7 @@ export function buildStore(conn: Connection, keys: KeyRing, url: string, schema:
     embedded: !!embedded,
     embeddedDatabase: embedded,
     transaction: (fn) => db.transaction().execute((tx) => fn(repositories(tx, keys, connectionRunner(tx)))),
-    async ping() {
-      try {
-        return await answersWritable(conn.pool);
-      } catch {
-        return false;
-      }
-    },
+    ping: () => answersWritable(conn.pool),
     async close() {
       await conn.close();
       await embedded?.release();

@@ -1,30 +1,32 @@
-import { watchDatabaseHealth } from '../../src/app/database-health';
+import { watchDatabaseHealth, type DownReason } from '../../src/app/database-health';
 
 /*
- * Status-Server is answered only while the database answers: refusing connections and hanging (a frozen
- * server, a dead route) both count as down, and each change is reported once.
+ * Status-Server is answered only while the database answers and takes writes: refusing connections, hanging
+ * (a frozen server, a dead route) and answering read-only (a standby) all count as down, each change is
+ * reported once, and a fall says which of them it was (serve's warning names it: an operator looking for a
+ * network fault when the database is a standby looks in the wrong place).
  */
 async function until(what: () => boolean): Promise<void> {
   const deadline = Date.now() + 5000;
   while (!what() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
 }
 
-// [case, what a ping does, up afterwards]
-const cases: [string, () => Promise<boolean>, boolean][] = [
-  ['answers', async () => true, true],
-  ['says it is not reachable', async () => false, false],
-  ['throws', () => Promise.reject(new Error('ECONNREFUSED')), false],
-  ['never answers (past the timeout)', () => new Promise<boolean>(() => {}), false],
+// [case, up afterwards, why reported, what a ping does]
+const cases: [string, boolean, DownReason | undefined, () => Promise<boolean>][] = [
+  ['answers and takes writes', true, undefined, async () => true],
+  ['answers read-only', false, 'read-only', async () => false],
+  ['cannot be reached (the ping throws)', false, 'unreachable', () => Promise.reject(new Error('ECONNREFUSED'))],
+  ['never answers (past the timeout)', false, 'no answer in time', () => new Promise<boolean>(() => {})],
 ];
 
-test.each(cases)('a database that %s: up is %s', async (_case, ping, expected) => {
-  const changes: boolean[] = [];
+test.each(cases)('a database that %s: up is %s, why %s', async (_case, expected, why, ping) => {
+  const changes: [boolean, DownReason | undefined][] = [];
   let pings = 0;
-  const health = watchDatabaseHealth({ ping: () => (pings++, ping()), onChange: (up) => changes.push(up), intervalMs: 5, timeoutMs: 20 });
+  const health = watchDatabaseHealth({ ping: () => (pings++, ping()), onChange: (up, reason) => changes.push([up, reason]), intervalMs: 5, timeoutMs: 20 });
   await until(() => pings >= 3);
   await health.stop();
   expect(health.up()).toBe(expected);
-  expect(changes).toEqual(expected ? [] : [false]); // up at start; a change is reported once
+  expect(changes).toEqual(expected ? [] : [[false, why]]); // up at start; a change is reported once
 });
 
 test('down, then back: both changes reported once', async () => {
