@@ -189,7 +189,6 @@ export class RadiusServer<T = unknown> {
     this.stats = { received: 0, replied: 0, duplicatesAnswered: 0, unanswered: 0, pending: 0, dropped };
   }
 
-  /** Binds every listen address; resolves with the ports actually bound (port 0 picks a free one). */
   /**
    * The receive buffer the kernel granted the sockets (the smallest, if they differ), in the bytes
    * socketBufferBytes asks for: Linux reports twice what it grants (socket(7), SO_RCVBUF). Undefined
@@ -201,6 +200,7 @@ export class RadiusServer<T = unknown> {
     return process.platform === 'linux' ? reported / 2 : reported;
   }
 
+  /** Binds every listen address; resolves with the ports actually bound (port 0 picks a free one). */
   async start(): Promise<BoundAddress[]> {
     if (this.#state !== 'idle') throw new Error(`RADIUS server cannot start: it is ${this.#state}`);
     this.#state = 'running';
