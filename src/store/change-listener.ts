@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { KEEPALIVE } from './connect';
 
 export type ChangeEvent = { kind: 'user'; username: string } | { kind: 'tokens'; userId: bigint } | { kind: 'reset' };
 
@@ -51,8 +52,7 @@ export class ChangeListener {
       application_name: 'radotp-listen',
       connectionTimeoutMillis: 3000,
       query_timeout: this.timeoutMs,
-      keepAlive: true,
-      keepAliveInitialDelayMillis: 10_000,
+      ...KEEPALIVE,
     });
     this.client = client;
     const down = (why: string) => {

@@ -32,10 +32,11 @@ export interface ConnectOptions {
 }
 
 /*
- * TCP keepalive on every connection: an idle pooled connection to a host that went away (no reset) is
- * found dead by a probe and dropped by the pool, instead of failing the login that picks it up next.
+ * TCP keepalive on every connection (the change listener's too): an idle pooled connection to a host that
+ * went away (no reset) is found dead by a probe and dropped by the pool, instead of failing the login that
+ * picks it up next.
  */
-const KEEPALIVE = { keepAlive: true, keepAliveInitialDelayMillis: 10_000 } as const;
+export const KEEPALIVE = { keepAlive: true, keepAliveInitialDelayMillis: 10_000 } as const;
 
 export function connect(url: string, opts: ConnectOptions = {}): Connection {
   const name = opts.applicationName ?? 'radotp';
