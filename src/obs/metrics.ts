@@ -61,30 +61,20 @@ export class Metrics {
   });
 
   /**
-   * 1 while the database answers (the check behind /healthz and Status-Server, every 2 s), else 0: the
-   * state an alert wants, where the failed decisions only show it while logins keep coming.
+   * 1 while the database answers and takes writes (the check behind /healthz and Status-Server, every 2 s),
+   * else 0: the state an alert wants, where the failed decisions only show it while logins keep coming.
    */
   watchDatabase(up: () => boolean): void {
-    new client.Gauge({
+    readAtScrape(this.registry, {
       name: 'radotp_database_up',
-      help: '1 while the database answers this node\'s health check (every 2 s), 0 while it does not',
-      registers: [this.registry],
-      collect() {
-        this.set(up() ? 1 : 0);
-      },
+      help: '1 while the database answers this node\'s health check (every 2 s) and takes writes, 0 while it does not',
+      read: () => (up() ? 1 : 0),
     });
   }
 
   /** Reads the audit writer's backlog when scraped (it changes with every login). */
   watchAuditBacklog(backlog: () => number): void {
-    new client.Gauge({
-      name: 'radotp_audit_backlog',
-      help: 'Audit events waiting to be written to the database',
-      registers: [this.registry],
-      collect() {
-        this.set(backlog());
-      },
-    });
+    readAtScrape(this.registry, { name: 'radotp_audit_backlog', help: 'Audit events waiting to be written to the database', read: backlog });
   }
 
   /** Reads the login cache's own counters when scraped (nothing is counted here per login). */
@@ -127,6 +117,18 @@ export class Metrics {
 }
 
 type LabelValues = Record<string, string>;
+
+/** A gauge whose value is kept elsewhere, read when the registry is scraped. */
+function readAtScrape(registry: client.Registry, spec: { name: string; help: string; read: () => number }): client.Gauge {
+  return new client.Gauge({
+    name: spec.name,
+    help: spec.help,
+    registers: [registry],
+    collect() {
+      this.set(spec.read());
+    },
+  });
+}
 
 /** A counter whose values are totals kept elsewhere, copied in when the registry is scraped. */
 function countedAtScrape(
