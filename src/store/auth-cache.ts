@@ -38,8 +38,14 @@ export interface AuthSources {
 export class AuthCache {
   /** Lookups of a user served from memory, and those that had to read the database. */
   readonly stats = { hits: 0, misses: 0 };
-  /** By username, oldest first (Map keeps insertion order), so the first entry is the one to evict. */
+  /** Users, by username, oldest first (Map keeps insertion order), so the first entry is the one to evict. */
   private readonly entries = new Map<string, Entry>();
+  /**
+   * Names known not to exist (user null), with a bound of their own. In one map with the users, a password
+   * spray of made-up names through a NAS (anyone can type any name at a VPN gateway) evicted every real user,
+   * and each of their logins then read the database again while the spray went on.
+   */
+  private readonly unknown = new Map<string, Entry>();
   /** The same entries by user id, for the `tokens:<id>` notifications. */
   private readonly byId = new Map<bigint, string>();
   /**
@@ -52,6 +58,7 @@ export class AuthCache {
   private generation = 0;
   private readonly lookups: LookupBatcher<string, LoginData>;
   private readonly maxEntries: number;
+  private readonly maxUnknownEntries: number;
   private readonly ttlMs: number;
 
   /**
@@ -61,10 +68,12 @@ export class AuthCache {
   constructor(
     private readonly source: AuthSources,
     private readonly isLive: () => boolean,
-    opts: { maxEntries?: number; ttlMs?: number } = {},
+    /** maxUnknownEntries: names known not to exist, kept apart (default an eighth of maxEntries). */
+    opts: { maxEntries?: number; maxUnknownEntries?: number; ttlMs?: number } = {},
     private readonly now: () => number = Date.now,
   ) {
     this.maxEntries = opts.maxEntries ?? 200_000;
+    this.maxUnknownEntries = opts.maxUnknownEntries ?? Math.max(1, Math.floor(this.maxEntries / 8));
     this.ttlMs = opts.ttlMs ?? 3_600_000;
     this.lookups = new LookupBatcher((names) => source.loadLoginData(names));
   }
@@ -77,6 +86,7 @@ export class AuthCache {
       if (username !== undefined) this.drop(username);
     } else {
       this.entries.clear();
+      this.unknown.clear();
       this.byId.clear();
       this.lastFound = undefined;
     }
@@ -171,7 +181,7 @@ export class AuthCache {
   }
 
   private entry(username: string, now: number): Entry | undefined {
-    const e = this.entries.get(username);
+    const e = this.entries.get(username) ?? this.unknown.get(username);
     if (e === undefined || e.expires > now) return e;
     this.drop(username);
     return undefined;
@@ -179,15 +189,17 @@ export class AuthCache {
 
   private store(username: string, user: UserRecord | null, tokens: LoginToken[] | undefined, now: number): void {
     this.drop(username);
-    evictOldest(this.entries, this.maxEntries, (name, e) => this.forget(name, e));
-    this.entries.set(username, { user, tokens, expires: now + this.ttlMs });
+    const map = user === null ? this.unknown : this.entries;
+    evictOldest(map, user === null ? this.maxUnknownEntries : this.maxEntries, (name, e) => this.forget(name, e));
+    map.set(username, { user, tokens, expires: now + this.ttlMs });
     if (user !== null) this.byId.set(user.id, username);
   }
 
   private drop(username: string): void {
-    const e = this.entries.get(username);
+    const e = this.entries.get(username) ?? this.unknown.get(username);
     if (e === undefined) return;
     this.entries.delete(username);
+    this.unknown.delete(username);
     this.forget(username, e);
   }
 

@@ -188,6 +188,31 @@ describe('AuthCache', () => {
     expect(calls.loadLoginData).toBe(4);
   });
 
+  test('a flood of unknown names does not evict known users: names known not to exist have a bound of their own', async () => {
+    const { s, calls } = source(rows);
+    const cache = new AuthCache(s, () => true, { maxEntries: 3, maxUnknownEntries: 2 });
+    await cache.warm(pages(10));
+    // a password spray through a VPN gateway: every name made up, each one read once
+    for (let i = 0; i < 50; i++) await cache.findUser(`nobody${i}`);
+    expect(calls.loadLoginData).toBe(50);
+    for (const name of ['ann', 'bob', 'cyd']) expect(cache.findUser(name)).not.toBeInstanceOf(Promise); // still in memory
+    expect(calls.loadLoginData).toBe(50);
+    // the unknown names themselves stay bounded: the last ones are remembered, the older ones read again
+    expect(cache.findUser('nobody49')).toBeUndefined();
+    await cache.findUser('nobody0');
+    expect(calls.loadLoginData).toBe(51);
+  });
+
+  test('a name known not to exist is read again once a notification says it was created', async () => {
+    const created: LoginData[] = [];
+    const { s } = source(created);
+    const cache = new AuthCache(s, () => true, { maxEntries: 3, maxUnknownEntries: 2 });
+    expect(await cache.findUser('dan')).toBeUndefined();
+    created.push({ user: user(4, 'dan'), tokens: [] });
+    cache.onChange({ kind: 'user', username: 'dan' });
+    expect((await cache.findUser('dan'))?.id).toBe(4n);
+  });
+
   test("evicting a renamed user's old entry keeps the notifications reaching the new one", async () => {
     const renamed: LoginData[] = [...rows, { user: user(1, 'ann2'), tokens: [token(11)] }];
     const { s, calls } = source(renamed);
