@@ -172,8 +172,8 @@ export class RadiusServer<T = unknown> {
   readonly #badPacketLog = new RateLimitedLog();
   readonly #failureLog = new RateLimitedLog();
   readonly #sockets: dgram.Socket[] = [];
-  /** Wildcard listen addresses and the host addresses bound for each (see #bindWildcard). */
-  readonly #wildcards: { host: string; port: number; bound: Set<string> }[] = [];
+  /** Wildcard listen addresses and the host addresses bound for each, with their sockets (undefined while binding; see #bindWildcard). */
+  readonly #wildcards: { host: string; port: number; bound: Map<string, dgram.Socket | undefined> }[] = [];
   #rescanTimer: NodeJS.Timeout | undefined;
   #state: ServerState = 'idle';
   #stopping: Promise<void> | undefined;
@@ -276,7 +276,7 @@ export class RadiusServer<T = unknown> {
     if (addresses.length === 0) {
       throw Object.assign(new Error(`no IPv${family} address on this host for ${host}`), { code: 'EADDRNOTAVAIL' });
     }
-    const entry = { host, port, bound: new Set<string>() };
+    const entry = { host, port, bound: new Map<string, dgram.Socket | undefined>() };
     for (const address of addresses) {
       if (entry.bound.has(address)) continue;
       let socket: dgram.Socket;
@@ -289,7 +289,7 @@ export class RadiusServer<T = unknown> {
         continue;
       }
       entry.port = socket.address().port;
-      entry.bound.add(address);
+      entry.bound.set(address, socket);
     }
     if (entry.bound.size === 0) {
       throw Object.assign(new Error(`no IPv${family} address of this host could be bound for ${host}`), { code: 'EADDRNOTAVAIL' });
@@ -304,7 +304,12 @@ export class RadiusServer<T = unknown> {
     return (this.#opts.localAddresses ?? hostAddresses)(familyOf(host));
   }
 
-  /** Binds the addresses the host gained since (a VIP that moved in); one that cannot be bound is tried again next time. */
+  /**
+   * Binds the addresses the host gained since (a VIP that moved in); one that cannot be bound is tried again
+   * next time. Lets go of those it lost: IPv6 temporary addresses (RFC 8981, a new one a day on the default
+   * `[::]`), DHCP renumbering and VIPs moving away kept one socket (a file descriptor) per address the host
+   * ever had, for good. No datagram reaches an address the host lacks, and one coming back is bound again.
+   */
   #rescan(): void {
     for (const entry of this.#wildcards) {
       let addresses: readonly string[];
@@ -313,13 +318,26 @@ export class RadiusServer<T = unknown> {
       } catch {
         continue;
       }
+      if (this.#state !== 'running') return;
+      // an empty list is more likely a glitch than a host without a single address: keep what is bound
+      const current = new Set(addresses);
+      if (current.size > 0) {
+        for (const [address, socket] of entry.bound) {
+          if (current.has(address) || socket === undefined) continue;
+          entry.bound.delete(address);
+          this.#sockets.splice(this.#sockets.indexOf(socket), 1);
+          socket.close();
+          this.#opts.logger?.info({ address, port: entry.port }, 'no longer listening on an address the host no longer has');
+        }
+      }
       for (const address of addresses) {
-        if (entry.bound.has(address) || this.#state !== 'running') continue;
-        entry.bound.add(address); // taken now, so the next round does not bind it twice
+        if (entry.bound.has(address)) continue;
+        entry.bound.set(address, undefined); // taken now, so the next round does not bind it twice
         this.#bind(address, entry.port).then(
           (socket) => {
-            if (this.#state !== 'running') socket.close();
-            else this.#opts.logger?.info({ address, port: entry.port }, 'listening on a new host address');
+            if (this.#state !== 'running') return void socket.close();
+            entry.bound.set(address, socket);
+            this.#opts.logger?.info({ address, port: entry.port }, 'listening on a new host address');
           },
           (err: NodeJS.ErrnoException) => {
             entry.bound.delete(address);

@@ -813,6 +813,42 @@ describe('a wildcard listener on a host with several addresses', () => {
     const answer = await exchangeFrom127(accessRequest(), '127.0.0.3', port);
     expect(answer?.from).toBe('127.0.0.3');
   });
+
+  // IPv6 temporary addresses (RFC 8981: a new one every day on `[::]`, the default), DHCP renumbering, VIPs
+  // moving between hosts: a socket kept per address the host ever had is a file descriptor leaked per address.
+  test('an address the host no longer has is let go (its port is free), and taken again when it comes back', async () => {
+    const port = await freeUdpPort();
+    const table = new ClientTable([client('v4', '127.0.0.1')]);
+    let addresses = ['127.0.0.1', '127.0.0.3'];
+    const server = new RadiusServer({
+      listen: [{ host: '0.0.0.0', port }],
+      clients: () => table,
+      handler: () => ({ code: Code.AccessAccept, attributes: [] }),
+      localAddresses: (family: 4 | 6) => (family === 4 ? addresses : []),
+      addressRescanMs: 50,
+    } as RadiusServerOptions<{ site: string }>);
+    servers.push(server as RadiusServer<unknown>);
+    await server.start();
+    const bindable = async (address: string) => {
+      const probe = dgram.createSocket('udp4');
+      try {
+        return await new Promise<boolean>((resolve) => {
+          probe.once('error', () => resolve(false));
+          probe.bind(port, address, () => resolve(true));
+        });
+      } finally {
+        probe.close();
+      }
+    };
+    expect(await bindable('127.0.0.3')).toBe(false);
+    addresses = ['127.0.0.1'];
+    await sleep(200);
+    expect(await bindable('127.0.0.3')).toBe(true);
+    expect((await exchangeFrom127(accessRequest(), '127.0.0.1', port))?.from).toBe('127.0.0.1'); // the others stay
+    addresses = ['127.0.0.1', '127.0.0.3'];
+    await sleep(200);
+    expect((await exchangeFrom127(accessRequest(), '127.0.0.3', port))?.from).toBe('127.0.0.3');
+  });
 });
 
 describe('lifecycle and events', () => {
