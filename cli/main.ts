@@ -20,10 +20,31 @@ export function buildProgram(): Command {
   const addConfig = (c: Command) => {
     if (c !== program) c.option('-c, --config <file>', 'config file (default: $RADOTP_CONFIG, else ./radotp.yaml)');
     c.exitOverride();
+    withoutOptionValues(c);
     c.commands.forEach(addConfig);
   };
   addConfig(program);
   return program;
+}
+
+/**
+ * commander's "unknown option" error quotes the whole word, value included: `user add bob --password=hunter2`
+ * (there is no --password: passwords come on stdin) printed "unknown option '--password=hunter2'", putting
+ * the password in a terminal's scrollback or a job's log. Only the option's name is quoted now
+ * ('--password'; '-p' of '-phunter2'), and commander's "(Did you mean --secret?)" hint still follows one.
+ */
+function withoutOptionValues(c: Command): void {
+  // unknownOption is commander's (public in its JavaScript, missing from its typings), called for the first unknown word.
+  const cmd = c as unknown as { unknownOption(flag: string): void };
+  const unknownOption = cmd.unknownOption.bind(c);
+  cmd.unknownOption = (flag) => unknownOption(optionName(flag));
+}
+
+/** `--name=value` → `--name`; `-xvalue` → `-x`; anything else as it is. */
+function optionName(word: string): string {
+  if (word.startsWith('--')) return word.split('=', 1)[0];
+  if (word.startsWith('-') && word.length > 2) return word.slice(0, 2);
+  return word;
 }
 
 /** Turns any error into one line on stderr and a non-zero exit code. */

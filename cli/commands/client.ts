@@ -88,7 +88,7 @@ export function clientCommand(): Command {
     .command('set <name>')
     .description('change a client')
     .option('--address <cidr>', 'source address or network', address)
-    .option('--secret <secret>', 'new shared secret')
+    .option('--secret <secret>', 'new shared secret (prefer --secret-stdin: command lines are visible to other users)')
     .option('--secret-stdin', 'read the new shared secret from standard input')
     .option('--require-message-authenticator <yes|no>', 'refuse Access-Requests without Message-Authenticator', yesNo)
     .addOption(replyOption())

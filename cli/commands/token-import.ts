@@ -88,7 +88,7 @@ export function addImportCommand(token: Command): void {
   token
     .command('import <file>')
     .description('import hardware tokens from a PSKC (RFC 6030) file into the pool, all or nothing')
-    .option('--psk <hex>', 'pre-shared transport key, in hex')
+    .option('--psk <hex>', 'pre-shared transport key, in hex (prefer --psk-file: command lines are visible to other users)')
     .option('--psk-file <file>', 'file holding the transport key in hex')
     .option('--password-stdin', 'read the PBKDF2 password from standard input')
     .option('--private-key <file>', 'RSA private key (PEM) or PKCS#12 (.p12) for asymmetric key transport')
