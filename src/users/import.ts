@@ -35,6 +35,18 @@ export class ImportError extends Error {
   override name = 'ImportError';
 }
 
+/**
+ * What is wrong with a first line that is not the header, without quoting it: a file without its header
+ * starts with a user's line, password included ("got "alice,hunter2,token,"" printed the password), and a
+ * file separated by ';' is one field holding the whole line.
+ */
+function headerMismatch(names: readonly string[]): string {
+  const shape = `(the line is not shown: it may be a user's, with a password)`;
+  if (names.length !== CSV_HEADER.length) return `the first line has ${names.length} comma-separated field(s), not ${CSV_HEADER.length} ${shape}`;
+  const column = CSV_HEADER.findIndex((name, i) => names[i] !== name);
+  return `column ${column + 1} is not "${CSV_HEADER[column]}" ${shape}`;
+}
+
 /** Reads and checks the file's shape (header, columns, usernames, duplicates); no database needed. */
 export function readUserCsv(text: string, methods: readonly string[]): CsvUserRow[] {
   const records = parseCsv(text);
@@ -42,7 +54,7 @@ export function readUserCsv(text: string, methods: readonly string[]): CsvUserRo
   if (header.done) throw new ImportError('the file is empty (expected the header username,password,method,token_serial)');
   const names = header.value.fields.map((f) => f.trim().toLowerCase());
   if (names.join(',') !== CSV_HEADER.join(',')) {
-    throw new ImportError(`line ${header.value.line}: expected the header "${CSV_HEADER.join(',')}", got "${header.value.fields.join(',')}"`);
+    throw new ImportError(`line ${header.value.line}: expected the header "${CSV_HEADER.join(',')}": ${headerMismatch(names)}`);
   }
   const rows: CsvUserRow[] = [];
   const seenUsers = new Map<string, number>();

@@ -110,6 +110,8 @@ describe('one bad line imports nothing and is named', () => {
     good2: string;
     /** The name on the bad line. */
     gina: string;
+    /** Gina's password, where a row gives one: never in the refusal. */
+    password: string;
     pool: PoolToken;
     taken: PoolToken;
     takenBy: string;
@@ -124,14 +126,18 @@ describe('one bad line imports nothing and is named', () => {
     ['too few columns', (c) => [HEADER, c.good, c.good2, `${c.gina},,token`], 4, () => 'expected 4 fields, got 3'],
     ['too many columns', (c) => [HEADER, c.good, `${c.gina},,token,,extra`, c.good2], 3, () => 'expected 4 fields, got 5'],
     ['unknown method', (c) => [HEADER, c.good, `${c.gina},,sms,`, c.good2], 3, () => 'unknown method "sms"'],
-    ['bad header', (c) => ['user,password,method,token', c.good], 1, () => 'expected the header "username,password,method,token_serial"'],
+    ['bad header', (c) => ['user,password,method,token', c.good], 1, () => 'expected the header "username,password,method,token_serial": column 1 is not "username"'],
+    // the first line is then a user's: the refusal quoted it, password and all
+    ['no header', (c) => [`${c.gina},${c.password},token,`, c.good], 1, () => 'expected the header "username,password,method,token_serial": column 1 is not "username"'],
+    ['separated by ;', (c) => [HEADER.replaceAll(',', ';'), `${c.gina};${c.password};token;`], 1, () => 'the first line has 1 comma-separated field(s), not 4'],
+    ['no header, separated by ;', (c) => [`${c.gina};${c.password};token;`], 1, () => 'the first line has 1 comma-separated field(s), not 4'],
     ['unterminated quote', (c) => [HEADER, c.good, `"${c.gina},,token,`], 3, () => 'unterminated quoted field'],
   ];
 
   test.each(ROWS)('%s', async (_name, lines, lineNo, reason) => {
     const [pool, taken, disabled] = [await addPoolToken(t, { kind: 'hotp' }), await addPoolToken(t, { kind: 'hotp' }), await addPoolToken(t, { kind: 'hotp' })];
     const goodUser = fresh('good');
-    const c: Ctx = { good: `${goodUser},,token,${pool.serial}`, good2: `${fresh('good2')},,,`, gina: fresh('gina'), pool, taken, takenBy: fresh('owner'), disabled };
+    const c: Ctx = { good: `${goodUser},,token,${pool.serial}`, good2: `${fresh('good2')},,,`, gina: fresh('gina'), password: fresh('gina-pw'), pool, taken, takenBy: fresh('owner'), disabled };
     await t.store.users.add({ username: c.takenBy, passwordHash: null, method: 'token' });
     await adminOf(t).assign(taken.serial, c.takenBy);
     await adminOf(t).disable(disabled.serial, 'broken');
@@ -141,6 +147,7 @@ describe('one bad line imports nothing and is named', () => {
     const line = refusalLine(await cli(['user', 'import', file]));
     expect(line.startsWith(`radotp: ${file}: line ${lineNo}: `)).toBe(true);
     expect(line).toContain(reason(c));
+    expect(line).not.toContain(c.password);
     expect(await snapshot()).toEqual(before);
     expect(before.users.map((u) => u.username)).not.toContain(goodUser);
   });
