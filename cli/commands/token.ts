@@ -8,6 +8,7 @@ import type { Store, TransactionStore } from '../../src/store/open';
 import type { DisabledReason, TokenState } from '../../src/store/schema';
 import type { TokenInfo } from '../../src/store/tokens';
 import { TokenAdmin, type Enrollment } from '../../src/tokens/admin';
+import { DatabaseClock } from '../../src/store/database-clock';
 import { CliError, createSecretFile, printFields, printJson, printTable, UsageError } from '../io';
 import { addImportCommand } from './token-import';
 import type { AdminAuditWriter } from '../../src/store/audit';
@@ -16,11 +17,18 @@ import { adminAudit, wantsJson, withAdminChange, withStore } from '../context';
 const STATES: TokenState[] = ['pending', 'active', 'unassigned', 'disabled'];
 const REASONS: DisabledReason[] = ['lost', 'stolen', 'broken', 'retired', 'other'];
 
-function adminFor(store: TransactionStore, cfg: LoadedConfig, audit: AdminAuditWriter = adminAudit(store, cfg)): TokenAdmin {
-  return new TokenAdmin(store, new TokenVerifier(store.tokens, store.keys, verifierSettings(cfg)), {
-    pendingTokenTtl: cfg.auth.pendingTokenTtl,
-    audit,
-  });
+/**
+ * Codes, locks and a pending token's expiry go by the database's clock, as on the servers (see DatabaseClock):
+ * an admin machine's clock a few seconds off must not learn a drift the nodes then read against theirs.
+ */
+async function adminFor(store: TransactionStore, cfg: LoadedConfig, audit: AdminAuditWriter = adminAudit(store, cfg)): Promise<TokenAdmin> {
+  const clock = await DatabaseClock.read(store.db);
+  return new TokenAdmin(
+    store,
+    new TokenVerifier(store.tokens, store.keys, verifierSettings(cfg), clock.now),
+    { pendingTokenTtl: cfg.auth.pendingTokenTtl, audit },
+    clock.now,
+  );
 }
 
 /**
@@ -29,12 +37,12 @@ function adminFor(store: TransactionStore, cfg: LoadedConfig, audit: AdminAuditW
  * then fails, and enrollment draws a new serial after a unique violation, which would abort a transaction.
  */
 function withAdmin<T>(cmd: Command, fn: (admin: TokenAdmin, store: Store, cfg: LoadedConfig) => Promise<T>): Promise<T> {
-  return withStore(cmd, (store, cfg) => fn(adminFor(store, cfg), store, cfg));
+  return withStore(cmd, async (store, cfg) => fn(await adminFor(store, cfg), store, cfg));
 }
 
 /** For a change to a token: the change and its audit row in one transaction (see withAdminChange). */
 function changeToken<T>(cmd: Command, fn: (admin: TokenAdmin) => Promise<T>): Promise<T> {
-  return withAdminChange(cmd, (tx, audit, cfg) => fn(adminFor(tx, cfg, audit)));
+  return withAdminChange(cmd, async (tx, audit, cfg) => fn(await adminFor(tx, cfg, audit)));
 }
 
 /** The admin's view of a token: everything but the seed. */

@@ -48,8 +48,9 @@ export function buildMethods(
   tokens: TokenSource = storeTokens(store),
   codeLengthsInUse: () => readonly number[] = NO_LENGTHS,
   firstFactor: LocalPasswordFactor = new LocalPasswordFactor(store.passwords, passwordLockout(cfg)),
+  clock?: () => number,
 ): Map<string, AuthMethod> {
-  const verifier = new TokenVerifier(store.tokens, store.keys, verifierSettings(cfg));
+  const verifier = new TokenVerifier(store.tokens, store.keys, verifierSettings(cfg), clock);
   const methods: AuthMethod[] = [
     new PasswordMethod(firstFactor, codeLengthsInUse),
     new TokenMethod(firstFactor, tokens, store.challenges, verifier, {
@@ -90,6 +91,11 @@ export interface ServingParts {
   readonly cache: AuthCache;
   readonly codeLengths: Pick<CodeLengthsInUse, 'current'>;
   readonly onPasswordHash?: (purpose: PasswordHashPurpose) => void;
+  /**
+   * Unix seconds by the database's clock (see DatabaseClock), the one clock of every node: TOTP steps are read
+   * against it, as the drift stored by other nodes was, and token locks, as the spend's guard reads them.
+   */
+  readonly clock?: () => number;
 }
 
 /** The pipeline of a server: users and tokens read through the cache (see AuthCache). */
@@ -100,7 +106,7 @@ export function buildPipeline(cfg: LoadedConfig, store: Store, node: string, par
   return new AuthPipeline(
     users,
     store.challenges,
-    buildMethods(cfg, store, node, parts.cache, codeLengthsInUse, firstFactor),
+    buildMethods(cfg, store, node, parts.cache, codeLengthsInUse, firstFactor, parts.clock),
     internalErrorLog(parts.logger),
     { firstFactor, codeLengthsInUse },
   );

@@ -23,6 +23,7 @@ import { watchDatabaseHealth } from './database-health';
 import { watchEmbeddedDatabase, type EmbeddedWatchdog } from './embedded-watchdog';
 import { listenError } from './listen-error';
 import { buildPipeline } from './pipeline';
+import { DatabaseClock } from '../store/database-clock';
 
 const CODE_NAMES: Record<number, string> = {
   1: 'Access-Request',
@@ -87,6 +88,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
   const queryTimeoutMs = cfg.database.queryTimeout * 1000;
   const store = await openStore(cfg, { createKey: true, migrate: true, logger, applicationName: `radotp-serve@${node}`, queryTimeoutMs });
   const timers: NodeJS.Timeout[] = [];
+  const clock = new DatabaseClock();
   // Users and tokens are read through a cache that every node's and CLI's changes invalidate (LISTEN/NOTIFY).
   const cache: AuthCache = new AuthCache(
     {
@@ -95,6 +97,8 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
       hasDisabledToken: (id) => store.tokens.hasDisabledToken(id),
     },
     () => listener.live,
+    {},
+    () => clock.nowMs(), // token validity is read against the database's clock, as usableForUser's query does
   );
   metrics.watchLoginCache(cache.stats);
   const codeLengths = new CodeLengthsInUse(() => store.tokens.codeLengthsInUse(), logger);
@@ -141,6 +145,11 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
   metrics.watchAuditBacklog(() => audit.backlog);
   try {
     let clients = await retryWhileUnavailable(() => loadClientTable(store, logger));
+    await retryWhileUnavailable(() => clock.sync(store.db));
+    const skewMs = clock.offsetFromWallMs();
+    if (Math.abs(skewMs) >= 2000) {
+      logger.warn({ skewSeconds: Math.round(skewMs / 100) / 10 }, "this node's clock differs from the database server's; codes and locks go by the database's clock");
+    }
     await codeLengths.refresh();
     const reloadLog = new RepeatedFailureLog(logger, { failing: 'could not reload RADIUS clients; keeping the previous table', recovered: 'RADIUS clients reloaded again' });
     timers.push(
@@ -154,7 +163,8 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
         );
       }, cfg.radius.clientRefresh * 1000),
       setInterval(() => {
-        Promise.all([store.challenges.purgeExpired(), store.tokens.deleteExpiredPending(), store.audit.forgetOldBatchIds()]).catch(() => {});
+        // the clock's reading too: the monotonic clock carrying it forward may run a little fast or slow
+        Promise.all([store.challenges.purgeExpired(), store.tokens.deleteExpiredPending(), store.audit.forgetOldBatchIds(), clock.sync(store.db)]).catch(() => {});
       }, 60_000),
     );
     for (const t of timers) t.unref();
@@ -165,6 +175,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
       cache,
       codeLengths,
       onPasswordHash: (purpose) => metrics.passwordHashes.inc({ purpose }),
+      clock: clock.now,
     });
     radius = new RadiusServer<ClientData>({
       listen: cfg.radius.listen.map(listen),
