@@ -23,6 +23,7 @@ import { watchDatabaseHealth } from './database-health';
 import { watchEmbeddedDatabase, type EmbeddedWatchdog } from './embedded-watchdog';
 import { listenError } from './listen-error';
 import { buildPipeline } from './pipeline';
+import { repeatEvery, type Repeating } from '../lang/repeat';
 import { DatabaseClock } from '../store/database-clock';
 
 const CODE_NAMES: Record<number, string> = {
@@ -87,7 +88,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
   setPasswordQueueLimit(cfg.auth.maxQueuedPasswordChecks);
   const queryTimeoutMs = cfg.database.queryTimeout * 1000;
   const store = await openStore(cfg, { createKey: true, migrate: true, logger, applicationName: `radotp-serve@${node}`, queryTimeoutMs });
-  const timers: NodeJS.Timeout[] = [];
+  const jobs: Repeating[] = [];
   const clock = new DatabaseClock();
   // Users and tokens are read through a cache that every node's and CLI's changes invalidate (LISTEN/NOTIFY).
   const cache: AuthCache = new AuthCache(
@@ -152,22 +153,22 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
     }
     await codeLengths.refresh();
     const reloadLog = new RepeatedFailureLog(logger, { failing: 'could not reload RADIUS clients; keeping the previous table', recovered: 'RADIUS clients reloaded again' });
-    timers.push(
-      setInterval(() => {
-        loadClientTable(store, logger).then(
-          (t) => {
-            clients = t;
-            reloadLog.succeeded();
-          },
-          (e) => reloadLog.failed({ err: (e as Error).message }),
-        );
-      }, cfg.radius.clientRefresh * 1000),
-      setInterval(() => {
+    // One round at a time (repeatEvery): with a short clientRefresh and a database that hangs, overlapping
+    // reloads piled up on the pool, and one finishing late could put back an older client table.
+    jobs.push(
+      repeatEvery(cfg.radius.clientRefresh * 1000, async () => {
+        try {
+          clients = await loadClientTable(store, logger);
+          reloadLog.succeeded();
+        } catch (e) {
+          reloadLog.failed({ err: (e as Error).message });
+        }
+      }),
+      repeatEvery(60_000, async () => {
         // the clock's reading too: the monotonic clock carrying it forward may run a little fast or slow
-        Promise.all([store.challenges.purgeExpired(), store.tokens.deleteExpiredPending(), store.audit.forgetOldBatchIds(), clock.sync(store.db)]).catch(() => {});
-      }, 60_000),
+        await Promise.all([store.challenges.purgeExpired(), store.tokens.deleteExpiredPending(), store.audit.forgetOldBatchIds(), clock.sync(store.db)]).catch(() => {});
+      }),
     );
-    for (const t of timers) t.unref();
 
     listener.start();
     const pipeline = buildPipeline(cfg, store, node, {
@@ -244,7 +245,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
       lost,
       stop() {
         stopping ??= (async () => {
-          for (const t of timers) clearInterval(t);
+          for (const j of jobs) void j.stop(); // not waiting for a round the database may hold up to queryTimeout
           await watchdog?.stop();
           await health.stop();
           retention?.stop();
@@ -265,7 +266,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
       },
     };
   } catch (e) {
-    for (const t of timers) clearInterval(t);
+    for (const j of jobs) void j.stop();
     await watchdog?.stop();
     await health.stop();
     retention?.stop();
