@@ -795,20 +795,26 @@ describe('a wildcard listener on a host with several addresses', () => {
     }
   });
 
-  test('an address added after the start (a VIP moving in) is listened on within the rescan interval', async () => {
+  /** A server on 0.0.0.0 whose host addresses are `hostAddresses.v4`, rescanned every 50 ms. */
+  async function wildcardServer(hostAddresses: { v4: string[] }): Promise<number> {
     const port = await freeUdpPort();
     const table = new ClientTable([client('v4', '127.0.0.1')]);
-    let addresses = ['127.0.0.1'];
     const server = new RadiusServer({
       listen: [{ host: '0.0.0.0', port }],
       clients: () => table,
       handler: () => ({ code: Code.AccessAccept, attributes: [] }),
-      localAddresses: (family: 4 | 6) => (family === 4 ? addresses : []),
+      localAddresses: (family: 4 | 6) => (family === 4 ? hostAddresses.v4 : []),
       addressRescanMs: 50,
     } as RadiusServerOptions<{ site: string }>);
     servers.push(server as RadiusServer<unknown>);
     await server.start();
-    addresses = ['127.0.0.1', '127.0.0.3'];
+    return port;
+  }
+
+  test('an address added after the start (a VIP moving in) is listened on within the rescan interval', async () => {
+    const host = { v4: ['127.0.0.1'] };
+    const port = await wildcardServer(host);
+    host.v4 = ['127.0.0.1', '127.0.0.3'];
     await sleep(200);
     const answer = await exchangeFrom127(accessRequest(), '127.0.0.3', port);
     expect(answer?.from).toBe('127.0.0.3');
@@ -817,18 +823,8 @@ describe('a wildcard listener on a host with several addresses', () => {
   // IPv6 temporary addresses (RFC 8981: a new one every day on `[::]`, the default), DHCP renumbering, VIPs
   // moving between hosts: a socket kept per address the host ever had is a file descriptor leaked per address.
   test('an address the host no longer has is let go (its port is free), and taken again when it comes back', async () => {
-    const port = await freeUdpPort();
-    const table = new ClientTable([client('v4', '127.0.0.1')]);
-    let addresses = ['127.0.0.1', '127.0.0.3'];
-    const server = new RadiusServer({
-      listen: [{ host: '0.0.0.0', port }],
-      clients: () => table,
-      handler: () => ({ code: Code.AccessAccept, attributes: [] }),
-      localAddresses: (family: 4 | 6) => (family === 4 ? addresses : []),
-      addressRescanMs: 50,
-    } as RadiusServerOptions<{ site: string }>);
-    servers.push(server as RadiusServer<unknown>);
-    await server.start();
+    const host = { v4: ['127.0.0.1', '127.0.0.3'] };
+    const port = await wildcardServer(host);
     const bindable = async (address: string) => {
       const probe = dgram.createSocket('udp4');
       try {
@@ -841,11 +837,11 @@ describe('a wildcard listener on a host with several addresses', () => {
       }
     };
     expect(await bindable('127.0.0.3')).toBe(false);
-    addresses = ['127.0.0.1'];
+    host.v4 = ['127.0.0.1'];
     await sleep(200);
     expect(await bindable('127.0.0.3')).toBe(true);
     expect((await exchangeFrom127(accessRequest(), '127.0.0.1', port))?.from).toBe('127.0.0.1'); // the others stay
-    addresses = ['127.0.0.1', '127.0.0.3'];
+    host.v4 = ['127.0.0.1', '127.0.0.3'];
     await sleep(200);
     expect((await exchangeFrom127(accessRequest(), '127.0.0.3', port))?.from).toBe('127.0.0.3');
   });
