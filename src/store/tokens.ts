@@ -13,6 +13,8 @@ export interface TokenInfo {
   readonly id: bigint;
   readonly serial: string;
   readonly username: string | null;
+  /** The id of the user it is assigned to (a guard for admin changes, see update). */
+  readonly userId: bigint | null;
   readonly origin: 'software' | 'hardware';
   readonly kind: TokenKind;
   readonly state: TokenState;
@@ -120,6 +122,7 @@ export function toInfo(r: RowWithUser): TokenInfo {
     id: r.id,
     serial: r.serial,
     username: r.username,
+    userId: r.user_id,
     origin: r.origin,
     kind: r.kind,
     state: r.state,
@@ -402,13 +405,17 @@ export class TokenRepository {
       fail_count: number;
       locked_until: Date | null;
     }>,
-    where: { state?: TokenState[] } = {},
+    where: { state?: TokenState[]; userId?: bigint | null } = {},
   ): Promise<boolean> {
     let q = this.db
       .updateTable('token')
       .set({ ...set, updated_at: sql<Date>`now()` })
       .where('serial', '=', serial);
+    // An admin change decided on a row read earlier applies only to the row as it was read: another admin
+    // (or node) may have changed it since. PostgreSQL re-checks these conditions on the latest row version
+    // once the other's row lock is gone (READ COMMITTED), so of two such changes the second finds nothing.
     if (where.state) q = q.where('state', 'in', where.state);
+    if (where.userId !== undefined) q = where.userId === null ? q.where('user_id', 'is', null) : q.where('user_id', '=', where.userId);
     const r = await q.executeTakeFirst();
     return r.numUpdatedRows === 1n;
   }

@@ -139,9 +139,7 @@ export class TokenAdmin {
     const user = await this.store.users.get(username);
     if (token.state === 'disabled') throw new TokenStateError(`token ${serial} is disabled (${token.disabledReason}); enable it first`);
     if (token.username) throw new TokenStateError(`token ${serial} is already assigned to ${token.username}; unassign it first`);
-    if (!(await this.store.tokens.update(serial, { user_id: user.id, state: 'active' }, { state: ['unassigned'] }))) {
-      throw new TokenStateError(`token ${serial} changed meanwhile; try again`);
-    }
+    if (!(await this.store.tokens.update(serial, { user_id: user.id, state: 'active' }, { state: ['unassigned'] }))) throw changedMeanwhile(serial);
     return this.changed('assign', await this.store.tokens.get(serial), 'assigned');
   }
 
@@ -151,14 +149,21 @@ export class TokenAdmin {
     if (!token.username) throw new TokenStateError(`token ${serial} is not assigned`);
     if (token.origin === 'software') throw new TokenStateError(`token ${serial} is a software token; delete it instead`);
     const state: TokenState = token.state === 'disabled' ? 'disabled' : 'unassigned';
-    await this.store.tokens.update(serial, { user_id: null, state });
+    // Only the row as read: a `token disable` committed meanwhile must not be undone (a stolen token back
+    // in the pool as assignable), nor a token unassigned twice.
+    if (!(await this.store.tokens.update(serial, { user_id: null, state }, { state: [token.state], userId: token.userId }))) throw changedMeanwhile(serial);
     return this.changed('unassign', await this.store.tokens.get(serial), 'unassigned', { username: token.username });
   }
 
   async disable(serial: string, reason: DisabledReason, note?: string): Promise<TokenInfo> {
     const token = await this.store.tokens.get(serial);
     if (token.state === 'disabled') throw new TokenStateError(`token ${serial} is already disabled (${token.disabledReason})`);
-    await this.store.tokens.update(serial, { state: 'disabled', disabled_reason: reason, disabled_note: note ?? null });
+    // Whatever else changed meanwhile (an unassign), the token is disabled; but a second `token disable`
+    // racing this one must not overwrite the first one's reason while both admins are told "disabled".
+    if (!(await this.store.tokens.update(serial, { state: 'disabled', disabled_reason: reason, disabled_note: note ?? null }, { state: ['pending', 'active', 'unassigned'] }))) {
+      const now = await this.store.tokens.get(serial);
+      throw new TokenStateError(`token ${serial} is already disabled (${now.disabledReason})`);
+    }
     return this.changed('disable', await this.store.tokens.get(serial), 'disabled', { detail: { disabledReason: reason } });
   }
 
@@ -166,7 +171,9 @@ export class TokenAdmin {
     const token = await this.store.tokens.get(serial);
     if (token.state !== 'disabled') throw new TokenStateError(`token ${serial} is not disabled`);
     const state: TokenState = !token.username ? 'unassigned' : token.pendingExpiresAt ? 'pending' : 'active';
-    await this.store.tokens.update(serial, { state, disabled_reason: null, disabled_note: null }, { state: ['disabled'] });
+    // The state to go back to follows from the user as read: an unassign committed meanwhile would
+    // otherwise leave an active token that belongs to nobody (and that `token assign` then refuses).
+    if (!(await this.store.tokens.update(serial, { state, disabled_reason: null, disabled_note: null }, { state: ['disabled'], userId: token.userId }))) throw changedMeanwhile(serial);
     return this.changed('enable', await this.store.tokens.get(serial), 'enabled');
   }
 
@@ -216,6 +223,11 @@ export class TokenAdmin {
     if (!ok) throw new TokenStateError(`codes are not two consecutive codes of token ${serial} within the resync window (or were already used)`);
     return this.changed('resync', await this.store.tokens.get(serial), 'resynced');
   }
+}
+
+/** Another admin changed the token between this command's read and its write: nothing was done. */
+function changedMeanwhile(serial: string): TokenStateError {
+  return new TokenStateError(`token ${serial} changed meanwhile; try again`);
 }
 
 /**

@@ -1,0 +1,69 @@
+import { randomBytes } from 'node:crypto';
+import type { TokenInfo } from '../../src/store/tokens';
+import type { TokenAdmin } from '../../src/tokens/admin';
+import { cluster, change, outcomes, type Cluster } from './race-support';
+
+/*
+ * Two admins change one token at the same moment, each through the CLI's path (the change and its audit
+ * row in one transaction), many times over. Whatever the interleaving, the token must end in a state one
+ * of them, run alone after the other, could have left: never a stolen token back in the pool, never an
+ * active token without a user. An admin whose change could not be made is told so.
+ */
+let c: Cluster;
+beforeAll(async () => {
+  c = await cluster(2);
+  for (const username of ['ann', 'bob']) await c.nodes[0].users.add({ username, passwordHash: null, method: 'token' });
+});
+afterAll(() => c.close());
+
+let n = 0;
+async function hardwareToken(setup: { user?: string; disabled?: boolean } = {}): Promise<string> {
+  const serial = `R${++n}-${randomBytes(3).toString('hex')}`;
+  const user = setup.user ? await c.nodes[0].users.get(setup.user) : undefined;
+  await c.nodes[0].tokens.create({ serial, userId: user?.id ?? null, origin: 'hardware', kind: 'hotp', state: user ? 'active' : 'unassigned', algorithm: 'sha1', digits: 6, seed: randomBytes(20) });
+  if (setup.disabled) await change(c.nodes[0], (a) => a.disable(serial, 'lost'));
+  return serial;
+}
+
+type Op = (admin: TokenAdmin, serial: string) => Promise<unknown>;
+const shape = (t: TokenInfo) => `${t.state}/${t.username ?? '-'}${t.disabledReason ? `/${t.disabledReason}` : ''}`;
+
+interface Case {
+  before: { user?: string; disabled?: boolean };
+  one: Op;
+  two: Op;
+  /** The states the token may end in: those the two changes leave run one after the other, in either order. */
+  after: string[];
+  /** Whether both may succeed: in one order or the other the second change still makes sense. */
+  both: boolean;
+}
+
+const cases: [string, string, string, Case][] = [
+  ["ann's token", 'unassign', 'disable --reason stolen', { before: { user: 'ann' }, one: (a, s) => a.unassign(s), two: (a, s) => a.disable(s, 'stolen'), after: ['disabled/-/stolen', 'disabled/ann/stolen'], both: true }],
+  [
+    "ann's lost (disabled) token",
+    'unassign',
+    'enable',
+    { before: { user: 'ann', disabled: true }, one: (a, s) => a.unassign(s), two: (a, s) => a.enable(s), after: ['active/ann', 'unassigned/-', 'disabled/-/lost'], both: true },
+  ],
+  ["ann's token", 'disable --reason lost', 'disable --reason stolen', { before: { user: 'ann' }, one: (a, s) => a.disable(s, 'lost'), two: (a, s) => a.disable(s, 'stolen'), after: ['disabled/ann/lost', 'disabled/ann/stolen'], both: false }],
+  ["ann's token", 'unassign', 'unassign', { before: { user: 'ann' }, one: (a, s) => a.unassign(s), two: (a, s) => a.unassign(s), after: ['unassigned/-'], both: false }],
+  ['a pool token', 'assign ann', 'assign bob', { before: {}, one: (a, s) => a.assign(s, 'ann'), two: (a, s) => a.assign(s, 'bob'), after: ['active/ann', 'active/bob'], both: false }],
+  ['a pool token', 'assign ann', 'disable --reason lost', { before: {}, one: (a, s) => a.assign(s, 'ann'), two: (a, s) => a.disable(s, 'lost'), after: ['disabled/-/lost', 'disabled/ann/lost'], both: true }],
+];
+
+test.each(cases)('%s: `token %s` and `token %s` at once, 25 times', async (_before, _one, _two, k) => {
+  const [one, two] = c.nodes;
+  for (let i = 0; i < 25; i++) {
+    const serial = await hardwareToken(k.before);
+    const done = await outcomes(change(one, (a) => k.one(a, serial)), change(two, (a) => k.two(a, serial)));
+    expect(k.after).toContain(shape(await one.tokens.get(serial)));
+    const succeeded = done.filter((d) => d.ok).length;
+    expect(succeeded).toBeGreaterThanOrEqual(1);
+    if (!k.both) expect(succeeded).toBe(1);
+    // an admin told "done" has an audit row; one refused has none, and is told why
+    const audited = await one.db.selectFrom('audit_event').select('method').where('token_serial', '=', serial).where('result', '=', 'admin').execute();
+    expect(audited.length - (k.before.disabled ? 1 : 0)).toBe(succeeded);
+    for (const d of done) if (!d.ok) expect(d.error).toMatch(new RegExp(`token ${serial} (changed meanwhile|is already|is not|is disabled)`));
+  }
+}, 60_000);
