@@ -168,6 +168,9 @@ const ACTIVATED = {
   updated_at: sql<Date>`now()`,
 };
 
+/** Advisory lock key of token imports (an arbitrary constant, 'radotpTI'; see lockForImport). */
+const TOKEN_IMPORT_LOCK = 0x7261646f74705449n;
+
 function lockExpired(eb: ExpressionBuilder<Database, 'token'>) {
   return eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', sql<Date>`now()`)]);
 }
@@ -249,6 +252,16 @@ export class TokenRepository {
     for (let i = 0; i < tokens.length; i += 1000) {
       await db.insertInto('token').values(tokens.slice(i, i + 1000).map((t) => this.toInsertRow(t))).execute();
     }
+  }
+
+  /**
+   * Serializes PSKC imports for the rest of the transaction `db` (waiting for one in progress to end).
+   * Two imports of files that share a serial, run at once, both found it absent; the second then died on
+   * the unique index with PostgreSQL's words, --skip-existing or not. One after the other, the second sees
+   * the first's tokens and refuses the file naming the serial, or skips them as asked.
+   */
+  async lockForImport(db: Db): Promise<void> {
+    await sql`SELECT pg_advisory_xact_lock(${TOKEN_IMPORT_LOCK.toString()}::bigint)`.execute(db);
   }
 
   async existingSerials(serials: readonly string[], db: Db = this.db): Promise<Set<string>> {

@@ -108,7 +108,7 @@ export function tokenFromPskc(k: PskcKey): NewToken {
  */
 export async function importPskcFile(
   db: Db,
-  tokens: Pick<TokenRepository, 'insertMany' | 'existingSerials'>,
+  tokens: Pick<TokenRepository, 'insertMany' | 'existingSerials' | 'lockForImport'>,
   file: string,
   decryption: PskcDecryption,
   opts: { dryRun: boolean; skipExisting: boolean; onKey?: () => void },
@@ -116,6 +116,7 @@ export async function importPskcFile(
   const summary: TokenImportSummary = { imported: 0, skippedExisting: 0, skippedPinKeys: 0, byKind: {}, dryRun: opts.dryRun };
   const seen = new Set<string>();
   await inTransaction(db, opts.dryRun, async (tx) => {
+    await tokens.lockForImport(tx); // another import at the same time: after it, so serials it adds count as existing
     let batch: { token: NewToken; where: string }[] = [];
     const flush = async () => {
       if (batch.length === 0) return;
