@@ -102,6 +102,14 @@ export class TokenAdmin {
     const check = await this.verifier.check([token], code, { activate: true });
     await this.audited('token activate', token, check);
     if (check.result === 'locked') throw new TokenStateError(`token ${serial} is locked after too many wrong codes; run \`radotp token unlock ${serial}\` first`);
+    if (check.result === 'replay') {
+      // The code matched, but the guarded UPDATE found the token no longer pending: another `token activate`
+      // (another admin, the same code) got there first, or it was disabled or deleted meanwhile. Say which,
+      // rather than "does not match ... stays pending" about a token that is now active.
+      const now = await this.store.tokens.get(serial);
+      if (now.state === 'active') throw new TokenStateError(`token ${serial} was activated meanwhile, with this code; it is active`);
+      if (now.state !== 'pending') throw new TokenStateError(`token ${serial} is ${now.state} now (changed meanwhile); not activated`);
+    }
     if (check.result !== 'accept') throw new TokenStateError(`code does not match token ${serial}; it stays pending`);
     return this.store.tokens.get(serial);
   }

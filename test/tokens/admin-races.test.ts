@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { TokenInfo } from '../../src/store/tokens';
 import type { TokenAdmin } from '../../src/tokens/admin';
-import { cluster, change, outcomes, type Cluster } from './race-support';
+import { AppFromUri } from '../support/otp-codes';
+import { check, cluster, change, outcomes, type Cluster } from './race-support';
 
 /*
  * Two admins change one token at the same moment, each through the CLI's path (the change and its audit
@@ -65,5 +66,25 @@ test.each(cases)('%s: `token %s` and `token %s` at once, 25 times', async (_befo
     const audited = await one.db.selectFrom('audit_event').select('method').where('token_serial', '=', serial).where('result', '=', 'admin').execute();
     expect(audited.length - (k.before.disabled ? 1 : 0)).toBe(succeeded);
     for (const d of done) if (!d.ok) expect(d.error).toMatch(new RegExp(`token ${serial} (changed meanwhile|is already|is not|is disabled)`));
+  }
+}, 60_000);
+
+/*
+ * `token activate` of one pending token, by two admins with the same code at once: the code is used once
+ * (one activation, one accept in the audit trail), and the admin who came second is told the token was
+ * activated meanwhile, not that the code "does not match" and the token "stays pending" (it is active).
+ */
+test('`token activate SERIAL CODE` twice at once, 20 times: one activates, the other hears so', async () => {
+  const [one, two] = c.nodes;
+  for (let i = 0; i < 20; i++) {
+    const e = await check(one, (a) => a.enroll({ username: 'ann', type: 'hotp', algorithm: 'sha1', digits: 6, period: 30, issuer: 'T' }));
+    const code = new AppFromUri(e.otpauthUri).hotp(0);
+    const serial = e.token.serial;
+    const done = await outcomes(check(one, (a) => a.activate(serial, code)), check(two, (a) => a.activate(serial, code)));
+    expect(done.filter((d) => d.ok)).toHaveLength(1);
+    expect(done.find((d) => !d.ok)!.error).toMatch(new RegExp(`^token ${serial} (was activated meanwhile|is active, not pending)`));
+    expect((await one.tokens.get(serial)).state).toBe('active');
+    const audited = await one.db.selectFrom('audit_event').select('result').where('token_serial', '=', serial).where('method', '=', 'token activate').execute();
+    expect(audited.filter((r) => r.result === 'accept')).toHaveLength(1);
   }
 }, 60_000);
