@@ -80,6 +80,12 @@ export class UserRepository {
     await atomically(this.db, async (tx) => {
       const user = await tx.selectFrom('app_user').select('id').where('username', '=', username).forUpdate().executeTakeFirst();
       if (!user) throw new NotFoundError(`no user named "${username}"`);
+      // Challenges first, before any token row is locked: a server deciding this user's answer holds the
+      // challenge row (ChallengeRepository.take) while it spends the code on a token row. Deleted last (by
+      // the cascade), after this transaction had locked the tokens, each side waited for the other, unseen
+      // by PostgreSQL's deadlock detector, until the server's query timeout. Now the answer is decided
+      // first, the user still there, and the removal goes on when that server lets the challenge go.
+      await tx.deleteFrom('challenge').where('user_id', '=', user.id).execute();
       await tx.deleteFrom('token').where('user_id', '=', user.id).where('origin', '=', 'software').execute();
       await tx
         .updateTable('token')

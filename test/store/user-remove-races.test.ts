@@ -1,0 +1,42 @@
+import { randomBytes } from 'node:crypto';
+import { cluster, outcomes, type Cluster } from '../tokens/race-support';
+
+/*
+ * `radotp user remove` while a server decides that user's answer to a challenge. The server holds the
+ * challenge row (taken in a transaction left open until the answer is decided, see ChallengeRepository.take)
+ * and spends the code on the token row. The removal locked the user's token rows, then, deleting the user,
+ * waited for the challenge row (ON DELETE CASCADE): each waited on the other, a deadlock PostgreSQL cannot
+ * see (one side of it is the server waiting in JavaScript). The login hung until the query timeout (then
+ * went unanswered), `user remove` with it. The answer must be decided, and the removal then go through.
+ */
+let c: Cluster;
+beforeAll(async () => {
+  c = await cluster(2);
+});
+afterAll(() => c.close());
+
+const settlesWithin = <T>(p: Promise<T>, ms: number) =>
+  Promise.race([p.then(() => true, () => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
+
+test.each([1, 2, 3])('user remove during a challenge answer (round %d): the answer is decided, then the user goes', async (round) => {
+  const [server, admin] = c.nodes;
+  const username = `carol${round}`;
+  const user = await server.users.add({ username, passwordHash: null, method: 'token' });
+  for (const origin of ['software', 'hardware'] as const) {
+    await server.tokens.create({ serial: `${origin}-${round}-${randomBytes(3).toString('hex')}`, userId: user.id, origin, kind: 'hotp', state: 'active', algorithm: 'sha1', digits: 6, seed: randomBytes(20) });
+  }
+  const [token] = await server.tokens.usableForUser(user.id);
+  const state = await server.challenges.issue({ userId: user.id, kind: 'token', node: 'n1', ttlSeconds: 60 });
+  const taken = (await server.challenges.take(state, user.id))!;
+  const removal = admin.users.remove(username);
+  await new Promise((r) => setTimeout(r, 300)); // the removal is under way, waiting where it waits
+  const spend = server.tokens.acceptCounter(token.id, 0n);
+  const decided = await settlesWithin(spend, 3000);
+  if (!decided) await taken.release(); // unblock what waits, so the test ends
+  else await taken.consume();
+  const [spent, removed] = await outcomes(spend, removal);
+  expect(decided).toBe(true);
+  expect(spent).toEqual({ ok: true, value: true }); // the code was right, and the user still there when it was checked
+  expect(removed.ok).toBe(true);
+  expect(await server.users.find(username)).toBeUndefined();
+}, 30_000);
