@@ -10,3 +10,8 @@ export class NotFoundError extends Error {
 export function isUniqueViolation(e: unknown): boolean {
   return (e as { code?: string })?.code === '23505';
 }
+
+/** PostgreSQL foreign_key_violation: a row refers to one removed meanwhile (a token given to a user being removed). */
+export function isForeignKeyViolation(e: unknown): boolean {
+  return (e as { code?: string })?.code === '23503';
+}

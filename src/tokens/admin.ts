@@ -3,7 +3,7 @@ import { base32Encode, buildKeyUri, randomSecret, resyncHotp, resyncTotp, type H
 import { outcomeOf } from '../auth/methods/token';
 import type { CodeCheck, TokenVerifier } from '../auth/token-verifier';
 import type { AdminAuditWriter } from '../store/audit';
-import { NotFoundError, StoreConflictError } from '../store/errors';
+import { isForeignKeyViolation, NotFoundError, StoreConflictError } from '../store/errors';
 import type { Store } from '../store/open';
 import type { DisabledReason, TokenState } from '../store/schema';
 import type { TokenInfo } from '../store/tokens';
@@ -87,7 +87,7 @@ export class TokenAdmin {
         return { token, otpauthUri, secretBase32: base32Encode(secret) };
       } catch (e) {
         if (e instanceof StoreConflictError && attempt < 3) continue; // a serial collision: draw another
-        throw e;
+        throw userRemovedMeanwhile(e, r.username);
       }
     }
   }
@@ -147,7 +147,13 @@ export class TokenAdmin {
     const user = await this.store.users.get(username);
     if (token.state === 'disabled') throw new TokenStateError(`token ${serial} is disabled (${token.disabledReason}); enable it first`);
     if (token.username) throw new TokenStateError(`token ${serial} is already assigned to ${token.username}; unassign it first`);
-    if (!(await this.store.tokens.update(serial, { user_id: user.id, state: 'active' }, { state: ['unassigned'] }))) throw changedMeanwhile(serial);
+    let assigned: boolean;
+    try {
+      assigned = await this.store.tokens.update(serial, { user_id: user.id, state: 'active' }, { state: ['unassigned'] });
+    } catch (e) {
+      throw userRemovedMeanwhile(e, username);
+    }
+    if (!assigned) throw changedMeanwhile(serial);
     return this.changed('assign', await this.store.tokens.get(serial), 'assigned');
   }
 
@@ -231,6 +237,14 @@ export class TokenAdmin {
     if (!ok) throw new TokenStateError(`codes are not two consecutive codes of token ${serial} within the resync window (or were already used)`);
     return this.changed('resync', await this.store.tokens.get(serial), 'resynced');
   }
+}
+
+/**
+ * The user was read, then removed by another admin before the token referring to them was written: the
+ * same answer as for a user that never existed, instead of PostgreSQL's foreign-key message.
+ */
+function userRemovedMeanwhile(e: unknown, username: string): unknown {
+  return isForeignKeyViolation(e) ? new NotFoundError(`no user named "${username}"`) : e;
 }
 
 /** Another admin changed the token between this command's read and its write: nothing was done. */

@@ -88,3 +88,23 @@ test('`token activate SERIAL CODE` twice at once, 20 times: one activates, the o
     expect(audited.filter((r) => r.result === 'accept')).toHaveLength(1);
   }
 }, 60_000);
+
+/*
+ * A token handed to a user another admin removes at that moment: either the token went to the user first
+ * (and the removal then took it back, or deleted it with the user) or the user was gone first, and the
+ * admin hears "no user named …", as when the user never existed; not PostgreSQL's foreign-key message.
+ */
+test.each([
+  ['token enroll', (a: TokenAdmin, username: string) => a.enroll({ username, type: 'totp', algorithm: 'sha1', digits: 6, period: 30, issuer: 'T' }), false],
+  ['token assign', async (a: TokenAdmin, username: string) => a.assign(await hardwareToken(), username), true],
+] as const)('`%s` to a user `user remove` removes at that moment, 20 times', async (_what, op, inTransaction) => {
+  const [one, two] = c.nodes;
+  for (let i = 0; i < 20; i++) {
+    const username = `gone${++n}`;
+    await one.users.add({ username, passwordHash: null, method: 'token' });
+    const give = inTransaction ? change(one, (a) => op(a, username)) : check(one, (a) => op(a, username));
+    const [given, removed] = await outcomes(give, two.users.remove(username));
+    expect(removed.ok).toBe(true);
+    if (!given.ok) expect(given.error).toBe(`no user named "${username}"`);
+  }
+}, 60_000);
