@@ -61,7 +61,10 @@ export function clientCommand(): Command {
     .requiredOption('--address <cidr>', 'source address or network, e.g. 192.0.2.10, 10.0.0.0/8, 2001:db8::/32', address)
     .option('--secret <secret>', 'shared secret (prefer --secret-stdin: command lines are visible to other users)')
     .option('--secret-stdin', 'read the shared secret from standard input')
-    .option('--require-message-authenticator <yes|no>', 'refuse Access-Requests without Message-Authenticator (Blast-RADIUS defence)', yesNo, true)
+    // default(true, 'yes'): --help showed "(default: true)" for an option whose values are yes and no
+    .addOption(
+      new Option('--require-message-authenticator <yes|no>', 'refuse Access-Requests without Message-Authenticator (Blast-RADIUS defence)').argParser(yesNo).default(true, 'yes'),
+    )
     .addOption(replyOption().default('always'))
     .addOption(loginOption().default('challenge'))
     .action(async (name: string, opts, command: Command) => {

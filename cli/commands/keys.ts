@@ -22,14 +22,16 @@ export function keysCommand(): Command {
     .requiredOption('--new-key-file <file>', 'the new key file (create it with `radotp keys new FILE`)')
     .option('--force', "rotate although this node's config holds the new key in neither keyFile nor previousKeyFiles (only when the serving nodes' configs differ from this one's)")
     .option('--json', 'print JSON')
+    // Step 2 says restart, not "restart/reload": the config is read once at start and SIGHUP is ignored, so
+    // a reload left a node unable to open what step 3 seals (its logins with a token then go unanswered).
     .addHelpText(
       'after',
       `
 Rolling a new key out to a cluster without downtime:
   1. radotp keys new /etc/radotp/new.key, and copy it to every node
-  2. on every node add it to previousKeyFiles (nodes can then read values sealed with it) and restart/reload
+  2. on every node add it to previousKeyFiles and restart it (nodes can then read values sealed with it)
   3. radotp keys rotate --new-key-file /etc/radotp/new.key (on one node)
-  4. on every node set keyFile to the new file and move the old one to previousKeyFiles
+  4. on every node set keyFile to the new file, move the old one to previousKeyFiles, and restart it
   5. run step 3 again: nodes still on the old keyFile may have sealed new secrets with it (an enrollment,
      a client added); this re-seals just those. radotp keys status must then show the new key only
   6. drop the old file from previousKeyFiles on every node`,
