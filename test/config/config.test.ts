@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseDurationSeconds } from '../../src/config/duration';
 import { ConfigError, loadConfig, parseConfig, type LoadedConfig } from '../../src/config/load';
+import { configSchema } from '../../src/config/schema';
 
 const ROOT = path.resolve(__dirname, '../..');
 const FILE = '/etc/radotp/radotp.yaml';
@@ -236,6 +237,81 @@ describe('config.example.yaml', () => {
     for (const line of marked) expect(line).toMatch(/^\s*#/);
     expect(example().database.url).toBeUndefined();
     expect(example().node.name).toBeUndefined();
+  });
+});
+
+describe('every key is documented, with its default, in config.example.yaml and README', () => {
+  /** The schema's key paths ("radius.listen", "auth.lockout.duration"), walking zod's definitions. */
+  function keyPaths(schema: unknown, at: string[] = []): string[] {
+    const def = (schema as { _zod: { def: Record<string, any> } })._zod.def;
+    switch (def.type) {
+      case 'pipe': // section()'s preprocess is pipe(transform, object); a duration is pipe(default(union), transform)
+        return keyPaths(def.out._zod.def.type === 'transform' ? def.in : def.out, at);
+      case 'prefault':
+      case 'default':
+      case 'optional':
+      case 'nullable':
+        return keyPaths(def.innerType, at);
+      case 'object':
+        return Object.entries(def.shape as Record<string, unknown>).flatMap(([k, v]) => keyPaths(v, [...at, k]));
+      default:
+        return [at.join('.')];
+    }
+  }
+  const keys = keyPaths(configSchema);
+  const pick = (c: object, keyPath: string) => keyPath.split('.').reduce<any>((o, k) => o?.[k], c);
+  const yamlAt = (keyPath: string, value: string) =>
+    keyPath.split('.').reduceRight((inner, k, i, all) => `${'  '.repeat(i)}${k}:${i === all.length - 1 ? ` ${value}` : '\n' + inner}`, '') + '\n';
+
+  test('the walk finds them', () => {
+    expect(keys).toContain('auth.lockout.duration');
+    expect(keys.length).toBeGreaterThan(25);
+  });
+
+  test('config.example.yaml has each key, commented out where it is an example', () => {
+    const found: string[] = [];
+    const parents: { indent: number; key: string }[] = [];
+    for (const line of fs.readFileSync(path.join(ROOT, 'config.example.yaml'), 'utf8').split('\n')) {
+      const key = /^(\s*)(?:# )?(\w+):(?: |$)/.exec(line);
+      if (!key) continue;
+      const indent = key[1]!.length;
+      while (parents.length && parents[parents.length - 1]!.indent >= indent) parents.pop();
+      found.push([...parents.map((p) => p.key), key[2]!].join('.'));
+      if (!line.includes('#')) parents.push({ indent, key: key[2]! });
+    }
+    expect(keys.filter((k) => !found.includes(k))).toEqual([]);
+  });
+
+  // README's configuration table: | `a`, `b` | `default a`, `default b` | meaning |
+  const section = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8').split('## Configuration reference')[1]!.split('\n#')[0]!;
+  const rows = section
+    .split('\n')
+    .filter((l) => l.startsWith('| `'))
+    .map((l) => l.split(' | ').map((cell) => [...cell.matchAll(/`([^`]*)`/g)].map((m) => m[1]!)));
+  // Defaults README states in words: [key, words]
+  const inWords: [string, RegExp][] = [
+    ['database.url', /^\| `database\.url` \| none \|/m],
+    ['node.name', /^\| `node\.name` \| host name \|/m],
+    ['keyFile', /^\| `keyFile`, `previousKeyFiles` \| `<dataDir>\/master\.key`/m],
+  ];
+
+  test("README's table has each key", () => {
+    const documented = rows.flatMap(([names]) => names!);
+    expect(keys.filter((k) => !documented.includes(k))).toEqual([]);
+    expect(documented.filter((k) => !keys.includes(k))).toEqual([]);
+  });
+
+  test.each(keys.filter((k) => !inWords.some(([w]) => w === k)))("README's table states the default of %s", (keyPath) => {
+    const row = rows.find(([names]) => names!.includes(keyPath))!;
+    const stated = row[1]![row[0]!.indexOf(keyPath)];
+    expect(stated).toBeDefined();
+    // written as YAML under its key, it reads as the default (durations in seconds, listen addresses normalised)
+    const value = /^[\[{"]|^(null|true|false|\d+)$/.test(stated!) ? stated! : JSON.stringify(stated);
+    expect(pick(parse(yamlAt(keyPath, value)), keyPath)).toEqual(pick(defaults(), keyPath));
+  });
+
+  test.each(inWords)("README's table states the default of %s in words", (_key, row) => {
+    expect(section).toMatch(row);
   });
 });
 
