@@ -20,10 +20,9 @@ apt_install() {
 
 need_node() {
   if ! command -v node >/dev/null 2>&1; then apt_install nodejs npm; fi
-  local major
-  major=$(node -p 'process.versions.node.split(".")[0]')
-  if [ "$major" -lt 20 ]; then
-    echo "quickstart: radotp needs Node.js >= 20 (found $(node --version)); install it from https://nodejs.org or NodeSource, then re-run" >&2
+  # package.json's engines.node: 20.19 or later
+  if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+    echo "quickstart: radotp needs Node.js >= 20.19 (found $(node --version)); install it from https://nodejs.org or NodeSource, then re-run" >&2
     exit 1
   fi
 }
