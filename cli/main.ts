@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { packageVersion } from '../src/app/package-root';
 import { ConfigError } from '../src/config/load';
 import { clientCommand } from './commands/client';
+import { printable } from './io';
 import { auditCommand, dbCommand, initCommand, serveCommand } from './commands/server';
 import { keysCommand } from './commands/keys';
 import { tokenCommand } from './commands/token';
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   const addConfig = (c: Command) => {
     if (c !== program) c.option('-c, --config <file>', 'config file (default: $RADOTP_CONFIG, else ./radotp.yaml)');
     c.exitOverride();
+    c.configureOutput({ outputError: (text, write) => write(usageErrorText(text)) });
     withoutOptionValues(c);
     c.commands.forEach(addConfig);
   };
@@ -40,6 +42,15 @@ function withoutOptionValues(c: Command): void {
   cmd.unknownOption = (flag) => unknownOption(optionName(flag));
 }
 
+/**
+ * commander's usage errors quote the value too ("argument 'two\nlines' is invalid"): one line, like ours, but
+ * for commander's own "(Did you mean --secret?)", which keeps its line after it.
+ */
+function usageErrorText(text: string): string {
+  const [, message, hint = ''] = /^([\s\S]*?)(\n\(Did you mean [^\n]*\?\))?\n?$/.exec(text)!;
+  return `${printable(message)}${hint}\n`;
+}
+
 /** `--name=value` → `--name`; `-xvalue` → `-x`; anything else as it is. */
 function optionName(word: string): string {
   if (word.startsWith('--')) return word.split('=', 1)[0];
@@ -54,7 +65,8 @@ function report(e: unknown): number {
     return e.exitCode === 0 ? 0 : 2;
   }
   const err = e as Error & { exitCode?: number };
-  const message = (err?.message ?? String(e)).split('\n')[0];
+  // One line, whatever the message quotes ("no client named \"a\\nb\""): cutting it at a line break lost what it was about.
+  const message = printable(err?.message ?? String(e));
   process.stderr.write(`radotp: ${message}\n`);
   if (process.env.RADOTP_DEBUG && !(e instanceof ConfigError)) process.stderr.write(`${err?.stack}\n`);
   return typeof err?.exitCode === 'number' && err.exitCode > 0 ? err.exitCode : 1;

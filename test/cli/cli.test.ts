@@ -104,6 +104,8 @@ describe('help and usage errors', () => {
     ['yes/no that is neither', ['client', 'add', 'bad-yn', '--address', '192.0.2.20', '--secret', SECRET, '--require-message-authenticator', 'maybe'], /option '--require-message-authenticator <yes\|no>' argument 'maybe' is invalid\. Expected yes or no\.$/],
     ['a token description over 200 characters', ['token', 'describe', 'TOTP-X', 'd'.repeat(201)], /value 'd{201}' is invalid for argument 'text'\. It must be at most 200 characters\.$/],
     ['a token description with a control character', ['token', 'describe', 'TOTP-X', 'desk\x1b[31m'], /is invalid for argument 'text'\. It must not contain control characters\.$/],
+    // a line break in a value commander quotes: one line still, the break shown as \n (it printed "value 'two" and a second line)
+    ['a token description with a line break', ['token', 'describe', 'TOTP-X', 'two\nlines'], /^error: command-argument value 'two\\nlines' is invalid for argument 'text'\. It must not contain control characters\.$/],
     ['yes/no that is neither, in client set', ['client', 'set', 'vpn-1', '--require-message-authenticator', 'perhaps'], /argument 'perhaps' is invalid\. Expected yes or no\.$/],
   ];
   test.concurrent.each(usageErrors)('%s exits 2 and says what is wrong first', async (_name, args, message) => {
@@ -324,6 +326,9 @@ describe('radotp client', () => {
     ['remove an unknown name', ['remove', 'ghost'], undefined, /no client named "ghost"/],
     ['set an unknown name', ['set', 'ghost', '--login', 'append'], undefined, /no client named "ghost"/],
     ['set with nothing to change', ['set', 'vpn-1'], undefined, /nothing to change/, 2],
+    // the message was cut at the line break: 'no client named "gh' (and an escape sequence reached the terminal as it was)
+    ['remove a name with a line break', ['remove', 'gh\nost'], undefined, /^radotp: no client named "gh\\nost"\n$/],
+    ['remove a name with an escape sequence', ['remove', 'gh\x1b[31most'], undefined, /^radotp: no client named "gh\\x1b\[31most"\n$/],
   ];
   // `code = 1` as a default, not a fifth value in every row: jest takes a callback declaring more parameters
   // than a row has values for one that wants `done`, and waits for it
