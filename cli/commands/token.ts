@@ -284,7 +284,8 @@ export function tokenCommand(): Command {
     .command('disable <serial>')
     .description('stop a token from authenticating (lost, stolen, broken...)')
     .addOption(new Option('--reason <reason>', 'why').choices(REASONS).makeOptionMandatory())
-    .option('--note <text>', 'free text for admins')
+    // shown by `token show` as the description is: the same rules (a line break or an escape sequence was stored as given)
+    .option('--note <text>', 'free text for admins (up to 200 characters)', description)
     .action(async (serial: string, opts, command: Command) => {
       await changeToken(command, (admin) => admin.disable(serial, opts.reason, opts.note));
       process.stdout.write(`token ${serial} disabled (${opts.reason})\n`);

@@ -106,6 +106,9 @@ describe('help and usage errors', () => {
     ['a token description with a control character', ['token', 'describe', 'TOTP-X', 'desk\x1b[31m'], /is invalid for argument 'text'\. It must not contain control characters\.$/],
     // a line break in a value commander quotes: one line still, the break shown as \n (it printed "value 'two" and a second line)
     ['a token description with a line break', ['token', 'describe', 'TOTP-X', 'two\nlines'], /^error: command-argument value 'two\\nlines' is invalid for argument 'text'\. It must not contain control characters\.$/],
+    // --note was stored as given: a line break or an escape sequence then came out of `token show` as it was
+    ['a disable note with a control character', ['token', 'disable', 'TOTP-X', '--reason', 'lost', '--note', 'lost\x1b[2J'], /option '--note <text>' argument 'lost\\x1b\[2J' is invalid\. It must not contain control characters\.$/],
+    ['a disable note over 200 characters', ['token', 'disable', 'TOTP-X', '--reason', 'lost', '--note', 'n'.repeat(201)], /option '--note <text>' argument 'n{201}' is invalid\. It must be at most 200 characters\.$/],
     ['yes/no that is neither, in client set', ['client', 'set', 'vpn-1', '--require-message-authenticator', 'perhaps'], /argument 'perhaps' is invalid\. Expected yes or no\.$/],
   ];
   test.concurrent.each(usageErrors)('%s exits 2 and says what is wrong first', async (_name, args, message) => {
