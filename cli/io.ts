@@ -1,3 +1,4 @@
+import { InvalidArgumentError } from 'commander';
 import fs from 'node:fs';
 
 /** An error the CLI reports as one line on stderr, exiting non-zero. */
@@ -30,6 +31,16 @@ export function printable(text: string): string {
 }
 
 const NAMED_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * Argument/option parser for a file name (a usage error naming the option): an empty one, as `--qr-png "$FILE"`
+ * gives with FILE unset, names no file. It was ignored (--qr-png: no file, exit 0) or read as the current folder
+ * ("key file : folder /tmp does not exist").
+ */
+export function fileName(value: string): string {
+  if (value === '') throw new InvalidArgumentError('It must name a file.');
+  return value;
+}
 
 /** Reads a secret from standard input (one line; a trailing newline is not part of it). Never echoes it. */
 export function readSecretFromStdin(what: string): string {

@@ -2,14 +2,15 @@ import fs from 'node:fs';
 import { Command } from 'commander';
 import { createKeyFile, KeyRing, readKeyFile } from '../../src/secrets/keyring';
 import { rekeyAll, sealedCounts } from '../../src/store/rekey';
-import { CliError, printJson, printTable } from '../io';
+import { CliError, fileName, printJson, printTable } from '../io';
 import { wantsJson, withAdminChange, withStore } from '../context';
 
 export function keysCommand(): Command {
   const cmd = new Command('keys').description('the master key that seals secrets at rest');
 
   cmd
-    .command('new <file>')
+    .command('new')
+    .argument('<file>', 'the key file to create, in a folder that exists', fileName)
     .description('create a new random key file (mode 0600); it does nothing until you rotate to it')
     .action(async (file: string) => {
       const key = createKeyFile(file);
@@ -19,7 +20,7 @@ export function keysCommand(): Command {
   cmd
     .command('rotate')
     .description('re-encrypt every secret not yet under the given key, in one transaction')
-    .requiredOption('--new-key-file <file>', 'the new key file (create it with `radotp keys new FILE`)')
+    .requiredOption('--new-key-file <file>', 'the new key file (create it with `radotp keys new FILE`)', fileName)
     .option('--force', "rotate although this node's config holds the new key in neither keyFile nor previousKeyFiles (only when the serving nodes' configs differ from this one's)")
     .option('--json', 'print JSON')
     // Step 2 says restart, not "restart/reload": the config is read once at start and SIGHUP is ignored, so

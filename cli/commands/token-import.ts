@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { PskcDecryption } from '../../src/pskc';
 import { readRegularFile } from '../../src/lang/regular-file';
 import { importPskcFile, TokenImportError } from '../../src/tokens/pskc-import';
-import { CliError, printJson, readSecretFromStdin, UsageError } from '../io';
+import { CliError, fileName, printJson, readSecretFromStdin, UsageError } from '../io';
 import { ProgressBar } from '../progress';
 import { importAudited, wantsJson, withStore } from '../context';
 
@@ -86,12 +86,13 @@ export function progressTotal(file: string, bar: boolean): number {
 
 export function addImportCommand(token: Command): void {
   token
-    .command('import <file>')
+    .command('import')
+    .argument('<file>', 'the PSKC file (a pipe too)', fileName)
     .description('import hardware tokens from a PSKC (RFC 6030) file into the pool, all or nothing')
     .option('--psk <hex>', 'pre-shared transport key, in hex (prefer --psk-file: command lines are visible to other users)')
-    .option('--psk-file <file>', 'file holding the transport key in hex')
+    .option('--psk-file <file>', 'file holding the transport key in hex', fileName)
     .option('--password-stdin', 'read the PBKDF2 password from standard input')
-    .option('--private-key <file>', 'RSA private key (PEM) or PKCS#12 (.p12) for asymmetric key transport')
+    .option('--private-key <file>', 'RSA private key (PEM) or PKCS#12 (.p12) for asymmetric key transport', fileName)
     .option('--private-key-password-stdin', "read the PKCS#12 file's password from standard input")
     .option('--skip-existing', 'leave tokens whose serial already exists alone (otherwise they fail the import)')
     .option('--dry-run', 'decrypt and check everything, write nothing')

@@ -9,7 +9,7 @@ import type { DisabledReason, TokenState } from '../../src/store/schema';
 import type { TokenInfo } from '../../src/store/tokens';
 import { TokenAdmin, type Enrollment } from '../../src/tokens/admin';
 import { DatabaseClock } from '../../src/store/database-clock';
-import { CliError, createSecretFile, printFields, printJson, printTable, UsageError } from '../io';
+import { CliError, createSecretFile, fileName, printFields, printJson, printTable, UsageError } from '../io';
 import { addImportCommand } from './token-import';
 import type { AdminAuditWriter } from '../../src/store/audit';
 import { adminAudit, wantsJson, withAdminChange, withStore } from '../context';
@@ -134,11 +134,11 @@ export function tokenCommand(): Command {
     .option('--period <s>', 'TOTP step in seconds: 30 or 60', intChoice([30, 60]), 30)
     .option('--issuer <name>', 'issuer shown in the app, 1-64 characters (default: auth.issuer)', issuer)
     .option('--description <text>', 'a note for admins (up to 200 characters)', description)
-    .option('--qr-png <file>', 'also write the QR code as a PNG file (a new file, readable by its owner only)')
+    .option('--qr-png <file>', 'also write the QR code as a PNG file (a new file, readable by its owner only)', fileName)
     .option('--json', 'print JSON (no terminal QR code)')
     .action(async (username: string, opts, command: Command) => {
       // The file is created before the token, so a path that cannot be written leaves no token behind.
-      const png = opts.qrPng ? createSecretFile(opts.qrPng) : undefined;
+      const png = opts.qrPng !== undefined ? createSecretFile(opts.qrPng) : undefined;
       const json = wantsJson(command);
       const qr: { png?: Buffer; text?: string } = {};
       let enrollment: Enrollment;

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { importUsersInTransaction } from '../../src/store/user-import';
 import { hashImportPasswords, ImportError, planUserImport, readUserCsv } from '../../src/users/import';
 import { CsvError } from '../../src/users/csv';
-import { CliError, printFields, printJson, printTable, readSecretFromStdin, UsageError } from '../io';
+import { CliError, fileName, printFields, printJson, printTable, readSecretFromStdin, UsageError } from '../io';
 import { ProgressBar } from '../progress';
 import { configOf, importAudited, wantsJson, withAdminChange, withStore } from '../context';
 
@@ -135,7 +135,8 @@ export function userCommand(): Command {
     });
 
   cmd
-    .command('import <file>')
+    .command('import')
+    .argument('<file>', 'the CSV file (a pipe too: <(gpg -d users.csv.gpg))', fileName)
     .description('create or update users from a CSV file (username,password,method,token_serial), all or nothing')
     .option('--dry-run', 'check everything and report what would change, write nothing')
     .option('--json', 'print the summary as JSON (no progress bar)')

@@ -109,6 +109,11 @@ describe('help and usage errors', () => {
     // --note was stored as given: a line break or an escape sequence then came out of `token show` as it was
     ['a disable note with a control character', ['token', 'disable', 'TOTP-X', '--reason', 'lost', '--note', 'lost\x1b[2J'], /option '--note <text>' argument 'lost\\x1b\[2J' is invalid\. It must not contain control characters\.$/],
     ['a disable note over 200 characters', ['token', 'disable', 'TOTP-X', '--reason', 'lost', '--note', 'n'.repeat(201)], /option '--note <text>' argument 'n{201}' is invalid\. It must be at most 200 characters\.$/],
+    // an empty --qr-png (`--qr-png "$FILE"` with FILE unset) was ignored: no file written, exit 0
+    ['an empty --qr-png', ['token', 'enroll', 'alice', '--qr-png', ''], /option '--qr-png <file>' argument '' is invalid\. It must name a file\.$/],
+    // "key file : folder /tmp does not exist", naming a folder that exists
+    ['an empty key file name', ['keys', 'new', ''], /value '' is invalid for argument 'file'\. It must name a file\.$/],
+    ['an empty CSV file name', ['user', 'import', ''], /value '' is invalid for argument 'file'\. It must name a file\.$/],
     ['yes/no that is neither, in client set', ['client', 'set', 'vpn-1', '--require-message-authenticator', 'perhaps'], /argument 'perhaps' is invalid\. Expected yes or no\.$/],
   ];
   test.concurrent.each(usageErrors)('%s exits 2 and says what is wrong first', async (_name, args, message) => {
