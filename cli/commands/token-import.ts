@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import type { PskcDecryption } from '../../src/pskc';
-import { readRegularFile } from '../../src/lang/regular-file';
+import { assertFileOrPipe, readRegularFile } from '../../src/lang/regular-file';
 import { importPskcFile, TokenImportError } from '../../src/tokens/pskc-import';
 import { CliError, fileName, printJson, readSecretFromStdin, UsageError } from '../io';
 import { ProgressBar } from '../progress';
@@ -98,7 +98,12 @@ export function addImportCommand(token: Command): void {
     .option('--dry-run', 'decrypt and check everything, write nothing')
     .option('--json', 'print the summary as JSON (no progress bar)')
     .action(async (file: string, opts, command: Command) => {
-      if (!fs.existsSync(file)) throw new CliError(`cannot read ${file} (ENOENT)`);
+      // a folder failed in the middle of reading, as "EISDIR: illegal operation on a directory, read", naming no file
+      try {
+        assertFileOrPipe(fs.statSync(file));
+      } catch (e) {
+        throw new CliError(`cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      }
       const decryption = decryptionFromOptions(opts);
       const json = wantsJson(command);
       const bar = new ProgressBar('importing', progressTotal(file, !json && !!process.stderr.isTTY), { enabled: !json });

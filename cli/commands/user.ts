@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { hasControlCharacter } from '../../src/lang/control-characters';
 import { hashPassword } from '../../src/auth/password-hash';
 import { AUTH_METHODS } from '../../src/config/schema';
-import fs from 'node:fs';
+import { readFileOrPipe } from '../../src/lang/regular-file';
 import { importUsersInTransaction } from '../../src/store/user-import';
 import { hashImportPasswords, ImportError, planUserImport, readUserCsv } from '../../src/users/import';
 import { CsvError } from '../../src/users/csv';
@@ -151,7 +151,7 @@ token_serial assigns a token from the pool (see radotp token import). One bad li
     .action(async (file: string, opts, command: Command) => {
       let text: string;
       try {
-        text = fs.readFileSync(file, 'utf8');
+        text = readFileOrPipe(file).toString('utf8');
       } catch (e) {
         throw new CliError(`cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
       }

@@ -1,8 +1,8 @@
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
+import { readFileOrPipe } from '../lang/regular-file';
 import { configSchema, type RadotpConfig } from './schema';
 
 /** A config problem, worded for an admin: which file, which key, what is wrong. */
@@ -133,7 +133,7 @@ export function loadConfig(explicit?: string, env: NodeJS.ProcessEnv = process.e
   const { file, required } = resolveConfigPath(explicit, env);
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readFileOrPipe(file).toString('utf8'); // not /dev/zero, read until node aborted
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'ENOENT' && !required) return { ...finish({}, file, env), source: undefined };

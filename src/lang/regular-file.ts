@@ -15,6 +15,27 @@ function kindOf(st: fs.Stats): string {
 }
 
 /**
+ * Reads a file an admin names for data: a config file, a CSV. A regular file or a pipe (`-c <(…)`,
+ * `user import <(gpg -d users.csv.gpg)`), whose writer ends it; anything else is refused, saying what it is
+ * ("a character device, not a regular file or a pipe"): /dev/zero was read until node aborted
+ * (std::bad_alloc, exit 134), a folder gave EISDIR. Errors from open keep their `code`.
+ */
+export function readFileOrPipe(file: string): Buffer {
+  const fd = fs.openSync(file, 'r'); // blocking: a pipe's writer may not have written yet
+  try {
+    assertFileOrPipe(fs.fstatSync(fd));
+    return fs.readFileSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Throws NotRegularFileError unless `st` is a regular file or a pipe (what readFileOrPipe reads). */
+export function assertFileOrPipe(st: fs.Stats): void {
+  if (!st.isFile() && !st.isFIFO()) throw new NotRegularFileError(`${kindOf(st)}, not a regular file or a pipe`);
+}
+
+/**
  * Reads a file that must be a regular file (a symlink to one is fine), for small files named by an admin:
  * key files. /dev/zero would be read until memory runs out, and a FIFO would wait for a writer forever.
  * Opened non-blocking (which changes nothing for a regular file) and checked with fstat, so what is

@@ -244,11 +244,28 @@ describe('a key file must be a regular file (reading /dev/zero or a FIFO never e
     ['keys rotate --new-key-file a FIFO', (f) => ['keys', 'rotate', '--new-key-file', f], (f) => `--new-key-file: ${f}: cannot read (a FIFO, not a regular file)`],
     ['token import --psk-file /dev/zero', () => ['token', 'import', 'radotp.yaml', '--psk-file', '/dev/zero'], () => 'cannot read transport key file /dev/zero (a character device, not a regular file)'],
     ['token import --psk-file a FIFO', (f) => ['token', 'import', 'radotp.yaml', '--psk-file', f], (f) => `cannot read transport key file ${f} (a FIFO, not a regular file)`],
+    // a config file or a CSV may come from a pipe (`-c <(…)`, `user import <(gpg -d users.csv.gpg)`), but /dev/zero was read
+    // until node aborted ("terminate called after throwing an instance of 'std::bad_alloc'", exit 134)
+    ['--config /dev/zero', () => ['client', 'list', '-c', '/dev/zero'], () => '/dev/zero: cannot read config file (a character device, not a regular file or a pipe)'],
+    ['user import /dev/zero', () => ['user', 'import', '/dev/zero'], () => 'cannot read /dev/zero (a character device, not a regular file or a pipe)'],
+    // "EISDIR: illegal operation on a directory, read", naming no file
+    ['token import a folder', () => ['token', 'import', 'keys'], () => 'cannot read keys (a folder, not a regular file or a pipe)'],
   ];
   test.each(cases)('%s is refused in one line, naming it', async (_name, args, message) => {
     const r = await runCli(args(fifo), { cwd: dir, env: { RADOTP_DATABASE_URL: db.url }, timeoutMs: 20_000 });
     expect(r.stderr).toBe(`radotp: ${message(fifo)}\n`);
     expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 1, stdout: '' });
+  });
+
+  test('a config file and a CSV from a pipe are still read (bash <(…))', () => {
+    const config = `<(printf 'keyFile: ${keyFile()}\\nlog:\\n  level: silent\\n')`;
+    const csv = `<(printf 'username,password,method,token_serial\\npiped,,token,\\n')`;
+    const out = execFileSync('bash', ['-c', `"${process.execPath}" "${RADOTP_BIN}" user import ${csv} --dry-run -c ${config}`], {
+      cwd: dir,
+      env: cliEnv({ RADOTP_DATABASE_URL: db.url }),
+      encoding: 'utf8',
+    });
+    expect(out).toBe('would create 1 user(s), update 0, set 0 password(s), assign 0 token(s) (dry run: nothing written)\n');
   });
 });
 

@@ -560,6 +560,6 @@ describe('which file is read (loadConfig)', () => {
     const folder = path.join(dir, 'radotp.yaml');
     fs.mkdirSync(folder);
     process.chdir(dir);
-    expect(() => loadConfig(undefined, {})).toThrow(/radotp\.yaml: cannot read config file \(EISDIR\)/);
+    expect(() => loadConfig(undefined, {})).toThrow(/radotp\.yaml: cannot read config file \(a folder, not a regular file or a pipe\)/);
   });
 });
