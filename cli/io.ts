@@ -42,12 +42,34 @@ export function fileName(value: string): string {
   return value;
 }
 
+/** More than any password or shared secret; what goes beyond is a mistake (`< /dev/zero`, a binary file). */
+const MAX_SECRET_INPUT = 64 * 1024;
+
+/**
+ * Reads `fd` to its end, refusing more than `max` bytes: `--password-stdin < /dev/zero` read forever (and
+ * then ran out of memory) where it should say what is wrong.
+ */
+function readBounded(fd: number, max: number, what: string): string {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const chunk = Buffer.alloc(16 * 1024);
+  for (;;) {
+    const n = fs.readSync(fd, chunk, 0, chunk.length, null);
+    if (n === 0) break;
+    total += n;
+    if (total > max) throw new CliError(`${what} on standard input is longer than ${max / 1024} KiB; is the right file given?`);
+    chunks.push(Buffer.from(chunk.subarray(0, n)));
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 /** Reads a secret from standard input (one line; a trailing newline is not part of it). Never echoes it. */
 export function readSecretFromStdin(what: string): string {
   let text: string;
   try {
-    text = fs.readFileSync(0, 'utf8');
+    text = readBounded(0, MAX_SECRET_INPUT, what);
   } catch (e) {
+    if (e instanceof CliError) throw e;
     throw new CliError(`cannot read ${what} from standard input (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   const firstLine = text.replace(/\r?\n$/, '');

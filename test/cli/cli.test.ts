@@ -538,6 +538,7 @@ describe('radotp user', () => {
     ['empty password on stdin', ['add', 'carol', '--password-stdin'], '', /the password on standard input is empty/],
     ['a bare newline as the password', ['add', 'carol', '--password-stdin'], '\n', /the password on standard input is empty/],
     ['two lines on stdin', ['add', 'carol', '--password-stdin'], 'one\ntwo\n', /must be a single line/],
+    ['more than 64 KiB on stdin (a wrong file, /dev/zero)', ['add', 'carol', '--password-stdin'], 'x'.repeat(70 * 1024), /the password on standard input is longer than 64 KiB/],
     ['a control character in the name', ['add', 'car\tol'], undefined, /usernames must not contain control characters/, 2],
     ['duplicate user', ['add', 'alice', '--password-stdin'], 'whatever\n', /user "alice" already exists/],
     ['show an unknown user', ['show', 'mallory'], undefined, /no user named "mallory"/],
