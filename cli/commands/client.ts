@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parseCidr } from '../../src/radius/client-table';
+import { formatIpv4Cidr, parseCidr } from '../../src/radius/client-table';
 import type { LoginStyle } from '../../src/store/schema';
 import { REPLY_MESSAGE_AUTHENTICATOR_CHOICES, type ReplyMessageAuthenticator } from '../../src/radius/types';
 import { CliError, printJson, printTable, readSecretFromStdin, UsageError } from '../io';
@@ -18,7 +18,8 @@ function address(text: string): string {
   const r = parseCidr(text);
   // commander names the option and the value; the reason follows: "Host bits are set below the /8 prefix (…)."
   if (!r.ok) throw new InvalidArgumentError(`${sentence(r.error.replace(/^"[^"]*": /, ''))}.`);
-  return text.trim();
+  // an IPv4 network goes in as IPv4 however written, so the unique index sees "::ffff:192.0.2.10" as taken too
+  return r.cidr.family === 4 ? formatIpv4Cidr(r.cidr) : text.trim();
 }
 
 function sentence(text: string): string {

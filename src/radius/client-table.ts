@@ -176,6 +176,15 @@ function hostBitsError(text: string, network: string, prefix: number): string {
   return `"${text}": host bits are set below the /${prefix} prefix (did you mean ${network}/${prefix}?)`;
 }
 
+/**
+ * An IPv4 network as PostgreSQL's cidr writes it ("192.0.2.10/32"), whatever form it was given in: the
+ * IPv4-mapped "::ffff:192.0.2.10" denotes the same network (see parseCidr), and stored as typed it slipped
+ * past the unique index beside "192.0.2.10", leaving two clients, two secrets, for one NAS.
+ */
+export function formatIpv4Cidr(cidr: { readonly network: number; readonly prefix: number }): string {
+  return `${formatV4(cidr.network)}/${cidr.prefix}`;
+}
+
 function formatV4(value: number): string {
   return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
 }

@@ -348,6 +348,8 @@ describe('radotp client', () => {
     ['two secrets', ['add', 'two-secrets', '--address', '192.0.2.23', '--secret', SECRET, '--secret-stdin'], SECRET, /give --secret or --secret-stdin, not both/, 2],
     ['a name with a space', ['add', 'bad name', '--address', '192.0.2.24', '--secret', SECRET], undefined, /client names are 1-64 letters/, 2],
     ['duplicate name', ['add', 'vpn-1', '--address', '192.0.2.25', '--secret', SECRET], undefined, /client "vpn-1" already exists/],
+    // the same NAS in its IPv4-mapped form: a second client (another secret) for the address vpn-1 has
+    ['a taken address written IPv4-mapped', ['add', 'vpn-2', '--address', '::ffff:192.0.2.10', '--secret', SECRET], undefined, /network 192\.0\.2\.10\/32 already belongs to client "vpn-1"/],
     ['remove an unknown name', ['remove', 'ghost'], undefined, /no client named "ghost"/],
     ['set an unknown name', ['set', 'ghost', '--login', 'append'], undefined, /no client named "ghost"/],
     ['set with nothing to change', ['set', 'vpn-1'], undefined, /nothing to change/, 2],
@@ -568,7 +570,7 @@ describe("admins' changes to clients and users are audited, with who made them (
   const SUBJECT_SECRET = 'audited-nas-secret-5b8e2c41d7';
   // [command, stdin, the audit row it leaves: method, reason, and part of its detail]
   const steps: [string[], string | undefined, { method: string; reason: string; detail?: Record<string, unknown> }][] = [
-    [['client', 'add', 'audited-nas', '--address', '198.51.100.7', '--secret-stdin'], `${SUBJECT_SECRET}\n`, { method: 'client add', reason: 'added', detail: { address: '198.51.100.7', loginStyle: 'challenge' } }],
+    [['client', 'add', 'audited-nas', '--address', '198.51.100.7', '--secret-stdin'], `${SUBJECT_SECRET}\n`, { method: 'client add', reason: 'added', detail: { address: '198.51.100.7/32', loginStyle: 'challenge' } }],
     [['client', 'set', 'audited-nas', '--secret-stdin', '--login', 'otp-only'], `${SUBJECT_SECRET}-2\n`, { method: 'client set', reason: 'changed', detail: { loginStyle: 'otp-only', secretChanged: true } }],
     [['client', 'remove', 'audited-nas'], undefined, { method: 'client remove', reason: 'removed' }],
     [['user', 'add', 'audrey', '--password-stdin'], 'audrey-password\n', { method: 'user add', reason: 'added', detail: { authMethod: 'password', localPassword: true } }],
