@@ -67,7 +67,9 @@ export function readUserCsv(text: string, methods: readonly string[]): CsvUserRo
     if (Buffer.byteLength(username) > 253 || hasControlCharacter(username)) throw fail(`username "${username}" is longer than 253 bytes or has control characters`);
     if (seenUsers.has(username)) throw fail(`user "${username}" already appears on line ${seenUsers.get(username)}`);
     seenUsers.set(username, r.line);
-    if (method && !methods.includes(method)) throw fail(`unknown method "${method}" (expected ${methods.join(', ')})`);
+    // Not quoted: a password holding an unquoted comma (`bob,pass,word,`) puts its end in this column, and the
+    // refusal printed it ("unknown method "word""), as the header check did with a whole line (headerMismatch).
+    if (method && !methods.includes(method)) throw fail(`unknown method in column 3 (expected ${methods.join(', ')}; the value is not shown: it may be part of a password holding a comma)`);
     const tokenSerial = serial.trim();
     if (tokenSerial) {
       if (seenSerials.has(tokenSerial)) throw fail(`token ${tokenSerial} is already given to another user on line ${seenSerials.get(tokenSerial)}`);

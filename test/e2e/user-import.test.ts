@@ -125,7 +125,9 @@ describe('one bad line imports nothing and is named', () => {
     ['one token given twice', (c) => [HEADER, c.good, `${c.gina},,token,${c.pool.serial}`], 3, (c) => `token ${c.pool.serial} is already given to another user on line 2`],
     ['too few columns', (c) => [HEADER, c.good, c.good2, `${c.gina},,token`], 4, () => 'expected 4 fields, got 3'],
     ['too many columns', (c) => [HEADER, c.good, `${c.gina},,token,,extra`, c.good2], 3, () => 'expected 4 fields, got 5'],
-    ['unknown method', (c) => [HEADER, c.good, `${c.gina},,sms,`, c.good2], 3, () => 'unknown method "sms"'],
+    ['unknown method', (c) => [HEADER, c.good, `${c.gina},,sms,`, c.good2], 3, () => 'unknown method in column 3 (expected password, token; the value is not shown'],
+    // a password holding a comma, not quoted: its end lands in the method column, which the refusal quoted
+    ['a password with an unquoted comma', (c) => [HEADER, c.good, `${c.gina},s3cret,${c.password},`, c.good2], 3, () => 'unknown method in column 3 (expected password, token; the value is not shown'],
     ['bad header', (c) => ['user,password,method,token', c.good], 1, () => 'expected the header "username,password,method,token_serial": column 1 is not "username"'],
     // the first line is then a user's: the refusal quoted it, password and all
     ['no header', (c) => [`${c.gina},${c.password},token,`, c.good], 1, () => 'expected the header "username,password,method,token_serial": column 1 is not "username"'],
