@@ -45,8 +45,12 @@ function changeToken<T>(cmd: Command, fn: (admin: TokenAdmin) => Promise<T>): Pr
   return withAdminChange(cmd, async (tx, audit, cfg) => fn(await adminFor(tx, cfg, audit)));
 }
 
-/** The admin's view of a token: everything but the seed. */
-export function tokenView(t: TokenInfo) {
+/**
+ * The admin's view of a token: everything but the seed. `nowMs` is the database's clock (DatabaseClock), by which
+ * `token list --locked`, `token verify` and the servers decide a lock: by the admin machine's wall clock, one
+ * running ahead listed a locked token with no lock, and one running behind showed a lock the servers no longer keep.
+ */
+export function tokenView(t: TokenInfo, nowMs: number) {
   return {
     serial: t.serial,
     user: t.username,
@@ -63,7 +67,7 @@ export function tokenView(t: TokenInfo) {
     driftSeconds: t.kind === 'totp' ? t.drift * t.period : undefined,
     failCount: t.failCount,
     // a lock that has run out is no lock (a login no longer clears the column, see migration 0005)
-    lockedUntil: t.lockedUntil !== null && t.lockedUntil.getTime() > Date.now() ? t.lockedUntil : null,
+    lockedUntil: t.lockedUntil !== null && t.lockedUntil.getTime() > nowMs ? t.lockedUntil : null,
     description: t.description,
     issuer: t.issuer,
     manufacturer: t.manufacturer,
@@ -78,8 +82,8 @@ export function tokenView(t: TokenInfo) {
   };
 }
 
-function printToken(cmd: Command, t: TokenInfo): void {
-  const view = tokenView(t);
+function printToken(cmd: Command, t: TokenInfo, nowMs: number): void {
+  const view = tokenView(t, nowMs);
   if (wantsJson(cmd)) return printJson(view);
   printFields(Object.entries(view).filter(([, v]) => v !== undefined));
 }
@@ -206,16 +210,17 @@ export function tokenCommand(): Command {
     .option('--locked', 'only tokens locked now by wrong codes (unlock with `token unlock`)')
     .option('--json', 'print JSON')
     .action(async (opts, command: Command) => {
-      const tokens = await withStore(command, async (store) => {
+      const { tokens, nowMs } = await withStore(command, async (store) => {
         // a user that does not exist is a mistyped name, not a user without tokens
         if (opts.user !== undefined) await store.users.get(opts.user);
-        return store.tokens.list({ username: opts.user, state: opts.state, unassigned: opts.unassigned, locked: opts.locked });
+        const tokens = await store.tokens.list({ username: opts.user, state: opts.state, unassigned: opts.unassigned, locked: opts.locked });
+        return { tokens, nowMs: (await DatabaseClock.read(store.db)).nowMs() };
       });
-      if (wantsJson(command)) return printJson(tokens.map(tokenView));
+      if (wantsJson(command)) return printJson(tokens.map((t) => tokenView(t, nowMs)));
       printTable(
         ['SERIAL', 'USER', 'STATE', 'LOCKED UNTIL', 'TYPE', 'ORIGIN', 'DIGITS', 'REASON', 'DESCRIPTION'],
         tokens.map((t) => {
-          const v = tokenView(t);
+          const v = tokenView(t, nowMs);
           return [t.serial, t.username, t.state, v.lockedUntil?.toISOString(), t.kind, t.origin, t.digits, t.disabledReason, t.description];
         }),
       );
@@ -226,7 +231,8 @@ export function tokenCommand(): Command {
     .description('show one token (never its secret)')
     .option('--json', 'print JSON')
     .action(async (serial: string, _o, command: Command) => {
-      printToken(command, await withStore(command, (store) => store.tokens.get(serial)));
+      const { token, nowMs } = await withStore(command, async (store) => ({ token: await store.tokens.get(serial), nowMs: (await DatabaseClock.read(store.db)).nowMs() }));
+      printToken(command, token, nowMs);
     });
 
   cmd
