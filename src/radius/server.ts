@@ -335,7 +335,15 @@ export class RadiusServer<T = unknown> {
         entry.bound.set(address, undefined); // taken now, so the next round does not bind it twice
         this.#bind(address, entry.port).then(
           (socket) => {
-            if (this.#state !== 'running') return void socket.close();
+            if (this.#state !== 'running') {
+              // bound just as the server stopped: the shutdown may have closed it already (closing twice throws)
+              try {
+                socket.close();
+              } catch {
+                /* already closed */
+              }
+              return;
+            }
             entry.bound.set(address, socket);
             this.#opts.logger?.info({ address, port: entry.port }, 'listening on a new host address');
           },
