@@ -22,6 +22,8 @@ export class AuditWriter {
   private queue: AuditEvent[] = [];
   private sealed: SealedBatch[] = [];
   private sealedCount = 0;
+  /** The batch whose insert is on its way (drain awaits it). */
+  private sending?: SealedBatch;
   private timer?: NodeJS.Timeout;
   private flushing?: Promise<void>;
   private closed = false;
@@ -82,14 +84,17 @@ export class AuditWriter {
       this.seal(); // events written while the previous batch was being inserted
       const batch = this.sealed[0];
       if (batch === undefined) return;
+      this.sending = batch;
       try {
         await this.insertJson(batch.json, batch.id);
       } catch (e) {
+        this.sending = undefined;
         this.opts.onError?.(e, this.backlog);
         // Keep the events and retry later; a database outage must not lose the trail.
         if (!this.closed) this.timer ??= setTimeout(() => void this.flush(), 1000);
         return;
       }
+      this.sending = undefined;
       this.opts.onWritten?.();
       // the batch may have been dropped meanwhile to make room (see makeRoom)
       if (this.sealed[0] === batch) {
@@ -101,20 +106,23 @@ export class AuditWriter {
 
   /**
    * At most maxBacklog events are kept: beyond that the oldest go, a whole written-out batch at a time
-   * once the unsealed events are few (the database has been away for a long time by then).
+   * once the unsealed events are few (the database has been away for a long time by then). Not the batch
+   * whose insert is on its way: it may still land, and counting it dropped would report lost what is in the
+   * trail (the whole batch, as the database came back).
    */
   private makeRoom(): void {
     const max = this.opts.maxBacklog ?? 100_000;
     while (this.backlog >= max) {
-      const oldest = this.sealed[0];
+      const at = this.sealed[0] !== undefined && this.sealed[0] === this.sending ? 1 : 0;
+      const oldest = this.sealed[at];
       if (oldest !== undefined) {
-        this.sealed.shift();
+        this.sealed.splice(at, 1);
         this.sealedCount -= oldest.count;
         for (let i = 0; i < oldest.count; i++) this.opts.onDropped?.();
-      } else {
+      } else if (this.queue.length > 0) {
         this.queue.shift();
         this.opts.onDropped?.();
-      }
+      } else return; // only the batch on its way is left: it is bounded by batchSize
     }
   }
 

@@ -109,4 +109,27 @@ describe('AuditWriter', () => {
     await writer.close();
     expect(db.batches).toEqual([['u3', 'u4'], ['u5']]);
   });
+
+  test('a batch whose insert is on its way is not the one dropped for room: it may land, and was then not lost', async () => {
+    const landed: string[][] = [];
+    let release: () => void = () => {};
+    const slowInsert = (json: string) =>
+      new Promise<void>((resolve) => {
+        release = () => {
+          landed.push((JSON.parse(json) as AuditEvent[]).map((e) => e.username!));
+          resolve();
+        };
+      });
+    let dropped = 0;
+    const writer = new AuditWriter(slowInsert, { batchSize: 2, intervalMs: 60_000, maxBacklog: 4, onDropped: () => dropped++ });
+    for (let i = 1; i <= 2; i++) writer.write(event(i)); // [u1 u2] sent; its insert hangs (a slow database)
+    for (let i = 3; i <= 4; i++) writer.write(event(i)); // [u3 u4] waits behind it
+    writer.write(event(5)); // no room: [u3 u4] goes, not [u1 u2], whose insert may still land
+    expect(dropped).toBe(2);
+    const releasing = setInterval(() => release(), 1); // the database answers again, each insert in turn
+    await writer.close();
+    clearInterval(releasing);
+    expect(landed).toEqual([['u1', 'u2'], ['u5']]);
+    expect(writer.backlog).toBe(0);
+  });
 });
