@@ -107,7 +107,7 @@ export class TokenAdmin {
       // (another admin, the same code) got there first, or it was disabled or deleted meanwhile. Say which,
       // rather than "does not match ... stays pending" about a token that is now active.
       const now = await this.store.tokens.get(serial);
-      if (now.state === 'active') throw new TokenStateError(`token ${serial} was activated meanwhile, with this code; it is active`);
+      if (now.state === 'active') throw new TokenStateError(`token ${serial} was activated meanwhile (by another admin); it is active`);
       if (now.state !== 'pending') throw new TokenStateError(`token ${serial} is ${now.state} now (changed meanwhile); not activated`);
     }
     if (check.result !== 'accept') throw new TokenStateError(`code does not match token ${serial}; it stays pending`);
