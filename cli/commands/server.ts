@@ -75,7 +75,7 @@ export function dbCommand(): Command {
 
 /** A usage error (exit 2, reported by commander) unless a whole number from 1 to 100000. */
 function auditLimit(v: string): number {
-  const n = Number(v);
+  const n = /^\d+$/.test(v) ? Number(v) : NaN; // not "1e3" or "0x10", which Number() takes
   if (!Number.isInteger(n) || n < 1 || n > 100000) throw new InvalidArgumentError('It must be a whole number from 1 to 100000.');
   return n;
 }

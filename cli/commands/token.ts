@@ -120,7 +120,8 @@ function checkCode(code: string): string {
 /** A usage error (exit 2, reported by commander with the option's name) unless the value is one of `allowed`. */
 function intChoice(allowed: number[]) {
   return (v: string) => {
-    const n = Number(v);
+    // digits only: Number() also took "6.0", "0x6" and " 6 " as 6
+    const n = /^\d+$/.test(v) ? Number(v) : NaN;
     if (!allowed.includes(n)) throw new InvalidArgumentError(`Allowed choices are ${allowed.join(', ')}.`);
     return n;
   };

@@ -91,6 +91,11 @@ describe('help and usage errors', () => {
     ['missing required option', ['user', 'passwd', 'alice'], /required option '--password-stdin' not specified/],
     ['value outside the choices', ['user', 'set', 'alice', '--method', 'sms'], /argument 'sms' is invalid/],
     ['a code length outside the choices', ['token', 'enroll', 'alice', '--digits', '7'], /option '--digits <n>' argument '7' is invalid\. Allowed choices are 6, 8\./],
+    // Number() read all three as 6 and 30: what was typed is not what a whole number looks like
+    ['a code length written as a decimal', ['token', 'enroll', 'alice', '--digits', '6.0'], /option '--digits <n>' argument '6\.0' is invalid\. Allowed choices are 6, 8\./],
+    ['a code length written in hex', ['token', 'enroll', 'alice', '--digits', '0x6'], /argument '0x6' is invalid/],
+    ['a TOTP step with spaces', ['token', 'enroll', 'alice', '--period', ' 30'], /argument ' 30' is invalid/],
+    ['an audit limit in exponent form', ['audit', '--limit', '1e3'], /argument '1e3' is invalid/],
     ['a TOTP step outside the choices', ['token', 'enroll', 'alice', '--period', '45'], /option '--period <s>' argument '45' is invalid\. Allowed choices are 30, 60\./],
     ['an audit limit that is not a count', ['audit', '--limit', '0'], /option '--limit <n>' argument '0' is invalid\. It must be a whole number from 1 to 100000\./],
     ['an audit prune age in plain seconds', ['audit', 'prune', '--older-than', '90'], /argument '90' is invalid\. It must be a duration from a day to 100 years \(36500d\), such as "90d"/],
