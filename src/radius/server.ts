@@ -325,8 +325,7 @@ export class RadiusServer<T = unknown> {
         for (const [address, socket] of entry.bound) {
           if (current.has(address) || socket === undefined) continue;
           entry.bound.delete(address);
-          this.#sockets.splice(this.#sockets.indexOf(socket), 1);
-          socket.close();
+          this.#release(socket);
           this.#opts.logger?.info({ address, port: entry.port }, 'no longer listening on an address the host no longer has');
         }
       }
@@ -335,15 +334,7 @@ export class RadiusServer<T = unknown> {
         entry.bound.set(address, undefined); // taken now, so the next round does not bind it twice
         this.#bind(address, entry.port).then(
           (socket) => {
-            if (this.#state !== 'running') {
-              // bound just as the server stopped: the shutdown may have closed it already (closing twice throws)
-              try {
-                socket.close();
-              } catch {
-                /* already closed */
-              }
-              return;
-            }
+            if (this.#state !== 'running') return this.#release(socket); // bound just as the server stopped
             entry.bound.set(address, socket);
             this.#opts.logger?.info({ address, port: entry.port }, 'listening on a new host address');
           },
@@ -376,13 +367,23 @@ export class RadiusServer<T = unknown> {
       });
     } catch (err) {
       // not kept: a rescan retrying an address that cannot be bound must not pile up dead sockets
-      this.#sockets.splice(this.#sockets.indexOf(socket), 1);
-      socket.close();
+      this.#release(socket);
       throw err;
     }
     socket.on('error', (err) => this.#logFailure('socket', { err: err.message, host }, 'RADIUS socket error'));
     socket.on('message', (datagram, remote) => this.#onDatagram(socket, datagram, remote));
     return socket;
+  }
+
+  /**
+   * Closes one socket and forgets it, unless the shutdown has taken it already (#closeSockets empties the
+   * list): closing a dgram socket twice throws.
+   */
+  #release(socket: dgram.Socket): void {
+    const at = this.#sockets.indexOf(socket);
+    if (at === -1) return;
+    this.#sockets.splice(at, 1);
+    socket.close();
   }
 
   async #closeSockets(): Promise<void> {
