@@ -21,18 +21,6 @@ export class UsageError extends CliError {
 }
 
 /**
- * `text` as one line a terminal shows as it is: every C0 control character and DEL written as an escape (`\n`,
- * `\x1b`). Our messages quote what the admin typed or a file held (a name, a value): a line break there cut the
- * message short or made it two lines, and an escape sequence reached the terminal, where it could recolour,
- * clear or rewrite what the admin reads.
- */
-export function printable(text: string): string {
-  return text.replace(/[\0-\x1f\x7f]/g, (c) => NAMED_ESCAPES[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
-
-const NAMED_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
-
-/**
  * Argument/option parser for a file name (a usage error naming the option): an empty one, as `--qr-png "$FILE"`
  * gives with FILE unset, names no file. It was ignored (--qr-png: no file, exit 0) or read as the current folder
  * ("key file : folder /tmp does not exist").

@@ -2,7 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { packageVersion } from '../src/app/package-root';
 import { ConfigError } from '../src/config/load';
 import { clientCommand } from './commands/client';
-import { printable } from './io';
+import { printable } from '../src/lang/control-characters';
 import { auditCommand, dbCommand, initCommand, serveCommand } from './commands/server';
 import { keysCommand } from './commands/keys';
 import { tokenCommand } from './commands/token';
