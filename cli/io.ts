@@ -20,6 +20,11 @@ export class UsageError extends CliError {
   }
 }
 
+/** The whole number written in `text` as plain digits, else NaN: Number() also reads "6.0", "0x6", " 30" and "1e3". */
+export function digitsOnly(text: string): number {
+  return /^\d+$/.test(text) ? Number(text) : NaN;
+}
+
 /**
  * Argument/option parser for a file name (a usage error naming the option): an empty one, as `--qr-png "$FILE"`
  * gives with FILE unset, names no file. It was ignored (--qr-png: no file, exit 0) or read as the current folder

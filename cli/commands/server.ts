@@ -3,7 +3,7 @@ import { startServer } from '../../src/app/serve';
 import { openDatabase, openStore } from '../../src/store/open';
 import { parseRetentionSeconds } from '../../src/config/duration';
 import { configOf, wantsJson, warnIfNewer, withAdminChange, withStore } from '../context';
-import { CliError, printJson, printTable } from '../io';
+import { CliError, digitsOnly, printJson, printTable } from '../io';
 
 export function serveCommand(): Command {
   return new Command('serve')
@@ -75,7 +75,7 @@ export function dbCommand(): Command {
 
 /** A usage error (exit 2, reported by commander) unless a whole number from 1 to 100000. */
 function auditLimit(v: string): number {
-  const n = /^\d+$/.test(v) ? Number(v) : NaN; // not "1e3" or "0x10", which Number() takes
+  const n = digitsOnly(v);
   if (!Number.isInteger(n) || n < 1 || n > 100000) throw new InvalidArgumentError('It must be a whole number from 1 to 100000.');
   return n;
 }

@@ -9,7 +9,7 @@ import type { DisabledReason, TokenState } from '../../src/store/schema';
 import type { TokenInfo } from '../../src/store/tokens';
 import { TokenAdmin, type Enrollment } from '../../src/tokens/admin';
 import { DatabaseClock } from '../../src/store/database-clock';
-import { CliError, createSecretFile, fileName, printFields, printJson, printTable, UsageError } from '../io';
+import { CliError, createSecretFile, digitsOnly, fileName, printFields, printJson, printTable, UsageError } from '../io';
 import { addImportCommand } from './token-import';
 import type { AdminAuditWriter } from '../../src/store/audit';
 import { adminAudit, wantsJson, withAdminChange, withStore } from '../context';
@@ -120,8 +120,7 @@ function checkCode(code: string): string {
 /** A usage error (exit 2, reported by commander with the option's name) unless the value is one of `allowed`. */
 function intChoice(allowed: number[]) {
   return (v: string) => {
-    // digits only: Number() also took "6.0", "0x6" and " 6 " as 6
-    const n = /^\d+$/.test(v) ? Number(v) : NaN;
+    const n = digitsOnly(v);
     if (!allowed.includes(n)) throw new InvalidArgumentError(`Allowed choices are ${allowed.join(', ')}.`);
     return n;
   };
