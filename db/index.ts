@@ -22,6 +22,7 @@ import * as m0007 from './migrations/0007_password_lockout';
 import * as m0008 from './migrations/0008_reply_message_authenticator';
 import * as m0009 from './migrations/0009_retired_token_replay_state';
 import * as m0010 from './migrations/0010_audit_batch';
+import * as m0011 from './migrations/0011_token_last_spent_by';
 
 /** Every migration, in order. Names never change once released. */
 export const migrations: Record<string, Migration> = {
@@ -35,4 +36,5 @@ export const migrations: Record<string, Migration> = {
   '0008_reply_message_authenticator': m0008,
   '0009_retired_token_replay_state': m0009,
   '0010_audit_batch': m0010,
+  '0011_token_last_spent_by': m0011,
 };

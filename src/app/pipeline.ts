@@ -19,6 +19,8 @@ export function verifierSettings(cfg: LoadedConfig): VerifierSettings {
     hotpLookAhead: cfg.auth.hotp.lookAhead,
     maxFailures: cfg.auth.lockout.maxFailures,
     lockSeconds: cfg.auth.lockout.duration,
+    // a retransmission is recognised across nodes for as long as the duplicate cache recognises it on one
+    retransmissionWindow: cfg.radius.duplicateWindow,
   };
 }
 

@@ -22,4 +22,9 @@ export interface AuthMethod {
   start(ctx: AuthContext): Awaitable<MethodOutcome>;
   /** A request whose State names a challenge this method issued (already consumed, unexpired, same user). */
   resume(ctx: AuthContext, challenge: PendingChallenge): Promise<MethodOutcome>;
+  /**
+   * A request whose State names no challenge (any more): its outcome when it is the very request that
+   * answered one already, sent again by the NAS (to another node); undefined when it is not. Optional.
+   */
+  retransmitted?(ctx: AuthContext): Promise<MethodOutcome | undefined>;
 }

@@ -99,7 +99,14 @@ export class AuthPipeline {
     // RFC 2865 §5.24: State is opaque to the NAS; we bind it to the user it was issued to.
     const user = await this.users.find(req.username);
     const taken = user && (await this.challenges.take(state, user.id));
-    if (!taken) return reject((await this.challenges.isLive(state)) ? 'challenge_user_mismatch' : 'challenge_expired');
+    if (!taken) {
+      // The answer that used the challenge up, sent again by a NAS that never got the reply (the deciding node
+      // was killed or too slow, and the NAS failed over): answered as it was (RFC 5080 §2.2.2), not refused.
+      const method = user && this.methods.get(user.method);
+      const again = method?.retransmitted && (await method.retransmitted({ request: req, user: user! }));
+      if (again) return withMethod(again, method!.name);
+      return reject((await this.challenges.isLive(state)) ? 'challenge_user_mismatch' : 'challenge_expired');
+    }
     const method = this.methods.get(taken.challenge.kind.split(':')[0]);
     if (!method) {
       await taken.consume();

@@ -84,6 +84,7 @@ function readRequest(req: IncomingRequest<ClientData>): AuthRequest | { invalid:
     username,
     password: req.password,
     state: first(attrs, Attr.State),
+    authenticator: req.packet.authenticator,
     client: { name: req.client.name, address: req.remote.address, loginStyle: req.client.data?.loginStyle ?? 'challenge' },
     nasIdentifier: nasId?.toString('utf8'),
     callingStationId: calling?.toString('utf8'),

@@ -1,19 +1,26 @@
 import { andThen, type Awaitable } from '../lang/awaitable';
 import { findHotpMatch, findOcraMatch, findTotpMatch, parseOcraSuite, type OcraSuite } from '../otp';
 import type { KeyRing } from '../secrets/keyring';
-import type { LoginToken, TokenRepository } from '../store/tokens';
+import type { LastSpend, LoginToken, TokenRepository } from '../store/tokens';
 
 export interface VerifierSettings {
   readonly totpWindow: number;
   readonly hotpLookAhead: number;
   readonly maxFailures: number;
   readonly lockSeconds: number;
+  /**
+   * Seconds after a spend within which the very request that made it, sent again to another node, is
+   * answered as accepted (see retransmitted): the duplicate-detection window, radius.duplicateWindow. Default 30.
+   */
+  readonly retransmissionWindow?: number;
 }
 
 /** The result of checking one code against a user's tokens; `token` is the one it concerns, if any. */
 export type CodeCheck =
   | { readonly result: 'accept'; readonly token: LoginToken }
   | { readonly result: 'replay'; readonly token: LoginToken }
+  /** The request that spent this code, received again (on another node): answered as it was, accepted. */
+  | { readonly result: 'retransmission'; readonly token: LoginToken }
   | { readonly result: 'locked'; readonly token?: LoginToken }
   | { readonly result: 'bad_code' };
 
@@ -39,7 +46,7 @@ export function isLocked(t: { lockedUntil: Date | null }, now: number): boolean 
  */
 export class TokenVerifier {
   constructor(
-    private readonly tokens: Pick<TokenRepository, 'acceptStep' | 'acceptCounter' | 'recordFailure'>,
+    private readonly tokens: Pick<TokenRepository, 'acceptStep' | 'acceptCounter' | 'recordFailure' | 'lastSpend'>,
     private readonly keys: Pick<KeyRing, 'digests'>,
     private readonly settings: VerifierSettings,
     private readonly clock: () => number = () => Date.now() / 1000,
@@ -84,13 +91,14 @@ export class TokenVerifier {
   }
 
   /** Not async (see TokenRepository.acceptStep): it hands on the store's promise as it is. */
-  private spend(t: LoginToken, m: Match, activate: boolean): Promise<boolean> {
-    if (m.kind === 'step') return this.tokens.acceptStep(t.id, m.step, m.drift, { activate });
-    if (m.kind === 'counter') return this.tokens.acceptCounter(t.id, m.counter, { activate });
+  private spend(t: LoginToken, m: Match, opts: CheckOptions): Promise<boolean> {
+    const spending = { activate: opts.activate ?? false, spentBy: opts.spentBy };
+    if (m.kind === 'step') return this.tokens.acceptStep(t.id, m.step, m.drift, spending);
+    if (m.kind === 'counter') return this.tokens.acceptCounter(t.id, m.counter, spending);
     // OCRA: the challenge itself is single-use (consumed atomically before we get here), so a response
     // can never be replayed; only a counter suite has state to advance. A time-based suite therefore
     // allows several logins within one time step, each answering its own fresh challenge.
-    if (m.counter !== undefined) return this.tokens.acceptCounter(t.id, m.counter, { activate });
+    if (m.counter !== undefined) return this.tokens.acceptCounter(t.id, m.counter, spending);
     return SPENT;
   }
 
@@ -107,18 +115,22 @@ export class TokenVerifier {
     if (reload === undefined) return this.decide(candidates, code, now, opts);
     // from a cache: a match is spent at once; anything else is decided on fresh rows
     return andThen(this.tryAccept(candidates, code, now, opts), (quick) =>
-      quick?.result === 'accept' ? quick : andThen(reload(), (fresh) => this.decide(fresh, code, now, opts)),
+      quick?.result === 'accept' || quick?.result === 'retransmission' ? quick : andThen(reload(), (fresh) => this.decide(fresh, code, now, opts)),
     );
   }
 
   private decide(candidates: readonly LoginToken[], code: string, now: number, opts: CheckOptions): Awaitable<CodeCheck> {
-    return andThen(this.tryAccept(candidates, code, now, opts), (found) => found ?? this.refuse(candidates, code, now));
+    return andThen(this.tryAccept(candidates, code, now, opts), (found) => found ?? this.refuse(candidates, code, now, opts));
   }
 
   /** No candidate took the code: a replay, a lock, or a wrong code (counted against every open token). */
-  private refuse(candidates: readonly LoginToken[], code: string, now: number): Awaitable<CodeCheck> {
-    // RFC 6238 §5.2: a code already accepted once is refused — say so in the audit trail.
-    for (const t of candidates) if (this.match(t, code, now, undefined, true)) return { result: 'replay', token: t };
+  private refuse(candidates: readonly LoginToken[], code: string, now: number, opts: CheckOptions): Awaitable<CodeCheck> {
+    // RFC 6238 §5.2: a code already accepted once is refused — say so in the audit trail (unless the request
+    // that spent it is the one here again, see retransmitted).
+    for (const t of candidates) {
+      const m = this.match(t, code, now, undefined, true);
+      if (m) return opts.spentBy ? this.retransmitted(t, m, opts) : { result: 'replay', token: t };
+    }
     const open = candidates.filter((t) => !isLocked(t, now));
     if (open.length === 0 && candidates.length > 0) return { result: 'locked', token: candidates[0] };
     return this.tokens
@@ -137,17 +149,65 @@ export class TokenVerifier {
       const m = this.match(t, code, now, opts.ocraQuestion, false);
       if (!m) continue;
       if (isLocked(t, now)) return { result: 'locked', token: t };
-      return this.spend(t, m, opts.activate ?? false).then((won) => spent(won, t, m, opts.onSpent));
+      return this.spend(t, m, opts).then((won) => (won ? spent(t, m, opts.onSpent) : opts.spentBy ? this.retransmitted(t, m, opts) : replay(t)));
     }
     return undefined;
   }
+
+  /**
+   * Whether `code` is one the request `spentBy` spent, within the window: the check of an answer to a
+   * challenge used up already (see TokenMethod.retransmitted). Spends nothing, counts no failure.
+   */
+  async retransmission(candidates: readonly LoginToken[], code: string, spentBy: Buffer): Promise<CodeCheck | undefined> {
+    const now = this.clock();
+    for (const t of candidates) {
+      const m = this.match(t, code, now, undefined, true);
+      if (!m) continue;
+      const check = await this.retransmitted(t, m, { spentBy });
+      return check.result === 'retransmission' ? check : undefined;
+    }
+    return undefined;
+  }
+
+  /**
+   * The code matched `m` of token `t`, which is spent already (the spend lost, or the row showed it spent):
+   * a replay, unless this very request spent it. A NAS that got no answer from the node that spent the code
+   * (killed after its spend, or too slow) sends the same packet to another node of the cluster. RFC 5080
+   * §2.2.2 (duplicate detection) has a server answer a retransmission of a request it already processed as
+   * it answered the original, not process it afresh; the duplicate cache does so on one node
+   * (src/radius/duplicate-cache.ts), this does it across the nodes of a cluster, which share one database.
+   * Read here only, on this rare path: the token's last spend, which must be by the same request (client,
+   * Request Authenticator, User-Name: see retransmission.ts), of exactly the step/counter this code matched,
+   * within the duplicate-detection window.
+   * This does NOT weaken "a code is accepted once" (RFC 6238 §5.2, RFC 4226 §7.2): another packet carrying the
+   * same code, even from the same NAS for the same user, has another Request Authenticator, and stays a replay.
+   */
+  private async retransmitted(t: LoginToken, m: Match, opts: CheckOptions): Promise<CodeCheck> {
+    const last = await this.tokens.lastSpend(t.id, this.settings.retransmissionWindow ?? DEFAULT_RETRANSMISSION_WINDOW);
+    const sameRequest = last !== undefined && last.recent && last.spentBy !== null && opts.spentBy!.equals(last.spentBy);
+    if (!sameRequest || !spentAt(m, last)) return replay(t);
+    opts.onSpent?.(t, spentState(m)); // the token's state is what that spend left: a cache starts from it
+    return { result: 'retransmission', token: t };
+  }
+}
+
+const DEFAULT_RETRANSMISSION_WINDOW = 30;
+
+/** Whether the token's last spend was of exactly the step/counter `m`. */
+function spentAt(m: Match, last: LastSpend): boolean {
+  if (m.kind === 'step') return last.lastStep === BigInt(m.step);
+  // an OCRA counter suite spends its counter; OCRA without one spends nothing, and never loses a spend
+  return m.counter !== undefined && last.nextCounter === m.counter + 1n;
+}
+
+function replay(t: LoginToken): CodeCheck {
+  return { result: 'replay', token: t };
 }
 
 const BAD_CODE: CodeCheck = { result: 'bad_code' };
 
-/** The spend's verdict: the code is ours, or another request (another node) got there first. */
-function spent(won: boolean, t: LoginToken, m: Match, onSpent: SpentHook | undefined): CodeCheck {
-  if (!won) return { result: 'replay', token: t };
+/** The spend won: the code is ours. */
+function spent(t: LoginToken, m: Match, onSpent: SpentHook | undefined): CodeCheck {
   onSpent?.(t, spentState(m));
   return { result: 'accept', token: t };
 }
@@ -159,6 +219,8 @@ interface CheckOptions {
   readonly activate?: boolean;
   readonly reload?: () => Promise<readonly LoginToken[]>;
   readonly onSpent?: SpentHook;
+  /** The login request's fingerprint (see retransmission.ts), kept with the spend; none for an admin's check. */
+  readonly spentBy?: Buffer;
 }
 
 function spentState(m: Match): { lastStep?: bigint; drift?: number; nextCounter?: bigint } {

@@ -69,6 +69,8 @@ export interface TokenTable {
   disabled_note: string | null;
   pending_expires_at: Date | null;
   last_used_at: Date | null;
+  /** Fingerprint of the request that spent the current step/counter (migration 0011); NULL: none known. */
+  last_spent_by: Buffer | null;
   created_at: Generated<Date>;
   updated_at: Timestamp;
 }

@@ -4,6 +4,8 @@ interface Pending {
   id: bigint;
   value: bigint;
   drift: number;
+  /** The spending request's fingerprint in hex (see retransmission.ts in src/auth); null: none (an admin's check). */
+  spentBy: string | null;
   resolve: (won: boolean) => void;
   reject: (e: unknown) => void;
 }
@@ -22,13 +24,16 @@ type Kind = 'step' | 'counter';
  * column would fire the admin-change trigger on every row (see migration 0005); the next wrong code
  * (recordFailure) or `token unlock` clears it.
  * The spent ids come back as one comma-separated text (one row to parse, not one per token); the
- * arrays go in as array literals built here (integers only, so nothing needs quoting).
+ * arrays go in as array literals built here (integers, and hex digits or NULL, so nothing needs quoting).
+ * The same UPDATE records which request spent the row (`last_spent_by`, migration 0011): no statement more
+ * per login; only a spend that loses reads it back (TokenRepository.lastSpend), to tell a NAS's
+ * retransmission to another node (RFC 5080 §2.2.2) from a replay.
  */
 const SPEND_STEP: PreparedStatement = {
   name: 'radotp_spend_step',
   text: `WITH spent AS (
-      UPDATE token SET last_step = v.step, drift = v.drift, fail_count = 0, last_used_at = now()
-      FROM unnest($1::bigint[], $2::bigint[], $3::int[]) AS v(id, step, drift)
+      UPDATE token SET last_step = v.step, drift = v.drift, fail_count = 0, last_used_at = now(), last_spent_by = decode(v.spent_by, 'hex')
+      FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[]) AS v(id, step, drift, spent_by)
       WHERE token.id = v.id AND token.last_step < v.step AND token.state = 'active'
         AND (token.locked_until IS NULL OR token.locked_until <= now())
       RETURNING token.id)
@@ -38,16 +43,16 @@ const SPEND_STEP: PreparedStatement = {
 const SPEND_COUNTER: PreparedStatement = {
   name: 'radotp_spend_counter',
   text: `WITH spent AS (
-      UPDATE token SET next_counter = v.counter + 1, fail_count = 0, last_used_at = now()
-      FROM unnest($1::bigint[], $2::bigint[]) AS v(id, counter)
+      UPDATE token SET next_counter = v.counter + 1, fail_count = 0, last_used_at = now(), last_spent_by = decode(v.spent_by, 'hex')
+      FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS v(id, counter, spent_by)
       WHERE token.id = v.id AND token.next_counter <= v.counter AND token.state = 'active'
         AND (token.locked_until IS NULL OR token.locked_until <= now())
       RETURNING token.id)
     SELECT string_agg(id::text, ',') AS ids FROM spent`,
 };
 
-/** A PostgreSQL array literal of integers given as decimal strings. */
-function intArray(values: readonly string[]): string {
+/** A PostgreSQL array literal of integers given as decimal strings (or of hex strings and NULLs). */
+function arrayLiteral(values: readonly string[]): string {
   return `{${values.join(',')}}`;
 }
 
@@ -78,17 +83,18 @@ export class SpendBatcher {
     private readonly maxInFlight = 2,
   ) {}
 
-  spendStep(id: bigint, step: number, drift: number): Promise<boolean> {
-    return this.enqueue(this.steps, id, BigInt(step), drift);
+  /** `spentBy`: the spending request's fingerprint, recorded with the spend (null: none). */
+  spendStep(id: bigint, step: number, drift: number, spentBy: Buffer | null = null): Promise<boolean> {
+    return this.enqueue(this.steps, id, BigInt(step), drift, spentBy);
   }
 
-  spendCounter(id: bigint, counter: bigint): Promise<boolean> {
-    return this.enqueue(this.counters, id, counter, 0);
+  spendCounter(id: bigint, counter: bigint, spentBy: Buffer | null = null): Promise<boolean> {
+    return this.enqueue(this.counters, id, counter, 0, spentBy);
   }
 
-  private enqueue(queue: Pending[], id: bigint, value: bigint, drift: number): Promise<boolean> {
+  private enqueue(queue: Pending[], id: bigint, value: bigint, drift: number, spentBy: Buffer | null): Promise<boolean> {
     return new Promise((resolve, reject) => {
-      queue.push({ id, value, drift, resolve, reject });
+      queue.push({ id, value, drift, spentBy: spentBy && spentBy.toString('hex'), resolve, reject });
       this.schedule();
     });
   }
@@ -133,7 +139,9 @@ export class SpendBatcher {
   private async execute(batch: Pending[], kind: Kind): Promise<void> {
     const ids = batch.map((p) => String(p.id));
     const values = batch.map((p) => String(p.value));
-    const params = kind === 'step' ? [intArray(ids), intArray(values), intArray(batch.map((p) => String(p.drift)))] : [intArray(ids), intArray(values)];
+    const spentBy = arrayLiteral(batch.map((p) => p.spentBy ?? 'NULL'));
+    const params =
+      kind === 'step' ? [arrayLiteral(ids), arrayLiteral(values), arrayLiteral(batch.map((p) => String(p.drift))), spentBy] : [arrayLiteral(ids), arrayLiteral(values), spentBy];
     for (let attempt = 1; ; attempt++) {
       try {
         const rows = await this.run<{ ids: string | null }>(kind === 'step' ? SPEND_STEP : SPEND_COUNTER, params);

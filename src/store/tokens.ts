@@ -158,6 +158,22 @@ export interface TokenFilter {
   locked?: boolean;
 }
 
+export interface SpendOptions {
+  /** A pending token's first code (see activateAtStep). */
+  readonly activate?: boolean;
+  /** The fingerprint of the login request spending the code, kept with the spend (migration 0011); none: NULL. */
+  readonly spentBy?: Buffer;
+}
+
+/** See TokenRepository.lastSpend. */
+export interface LastSpend {
+  readonly lastStep: bigint;
+  readonly nextCounter: bigint;
+  readonly spentBy: Buffer | null;
+  /** Spent within the window asked for. */
+  readonly recent: boolean;
+}
+
 /** What activation sets besides the step or counter it spends. */
 const ACTIVATED = {
   fail_count: 0,
@@ -327,14 +343,29 @@ export class TokenRepository {
    * on the row lock; exactly one sees its row updated.
    * Returns false when another request got there first (a replay), or the token stopped being usable.
    */
-  acceptStep(id: bigint, step: number, drift: number, opts: { activate?: boolean } = {}): Promise<boolean> {
+  acceptStep(id: bigint, step: number, drift: number, opts: SpendOptions = {}): Promise<boolean> {
     // Not async: an async function returning the batcher's promise would add turns to every login.
-    return opts.activate ? this.activateAtStep(id, step, drift) : this.spends.spendStep(id, step, drift);
+    return opts.activate ? this.activateAtStep(id, step, drift) : this.spends.spendStep(id, step, drift, opts.spentBy ?? null);
   }
 
   /** HOTP/OCRA counterpart of acceptStep: `counter` was used; the next acceptable one is counter+1. */
-  acceptCounter(id: bigint, counter: bigint, opts: { activate?: boolean } = {}): Promise<boolean> {
-    return opts.activate ? this.activateAtCounter(id, counter) : this.spends.spendCounter(id, counter);
+  acceptCounter(id: bigint, counter: bigint, opts: SpendOptions = {}): Promise<boolean> {
+    return opts.activate ? this.activateAtCounter(id, counter) : this.spends.spendCounter(id, counter, opts.spentBy ?? null);
+  }
+
+  /**
+   * What the last spend of a token left: the step/counter, the fingerprint of the request that made it, and
+   * whether it was made within `windowSeconds` (by the database's clock, the one clock of every node). Read
+   * only when a spend lost or a code was found spent already, to tell a retransmission from a replay.
+   */
+  async lastSpend(id: bigint, windowSeconds: number): Promise<LastSpend | undefined> {
+    const r = await this.db
+      .selectFrom('token')
+      .select(['last_step', 'next_counter', 'last_spent_by'])
+      .select(sql<boolean>`coalesce(last_used_at > now() - make_interval(secs => ${windowSeconds}), false)`.as('recent'))
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return r && { lastStep: r.last_step, nextCounter: r.next_counter, spentBy: r.last_spent_by, recent: r.recent };
   }
 
   /** A pending token's first code: spent like a login's, and the token becomes active in the same UPDATE. */

@@ -52,6 +52,7 @@ function tokenLogin(typed: string, own: readonly LoginToken[], inUse: readonly n
       const token = tokens.find((t) => GOOD_CODE[t.digits] === code);
       return token ? { result: 'accept', token } : { result: 'bad_code' };
     },
+    retransmission: async () => undefined, // append logins carry no State
   };
   const tokens = { usableForUser: () => [...own], hasDisabledToken: async () => false };
   const method = new TokenMethod(firstFactor, tokens, { issue: async () => Buffer.alloc(20) }, verifier, {

@@ -21,7 +21,9 @@ test.each(cases)('a login that %s between the read and the spend (row after: %o)
   const reads = [base, { ...base, ...after }];
   const audit: { result?: string; reason: string }[] = [];
   const store = { tokens: { getWithSeed: async () => reads.shift() ?? { ...base, ...after } }, users: {} };
-  const repo = { acceptStep: async () => false, acceptCounter: async () => false, recordFailure: async () => {} };
+  // `token verify` has no request: it never asks whether a retransmission spent the code
+  const lastSpend = () => Promise.reject(new Error('an admin check read lastSpend'));
+  const repo = { acceptStep: async () => false, acceptCounter: async () => false, recordFailure: async () => {}, lastSpend };
   const verifier = new TokenVerifier(repo, { digests: () => [Buffer.alloc(32)] }, { totpWindow: 1, hotpLookAhead: 10, maxFailures: 10, lockSeconds: 600 });
   const admin = new TokenAdmin(store as never, verifier, { pendingTokenTtl: 600, audit: async (e) => void audit.push({ result: e.result, reason: e.reason }) });
   const code = hotp(seed, 0n, 6);

@@ -4,6 +4,7 @@ import type { ChallengeRepository, PendingChallenge } from '../../store/challeng
 import type { LoginToken } from '../../store/tokens';
 import type { UserRecord } from '../../store/users';
 import { appendHashCost, appendText, codeSplits } from '../append-split';
+import { requestFingerprint } from '../retransmission';
 import { accept, challenge, reject } from '../decision';
 import { burnDecoys, type FirstFactor } from '../first-factor';
 import type { AuthContext, AuthMethod, MethodOutcome } from '../method';
@@ -41,6 +42,10 @@ export function outcomeOf(check: CodeCheck): MethodOutcome {
       return { kind: 'accept', reason: 'code_ok', tokenSerial: check.token.serial };
     case 'replay':
       return { kind: 'reject', reason: 'replay', tokenSerial: check.token.serial };
+    case 'retransmission':
+      // the login that spent this code, sent again by the NAS (to another node): answered as it was, and
+      // audited apart so that operators see the failover (see TokenVerifier.retransmitted)
+      return { kind: 'accept', reason: 'retransmission', tokenSerial: check.token.serial };
     case 'locked':
       return { kind: 'reject', reason: 'locked', tokenSerial: check.token?.serial };
     case 'bad_code':
@@ -63,7 +68,7 @@ export class TokenMethod implements AuthMethod {
     private readonly firstFactor: FirstFactor,
     private readonly tokens: TokenSource,
     private readonly challenges: Pick<ChallengeRepository, 'issue'>,
-    private readonly verifier: Pick<TokenVerifier, 'check'>,
+    private readonly verifier: Pick<TokenVerifier, 'check' | 'retransmission'>,
     private readonly settings: TokenMethodSettings,
   ) {
     this.onSpent = tokens.noteSpent?.bind(tokens);
@@ -115,6 +120,21 @@ export class TokenMethod implements AuthMethod {
     return outcomeOf(await this.checkCode(ctx, tokens, code, question));
   }
 
+  /**
+   * An answer whose challenge is gone: the answer that used it up, sent again (same client, Request
+   * Authenticator and User-Name: see TokenVerifier.retransmitted), is accepted as it was; anything else is
+   * left to the pipeline to refuse. Fresh rows: a node's cache may not yet know the step the answer spent.
+   * OCRA: the question went with the challenge, so its answer cannot be checked again (it stays refused).
+   */
+  async retransmitted(ctx: AuthContext): Promise<MethodOutcome | undefined> {
+    const spentBy = requestFingerprint(ctx.request);
+    if (!spentBy) return undefined;
+    const tokens = await this.tokens.usableForUser(ctx.user, { fresh: true });
+    const code = typedCode((ctx.request.password ?? Buffer.alloc(0)).toString('utf8'));
+    const check = await this.verifier.retransmission(tokens, code, spentBy);
+    return check && outcomeOf(check);
+  }
+
   /** Verifies a code; with a cache, a miss is decided again on fresh rows. */
   private checkCode(
     ctx: AuthContext,
@@ -129,6 +149,7 @@ export class TokenMethod implements AuthMethod {
       ocraQuestion,
       reload: source.noteSpent ? async () => (await source.usableForUser(user, { fresh: true })).filter(keep) : undefined,
       onSpent: this.onSpent,
+      spentBy: requestFingerprint(ctx.request),
     });
   }
 
