@@ -17,7 +17,31 @@ function readFileOrFail(file: string, what: string): Buffer {
   try {
     return readRegularFile(file); // not /dev/zero or a FIFO: reading either never ends
   } catch (e) {
-    throw new CliError(`cannot read ${what} ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw cannotRead(what, file, e);
+  }
+}
+
+function cannotRead(what: string, file: string, e: unknown): CliError {
+  return new CliError(`cannot read ${what} ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+}
+
+/** open's codes for a name that leads to no file: what an admin typed there is likely not a file name at all. */
+const NO_SUCH_FILE = new Set(['ENOENT', 'ENOTDIR', 'ENAMETOOLONG']);
+
+/**
+ * The transport key file's text. An admin who typed the key itself (`--psk-file 0011…eeff`) was told
+ * "cannot read transport key file 0011…eeff (ENOENT)": the key, in a terminal's scrollback or a job's log. A
+ * value that names no file is not repeated (as an unknown option's value is not: withoutOptionValues in
+ * cli/main.ts); one that names a file that cannot be read (a folder, no permission) is, as it is no key.
+ */
+function readPskFile(file: string): string {
+  try {
+    return readRegularFile(file).toString('utf8');
+  } catch (e) {
+    if (NO_SUCH_FILE.has((e as NodeJS.ErrnoException).code ?? '')) {
+      throw new CliError('--psk-file: no such file; it takes the name of a file holding the transport key in hex, not the key (the value is not shown: it may be the key)');
+    }
+    throw cannotRead('transport key file', file, e);
   }
 }
 
@@ -33,7 +57,7 @@ export function decryptionFromOptions(opts: {
   if (given.length > 1) throw new UsageError('give only one of --psk, --psk-file, --password-stdin, --private-key');
   if (opts.privateKeyPasswordStdin && !opts.privateKey) throw new UsageError('--private-key-password-stdin needs --private-key');
   if (opts.psk !== undefined) return { psk: hexKey(opts.psk, '--psk') };
-  if (opts.pskFile !== undefined) return { psk: hexKey(readFileOrFail(opts.pskFile, 'transport key file').toString('utf8'), opts.pskFile) };
+  if (opts.pskFile !== undefined) return { psk: hexKey(readPskFile(opts.pskFile), opts.pskFile) };
   if (opts.passwordStdin) return { password: readSecretFromStdin('the PSKC password') };
   if (opts.privateKey !== undefined) {
     const bytes = readFileOrFail(opts.privateKey, 'private key');

@@ -56,3 +56,29 @@ describe('options that take a secret on the command line point to the alternativ
     expect(option.description).toContain(`prefer ${SECRET_VALUED[option.long!]}: command lines are visible to other users`);
   });
 });
+
+/*
+ * `token import FILE --psk-file <the key itself>`: the admin typed the transport key where --psk-file wants the
+ * name of a file holding it, and the error quoted it back ("cannot read transport key file 0011…eeff (ENOENT)").
+ * A value that names no file is not shown; one that names a file (unreadable, a folder) still is.
+ */
+describe('a transport key typed where --psk-file wants a file name is not printed back', () => {
+  const KEY = '00112233445566778899aabbccddeeff';
+  // [what, the value of --psk-file]
+  const rows: [string, string][] = [
+    ['the key in hex', KEY],
+    ['the key with 0x', `0x${KEY}`],
+    ['a key too long for a file name (ENAMETOOLONG)', KEY.repeat(10)],
+  ];
+  test.concurrent.each(rows)('%s', async (_name, value) => {
+    const r = await runCli(['token', 'import', 'package.json', '--psk-file', value]);
+    expect(r.stdout + r.stderr).not.toContain(KEY);
+    expect(r.stderr).toBe('radotp: --psk-file: no such file; it takes the name of a file holding the transport key in hex, not the key (the value is not shown: it may be the key)\n');
+    expect(r.code).toBe(1);
+  });
+
+  test('a file that exists but cannot be read is still named', async () => {
+    const r = await runCli(['token', 'import', 'package.json', '--psk-file', 'src']);
+    expect(r.stderr).toBe('radotp: cannot read transport key file src (a folder, not a regular file)\n');
+  });
+});
