@@ -24,9 +24,36 @@ export function readFileOrPipe(file: string): Buffer {
   const fd = fs.openSync(file, 'r'); // blocking: a pipe's writer may not have written yet
   try {
     assertFileOrPipe(fs.fstatSync(fd));
-    return fs.readFileSync(fd);
+    return readAtMost(fd, MAX_DATA_FILE);
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/**
+ * The most readFileOrPipe reads. A pipe has no end until its writer stops: `radotp -c <(yes) …` read until node
+ * ran out of memory. The largest file it is for is a user CSV: 100,000 lines of a username (at most 253 bytes),
+ * an argon2id PHC string (about 100 bytes; 200 with large parameters), a method and a token serial come to
+ * under 60 MB at their longest and about 15 MB as usual. A config file is a few KiB.
+ */
+const MAX_DATA_FILE = 64 * 1024 * 1024;
+
+/** More than readFileOrPipe reads; the message goes after the file's name, as an errno code does. */
+export class FileTooLargeError extends Error {
+  override name = 'FileTooLargeError';
+}
+
+/** `fd` to its end, or FileTooLargeError as soon as it holds more than `max` bytes (a file or a pipe alike). */
+function readAtMost(fd: number, max: number): Buffer {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const chunk = Buffer.allocUnsafe(Math.min(1024 * 1024, max + 1 - total));
+    const n = fs.readSync(fd, chunk, 0, chunk.length, null);
+    if (n === 0) return Buffer.concat(chunks, total);
+    total += n;
+    if (total > max) throw new FileTooLargeError(`larger than ${max / (1024 * 1024)} MiB; is it the right file?`);
+    chunks.push(chunk.subarray(0, n));
   }
 }
 

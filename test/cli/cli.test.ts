@@ -235,6 +235,13 @@ describe('a key file must be a regular file (reading /dev/zero or a FIFO never e
     fs.writeFileSync(file, `dataDir: ./data\nlog:\n  level: silent\n${yaml}`);
     return file;
   };
+  /** A sparse file of 64 MiB and a byte in the test folder: no disk written. */
+  const sparseFile = (name: string) => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, '');
+    fs.truncateSync(file, 64 * 1024 * 1024 + 1);
+    return file;
+  };
   // [what, args given the FIFO's path, message]
   const cases: [string, (fifo: string) => string[], (fifo: string) => string][] = [
     ['keyFile: /dev/zero', () => ['client', 'list', '-c', configWith('zero.yaml', 'keyFile: /dev/zero\n')], () => `${dir}/zero.yaml: keyFile: /dev/zero: cannot read (a character device, not a regular file)`],
@@ -253,6 +260,9 @@ describe('a key file must be a regular file (reading /dev/zero or a FIFO never e
     // until node aborted ("terminate called after throwing an instance of 'std::bad_alloc'", exit 134)
     ['--config /dev/zero', () => ['client', 'list', '-c', '/dev/zero'], () => '/dev/zero: cannot read config file (a character device, not a regular file or a pipe)'],
     ['user import /dev/zero', () => ['user', 'import', '/dev/zero'], () => 'cannot read /dev/zero (a character device, not a regular file or a pipe)'],
+    // no bound: `-c <(yes)` was read until node ran out of memory (test/lang/regular-file.test.ts reads from a pipe)
+    ['--config over 64 MiB', () => ['client', 'list', '-c', sparseFile('big.yaml')], () => `${dir}/big.yaml: cannot read config file (larger than 64 MiB; is it the right file?)`],
+    ['user import over 64 MiB', () => ['user', 'import', sparseFile('big.csv')], () => `cannot read ${dir}/big.csv (larger than 64 MiB; is it the right file?)`],
     // "EISDIR: illegal operation on a directory, read", naming no file
     ['token import a folder', () => ['token', 'import', 'keys'], () => 'cannot read keys (a folder, not a regular file or a pipe)'],
   ];
