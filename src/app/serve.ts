@@ -98,7 +98,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
       hasDisabledToken: (id) => store.tokens.hasDisabledToken(id),
     },
     () => listener.live,
-    {},
+    { maxEntries: cfg.auth.loginCache.maxUsers, maxUnknownEntries: cfg.auth.loginCache.maxUnknownNames },
     () => clock.nowMs(), // token validity is read against the database's clock, as usableForUser's query does
   );
   metrics.watchLoginCache(cache.stats);
@@ -139,6 +139,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
   let httpServer: http.Server | undefined;
   const auditLog = new RepeatedFailureLog(logger, { failing: 'audit trail not written yet; will retry', recovered: 'audit trail written again' });
   const audit = new AuditWriter((json, batchId) => store.audit.insertJson(json, batchId), {
+    maxBacklog: cfg.audit.maxBacklog,
     onError: (e, backlog) => auditLog.failed({ err: (e as Error).message, backlog }),
     onWritten: () => auditLog.succeeded(),
     onDropped: () => metrics.auditDropped.inc(),

@@ -172,6 +172,21 @@ export const configSchema = z.strictObject({
           })
           .prefault({}),
       ),
+      /**
+       * What each serving node keeps in memory of the users (see AuthCache), sized by operators for their user
+       * count: about 2 KB a user. maxUsers beyond the user count costs nothing; below it, the users beyond are
+       * read from the database at each login. maxUnknownNames (names found not to exist, kept apart so a spray
+       * of made-up names cannot push real users out) was an eighth of the users'. At most 10 million each
+       * (some 20 GB): a bigger number is a typo.
+       */
+      loginCache: section(
+        z
+          .strictObject({
+            maxUsers: z.number().int().min(1).max(10_000_000).default(200_000),
+            maxUnknownNames: z.number().int().min(1).max(10_000_000).default(25_000),
+          })
+          .prefault({}),
+      ),
     })
     .prefault({}),
   ),
@@ -180,6 +195,12 @@ export const configSchema = z.strictObject({
       .strictObject({
         /** Events older than this are deleted, hourly, by one node at a time; null keeps them all. */
         retention,
+        /**
+         * Audit events a serving node keeps in memory while the database is away (see AuditWriter); beyond it
+         * the oldest are dropped and counted. A few hundred bytes each. At least two batches (1,000), at most 10
+         * million (a few GB): operators size it for their login rate times the outage to ride out.
+         */
+        maxBacklog: z.number().int().min(1000).max(10_000_000).default(100_000),
       })
       .prefault({}),
   ),

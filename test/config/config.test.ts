@@ -65,6 +65,12 @@ describe('bad values are refused as "<file>: <key.path>: <reason>" on one line',
     ['auth:\n  hotp:\n    lookAhead: -1\n', 'auth.hotp.lookAhead', /too small/i],
     ['auth:\n  lockout:\n    maxFailures: 0\n', 'auth.lockout.maxFailures', /too small/i],
     ['auth:\n  lockout:\n    duration: forever\n', 'auth.lockout.duration', /expected a duration/],
+    ['auth:\n  loginCache:\n    maxUsers: 0\n', 'auth.loginCache.maxUsers', /too small/i],
+    ['auth:\n  loginCache:\n    maxUsers: 10000001\n', 'auth.loginCache.maxUsers', /too big/i],
+    ['auth:\n  loginCache:\n    maxUnknownNames: 2.5\n', 'auth.loginCache.maxUnknownNames', /expected int/],
+    ['auth:\n  loginCache:\n    maxUnknownNames: "many"\n', 'auth.loginCache.maxUnknownNames', /expected number/],
+    ['audit:\n  maxBacklog: 999\n', 'audit.maxBacklog', /too small/i],
+    ['audit:\n  maxBacklog: 1e8\n', 'audit.maxBacklog', /too big/i],
   ];
   test.each(cases)('%j → %s', (yaml, keyPath, reason) => {
     const message = refusal(yaml);
@@ -78,6 +84,11 @@ describe('bad values are refused as "<file>: <key.path>: <reason>" on one line',
     expect(message).not.toContain('\n');
     expect(message).toMatch(new RegExp(`^${escape(FILE)}: radius\\.maxPending: .+; log\\.level: .+$`));
   });
+});
+
+test('the memory limits an operator sizes for the user count default to what they were before they were keys', () => {
+  const d = defaults();
+  expect([d.auth.loginCache.maxUsers, d.auth.loginCache.maxUnknownNames, d.audit.maxBacklog]).toEqual([200_000, 25_000, 100_000]);
 });
 
 describe('listen addresses', () => {
@@ -107,6 +118,7 @@ describe('unknown keys are refused with their path', () => {
     ['auth:\n  totp:\n    step: 30\n', 'auth.totp.step'],
     ['auth:\n  hotp:\n    window: 3\n', 'auth.hotp.window'],
     ['auth:\n  lockout:\n    minutes: 15\n', 'auth.lockout.minutes'],
+    ['auth:\n  loginCache:\n    size: 5\n', 'auth.loginCache.size'],
   ];
   test.each(cases)('%j → %s', (yaml, keyPath) => {
     expect(refusal(yaml)).toBe(`${FILE}: ${keyPath}: unknown key`);
@@ -215,7 +227,7 @@ describe('config.example.yaml', () => {
       [
         'radius.maxPending', 'radius.duplicateWindow', 'radius.duplicateCacheSize', 'radius.socketBuffer', 'radius.clientRefresh', 'database.poolSize', 'database.queryTimeout',
         'auth.challengeTtl', 'auth.maxQueuedPasswordChecks', 'auth.pendingTokenTtl', 'auth.totp.window', 'auth.hotp.lookAhead',
-        'auth.lockout.maxFailures', 'auth.lockout.duration', 'audit.retention',
+        'auth.lockout.maxFailures', 'auth.lockout.duration', 'auth.loginCache.maxUsers', 'auth.loginCache.maxUnknownNames', 'audit.retention', 'audit.maxBacklog',
       ].sort(),
     );
     const yamlAt = (keyPath: string, value: string) =>

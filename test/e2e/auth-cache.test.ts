@@ -63,3 +63,34 @@ describe('auth cache across two nodes', () => {
     expect(r2!.attributes.some((x) => x.type === Attr.ReplyMessage)).toBe(true);
   });
 });
+
+/**
+ * auth.loginCache.maxUsers is the server's bound (it was hard-coded at 200,000): with room for one user, two
+ * users logging in in turn push each other out, and each login reads the database again.
+ */
+describe('auth.loginCache.maxUsers', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer({
+      config: { auth: { loginCache: { maxUsers: 1 } } },
+      users: [
+        { username: 'erin', password: 'erin-password' },
+        { username: 'frank', password: 'frank-password' },
+      ],
+    });
+  });
+  afterAll(() => t?.close());
+
+  const lookups = async (result: string) => {
+    const text = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
+    return Number(new RegExp(`^radotp_login_cache_lookups_total\\{result="${result}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+  };
+
+  test('bounds the users kept', async () => {
+    const hitsBefore = await lookups('hit');
+    for (const name of ['erin', 'frank', 'erin', 'frank']) {
+      expect((await authenticate(t.port, { username: name, password: `${name}-password`, secret: TEST_SECRET }))!.code).toBe(Code.AccessAccept);
+    }
+    expect(await lookups('hit')).toBe(hitsBefore);
+  });
+});
