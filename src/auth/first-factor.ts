@@ -1,3 +1,4 @@
+import { UserRemovedError } from '../store/errors';
 import type { PasswordState } from '../store/password-lockout';
 import type { UserRecord } from '../store/users';
 import { burnPasswordVerification, verifyPassword } from './password-hash';
@@ -57,7 +58,7 @@ export class LocalPasswordFactor implements FirstFactor {
   ) {}
 
   async check(user: UserRecord, candidates: readonly Buffer[]): Promise<PasswordCheck> {
-    const { hash, locked } = await this.passwords.state(user.id);
+    const { hash, locked, found } = await this.passwords.state(user.id);
     if (locked) {
       await burnDecoys(this, candidates[0], candidates.length);
       return LOCKED;
@@ -71,6 +72,8 @@ export class LocalPasswordFactor implements FirstFactor {
       this.onHash('check');
       if (await verifyPassword(hash, candidate)) return (await this.passwords.settleSuccess(user.id)).locked ? LOCKED : { result: 'match', index: i };
     }
+    // removed since the login found them: what was typed was checked against nothing (at the same cost)
+    if (!found) throw new UserRemovedError();
     // a user without a local password has nothing to guess: no count (and no write) for them
     if (hash) await this.passwords.recordFailure(user.id, this.lockout.maxFailures, this.lockout.lockSeconds);
     return MISMATCH;

@@ -1,6 +1,7 @@
 import { KeyError } from '../secrets/keyring';
 import { isDatabaseUnavailable, postgresSqlstate } from '../store/connect';
 import { isOurState, type ChallengeRepository } from '../store/challenges';
+import { UserRemovedError } from '../store/errors';
 import type { UserRecord } from '../store/users';
 import { andThen, type Awaitable } from '../lang/awaitable';
 import { fail, reject } from './decision';
@@ -33,6 +34,8 @@ function withMethod(outcome: MethodOutcome, method: string): Outcome {
 /**
  * The auth pipeline: find the user, pick their method from one table, let it decide.
  * Every failure to decide (database down, a bug) becomes `fail` — never a Reject.
+ * A user removed while their login was decided (UserRemovedError, from the store or the cache) is decided: a
+ * Reject, as for a user who does not exist.
  */
 export class AuthPipeline {
   /** bound once: the rejection handler of every login that waits */
@@ -63,6 +66,7 @@ export class AuthPipeline {
   }
 
   private failed(e: unknown): Outcome {
+    if (e instanceof UserRemovedError) return reject('unknown_user'); // as it is now: no fault of ours to log
     if (isDatabaseUnavailable(e)) {
       // A lost connection is told by the health check; an error PostgreSQL sent (disk full, max_connections
       // reached) leaves /healthz at 200, and only the login can show its cause.

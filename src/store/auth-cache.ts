@@ -1,6 +1,7 @@
 import { evictOldest } from '../collections/evict-oldest';
 import type { Awaitable } from '../lang/awaitable';
 import type { ChangeEvent } from './change-listener';
+import { UserRemovedError } from './errors';
 import type { LoginData } from './login-data';
 import { LookupBatcher } from './lookup-batcher';
 import type { LoginToken } from './tokens';
@@ -119,7 +120,7 @@ export class AuthCache {
 
   /** The user's usable tokens: from the user's entry (found by name, as findUser just did) as a plain value, else read. */
   usableForUser(user: Pick<UserRecord, 'id' | 'username'>, opts?: { fresh?: boolean }): Awaitable<LoginToken[]> {
-    if (!this.isLive()) return this.source.usableForUser(user.id);
+    if (!this.isLive()) return opts?.fresh === true ? this.stillTheirs(user, this.source.usableForUser(user.id)) : this.source.usableForUser(user.id);
     const now = this.now();
     const last = this.lastFound;
     const hit = last !== undefined && last.user === user && last.expires > now ? last : this.entry(user.username, now);
@@ -130,7 +131,23 @@ export class AuthCache {
       for (const t of tokens) if (!withinValidity(t, now)) return tokens.filter((x) => withinValidity(x, now));
       return tokens;
     }
-    return this.readTokens(user, own);
+    return opts?.fresh === true ? this.stillTheirs(user, this.readTokens(user, own)) : this.readTokens(user, own);
+  }
+
+  /**
+   * A fresh read of the user's tokens (a code their cached tokens did not take is decided on it): none left may
+   * be the user removed since the login found them, their software tokens deleted and hardware ones back in the
+   * pool. The right code was then refused as `bad_code`. That case is told apart here, at one more read, only
+   * when no token is left (UserRemovedError: the pipeline refuses the login as an unknown user's).
+   */
+  private async stillTheirs(user: Pick<UserRecord, 'id' | 'username'>, read: Promise<LoginToken[]>): Promise<LoginToken[]> {
+    const tokens = await read;
+    if (tokens.length > 0) return tokens;
+    const now = await this.lookups.load(user.username);
+    if (now?.user.id === user.id) return tokens;
+    this.generation++; // a read under way may hold the user as they were
+    this.drop(user.username); // the removal's notification may not have come yet
+    throw new UserRemovedError();
   }
 
   private async readTokens(user: Pick<UserRecord, 'id' | 'username'>, own: Entry | undefined): Promise<LoginToken[]> {

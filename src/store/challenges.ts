@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { sql } from 'kysely';
 import type pg from 'pg';
 import type { Db } from './connect';
+import { isForeignKeyViolation, UserRemovedError } from './errors';
 
 export interface PendingChallenge {
   readonly state: Buffer;
@@ -61,19 +62,25 @@ export class ChallengeRepository {
     private readonly answers: pg.Pool,
   ) {}
 
+  /** A new challenge for the user; UserRemovedError when the user is gone (the challenge's only foreign key). */
   async issue(c: { userId: bigint; kind: string; data?: Record<string, unknown>; node: string; ttlSeconds: number }): Promise<Buffer> {
     const state = Buffer.concat([STATE_PREFIX, crypto.randomBytes(16)]);
-    await this.db
-      .insertInto('challenge')
-      .values({
-        state,
-        user_id: c.userId,
-        kind: c.kind,
-        data: JSON.stringify(c.data ?? {}),
-        node: c.node,
-        expires_at: sql<Date>`now() + make_interval(secs => ${c.ttlSeconds})`,
-      })
-      .execute();
+    try {
+      await this.db
+        .insertInto('challenge')
+        .values({
+          state,
+          user_id: c.userId,
+          kind: c.kind,
+          data: JSON.stringify(c.data ?? {}),
+          node: c.node,
+          expires_at: sql<Date>`now() + make_interval(secs => ${c.ttlSeconds})`,
+        })
+        .execute();
+    } catch (e) {
+      if (isForeignKeyViolation(e)) throw new UserRemovedError();
+      throw e;
+    }
     return state;
   }
 

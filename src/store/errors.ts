@@ -6,6 +6,18 @@ export class NotFoundError extends Error {
   override name = 'NotFoundError';
 }
 
+/**
+ * The user a login is being decided for was removed meanwhile (`radotp user remove`): found a moment ago (in a
+ * server's cache, whose notification of the removal is still on its way), their rows are gone now. The login is
+ * refused as for an unknown user, which it now is: not as a wrong password or code, nor as an internal error.
+ */
+export class UserRemovedError extends Error {
+  override name = 'UserRemovedError';
+  constructor() {
+    super('the user was removed while their login was decided');
+  }
+}
+
 /** PostgreSQL unique_violation, for turning a race into a clear message. */
 export function isUniqueViolation(e: unknown): boolean {
   return (e as { code?: string })?.code === '23505';

@@ -8,6 +8,8 @@ export interface PasswordState {
   readonly hash: string | null;
   /** Locked by wrong passwords until a moment still to come. */
   readonly locked: boolean;
+  /** False when the user's row is gone (removed since the login found them). */
+  readonly found: boolean;
 }
 
 export interface PasswordLock {
@@ -34,7 +36,7 @@ export class PasswordLockoutRepository {
       FROM app_user u LEFT JOIN password_lockout l ON l.user_id = u.id
       WHERE u.id = ${userId}`.execute(this.db);
     const row = r.rows[0];
-    return { hash: row?.password_hash ?? null, locked: row?.locked === true };
+    return { hash: row?.password_hash ?? null, locked: row?.locked === true, found: row !== undefined };
   }
 
   /** Counts one wrong password; the failure that reaches maxFailures locks. A user deleted meanwhile counts nothing. */
