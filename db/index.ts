@@ -23,6 +23,7 @@ import * as m0008 from './migrations/0008_reply_message_authenticator';
 import * as m0009 from './migrations/0009_retired_token_replay_state';
 import * as m0010 from './migrations/0010_audit_batch';
 import * as m0011 from './migrations/0011_token_last_spent_by';
+import * as m0012 from './migrations/0012_token_seed_fingerprint';
 
 /** Every migration, in order. Names never change once released. */
 export const migrations: Record<string, Migration> = {
@@ -37,4 +38,5 @@ export const migrations: Record<string, Migration> = {
   '0009_retired_token_replay_state': m0009,
   '0010_audit_batch': m0010,
   '0011_token_last_spent_by': m0011,
+  '0012_token_seed_fingerprint': m0012,
 };

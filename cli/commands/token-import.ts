@@ -108,6 +108,13 @@ export function progressTotal(file: string, bar: boolean): number {
   return countKeyPackages(file);
 }
 
+/** A line naming serials (the first 10, and how many more), or nothing when there are none. */
+function serialsLine(what: string, serials: readonly string[]): string {
+  if (serials.length === 0) return '';
+  const more = serials.length > 10 ? ` and ${serials.length - 10} more (see --json)` : '';
+  return `${what}: ${serials.slice(0, 10).join(', ')}${more}\n`;
+}
+
 export function addImportCommand(token: Command): void {
   token
     .command('import')
@@ -138,7 +145,11 @@ export function addImportCommand(token: Command): void {
             cfg,
             !!opts.dryRun,
             (into) => importPskcFile(into.db, into.tokens, file, decryption, { dryRun: !!opts.dryRun, skipExisting: !!opts.skipExisting, onKey: () => bar.tick() }),
-            ({ imported, skippedExisting, skippedPinKeys, byKind }) => ({ method: 'token import', reason: 'imported', detail: { file, imported, skippedExisting, skippedPinKeys, byKind } }),
+            ({ imported, skippedExisting, skippedPinKeys, byKind, replayStateKept, replayStateNewSeed }) => ({
+              method: 'token import',
+              reason: 'imported',
+              detail: { file, imported, skippedExisting, skippedPinKeys, byKind, replayStateKept, replayStateNewSeed },
+            }),
           );
         } catch (e) {
           if (e instanceof TokenImportError) throw new CliError(`${file}: ${e.message}; nothing imported`);
@@ -156,7 +167,9 @@ export function addImportCommand(token: Command): void {
           (summary.skippedExisting ? `, skipped ${summary.skippedExisting} existing` : '') +
           (summary.skippedPinKeys ? `, skipped ${summary.skippedPinKeys} PIN key(s)` : '') +
           (opts.dryRun ? ' (dry run: nothing written)' : '') +
-          '\n',
+          '\n' +
+          serialsLine('deleted earlier, its used codes stay used (the same seed, or one radotp cannot compare)', summary.replayStateKept) +
+          serialsLine('deleted earlier, now with a new seed: starts at the counter of the file', summary.replayStateNewSeed),
       );
     });
 }

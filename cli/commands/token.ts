@@ -264,7 +264,7 @@ export function tokenCommand(): Command {
 
   cmd
     .command('delete <serial>')
-    .description('delete a token (its user stays; its used codes stay used should its serial be imported again)')
+    .description('delete a token (its user stays; its used codes stay used should its serial be imported again with the same seed)')
     .action(async (serial: string, _o, command: Command) => {
       await changeToken(command, (admin) => admin.delete(serial));
       process.stdout.write(`token ${serial} deleted\n`);

@@ -98,6 +98,7 @@ export function readOrCreateKeyFile(file: string, opts: CreateKeyFileOptions = {
 
 export class KeyRing {
   private readonly byId = new Map<string, MasterKey>();
+  private fingerprintKey?: Buffer;
 
   /** `current` seals; every key (current and previous) opens. */
   constructor(
@@ -134,6 +135,19 @@ export class KeyRing {
     } catch {
       throw new KeyError(`sealed value failed authentication under key ${idHex}`);
     }
+  }
+
+  /**
+   * A token seed's fingerprint, to tell a seed imported again under its serial from a new one (migration
+   * 0012) without keeping the seed: HMAC-SHA256 of the seed under a key HKDF derives from the current key,
+   * so it says nothing of the seed to whoever lacks the key file, and no other use of the key shares it.
+   * It starts with that key's id: fingerprints made under different keys cannot be compared, and the
+   * database treats such a pair as unknown (the deleted token's used codes stay used). `keys rotate`
+   * fingerprints every seed it re-seals again under the new key, so live tokens stay comparable.
+   */
+  fingerprint(seed: Buffer): Buffer {
+    this.fingerprintKey ??= Buffer.from(crypto.hkdfSync('sha256', this.current.key, Buffer.alloc(0), 'radotp token-seed fingerprint', 32));
+    return Buffer.concat([this.current.id, crypto.createHmac('sha256', this.fingerprintKey).update(seed).digest()]);
   }
 
   /** The id of the key a sealed value was made with (for rotation bookkeeping). */

@@ -50,13 +50,20 @@ export async function rekeyAll(db: Db, from: KeyRing, to: KeyRing): Promise<Reke
       if (page.length === 0) break;
       const ids: string[] = [];
       const seeds: Buffer[] = [];
+      const fingerprints: Buffer[] = [];
       for (const t of page) {
         ids.push(String(t.id));
-        seeds.push(to.seal(from.open(t.seed_sealed, 'token-seed'), 'token-seed'));
+        const seed = from.open(t.seed_sealed, 'token-seed');
+        seeds.push(to.seal(seed, 'token-seed'));
+        fingerprints.push(to.fingerprint(seed));
       }
+      // The seed fingerprint (migration 0012) is made again under the new key, so a live token stays
+      // comparable with a token inserted under its serial after the rotation (same seed or new?). A deleted
+      // token's fingerprint cannot be (its seed is gone): it stays under the old key, which the database
+      // treats as unknown, keeping the deleted token's used codes used. Tokens without one get one.
       await sql`
-        UPDATE token SET seed_sealed = v.seed
-        FROM unnest(${ids}::bigint[], ${seeds}::bytea[]) AS v(id, seed)
+        UPDATE token SET seed_sealed = v.seed, seed_fingerprint = v.fingerprint
+        FROM unnest(${ids}::bigint[], ${seeds}::bytea[], ${fingerprints}::bytea[]) AS v(id, seed, fingerprint)
         WHERE token.id = v.id`.execute(tx);
       tokens += page.length;
       lastId = page[page.length - 1].id;

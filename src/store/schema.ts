@@ -52,6 +52,8 @@ export interface TokenTable {
   t0: ColumnType<bigint, bigint | number | undefined, bigint | number>;
   ocra_suite: string | null;
   seed_sealed: Buffer;
+  /** KeyRing.fingerprint of the seed (migration 0012); null: unknown (an older node, or a row from before). */
+  seed_fingerprint: ColumnType<Buffer | null, Buffer | null | undefined, Buffer | null>;
   last_step: ColumnType<bigint, bigint | number | undefined, bigint | number>;
   next_counter: ColumnType<bigint, bigint | number | undefined, bigint | number>;
   drift: Generated<number>;
@@ -104,6 +106,17 @@ export interface TokenRetiredTable {
   serial: string;
   last_step: bigint;
   next_counter: bigint;
+  /** Whether every deleted token of the serial had a seed fingerprint (migration 0012). */
+  seeds_known: Generated<boolean>;
+  retired_at: Generated<Date>;
+}
+
+/** The same, by serial and seed fingerprint: a seed back under its serial resumes its own state (migration 0012). */
+export interface TokenRetiredSeedTable {
+  serial: string;
+  seed_fingerprint: Buffer;
+  last_step: bigint;
+  next_counter: bigint;
   retired_at: Generated<Date>;
 }
 
@@ -119,6 +132,7 @@ export interface Database {
   password_lockout: PasswordLockoutTable;
   token: TokenTable;
   token_retired: TokenRetiredTable;
+  token_retired_seed: TokenRetiredSeedTable;
   challenge: ChallengeTable;
   audit_event: AuditEventTable;
   audit_batch: AuditBatchTable;

@@ -223,6 +223,8 @@ export class TokenRepository {
       t0: t.t0 ?? 0n,
       ocra_suite: t.ocraSuite ?? null,
       seed_sealed: this.sealSeed(t.seed),
+      // tells the seed imported again under a deleted serial from a new one (migration 0012)
+      seed_fingerprint: this.keys.fingerprint(t.seed),
       next_counter: t.counter ?? 0n,
       drift: t.drift ?? 0,
       description: t.description ?? null,
@@ -287,6 +289,26 @@ export class TokenRepository {
       for (const r of rows) found.add(r.serial);
     }
     return found;
+  }
+
+  /**
+   * Of these tokens about to be inserted, those whose serial a deleted token had: whether its replay state
+   * will be kept (the same seed, or one that cannot be compared) or not applied (a new seed). Asks the
+   * function the insert trigger uses (migration 0012), so what an import reports is what the insert does.
+   */
+  async retiredSerials(tokens: readonly NewToken[], db: Db = this.db): Promise<{ kept: string[]; newSeed: string[] }> {
+    const kept: string[] = [];
+    const newSeed: string[] = [];
+    for (let i = 0; i < tokens.length; i += 5000) {
+      const chunk = tokens.slice(i, i + 5000);
+      const rows = await sql<{ serial: string; kept: boolean }>`
+        SELECT v.serial, (SELECT o_next_counter FROM radotp_retired_replay_state(v.serial, v.fingerprint)) IS NOT NULL AS kept
+        FROM unnest(${chunk.map((t) => t.serial)}::text[], ${chunk.map((t) => this.keys.fingerprint(t.seed))}::bytea[]) AS v(serial, fingerprint)
+        WHERE EXISTS (SELECT 1 FROM token_retired r WHERE r.serial = v.serial)
+        ORDER BY v.serial`.execute(db);
+      for (const r of rows.rows) (r.kept ? kept : newSeed).push(r.serial);
+    }
+    return { kept, newSeed };
   }
 
   async list(f: TokenFilter = {}): Promise<TokenInfo[]> {

@@ -22,6 +22,13 @@ export interface TokenImportSummary {
   /** PIN keys (RFC 6030 §5.1 figure 5) are not tokens: they hold another key's PIN. */
   skippedPinKeys: number;
   byKind: Record<string, number>;
+  /**
+   * Serials a deleted token had, imported again with the same seed (or one radotp cannot compare, see
+   * migration 0012): they start past the codes the deleted token used.
+   */
+  replayStateKept: string[];
+  /** Serials a deleted token had, imported with a new seed (a reprogrammed token): they start at the file's counter. */
+  replayStateNewSeed: string[];
   dryRun: boolean;
 }
 
@@ -108,12 +115,12 @@ export function tokenFromPskc(k: PskcKey): NewToken {
  */
 export async function importPskcFile(
   db: Db,
-  tokens: Pick<TokenRepository, 'insertMany' | 'existingSerials' | 'lockForImport'>,
+  tokens: Pick<TokenRepository, 'insertMany' | 'existingSerials' | 'lockForImport' | 'retiredSerials'>,
   file: string,
   decryption: PskcDecryption,
   opts: { dryRun: boolean; skipExisting: boolean; onKey?: () => void },
 ): Promise<TokenImportSummary> {
-  const summary: TokenImportSummary = { imported: 0, skippedExisting: 0, skippedPinKeys: 0, byKind: {}, dryRun: opts.dryRun };
+  const summary: TokenImportSummary = { imported: 0, skippedExisting: 0, skippedPinKeys: 0, byKind: {}, replayStateKept: [], replayStateNewSeed: [], dryRun: opts.dryRun };
   const seen = new Set<string>();
   await inTransaction(db, opts.dryRun, async (tx) => {
     await tokens.lockForImport(tx); // another import at the same time: after it, so serials it adds count as existing
@@ -127,6 +134,9 @@ export async function importPskcFile(
       }
       const fresh = batch.filter((b) => !existing.has(b.token.serial)).map((b) => b.token);
       summary.skippedExisting += batch.length - fresh.length;
+      const retired = await tokens.retiredSerials(fresh, tx);
+      summary.replayStateKept.push(...retired.kept);
+      summary.replayStateNewSeed.push(...retired.newSeed);
       await tokens.insertMany(fresh, tx);
       for (const t of fresh) summary.byKind[t.kind] = (summary.byKind[t.kind] ?? 0) + 1;
       summary.imported += fresh.length;

@@ -297,8 +297,8 @@ describe('--dry-run and --json', () => {
     await ok(cli, ['token', 'import', writePskcFile(t.dir, [keys[3]], { kind: 'plain' })]);
     const r = await cli(['token', 'import', file, '--json', '--skip-existing']);
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
-    expect(JSON.parse(r.stdout)).toEqual({ imported: 3, skippedExisting: 1, skippedPinKeys: 0, byKind: { hotp: 1, totp: 2 }, dryRun: false });
+    expect(JSON.parse(r.stdout)).toEqual({ imported: 3, skippedExisting: 1, skippedPinKeys: 0, byKind: { hotp: 1, totp: 2 }, replayStateKept: [], replayStateNewSeed: [], dryRun: false });
     const dry = JSON.parse(await ok(cli, ['token', 'import', writePskcFile(t.dir, [hotpKey()], { kind: 'plain' }), '--json', '--dry-run']));
-    expect(dry).toEqual({ imported: 1, skippedExisting: 0, skippedPinKeys: 0, byKind: { hotp: 1 }, dryRun: true });
+    expect(dry).toEqual({ imported: 1, skippedExisting: 0, skippedPinKeys: 0, byKind: { hotp: 1 }, replayStateKept: [], replayStateNewSeed: [], dryRun: true });
   });
 });
