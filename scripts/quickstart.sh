@@ -45,9 +45,10 @@ case "${1:-}" in
     exec node bin/radotp.js serve "$@"
     ;;
   test)
-    # postgresql: the test database server; freeradius-utils: radclient for interop tests;
+    # postgresql: the test database server; pgbouncer: radotp behind it (test/e2e/pgbouncer.test.ts);
+    # freeradius-utils: radclient for interop tests;
     # slapd + ldap-utils: LDAP tests; zbar-tools: decoding enrollment QR codes
-    apt_install postgresql freeradius-utils slapd ldap-utils zbar-tools procps iproute2
+    apt_install postgresql pgbouncer freeradius-utils slapd ldap-utils zbar-tools procps iproute2
     install_deps
     # The burst test needs the kernel to grant radius.socketBuffer's default (1 MiB): Debian caps socket
     # buffers at 208 KiB (net.core.rmem_max), as serve's warning tells operators too

@@ -59,7 +59,7 @@ export function connect(url: string, opts: ConnectOptions = {}): Connection {
    * What this saves is a flush per audit batch that the spends (whose replies wait for theirs) would
    * otherwise queue behind: measured, about a third of a spend's round trip under load.
    */
-  const auditPool = pooled({ max: 2, application_name: `${name} audit`, options: '-c synchronous_commit=off' });
+  const auditPool = pooled({ max: 2, application_name: `${name} audit`, ...setOnOpen('SET synchronous_commit = off') });
   /*
    * A challenge's answer holds a transaction open while it is decided (ChallengeRepository.take), and deciding
    * needs the main pool (the spend): on a pool of their own, answers arriving together can never take every
@@ -69,7 +69,7 @@ export function connect(url: string, opts: ConnectOptions = {}): Connection {
   const challengePool = pooled({
     max: Math.max(2, Math.ceil((opts.poolSize ?? 10) / 2)),
     application_name: `${name} challenge`,
-    ...(opts.queryTimeoutMs !== undefined ? { options: `-c idle_in_transaction_session_timeout=${Math.ceil(opts.queryTimeoutMs)}` } : {}),
+    ...(opts.queryTimeoutMs !== undefined ? setOnOpen(`SET idle_in_transaction_session_timeout = ${Math.ceil(opts.queryTimeoutMs)}`) : {}),
   });
   // An idle client losing its server (database restart) emits 'error' on the pool; unhandled, it would crash the process.
   for (const p of [pool, auditPool, challengePool]) p.on('error', (e) => opts.onError?.(e));
@@ -145,6 +145,19 @@ function abandoningTimedOutClients(pool: pg.Pool): PostgresPool {
 }
 
 function ignoreInUseClientError(): void {}
+
+/**
+ * A session setting of every connection of a pool, SET when the connection opens: pg-pool runs `verify` on a
+ * new connection before its first use, and a failure fails that use. Not the startup packet's `options`
+ * (`-c name=value`): PgBouncer, which operators often put in front of PostgreSQL, refuses a connection
+ * carrying it ("unsupported startup parameter: options"), so the audit trail was never written and every
+ * CLI command writing an audit row failed; told to ignore it (ignore_startup_parameters), it drops the
+ * setting silently. A SET reaches PostgreSQL through PgBouncer in session mode (the server connection is
+ * this client's until it disconnects; PgBouncer's server_reset_query, DISCARD ALL, then resets it).
+ */
+function setOnOpen(statement: string): Pick<pg.PoolConfig, 'verify'> {
+  return { verify: (client, done) => void client.query(statement).then(() => done(), done) };
+}
 
 /** The SQLSTATE of an error PostgreSQL itself sent (e.g. 53100 disk full); undefined for a lost connection. */
 export function postgresSqlstate(e: unknown): string | undefined {

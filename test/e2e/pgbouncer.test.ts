@@ -1,0 +1,127 @@
+import { connect } from '../../src/store/connect';
+import { runCli } from '../support/cli';
+import { AppFromUri } from '../support/otp-codes';
+import { startPgBouncer, type PgBouncer } from '../support/pgbouncer';
+import { startTestServer, type TestServer } from '../support/server';
+import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { login, radclientDriver } from '../support/two-step-login';
+
+/*
+ * radotp behind a real PgBouncer (Debian's 1.18), as many operators run it: `database.url` points at PgBouncer,
+ * which pools the connections of every node in front of one PostgreSQL. Session mode (PgBouncer's default) is
+ * supported: everything below goes through it, serve's start (migrations under their lock), the CLI, the change
+ * listener (LISTEN), the challenge held in an open transaction, the named prepared statements of the login path,
+ * the audit trail.
+ */
+
+describe('PgBouncer pool_mode = session', () => {
+  let db: TestDatabase;
+  let bouncer: PgBouncer;
+  let t: TestServer;
+  let app: AppFromUri;
+  let counter = 0;
+  const nextCode = () => app.hotp(++counter);
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    bouncer = await startPgBouncer(db.url, 'session');
+    t = await startTestServer({
+      database: { url: bouncer.via(db.url) },
+      clients: [{ name: 'nas', address: '127.0.0.1' }],
+      users: [
+        { username: 'pam', password: 'pam-password' },
+        { username: 'tom', password: 'tom-password', method: 'token' },
+      ],
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await bouncer?.stop();
+    await db?.drop();
+  });
+
+  const cli = async (args: string[]) => {
+    const r = await runCli(args, { env: { RADOTP_CONFIG: t.configFile } });
+    expect({ args, code: r.code, stderr: r.stderr }).toEqual({ args, code: 0, stderr: '' });
+    return r.stdout;
+  };
+  const driver = () => radclientDriver(t.port);
+  const setStyle = async (style: string) => {
+    await cli(['client', 'set', 'nas', '--login', style]);
+    await new Promise((r) => setTimeout(r, 700)); // clientRefresh is 0.2 s in tests
+  };
+  const auditReasons = async (username: string, n: number) => {
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const rows = (await t.store.audit.recent({ username, limit: 100 })).filter((r) => r.detail?.admin === undefined);
+      if (rows.length >= n || Date.now() > deadline) return rows.reverse().map((r) => `${r.result}:${r.reason}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+
+  test('a password login is accepted, and its audit row is written through PgBouncer', async () => {
+    expect((await login(driver(), 'pam', 'pam-password', '')).reply).toBe('Access-Accept');
+    expect(await auditReasons('pam', 1)).toEqual(['accept:password_ok']);
+  });
+
+  test('the CLI enrolls and activates a token through PgBouncer', async () => {
+    const enrolled = JSON.parse(await cli(['token', 'enroll', 'tom', '--type', 'hotp', '--json'])) as { serial: string; otpauth_uri: string };
+    app = new AppFromUri(enrolled.otpauth_uri);
+    expect(await cli(['token', 'activate', enrolled.serial, app.hotp(0)])).toMatch(/is active/);
+  });
+
+  test('challenge style: the answer, held in an open transaction while decided, is accepted once', async () => {
+    const code = nextCode();
+    const first = await login(driver(), 'tom', 'tom-password', code);
+    expect([first.first.reply, first.reply]).toEqual(['Access-Challenge', 'Access-Accept']);
+    expect((await login(driver(), 'tom', 'tom-password', code)).reply).toBe('Access-Reject'); // a replay
+  });
+
+  test.each(['append', 'otp-only'] as const)('%s style: the prepared spend accepts a code, then refuses its replay', async (style) => {
+    await setStyle(style);
+    const code = nextCode();
+    const typed = style === 'append' ? `tom-password${code}` : code;
+    for (const expected of ['Access-Accept', 'Access-Reject']) {
+      expect((await driver().send({ username: 'tom', password: typed })).reply).toBe(expected);
+    }
+    await setStyle('challenge');
+  });
+
+  test('many logins at once reuse the named prepared statements on PgBouncer connections', async () => {
+    await setStyle('otp-only');
+    const codes = Array.from({ length: 12 }, () => nextCode());
+    const replies = [];
+    for (const code of codes) replies.push(await driver().send({ username: 'tom', password: code })); // HOTP: in order
+    expect(replies.map((r) => r.reply)).toEqual(codes.map(() => 'Access-Accept'));
+    await setStyle('challenge');
+  });
+
+  test("serve's session settings reach PostgreSQL through PgBouncer (audit commits unflushed, challenges' idle timeout)", async () => {
+    const conn = connect(bouncer.via(db.url), { queryTimeoutMs: 4321 });
+    // pg_settings.source is 'session' only for a value SET on the connection (the test cluster's own default is off)
+    const setting = async (pool: typeof conn.pool, name: string) =>
+      (await pool.query<{ setting: string; source: string }>('SELECT setting, source FROM pg_settings WHERE name = $1', [name])).rows[0];
+    try {
+      expect(await setting(conn.auditPool, 'synchronous_commit')).toEqual({ setting: 'off', source: 'session' });
+      expect(await setting(conn.challengePool, 'idle_in_transaction_session_timeout')).toEqual({ setting: '4321', source: 'session' });
+      expect((await setting(conn.pool, 'synchronous_commit'))?.source).not.toBe('session'); // spends keep the server's default
+    } finally {
+      await conn.close();
+    }
+  });
+
+  test("a password changed with the CLI is heard at once by the server's cache (LISTEN through PgBouncer)", async () => {
+    const hitsBefore = await cacheHits(t);
+    expect((await login(driver(), 'pam', 'pam-password', '')).reply).toBe('Access-Accept');
+    expect(await cacheHits(t)).toBeGreaterThan(hitsBefore); // the cache served it: it trusts its notifications
+    await runCli(['user', 'passwd', 'pam', '--password-stdin'], { env: { RADOTP_CONFIG: t.configFile }, stdin: 'pam-new-password\n' });
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await login(driver(), 'pam', 'pam-password', '')).reply).toBe('Access-Reject');
+    expect((await login(driver(), 'pam', 'pam-new-password', '')).reply).toBe('Access-Accept');
+  });
+});
+
+async function cacheHits(t: TestServer): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
+  return Number(/radotp_login_cache_lookups_total\{result="hit"\} (\d+)/.exec(text)?.[1] ?? NaN);
+}
