@@ -1,8 +1,12 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { connect } from '../../src/store/connect';
 import { runCli } from '../support/cli';
 import { AppFromUri } from '../support/otp-codes';
 import { startPgBouncer, type PgBouncer } from '../support/pgbouncer';
-import { startTestServer, type TestServer } from '../support/server';
+import { ServeProcess } from '../support/serve-process';
+import { startTestServer, testConfig, type TestServer } from '../support/server';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { login, radclientDriver } from '../support/two-step-login';
 
@@ -11,7 +15,8 @@ import { login, radclientDriver } from '../support/two-step-login';
  * which pools the connections of every node in front of one PostgreSQL. Session mode (PgBouncer's default) is
  * supported: everything below goes through it, serve's start (migrations under their lock), the CLI, the change
  * listener (LISTEN), the challenge held in an open transaction, the named prepared statements of the login path,
- * the audit trail.
+ * the audit trail. Transaction mode cannot work (a LISTEN is lost with its transaction's server connection, and
+ * named prepared statements need PgBouncer 1.21's max_prepared_statements): serve refuses it at start.
  */
 
 describe('PgBouncer pool_mode = session', () => {
@@ -125,3 +130,32 @@ async function cacheHits(t: TestServer): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
   return Number(/radotp_login_cache_lookups_total\{result="hit"\} (\d+)/.exec(text)?.[1] ?? NaN);
 }
+
+describe('PgBouncer pool_mode = transaction', () => {
+  let db: TestDatabase;
+  let bouncer: PgBouncer;
+  let dir: string;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    bouncer = await startPgBouncer(db.url, 'transaction');
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'radotp-pgbouncer-tx-'));
+  });
+  afterAll(async () => {
+    await bouncer?.stop();
+    await db?.drop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('serve refuses to start, in one line naming the problem and the fix, before touching the schema', async () => {
+    const { file } = testConfig(dir, bouncer.via(db.url), { log: { level: 'info' } });
+    const serve = ServeProcess.start(file);
+    const { code } = await serve.exited;
+    expect(code).toBe(1);
+    const refusal = serve.output.split('\n').filter((l) => l.startsWith('radotp: '));
+    expect(refusal).toEqual([
+      expect.stringMatching(/^radotp: .*database\.url: .*transaction or statement mode.*LISTEN\/NOTIFY.*pool_mode = session/),
+    ]);
+    expect(serve.output).not.toMatch(/radotp serving|applied schema migrations/);
+  });
+});
