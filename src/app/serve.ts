@@ -18,7 +18,6 @@ import { CodeLengthsInUse } from '../store/code-lengths';
 import { loadLoginData, loadLoginDataPage } from '../store/login-data';
 import { openStore, type Store } from '../store/open';
 import { retryWhileUnavailable } from '../store/retry';
-import { refuseTransactionPooling } from '../store/session-pooling';
 import { startAuditRetention, type AuditRetentionJob } from './audit-retention';
 import { watchDatabaseHealth } from './database-health';
 import { watchEmbeddedDatabase, type EmbeddedWatchdog } from './embedded-watchdog';
@@ -88,11 +87,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
 
   setPasswordQueueLimit(cfg.auth.maxQueuedPasswordChecks);
   const queryTimeoutMs = cfg.database.queryTimeout * 1000;
-  // Before migrating: behind a pooler in transaction mode, even the migrations' session lock would go astray.
-  if (cfg.database.url) {
-    const where = process.env.RADOTP_DATABASE_URL === cfg.database.url ? '$RADOTP_DATABASE_URL' : cfg.source ? `${cfg.source}: database.url` : 'database.url';
-    await refuseTransactionPooling(cfg.database.url, where);
-  }
+  // Migrating, openStore refuses a pooler in transaction or statement mode first (see openDatabase).
   const store = await openStore(cfg, { createKey: true, migrate: true, logger, applicationName: `radotp-serve@${node}`, queryTimeoutMs });
   const jobs: Repeating[] = [];
   const clock = new DatabaseClock();

@@ -9,6 +9,7 @@ import { ClientRepository } from './clients';
 import { answersWritable, connect, type Connection, type Db } from './connect';
 import { acquireEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded-postgres';
 import { migrateToLatest } from './migrate';
+import { refuseTransactionPooling } from './session-pooling';
 import { newerSchemaWarning, readSchemaVersion, refuseDiverged, SchemaBehindError, type SchemaVersion } from './schema-version';
 import { connectionRunner, poolRunner, type StatementRunner } from './prepared';
 import { TokenRepository } from './tokens';
@@ -155,6 +156,11 @@ export interface Database {
 export async function openDatabase(cfg: LoadedConfig, opts: Omit<OpenOptions, 'createKey'> = {}): Promise<Database> {
   let embedded: EmbeddedPostgresHandle | undefined;
   let url = cfg.database.url;
+  // Every command that migrates (serve, init, db migrate) checks here, before anything is migrated or created:
+  // behind a pooler in transaction mode kysely's migrator takes its session-level advisory lock on one server
+  // connection and may release it on another, leaving the lock held on a pooled connection and every later
+  // migration, and serve's start, waiting on it (see session-pooling.ts for what else would go wrong).
+  if (url && opts.migrate) await refuseTransactionPooling(url, databaseUrlOrigin(cfg, url));
   if (!url) {
     embedded = await acquireEmbeddedPostgres(cfg.dataDirPath, { logger: opts.logger });
     url = embedded.url;
@@ -194,6 +200,12 @@ export async function openDatabase(cfg: LoadedConfig, opts: Omit<OpenOptions, 'c
   const newer = newerSchemaWarning(schema);
   if (newer) opts.logger?.warn({ unknownMigrations: schema.unknown }, newer);
   return { url, conn, schema, applied, embedded, close };
+}
+
+/** Where database.url came from, for an error about it: $RADOTP_DATABASE_URL, or the config file's key. */
+function databaseUrlOrigin(cfg: LoadedConfig, url: string): string {
+  if (process.env.RADOTP_DATABASE_URL === url) return '$RADOTP_DATABASE_URL';
+  return cfg.source ? `${cfg.source}: database.url` : 'database.url';
 }
 
 /**

@@ -12,8 +12,10 @@ export class SessionPoolingError extends Error {
  * so the change listener hears nothing while reporting itself live, and every node would trust caches that
  * other nodes' changes (a user removed, a token disabled) never reach; and a named prepared statement
  * (the login path's spend) is prepared on one server connection and run on another ("prepared statement
- * ... does not exist"), failing logins. Asked directly, as the listener would be: a notification sent through
- * the URL must reach a connection LISTENing through it. Against PostgreSQL (or PgBouncer in session mode) it
+ * ... does not exist"), failing logins; and the migrations' session-level advisory lock (kysely's) may be
+ * released on another server connection than the one that took it, staying held and blocking every later
+ * migration and start. Asked directly, as the listener would be: a notification sent through the URL must
+ * reach a connection LISTENing through it. Against PostgreSQL (or PgBouncer in session mode) it
  * arrives within milliseconds; `waitMs` is only spent when it does not.
  *
  * A database that cannot be reached is not judged here: the caller's own connection reports that as usual.
@@ -42,8 +44,8 @@ export async function refuseTransactionPooling(url: string, where: string, waitM
     if (await heard) return;
     throw new SessionPoolingError(
       `${where}: a notification sent through it never reached a connection listening through it, as behind PgBouncer in ` +
-        'transaction or statement mode; radotp needs session mode (LISTEN/NOTIFY keeps every node\'s caches current, and the ' +
-        "login path's prepared statements stay on their connection): set pool_mode = session for this database in pgbouncer.ini, " +
+        'transaction or statement mode; radotp needs session mode (LISTEN/NOTIFY keeps every node\'s caches current; the ' +
+        "login path's prepared statements and the migrations' lock stay on their connection): set pool_mode = session for this database in pgbouncer.ini, " +
         'or point database.url at PostgreSQL',
     );
   } finally {

@@ -158,4 +158,33 @@ describe('PgBouncer pool_mode = transaction', () => {
     ]);
     expect(serve.output).not.toMatch(/radotp serving|applied schema migrations/);
   });
+
+  // The commands that migrate refuse too: through transaction mode kysely's migrator takes its session-level
+  // advisory lock on one server connection, and its unlock can run on another, leaving the lock held on a
+  // pooled connection and every later migration (and serve's start) waiting on it.
+  test.each([
+    ['db migrate', ['db', 'migrate'], 'database.url'],
+    ['init', ['init'], 'database.url'],
+    ['db migrate, the URL from $RADOTP_DATABASE_URL', ['db', 'migrate'], '$RADOTP_DATABASE_URL'],
+  ])('%s refuses in one line naming the fix, migrating and creating nothing', async (_name, args, where) => {
+    const rowDir = fs.mkdtempSync(path.join(dir, 'cli-'));
+    const url = bouncer.via(db.url);
+    const fromEnv = where.startsWith('$');
+    const { cfg, file } = testConfig(rowDir, fromEnv ? 'postgres://nobody@127.0.0.1:1/none' : url);
+    const r = await runCli(args, { env: { RADOTP_CONFIG: file, RADOTP_DATABASE_URL: fromEnv ? url : undefined } });
+    expect({ code: r.code, stdout: r.stdout, stderr: r.stderr.split('\n').filter(Boolean) }).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: [expect.stringMatching(new RegExp(`^radotp: (.*: )?${where.replace('$', '\\$')}: .*transaction or statement mode.*pool_mode = session`))],
+    });
+    expect(fs.existsSync(cfg.keyFilePath)).toBe(false);
+    const direct = connect(db.url);
+    try {
+      const tables = await direct.pool.query<{ n: string }>("SELECT count(*) AS n FROM pg_tables WHERE tablename LIKE 'radotp%'");
+      const locks = await direct.pool.query<{ n: string }>("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory'");
+      expect({ tables: Number(tables.rows[0].n), advisoryLocks: Number(locks.rows[0].n) }).toEqual({ tables: 0, advisoryLocks: 0 });
+    } finally {
+      await direct.close();
+    }
+  });
 });
