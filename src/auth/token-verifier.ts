@@ -128,7 +128,7 @@ export class TokenVerifier {
     // RFC 6238 §5.2: a code already accepted once is refused — say so in the audit trail (unless the request
     // that spent it is the one here again, see retransmitted).
     for (const t of candidates) {
-      const m = this.match(t, code, now, undefined, true);
+      const m = this.match(t, code, now, undefined, true) ?? (opts.spentBy ? lastSpentStep(t, code) : null);
       if (m) return opts.spentBy ? this.retransmitted(t, m, opts) : { result: 'replay', token: t };
     }
     const open = candidates.filter((t) => !isLocked(t, now));
@@ -161,7 +161,7 @@ export class TokenVerifier {
   async retransmission(candidates: readonly LoginToken[], code: string, spentBy: Buffer): Promise<CodeCheck | undefined> {
     const now = this.clock();
     for (const t of candidates) {
-      const m = this.match(t, code, now, undefined, true);
+      const m = this.match(t, code, now, undefined, true) ?? lastSpentStep(t, code);
       if (!m) continue;
       const check = await this.retransmitted(t, m, { spentBy });
       return check.result === 'retransmission' ? check : undefined;
@@ -192,6 +192,26 @@ export class TokenVerifier {
 }
 
 const DEFAULT_RETRANSMISSION_WINDOW = 30;
+
+/**
+ * The TOTP step the token's last spend used, when `code` is that step's code, wherever the window is now.
+ * A retransmission is recognised for radius.duplicateWindow (up to 10 minutes) after the spend, but the
+ * TOTP window (re-centred on the spent step by the drift the spend recorded) leaves a spent step behind
+ * after totpWindow steps: a NAS failing over later than that would otherwise be told bad_code, and a
+ * failure counted, for the very request that was accepted. Only the one spent step is computed (HOTP's
+ * replay search always covers the last counter); retransmitted() still requires the same request.
+ */
+function lastSpentStep(t: LoginToken, code: string): Match | null {
+  if (t.kind !== 'totp' || t.lastStep < 0n) return null; // -1: never spent
+  const step = Number(t.lastStep);
+  const m = findTotpMatch(
+    t.seed,
+    code,
+    { algorithm: t.algorithm, digits: t.digits, period: t.period, t0: Number(t.t0) },
+    { now: Number(t.t0) + step * t.period, driftSteps: 0, window: 0 },
+  );
+  return m && { kind: 'step', step, drift: t.drift };
+}
 
 /** Whether the token's last spend was of exactly the step/counter `m`. */
 function spentAt(m: Match, last: LastSpend): boolean {

@@ -89,3 +89,29 @@ test('one spend batch records each request against its own token', async () => {
   const recorded = new Map(rows.map((r) => [r.serial, r.by]));
   expect(ts.map((t) => recorded.get(t.serial))).toEqual([by[0], by[1], by[2], null]);
 });
+
+// The TOTP window edge: radius.duplicateWindow may be longer than the TOTP window (up to 10 minutes, see
+// src/config/schema.ts). A NAS that fails over after 60 s sends the login again when its code's step has left
+// the window (totpWindow 1, re-centred on the spent step by the drift the spend recorded). It is still that very
+// request within the duplicate window: accepted, and no wrong code counted against the token.
+// [token rows of the second check, how it is checked]
+test.each([
+  ['stale', 'login'],
+  ['fresh', 'login'],
+  ['fresh', 'used-up challenge'],
+] as const)('a code sent again after its step left the TOTP window, within a longer duplicate window (%s rows, %s)', async (rows, how) => {
+  const t = await tokenOf('totp');
+  const at = (clock: number) =>
+    new TokenVerifier(tokens, { digests: () => [randomBytes(32)] }, { totpWindow: 1, hotpLookAhead: 10, maxFailures: 10, lockSeconds: 60, retransmissionWindow: 120 }, () => clock);
+  const before = await t.read();
+  expect((await at(NOW).check(before, t.code, { spentBy: F1 })).result).toBe('accept');
+  const later = at(NOW + 60); // two steps on: STEP is out of the window
+  const reload = async () => t.read(); // as the login cache does: a miss is decided again on fresh rows
+  const second = rows === 'stale' ? before : await t.read();
+  const check = how === 'login' ? await later.check(second, t.code, { spentBy: F1, reload }) : await later.retransmission(second, t.code, F1);
+  expect(check?.result).toBe('retransmission');
+  const after = await tokens.getWithSeed(t.serial);
+  expect([after.lastStep, after.failCount]).toEqual([BigInt(STEP), 0]);
+  // another request with that code, then: a replay, never an accept
+  expect((await later.check(await t.read(), t.code, { spentBy: F2 })).result).toBe('replay');
+});
