@@ -39,6 +39,8 @@ type Step =
       seed?: number;
       /** Inserted without a fingerprint, as an older radotp (or a row from before migration 0012) has it. */
       noFingerprint?: boolean;
+      /** Inserted by a node (or CLI) still sealing with the key before the last rotation (a rotation being rolled out). */
+      oldKey?: boolean;
     }
   | { spendCounter: bigint }
   | { spendStep: number }
@@ -164,6 +166,21 @@ const cases: { name: string; history: Step[]; nextCounter: bigint; lastStep: big
     nextCounter: 33n,
     lastStep: -1n,
   },
+  {
+    name: "the same seed under the old key after a life under the new one (a node not yet on the new keyFile): the later life's codes stay used",
+    history: [
+      { create: 'hotp' },
+      { spendCounter: 500n },
+      'delete',
+      'rotate',
+      { create: 'hotp' },
+      { spendCounter: 700n },
+      'delete',
+      { create: 'hotp', counter: 0n, oldKey: true },
+    ],
+    nextCounter: 701n,
+    lastStep: -1n,
+  },
 ];
 
 test.each(cases)('$name', async ({ history, nextCounter, lastStep }) => {
@@ -182,6 +199,7 @@ test.each(cases)('$name', async ({ history, nextCounter, lastStep }) => {
       const t: NewToken = { serial, userId: null, origin: 'hardware', kind: step.create, state: step.state ?? 'active', algorithm: 'sha1', digits: 6, seed, counter: step.counter };
       if (step.noFingerprint) await db.conn.db.insertInto('token').values({ ...tokens.toInsertRow(t), seed_fingerprint: null }).execute();
       else if (step.many) await tokens.insertMany([t]);
+      else if (step.oldKey) await tokenRepository(db.conn, new KeyRing(heldKeys[heldKeys.length - 2], heldKeys.slice(-1))).create(t);
       else await tokens.create(t);
       id = (await tokens.get(serial)).id;
     } else if ('spendCounter' in step) expect(await tokens.acceptCounter(id, step.spendCounter)).toBe(true);
