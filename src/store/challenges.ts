@@ -116,7 +116,8 @@ export class ChallengeRepository {
         client.release();
       } catch (e) {
         // The connection broke: PostgreSQL rolled the take back, and the challenge is there for a retry.
-        // A decided answer stands all the same (its code was spent, so that retry is refused as a replay).
+        // A decided answer stands all the same: its code was spent, so that retry is refused as a replay,
+        // unless it is the very packet sent again (TokenVerifier.retransmitted: answered as it was).
         client.release(e as Error);
       }
     };
