@@ -46,14 +46,16 @@ export class FileTooLargeError extends Error {
 /** `fd` to its end, or FileTooLargeError as soon as it holds more than `max` bytes (a file or a pipe alike). */
 function readAtMost(fd: number, max: number): Buffer {
   const chunks: Buffer[] = [];
+  // One read buffer, and a copy of what each read returned: a pipe returns ~64 KiB a read, so keeping a
+  // slice of a fresh 1 MiB buffer per read held 16 times the data in memory.
+  const buffer = Buffer.allocUnsafe(Math.min(1024 * 1024, max + 1));
   let total = 0;
   for (;;) {
-    const chunk = Buffer.allocUnsafe(Math.min(1024 * 1024, max + 1 - total));
-    const n = fs.readSync(fd, chunk, 0, chunk.length, null);
+    const n = fs.readSync(fd, buffer, 0, Math.min(buffer.length, max + 1 - total), null);
     if (n === 0) return Buffer.concat(chunks, total);
     total += n;
     if (total > max) throw new FileTooLargeError(`larger than ${max / (1024 * 1024)} MiB; is it the right file?`);
-    chunks.push(chunk.subarray(0, n));
+    chunks.push(Buffer.from(buffer.subarray(0, n)));
   }
 }
 

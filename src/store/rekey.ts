@@ -60,7 +60,8 @@ export async function rekeyAll(db: Db, from: KeyRing, to: KeyRing): Promise<Reke
       // The seed fingerprint (migration 0012) is made again under the new key, so a live token stays
       // comparable with a token inserted under its serial after the rotation (same seed or new?). A deleted
       // token's fingerprint cannot be (its seed is gone): it stays under the old key, which the database
-      // treats as unknown, keeping the deleted token's used codes used. Tokens without one get one.
+      // treats as unknown, keeping the deleted token's used codes used. A token re-sealed here without one gets
+      // one; a token already sealed under the new key is not re-sealed and keeps what it has (NULL: unknown, safe).
       await sql`
         UPDATE token SET seed_sealed = v.seed, seed_fingerprint = v.fingerprint
         FROM unnest(${ids}::bigint[], ${seeds}::bytea[], ${fingerprints}::bytea[]) AS v(id, seed, fingerprint)
