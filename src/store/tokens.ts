@@ -4,6 +4,7 @@ import type { Db } from './connect';
 import { isUniqueViolation, NotFoundError, StoreConflictError } from './errors';
 import type { StatementRunner } from './prepared';
 import { SpendBatcher } from './spend-batcher';
+import { atomically } from './transaction';
 import type { Database, DisabledReason, TokenKind, TokenState, TokenTable } from './schema';
 
 export type TokenRow = Selectable<TokenTable>;
@@ -238,13 +239,18 @@ export class TokenRepository {
   }
 
   async create(t: NewToken, db: Db = this.db): Promise<TokenInfo> {
-    try {
-      await db.insertInto('token').values(this.toInsertRow(t)).execute();
-    } catch (e) {
-      if (isUniqueViolation(e)) throw new StoreConflictError(`a token with serial "${t.serial}" already exists`);
-      throw e;
-    }
-    return this.get(t.serial, db);
+    // The insert and the read back in one transaction: the insert's foreign key holds the user's row (KEY
+    // SHARE) until the commit, so a `user remove` at that moment waits for it and cannot delete the new token
+    // between the two statements (which told the admin "no token with serial" for the token just made).
+    return atomically(db, async (tx) => {
+      try {
+        await tx.insertInto('token').values(this.toInsertRow(t)).execute();
+      } catch (e) {
+        if (isUniqueViolation(e)) throw new StoreConflictError(`a token with serial "${t.serial}" already exists`);
+        throw e;
+      }
+      return this.get(t.serial, tx);
+    });
   }
 
   async find(serial: string, db: Db = this.db): Promise<TokenInfo | undefined> {
