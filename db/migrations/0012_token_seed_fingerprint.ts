@@ -70,19 +70,21 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     BEGIN
       SELECT * INTO r FROM token_retired t WHERE t.serial = p_serial;
       IF NOT FOUND THEN RETURN; END IF;
-      IF p_fingerprint IS NOT NULL AND r.seeds_known THEN
+      -- Comparable only when every earlier seed's fingerprint is under the same key as this one. Trusting a
+      -- same-seed match while another life's fingerprint is under another key would let a node still sealing
+      -- with the old key (a rotation being rolled out) re-import that seed at an old life's counter, past
+      -- which the same seed had been used further after the rotation: those codes would be accepted again.
+      IF p_fingerprint IS NOT NULL AND r.seeds_known AND NOT EXISTS (
+           SELECT 1 FROM token_retired_seed t WHERE t.serial = p_serial
+             AND substring(t.seed_fingerprint FROM 1 FOR 8) <> substring(p_fingerprint FROM 1 FOR 8)) THEN
         SELECT * INTO s FROM token_retired_seed t WHERE t.serial = p_serial AND t.seed_fingerprint = p_fingerprint;
         IF FOUND THEN
           -- this seed lived under the serial before: its own state (beyond any state it resumed then)
           o_last_step := s.last_step;
           o_next_counter := s.next_counter;
-          RETURN;
         END IF;
-        -- every earlier seed's fingerprint is under the same key, and none is this one: a new seed
-        IF NOT EXISTS (SELECT 1 FROM token_retired_seed t WHERE t.serial = p_serial
-                       AND substring(t.seed_fingerprint FROM 1 FOR 8) <> substring(p_fingerprint FROM 1 FOR 8)) THEN
-          RETURN;
-        END IF;
+        -- else none is this one: a new seed (NULLs)
+        RETURN;
       END IF;
       -- unknown: the furthest state of every life of the serial
       o_last_step := r.last_step;
