@@ -1,5 +1,5 @@
 import { andThen, type Awaitable } from '../lang/awaitable';
-import { findHotpMatch, findOcraMatch, findTotpMatch, parseOcraSuite, type OcraSuite } from '../otp';
+import { findHotpMatch, findOcraMatch, findTotpMatch, parseOcraSuite, totpParamsOf, type OcraSuite } from '../otp';
 import type { KeyRing } from '../secrets/keyring';
 import type { LastSpend, LoginToken, TokenRepository } from '../store/tokens';
 
@@ -59,7 +59,7 @@ export class TokenVerifier {
         const m = findTotpMatch(
           t.seed,
           code,
-          { algorithm: t.algorithm, digits: t.digits, period: t.period, t0: Number(t.t0) },
+          totpParamsOf(t),
           { now, driftSteps: t.drift, window: this.settings.totpWindow, afterStep: spentToo ? undefined : Number(t.lastStep) },
         );
         return m && { kind: 'step', step: m.step, drift: m.drift };
@@ -207,7 +207,7 @@ function lastSpentStep(t: LoginToken, code: string): Match | null {
   const m = findTotpMatch(
     t.seed,
     code,
-    { algorithm: t.algorithm, digits: t.digits, period: t.period, t0: Number(t.t0) },
+    totpParamsOf(t),
     { now: Number(t.t0) + step * t.period, driftSteps: 0, window: 0 },
   );
   return m && { kind: 'step', step, drift: t.drift };

@@ -2,7 +2,7 @@
 export { HASH_ALGORITHMS, digestLength, isHashAlgorithm, type HashAlgorithm } from './algorithm';
 export { dynamicTruncate } from './truncate';
 export { hotp } from './hotp';
-export { timeStep, totp, type TotpParams } from './totp';
+export { timeStep, totp, totpParamsOf, type TotpParams } from './totp';
 export { codesEqual } from './compare';
 export { typedCode } from './code-format';
 export {

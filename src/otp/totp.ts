@@ -10,6 +10,11 @@ export interface TotpParams {
   t0?: number;
 }
 
+/** A stored token's TOTP parameters (T0 kept as a bigint, in seconds). */
+export function totpParamsOf(t: { algorithm: HashAlgorithm; digits: number; period: number; t0: bigint }): TotpParams {
+  return { algorithm: t.algorithm, digits: t.digits, period: t.period, t0: Number(t.t0) };
+}
+
 /**
  * RFC 6238 §4.2: "T = (Current Unix time - T0) / X", rounded down ("floor function").
  * Fractional seconds (Date.now() / 1000) are fine. Throws RangeError for a non-positive period.

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { base32Encode, buildKeyUri, randomSecret, resyncHotp, resyncTotp, type HashAlgorithm } from '../otp';
+import { base32Encode, buildKeyUri, randomSecret, resyncHotp, resyncTotp, totpParamsOf, type HashAlgorithm } from '../otp';
 import { outcomeOf } from '../auth/methods/token';
 import type { CodeCheck, TokenVerifier } from '../auth/token-verifier';
 import type { AdminAuditWriter } from '../store/audit';
@@ -226,7 +226,7 @@ export class TokenAdmin {
         t.seed,
         code1,
         code2,
-        { algorithm: t.algorithm, digits: t.digits, period: t.period, t0: Number(t.t0) },
+        totpParamsOf(t),
         { now: this.clock(), window, afterStep: Number(t.lastStep) },
       );
       ok = !!m && (await this.store.tokens.setResync(serial, { lastStep: m.step, drift: m.drift }));
