@@ -129,7 +129,7 @@ export class TokenVerifier {
     // that spent it is the one here again, see retransmitted).
     for (const t of candidates) {
       const m = this.match(t, code, now, undefined, true) ?? (opts.spentBy ? lastSpentStep(t, code) : null);
-      if (m) return opts.spentBy ? this.retransmitted(t, m, opts) : { result: 'replay', token: t };
+      if (m) return opts.spentBy ? this.retransmitted(t, m, opts.spentBy, opts.onSpent) : replay(t);
     }
     const open = candidates.filter((t) => !isLocked(t, now));
     if (open.length === 0 && candidates.length > 0) return { result: 'locked', token: candidates[0] };
@@ -149,7 +149,7 @@ export class TokenVerifier {
       const m = this.match(t, code, now, opts.ocraQuestion, false);
       if (!m) continue;
       if (isLocked(t, now)) return { result: 'locked', token: t };
-      return this.spend(t, m, opts).then((won) => (won ? spent(t, m, opts.onSpent) : opts.spentBy ? this.retransmitted(t, m, opts) : replay(t)));
+      return this.spend(t, m, opts).then((won) => (won ? spent(t, m, opts.onSpent) : opts.spentBy ? this.retransmitted(t, m, opts.spentBy, opts.onSpent) : replay(t)));
     }
     return undefined;
   }
@@ -163,7 +163,7 @@ export class TokenVerifier {
     for (const t of candidates) {
       const m = this.match(t, code, now, undefined, true) ?? lastSpentStep(t, code);
       if (!m) continue;
-      const check = await this.retransmitted(t, m, { spentBy });
+      const check = await this.retransmitted(t, m, spentBy);
       return check.result === 'retransmission' ? check : undefined;
     }
     return undefined;
@@ -182,11 +182,11 @@ export class TokenVerifier {
    * This does NOT weaken "a code is accepted once" (RFC 6238 §5.2, RFC 4226 §7.2): another packet carrying the
    * same code, even from the same NAS for the same user, has another Request Authenticator, and stays a replay.
    */
-  private async retransmitted(t: LoginToken, m: Match, opts: CheckOptions): Promise<CodeCheck> {
+  private async retransmitted(t: LoginToken, m: Match, spentBy: Buffer, onSpent?: SpentHook): Promise<CodeCheck> {
     const last = await this.tokens.lastSpend(t.id, this.settings.retransmissionWindow ?? DEFAULT_RETRANSMISSION_WINDOW);
-    const sameRequest = last !== undefined && last.recent && last.spentBy !== null && opts.spentBy!.equals(last.spentBy);
+    const sameRequest = last !== undefined && last.recent && last.spentBy !== null && spentBy.equals(last.spentBy);
     if (!sameRequest || !spentAt(m, last)) return replay(t);
-    opts.onSpent?.(t, spentState(m)); // the token's state is what that spend left: a cache starts from it
+    onSpent?.(t, spentState(m)); // the token's state is what that spend left: a cache starts from it
     return { result: 'retransmission', token: t };
   }
 }
