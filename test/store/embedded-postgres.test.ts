@@ -1,10 +1,15 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { stopEmbeddedPostgres } from '../../src/store/embedded-postgres';
+import { initCluster, startCluster } from '../../src/store/embedded/cluster';
+import { embeddedPgBinaries } from '../../src/store/embedded/pg-binaries';
+import { postgresRunAs } from '../../src/store/embedded/postgres-user';
 import { isProcessAlive } from '../../src/store/embedded/process-liveness';
 import { readPostmasterPid } from '../../src/store/embedded/postmaster-pid';
 import { createTestDatabase } from '../support/test-database';
@@ -20,10 +25,11 @@ const { acquireEmbeddedPostgres } = require(${JSON.stringify(join(ROOT, 'src/sto
 const pg = require('pg');
 const say = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
 (async () => {
-  const handle = await acquireEmbeddedPostgres(process.argv[1]);
+  const warn = (o, m) => process.stderr.write(JSON.stringify({ ...o, msg: m }) + '\\n');
+  const handle = await acquireEmbeddedPostgres(process.argv[1], { logger: { info() {}, warn } });
   const client = new pg.Client(handle.url);
   await client.connect();
-  const { rows } = await client.query('SELECT current_database() AS db, inet_server_port() AS port');
+  const { rows } = await client.query("SELECT current_database() AS db, current_setting('port')::int AS port");
   await client.end();
   say({ acquired: true, db: rows[0].db, port: rows[0].port, url: handle.url });
   for await (const line of require('node:readline').createInterface({ input: process.stdin })) {
@@ -44,8 +50,11 @@ interface RunnerMessage {
 
 class Radotp {
   private readonly lines: AsyncIterator<string>;
+  /** What it logged as warnings (and any other stderr). */
+  stderr = '';
   constructor(readonly child: ChildProcessWithoutNullStreams) {
     this.lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    child.stderr.on('data', (c: Buffer) => (this.stderr += c.toString()));
   }
   static start(dataDir: string): Radotp {
     const child = spawn(process.execPath, ['-r', join(ROOT, 'scripts/ts-register.js'), '-e', RUNNER, dataDir], { cwd: ROOT });
@@ -54,7 +63,7 @@ class Radotp {
   }
   async next(): Promise<RunnerMessage> {
     const { value, done } = await this.lines.next();
-    if (done) throw new Error(`runner exited without answering (code ${this.child.exitCode})`);
+    if (done) throw new Error(`runner exited without answering (code ${this.child.exitCode}): ${this.stderr}`);
     return JSON.parse(value) as RunnerMessage;
   }
   async acquired(): Promise<RunnerMessage> {
@@ -74,6 +83,8 @@ class Radotp {
 
 const children = new Set<ChildProcessWithoutNullStreams>();
 const dataDirs: string[] = [];
+/** Socket directories under /tmp that tests made or caused. */
+const fallbackDirs: string[] = [];
 let scratch: string;
 
 function newDataDir(): string {
@@ -106,6 +117,32 @@ async function waitUntilGone(pid: number, ms = 10_000): Promise<boolean> {
   return true;
 }
 
+/** The host of an embedded handle's URL: the socket directory, or 127.0.0.1. */
+function hostOf(url: string): string {
+  return decodeURIComponent(new URL(url).hostname);
+}
+
+/** The user the cluster runs as: 'postgres' when we are root. */
+function clusterUid(): number {
+  return postgresRunAs().uid ?? process.getuid!();
+}
+
+function expectPrivateDir(dir: string): void {
+  const st = lstatSync(dir);
+  expect(st.isDirectory()).toBe(true);
+  expect(st.mode & 0o777).toBe(0o700);
+  expect(st.uid).toBe(clusterUid());
+}
+
+/** Resolves once something accepts a TCP connection on 127.0.0.1:port; rejects with ECONNREFUSED otherwise. */
+function tcpConnect(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => (socket.destroy(), resolve()));
+    socket.once('error', reject);
+  });
+}
+
 async function query(url: string, sql: string): Promise<unknown[]> {
   const client = new pg.Client(url);
   await client.connect();
@@ -127,6 +164,7 @@ afterAll(async () => {
     [...children].filter((c) => c.exitCode === null && c.signalCode === null).map((c) => new Promise((r) => c.once('exit', r).kill('SIGKILL'))),
   );
   for (const dir of dataDirs) await stopEmbeddedPostgres(dir).catch(() => undefined);
+  for (const dir of fallbackDirs) rmSync(dir, { recursive: true, force: true });
   // An initdb orphaned by a killed runner may still be writing for a moment.
   rmSync(scratch, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
 });
@@ -138,11 +176,15 @@ describe('acquireEmbeddedPostgres', () => {
     const first = Radotp.start(dataDir);
     const a = await first.acquired();
     expect(a.db).toBe('radotp');
-    expect(a.url).toMatch(/^postgres:\/\/postgres:[^@]+@127\.0\.0\.1:\d+\/radotp$/);
+    // Through the Unix socket in <dataDir>/postgres.sock, the port naming the socket file.
+    expect(hostOf(a.url!)).toBe(join(dataDir, 'postgres.sock'));
+    expect(existsSync(join(dataDir, 'postgres.sock', `.s.PGSQL.${a.port}`))).toBe(true);
+    expect(readFileSync(join(dataDir, 'postgres.port'), 'utf8').trim()).toBe(String(a.port));
 
     const second = Radotp.start(dataDir);
     const b = await second.acquired();
     expect(b.port).toBe(a.port);
+    expect(b.url).toBe(a.url);
     expect(postmastersOf(pgdata)).toHaveLength(1);
     const postmaster = readPostmasterPid(pgdata)!.pid;
 
@@ -151,8 +193,10 @@ describe('acquireEmbeddedPostgres', () => {
     const password = readFileSync(join(dataDir, 'postgres.password'), 'utf8').trim();
     expect(password.length).toBeGreaterThanOrEqual(24);
     expect(readFileSync(join(dataDir, 'postgres.log'), 'utf8')).not.toContain(password);
-    // Only loopback: the server refuses a connection without the password.
-    await expect(query(`postgres://postgres:wrong@127.0.0.1:${a.port}/radotp`, 'SELECT 1')).rejects.toThrow(/password authentication failed/);
+    // Only the socket, in a directory no other local user can enter; and even there, no login without the password.
+    expectPrivateDir(join(dataDir, 'postgres.sock'));
+    await expect(tcpConnect(a.port!)).rejects.toThrow(/ECONNREFUSED/);
+    await expect(query(a.url!.replace(/:[^:@]+@/, ':wrong@'), 'SELECT 1')).rejects.toThrow(/password authentication failed/);
 
     await first.release();
     expect(isProcessAlive(postmaster)).toBe(true);
@@ -250,6 +294,9 @@ describe('acquireEmbeddedPostgres', () => {
     try {
       expect(cluster.startsWith('/var/lib/radotp/embedded-')).toBe(true);
       expect(existsSync(join(cluster, 'PG_VERSION'))).toBe(true);
+      // Its socket sits next to it: the postgres user writes there, and root (radotp) enters.
+      expect(hostOf(msg.url!)).toBe(`${cluster}.sock`);
+      expectPrivateDir(`${cluster}.sock`);
       await runner.release();
       // the last one out stopped it, and a second start finds the same cluster again
       expect(existsSync(join(cluster, 'postmaster.pid'))).toBe(false);
@@ -259,6 +306,109 @@ describe('acquireEmbeddedPostgres', () => {
     } finally {
       rmSync(dirname(cluster), { recursive: true, force: true });
     }
+  });
+});
+
+describe('where the embedded PostgreSQL listens', () => {
+  /** A dataDir whose <dataDir>/postgres.sock/.s.PGSQL.<port> would not fit sun_path (108 bytes with its NUL). */
+  function deepDataDir(): string {
+    const dir = join(scratch, `${dataDirs.length}`.padEnd(Math.max(1, 100 - scratch.length), 'd'));
+    dataDirs.push(dir);
+    const fallback = `/tmp/radotp-pg-${createHash('sha256').update(join(dir, 'postgres')).digest('hex').slice(0, 16)}`;
+    fallbackDirs.push(fallback);
+    return dir;
+  }
+
+  test('a dataDir too deep for a socket path gets a private socket directory under /tmp', async () => {
+    const dataDir = deepDataDir();
+    const runner = Radotp.start(dataDir);
+    const msg = await runner.acquired();
+    const dir = hostOf(msg.url!);
+    expect(dir).toBe(fallbackDirs.at(-1));
+    expectPrivateDir(dir);
+    expect(existsSync(join(dataDir, 'postgres.sock'))).toBe(false);
+    await expect(tcpConnect(msg.port!)).rejects.toThrow(/ECONNREFUSED/);
+    await runner.release();
+    // The next start finds the same directory and uses it again.
+    const again = Radotp.start(dataDir);
+    expect(hostOf((await again.acquired()).url!)).toBe(dir);
+    await again.release();
+    expect(runner.stderr + again.stderr).toBe('');
+  });
+
+  test.each([
+    ['a symlink', (dir: string) => symlinkSync(mkdtempSync(join(scratch, 'elsewhere-')), dir)],
+    ['open to others', (dir: string) => (mkdirSync(dir), chmodSync(dir, 0o755), clusterUid() !== process.getuid!() && chownSync(dir, clusterUid(), -1))],
+    ['owned by another user', (dir: string) => (mkdirSync(dir, { mode: 0o700 }), chownSync(dir, 65534, 65534))],
+  ])('a fallback socket directory that is %s is not used: loopback TCP, and the log says why', async (what, make) => {
+    if (what === 'owned by another user' && process.getuid?.() !== 0) return; // only root can give a directory away
+    const dataDir = deepDataDir();
+    make(fallbackDirs.at(-1)!);
+    const runner = Radotp.start(dataDir);
+    const msg = await runner.acquired();
+    expect(hostOf(msg.url!)).toBe('127.0.0.1');
+    await tcpConnect(msg.port!);
+    expect(runner.stderr).toContain(fallbackDirs.at(-1));
+    expect(runner.stderr).toContain('listens on 127.0.0.1');
+    expect(runner.stderr).not.toContain(readFileSync(join(dataDir, 'postgres.password'), 'utf8').trim());
+    await runner.release();
+  });
+
+  /** A dataDir as the release before sockets made it: a cluster set up for loopback TCP, its password and port. */
+  async function oldTcpDataDir(): Promise<{ dataDir: string; pgdata: string; port: number; password: string }> {
+    const dataDir = newDataDir();
+    const pgdata = join(dataDir, 'postgres');
+    const runAs = postgresRunAs();
+    mkdirSync(pgdata, { recursive: true, mode: 0o700 });
+    chmodSync(dataDir, 0o711);
+    const pwfile = join(dataDir, 'postgres.initpw');
+    const password = 'old-release-password-0123456789';
+    writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
+    if (runAs.uid !== undefined) {
+      chownSync(pgdata, runAs.uid, runAs.gid!);
+      chownSync(pwfile, runAs.uid, runAs.gid!);
+    }
+    const bin = embeddedPgBinaries();
+    await initCluster({
+      bin,
+      runAs,
+      pgdata,
+      auth: { method: 'scram-sha-256', passwordFile: pwfile },
+      noSync: true,
+      settings: { listen_addresses: '127.0.0.1', unix_socket_directories: '' },
+    });
+    rmSync(pwfile);
+    writeFileSync(join(dataDir, 'postgres.password'), password, { mode: 0o600 });
+    // Started the old way (postgresql.conf alone says where to listen), as a server of the old release left it.
+    const running = await startCluster({ bin, runAs, pgdata, logFile: join(dataDir, 'postgres.log') });
+    writeFileSync(join(dataDir, 'postgres.port'), `${running.port}\n`, { mode: 0o600 });
+    return { dataDir, pgdata, port: running.port, password };
+  }
+
+  test('a cluster of the release before sockets: adopted on TCP while its old server runs, on the socket once restarted', async () => {
+    const { dataDir, pgdata, port } = await oldTcpDataDir();
+    const old = readPostmasterPid(pgdata)!;
+    expect(old).toMatchObject({ socketDir: '', listenAddress: '127.0.0.1' });
+
+    // An old radotp still serving on it during the upgrade: the new one follows it to TCP rather than fail.
+    const during = Radotp.start(dataDir);
+    const a = await during.acquired();
+    expect(hostOf(a.url!)).toBe('127.0.0.1');
+    expect(a.port).toBe(port);
+    await query(a.url!, 'CREATE TABLE kept (x int); INSERT INTO kept VALUES (42)');
+    await during.release();
+    expect(await waitUntilGone(old.pid, 5000)).toBe(true);
+
+    // Started by the new release: postgresql.conf still says 127.0.0.1, but the command line wins.
+    const after = Radotp.start(dataDir);
+    const b = await after.acquired();
+    expect(hostOf(b.url!)).toBe(join(dataDir, 'postgres.sock'));
+    expect(b.port).toBe(port);
+    expectPrivateDir(join(dataDir, 'postgres.sock'));
+    await expect(tcpConnect(port)).rejects.toThrow(/ECONNREFUSED/);
+    expect(await query(b.url!, 'SELECT x FROM kept')).toEqual([{ x: 42 }]);
+    await expect(query(b.url!.replace(/:[^:@]+@/, ':wrong@'), 'SELECT 1')).rejects.toThrow(/password authentication failed/);
+    await after.release();
   });
 });
 

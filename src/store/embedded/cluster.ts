@@ -57,10 +57,16 @@ export interface StartClusterOptions {
    * when its PostgreSQL died and a CLI command or the server itself starts it again) then finds it back.
    */
   readonly preferredPort?: number;
+  /**
+   * Passed as `-c name=value` on postgres's command line, which overrides postgresql.conf (and
+   * postgresql.auto.conf): how radotp's listen settings reach clusters initialised by an older release too.
+   */
+  readonly settings?: Readonly<Record<string, string | number>>;
 }
 
 /**
- * Starts a postmaster on a free port of 127.0.0.1 (the preferred one if it is free) as a detached process (its own session, so it outlives us and
+ * Starts a postmaster on a free port (the preferred one if it is free; with a Unix socket the port names the
+ * socket file, <dir>/.s.PGSQL.<port>) as a detached process (its own session, so it outlives us and
  * does not receive the terminal's Ctrl-C) and waits until it accepts connections.
  */
 export async function startCluster(o: StartClusterOptions): Promise<PostmasterInfo> {
@@ -83,7 +89,8 @@ async function startOnPort(o: StartClusterOptions, port: number): Promise<Postma
   let exited = false;
   let spawnError = '';
   try {
-    const child = spawn(o.bin.postgres, ['-D', o.pgdata, '-p', String(port)], {
+    const settings = Object.entries(o.settings ?? {}).flatMap(([k, v]) => ['-c', `${k}=${v}`]);
+    const child = spawn(o.bin.postgres, ['-D', o.pgdata, '-p', String(port), ...settings], {
       ...spawnIdentity(o.runAs),
       cwd: '/',
       env: postgresEnv(),
@@ -103,8 +110,9 @@ async function startOnPort(o: StartClusterOptions, port: number): Promise<Postma
       if (exited || (child.pid !== undefined && !isProcessAlive(child.pid))) {
         const output = readFrom(o.logFile, logStart);
         const reason = spawnError || lastMeaningfulLine(output);
-        // "could not bind … Address already in use" is logged before the FATAL "could not create any TCP/IP sockets".
-        if (/Address already in use/i.test(output)) throw new PortTakenError(reason);
+        // "could not bind … Address already in use" is logged before the FATAL "could not create any TCP/IP sockets";
+        // on a Unix socket, another live postmaster's lock file on that port's socket is the same thing.
+        if (/Address already in use|lock file ".*\.s\.PGSQL\.\d+\.lock" already exists/i.test(output)) throw new PortTakenError(reason);
         throw new PostgresClusterError(reason);
       }
       if (Date.now() > deadline) {

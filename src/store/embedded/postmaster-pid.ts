@@ -8,10 +8,15 @@ export interface PostmasterInfo {
   readonly port: number;
   /** "ready", "starting", "stopping" or "standby" (PostgreSQL ≥ 10). */
   readonly status: string;
+  /** The first Unix-socket directory, '' when it listens on none (clusters started by radotp before sockets). */
+  readonly socketDir: string;
+  /** The first TCP listen address, '' when it listens on none. */
+  readonly listenAddress: string;
 }
 
 /**
- * Parses `<pgdata>/postmaster.pid`: line 1 PID, line 4 port, line 8 status. Returns undefined when there is no
+ * Parses `<pgdata>/postmaster.pid`: line 1 PID, line 4 port, line 5 socket directory, line 6 listen address,
+ * line 8 status. Returns undefined when there is no
  * such file or it is still being written.
  */
 export function readPostmasterPid(pgdata: string): PostmasterInfo | undefined {
@@ -24,7 +29,7 @@ export function readPostmasterPid(pgdata: string): PostmasterInfo | undefined {
   const pid = Number(lines[0]);
   const port = Number(lines[3]);
   if (!Number.isInteger(pid) || pid <= 0 || !Number.isInteger(port) || port <= 0) return undefined;
-  return { pid, port, status: (lines[7] ?? '').trim() };
+  return { pid, port, status: (lines[7] ?? '').trim(), socketDir: (lines[4] ?? '').trim(), listenAddress: (lines[5] ?? '').trim() };
 }
 
 /**
