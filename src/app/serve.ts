@@ -19,7 +19,7 @@ import { loadLoginData, loadLoginDataPage } from '../store/login-data';
 import { openStore, type Store } from '../store/open';
 import { retryWhileUnavailable } from '../store/retry';
 import { startAuditRetention, type AuditRetentionJob } from './audit-retention';
-import { watchDatabaseHealth } from './database-health';
+import { watchDatabaseHealth, type DownReason } from './database-health';
 import { watchEmbeddedDatabase, type EmbeddedWatchdog } from './embedded-watchdog';
 import { listenError } from './listen-error';
 import { buildPipeline } from './pipeline';
@@ -34,6 +34,13 @@ const CODE_NAMES: Record<number, string> = {
   12: 'Status-Server',
 };
 const codeName = (code: number): string => CODE_NAMES[code] ?? String(code);
+
+/** The health check's findings, as the warning tells them: where to look. */
+const DOWN_TEXT: Partial<Record<DownReason, string>> = {
+  'read-only': 'is read-only (a standby, or default_transaction_read_only)',
+  locked:
+    'answers, but another session holds the tables logins write (token, password_lockout, challenge) locked (ALTER TABLE, VACUUM FULL, CREATE INDEX without CONCURRENTLY, LOCK TABLE: see pg_locks and pg_stat_activity)',
+};
 
 export interface RunningServer {
   readonly radius: { address: string; port: number }[];
@@ -128,11 +135,11 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
   let retention: AuditRetentionJob | undefined;
   let watchdog: EmbeddedWatchdog | undefined;
   const health = watchDatabaseHealth({
-    ping: () => store.ping(),
+    ping: (lockWaitMs) => store.ping(lockWaitMs),
     onChange: (up, why) =>
       up
         ? logger.info({}, 'database answers and takes writes again')
-        : logger.warn({ why }, `database ${why === 'read-only' ? 'is read-only (a standby, or default_transaction_read_only)' : why}; Status-Server goes unanswered and /healthz is 503 until it answers and takes writes`),
+        : logger.warn({ why }, `database ${DOWN_TEXT[why ?? 'unreachable'] ?? why}; Status-Server goes unanswered and /healthz is 503 until it answers and takes writes`),
   });
   metrics.watchDatabase(health.up);
   let reportLost: (why: string) => void = () => {};

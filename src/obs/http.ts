@@ -6,7 +6,7 @@ export interface HealthCheck {
   (): Promise<boolean>;
 }
 
-/** /healthz (200 only while the database answers and takes writes) and /metrics (Prometheus text format). */
+/** /healthz (200 only while the database passes the health check: see loginReadiness) and /metrics (Prometheus text format). */
 export function startHttpServer(opts: {
   host: string;
   port: number;

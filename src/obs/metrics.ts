@@ -61,13 +61,13 @@ export class Metrics {
   });
 
   /**
-   * 1 while the database answers and takes writes (the check behind /healthz and Status-Server, every 2 s),
+   * 1 while the database answers, takes writes and its login tables are not locked (the check behind /healthz and Status-Server, every 2 s),
    * else 0: the state an alert wants, where the failed decisions only show it while logins keep coming.
    */
   watchDatabase(up: () => boolean): void {
     readAtScrape(this.registry, {
       name: 'radotp_database_up',
-      help: '1 while the database answers this node\'s health check (every 2 s) and takes writes, 0 while it does not',
+      help: '1 while the database answers this node\'s health check (every 2 s), takes writes and its login tables are not locked by another session, 0 otherwise',
       read: () => (up() ? 1 : 0),
     });
   }

@@ -96,15 +96,49 @@ export function connect(url: string, opts: ConnectOptions = {}): Connection {
   };
 }
 
+/** What the health check found: logins can be decided, or why not (the database itself answered). */
+export type LoginReadiness = 'ready' | 'read-only' | 'locked';
+
 /**
- * Whether the database answers and takes writes: what the health check asks. Every login writes (a spend,
- * a failure count, a challenge), so a database that only reads (a standby the address leads to after a
- * failover, default_transaction_read_only) decides no login, and Status-Server should send the NAS elsewhere.
- * A standby's transactions are all read-only, so this one setting covers both.
+ * Tables a login writes (a spend, a failure count, a challenge). A session holding one of them in a mode that
+ * conflicts with ROW EXCLUSIVE (ALTER TABLE, VACUUM FULL, TRUNCATE, LOCK TABLE; CREATE INDEX without
+ * CONCURRENTLY takes SHARE) holds up every login until database.queryTimeout, while `SELECT` of a setting
+ * still answers at once: /healthz said 200 and Status-Server was answered for a node that could answer no
+ * login (RFC 5997 §3: the answer tells the NAS the server is alive, so it kept sending users there).
  */
-export async function answersWritable(pool: pg.Pool): Promise<boolean> {
-  const r = await pool.query<{ writable: boolean }>("SELECT current_setting('transaction_read_only') = 'off' AS writable");
-  return r.rows[0]?.writable === true;
+const LOGIN_TABLES = 'token, password_lockout, challenge';
+
+/**
+ * What the health check asks. Every login writes (a spend, a failure count, a challenge), so a database that
+ * only reads (a standby the address leads to after a failover, default_transaction_read_only; a standby's
+ * transactions are all read-only, so this one setting covers both) decides no login, and Status-Server should
+ * send the NAS elsewhere; nor does one whose login tables another session holds (LOGIN_TABLES), which are
+ * locked here as the logins' statements lock them, waiting at most `lockWaitMs`. Nothing is written: the
+ * transaction only takes the locks and rolls back.
+ */
+export async function loginReadiness(pool: pg.Pool, lockWaitMs: number): Promise<LoginReadiness> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    const r = await client.query<{ writable: boolean }>("SELECT current_setting('transaction_read_only') = 'off' AS writable");
+    if (r.rows[0]?.writable !== true) return 'read-only';
+    await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(lockWaitMs))}`);
+    try {
+      await client.query(`LOCK TABLE ${LOGIN_TABLES} IN ROW EXCLUSIVE MODE`);
+    } catch (e) {
+      if (postgresSqlstate(e) === '55P03') return 'locked'; // lock_not_available: lock_timeout ran out
+      throw e;
+    }
+    return 'ready';
+  } catch (e) {
+    broken = e as Error;
+    throw e;
+  } finally {
+    // a connection that failed (lost, timed out) is closed by the pool rather than sent a ROLLBACK
+    if (broken === undefined) await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+    client.release(broken);
+  }
 }
 
 /** pg's error for a statement that outlived query_timeout. */

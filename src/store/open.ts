@@ -6,7 +6,7 @@ import { sealedCounts } from './rekey';
 import { AuditRepository } from './audit';
 import { ChallengeRepository } from './challenges';
 import { ClientRepository } from './clients';
-import { answersWritable, connect, type Connection, type Db } from './connect';
+import { connect, loginReadiness, type Connection, type Db, type LoginReadiness } from './connect';
 import { acquireEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded-postgres';
 import { migrateToLatest } from './migrate';
 import { refuseTransactionPooling } from './session-pooling';
@@ -38,8 +38,11 @@ export interface Store {
   readonly embeddedDatabase?: Pick<EmbeddedPostgresHandle, 'revive'>;
   /** Runs `fn` in one transaction, with repositories that write in it: all of it commits, or none. */
   transaction<T>(fn: (tx: TransactionStore) => Promise<T>): Promise<T>;
-  /** Whether the database takes writes (false: it answers read-only); throws when it cannot be reached. */
-  ping(): Promise<boolean>;
+  /**
+   * Whether logins can be decided: the database takes writes and the tables logins write can be locked
+   * within `lockWaitMs` (see loginReadiness); throws when it cannot be reached.
+   */
+  ping(lockWaitMs: number): Promise<LoginReadiness>;
   close(): Promise<void>;
 }
 
@@ -130,7 +133,7 @@ export function buildStore(conn: Connection, keys: KeyRing, url: string, schema:
     embedded: !!embedded,
     embeddedDatabase: embedded,
     transaction: (fn) => db.transaction().execute((tx) => fn(repositories(tx, keys, connectionRunner(tx)))),
-    ping: () => answersWritable(conn.pool),
+    ping: (lockWaitMs) => loginReadiness(conn.pool, lockWaitMs),
     async close() {
       await conn.close();
       await embedded?.release();

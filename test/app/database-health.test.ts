@@ -1,4 +1,5 @@
 import { watchDatabaseHealth, type DownReason } from '../../src/app/database-health';
+import type { LoginReadiness } from '../../src/store/connect';
 
 /*
  * Status-Server is answered only while the database answers and takes writes: refusing connections, hanging
@@ -12,11 +13,13 @@ async function until(what: () => boolean): Promise<void> {
 }
 
 // [case, up afterwards, why reported, what a ping does]
-const cases: [string, boolean, DownReason | undefined, () => Promise<boolean>][] = [
-  ['answers and takes writes', true, undefined, async () => true],
-  ['answers read-only', false, 'read-only', async () => false],
+const cases: [string, boolean, DownReason | undefined, () => Promise<LoginReadiness>][] = [
+  ['answers and takes writes', true, undefined, async () => 'ready'],
+  ['answers read-only', false, 'read-only', async () => 'read-only'],
+  // another session holds the tables logins write: every login would wait out database.queryTimeout
+  ['answers, its login tables locked by another session', false, 'locked', async () => 'locked'],
   ['cannot be reached (the ping throws)', false, 'unreachable', () => Promise.reject(new Error('ECONNREFUSED'))],
-  ['never answers (past the timeout)', false, 'no answer in time', () => new Promise<boolean>(() => {})],
+  ['never answers (past the timeout)', false, 'no answer in time', () => new Promise<LoginReadiness>(() => {})],
 ];
 
 test.each(cases)('a database that %s: up is %s, why %s', async (_case, expected, why, ping) => {
@@ -30,11 +33,11 @@ test.each(cases)('a database that %s: up is %s, why %s', async (_case, expected,
 });
 
 test('down, then back: both changes reported once', async () => {
-  let answer = false;
+  let answer: LoginReadiness = 'read-only';
   const changes: boolean[] = [];
   const health = watchDatabaseHealth({ ping: async () => answer, onChange: (up) => changes.push(up), intervalMs: 5 });
   await until(() => changes.length === 1);
-  answer = true;
+  answer = 'ready';
   await until(() => changes.length === 2);
   await health.stop();
   expect(changes).toEqual([false, true]);

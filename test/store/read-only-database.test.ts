@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { answersWritable, connect, isDatabaseUnavailable, postgresSqlstate, type Connection } from '../../src/store/connect';
+import { connect, loginReadiness, isDatabaseUnavailable, postgresSqlstate, type Connection } from '../../src/store/connect';
 import { ChallengeRepository } from '../../src/store/challenges';
 import { PasswordLockoutRepository } from '../../src/store/password-lockout';
 import { UserRepository } from '../../src/store/users';
@@ -17,14 +17,14 @@ let db: MigratedDatabase;
 let readOnly: Connection;
 let userId: bigint;
 let tokenId: bigint;
-let writableBefore: boolean;
+let readinessBefore: string;
 
 beforeAll(async () => {
   db = await createMigratedDatabase();
   userId = (await new UserRepository(db.conn.db).add({ username: 'ria', passwordHash: null, method: 'token' })).id;
   const tokens = tokenRepository(db.conn);
   tokenId = (await tokens.create({ serial: 'RO-1', userId, origin: 'software', kind: 'totp', state: 'active', algorithm: 'sha1', digits: 6, seed: randomSeed() })).id;
-  writableBefore = await answersWritable(db.conn.pool);
+  readinessBefore = await loginReadiness(db.conn.pool, 1000);
   const name = new URL(db.url).pathname.slice(1);
   const admin = new pg.Client({ connectionString: db.url });
   await admin.connect();
@@ -55,6 +55,6 @@ test.each(writes)('%s is refused, and the refusal is the database being unavaila
 });
 
 test('the health check counts it as down (Status-Server unanswered, /healthz 503), as it counted the database before as up', async () => {
-  expect(writableBefore).toBe(true);
-  expect(await answersWritable(readOnly.pool)).toBe(false);
+  expect(readinessBefore).toBe('ready');
+  expect(await loginReadiness(readOnly.pool, 1000)).toBe('read-only');
 });

@@ -1,0 +1,47 @@
+import pg from 'pg';
+import { Code } from '../../src/radius/types';
+import { accessRequest, authenticate, sendRaw } from '../support/radius-client';
+import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
+import { waitFor } from '../support/wait-for';
+
+/*
+ * A database that answers, yet holds the tables every login writes under a lock (an ALTER TABLE, a VACUUM FULL,
+ * a CREATE INDEX without CONCURRENTLY, a LOCK TABLE run by hand at 3 a.m.): every login waits out
+ * database.queryTimeout and goes unanswered. The health check's own statement touched no table, so /healthz
+ * stayed 200 and Status-Server was answered: the load balancer and the NAS (RFC 5997 §3: an answer says the
+ * server is alive) kept sending users to a node that could answer none of them.
+ */
+const PASSWORD = 'locked-tables-password';
+
+describe('tables logins need, locked by another session', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer({ users: [{ username: 'alice', password: PASSWORD }], config: { database: { queryTimeout: 2 } } });
+  });
+  afterAll(() => t?.close());
+
+  const healthz = async () => (await fetch(`http://127.0.0.1:${t.httpPort}/healthz`, { signal: AbortSignal.timeout(8000) })).status;
+  const statusServer = async () => (await sendRaw(accessRequest({ secret: TEST_SECRET, code: Code.StatusServer }).datagram, { port: t.port, timeoutMs: 500 }))?.[0] ?? null;
+  const login = () => authenticate(t.port, { username: 'alice', password: PASSWORD, secret: TEST_SECRET, timeoutMs: 3000 });
+
+  test.each([
+    ['token, password_lockout, challenge', 'ACCESS EXCLUSIVE'],
+    ['password_lockout', 'SHARE'], // CREATE INDEX without CONCURRENTLY: reads go on, writes wait
+  ])('%s locked in %s mode: /healthz 503 and Status-Server unanswered while it holds, 200 and answered once it is let go', async (tables, mode) => {
+    expect((await login())?.code).toBe(Code.AccessAccept);
+    const locker = new pg.Client({ connectionString: t.cfg.database.url });
+    await locker.connect();
+    try {
+      await locker.query(`BEGIN; LOCK TABLE ${tables} IN ${mode} MODE`);
+      expect(await login()).toBeNull(); // the login really cannot be decided
+      expect(await waitFor('/healthz 503', async () => ((await healthz()) === 503 ? 503 : undefined), 10_000)).toBe(503);
+      expect(await statusServer()).toBeNull();
+      expect(await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text()).toMatch(/^radotp_database_up 0$/m);
+    } finally {
+      await locker.end(); // ends its transaction, and the lock
+    }
+    expect(await waitFor('/healthz 200', async () => ((await healthz()) === 200 ? 200 : undefined), 10_000)).toBe(200);
+    expect(await statusServer()).toBe(Code.AccessAccept);
+    expect((await login())?.code).toBe(Code.AccessAccept);
+  }, 60_000);
+});
