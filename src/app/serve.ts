@@ -83,8 +83,10 @@ async function loadClientTable(store: Store, logger: Logger): Promise<ClientTabl
 }
 
 export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } = {}): Promise<RunningServer> {
-  const logger = opts.logger ?? createLogger(cfg.log.level);
   const node = nodeName(cfg);
+  // Every line names the node (node.name: "this node's name in the audit trail and logs"): in a cluster's
+  // collected logs a 'database connection lost' or an auth decision with only a pid named no node.
+  const logger = opts.logger ?? createLogger(cfg.log.level, { base: { pid: process.pid, node } });
   const metrics = new Metrics();
   // Bad extra dictionaries are a config error: refuse to start rather than fail on the first reply.
   const dictionary = loadDefaultDictionary(
@@ -242,7 +244,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
       const a = started.address();
       if (a && typeof a === 'object') httpAddr = { address: a.address, port: a.port };
     }
-    logger.info({ node, radius: bound, http: httpAddr, embeddedDatabase: store.embedded }, 'radotp serving');
+    logger.info({ radius: bound, http: httpAddr, embeddedDatabase: store.embedded }, 'radotp serving');
 
     let stopping: Promise<void> | undefined;
     return {
@@ -269,7 +271,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
           }
           await retention?.running;
           await store.close();
-          logger.info({ node }, 'radotp stopped');
+          logger.info({}, 'radotp stopped');
         })();
         return stopping;
       },
