@@ -201,6 +201,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
       logger,
       events: {
         dropped: (reason) => metrics.drops.inc({ reason }),
+        duplicateAnswered: () => metrics.duplicatesAnswered.inc(),
         // a Status-Server answer (RFC 5997 §3) is an Access-Accept too: counted under its own request code
         replied: (code, seconds, requestCode) => metrics.countReply(codeName(requestCode), codeName(code), seconds),
       },

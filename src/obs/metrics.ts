@@ -36,6 +36,15 @@ export class Metrics {
     buckets: [0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+  /**
+   * Retransmissions answered with the earlier reply: seen nowhere else (they are neither decisions nor
+   * replies), yet their rate is what says a NAS's timeout is shorter than this node's answers.
+   */
+  readonly duplicatesAnswered = new client.Counter({
+    name: 'radotp_duplicates_answered_total',
+    help: 'Retransmitted Access-Requests answered from the duplicate cache with the reply already sent (RFC 5080), not decided again',
+    registers: [this.registry],
+  });
   readonly auditDropped = new client.Counter({
     name: 'radotp_audit_dropped_total',
     help: 'Audit events discarded because the backlog was full while the database was away',

@@ -84,6 +84,8 @@ export interface ServerEvents {
   replied?(code: number, seconds: number, requestCode: number): void;
   /** Every datagram that decoded as a RADIUS packet, before any trust decision. */
   received?(code: number): void;
+  /** A retransmission answered from the duplicate cache with the reply already sent (RFC 5080 §2.2.2). */
+  duplicateAnswered?(): void;
 }
 
 export interface ServerLogger {
@@ -498,6 +500,7 @@ export class RadiusServer<T = unknown> {
       if (earlier.state === 'dropped') return this.#drop(earlier.reason);
       // RFC 5080 §2.2.2: answer the retransmission with the reply already sent, byte for byte.
       this.stats.duplicatesAnswered++;
+      this.#opts.events?.duplicateAnswered?.();
       this.#transmit(socket, earlier.reply, remote);
       return;
     }

@@ -35,8 +35,14 @@ describe('server behaviour on a real database', () => {
   });
   afterAll(() => t?.close());
 
-  test('a retransmission gets the byte-identical reply and is not processed again (RFC 5080)', async () => {
+  test('a retransmission gets the byte-identical reply and is not processed again (RFC 5080), and /metrics counts it', async () => {
     const before = await auditCount(t, 'bob');
+    // retransmissions answered from the duplicate cache are a NAS whose timeout is shorter than our answers
+    const duplicates = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
+      return Number(/^radotp_duplicates_answered_total (\S+)$/m.exec(text)?.[1] ?? NaN);
+    };
+    const duplicatesBefore = await duplicates();
     const { datagram } = accessRequest({ username: 'bob', password: 'bob-password', secret: TEST_SECRET });
     // RFC 5080 §2.2.2: a duplicate has the same source address AND port, so send both from one socket
     const sock = dgram.createSocket('udp4');
@@ -53,6 +59,7 @@ describe('server behaviour on a real database', () => {
     expect(first![0]).toBe(Code.AccessAccept);
     expect(second).toEqual(first);
     expect((await auditCount(t, 'bob')) - before).toBe(1);
+    expect((await duplicates()) - duplicatesBefore).toBe(1);
   });
 
   test('Proxy-State attributes are echoed in order (RFC 2865 §5.33)', async () => {
