@@ -59,6 +59,8 @@ const HELP = `usage: npm run bench -- [options]
   --log-level LEVEL      radotp log.level (default warn)
   --max-pending N        radotp radius.maxPending (default: radotp's default, 1024)
   --db-pool N            radotp database.poolSize (default: radotp's default, 10)
+  --pg-connection KIND   how radotp reaches PostgreSQL: tcp (loopback TCP, as a cluster's nodes reach a
+                         shared server) or socket (a Unix socket, as the embedded default does) (default tcp)
   --out FILE             results JSON (default bench/results/latest.json)
   --keep                 keep the work directory (/var/tmp/radotp-bench-*) for inspection
 `;
@@ -72,6 +74,7 @@ interface Cli extends BenchOptions {
   logLevel: string;
   maxPending?: number;
   dbPool?: number;
+  pgConnection: 'socket' | 'tcp';
   out: string;
   keep: boolean;
 }
@@ -96,6 +99,7 @@ function parseCli(argv: string[]): Cli {
       'log-level': { type: 'string' },
       'max-pending': { type: 'string' },
       'db-pool': { type: 'string' },
+      'pg-connection': { type: 'string' },
       out: { type: 'string' },
       keep: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -113,6 +117,8 @@ function parseCli(argv: string[]): Cli {
   };
   const mode = (values.mode ?? 'dist') as RunMode;
   if (mode !== 'dist' && mode !== 'source') throw new Error('--mode must be dist or source');
+  const pgConnection = values['pg-connection'] ?? 'tcp';
+  if (pgConnection !== 'socket' && pgConnection !== 'tcp') throw new Error('--pg-connection must be socket or tcp');
   const scenarios = values.scenario?.split(',').map((s) => s.trim()).filter(Boolean);
   for (const s of scenarios ?? []) if (!SCENARIOS.some((x) => x.name === s)) throw new Error(`unknown scenario "${s}"`);
   return {
@@ -133,6 +139,7 @@ function parseCli(argv: string[]): Cli {
     logLevel: values['log-level'] ?? 'warn',
     maxPending: int('max-pending', values['max-pending'], undefined),
     dbPool: int('db-pool', values['db-pool'], undefined),
+    pgConnection: pgConnection as 'socket' | 'tcp',
     out: values.out ?? join(REPO, 'bench', 'results', 'latest.json'),
     keep: !!values.keep,
   };
@@ -343,7 +350,7 @@ async function main(): Promise<void> {
     const httpPort = await freeTcpPort();
     const configFile = writeRadotpConfig({
       dir: workDir,
-      databaseUrl: pg.url,
+      databaseUrl: cli.pgConnection === 'socket' ? pg.socketUrl : pg.url,
       radiusPort,
       httpPort,
       logLevel: cli.logLevel,
@@ -633,6 +640,7 @@ async function main(): Promise<void> {
           log_level: cli.logLevel,
           max_pending: cli.maxPending ?? 1024,
           db_pool_size: cfg.database.poolSize,
+          pg_connection: cli.pgConnection,
           separate_process: true,
         },
         postgres: { version: pg.version, settings: pg.settings, note: 'server defaults: durable commits (fsync and synchronous_commit on)' },
@@ -657,7 +665,7 @@ async function main(): Promise<void> {
     out.push(
       `radotp: ${cli.mode === 'dist' ? 'compiled JS' : 'TypeScript via swc'}, separate process, log.level ${cli.logLevel}, maxPending ${cli.maxPending ?? 1024}, ` +
         `database.poolSize ${cfg.database.poolSize}; ` +
-        `PostgreSQL ${pg.version} fsync=${pg.settings.fsync} synchronous_commit=${pg.settings.synchronous_commit}`,
+        `PostgreSQL ${pg.version} over ${cli.pgConnection === 'socket' ? 'a Unix socket' : 'loopback TCP'} fsync=${pg.settings.fsync} synchronous_commit=${pg.settings.synchronous_commit}`,
     );
     if (buildNote) out.push(`build: ${buildNote}`);
     for (const [name, why] of Object.entries(skipped)) out.push(`skipped ${name}: ${why}`);

@@ -7,7 +7,10 @@ import { postgresRunAs } from '../../src/store/embedded/postgres-user';
 import { childPids, processStats, runQueueSnapshot, type RunQueueSnapshot } from './proc';
 
 export interface BenchPostgres {
+  /** Over loopback TCP. */
   readonly url: string;
+  /** Over the Unix socket in <dir>/sock, as radotp's embedded PostgreSQL is reached by default. */
+  readonly socketUrl: string;
   readonly pid: number;
   readonly port: number;
   readonly version: string;
@@ -21,7 +24,8 @@ export interface BenchPostgres {
 
 /**
  * A throwaway PostgreSQL cluster in `dir` (on disk, not tmpfs), with the server defaults for durability:
- * fsync on, synchronous_commit on, full_page_writes on. Only loopback TCP, trust auth (throwaway data).
+ * fsync on, synchronous_commit on, full_page_writes on. Loopback TCP and a Unix socket in <dir>/sock, trust auth
+ * (throwaway data).
  */
 export async function startBenchPostgres(dir: string, extraSettings: Record<string, string | number> = {}): Promise<BenchPostgres> {
   const bin: PgBinaries = systemPgBinaries() ?? embeddedPgBinaries();
@@ -29,14 +33,19 @@ export async function startBenchPostgres(dir: string, extraSettings: Record<stri
   mkdirSync(dir, { recursive: true });
   chmodSync(dir, 0o755);
   const pgdata = join(dir, 'pgdata');
+  const socketDir = join(dir, 'sock');
   mkdirSync(pgdata, { mode: 0o700 });
-  if (runAs.uid !== undefined && runAs.gid !== undefined) chownSync(pgdata, runAs.uid, runAs.gid);
+  mkdirSync(socketDir, { mode: 0o700 });
+  if (runAs.uid !== undefined && runAs.gid !== undefined) {
+    chownSync(pgdata, runAs.uid, runAs.gid);
+    chownSync(socketDir, runAs.uid, runAs.gid);
+  }
   await initCluster({
     bin,
     runAs,
     pgdata,
     auth: { method: 'trust' },
-    settings: { listen_addresses: '127.0.0.1', unix_socket_directories: '', max_connections: 100, ...extraSettings },
+    settings: { listen_addresses: '127.0.0.1', unix_socket_directories: socketDir, max_connections: 100, ...extraSettings },
   });
   const info = await startCluster({ bin, runAs, pgdata, logFile: join(dir, 'postgres.log') });
   const url = `postgres://postgres@127.0.0.1:${info.port}/postgres`;
@@ -56,6 +65,7 @@ export async function startBenchPostgres(dir: string, extraSettings: Record<stri
   let stopped = false;
   return {
     url: `postgres://postgres@127.0.0.1:${info.port}/radotp_bench`,
+    socketUrl: `postgres://postgres@${encodeURIComponent(socketDir)}:${info.port}/radotp_bench`,
     pid: info.pid,
     port: info.port,
     version: `${version} (${bin.origin})`,
