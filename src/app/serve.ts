@@ -144,6 +144,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
         : logger.warn({ why }, `database ${DOWN_TEXT[why ?? 'unreachable'] ?? why}; Status-Server goes unanswered and /healthz is 503 until it answers and takes writes`),
   });
   metrics.watchDatabase(health.up);
+  metrics.watchDatabasePools(() => store.poolUsage());
   let reportLost: (why: string) => void = () => {};
   const lost = new Promise<string>((resolve) => (reportLost = resolve));
   let httpServer: http.Server | undefined;

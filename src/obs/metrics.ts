@@ -33,7 +33,8 @@ export class Metrics {
   readonly latency = new client.Histogram({
     name: 'radotp_request_duration_seconds',
     help: 'Time from an Access-Request received to its reply sent (Status-Server answers, answered at once, would pull the percentiles down and are left out)',
-    buckets: [0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    // up to database.queryTimeout's default (10 s): whether answers beat a NAS's timeout (often 3-10 s) shows
+    buckets: [0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
   /**
@@ -84,6 +85,34 @@ export class Metrics {
   /** Reads the audit writer's backlog when scraped (it changes with every login). */
   watchAuditBacklog(backlog: () => number): void {
     readAtScrape(this.registry, { name: 'radotp_audit_backlog', help: 'Audit events waiting to be written to the database', read: backlog });
+  }
+
+  /**
+   * The connection pools when scraped: a login that waits for a connection is as slow as a slow database, and
+   * `waiting` above 0 for long says database.poolSize (or the server's max_connections) is too small.
+   */
+  watchDatabasePools(usage: () => readonly { pool: string; open: number; idle: number; waiting: number }[]): void {
+    new client.Gauge({
+      name: 'radotp_database_connections',
+      help: 'Connections of this node to the database, by pool (main: logins and admin reads; audit; challenge: answers to Access-Challenges) and state (busy: lent out to a statement, idle)',
+      labelNames: ['pool', 'state'],
+      registers: [this.registry],
+      collect() {
+        for (const u of usage()) {
+          this.set({ pool: u.pool, state: 'busy' }, u.open - u.idle);
+          this.set({ pool: u.pool, state: 'idle' }, u.idle);
+        }
+      },
+    });
+    new client.Gauge({
+      name: 'radotp_database_pool_waiting',
+      help: 'Statements of this node waiting for a free connection, by pool (every connection is busy and the pool is at its size)',
+      labelNames: ['pool'],
+      registers: [this.registry],
+      collect() {
+        for (const u of usage()) this.set({ pool: u.pool }, u.waiting);
+      },
+    });
   }
 
   /** Reads the login cache's own counters when scraped (nothing is counted here per login). */

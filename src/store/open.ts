@@ -43,7 +43,18 @@ export interface Store {
    * within `lockWaitMs` (see loginReadiness); throws when it cannot be reached.
    */
   ping(lockWaitMs: number): Promise<LoginReadiness>;
+  /** This process's connection pools as they are now (for /metrics): logins, audit trail, challenge answers. */
+  poolUsage(): readonly PoolUsage[];
   close(): Promise<void>;
+}
+
+export interface PoolUsage {
+  readonly pool: 'main' | 'audit' | 'challenge';
+  /** Connections open, and of those not lent out. */
+  readonly open: number;
+  readonly idle: number;
+  /** Statements waiting for a connection: all are lent out and the pool is at its size. */
+  readonly waiting: number;
 }
 
 /** The repositories of a Store, bound to one transaction (see Store.transaction). */
@@ -134,6 +145,14 @@ export function buildStore(conn: Connection, keys: KeyRing, url: string, schema:
     embeddedDatabase: embedded,
     transaction: (fn) => db.transaction().execute((tx) => fn(repositories(tx, keys, connectionRunner(tx)))),
     ping: (lockWaitMs) => loginReadiness(conn.pool, lockWaitMs),
+    poolUsage: () =>
+      (
+        [
+          ['main', conn.pool],
+          ['audit', conn.auditPool],
+          ['challenge', conn.challengePool],
+        ] as const
+      ).map(([pool, p]) => ({ pool, open: p.totalCount, idle: p.idleCount, waiting: p.waitingCount })),
     async close() {
       await conn.close();
       await embedded?.release();

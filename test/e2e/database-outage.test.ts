@@ -86,6 +86,10 @@ describe('database outage and recovery (through a proxy whose plug we pull)', ()
     expect(await healthz()).toBe(200);
     expect(sample(await metrics(), 'radotp_database_up')).toBe(1);
     expect(proxy.connections).toBeGreaterThan(0);
+    // the pools as they are: the logins above left connections open in the main pool, none waiting
+    const text = await metrics();
+    expect(sample(text, 'radotp_database_connections', { pool: 'main', state: 'idle' }) + sample(text, 'radotp_database_connections', { pool: 'main', state: 'busy' })).toBeGreaterThan(0);
+    expect(sample(text, 'radotp_database_pool_waiting', { pool: 'main' })).toBe(0);
     rejectsBefore = sample(await metrics(), 'radotp_requests_total', { result: 'Access-Reject' });
     expect(rejectsBefore).toBe(1);
     // Let those two decisions reach the audit table, so the backlog counted during the outage is the outage's alone.

@@ -51,6 +51,34 @@ describe('Metrics: per-login counts read at scrape time', () => {
     expect(text).toMatch(/^radotp_request_duration_seconds_count 6$/m);
   });
 
+  test('the latency histogram reaches database.queryTimeout (10 s): a 7 s answer is told from one of 3 s', async () => {
+    const m = new Metrics(false);
+    m.countReply('Access-Request', 'Access-Accept', 7);
+    m.countReply('Access-Request', 'Access-Accept', 3);
+    const t = await m.registry.metrics();
+    expect(sample(t, 'radotp_request_duration_seconds_bucket', 'le="2.5"')).toBe(0);
+    expect(sample(t, 'radotp_request_duration_seconds_bucket', 'le="5"')).toBe(1);
+    expect(sample(t, 'radotp_request_duration_seconds_bucket', 'le="10"')).toBe(2);
+  });
+
+  test('database pools are read when scraped: busy = open - idle, and statements waiting', async () => {
+    const m = new Metrics(false);
+    let usage = [
+      { pool: 'main', open: 10, idle: 3, waiting: 4 },
+      { pool: 'audit', open: 1, idle: 1, waiting: 0 },
+    ];
+    m.watchDatabasePools(() => usage);
+    let t = await m.registry.metrics();
+    expect(sample(t, 'radotp_database_connections', 'pool="main",state="busy"')).toBe(7);
+    expect(sample(t, 'radotp_database_connections', 'pool="main",state="idle"')).toBe(3);
+    expect(sample(t, 'radotp_database_pool_waiting', 'pool="main"')).toBe(4);
+    expect(sample(t, 'radotp_database_connections', 'pool="audit",state="busy"')).toBe(0);
+    usage = [{ pool: 'main', open: 2, idle: 2, waiting: 0 }, usage[1]!];
+    t = await m.registry.metrics();
+    expect(sample(t, 'radotp_database_connections', 'pool="main",state="busy"')).toBe(0);
+    expect(sample(t, 'radotp_database_pool_waiting', 'pool="main"')).toBe(0);
+  });
+
   test('the audit backlog is read when scraped', () => {
     expect(text).toMatch(/^radotp_audit_backlog 42$/m);
   });
