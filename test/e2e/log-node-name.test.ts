@@ -1,12 +1,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { hashPassword } from '../../src/auth/password-hash';
 import { Code } from '../../src/radius/types';
-import { openStore } from '../../src/store/open';
 import { authenticate } from '../support/radius-client';
-import { ServeProcess } from '../support/serve-process';
-import { TEST_SECRET, testConfig } from '../support/server';
+import type { ServeProcess } from '../support/serve-process';
+import { TEST_SECRET } from '../support/server';
+import { startServeWithUser } from '../support/serve-with-user';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 
 /*
@@ -31,15 +30,8 @@ describe('radotp serve log lines', () => {
   });
 
   test('every line names the node (node.name)', async () => {
-    const { cfg, file } = testConfig(dir, db.url, { radius: { listen: ['127.0.0.1:0'] }, log: { level: 'info' }, node: { name: 'radius-7' } });
-    const store = await openStore(cfg, { createKey: true, migrate: true, poolSize: 1 });
-    await store.clients.add({ name: 'local', address: '127.0.0.1', secret: Buffer.from(TEST_SECRET), requireMessageAuthenticator: true, loginStyle: 'challenge' });
-    await store.users.add({ username: 'alice', passwordHash: await hashPassword('pw'), method: 'password' });
-    await store.close();
-
-    serve = ServeProcess.start(file);
-    await serve.serving();
-    const port = (JSON.parse(serve.output.split('\n').find((l) => l.includes('"radotp serving"'))!) as { radius: { port: number }[] }).radius[0]!.port;
+    let port: number;
+    ({ serve, port } = await startServeWithUser(dir, db.url, { node: { name: 'radius-7' } }));
     expect((await authenticate(port, { username: 'alice', password: 'pw', secret: TEST_SECRET }))?.code).toBe(Code.AccessAccept);
     const { code } = await serve.terminate();
     expect(code).toBe(0);

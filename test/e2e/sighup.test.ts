@@ -1,12 +1,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { hashPassword } from '../../src/auth/password-hash';
 import { Code } from '../../src/radius/types';
-import { openStore } from '../../src/store/open';
 import { authenticate } from '../support/radius-client';
 import { ServeProcess, waitFor } from '../support/serve-process';
-import { TEST_SECRET, testConfig } from '../support/server';
+import { TEST_SECRET } from '../support/server';
+import { startServeWithUser } from '../support/serve-with-user';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 
 /*
@@ -31,15 +30,8 @@ describe('radotp serve and SIGHUP', () => {
   });
 
   test('keeps serving, logs that a restart applies config changes, and still stops cleanly on SIGTERM', async () => {
-    const { cfg, file } = testConfig(dir, db.url, { radius: { listen: ['127.0.0.1:0'] }, log: { level: 'info' } });
-    const store = await openStore(cfg, { createKey: true, migrate: true, poolSize: 1 });
-    await store.clients.add({ name: 'local', address: '127.0.0.1', secret: Buffer.from(TEST_SECRET), requireMessageAuthenticator: true, loginStyle: 'challenge' });
-    await store.users.add({ username: 'alice', passwordHash: await hashPassword('pw'), method: 'password' });
-    await store.close();
-
-    serve = ServeProcess.start(file);
-    await serve.serving();
-    const port = (JSON.parse(serve.output.split('\n').find((l) => l.includes('"radotp serving"'))!) as { radius: { port: number }[] }).radius[0]!.port;
+    let port: number;
+    ({ serve, port } = await startServeWithUser(dir, db.url));
 
     serve.child.kill('SIGHUP');
     await waitFor('a log line about SIGHUP', () => (/"signal":"SIGHUP"/.test(serve!.output) ? true : undefined), 5000).catch(() => undefined);
