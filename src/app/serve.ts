@@ -15,6 +15,7 @@ import type { ClientEntry } from '../radius/types';
 import { AuthCache } from '../store/auth-cache';
 import { ChangeListener } from '../store/change-listener';
 import { CodeLengthsInUse } from '../store/code-lengths';
+import { LOGIN_TABLES } from '../store/connect';
 import { loadLoginData, loadLoginDataPage } from '../store/login-data';
 import { openStore, type Store } from '../store/open';
 import { retryWhileUnavailable } from '../store/retry';
@@ -39,7 +40,7 @@ const codeName = (code: number): string => CODE_NAMES[code] ?? String(code);
 const DOWN_TEXT: Partial<Record<DownReason, string>> = {
   'read-only': 'is read-only (a standby, or default_transaction_read_only)',
   locked:
-    'answers, but another session holds the tables logins write (token, password_lockout, challenge) locked (ALTER TABLE, VACUUM FULL, CREATE INDEX without CONCURRENTLY, LOCK TABLE: see pg_locks and pg_stat_activity)',
+    `answers, but another session holds the tables logins write (${LOGIN_TABLES}) locked (ALTER TABLE, VACUUM FULL, CREATE INDEX without CONCURRENTLY, LOCK TABLE: see pg_locks and pg_stat_activity)`,
 };
 
 export interface RunningServer {
@@ -140,8 +141,8 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
     ping: (lockWaitMs) => store.ping(lockWaitMs),
     onChange: (up, why) =>
       up
-        ? logger.info({}, 'database answers and takes writes again')
-        : logger.warn({ why }, `database ${DOWN_TEXT[why ?? 'unreachable'] ?? why}; Status-Server goes unanswered and /healthz is 503 until it answers and takes writes`),
+        ? logger.info({}, 'database answers, takes writes and its login tables are free again')
+        : logger.warn({ why }, `database ${DOWN_TEXT[why ?? 'unreachable'] ?? why}; Status-Server goes unanswered and /healthz is 503 until logins can be decided again`),
   });
   metrics.watchDatabase(health.up);
   metrics.watchDatabasePools(() => store.poolUsage());

@@ -106,7 +106,7 @@ export type LoginReadiness = 'ready' | 'read-only' | 'locked';
  * still answers at once: /healthz said 200 and Status-Server was answered for a node that could answer no
  * login (RFC 5997 §3: the answer tells the NAS the server is alive, so it kept sending users there).
  */
-const LOGIN_TABLES = 'token, password_lockout, challenge';
+export const LOGIN_TABLES = 'token, password_lockout, challenge';
 
 /**
  * What the health check asks. Every login writes (a spend, a failure count, a challenge), so a database that
