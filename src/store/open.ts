@@ -50,7 +50,7 @@ export interface Store {
 
 export interface PoolUsage {
   readonly pool: 'main' | 'audit' | 'challenge';
-  /** Connections open, and of those not lent out. */
+  /** Connections open or being opened (pg-pool's totalCount), and of those not lent out. */
   readonly open: number;
   readonly idle: number;
   /** Statements waiting for a connection: all are lent out and the pool is at its size. */
