@@ -10,7 +10,7 @@ import { AuthPipeline } from '../auth/pipeline';
 import type { Logger } from '../obs/logger';
 import { RateLimitedLog } from '../radius/rate-limited-log';
 import { KeyError } from '../secrets/keyring';
-import { isDatabaseUnavailable, postgresSqlstate } from '../store/connect';
+import { CONNECTION_WAIT_MS, databaseFailure, postgresSqlstate } from '../store/connect';
 import type { Store } from '../store/open';
 
 export function verifierSettings(cfg: LoadedConfig): VerifierSettings {
@@ -66,21 +66,42 @@ export function buildMethods(
   return new Map(methods.map((m) => [m.name, m]));
 }
 
+/** The settings a warning about a timed-out login names (serve's config; seconds, connections). */
+export interface DatabaseSettings {
+  readonly queryTimeout: number;
+  readonly poolSize: number;
+}
+
 /**
  * Logs what kept a login from being decided. At most one line per distinct message every 10 s (a
  * misconfiguration fails every login, and would otherwise write one line per request); a KeyError is
  * the operator's config, not a bug, and a database's refusal (disk full...) is its state: neither comes
- * with a stack.
+ * with a stack. A statement timeout and a wait for a pooled connection that ran out carry no SQLSTATE and
+ * may leave /healthz at 200: they are warnings that name the setting involved, or nothing would show them
+ * above info. Only the error's message is logged: pg's carries no statement, value or secret.
  */
-export function internalErrorLog(logger: Logger): (e: unknown) => void {
+export function internalErrorLog(logger: Logger, database?: DatabaseSettings): (e: unknown) => void {
   const limit = new RateLimitedLog({ perKeyIntervalMs: 10_000 });
   return (e) => {
     const message = e instanceof Error ? e.message : String(e);
     const { log, suppressed } = limit.check(message);
     if (!log) return;
-    if (isDatabaseUnavailable(e)) {
-      logger.warn({ err: message, sqlstate: postgresSqlstate(e), suppressed }, "the database refused a login's work; it goes unanswered");
-      return;
+    switch (databaseFailure(e)) {
+      case 'timeout':
+        logger.warn(
+          { err: message, setting: 'database.queryTimeout', value: database && `${database.queryTimeout}s`, suppressed },
+          "a login's database statement got no answer within database.queryTimeout (a lock another session holds, a slow query, or the host is gone); the login goes unanswered",
+        );
+        return;
+      case 'pool_exhausted':
+        logger.warn(
+          { err: message, setting: 'database.poolSize', value: database?.poolSize, waitedMs: CONNECTION_WAIT_MS, suppressed },
+          "no database connection came free for a login: every one in the pool stayed busy (database.poolSize too small for the load, or statements held up); the login goes unanswered",
+        );
+        return;
+      case 'unavailable':
+        logger.warn({ err: message, sqlstate: postgresSqlstate(e), suppressed }, "the database refused a login's work; it goes unanswered");
+        return;
     }
     if (e instanceof KeyError) logger.error({ err: message, suppressed }, 'a secret this login needs is sealed under a key this node does not hold');
     else logger.error({ err: e instanceof Error ? e.stack : message, suppressed }, 'internal error while deciding');
@@ -109,7 +130,7 @@ export function buildPipeline(cfg: LoadedConfig, store: Store, node: string, par
     users,
     store.challenges,
     buildMethods(cfg, store, node, parts.cache, codeLengthsInUse, firstFactor, parts.clock),
-    internalErrorLog(parts.logger),
+    internalErrorLog(parts.logger, cfg.database),
     { firstFactor, codeLengthsInUse },
   );
 }

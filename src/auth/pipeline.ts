@@ -1,5 +1,5 @@
 import { KeyError } from '../secrets/keyring';
-import { isDatabaseUnavailable, postgresSqlstate } from '../store/connect';
+import { databaseFailure, postgresSqlstate, type DatabaseFailure } from '../store/connect';
 import { isOurState, type ChallengeRepository } from '../store/challenges';
 import { UserRemovedError } from '../store/errors';
 import type { UserRecord } from '../store/users';
@@ -19,6 +19,18 @@ export interface Decoys {
   /** The deployment's code lengths: the price of an append login depends on them (see append-split.ts). */
   codeLengthsInUse(): readonly number[];
 }
+
+/**
+ * The reason of a login the database kept from being decided. Still `fail` (no answer: the NAS retries or fails
+ * over), but the one on call acts differently on each (see DatabaseFailure): the database is down; a statement
+ * outlived database.queryTimeout (a lock, a slow query); every pooled connection was busy (database.poolSize).
+ * All three were database_unavailable before; audit rows written then keep that reason.
+ */
+const DATABASE_REASONS: Readonly<Record<DatabaseFailure, string>> = {
+  unavailable: 'database_unavailable',
+  timeout: 'database_timeout',
+  pool_exhausted: 'database_pool_exhausted',
+};
 
 const ARGON2_DECOYS: Decoys = { firstFactor: { burn: burnPasswordVerification }, codeLengthsInUse: () => [] };
 
@@ -67,11 +79,13 @@ export class AuthPipeline {
 
   private failed(e: unknown): Outcome {
     if (e instanceof UserRemovedError) return reject('unknown_user'); // as it is now: no fault of ours to log
-    if (isDatabaseUnavailable(e)) {
+    const database = databaseFailure(e);
+    if (database !== undefined) {
       // A lost connection is told by the health check; an error PostgreSQL sent (disk full, max_connections
-      // reached) leaves /healthz at 200, and only the login can show its cause.
-      if (postgresSqlstate(e) !== undefined) this.onInternalError(e);
-      return fail('database_unavailable');
+      // reached), a statement timeout (a lock, a slow query) and a pool with no free connection may leave
+      // /healthz at 200, and only the login can show their cause.
+      if (database !== 'unavailable' || postgresSqlstate(e) !== undefined) this.onInternalError(e);
+      return fail(DATABASE_REASONS[database]);
     }
     if (e instanceof PasswordQueueFull) return fail('overload');
     this.onInternalError(e);

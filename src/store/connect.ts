@@ -38,14 +38,19 @@ export interface ConnectOptions {
  */
 export const KEEPALIVE = { keepAlive: true, keepAliveInitialDelayMillis: 10_000 } as const;
 
+/**
+ * How long a statement waits for a connection: to open a new one (fail fast when the database is away: the NAS
+ * fails over to another server sooner than we could recover), or for one of a full pool to come free.
+ */
+export const CONNECTION_WAIT_MS = 3000;
+
 export function connect(url: string, opts: ConnectOptions = {}): Connection {
   const name = opts.applicationName ?? 'radotp';
   /** What every pool shares; each adds its size, name and session settings. */
   const pooled = (own: pg.PoolConfig): pg.Pool =>
     new pg.Pool({
       connectionString: url,
-      // Fail fast when the database is away: the NAS fails over to another server sooner than we could recover.
-      connectionTimeoutMillis: 3000,
+      connectionTimeoutMillis: CONNECTION_WAIT_MS,
       idleTimeoutMillis: 30000,
       query_timeout: opts.queryTimeoutMs,
       ...KEEPALIVE,
@@ -199,16 +204,37 @@ export function postgresSqlstate(e: unknown): string | undefined {
   return typeof code === 'string' && /^[0-9][0-9A-Z]{4}$/.test(code) ? code : undefined;
 }
 
-/** Errors that mean "the database is not answering" rather than "the query is wrong". */
-export function isDatabaseUnavailable(e: unknown): boolean {
+/**
+ * Why the database kept a statement from being done, as far as the one on call acts on it:
+ * - `unavailable`: the database is away or refuses the work (a lost or refused connection, no new connection
+ *   within connectionTimeoutMillis, a shutdown, a full disk, a read-only standby): look at the database;
+ * - `timeout`: a statement outlived the query timeout (database.queryTimeout): a lock another session holds,
+ *   a slow query, a host gone without a reset;
+ * - `pool_exhausted`: every pooled connection stayed busy for the whole wait (pg-pool's connectionTimeoutMillis
+ *   on checking out a client; a new connection that is slow to open fails as "Connection terminated due to
+ *   connection timeout" instead): database.poolSize too small for the load, or statements held up.
+ * undefined: not the database's doing (a bug, a constraint).
+ */
+export type DatabaseFailure = 'unavailable' | 'timeout' | 'pool_exhausted';
+
+export function databaseFailure(e: unknown): DatabaseFailure | undefined {
   const err = e as { code?: string; message?: string };
-  if (!err) return false;
+  if (!err) return undefined;
   if (typeof err.code === 'string') {
-    if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE'].includes(err.code)) return true;
+    if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE'].includes(err.code)) return 'unavailable';
     // SQLSTATE class 08 (connection exception), 57P (operator intervention: shutdown), 53 (insufficient resources),
     // 25006 (read-only transaction: a standby reached after a failover, or default_transaction_read_only set),
     // where no login can write its spend or failure count
-    if (/^(08|57P|53)/.test(err.code) || err.code === '25006') return true;
+    if (/^(08|57P|53)/.test(err.code) || err.code === '25006') return 'unavailable';
   }
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout/i.test(err.message ?? '');
+  const message = err.message ?? '';
+  if (/Query read timeout/i.test(message)) return 'timeout';
+  if (/timeout exceeded when trying to connect/i.test(message)) return 'pool_exhausted';
+  if (/Connection terminated|Client has encountered a connection error/i.test(message)) return 'unavailable';
+  return undefined;
+}
+
+/** Errors that mean "the database is not answering" rather than "the query is wrong" (any DatabaseFailure). */
+export function isDatabaseUnavailable(e: unknown): boolean {
+  return databaseFailure(e) !== undefined;
 }

@@ -45,3 +45,22 @@ test('a lost connection is not logged per login: the health check and the connec
   await new Promise((r) => setImmediate(r));
   expect(lines).toEqual([]);
 });
+
+/*
+ * A statement that outlived database.queryTimeout (a lock held by another session, a slow query) or a wait for
+ * a pooled connection that ran out has no SQLSTATE: it was logged nowhere above info, so an operator reading
+ * warnings saw nothing while every login went unanswered. One warning per 10 s naming the setting to look at.
+ */
+test.each([
+  ['a statement outlived the query timeout', new Error('Query read timeout'), 'database.queryTimeout', '2s'],
+  ['no pooled connection came free in time', new Error('timeout exceeded when trying to connect'), 'database.poolSize', 3],
+])('%s: one warning per 10 s naming %s, nothing of the login', async (_case, error, setting, value) => {
+  const { lines, logger } = logged();
+  const users = { find: async () => Promise.reject(error) };
+  const challenges = { take: async () => undefined, isLive: async () => false };
+  const pipeline = new AuthPipeline(users, challenges, new Map(), internalErrorLog(logger, { queryTimeout: 2, poolSize: 3 }));
+  for (let i = 0; i < 3; i++) expect(await pipeline.decide({ ...request, password: Buffer.from('s3cret-pw') })).toMatchObject({ kind: 'fail' });
+  await new Promise((r) => setImmediate(r));
+  expect(lines).toEqual([expect.objectContaining({ level: 40, setting, value })]);
+  expect(JSON.stringify(lines)).not.toContain('s3cret-pw');
+});

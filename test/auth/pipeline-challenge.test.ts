@@ -91,6 +91,10 @@ describe('what keeps a login from being decided is fail (no answer: the NAS trie
   const cases: [string, unknown, string, boolean][] = [
     ['the database is away', dbDown(), 'database_unavailable', false],
     ['the database refuses the work (disk full)', Object.assign(new Error('No space left on device'), { code: '53100' }), 'database_unavailable', true],
+    // pg's and pg-pool's own errors (no SQLSTATE): each calls for another action, so each has its reason
+    ['a new connection could not be made within 3 s (host gone)', new Error('Connection terminated due to connection timeout'), 'database_unavailable', false],
+    ['a statement outlived database.queryTimeout (a lock, a slow query)', new Error('Query read timeout'), 'database_timeout', true],
+    ['every pooled connection stayed busy for the 3 s wait (database.poolSize)', new Error('timeout exceeded when trying to connect'), 'database_pool_exhausted', true],
     ["a seed sealed under a key this node's config lacks", new KeyError('sealed with key 00ff, which this node does not hold'), 'key_unavailable', true],
     ['a bug', new TypeError('x is undefined'), 'internal_error', true],
   ];
