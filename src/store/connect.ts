@@ -19,7 +19,10 @@ export interface Connection {
 
 export interface ConnectOptions {
   poolSize?: number;
+  /** An idle pooled connection broke (the database stopped or restarted, a network reset). */
   onError?: (e: Error) => void;
+  /** A pool opened a new connection (after onError: the database answers again). */
+  onConnect?: () => void;
   applicationName?: string;
   /**
    * A statement with no answer after this long fails ("Query read timeout") and its connection is closed
@@ -85,7 +88,12 @@ export function connect(url: string, opts: ConnectOptions = {}): Connection {
    * already gets the error (the decision becomes `fail`), and the pool drops the broken client when it
    * comes back, so this listener only has to be there.
    */
-  for (const p of [pool, auditPool, challengePool]) p.on('connect', (client) => client.on('error', ignoreInUseClientError));
+  for (const p of [pool, auditPool, challengePool]) {
+    p.on('connect', (client) => {
+      client.on('error', ignoreInUseClientError);
+      opts.onConnect?.();
+    });
+  }
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: abandoningTimedOutClients(pool) }) });
   let closed = false;
   return {

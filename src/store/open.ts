@@ -15,6 +15,7 @@ import { connectionRunner, poolRunner, type StatementRunner } from './prepared';
 import { TokenRepository } from './tokens';
 import { UserRepository } from './users';
 import { PasswordLockoutRepository } from './password-lockout';
+import { RepeatedFailureLog } from '../obs/repeated-failure';
 
 export interface Store {
   /** The connection URL (contains credentials: never log it). */
@@ -187,12 +188,20 @@ export async function openDatabase(cfg: LoadedConfig, opts: Omit<OpenOptions, 'c
     embedded = await acquireEmbeddedPostgres(cfg.dataDirPath, { logger: opts.logger });
     url = embedded.url;
   }
-  const onError = (e: Error) => opts.logger?.warn({ err: e.message }, 'database connection lost');
+  /*
+   * One warning per outage, not one per connection: a database that stops breaks every idle connection of
+   * every pool at once, and each wrote its own 'database connection lost' (ten and more lines together). The
+   * pools' next new connection says it is over, with how many connections were lost.
+   */
+  const lost = opts.logger && new RepeatedFailureLog(opts.logger, { failing: 'database connection lost', recovered: 'database connections open again' });
+  const onError = (e: Error) => lost?.failed({ err: e.message });
+  const onConnect = () => lost?.succeeded();
   const conn = connect(url, {
     poolSize: opts.poolSize ?? cfg.database.poolSize,
     applicationName: opts.applicationName,
     queryTimeoutMs: opts.queryTimeoutMs,
     onError,
+    onConnect,
   });
   const close = async () => {
     await conn.close();
@@ -203,7 +212,7 @@ export async function openDatabase(cfg: LoadedConfig, opts: Omit<OpenOptions, 'c
   try {
     if (opts.migrate) {
       // A migration (an index built over a long audit trail) may rightly outlast the serving query timeout.
-      const migrating = connect(url, { poolSize: 1, applicationName: opts.applicationName, onError });
+      const migrating = connect(url, { poolSize: 1, applicationName: opts.applicationName, onError, onConnect });
       try {
         ({ version: schema, applied } = await migrateToLatest(migrating.db));
       } finally {

@@ -50,6 +50,8 @@ describe('log lines during a database outage', () => {
   });
 
   test('each retrying job warns once when it starts failing, not at every try, and says when it works again', async () => {
+    // several connections open in the pools (as on a busy node), each of which the outage breaks
+    await Promise.all(Array.from({ length: 6 }, () => authenticate(t.port, { username: 'alice', password: PASSWORD, secret: TEST_SECRET })));
     proxy.pullPlug();
     // a decision during the outage leaves an audit event waiting, retried every second
     expect(await authenticate(t.port, { username: 'alice', password: PASSWORD, secret: TEST_SECRET, timeoutMs: 1000 })).toBeNull();
@@ -62,5 +64,8 @@ describe('log lines during a database outage', () => {
     await waitFor('the audit trail to be written again', async () => (count(/^audit trail written again/) === 1 ? true : undefined));
     expect(count(/^could not reload RADIUS clients/)).toBe(1);
     expect(count(/^audit trail not written yet/)).toBe(1);
+    // every pooled connection the outage broke used to write its own 'database connection lost'
+    expect(count(/^database connection lost/)).toBe(1);
+    await waitFor('the pools to connect again', async () => (count(/^database connections open again/) === 1 ? true : undefined));
   }, 30_000);
 });
