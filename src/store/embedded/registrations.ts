@@ -12,7 +12,10 @@ import { identityAlive, ownIdentity } from './file-lock';
 export function register(usersDir: string): string {
   mkdirSync(usersDir, { recursive: true, mode: 0o700 });
   const file = join(usersDir, `${process.pid}-${randomBytes(4).toString('hex')}`);
-  writeFileSync(file, ownIdentity(), { mode: 0o600 });
+  // Readable by all (it holds a PID and a start time, in a private folder): root's registration in the folder of
+  // the user the cluster belongs to (`sudo radotp …` there) must count for that user's processes too, or the
+  // last of theirs to leave stops the server under root's command.
+  writeFileSync(file, ownIdentity(), { mode: 0o644 });
   return file;
 }
 
