@@ -47,11 +47,42 @@ export const KEEPALIVE = { keepAlive: true, keepAliveInitialDelayMillis: 10_000 
  */
 export const CONNECTION_WAIT_MS = 3000;
 
+/** pg-pool's error for a wait for a pooled connection that ran out (see WaitTellingPool). */
+const POOL_WAIT_TIMEOUT = 'timeout exceeded when trying to connect';
+/** Ours, for a wait that ran out while every connection of the pool was still being opened. */
+const OPENING_WAIT_TIMEOUT = 'could not open a database connection in time: every connection of the pool was still being opened';
+
+/**
+ * pg-pool fails a wait for a connection as "timeout exceeded when trying to connect" both when every connection
+ * of a full pool stayed busy (database.poolSize too small, statements held up) and when every one was still
+ * being opened: a database host gone without a reset (a partition, a black-holed address) or a server that
+ * accepts and never answers, where each opening itself runs out the same 3 s. Logins queued behind those
+ * openings were told as database_pool_exhausted, with a warning to raise database.poolSize, through an outage.
+ * Told apart here, where the pool's connections can be seen (pg-pool's `_clients`, pg's `_connected`: should
+ * either go away in a later version, this falls back to pg-pool's error as it is).
+ */
+class WaitTellingPool extends pg.Pool {
+  override connect(): Promise<pg.PoolClient>;
+  override connect(callback: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): void;
+  override connect(callback?: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): Promise<pg.PoolClient> | void {
+    // pool.query checks out its client through this.connect(callback), kysely and the rest through the promise
+    if (callback) return super.connect((err, client, done) => callback(err && this.told(err), client, done));
+    return super.connect().catch((e: Error) => Promise.reject(this.told(e)));
+  }
+
+  private told(e: Error): Error {
+    if (e?.message !== POOL_WAIT_TIMEOUT) return e;
+    const clients = (this as unknown as { _clients?: { _connected?: unknown }[] })._clients;
+    if (!Array.isArray(clients) || clients.length === 0 || clients.some((c) => c._connected !== false)) return e;
+    return new Error(OPENING_WAIT_TIMEOUT, { cause: e });
+  }
+}
+
 export function connect(url: string, opts: ConnectOptions = {}): Connection {
   const name = opts.applicationName ?? 'radotp';
   /** What every pool shares; each adds its size, name and session settings. */
   const pooled = (own: pg.PoolConfig): pg.Pool =>
-    new pg.Pool({
+    new WaitTellingPool({
       connectionString: url,
       connectionTimeoutMillis: CONNECTION_WAIT_MS,
       idleTimeoutMillis: 30000,
@@ -220,7 +251,8 @@ export function postgresSqlstate(e: unknown): string | undefined {
  *   a slow query, a host gone without a reset;
  * - `pool_exhausted`: every pooled connection stayed busy for the whole wait (pg-pool's connectionTimeoutMillis
  *   on checking out a client; a new connection that is slow to open fails as "Connection terminated due to
- *   connection timeout" instead): database.poolSize too small for the load, or statements held up.
+ *   connection timeout" instead, and a wait behind openings only is `unavailable`: see WaitTellingPool):
+ *   database.poolSize too small for the load, or statements held up.
  * undefined: not the database's doing (a bug, a constraint).
  */
 export type DatabaseFailure = 'unavailable' | 'timeout' | 'pool_exhausted';
@@ -237,6 +269,7 @@ export function databaseFailure(e: unknown): DatabaseFailure | undefined {
   }
   const message = err.message ?? '';
   if (/Query read timeout/i.test(message)) return 'timeout';
+  if (message === OPENING_WAIT_TIMEOUT) return 'unavailable';
   if (/timeout exceeded when trying to connect/i.test(message)) return 'pool_exhausted';
   if (/Connection terminated|Client has encountered a connection error/i.test(message)) return 'unavailable';
   return undefined;

@@ -60,6 +60,30 @@ test('every pooled connection busy until the wait ran out: pool_exhausted, throu
   }
 }, 15_000);
 
+/*
+ * A database host gone without a reset (a partition, a black-holed address) or a server that accepts and never
+ * answers: each new connection runs out its 3 s opening, and the logins queued behind those openings ran out the
+ * same 3 s wait as pg-pool's "timeout exceeded when trying to connect". They were called pool_exhausted, with a
+ * warning to raise database.poolSize, for most logins of an outage under load.
+ */
+test('logins queued behind connections that cannot be opened: unavailable, not pool_exhausted', async () => {
+  const held: net.Socket[] = [];
+  const silent = net.createServer((s) => held.push(s));
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  try {
+    conn = connect(`postgres://nobody@127.0.0.1:${(silent.address() as net.AddressInfo).port}/none`, { poolSize: 1 });
+    const errors = await Promise.all([
+      errorOf(poolRunner(conn.pool)({ name: 'opening_probe', text: 'SELECT 1' }, [])),
+      errorOf(sql`SELECT 1`.execute(conn.db)),
+      errorOf(poolRunner(conn.pool)({ name: 'opening_probe', text: 'SELECT 1' }, [])),
+    ]);
+    expect(errors.map(databaseFailure)).toEqual(['unavailable', 'unavailable', 'unavailable']);
+  } finally {
+    held.forEach((s) => s.destroy());
+    silent.close();
+  }
+}, 15_000);
+
 test('an error that is not the database\'s: none', () => {
   expect(databaseFailure(new TypeError('x is undefined'))).toBeUndefined();
   expect(databaseFailure(Object.assign(new Error('duplicate key'), { code: '23505' }))).toBeUndefined();
