@@ -1,4 +1,4 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -353,6 +353,35 @@ describe('as root, on the data of radotp run by an ordinary user', () => {
     expect(await query((await later.acquired()).url!, 'SELECT x FROM theirs')).toEqual([{ x: 7 }]);
     await later.release();
     expect(root.stderr + later.stderr).toBe('');
+  });
+
+  // The owner's account gone since (userdel), or the data restored or copied by numeric ids (tar, a volume from
+  // another host): the cluster's uid has no passwd entry. Root fell back to 'postgres', and, that user unable to
+  // enter the 0700 dataDir, made a new empty cluster under /var/lib/radotp and overwrote postgres.password: the
+  // users, tokens and audit trail there could no longer be opened. PostgreSQL needs no passwd entry to run.
+  test('a cluster whose owner has no passwd entry: root runs it as that uid', async () => {
+    if (process.getuid?.() !== 0) return;
+    const ORPHAN = 4242;
+    if (spawnSync('id', [String(ORPHAN)]).status === 0) return; // that uid must have no passwd entry here
+    const home = join(scratch, `orphaned-${dataDirs.length}`);
+    mkdirSync(home, { mode: 0o755 });
+    chownSync(home, NOBODY.uid, NOBODY.gid);
+    const dataDir = join(home, 'data');
+    dataDirs.push(dataDir);
+    fallbackDirs.push(`/var/lib/radotp/embedded-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`);
+    const owner = Radotp.start(dataDir, NOBODY);
+    await query((await owner.acquired()).url!, 'CREATE TABLE theirs (x int); INSERT INTO theirs VALUES (7)');
+    await owner.release();
+    expect(spawnSync('chown', ['-R', `${ORPHAN}:${ORPHAN}`, home]).status).toBe(0);
+    const password = readFileSync(join(dataDir, 'postgres.password'), 'utf8');
+
+    const root = Radotp.start(dataDir);
+    expect(await query((await root.acquired()).url!, 'SELECT x FROM theirs')).toEqual([{ x: 7 }]);
+    expect(statSync(`/proc/${readPostmasterPid(join(dataDir, 'postgres'))!.pid}`).uid).toBe(ORPHAN);
+    await root.release();
+    expect(readFileSync(join(dataDir, 'postgres.password'), 'utf8')).toBe(password);
+    expect(existsSync(join(dataDir, 'postgres.location'))).toBe(false);
+    expect(root.stderr).toBe('');
   });
 });
 

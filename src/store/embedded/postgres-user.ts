@@ -28,8 +28,12 @@ export function postgresRunAs(pgdata?: string): RunAs {
   // empty cluster elsewhere and overwrote the owner's postgres.password, locking them out of their own.
   const owner = pgdata !== undefined ? clusterOwner(pgdata) : undefined;
   if (owner !== undefined) {
-    const found = lookUpUser(String(owner));
-    if (found?.uid === owner) return found;
+    const found = lookUpUser(String(owner.uid));
+    if (found?.uid === owner.uid) return found;
+    // No passwd entry (the account removed since, data restored by numeric ids): PostgreSQL needs none, only the
+    // data directory's owner. Falling back to 'postgres' failed to start it, or, when 'postgres' could not enter
+    // dataDir, made a new empty cluster elsewhere and overwrote postgres.password, as above.
+    if (found === undefined) return { userName: `uid ${owner.uid}`, uid: owner.uid, gid: owner.gid };
   }
   const existing = lookUpUser('postgres');
   if (existing) return existing;
@@ -61,11 +65,11 @@ export function unreachableAncestor(dir: string, runAs: RunAs): string | undefin
   return chain.find((p) => !reachable(p)) ?? dir;
 }
 
-/** The uid owning an existing cluster in `pgdata`, unless root's own (PostgreSQL never runs as root). */
-function clusterOwner(pgdata: string): number | undefined {
+/** Who owns an existing cluster in `pgdata`, unless root (PostgreSQL never runs as root). */
+function clusterOwner(pgdata: string): { uid: number; gid: number } | undefined {
   if (!existsSync(join(pgdata, 'PG_VERSION'))) return undefined;
-  const uid = statSync(pgdata).uid;
-  return uid === 0 ? undefined : uid;
+  const { uid, gid } = statSync(pgdata);
+  return uid === 0 ? undefined : { uid, gid };
 }
 
 /** `name` may be a user name or a numeric uid (as id(1) takes it). */
