@@ -66,6 +66,7 @@ interface Layout {
   readonly logFile: string;
   readonly lockFile: string;
   readonly portFile: string;
+  readonly locationFile: string;
   readonly usersDir: string;
 }
 
@@ -80,6 +81,7 @@ function layoutOf(dataDir: string): Layout {
     logFile: join(dir, 'postgres.log'),
     lockFile: join(dir, 'postgres.lock'),
     portFile: join(dir, 'postgres.port'),
+    locationFile: join(dir, 'postgres.location'),
     usersDir: join(dir, 'postgres.users'),
   };
 }
@@ -91,7 +93,7 @@ export async function acquireEmbeddedPostgres(
   let layout = layoutOf(dataDir);
   const logger = opts.logger;
   const { endpoint, password, registration } = await failingClearly('start', layout, async () => {
-    const runAs = postgresRunAs(existingCluster(layout));
+    const runAs = postgresRunAs(placedCluster(layout) ?? layout.pgdata);
     layout = prepareDataDir(layout, runAs, logger);
     return withFileLock(layout.lockFile, LOCK_TIMEOUT_MS, async () => {
       const running = await ensureRunning(layout, runAs, logger);
@@ -136,8 +138,8 @@ function sameEndpoint(info: PostmasterInfo | undefined, endpoint: Endpoint): boo
 export async function stopEmbeddedPostgres(dataDir: string): Promise<boolean> {
   let layout = layoutOf(dataDir);
   if (!existsSync(layout.dataDir)) return false;
-  const locationFile = join(layout.dataDir, 'postgres.location');
-  if (existsSync(locationFile)) layout = movedCluster(layout, readFileSync(locationFile, 'utf8').trim());
+  const placedAt = placedCluster(layout);
+  if (placedAt !== undefined) layout = movedCluster(layout, placedAt);
   return failingClearly('stop', layout, () =>
     withFileLock(layout.lockFile, LOCK_TIMEOUT_MS, async () => {
       unregisterAll(layout.usersDir);
@@ -171,8 +173,8 @@ const FALLBACK_ROOT = '/var/lib/radotp';
 function prepareDataDir(layout: Layout, runAs: RunAs, logger?: EmbeddedPostgresLogger): Layout {
   // As root, postgres runs as another user that must traverse dataDir; 0711 lets it pass without listing.
   mkdirSync(layout.dataDir, { recursive: true, mode: runAs.uid === undefined ? 0o700 : 0o711 });
-  const locationFile = join(layout.dataDir, 'postgres.location');
-  if (existsSync(locationFile)) return movedCluster(layout, readFileSync(locationFile, 'utf8').trim());
+  const placedAt = placedCluster(layout);
+  if (placedAt !== undefined) return movedCluster(layout, placedAt);
   const blocked = unreachableAncestor(layout.dataDir, runAs);
   if (blocked === undefined) return layout;
   const digest = createHash('sha256').update(layout.dataDir).digest('hex').slice(0, 12);
@@ -185,15 +187,14 @@ function prepareDataDir(layout: Layout, runAs: RunAs, logger?: EmbeddedPostgresL
     );
   }
   const pgdata = join(pgdataParent, 'postgres');
-  writeFileSync(locationFile, pgdata + '\n', { mode: 0o600 });
+  writeFileSync(layout.locationFile, pgdata + '\n', { mode: 0o600 });
   logger?.info({ dataDir: layout.dataDir, cluster: pgdata, unreachable: blocked }, `the '${runAs.userName}' user cannot enter ${blocked}; keeping the embedded cluster under ${pgdataParent}`);
   return movedCluster(layout, pgdata);
 }
 
-/** Where dataDir's cluster is, if it has been placed (postgres.location) or is in dataDir itself. */
-function existingCluster(layout: Layout): string {
-  const locationFile = join(layout.dataDir, 'postgres.location');
-  return existsSync(locationFile) ? readFileSync(locationFile, 'utf8').trim() : layout.pgdata;
+/** Where dataDir's cluster was placed outside it (postgres.location, see prepareDataDir); undefined: in dataDir. */
+function placedCluster(layout: Layout): string | undefined {
+  return existsSync(layout.locationFile) ? readFileSync(layout.locationFile, 'utf8').trim() : undefined;
 }
 
 /** initdb works next to the cluster (it is renamed into place), so both move together. */
