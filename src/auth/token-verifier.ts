@@ -128,7 +128,7 @@ export class TokenVerifier {
     // RFC 6238 §5.2: a code already accepted once is refused — say so in the audit trail (unless the request
     // that spent it is the one here again, see retransmitted).
     for (const t of candidates) {
-      const m = this.match(t, code, now, undefined, true) ?? (opts.spentBy ? lastSpentStep(t, code) : null);
+      const m = this.spentMatch(t, code, now, opts.spentBy !== undefined);
       if (m) return opts.spentBy ? this.retransmitted(t, m, opts.spentBy, opts.onSpent) : replay(t);
     }
     const open = candidates.filter((t) => !isLocked(t, now));
@@ -161,12 +161,20 @@ export class TokenVerifier {
   async retransmission(candidates: readonly LoginToken[], code: string, spentBy: Buffer): Promise<CodeCheck | undefined> {
     const now = this.clock();
     for (const t of candidates) {
-      const m = this.match(t, code, now, undefined, true) ?? lastSpentStep(t, code);
+      const m = this.spentMatch(t, code, now, true);
       if (!m) continue;
       const check = await this.retransmitted(t, m, spentBy);
       return check.result === 'retransmission' ? check : undefined;
     }
     return undefined;
+  }
+
+  /**
+   * Where `code` matches token `t` spent or not (a replay's match); with `lastStep`, also at the TOTP step its
+   * last spend used when that has left the window (see lastSpentStep): only a retransmission can be told there.
+   */
+  private spentMatch(t: LoginToken, code: string, now: number, lastStep: boolean): Match | null {
+    return this.match(t, code, now, undefined, true) ?? (lastStep ? lastSpentStep(t, code) : null);
   }
 
   /**
