@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 import fs from 'node:fs';
+import { FileTooLargeError, readAtMost } from '../src/lang/regular-file';
 
 /** An error the CLI reports as one line on stderr, exiting non-zero. */
 export class CliError extends Error {
@@ -38,31 +39,14 @@ export function fileName(value: string): string {
 /** More than any password or shared secret; what goes beyond is a mistake (`< /dev/zero`, a binary file). */
 const MAX_SECRET_INPUT = 64 * 1024;
 
-/**
- * Reads `fd` to its end, refusing more than `max` bytes: `--password-stdin < /dev/zero` read forever (and
- * then ran out of memory) where it should say what is wrong.
- */
-function readBounded(fd: number, max: number, what: string): string {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  const chunk = Buffer.alloc(16 * 1024);
-  for (;;) {
-    const n = fs.readSync(fd, chunk, 0, chunk.length, null);
-    if (n === 0) break;
-    total += n;
-    if (total > max) throw new CliError(`${what} on standard input is longer than ${max / 1024} KiB; is the right file given?`);
-    chunks.push(Buffer.from(chunk.subarray(0, n)));
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 /** Reads a secret from standard input (one line; a trailing newline is not part of it). Never echoes it. */
 export function readSecretFromStdin(what: string): string {
   let text: string;
   try {
-    text = readBounded(0, MAX_SECRET_INPUT, what);
+    // bounded: `--password-stdin < /dev/zero` read forever (and then ran out of memory) where it should say what is wrong
+    text = readAtMost(0, MAX_SECRET_INPUT).toString('utf8');
   } catch (e) {
-    if (e instanceof CliError) throw e;
+    if (e instanceof FileTooLargeError) throw new CliError(`${what} on standard input is longer than ${MAX_SECRET_INPUT / 1024} KiB; is the right file given?`);
     throw new CliError(`cannot read ${what} from standard input (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   const firstLine = text.replace(/\r?\n$/, '');

@@ -43,8 +43,11 @@ export class FileTooLargeError extends Error {
   override name = 'FileTooLargeError';
 }
 
-/** `fd` to its end, or FileTooLargeError as soon as it holds more than `max` bytes (a file or a pipe alike). */
-function readAtMost(fd: number, max: number): Buffer {
+/**
+ * `fd` to its end, or FileTooLargeError as soon as it holds more than `max` bytes (a file or a pipe alike; the
+ * CLI's secrets on standard input too).
+ */
+export function readAtMost(fd: number, max: number): Buffer {
   const chunks: Buffer[] = [];
   // One read buffer, and a copy of what each read returned: a pipe returns ~64 KiB a read, so keeping a
   // slice of a fresh 1 MiB buffer per read held 16 times the data in memory.
