@@ -66,11 +66,6 @@ export function buildMethods(
   return new Map(methods.map((m) => [m.name, m]));
 }
 
-/** The settings a warning about a timed-out login names (serve's config; seconds, connections). */
-export interface DatabaseSettings {
-  readonly queryTimeout: number;
-  readonly poolSize: number;
-}
 
 /**
  * Logs what kept a login from being decided. At most one line per distinct message every 10 s (a
@@ -80,7 +75,7 @@ export interface DatabaseSettings {
  * may leave /healthz at 200: they are warnings that name the setting involved, or nothing would show them
  * above info. Only the error's message is logged: pg's carries no statement, value or secret.
  */
-export function internalErrorLog(logger: Logger, database?: DatabaseSettings): (e: unknown) => void {
+export function internalErrorLog(logger: Logger, database?: Pick<LoadedConfig['database'], 'queryTimeout' | 'poolSize'>): (e: unknown) => void {
   const limit = new RateLimitedLog({ perKeyIntervalMs: 10_000 });
   return (e) => {
     const message = e instanceof Error ? e.message : String(e);
