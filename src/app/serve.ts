@@ -194,7 +194,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
     radius = new RadiusServer<ClientData>({
       listen: cfg.radius.listen.map(listen),
       clients: () => clients,
-      handler: createRadiusHandler({ pipeline, audit, logger, metrics, node, rejectMessage: cfg.auth.rejectMessage }),
+      handler: createRadiusHandler({ pipeline, audit, logger, metrics, node, rejectMessage: cfg.auth.rejectMessage, lockedMessage: cfg.auth.lockedMessage }),
       maxPending: cfg.radius.maxPending,
       ready: health.up,
       duplicateWindowMs: cfg.radius.duplicateWindow * 1000,

@@ -14,6 +14,12 @@ export type Decision =
 
 export type DecisionKind = Decision['kind'];
 
+/**
+ * The reason of a refusal by a token locked after too many wrong codes (auth.lockout). Named here because
+ * the RADIUS handler answers it with its own Reply-Message (auth.lockedMessage).
+ */
+export const TOKEN_LOCKED = 'locked';
+
 export const accept = (reason: string, replyMessage?: string): Decision => ({ kind: 'accept', reason, replyMessage });
 export const reject = (reason: string): Decision => ({ kind: 'reject', reason });
 export const fail = (reason: string): Decision => ({ kind: 'fail', reason });

@@ -5,7 +5,7 @@ import type { Logger } from '../obs/logger';
 import type { LoginStyle } from '../store/schema';
 import { andThen } from '../lang/awaitable';
 import type { AuditWriter } from './audit-writer';
-import { reject } from './decision';
+import { reject, TOKEN_LOCKED } from './decision';
 import type { AuthPipeline, Outcome } from './pipeline';
 import type { AuthRequest } from './request';
 
@@ -21,6 +21,8 @@ export interface HandlerDeps {
   readonly metrics?: Metrics;
   readonly node: string;
   readonly rejectMessage: string;
+  /** Of the refusal of a token locked after too many wrong codes; absent: rejectMessage. */
+  readonly lockedMessage?: string;
 }
 
 /** The attribute's value; the RADIUS layer already dropped requests carrying two of any attribute read here. */
@@ -33,13 +35,21 @@ function first(attrs: readonly RawAttribute[], type: number): Buffer | undefined
 interface FixedReplies {
   readonly accept: Reply;
   readonly reject: Reply;
+  readonly locked: Reply;
 }
 
-function fixedReplies(rejectMessage: string): FixedReplies {
+const rejectWith = (message: string): Reply => Object.freeze({ code: Code.AccessReject, attributes: Object.freeze(replyMessageAttributes(message)) });
+
+function fixedReplies(rejectMessage: string, lockedMessage: string | undefined): FixedReplies {
+  const rejected = rejectWith(rejectMessage);
   return {
     accept: Object.freeze({ code: Code.AccessAccept, attributes: Object.freeze([]) }),
     // The same message whatever went wrong: it must not reveal whether the user exists.
-    reject: Object.freeze({ code: Code.AccessReject, attributes: Object.freeze(replyMessageAttributes(rejectMessage)) }),
+    reject: rejected,
+    // Except a locked token: that refusal comes only after the first factor passed (the password, or the
+    // NAS's own check in otp-only), so it tells nothing to someone without it, while a user shown
+    // "Authentication failed" for the right code would go on typing codes instead of waiting or calling.
+    locked: lockedMessage === undefined ? rejected : rejectWith(lockedMessage),
   };
 }
 
@@ -48,7 +58,7 @@ function toReply(outcome: Outcome, fixed: FixedReplies): Reply | null {
     case 'accept':
       return outcome.replyMessage ? { code: Code.AccessAccept, attributes: replyMessageAttributes(outcome.replyMessage) } : fixed.accept;
     case 'reject':
-      return fixed.reject;
+      return outcome.reason === TOKEN_LOCKED ? fixed.locked : fixed.reject;
     case 'challenge':
       return { code: Code.AccessChallenge, attributes: [...replyMessageAttributes(outcome.message), { type: Attr.State, value: outcome.state }] };
     case 'fail':
@@ -93,7 +103,7 @@ function readRequest(req: IncomingRequest<ClientData>): AuthRequest | { invalid:
 
 /** Bridges the protocol layer to the auth pipeline: decode the request, decide, audit, answer. */
 export function createRadiusHandler(deps: HandlerDeps): RequestHandler<ClientData> {
-  const fixed = fixedReplies(deps.rejectMessage);
+  const fixed = fixedReplies(deps.rejectMessage, deps.lockedMessage);
   // Answers at once when the pipeline decided without waiting (see Awaitable); otherwise once it has.
   return (req) => {
     // timed only for the info log line (the server's own histogram times every request)

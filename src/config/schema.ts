@@ -144,6 +144,11 @@ export const configSchema = z.strictObject({
       /** Shown on every Access-Reject; deliberately the same whatever went wrong. */
       rejectMessage: z.string().min(1).max(253).default('Authentication failed'),
       challengeMessage: z.string().min(1).max(200).default('Enter the code from your authenticator'),
+      /**
+       * Shown on the Access-Reject of a token locked after auth.lockout.maxFailures wrong codes, which comes
+       * only after the first factor passed; a locked password gets rejectMessage like any other refusal.
+       */
+      lockedMessage: z.string().min(1).max(253).default('Too many wrong codes: your token is locked for a while. Try again later, or ask your helpdesk to unlock it'),
       /** During a roll-out: a `token` user with no active token is accepted on the password alone. */
       allowUsersWithoutToken: z.boolean().default(false),
       /**

@@ -1,5 +1,5 @@
 import { createRadiusHandler, type ClientData } from '../../src/auth/radius-handler';
-import { accept } from '../../src/auth/decision';
+import { accept, reject } from '../../src/auth/decision';
 import type { AuthRequest } from '../../src/auth/request';
 import { createLogger } from '../../src/obs/logger';
 import { Attr, Code, type IncomingRequest, type RawAttribute } from '../../src/radius/types';
@@ -50,4 +50,41 @@ describe.each(cases)('$name', ({ userName, decided, refused }) => {
       expect(audited.map((a) => a.reason)).toEqual([refused]);
     }
   });
+});
+
+/*
+ * The Reply-Message of each refusal. One message for every refusal, so that none tells an outsider whether a
+ * user exists or which factor was wrong, except a token locked after too many wrong codes: that refusal
+ * only comes after the first factor passed (the password in the challenge and append styles, the NAS's own
+ * check in otp-only), so it tells nothing to someone without it, and a user seeing "Authentication failed"
+ * for their right code would go on typing codes (multiOTP #218). A locked password stays anonymous: anyone
+ * can type any password for any name.
+ */
+const refusals: { reason: string; shown: string }[] = [
+  { reason: 'locked', shown: 'your token is locked' },
+  { reason: 'bad_code', shown: 'no' },
+  { reason: 'replay', shown: 'no' },
+  { reason: 'password_locked', shown: 'no' },
+  { reason: 'bad_password', shown: 'no' },
+  { reason: 'unknown_user', shown: 'no' },
+];
+
+test.each(refusals)('an Access-Reject for $reason shows "$shown"', async ({ reason, shown }) => {
+  const handler = createRadiusHandler({
+    pipeline: { decide: () => reject(reason) },
+    audit: { write: () => undefined },
+    logger: createLogger('silent'),
+    node: 'n1',
+    rejectMessage: 'no',
+    lockedMessage: 'your token is locked',
+  });
+  const request = {
+    packet: { code: Code.AccessRequest, identifier: 1, authenticator: Buffer.alloc(16), attributes: [{ type: Attr.UserName, value: Buffer.from('alice') }] },
+    client: { name: 'nas', data: { loginStyle: 'otp-only' } },
+    remote: { address: '127.0.0.1', port: 1 },
+    password: Buffer.from('123456'),
+  } as unknown as IncomingRequest<ClientData>;
+  const reply = await handler(request);
+  expect(reply?.code).toBe(Code.AccessReject);
+  expect(reply?.attributes.filter((a) => a.type === Attr.ReplyMessage).map((a) => a.value.toString('utf8'))).toEqual([shown]);
 });

@@ -75,10 +75,15 @@ describe('token lifecycle on one server (lockout after 3 failures, no users with
     for (let i = 0; i < MAX_FAILURES; i++) {
       const wrong = wrongCode(valid);
       valid.push(wrong); // three different wrong codes, so each counts
-      expect((await otpOnly('lee', wrong))?.code).toBe(Code.AccessReject);
+      const refused = await otpOnly('lee', wrong);
+      expect(refused?.code).toBe(Code.AccessReject);
+      expect(attr(refused!, Attr.ReplyMessage)?.toString()).toBe('Authentication failed');
     }
     expect(await t.store.tokens.get('HOTP-LEE')).toMatchObject({ failCount: MAX_FAILURES, lockedUntil: expect.any(Date) });
-    expect((await otpOnly('lee', hotpForCounter(seed, 0)))?.code).toBe(Code.AccessReject);
+    const lockedOut = await otpOnly('lee', hotpForCounter(seed, 0));
+    expect(lockedOut?.code).toBe(Code.AccessReject);
+    // the user is told to stop typing codes (auth.lockedMessage), not shown the same message as a wrong code
+    expect(attr(lockedOut!, Attr.ReplyMessage)?.toString()).toBe('Too many wrong codes: your token is locked for a while. Try again later, or ask your helpdesk to unlock it');
     expect(await lastReasons(t.store, 'lee', MAX_FAILURES + 1)).toEqual([...Array<string>(MAX_FAILURES).fill('bad_code'), 'locked']);
     const shown = JSON.parse(await radotp.ok(['token', 'show', 'HOTP-LEE', '--json'])) as { failCount: number; lockedUntil: string | null };
     expect(shown.failCount).toBe(MAX_FAILURES);
@@ -123,7 +128,9 @@ describe('token lifecycle on one server (lockout after 3 failures, no users with
     const first = await challengeStyle('lee', 'lee-password');
     expect(first?.code).toBe(Code.AccessChallenge);
     const state = attr(first!, Attr.State)!;
-    expect((await challengeStyle('lee', hotpForCounter(seed, 2), state))?.code).toBe(Code.AccessReject);
+    const refused = await challengeStyle('lee', hotpForCounter(seed, 2), state);
+    expect(refused?.code).toBe(Code.AccessReject);
+    expect(attr(refused!, Attr.ReplyMessage)?.toString()).toMatch(/your token is locked/);
     // lee's trail: 5 decisions in the first lockout test, 7 in the retyping one, 5 here
     expect(await lastReasons(t.store, 'lee', 17, 2)).toEqual(['password_ok', 'locked']);
     await radotp.ok(['token', 'unlock', 'HOTP-LEE']);

@@ -5,7 +5,7 @@ import type { LoginToken } from '../../store/tokens';
 import type { UserRecord } from '../../store/users';
 import { appendHashCost, appendText, codeSplits } from '../append-split';
 import { requestFingerprint } from '../retransmission';
-import { accept, challenge, reject } from '../decision';
+import { accept, challenge, reject, TOKEN_LOCKED } from '../decision';
 import { burnDecoys, type FirstFactor } from '../first-factor';
 import type { AuthContext, AuthMethod, MethodOutcome } from '../method';
 import { ocraSuiteOf, type CodeCheck, type SpentHook, type TokenVerifier } from '../token-verifier';
@@ -47,7 +47,7 @@ export function outcomeOf(check: CodeCheck): MethodOutcome {
       // audited apart so that operators see the failover (see TokenVerifier.retransmitted)
       return { kind: 'accept', reason: 'retransmission', tokenSerial: check.token.serial };
     case 'locked':
-      return { kind: 'reject', reason: 'locked', tokenSerial: check.token?.serial };
+      return { kind: 'reject', reason: TOKEN_LOCKED, tokenSerial: check.token?.serial };
     case 'bad_code':
       return reject('bad_code');
   }
