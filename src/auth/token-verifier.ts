@@ -186,7 +186,8 @@ export class TokenVerifier {
    * (src/radius/duplicate-cache.ts), this does it across the nodes of a cluster, which share one database.
    * Read here only, on this rare path: the token's last spend, which must be by the same request (client,
    * Request Authenticator, User-Name: see retransmission.ts), of exactly the step/counter this code matched,
-   * within the duplicate-detection window.
+   * within the duplicate-detection window. A lock set since (wrong codes typed after the accept) does not change
+   * the answer: the original was given before it, and the lock is for new requests.
    * This does NOT weaken "a code is accepted once" (RFC 6238 §5.2, RFC 4226 §7.2): another packet carrying the
    * same code, even from the same NAS for the same user, has another Request Authenticator, and stays a replay.
    */

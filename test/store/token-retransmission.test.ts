@@ -115,3 +115,20 @@ test.each([
   // another request with that code, then: a replay, never an accept
   expect((await later.check(await t.read(), t.code, { spentBy: F2 })).result).toBe('replay');
 });
+
+// A token locked after the accept (ten wrong codes typed since, or a lock the admin could not undo in time):
+// RFC 5080 §2.2.2 has a retransmission answered as the original was, and the original was an accept given before
+// the lock. The lock is for new requests: the same code in another request stays a replay, a fresh code is refused.
+// [how the request sent again is checked]
+test.each([['login'], ['used-up challenge']] as const)('a token locked after the accept: the request sent again is answered as it was (%s)', async (how) => {
+  const t = await tokenOf('totp');
+  expect((await verifier().check(await t.read(), t.code, { spentBy: F1 })).result).toBe('accept');
+  await db.conn.pool.query(`UPDATE token SET fail_count = 10, locked_until = now() + interval '1 hour' WHERE serial = $1`, [t.serial]);
+  const locked = await t.read();
+  const again = how === 'login' ? await verifier().check(locked, t.code, { spentBy: F1 }) : await verifier().retransmission(locked, t.code, F1);
+  expect(again?.result).toBe('retransmission');
+  expect((await verifier().check(await t.read(), t.code, { spentBy: F2 })).result).toBe('replay');
+  expect((await verifier().check(await t.read(), totpForStep(t.seed, STEP + 1), { spentBy: F2 })).result).toBe('locked');
+  const after = await tokens.getWithSeed(t.serial);
+  expect([after.lastStep, after.failCount]).toEqual([BigInt(STEP), 10]);
+});
