@@ -39,6 +39,14 @@ const say = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
 })().catch((e) => { say({ error: String(e.message) }); process.exit(1); });
 `;
 
+/** Takes the embedded start lock at argv[1] as the embedded code does, says so, and holds it until killed. */
+const LOCK_HOLDER = `
+const { tryLockSync } = require(${JSON.stringify(join(ROOT, 'src/store/embedded/file-lock.ts'))});
+if (!tryLockSync(process.argv[1])) process.exit(1);
+process.stdout.write('locked\\n');
+setInterval(() => {}, 60_000);
+`;
+
 interface RunnerMessage {
   acquired?: boolean;
   released?: boolean;
@@ -382,6 +390,34 @@ describe('as root, on the data of radotp run by an ordinary user', () => {
     expect(readFileSync(join(dataDir, 'postgres.password'), 'utf8')).toBe(password);
     expect(existsSync(join(dataDir, 'postgres.location'))).toBe(false);
     expect(root.stderr).toBe('');
+  });
+  // `sudo radotp …` killed with -9 while it held the start lock (0600, root's): the service account's processes could
+  // not read who held it, so could not tell its holder was dead, and waited out the 120 s lock timeout.
+  test("a start lock left by root killed with -9: the owner's next start takes it over at once", async () => {
+    if (process.getuid?.() !== 0) return;
+    const home = join(scratch, `stale-lock-${dataDirs.length}`);
+    mkdirSync(home, { mode: 0o755 });
+    chownSync(home, NOBODY.uid, NOBODY.gid);
+    const dataDir = join(home, 'data');
+    dataDirs.push(dataDir);
+    // The service has run before: its cluster exists, so the owner's start below is quick.
+    const service = Radotp.start(dataDir, NOBODY);
+    await service.acquired();
+    await service.release();
+    const lockFile = join(dataDir, 'postgres.lock');
+    const holder = spawn(process.execPath, ['-r', join(ROOT, 'scripts/ts-register.js'), '-e', LOCK_HOLDER, lockFile], { cwd: ROOT });
+    children.add(holder);
+    expect((await createInterface({ input: holder.stdout })[Symbol.asyncIterator]().next()).value).toBe('locked');
+    expect(existsSync(lockFile)).toBe(true);
+    holder.kill('SIGKILL');
+    await new Promise((r) => holder.once('exit', r));
+
+    const t0 = Date.now();
+    const owner = Radotp.start(dataDir, NOBODY);
+    const waited = await Promise.race([owner.acquired().then(() => Date.now() - t0), new Promise<string>((r) => setTimeout(() => r('still waiting after 20 s'), 20_000).unref())]);
+    expect(waited).toBeLessThan(10_000);
+    await owner.release();
+    expect(owner.stderr).toBe('');
   });
 });
 

@@ -1,10 +1,14 @@
-import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { isSameProcessAlive, processStartTime } from './process-liveness';
 
 /*
  * A cross-process mutex: the lock file is created with O_EXCL and holds "<pid> <start time>". A lock whose holder
  * is dead is stale and gets broken. Breaking is itself guarded by a short-lived second O_EXCL file, so two
  * waiters that both find the same stale lock cannot delete a fresh lock taken in between.
+ *
+ * Both files are readable by all (they hold a PID and a start time, nothing secret): root's `sudo radotp …` and
+ * the service account it runs PostgreSQL for share one dataDir, and a lock only its creator could read could not
+ * be told stale by the other: root killed with -9 left the service's processes waiting out the whole timeout.
  */
 
 export class LockTimeoutError extends Error {
@@ -14,6 +18,9 @@ export class LockTimeoutError extends Error {
 /** A holder dying between creating the file and writing its PID leaves it empty; after this long it is stale. */
 const EMPTY_LOCK_GRACE_MS = 10_000;
 
+/** Readable by other users sharing dataDir, so that they can see when its holder has died. */
+const LOCK_MODE = 0o644;
+
 export function ownIdentity(): string {
   return `${process.pid} ${processStartTime(process.pid)}`;
 }
@@ -21,12 +28,13 @@ export function ownIdentity(): string {
 function createExclusive(path: string, content: string): boolean {
   let fd: number;
   try {
-    fd = openSync(path, 'wx', 0o600);
+    fd = openSync(path, 'wx', LOCK_MODE);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw e;
   }
   try {
+    fchmodSync(fd, LOCK_MODE); // whatever the umask (a service's UMask=0077) took off
     writeSync(fd, content);
   } finally {
     closeSync(fd);
