@@ -16,6 +16,13 @@ export interface CliOptions {
   /** Written to standard input, which is then closed (closed at once when absent). */
   readonly stdin?: string;
   readonly timeoutMs?: number;
+  /** Run it as this user (root only): a service account's own command, where the test plays `sudo radotp …` too. */
+  readonly as?: RunAsUser;
+}
+
+export interface RunAsUser {
+  readonly uid: number;
+  readonly gid: number;
 }
 
 export const RADOTP_BIN = path.resolve(__dirname, '../../bin/radotp.js');
@@ -37,7 +44,7 @@ export function cliEnv(extra: Record<string, string | undefined> = {}): NodeJS.P
 /** Runs `radotp ARGS…` as a real process and collects what it printed. */
 export function runCli(args: readonly string[], opts: CliOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [RADOTP_BIN, ...args], { cwd: opts.cwd, env: cliEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [RADOTP_BIN, ...args], { cwd: opts.cwd, env: cliEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'], ...opts.as });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

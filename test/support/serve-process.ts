@@ -2,7 +2,7 @@ import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:c
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
-import { cliEnv, RADOTP_BIN } from './cli';
+import { cliEnv, RADOTP_BIN, type RunAsUser } from './cli';
 
 /* `radotp serve` as a real child process, and what tests of such processes need around it. */
 
@@ -67,13 +67,14 @@ export class ServeProcess {
     this.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   }
 
-  static start(configFile: string): ServeProcess {
-    return ServeProcess.spawn([process.execPath, RADOTP_BIN, 'serve', '--config', configFile], cliEnv());
+  /** `as`: run it as that user (root only), as a systemd service's own account would. */
+  static start(configFile: string, opts: { as?: RunAsUser } = {}): ServeProcess {
+    return ServeProcess.spawn([process.execPath, RADOTP_BIN, 'serve', '--config', configFile], cliEnv(), opts);
   }
 
   /** Any command line that runs `radotp serve` (an image's entrypoint, say), with exactly this environment. */
-  static spawn(command: readonly string[], env: NodeJS.ProcessEnv): ServeProcess {
-    return new ServeProcess(spawn(command[0]!, command.slice(1), { env, stdio: 'pipe' }));
+  static spawn(command: readonly string[], env: NodeJS.ProcessEnv, opts: { as?: RunAsUser } = {}): ServeProcess {
+    return new ServeProcess(spawn(command[0]!, command.slice(1), { env, stdio: 'pipe', ...opts.as }));
   }
 
   /** SIGTERM, then how it ended: `{ code: 0, signal: null, output: '' }` for a clean stop (the output only otherwise). */
