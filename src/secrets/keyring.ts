@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { ownerOfFolder, writeFileFor } from '../lang/folder-owner';
 import { readRegularFile } from '../lang/regular-file';
 
 /**
@@ -65,6 +66,11 @@ export interface CreateKeyFileOptions {
    * than a place to start a new tree (`keys new /nonexistent/dir/k.key` used to create it).
    */
   readonly createFolder?: boolean;
+  /**
+   * As root, give the new file to the owner of its folder when that is not root (see lang/folder-owner.ts): the
+   * data folder of a service account, where `sudo radotp init` made a key the service could not read.
+   */
+  readonly forFolderOwner?: boolean;
 }
 
 /** Creates a new random key file (mode 0600); refuses to overwrite an existing one. */
@@ -73,8 +79,9 @@ export function createKeyFile(file: string, opts: CreateKeyFileOptions = {}): Ma
   // 0711: the embedded PostgreSQL (run as the 'postgres' user when we are root) must traverse dataDir; the key file itself is 0600.
   if (opts.createFolder) fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o711 });
   const key = crypto.randomBytes(32);
+  const owner = opts.forFolderOwner ? ownerOfFolder(path.dirname(path.resolve(file))) : undefined;
   try {
-    fs.writeFileSync(file, key.toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
+    writeFileFor(file, key.toString('hex') + '\n', 0o600, owner, 'exclusive');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') throw new KeyError(`${where} already exists`);

@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
+import { makeDirFor, ownerOfFolder, writeFileFor, type FileOwner } from '../lang/folder-owner';
 import { initCluster, startCluster, stopPostmaster } from './embedded/cluster';
 import { tryLockSync, unlockSync, withFileLock } from './embedded/file-lock';
 import { embeddedPgBinaries, type PgBinaries } from './embedded/pg-binaries';
@@ -17,13 +18,17 @@ import { chooseListen } from './embedded/socket-dir';
  * whichever process started it. Start-up and shutdown decisions are serialised by <dataDir>/postgres.lock.
  *
  * Layout of <dataDir>:
- *   postgres/           the cluster (owned by the 'postgres' user when we run as root)
+ *   postgres/           the cluster (as root: owned by the 'postgres' user, or by dataDir's owner when that is not root)
  *   postgres.password   superuser password, 0600, owned by the radotp user
  *   postgres.log        server output
  *   postgres.lock       start/stop mutex
  *   postgres.port       the port it last ran on, tried first at the next start (it names the socket file)
  *   postgres.sock/      the Unix socket it listens on, and nothing else (see embedded/socket-dir.ts)
  *   postgres.users/     one file per live handle
+ *
+ * As root in a dataDir that belongs to another user (a service account's, `sudo radotp …`), PostgreSQL runs as that
+ * user and everything root creates there is given to them, with the modes they would have given it themselves
+ * (see lang/folder-owner.ts): the service must go on reading and writing all of it.
  */
 
 export interface EmbeddedPostgresHandle {
@@ -68,6 +73,8 @@ interface Layout {
   readonly portFile: string;
   readonly locationFile: string;
   readonly usersDir: string;
+  /** Whom the files and folders we create in dataDir go to (root in another user's dataDir); undefined: ours. */
+  readonly owner?: FileOwner;
 }
 
 function layoutOf(dataDir: string): Layout {
@@ -83,6 +90,7 @@ function layoutOf(dataDir: string): Layout {
     portFile: join(dir, 'postgres.port'),
     locationFile: join(dir, 'postgres.location'),
     usersDir: join(dir, 'postgres.users'),
+    owner: ownerOfFolder(dir),
   };
 }
 
@@ -93,7 +101,7 @@ export async function acquireEmbeddedPostgres(
   let layout = layoutOf(dataDir);
   const logger = opts.logger;
   const { endpoint, password, registration } = await failingClearly('start', layout, async () => {
-    const runAs = postgresRunAs(placedCluster(layout) ?? layout.pgdata);
+    const runAs = postgresRunAs(placedCluster(layout) ?? layout.pgdata, layout.owner);
     layout = prepareDataDir(layout, runAs, logger);
     return withFileLock(layout.lockFile, LOCK_TIMEOUT_MS, async () => {
       const running = await ensureRunning(layout, runAs, logger);
@@ -105,8 +113,8 @@ export async function acquireEmbeddedPostgres(
         if (liveRegistrations(layout.usersDir).length === 0) await stopPostmaster(running.pid).catch(() => undefined);
         throw e;
       }
-      return { endpoint: endpointOf(running), password, registration: register(layout.usersDir) };
-    });
+      return { endpoint: endpointOf(running), password, registration: register(layout.usersDir, layout.owner) };
+    }, layout.owner);
   });
   // pg takes a host that starts with '/' as a Unix-socket directory; in a URL it is percent-encoded.
   const url = `postgres://${SUPERUSER}:${encodeURIComponent(password)}@${encodeURIComponent(endpoint.host)}:${endpoint.port}/${DATABASE}`;
@@ -146,7 +154,7 @@ export async function stopEmbeddedPostgres(dataDir: string): Promise<boolean> {
       const running = livePostmaster(layout.pgdata);
       if (running) await stopPostmaster(running.pid);
       return running !== undefined;
-    }),
+    }, layout.owner),
   );
 }
 
@@ -187,7 +195,7 @@ function prepareDataDir(layout: Layout, runAs: RunAs, logger?: EmbeddedPostgresL
     );
   }
   const pgdata = join(pgdataParent, 'postgres');
-  writeFileSync(layout.locationFile, pgdata + '\n', { mode: 0o600 });
+  writeFileFor(layout.locationFile, pgdata + '\n', 0o600, layout.owner);
   logger?.info({ dataDir: layout.dataDir, cluster: pgdata, unreachable: blocked }, `the '${runAs.userName}' user cannot enter ${blocked}; keeping the embedded cluster under ${pgdataParent}`);
   return movedCluster(layout, pgdata);
 }
@@ -230,8 +238,8 @@ async function ensureRunning(layout: Layout, runAs: RunAs, logger?: EmbeddedPost
     'socketDir' in listen
       ? { listen_addresses: '', unix_socket_directories: quotedDirectory(listen.socketDir) }
       : { listen_addresses: listen.tcp, unix_socket_directories: '' };
-  const started = await startCluster({ bin, runAs, pgdata: layout.pgdata, logFile: layout.logFile, preferredPort: lastPort(layout), settings });
-  writeFileSync(layout.portFile, `${started.port}\n`, { mode: 0o600 });
+  const started = await startCluster({ bin, runAs, pgdata: layout.pgdata, logFile: layout.logFile, logOwner: layout.owner, preferredPort: lastPort(layout), settings });
+  writeFileFor(layout.portFile, `${started.port}\n`, 0o600, layout.owner);
   logger?.info({ dataDir: layout.dataDir, postmasterPid: started.pid, port: started.port, socketDir: started.socketDir || undefined, ms: Date.now() - t0 }, 'embedded PostgreSQL started');
   return started;
 }
@@ -255,13 +263,12 @@ async function initialise(layout: Layout, bin: PgBinaries, runAs: RunAs): Promis
   // initdb works in a side directory that is renamed into place only when complete, so a crash mid-way never
   // leaves a half-made cluster that looks real.
   rmSync(layout.initializing, { recursive: true, force: true });
-  mkdirSync(layout.initializing, { mode: 0o700 });
+  rmSync(layout.initPasswordFile, { force: true }); // left by a start that died: made again, for initdb's user
+  // Both for the user initdb runs as (postgres, or the owner of another user's dataDir), who reads the password.
+  const initdbUser = runAs.uid !== undefined && runAs.gid !== undefined ? { uid: runAs.uid, gid: runAs.gid } : undefined;
+  makeDirFor(layout.initializing, 0o700, initdbUser);
   const password = randomBytes(24).toString('base64url');
-  writeFileSync(layout.initPasswordFile, `${password}\n`, { mode: 0o600 });
-  if (runAs.uid !== undefined && runAs.gid !== undefined) {
-    chownSync(layout.initializing, runAs.uid, runAs.gid);
-    chownSync(layout.initPasswordFile, runAs.uid, runAs.gid); // initdb, running as postgres, reads it
-  }
+  writeFileFor(layout.initPasswordFile, `${password}\n`, 0o600, initdbUser, 'exclusive');
   try {
     await initCluster({
       bin,
@@ -274,7 +281,7 @@ async function initialise(layout: Layout, bin: PgBinaries, runAs: RunAs): Promis
   } finally {
     unlinkSync(layout.initPasswordFile);
   }
-  writeFileSync(layout.passwordFile, password, { mode: 0o600 });
+  writeFileFor(layout.passwordFile, password, 0o600, layout.owner);
   renameSync(layout.initializing, layout.pgdata);
 }
 
@@ -327,7 +334,7 @@ function trackHandle(layout: Layout, registration: string, url: string, endpoint
           const t0 = Date.now();
           await stopPostmaster(running.pid);
           logger?.info({ dataDir: layout.dataDir, postmasterPid: running.pid, ms: Date.now() - t0 }, 'embedded PostgreSQL stopped');
-        }));
+        }, layout.owner));
       })();
       return releasing;
     },
@@ -337,9 +344,9 @@ function trackHandle(layout: Layout, registration: string, url: string, endpoint
         withFileLock(layout.lockFile, LOCK_TIMEOUT_MS, async () => {
           const running = await settledPostmaster(layout.pgdata);
           if (running) return sameEndpoint(running, endpoint) ? 'running' : 'moved';
-          const started = await ensureRunning(layout, postgresRunAs(layout.pgdata), logger);
+          const started = await ensureRunning(layout, postgresRunAs(layout.pgdata, layout.owner), logger);
           return sameEndpoint(started, endpoint) ? 'restarted' : 'moved';
-        }),
+        }, layout.owner),
       );
     },
   };
@@ -357,7 +364,7 @@ function installExitHook(): void {
     for (const { layout, registration } of unreleased) {
       try {
         unregister(registration);
-        if (!tryLockSync(layout.lockFile)) continue;
+        if (!tryLockSync(layout.lockFile, layout.owner)) continue;
         try {
           if (liveRegistrations(layout.usersDir).length > 0) continue;
           const running = livePostmaster(layout.pgdata);

@@ -104,7 +104,8 @@ export function loadKeyRing(cfg: LoadedConfig, create: boolean, logger?: LogSink
   let current;
   if (create) {
     // The data folder may be created (on a first run, for the default keyFile in it); any other folder must exist.
-    const r = readOrCreateKeyFile(cfg.keyFilePath, { origin: origin('keyFile'), createFolder: path.dirname(cfg.keyFilePath) === cfg.dataDirPath });
+    // `sudo radotp init` in a service account's folder makes the key theirs, as the service must read it.
+    const r = readOrCreateKeyFile(cfg.keyFilePath, { origin: origin('keyFile'), createFolder: path.dirname(cfg.keyFilePath) === cfg.dataDirPath, forFolderOwner: true });
     if (r.created) logger?.info({ keyFile: cfg.keyFilePath, keyId: r.key.idHex }, 'created a new master key file');
     current = r.key;
   } else {

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
-import { appendFileSync, closeSync, openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, constants, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { openFileFor, type FileOwner } from '../../lang/folder-owner';
 import { findFreePort } from './free-port';
 import type { PgBinaries } from './pg-binaries';
 import { spawnIdentity, type RunAs } from './postgres-user';
@@ -42,7 +43,20 @@ export async function initCluster(o: InitClusterOptions): Promise<void> {
   if (result.code !== 0) {
     throw new PostgresClusterError(`initdb failed: ${lastMeaningfulLine(result.output)}`);
   }
-  appendFileSync(join(o.pgdata, 'postgresql.conf'), renderSettings(o.settings));
+  appendToOwnFile(join(o.pgdata, 'postgresql.conf'), renderSettings(o.settings));
+}
+
+/**
+ * Appends to a file initdb made, never through a symlink: as root, the data directory is another user's (postgres,
+ * a service account), who could swap one in for the file, and root would append to whatever it names.
+ */
+function appendToOwnFile(file: string, text: string): void {
+  const fd = openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW);
+  try {
+    writeSync(fd, text);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export interface StartClusterOptions {
@@ -51,6 +65,8 @@ export interface StartClusterOptions {
   readonly pgdata: string;
   /** Server output is appended here; the file is opened by us, so it need not be writable by runAs. */
   readonly logFile: string;
+  /** Whom a new log file goes to: root's files in another user's dataDir are theirs (see lang/folder-owner.ts). */
+  readonly logOwner?: FileOwner;
   readonly readyTimeoutMs?: number;
   /**
    * The port to try first: the one the cluster had before. A radotp process still connected to it (the server,
@@ -84,7 +100,7 @@ export async function startCluster(o: StartClusterOptions): Promise<PostmasterIn
 class PortTakenError extends PostgresClusterError {}
 
 async function startOnPort(o: StartClusterOptions, port: number): Promise<PostmasterInfo> {
-  const logFd = openSync(o.logFile, 'a', 0o600);
+  const logFd = openFileFor(o.logFile, 'append', 0o600, o.logOwner);
   const logStart = safeSize(o.logFile);
   let exited = false;
   let spawnError = '';

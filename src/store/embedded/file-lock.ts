@@ -1,4 +1,5 @@
-import { closeSync, fchmodSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { openFileFor, type FileOwner } from '../../lang/folder-owner';
 import { isSameProcessAlive, processStartTime } from './process-liveness';
 
 /*
@@ -25,10 +26,11 @@ export function ownIdentity(): string {
   return `${process.pid} ${processStartTime(process.pid)}`;
 }
 
-function createExclusive(path: string, content: string): boolean {
+/** `owner`: whom the file goes to (root in another user's dataDir, see lang/folder-owner.ts). */
+function createExclusive(path: string, content: string, owner: FileOwner | undefined): boolean {
   let fd: number;
   try {
-    fd = openSync(path, 'wx', LOCK_MODE);
+    fd = openFileFor(path, 'exclusive', LOCK_MODE, owner);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw e;
@@ -69,9 +71,9 @@ function isStale(path: string, content: string): boolean {
   return !identityAlive(content);
 }
 
-function breakStaleLock(path: string, staleContent: string): void {
+function breakStaleLock(path: string, staleContent: string, owner: FileOwner | undefined): void {
   const breaker = `${path}.break`;
-  if (!createExclusive(breaker, ownIdentity())) {
+  if (!createExclusive(breaker, ownIdentity(), owner)) {
     if (ageMs(breaker) > EMPTY_LOCK_GRACE_MS) unlinkQuietly(breaker);
     return;
   }
@@ -90,15 +92,18 @@ function unlinkQuietly(path: string): void {
   }
 }
 
-/** One attempt, no waiting. Usable from a process 'exit' handler. */
-export function tryLockSync(path: string): boolean {
+/**
+ * One attempt, no waiting. Usable from a process 'exit' handler. `owner`: whom the lock file goes to when we are
+ * root in another user's dataDir (see lang/folder-owner.ts).
+ */
+export function tryLockSync(path: string, owner?: FileOwner): boolean {
   const me = ownIdentity();
   for (let i = 0; i < 3; i++) {
-    if (createExclusive(path, me)) return true;
+    if (createExclusive(path, me, owner)) return true;
     const content = readOrUndefined(path);
     if (content === undefined) continue; // released just now: try again
     if (!isStale(path, content)) return false;
-    breakStaleLock(path, content);
+    breakStaleLock(path, content, owner);
   }
   return false;
 }
@@ -107,10 +112,10 @@ export function unlockSync(path: string): void {
   if (readOrUndefined(path) === ownIdentity()) unlinkQuietly(path);
 }
 
-/** Runs `fn` while holding the lock file at `path`, waiting up to `timeoutMs` for it. */
-export async function withFileLock<T>(path: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+/** Runs `fn` while holding the lock file at `path`, waiting up to `timeoutMs` for it; `owner` as for tryLockSync. */
+export async function withFileLock<T>(path: string, timeoutMs: number, fn: () => Promise<T>, owner?: FileOwner): Promise<T> {
   const deadline = Date.now() + timeoutMs;
-  while (!tryLockSync(path)) {
+  while (!tryLockSync(path, owner)) {
     if (Date.now() > deadline) {
       const holder = (readOrUndefined(path) ?? '').trim().split(' ')[0] || 'unknown';
       throw new LockTimeoutError(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${path} (held by PID ${holder})`);

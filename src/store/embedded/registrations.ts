@@ -1,6 +1,7 @@
-import { mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { makeDirFor, writeFileFor, type FileOwner } from '../../lang/folder-owner';
 import { identityAlive, ownIdentity } from './file-lock';
 
 /*
@@ -9,13 +10,14 @@ import { identityAlive, ownIdentity } from './file-lock';
  * Files of dead processes (SIGKILL, crash) are pruned, so they never keep the server up.
  */
 
-export function register(usersDir: string): string {
-  mkdirSync(usersDir, { recursive: true, mode: 0o700 });
+/** `owner`: whom the folder and file go to when we are root in another user's dataDir (see lang/folder-owner.ts). */
+export function register(usersDir: string, owner?: FileOwner): string {
+  makeDirFor(usersDir, 0o700, owner); // dataDir itself exists: acquire made it
   const file = join(usersDir, `${process.pid}-${randomBytes(4).toString('hex')}`);
   // Readable by all (it holds a PID and a start time, in a private folder): root's registration in the folder of
   // the user the cluster belongs to (`sudo radotp …` there) must count for that user's processes too, or the
   // last of theirs to leave stops the server under root's command.
-  writeFileSync(file, ownIdentity(), { mode: 0o644 });
+  writeFileFor(file, ownIdentity(), 0o644, owner, 'exclusive');
   return file;
 }
 

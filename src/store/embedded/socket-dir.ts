@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { chownSync, lstatSync, mkdirSync } from 'node:fs';
+import { lstatSync, mkdirSync } from 'node:fs';
+import { giveDirTo } from '../../lang/folder-owner';
 import type { RunAs } from './postgres-user';
 
 /*
@@ -49,9 +50,10 @@ export function privateDir(dir: string, runAs: RunAs): string | undefined {
   }
   let st = lstatSync(dir);
   if (!st.isDirectory()) return `${dir} is not a directory${st.isSymbolicLink() ? ' (a symlink)' : ''}`;
-  // Made by us (just now, or by a start that died before handing it over): hand it to the cluster's user.
+  // Made by us (just now, or by a start that died before handing it over): hand it to the cluster's user, through
+  // its descriptor (the folder it is in may be that user's, who could swap in a symlink after our lstat).
   if (st.uid !== owner && st.uid === me && runAs.uid !== undefined) {
-    chownSync(dir, runAs.uid, runAs.gid ?? -1);
+    giveDirTo(dir, { uid: runAs.uid, gid: runAs.gid ?? -1 });
     st = lstatSync(dir);
   }
   if (st.uid !== owner) return `${dir} belongs to uid ${st.uid}, not to the ${runAs.userName} user`;

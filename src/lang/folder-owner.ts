@@ -1,0 +1,89 @@
+import { closeSync, constants, fchownSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
+
+/*
+ * Root's new files in a folder that belongs to another user. `sudo radotp …` on the dataDir of a service account
+ * (owned by it, mode 0700) must leave what it creates there as that account would have made it itself: the service
+ * cannot read a root-owned 0600 master.key or postgres.password, nor append to root's postgres.log.
+ *
+ * The folder's owner can plant symlinks in it, so, when giving files away, they are opened O_NOFOLLOW ("If the
+ * trailing component (i.e., basename) of pathname is a symbolic link, then the open fails", open(2)) and given
+ * through the open descriptor (fchown(2)), never by path: a chown by path follows a symlink swapped in after the
+ * file was made, handing a file of the attacker's choosing to them. Only files and folders created just now are
+ * given away (O_EXCL, mkdir), never ones found there.
+ */
+
+export interface FileOwner {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/**
+ * Whom our new files in `dir` must belong to: its owner and group when we are root and `dir` is not root's;
+ * undefined otherwise (not root, root's own folder, no such folder), when files stay ours as always.
+ */
+export function ownerOfFolder(dir: string): FileOwner | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  try {
+    const { uid, gid } = statSync(dir);
+    return uid === 0 ? undefined : { uid, gid };
+  } catch {
+    return undefined;
+  }
+}
+
+const { O_WRONLY, O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_NOFOLLOW, O_RDONLY, O_DIRECTORY } = constants;
+const FLAGS = { truncate: O_WRONLY | O_CREAT | O_TRUNC, append: O_WRONLY | O_CREAT | O_APPEND, exclusive: O_WRONLY | O_CREAT | O_EXCL } as const;
+
+/**
+ * Opens `path` for writing (`truncate`: as 'w', `append`: as 'a', `exclusive`: as 'wx'), creating it with `mode`;
+ * a file created here is given to `owner`. Without an owner this is a plain openSync.
+ */
+export function openFileFor(path: string, how: keyof typeof FLAGS, mode: number, owner: FileOwner | undefined): number {
+  if (owner === undefined) return openSync(path, FLAGS[how], mode);
+  let fd: number;
+  try {
+    fd = openSync(path, FLAGS[how] | O_EXCL | O_NOFOLLOW, mode);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || how === 'exclusive') throw e;
+    return openSync(path, FLAGS[how] | O_NOFOLLOW); // there before: written to, not given away
+  }
+  try {
+    fchownSync(fd, owner.uid, owner.gid);
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  return fd;
+}
+
+/** writeFileSync through openFileFor. */
+export function writeFileFor(path: string, data: string, mode: number, owner: FileOwner | undefined, how: 'truncate' | 'exclusive' = 'truncate'): void {
+  const fd = openFileFor(path, how, mode, owner);
+  try {
+    writeSync(fd, data);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** mkdir (not recursive); a folder created here is given to `owner`. Returns false when it already existed. */
+export function makeDirFor(path: string, mode: number, owner: FileOwner | undefined): boolean {
+  try {
+    mkdirSync(path, { mode });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  }
+  if (owner !== undefined) giveDirTo(path, owner);
+  return true;
+}
+
+/** chown of the folder `path` itself, never of what a symlink there points to. */
+export function giveDirTo(path: string, owner: FileOwner): void {
+  const fd = openSync(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  try {
+    fchownSync(fd, owner.uid, owner.gid);
+  } finally {
+    closeSync(fd);
+  }
+}
