@@ -10,7 +10,7 @@ import { AuthPipeline } from '../auth/pipeline';
 import type { Logger } from '../obs/logger';
 import { RateLimitedLog } from '../radius/rate-limited-log';
 import { KeyError } from '../secrets/keyring';
-import { CONNECTION_WAIT_MS, databaseFailure, postgresSqlstate } from '../store/connect';
+import { CONNECTION_WAIT_MS, databaseFailure, postgresSqlstate, timeoutCause, type TimeoutCause } from '../store/connect';
 import type { Store } from '../store/open';
 
 export function verifierSettings(cfg: LoadedConfig): VerifierSettings {
@@ -67,13 +67,33 @@ export function buildMethods(
 }
 
 
+/** The setting behind each way a login's statement runs out of time (see TimeoutCause): where to look. */
+const TIMEOUT_SETTINGS: Readonly<Record<TimeoutCause, string>> = {
+  query_timeout: 'database.queryTimeout',
+  statement_canceled: 'statement_timeout',
+  lock_timeout: 'lock_timeout',
+};
+
+/**
+ * The warning for each: PostgreSQL's own timeouts are a DBA's settings (ALTER ROLE/DATABASE … SET), which raising
+ * database.queryTimeout does not change; saying so keeps the one on call from tuning the wrong one.
+ */
+const TIMEOUT_WARNINGS: Readonly<Record<TimeoutCause, string>> = {
+  query_timeout:
+    "a login's database statement got no answer within database.queryTimeout (a lock another session holds, a slow query, or the host is gone); the login goes unanswered",
+  statement_canceled:
+    "PostgreSQL canceled a login's database statement (SQLSTATE 57014: statement_timeout, or a cancel request), not database.queryTimeout: see SHOW statement_timeout as radotp's role (ALTER ROLE/DATABASE … SET statement_timeout) or who sent pg_cancel_backend; the login goes unanswered",
+  lock_timeout:
+    "PostgreSQL's lock_timeout ran out (SQLSTATE 55P03) on a lock another session holds (see pg_locks), not database.queryTimeout: see SHOW lock_timeout as radotp's role (ALTER ROLE/DATABASE … SET lock_timeout); the login goes unanswered",
+};
+
 /**
  * Logs what kept a login from being decided. At most one line per distinct message every 10 s (a
  * misconfiguration fails every login, and would otherwise write one line per request); a KeyError is
  * the operator's config, not a bug, and a database's refusal (disk full...) is its state: neither comes
- * with a stack. A statement timeout and a wait for a pooled connection that ran out carry no SQLSTATE and
- * may leave /healthz at 200: they are warnings that name the setting involved, or nothing would show them
- * above info. Only the error's message is logged: pg's carries no statement, value or secret.
+ * with a stack. A statement that ran out of time (database.queryTimeout, or PostgreSQL's statement_timeout or
+ * lock_timeout) and a wait for a pooled connection that ran out may leave /healthz at 200: they are warnings
+ * that name the setting involved, or nothing would show them above info. Only the error's message is logged: pg's carries no statement, value or secret.
  */
 export function internalErrorLog(logger: Logger, database?: Pick<LoadedConfig['database'], 'queryTimeout' | 'poolSize'>): (e: unknown) => void {
   const limit = new RateLimitedLog({ perKeyIntervalMs: 10_000 });
@@ -82,12 +102,12 @@ export function internalErrorLog(logger: Logger, database?: Pick<LoadedConfig['d
     const { log, suppressed } = limit.check(message);
     if (!log) return;
     switch (databaseFailure(e)) {
-      case 'timeout':
-        logger.warn(
-          { err: message, setting: 'database.queryTimeout', value: database && `${database.queryTimeout}s`, suppressed },
-          "a login's database statement got no answer within database.queryTimeout (a lock another session holds, a slow query, or the host is gone); the login goes unanswered",
-        );
+      case 'timeout': {
+        const cause = timeoutCause(e) ?? 'query_timeout';
+        const value = cause === 'query_timeout' && database ? `${database.queryTimeout}s` : undefined;
+        logger.warn({ err: message, setting: TIMEOUT_SETTINGS[cause], value, sqlstate: postgresSqlstate(e), suppressed }, TIMEOUT_WARNINGS[cause]);
         return;
+      }
       case 'pool_exhausted':
         logger.warn(
           { err: message, setting: 'database.poolSize', value: database?.poolSize, waitedMs: CONNECTION_WAIT_MS, suppressed },

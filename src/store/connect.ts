@@ -185,9 +185,12 @@ export async function loginReadiness(pool: pg.Pool, lockWaitMs: number): Promise
   }
 }
 
+/** pg's error for a statement that outlived query_timeout (database.queryTimeout). */
+const QUERY_READ_TIMEOUT = 'Query read timeout';
+
 /** pg's error for a statement that outlived query_timeout. */
 export function isQueryTimeout(e: unknown): boolean {
-  return e instanceof Error && e.message === 'Query read timeout';
+  return e instanceof Error && e.message === QUERY_READ_TIMEOUT;
 }
 
 /**
@@ -244,11 +247,34 @@ export function postgresSqlstate(e: unknown): string | undefined {
 }
 
 /**
+ * Whose clock ended a statement that ran out of time, each set in its own place:
+ * - `query_timeout`: radotp's, database.queryTimeout (pg's query_timeout: "Query read timeout");
+ * - `statement_canceled`: PostgreSQL canceled it, SQLSTATE 57014 query_canceled: its statement_timeout ("Abort
+ *   any statement that takes more than the specified amount of time") ran out, set by a DBA on the role or the
+ *   database (ALTER ROLE … SET statement_timeout), or a cancel request (pg_cancel_backend) came;
+ * - `lock_timeout`: PostgreSQL's lock_timeout ("Abort any statement that waits longer than the specified amount
+ *   of time while attempting to acquire a lock") ran out, SQLSTATE 55P03 lock_not_available. NOWAIT fails with
+ *   the same SQLSTATE, but no statement of radotp's takes a lock with NOWAIT (the health check's own
+ *   lock_timeout is told apart in loginReadiness).
+ * Told by SQLSTATE, not by message: PostgreSQL writes its messages in the server's lc_messages language.
+ */
+export type TimeoutCause = 'query_timeout' | 'statement_canceled' | 'lock_timeout';
+
+const TIMEOUT_SQLSTATES: Readonly<Record<string, TimeoutCause>> = { '57014': 'statement_canceled', '55P03': 'lock_timeout' };
+
+export function timeoutCause(e: unknown): TimeoutCause | undefined {
+  if (isQueryTimeout(e)) return 'query_timeout';
+  const sqlstate = postgresSqlstate(e);
+  return sqlstate === undefined ? undefined : TIMEOUT_SQLSTATES[sqlstate];
+}
+
+/**
  * Why the database kept a statement from being done, as far as the one on call acts on it:
  * - `unavailable`: the database is away or refuses the work (a lost or refused connection, no new connection
  *   within connectionTimeoutMillis, a shutdown, a full disk, a read-only standby): look at the database;
- * - `timeout`: a statement outlived the query timeout (database.queryTimeout): a lock another session holds,
- *   a slow query, a host gone without a reset;
+ * - `timeout`: a statement ran out of time (see TimeoutCause: database.queryTimeout, or PostgreSQL's own
+ *   statement_timeout or lock_timeout, or a cancel request): a lock another session holds, a slow query, a host
+ *   gone without a reset;
  * - `pool_exhausted`: every pooled connection stayed busy for the whole wait (pg-pool's connectionTimeoutMillis
  *   on checking out a client; a new connection that is slow to open fails as "Connection terminated due to
  *   connection timeout" instead, and a wait behind openings only is `unavailable`: see WaitTellingPool):
@@ -267,10 +293,10 @@ export function databaseFailure(e: unknown): DatabaseFailure | undefined {
     // where no login can write its spend or failure count
     if (/^(08|57P|53)/.test(err.code) || err.code === '25006') return 'unavailable';
   }
+  if (timeoutCause(e) !== undefined) return 'timeout';
   const message = err.message ?? '';
-  if (/Query read timeout/i.test(message)) return 'timeout';
   if (message === OPENING_WAIT_TIMEOUT) return 'unavailable';
-  if (/timeout exceeded when trying to connect/i.test(message)) return 'pool_exhausted';
+  if (message === POOL_WAIT_TIMEOUT) return 'pool_exhausted';
   if (/Connection terminated|Client has encountered a connection error/i.test(message)) return 'unavailable';
   return undefined;
 }

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { sql } from 'kysely';
-import { connect, databaseFailure, isDatabaseUnavailable, type Connection } from '../../src/store/connect';
+import pg from 'pg';
+import { connect, databaseFailure, isDatabaseUnavailable, timeoutCause, type Connection } from '../../src/store/connect';
 import { poolRunner } from '../../src/store/prepared';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 
@@ -84,7 +85,55 @@ test('logins queued behind connections that cannot be opened: unavailable, not p
   }
 }, 15_000);
 
-test('an error that is not the database\'s: none', () => {
-  expect(databaseFailure(new TypeError('x is undefined'))).toBeUndefined();
-  expect(databaseFailure(Object.assign(new Error('duplicate key'), { code: '23505' }))).toBeUndefined();
+/** An error as PostgreSQL sends it (pg's DatabaseError carries the SQLSTATE as `code`). */
+const fromPostgres = (code: string, message: string) => Object.assign(new Error(message), { code });
+
+/*
+ * The errors as they come, told apart. A DBA's own timeouts (statement_timeout or lock_timeout set on the role
+ * or the database) and a cancel request end a login's statement with 57014 or 55P03: that is a timeout, whose
+ * cause is a setting of PostgreSQL's (timeoutCause), not a bug of radotp's, nor radotp's database.queryTimeout.
+ */
+// [case, error, databaseFailure, timeoutCause]
+const classified: [string, unknown, string | undefined, string | undefined][] = [
+  ["pg's query_timeout (database.queryTimeout)", new Error('Query read timeout'), 'timeout', 'query_timeout'],
+  ['statement_timeout ran out (57014)', fromPostgres('57014', 'canceling statement due to statement timeout'), 'timeout', 'statement_canceled'],
+  ['a cancel request, pg_cancel_backend (57014)', fromPostgres('57014', 'canceling statement due to user request'), 'timeout', 'statement_canceled'],
+  ['57014 in another language (lc_messages): by SQLSTATE', fromPostgres('57014', "annulation de la requête à cause du délai écoulé pour l'exécution de l'instruction"), 'timeout', 'statement_canceled'],
+  ['lock_timeout ran out (55P03)', fromPostgres('55P03', 'canceling statement due to lock timeout'), 'timeout', 'lock_timeout'],
+  ['every pooled connection busy', new Error('timeout exceeded when trying to connect'), 'pool_exhausted', undefined],
+  ['a shutdown (57P01: terminated by pg_terminate_backend)', fromPostgres('57P01', 'terminating connection due to administrator command'), 'unavailable', undefined],
+  ['disk full (53100)', fromPostgres('53100', 'could not extend file'), 'unavailable', undefined],
+  ['read-only (25006)', fromPostgres('25006', 'cannot execute UPDATE in a read-only transaction'), 'unavailable', undefined],
+  ['a refused connection', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }), 'unavailable', undefined],
+  // matched exactly, not by a part of the message: a bug's message quoting one is no timeout
+  ['a message that only contains "Query read timeout"', new Error('retry after Query read timeout'), undefined, undefined],
+  ['a message that only contains the pool\'s', new Error('no: timeout exceeded when trying to connect twice'), undefined, undefined],
+  ['a constraint (23505)', fromPostgres('23505', 'duplicate key'), undefined, undefined],
+  ['a bug', new TypeError('x is undefined'), undefined, undefined],
+  ['not an error at all', undefined, undefined, undefined],
+];
+
+test.each(classified)('%s', (_case, error, failure, cause) => {
+  expect(databaseFailure(error)).toBe(failure);
+  expect(timeoutCause(error)).toBe(cause);
+});
+
+/** The errors above are PostgreSQL's own: the same SQLSTATEs from a real server. */
+test.each([
+  ['statement_timeout', "SET statement_timeout = '100ms'", 'SELECT pg_sleep(2)', 'statement_canceled'],
+  ['lock_timeout', "SET lock_timeout = '100ms'", 'SELECT * FROM held_here', 'lock_timeout'],
+])("a real %s: timeout, and its cause", async (_setting, set, statement, cause) => {
+  const holder = new pg.Client({ connectionString: db.url });
+  const victim = new pg.Client({ connectionString: db.url });
+  await Promise.all([holder.connect(), victim.connect()]);
+  try {
+    await holder.query('CREATE TABLE IF NOT EXISTS held_here (x int)');
+    await holder.query('BEGIN; LOCK TABLE held_here IN ACCESS EXCLUSIVE MODE');
+    await victim.query(set);
+    const e = await errorOf(victim.query(statement));
+    expect(databaseFailure(e)).toBe('timeout');
+    expect(timeoutCause(e)).toBe(cause);
+  } finally {
+    await Promise.all([holder.end(), victim.end()]);
+  }
 });
