@@ -1,8 +1,19 @@
 import { repeatEvery } from '../lang/repeat';
-import type { LoginReadiness } from '../store/connect';
+import type { LoginReadiness, LoginTable } from '../store/connect';
 
 /** Why the database counts as down, for the log: each calls for a different look. */
 export type DownReason = 'unreachable' | 'no answer in time' | 'read-only' | 'locked';
+
+interface Down {
+  readonly why: DownReason;
+  readonly table?: LoginTable;
+}
+
+function downFrom(readiness: LoginReadiness): Down | undefined {
+  if (readiness === 'ready') return undefined;
+  if (readiness === 'read-only') return { why: 'read-only' };
+  return { why: 'locked', table: readiness.locked };
+}
 
 export interface DatabaseHealth {
   /** Whether the last check reached the database in time. */
@@ -19,10 +30,11 @@ export interface DatabaseHealth {
 export function watchDatabaseHealth(opts: {
   /**
    * 'ready': answers, takes writes and the login tables can be locked within `lockWaitMs` (half the timeout);
-   * 'read-only', 'locked': answers, but no login can be decided; a throw: unreachable.
+   * 'read-only', `{ locked }`: answers, but no login can be decided; a throw: unreachable.
    */
   ping: (lockWaitMs: number) => Promise<LoginReadiness>;
-  onChange?: (up: boolean, why?: DownReason) => void;
+  /** `table`: for 'locked', the login table another session holds. */
+  onChange?: (up: boolean, why?: DownReason, table?: LoginTable) => void;
   intervalMs?: number;
   timeoutMs?: number;
 }): DatabaseHealth {
@@ -30,17 +42,14 @@ export function watchDatabaseHealth(opts: {
   const timeoutMs = opts.timeoutMs ?? 2000;
   const rounds = repeatEvery(opts.intervalMs ?? 2000, async () => {
     let expire: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<DownReason>((resolve) => (expire = setTimeout(() => resolve('no answer in time'), timeoutMs)));
-    const pinged = opts.ping(timeoutMs / 2).then(
-      (readiness): DownReason | undefined => (readiness === 'ready' ? undefined : readiness),
-      (): DownReason => 'unreachable',
-    );
-    const why = await Promise.race([pinged, timedOut]);
+    const timedOut = new Promise<Down>((resolve) => (expire = setTimeout(() => resolve({ why: 'no answer in time' }), timeoutMs)));
+    const pinged = opts.ping(timeoutMs / 2).then(downFrom, (): Down => ({ why: 'unreachable' }));
+    const down = await Promise.race([pinged, timedOut]);
     clearTimeout(expire);
-    const now = why === undefined;
+    const now = down === undefined;
     if (now !== up) {
       up = now;
-      opts.onChange?.(now, why);
+      opts.onChange?.(now, down?.why, down?.table);
     }
   });
   return { up: () => up, stop: () => rounds.stop() };

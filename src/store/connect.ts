@@ -140,9 +140,6 @@ export function connect(url: string, opts: ConnectOptions = {}): Connection {
   };
 }
 
-/** What the health check found: logins can be decided, or why not (the database itself answered). */
-export type LoginReadiness = 'ready' | 'read-only' | 'locked';
-
 /**
  * Tables a login writes (a spend, a failure count, a challenge). A session holding one of them in a mode that
  * conflicts with ROW EXCLUSIVE (ALTER TABLE, VACUUM FULL, TRUNCATE, LOCK TABLE; CREATE INDEX without
@@ -150,29 +147,54 @@ export type LoginReadiness = 'ready' | 'read-only' | 'locked';
  * still answers at once: /healthz said 200 and Status-Server was answered for a node that could answer no
  * login (RFC 5997 §3: the answer tells the NAS the server is alive, so it kept sending users there).
  */
-export const LOGIN_TABLES = 'token, password_lockout, challenge';
+export const LOGIN_TABLES = ['token', 'password_lockout', 'challenge'] as const;
+export type LoginTable = (typeof LOGIN_TABLES)[number];
+
+/**
+ * What the health check found: logins can be decided, or why not (the database itself answered): it only reads,
+ * or another session holds one of the login tables (the first found).
+ */
+export type LoginReadiness = 'ready' | 'read-only' | { readonly locked: LoginTable };
+
+/**
+ * A LOCK that did not get its table in time: lock_timeout ran out (55P03 lock_not_available), or a
+ * statement_timeout a DBA set on the role or database, shorter than the wait, canceled it first (57014
+ * query_canceled). Either way the table is held by another session; the database answered.
+ */
+const LOCK_WAIT_ENDED = new Set(['55P03', '57014']);
 
 /**
  * What the health check asks. Every login writes (a spend, a failure count, a challenge), so a database that
  * only reads (a standby the address leads to after a failover, default_transaction_read_only; a standby's
  * transactions are all read-only, so this one setting covers both) decides no login, and Status-Server should
  * send the NAS elsewhere; nor does one whose login tables another session holds (LOGIN_TABLES), which are
- * locked here as the logins' statements lock them, waiting at most `lockWaitMs`. Nothing is written: the
+ * locked here as the logins' statements lock them, all of them within `lockWaitMs`. Nothing is written: the
  * transaction only takes the locks and rolls back.
+ *
+ * Each table is locked alone, under a savepoint rolled back as soon as the lock is had: "if a lock is acquired
+ * after establishing a savepoint, the lock is released immediately if the savepoint is rolled back to"
+ * (PostgreSQL docs, Explicit Locking). One `LOCK TABLE a, b, c` locks them one after another and keeps each
+ * while it waits for the next: a migration or a DBA holding password_lockout and then wanting token waited
+ * behind the check, until PostgreSQL's deadlock check aborted one of the two (the DBA's, or the check, which
+ * then read as the database unreachable). Holding nothing while it waits, the check can be in no deadlock.
  */
 export async function loginReadiness(pool: pg.Pool, lockWaitMs: number): Promise<LoginReadiness> {
+  const deadline = Date.now() + lockWaitMs;
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
     await client.query('BEGIN');
     const r = await client.query<{ writable: boolean }>("SELECT current_setting('transaction_read_only') = 'off' AS writable");
     if (r.rows[0]?.writable !== true) return 'read-only';
-    await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(lockWaitMs))}`);
-    try {
-      await client.query(`LOCK TABLE ${LOGIN_TABLES} IN ROW EXCLUSIVE MODE`);
-    } catch (e) {
-      if (postgresSqlstate(e) === '55P03') return 'locked'; // lock_not_available: lock_timeout ran out
-      throw e;
+    for (const table of LOGIN_TABLES) {
+      // one wait budget for all three: what one table's wait took, the next has not
+      const waitMs = Math.max(1, Math.round(deadline - Date.now()));
+      try {
+        await client.query(`SAVEPOINT login_table; SET LOCAL lock_timeout = ${waitMs}; LOCK TABLE ${table} IN ROW EXCLUSIVE MODE; ROLLBACK TO SAVEPOINT login_table`);
+      } catch (e) {
+        if (LOCK_WAIT_ENDED.has(postgresSqlstate(e) ?? '')) return { locked: table };
+        throw e;
+      }
     }
     return 'ready';
   } catch (e) {

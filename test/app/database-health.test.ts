@@ -13,23 +13,24 @@ async function until(what: () => boolean): Promise<void> {
 }
 
 // [case, up afterwards, why reported, what a ping does]
-const cases: [string, boolean, DownReason | undefined, () => Promise<LoginReadiness>][] = [
-  ['answers and takes writes', true, undefined, async () => 'ready'],
-  ['answers read-only', false, 'read-only', async () => 'read-only'],
-  // another session holds the tables logins write: every login would wait out database.queryTimeout
-  ['answers, its login tables locked by another session', false, 'locked', async () => 'locked'],
-  ['cannot be reached (the ping throws)', false, 'unreachable', () => Promise.reject(new Error('ECONNREFUSED'))],
-  ['never answers (past the timeout)', false, 'no answer in time', () => new Promise<LoginReadiness>(() => {})],
+// [case, up afterwards, why reported, the table reported, what a ping does]
+const cases: [string, boolean, DownReason | undefined, string | undefined, () => Promise<LoginReadiness>][] = [
+  ['answers and takes writes', true, undefined, undefined, async () => 'ready'],
+  ['answers read-only', false, 'read-only', undefined, async () => 'read-only'],
+  // another session holds a table logins write: every login would wait out database.queryTimeout; which one is said
+  ['answers, a login table locked by another session', false, 'locked', 'challenge', async () => ({ locked: 'challenge' })],
+  ['cannot be reached (the ping throws)', false, 'unreachable', undefined, () => Promise.reject(new Error('ECONNREFUSED'))],
+  ['never answers (past the timeout)', false, 'no answer in time', undefined, () => new Promise<LoginReadiness>(() => {})],
 ];
 
-test.each(cases)('a database that %s: up is %s, why %s', async (_case, expected, why, ping) => {
-  const changes: [boolean, DownReason | undefined][] = [];
+test.each(cases)('a database that %s: up is %s, why %s', async (_case, expected, why, table, ping) => {
+  const changes: [boolean, DownReason | undefined, string | undefined][] = [];
   let pings = 0;
-  const health = watchDatabaseHealth({ ping: () => (pings++, ping()), onChange: (up, reason) => changes.push([up, reason]), intervalMs: 5, timeoutMs: 20 });
+  const health = watchDatabaseHealth({ ping: () => (pings++, ping()), onChange: (up, reason, t) => changes.push([up, reason, t]), intervalMs: 5, timeoutMs: 20 });
   await until(() => pings >= 3);
   await health.stop();
   expect(health.up()).toBe(expected);
-  expect(changes).toEqual(expected ? [] : [[false, why]]); // up at start; a change is reported once
+  expect(changes).toEqual(expected ? [] : [[false, why, table]]); // up at start; a change is reported once
 });
 
 test('down, then back: both changes reported once', async () => {

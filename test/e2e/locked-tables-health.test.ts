@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import { Code } from '../../src/radius/types';
 import { accessRequest, authenticate, sendRaw } from '../support/radius-client';
@@ -15,19 +18,36 @@ const PASSWORD = 'locked-tables-password';
 
 describe('tables logins need, locked by another session', () => {
   let t: TestServer;
+  let dir: string;
+  let logFile: string;
   beforeAll(async () => {
-    t = await startTestServer({ users: [{ username: 'alice', password: PASSWORD }], config: { database: { queryTimeout: 2 } } });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'radotp-locked-tables-'));
+    logFile = path.join(dir, 'serve.log');
+    t = await startTestServer({ dir, logFile, users: [{ username: 'alice', password: PASSWORD }], config: { database: { queryTimeout: 2 } } });
   });
-  afterAll(() => t?.close());
+  afterAll(async () => {
+    await t?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  /** The health check's warnings that the database is down, as logged. */
+  const downWarnings = () =>
+    fs
+      .readFileSync(logFile, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { level: number; msg: string; why?: string; table?: string })
+      .filter((l) => l.level === 40 && l.why !== undefined);
 
   const healthz = async () => (await fetch(`http://127.0.0.1:${t.httpPort}/healthz`, { signal: AbortSignal.timeout(8000) })).status;
   const statusServer = async () => (await sendRaw(accessRequest({ secret: TEST_SECRET, code: Code.StatusServer }).datagram, { port: t.port, timeoutMs: 500 }))?.[0] ?? null;
   const login = () => authenticate(t.port, { username: 'alice', password: PASSWORD, secret: TEST_SECRET, timeoutMs: 3000 });
 
+  // [tables held, mode, the table the warning names (the first of the login tables found held)]
   test.each([
-    ['token, password_lockout, challenge', 'ACCESS EXCLUSIVE'],
-    ['password_lockout', 'SHARE'], // CREATE INDEX without CONCURRENTLY: reads go on, writes wait
-  ])('%s locked in %s mode: /healthz 503 and Status-Server unanswered while it holds, 200 and answered once it is let go', async (tables, mode) => {
+    ['token, password_lockout, challenge', 'ACCESS EXCLUSIVE', 'token'],
+    ['password_lockout', 'SHARE', 'password_lockout'], // CREATE INDEX without CONCURRENTLY: reads go on, writes wait
+  ])('%s locked in %s mode: /healthz 503 and Status-Server unanswered while it holds, the warning names %s, 200 and answered once it is let go', async (tables, mode, named) => {
+    const warnedBefore = downWarnings().length;
     expect((await login())?.code).toBe(Code.AccessAccept);
     const locker = new pg.Client({ connectionString: t.cfg.database.url });
     await locker.connect();
@@ -37,6 +57,7 @@ describe('tables logins need, locked by another session', () => {
       expect(await waitFor('/healthz 503', async () => ((await healthz()) === 503 ? 503 : undefined), 10_000)).toBe(503);
       expect(await statusServer()).toBeNull();
       expect(await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text()).toMatch(/^radotp_database_up 0$/m);
+      expect(downWarnings().slice(warnedBefore)).toEqual([expect.objectContaining({ why: 'locked', table: named, msg: expect.stringContaining(`the table ${named},`) })]);
     } finally {
       await locker.end(); // ends its transaction, and the lock
     }

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { connect, loginReadiness, isDatabaseUnavailable, postgresSqlstate, type Connection } from '../../src/store/connect';
+import { connect, loginReadiness, isDatabaseUnavailable, postgresSqlstate, type Connection, type LoginReadiness } from '../../src/store/connect';
 import { ChallengeRepository } from '../../src/store/challenges';
 import { PasswordLockoutRepository } from '../../src/store/password-lockout';
 import { UserRepository } from '../../src/store/users';
@@ -17,7 +17,7 @@ let db: MigratedDatabase;
 let readOnly: Connection;
 let userId: bigint;
 let tokenId: bigint;
-let readinessBefore: string;
+let readinessBefore: LoginReadiness;
 
 beforeAll(async () => {
   db = await createMigratedDatabase();

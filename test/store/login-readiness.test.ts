@@ -1,0 +1,93 @@
+import pg from 'pg';
+import { LOGIN_TABLES, loginReadiness } from '../../src/store/connect';
+import { createMigratedDatabase, type MigratedDatabase } from '../support/test-database';
+import { waitFor } from '../support/wait-for';
+
+/*
+ * The health check takes the login tables' ROW EXCLUSIVE lock, as a login's UPDATE does, to see whether another
+ * session holds them (an ALTER TABLE, a VACUUM FULL, a migration). It took all three in one LOCK TABLE, which
+ * locks them one after another and keeps each while it waits for the next: a migration holding password_lockout
+ * and then wanting token waited behind the health check (holding token) until PostgreSQL's deadlock check
+ * aborted one of the two after deadlock_timeout — the migration, or the check, which then read as 'unreachable'.
+ * Nor did it say which table was held. Each table is now locked alone, under a savepoint rolled back at once
+ * ("if a lock is acquired after establishing a savepoint, the lock is released immediately if the savepoint is
+ * rolled back to", PostgreSQL docs, Explicit Locking), so the check never holds one while it waits for another.
+ */
+let db: MigratedDatabase;
+const clients: pg.Client[] = [];
+beforeAll(async () => {
+  db = await createMigratedDatabase();
+});
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.end()));
+});
+afterAll(() => db.close());
+
+/** Another session (a DBA, a migration), in a transaction, holding `table` in `mode`. */
+async function holding(table: string, mode: string): Promise<pg.Client> {
+  const session = new pg.Client({ connectionString: db.url, application_name: 'dba' });
+  clients.push(session);
+  await session.connect();
+  await session.query(`BEGIN; LOCK TABLE ${table} IN ${mode} MODE`);
+  return session;
+}
+
+/** Until some session waits for a lock on `table` (the health check, here). */
+const someoneWaitsFor = (table: string) =>
+  waitFor(`a wait for ${table}`, async () => {
+    const r = await db.conn.pool.query('SELECT 1 FROM pg_locks WHERE NOT granted AND relation = $1::regclass', [table]);
+    return r.rowCount ? true : undefined;
+  });
+
+test.each([
+  ['token', 'ACCESS EXCLUSIVE'], // ALTER TABLE, VACUUM FULL
+  ['password_lockout', 'SHARE'], // CREATE INDEX without CONCURRENTLY
+  ['challenge', 'EXCLUSIVE'],
+])('%s held in %s mode: locked, naming that table', async (table, mode) => {
+  expect(LOGIN_TABLES).toContain(table);
+  await holding(table, mode);
+  expect(await loginReadiness(db.conn.pool, 300)).toEqual({ locked: table });
+});
+
+test('none held: ready', async () => {
+  expect(await loginReadiness(db.conn.pool, 300)).toBe('ready');
+});
+
+test('a migration that locks password_lockout, then token: not held up behind the health check, no deadlock; the check names password_lockout', async () => {
+  const migration = await holding('password_lockout', 'ACCESS EXCLUSIVE');
+  const readiness = loginReadiness(db.conn.pool, 2500);
+  await someoneWaitsFor('password_lockout');
+  const started = Date.now();
+  await migration.query('LOCK TABLE token IN ACCESS EXCLUSIVE MODE'); // deadlock_timeout is 1 s: a wait of it is a deadlock check
+  expect(Date.now() - started).toBeLessThan(500);
+  expect(await readiness).toEqual({ locked: 'password_lockout' });
+  await migration.query('COMMIT');
+});
+
+test('the tables share one wait budget: two held one after the other do not make the check wait twice as long', async () => {
+  const first = await holding('token', 'ACCESS EXCLUSIVE');
+  await holding('challenge', 'ACCESS EXCLUSIVE');
+  const started = Date.now();
+  const readiness = loginReadiness(db.conn.pool, 1000);
+  await someoneWaitsFor('token');
+  setTimeout(() => void first.query('COMMIT'), 600); // token comes free after 600 ms; 400 ms left for challenge
+  expect(await readiness).toEqual({ locked: 'challenge' });
+  expect(Date.now() - started).toBeLessThan(1400);
+});
+
+/*
+ * A DBA's statement_timeout shorter than the check's lock wait (set on the role, here on the session): the LOCK is
+ * canceled with SQLSTATE 57014 rather than 55P03. It is still a table held by another session, not a database
+ * that cannot be reached.
+ */
+test("statement_timeout shorter than the lock wait: still locked (57014 is the table's wait, not 'unreachable')", async () => {
+  await holding('token', 'ACCESS EXCLUSIVE');
+  const pool = new pg.Pool({ connectionString: db.url, max: 1, options: '-c statement_timeout=200' });
+  try {
+    const started = Date.now();
+    expect(await loginReadiness(pool, 2000)).toEqual({ locked: 'token' });
+    expect(Date.now() - started).toBeLessThan(1500);
+  } finally {
+    await pool.end();
+  }
+});
