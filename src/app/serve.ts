@@ -15,12 +15,11 @@ import type { ClientEntry } from '../radius/types';
 import { AuthCache } from '../store/auth-cache';
 import { ChangeListener } from '../store/change-listener';
 import { CodeLengthsInUse } from '../store/code-lengths';
-import type { LoginTable } from '../store/connect';
 import { loadLoginData, loadLoginDataPage } from '../store/login-data';
 import { openStore, type Store } from '../store/open';
 import { retryWhileUnavailable } from '../store/retry';
 import { startAuditRetention, type AuditRetentionJob } from './audit-retention';
-import { watchDatabaseHealth, type DownReason } from './database-health';
+import { downWarning, watchDatabaseHealth } from './database-health';
 import { watchEmbeddedDatabase, type EmbeddedWatchdog } from './embedded-watchdog';
 import { listenError } from './listen-error';
 import { buildPipeline } from './pipeline';
@@ -35,21 +34,6 @@ const CODE_NAMES: Record<number, string> = {
   12: 'Status-Server',
 };
 const codeName = (code: number): string => CODE_NAMES[code] ?? String(code);
-
-/** The health check's findings, as the warning tells them: where to look. */
-const DOWN_TEXT: Partial<Record<DownReason, string>> = {
-  'read-only': 'is read-only (a standby, or default_transaction_read_only)',
-};
-
-/** Which table, so that the one on call looks for who holds that one (pg_locks has a row per table). */
-const lockedText = (table: LoginTable) =>
-  `answers, but another session holds the table ${table}, which logins write, locked (ALTER TABLE, VACUUM FULL, CREATE INDEX without CONCURRENTLY, LOCK TABLE: see pg_locks and pg_stat_activity)`;
-
-/** The warning when the health check finds the database down; `table`: the login table found locked. */
-function downText(why: DownReason, table?: LoginTable): string {
-  const what = why === 'locked' && table !== undefined ? lockedText(table) : (DOWN_TEXT[why] ?? why);
-  return `database ${what}; Status-Server goes unanswered and /healthz is 503 until logins can be decided again`;
-}
 
 export interface RunningServer {
   readonly radius: { address: string; port: number }[];
@@ -150,7 +134,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
     onChange: (up, why, table) =>
       up
         ? logger.info({}, 'database answers, takes writes and its login tables are free again')
-        : logger.warn({ why, table }, downText(why ?? 'unreachable', table)),
+        : logger.warn({ why, table }, downWarning(why ?? 'unreachable', table)),
   });
   metrics.watchDatabase(health.up);
   metrics.watchDatabasePools(() => store.poolUsage());

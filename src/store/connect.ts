@@ -66,15 +66,44 @@ class WaitTellingPool extends pg.Pool {
   override connect(callback: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): void;
   override connect(callback?: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): Promise<pg.PoolClient> | void {
     // pool.query checks out its client through this.connect(callback), kysely and the rest through the promise
-    if (callback) return super.connect((err, client, done) => callback(err && this.told(err), client, done));
-    return super.connect().catch((e: Error) => Promise.reject(this.told(e)));
+    if (callback) return super.connect((err, client, done) => callback(err && toldWait(this, err), client, done));
+    return super.connect().catch((e: Error) => Promise.reject(toldWait(this, e)));
   }
+}
 
-  private told(e: Error): Error {
-    if (e?.message !== POOL_WAIT_TIMEOUT) return e;
-    const clients = (this as unknown as { _clients?: { _connected?: unknown }[] })._clients;
-    if (!Array.isArray(clients) || clients.length === 0 || clients.some((c) => c._connected !== false)) return e;
-    return new Error(OPENING_WAIT_TIMEOUT, { cause: e });
+/** pg-pool's wait timeout as `pool` is now: left as it is unless every connection is still being opened. */
+function toldWait(pool: pg.Pool, e: Error): Error {
+  if (e?.message !== POOL_WAIT_TIMEOUT) return e;
+  const clients = (pool as unknown as { _clients?: { _connected?: unknown }[] })._clients;
+  if (!Array.isArray(clients) || clients.length === 0 || clients.some((c) => c._connected !== false)) return e;
+  return new Error(OPENING_WAIT_TIMEOUT, { cause: e });
+}
+
+/**
+ * A connection of `pool` for the health check, whose own timeout (2 s) is shorter than the pool's wait (3 s):
+ * with every connection of a full pool busy it waited past it and read as 'no answer in time', the database
+ * hanging, where the pool was too small. Once `waitMs` has passed with every connection busy this fails as the
+ * pool's own wait would (pool_exhausted); while one is still being opened (a database host that does not
+ * answer) it waits on, and the check's timeout says so. pg-pool cannot withdraw a wait: a connection it hands
+ * over later goes straight back.
+ */
+async function connectionWithin(pool: pg.Pool, waitMs: number): Promise<pg.PoolClient> {
+  const checkout = pool.connect();
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<pg.PoolClient>((resolve, reject) => {
+    timer = setTimeout(() => {
+      const told = toldWait(pool, new Error(POOL_WAIT_TIMEOUT));
+      if (databaseFailure(told) === 'pool_exhausted') reject(told);
+      else resolve(checkout);
+    }, waitMs);
+  });
+  try {
+    return await Promise.race([checkout, waited]);
+  } catch (e) {
+    checkout.then((client) => client.release(), () => {});
+    throw e;
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -168,8 +197,8 @@ const LOCK_WAIT_ENDED = new Set(['55P03', '57014']);
  * only reads (a standby the address leads to after a failover, default_transaction_read_only; a standby's
  * transactions are all read-only, so this one setting covers both) decides no login, and Status-Server should
  * send the NAS elsewhere; nor does one whose login tables another session holds (LOGIN_TABLES), which are
- * locked here as the logins' statements lock them, all of them within `lockWaitMs`. Nothing is written: the
- * transaction only takes the locks and rolls back.
+ * locked here as the logins' statements lock them. Nothing is written: the transaction only takes the locks
+ * and rolls back. `lockWaitMs` is one budget for the wait for a pooled connection and the three locks.
  *
  * Each table is locked alone, under a savepoint rolled back as soon as the lock is had: "if a lock is acquired
  * after establishing a savepoint, the lock is released immediately if the savepoint is rolled back to"
@@ -180,7 +209,7 @@ const LOCK_WAIT_ENDED = new Set(['55P03', '57014']);
  */
 export async function loginReadiness(pool: pg.Pool, lockWaitMs: number): Promise<LoginReadiness> {
   const deadline = Date.now() + lockWaitMs;
-  const client = await pool.connect();
+  const client = await connectionWithin(pool, lockWaitMs);
   let broken: Error | undefined;
   try {
     await client.query('BEGIN');

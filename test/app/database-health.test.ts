@@ -1,4 +1,4 @@
-import { watchDatabaseHealth, type DownReason } from '../../src/app/database-health';
+import { downWarning, watchDatabaseHealth, type DownReason } from '../../src/app/database-health';
 import type { LoginReadiness } from '../../src/store/connect';
 
 /*
@@ -21,6 +21,8 @@ const cases: [string, boolean, DownReason | undefined, string | undefined, () =>
   ['answers, a login table locked by another session', false, 'locked', 'challenge', async () => ({ locked: 'challenge' })],
   ['cannot be reached (the ping throws)', false, 'unreachable', undefined, () => Promise.reject(new Error('ECONNREFUSED'))],
   ['never answers (past the timeout)', false, 'no answer in time', undefined, () => new Promise<LoginReadiness>(() => {})],
+  // every pooled connection busy: database.poolSize, not the database, is what to look at
+  ['is not reached: no pooled connection came free', false, 'pool exhausted', undefined, () => Promise.reject(new Error('timeout exceeded when trying to connect'))],
 ];
 
 test.each(cases)('a database that %s: up is %s, why %s', async (_case, expected, why, table, ping) => {
@@ -42,4 +44,15 @@ test('down, then back: both changes reported once', async () => {
   await until(() => changes.length === 2);
   await health.stop();
   expect(changes).toEqual([false, true]);
+});
+
+/** The warning the one on call reads: where to look for each reason. */
+test.each([
+  ['read-only', undefined, /read-only \(a standby, or default_transaction_read_only\)/],
+  ['locked', 'password_lockout', /holds the table password_lockout, which logins write, locked/],
+  ['pool exhausted', undefined, /every connection of the pool is busy.*database\.poolSize/],
+  ['unreachable', undefined, /unreachable/],
+] as const)('%s (table %s): the warning says where to look', (why, table, says) => {
+  expect(downWarning(why, table)).toMatch(says);
+  expect(downWarning(why, table)).toMatch(/Status-Server goes unanswered and \/healthz is 503/);
 });

@@ -1,5 +1,6 @@
 import pg from 'pg';
-import { LOGIN_TABLES, loginReadiness } from '../../src/store/connect';
+import { watchDatabaseHealth, type DownReason } from '../../src/app/database-health';
+import { connect, databaseFailure, LOGIN_TABLES, loginReadiness } from '../../src/store/connect';
 import { createMigratedDatabase, type MigratedDatabase } from '../support/test-database';
 import { waitFor } from '../support/wait-for';
 
@@ -90,4 +91,48 @@ test("statement_timeout shorter than the lock wait: still locked (57014 is the t
   } finally {
     await pool.end();
   }
+});
+
+/*
+ * Every connection of the pool busy (database.poolSize too small for the load, or statements held up): the check
+ * waited for one past its own timeout and said 'no answer in time', which reads as the database hanging, so the
+ * on-call called the DBA where raising database.poolSize was the fix. It now gives up within its wait, as the
+ * pool's own wait for a connection would (pool_exhausted), and the health check says 'pool exhausted'.
+ */
+describe('every pooled connection busy', () => {
+  test('the check gives up within its wait, as pool_exhausted', async () => {
+    const conn = connect(db.url, { poolSize: 1 });
+    const held = await conn.pool.connect();
+    try {
+      const started = Date.now();
+      const e = await loginReadiness(conn.pool, 300).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(databaseFailure(e)).toBe('pool_exhausted');
+      expect(Date.now() - started).toBeLessThan(1000); // not the pool's own 3 s
+    } finally {
+      held.release();
+      await conn.close();
+    }
+  });
+
+  test("the health check says 'pool exhausted', not 'no answer in time' nor 'unreachable'; up again once one comes free", async () => {
+    const conn = connect(db.url, { poolSize: 2 });
+    const held = await Promise.all([conn.pool.connect(), conn.pool.connect()]);
+    const changes: [boolean, DownReason | undefined][] = [];
+    const health = watchDatabaseHealth({ ping: (w) => loginReadiness(conn.pool, w), onChange: (up, why) => changes.push([up, why]), intervalMs: 50, timeoutMs: 600 });
+    try {
+      await waitFor('the health check to go down', async () => (changes.length >= 1 ? true : undefined), 5000);
+      held.forEach((c) => c.release());
+      await waitFor('the health check to come back', async () => (changes.length >= 2 ? true : undefined), 5000);
+      expect(changes).toEqual([
+        [false, 'pool exhausted'],
+        [true, undefined],
+      ]);
+    } finally {
+      await health.stop();
+      await conn.close();
+    }
+  });
 });
