@@ -10,6 +10,9 @@ import { identityAlive, ownIdentity } from './file-lock';
  * Files of dead processes (SIGKILL, crash) are pruned, so they never keep the server up.
  */
 
+/** How register() names its files: the only files a prune may delete. */
+const REGISTRATION_NAME = /^\d+-[0-9a-f]{8}$/;
+
 /** `owner`: whom the folder and file go to when we are root in another user's dataDir (see lang/folder-owner.ts). */
 export function register(usersDir: string, owner?: FileOwner): string {
   makeDirFor(usersDir, 0o700, owner); // dataDir itself exists: acquire made it
@@ -29,11 +32,15 @@ export function unregister(file: string): void {
   }
 }
 
-/** Registrations of live processes; removes those of dead ones. */
+/**
+ * Registrations of live processes; removes those of dead ones. Only files named as registrations: root prunes
+ * the postgres.users of a cluster another user owns (`sudo radotp …` on their dataDir), which that user may
+ * have made a symlink to /etc, where every other file (holding no live PID) was deleted.
+ */
 export function liveRegistrations(usersDir: string): string[] {
   let names: string[];
   try {
-    names = readdirSync(usersDir);
+    names = readdirSync(usersDir).filter((name) => REGISTRATION_NAME.test(name));
   } catch {
     return [];
   }
