@@ -32,20 +32,26 @@ export function ownerOfFolder(dir: string): FileOwner | undefined {
 }
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_NOFOLLOW, O_RDONLY, O_DIRECTORY } = constants;
-const FLAGS = { truncate: O_WRONLY | O_CREAT | O_TRUNC, append: O_WRONLY | O_CREAT | O_APPEND, exclusive: O_WRONLY | O_CREAT | O_EXCL } as const;
+const FLAGS = {
+  truncate: O_WRONLY | O_CREAT | O_TRUNC,
+  append: O_WRONLY | O_CREAT | O_APPEND,
+  exclusive: O_WRONLY | O_CREAT | O_EXCL,
+  write: O_WRONLY | O_CREAT,
+} as const;
 
 /**
- * Opens `path` for writing (`truncate`: as 'w', `append`: as 'a', `exclusive`: as 'wx'), creating it with `mode`;
- * a file created here is given to `owner`. Without an owner this is a plain openSync.
+ * Opens `path` for writing (`truncate`: as 'w', `append`: as 'a', `exclusive`: as 'wx', `write`: as 'r+' but
+ * creating), creating it with `mode`; a file created here is given to `owner`. Without an owner this is a plain
+ * openSync. With one, a symlink at `path` is refused with a message naming it.
  */
 export function openFileFor(path: string, how: keyof typeof FLAGS, mode: number, owner: FileOwner | undefined): number {
   if (owner === undefined) return openSync(path, FLAGS[how], mode);
   let fd: number;
   try {
-    fd = openSync(path, FLAGS[how] | O_EXCL | O_NOFOLLOW, mode);
+    fd = noFollow(path, FLAGS[how] | O_EXCL, mode);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || how === 'exclusive') throw e;
-    return openSync(path, FLAGS[how] | O_NOFOLLOW); // there before: written to, not given away
+    return noFollow(path, FLAGS[how]); // there before: written to, not given away
   }
   try {
     fchownSync(fd, owner.uid, owner.gid);
@@ -85,5 +91,15 @@ export function giveDirTo(path: string, owner: FileOwner): void {
     fchownSync(fd, owner.uid, owner.gid);
   } finally {
     closeSync(fd);
+  }
+}
+
+/** openSync refusing a symlink as the last component (O_NOFOLLOW: "the open fails, with the error ELOOP"). */
+function noFollow(path: string, flags: number, mode?: number): number {
+  try {
+    return openSync(path, flags | O_NOFOLLOW, mode);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') throw new Error(`${path} is a symbolic link; radotp does not write through one in another user's folder`, { cause: e });
+    throw e;
   }
 }

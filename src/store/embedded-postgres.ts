@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
-import { makeDirFor, ownerOfFolder, writeFileFor, type FileOwner } from '../lang/folder-owner';
+import { makeDirFor, openFileFor, ownerOfFolder, writeFileFor, type FileOwner } from '../lang/folder-owner';
 import { initCluster, startCluster, stopPostmaster } from './embedded/cluster';
 import { tryLockSync, unlockSync, withFileLock } from './embedded/file-lock';
 import { embeddedPgBinaries, type PgBinaries } from './embedded/pg-binaries';
@@ -238,8 +238,17 @@ async function ensureRunning(layout: Layout, runAs: RunAs, logger?: EmbeddedPost
     'socketDir' in listen
       ? { listen_addresses: '', unix_socket_directories: quotedDirectory(listen.socketDir) }
       : { listen_addresses: listen.tcp, unix_socket_directories: '' };
-  const started = await startCluster({ bin, runAs, pgdata: layout.pgdata, logFile: layout.logFile, logOwner: layout.owner, preferredPort: lastPort(layout), settings });
-  writeFileFor(layout.portFile, `${started.port}\n`, 0o600, layout.owner);
+  // Opened before the start, so that a postgres.port root may not write (a symlink the dataDir's owner planted: see
+  // lang/folder-owner.ts) starts nothing; truncated only once the new port is known.
+  const portFd = openFileFor(layout.portFile, 'write', 0o600, layout.owner);
+  let started: PostmasterInfo;
+  try {
+    started = await startCluster({ bin, runAs, pgdata: layout.pgdata, logFile: layout.logFile, logOwner: layout.owner, preferredPort: lastPort(layout), settings });
+    ftruncateSync(portFd);
+    writeSync(portFd, `${started.port}\n`, 0);
+  } finally {
+    closeSync(portFd);
+  }
   logger?.info({ dataDir: layout.dataDir, postmasterPid: started.pid, port: started.port, socketDir: started.socketDir || undefined, ms: Date.now() - t0 }, 'embedded PostgreSQL started');
   return started;
 }

@@ -363,6 +363,32 @@ describe('as root, on the data of radotp run by an ordinary user', () => {
     expect(root.stderr + later.stderr).toBe('');
   });
 
+  // The dataDir is its owner's: they can replace any file in it with a symlink. Root, starting their stopped
+  // cluster, wrote postgres.port through it (over /etc/shadow, say) and opened postgres.log through it for the
+  // server's output, which the owner's postmaster then wrote: lines of the owner's choosing appended to a file
+  // root trusts. Root now refuses, naming the file, and writes nothing.
+  test.each([['postgres.port'], ['postgres.log']])('root does not write through a symlink the owner made of %s', async (name) => {
+    if (process.getuid?.() !== 0) return;
+    const home = join(scratch, `symlinked-${dataDirs.length}`);
+    mkdirSync(home, { mode: 0o755 });
+    chownSync(home, NOBODY.uid, NOBODY.gid);
+    const dataDir = join(home, 'data');
+    dataDirs.push(dataDir);
+    const owner = Radotp.start(dataDir, NOBODY);
+    await owner.acquired();
+    await owner.release();
+    const victim = join(scratch, `victim-${dataDirs.length}`);
+    writeFileSync(victim, 'root:secret\n', { mode: 0o600 });
+    rmSync(join(dataDir, name));
+    symlinkSync(victim, join(dataDir, name));
+
+    const root = Radotp.start(dataDir);
+    const msg = await root.next();
+    expect(readFileSync(victim, 'utf8')).toBe('root:secret\n');
+    expect(msg.error).toContain(join(dataDir, name));
+    expect(postmastersOf(join(dataDir, 'postgres'))).toEqual([]);
+  });
+
   // The owner's account gone since (userdel), or the data restored or copied by numeric ids (tar, a volume from
   // another host): the cluster's uid has no passwd entry. Root fell back to 'postgres', and, that user unable to
   // enter the 0700 dataDir, made a new empty cluster under /var/lib/radotp and overwrote postgres.password: the
