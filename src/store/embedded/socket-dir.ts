@@ -48,13 +48,20 @@ export function privateDir(dir: string, runAs: RunAs): string | undefined {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return `cannot create ${dir}: ${(e as Error).message}`;
   }
+  const notDirectory = (st: { isSymbolicLink(): boolean }) => `${dir} is not a directory${st.isSymbolicLink() ? ' (a symlink)' : ''}`;
   let st = lstatSync(dir);
-  if (!st.isDirectory()) return `${dir} is not a directory${st.isSymbolicLink() ? ' (a symlink)' : ''}`;
+  if (!st.isDirectory()) return notDirectory(st);
   // Made by us (just now, or by a start that died before handing it over): hand it to the cluster's user, through
-  // its descriptor (the folder it is in may be that user's, who could swap in a symlink after our lstat).
+  // its descriptor opened O_NOFOLLOW (the folder it is in may be that user's, who could swap in a symlink after our
+  // lstat, and chown(2) by path would hand them whatever it leads to: /etc/shadow). What is there is checked again.
   if (st.uid !== owner && st.uid === me && runAs.uid !== undefined) {
-    giveDirTo(dir, { uid: runAs.uid, gid: runAs.gid ?? -1 });
+    try {
+      giveDirTo(dir, { uid: runAs.uid, gid: runAs.gid ?? -1 });
+    } catch (e) {
+      return `cannot hand ${dir} to the ${runAs.userName} user: ${(e as Error).message}`;
+    }
     st = lstatSync(dir);
+    if (!st.isDirectory()) return notDirectory(st);
   }
   if (st.uid !== owner) return `${dir} belongs to uid ${st.uid}, not to the ${runAs.userName} user`;
   if ((st.mode & 0o077) !== 0) return `${dir} is open to other users (mode ${(st.mode & 0o777).toString(8)})`;
