@@ -31,7 +31,7 @@ export function ownerOfFolder(dir: string): FileOwner | undefined {
   }
 }
 
-const { O_WRONLY, O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_NOFOLLOW, O_RDONLY, O_DIRECTORY } = constants;
+const { O_WRONLY, O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_DIRECTORY } = constants;
 const FLAGS = {
   truncate: O_WRONLY | O_CREAT | O_TRUNC,
   append: O_WRONLY | O_CREAT | O_APPEND,
@@ -94,10 +94,14 @@ export function giveDirTo(path: string, owner: FileOwner): void {
   }
 }
 
-/** openSync refusing a symlink as the last component (O_NOFOLLOW: "the open fails, with the error ELOOP"). */
+/**
+ * openSync refusing a symlink as the last component (O_NOFOLLOW: "the open fails, with the error ELOOP"), and a FIFO
+ * with no reader (O_NONBLOCK: "open() for writing only shall return an error if no process currently has the file
+ * open for reading", ENXIO), where a blocking open waited for ever. O_NONBLOCK does nothing to a regular file.
+ */
 function noFollow(path: string, flags: number, mode?: number): number {
   try {
-    return openSync(path, flags | O_NOFOLLOW, mode);
+    return openSync(path, flags | O_NOFOLLOW | O_NONBLOCK, mode);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ELOOP') throw new Error(`${path} is a symbolic link; radotp does not write through one in another user's folder`, { cause: e });
     throw e;

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, ftruncateSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import pg from 'pg';
 import { makeDirFor, openFileFor, ownerOfFolder, writeFileFor, type FileOwner } from '../lang/folder-owner';
 import { initCluster, startCluster, stopPostmaster } from './embedded/cluster';
@@ -202,7 +202,23 @@ function prepareDataDir(layout: Layout, runAs: RunAs, logger?: EmbeddedPostgresL
 
 /** Where dataDir's cluster was placed outside it (postgres.location, see prepareDataDir); undefined: in dataDir. */
 function placedCluster(layout: Layout): string | undefined {
-  return existsSync(layout.locationFile) ? readFileSync(layout.locationFile, 'utf8').trim() : undefined;
+  if (!existsSync(layout.locationFile)) return undefined;
+  const placed = readFileSync(layout.locationFile, 'utf8').trim();
+  // Only ever written by prepareDataDir, naming a folder under FALLBACK_ROOT. dataDir may be another user's (root's
+  // `sudo radotp …` on a service account's data), who can write this file: trusted as it stood, it had root delete
+  // "<it>.initializing" recursively and make a cluster wherever it led.
+  if (!isPlacedCluster(placed)) {
+    throw new EmbeddedPostgresError(
+      `${layout.locationFile} names ${JSON.stringify(placed.slice(0, 200))}, not a cluster radotp keeps under ${FALLBACK_ROOT}; remove that file if the cluster is in ${layout.pgdata}`,
+    );
+  }
+  return placed;
+}
+
+/** Whether `path` is what prepareDataDir writes to postgres.location: `${FALLBACK_ROOT}/embedded-<digest>/postgres`. */
+function isPlacedCluster(path: string): boolean {
+  const folder = basename(dirname(path));
+  return /^embedded-[0-9a-f]{12}$/.test(folder) && path === join(FALLBACK_ROOT, folder, 'postgres');
 }
 
 /** initdb works next to the cluster (it is renamed into place), so both move together. */

@@ -363,11 +363,46 @@ describe('as root, on the data of radotp run by an ordinary user', () => {
     expect(root.stderr + later.stderr).toBe('');
   });
 
+  // postgres.location is written by root only, when the user PostgreSQL runs as cannot enter dataDir, and always
+  // names /var/lib/radotp/embedded-<12 hex>/postgres. In another user's dataDir they can write it: root trusted it,
+  // deleted "<it>.initializing" recursively and made a cluster wherever it led. Anything else there is refused,
+  // naming the file, and nothing is made or removed.
+  test.each([['a folder of their choosing', (victim: string) => victim], ['a look-alike outside /var/lib/radotp', (victim: string) => `${victim}/var/lib/radotp/embedded-0123456789ab/postgres`]])(
+    'root does not follow a postgres.location the owner wrote: %s',
+    async (_name, location) => {
+      if (process.getuid?.() !== 0) return;
+      const home = join(scratch, `forged-${dataDirs.length}`);
+      mkdirSync(home, { mode: 0o755 });
+      chownSync(home, NOBODY.uid, NOBODY.gid);
+      const dataDir = join(home, 'data');
+      dataDirs.push(dataDir);
+      mkdirSync(dataDir, { mode: 0o700 });
+      chownSync(dataDir, NOBODY.uid, NOBODY.gid);
+      const victim = join(scratch, `victim-dir-${dataDirs.length}`);
+      mkdirSync(`${location(victim)}.initializing`, { recursive: true });
+      writeFileSync(join(`${location(victim)}.initializing`, 'keep'), 'root data\n');
+      writeFileSync(join(dataDir, 'postgres.location'), `${location(victim)}\n`);
+      chownSync(join(dataDir, 'postgres.location'), NOBODY.uid, NOBODY.gid);
+
+      const root = Radotp.start(dataDir);
+      const msg = await root.next();
+      expect(msg.error).toContain(join(dataDir, 'postgres.location'));
+      expect(readFileSync(join(`${location(victim)}.initializing`, 'keep'), 'utf8')).toBe('root data\n');
+      expect(existsSync(location(victim))).toBe(false);
+    },
+  );
+
   // The dataDir is its owner's: they can replace any file in it with a symlink. Root, starting their stopped
   // cluster, wrote postgres.port through it (over /etc/shadow, say) and opened postgres.log through it for the
   // server's output, which the owner's postmaster then wrote: lines of the owner's choosing appended to a file
   // root trusts. Root now refuses, naming the file, and writes nothing.
-  test.each([['postgres.port'], ['postgres.log']])('root does not write through a symlink the owner made of %s', async (name) => {
+  // A FIFO there instead: root's open for writing waited for a reader for ever, hanging the admin's command.
+  test.each([
+    ['postgres.port', 'symlink'],
+    ['postgres.log', 'symlink'],
+    ['postgres.port', 'fifo'],
+    ['postgres.log', 'fifo'],
+  ] as const)('root does not write through what the owner made of %s: a %s', async (name, plant) => {
     if (process.getuid?.() !== 0) return;
     const home = join(scratch, `symlinked-${dataDirs.length}`);
     mkdirSync(home, { mode: 0o755 });
@@ -380,7 +415,8 @@ describe('as root, on the data of radotp run by an ordinary user', () => {
     const victim = join(scratch, `victim-${dataDirs.length}`);
     writeFileSync(victim, 'root:secret\n', { mode: 0o600 });
     rmSync(join(dataDir, name));
-    symlinkSync(victim, join(dataDir, name));
+    if (plant === 'symlink') symlinkSync(victim, join(dataDir, name));
+    else expect(spawnSync('mkfifo', ['-m', '0600', join(dataDir, name)]).status).toBe(0);
 
     const root = Radotp.start(dataDir);
     const msg = await root.next();
