@@ -143,25 +143,34 @@ export type VerifyRequestResult = 'ok' | 'missing_message_authenticator' | 'bad_
  *   Status-Server (RFC 5997 §3: "Status-Server packets MUST contain a Message-Authenticator"), and
  *   whenever the packet carries EAP-Message (RFC 3579 §3.2: "Access-Request packets including
  *   EAP-Message attribute(s) without a Message-Authenticator attribute SHOULD be silently
- *   discarded by the RADIUS server").
+ *   discarded by the RADIUS server"), and whenever it carries Proxy-State while the reply would carry no
+ *   Message-Authenticator (`replyOmitsMessageAuthenticator`, a client set to if-requested). Proxy-State "MUST be
+ *   returned unmodified" in the reply (RFC 2865 §5.33), which is where Blast-RADIUS (CVE-2024-3596) hides its MD5
+ *   collision blocks to turn a Reject into an Accept; only a Message-Authenticator first in the reply stops it.
+ *   FreeRADIUS 3.2.5 drops such requests too (limit_proxy_state). A NAS has none to send: Proxy-State "is available
+ *   to be sent by a proxy server to another server when forwarding an Access-Request" (§5.33).
  */
 export function verifyRequest(
   packet: Packet,
   secret: Buffer,
-  opts: { requireMessageAuthenticator: boolean },
+  opts: { requireMessageAuthenticator: boolean; replyOmitsMessageAuthenticator?: boolean },
 ): VerifyRequestResult {
   let found: Buffer | undefined;
   let eap = false;
+  let proxyState = false;
   const attributes = packet.attributes;
   for (let i = 0; i < attributes.length; i++) {
     const attribute = attributes[i]!;
     if (attribute.type === Attr.EapMessage) eap = true;
+    else if (attribute.type === Attr.ProxyState) proxyState = true;
     if (attribute.type !== Attr.MessageAuthenticator) continue;
     if (found !== undefined) return 'bad_message_authenticator';
     found = attribute.value;
   }
   if (found === undefined) {
-    return opts.requireMessageAuthenticator || eap || packet.code === Code.StatusServer ? 'missing_message_authenticator' : 'ok';
+    const required =
+      opts.requireMessageAuthenticator || eap || packet.code === Code.StatusServer || (proxyState && opts.replyOmitsMessageAuthenticator === true);
+    return required ? 'missing_message_authenticator' : 'ok';
   }
   if (found.length !== MESSAGE_AUTHENTICATOR_LENGTH) return 'bad_message_authenticator';
 

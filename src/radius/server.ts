@@ -443,8 +443,10 @@ export class RadiusServer<T = unknown> {
       // so is one without it where the client must send it (Blast-RADIUS, CVE-2024-3596).
       // Status-Server always needs it (RFC 5997 §3), and so does a request carrying EAP-Message
       // (RFC 3579 §3.2: without it such a request "SHOULD be silently discarded").
+      // And a request with Proxy-State whose reply would go without it (if-requested): Blast-RADIUS's way in.
       const verdict = verifyRequest(packet, client.secret, {
         requireMessageAuthenticator: client.requireMessageAuthenticator,
+        replyOmitsMessageAuthenticator: client.replyMessageAuthenticator === 'if-requested',
       });
       if (verdict !== 'ok') return this.#dropBadPacket(verdict, remote, client);
 

@@ -74,5 +74,11 @@ describe('radclient interop: a legacy NAS allowed to omit Message-Authenticator'
     const asked = await radclient({ port: t.port, secret: TEST_SECRET, pairs: `${plain},Message-Authenticator=0x00` });
     expect(asked.reply).toBe('Access-Accept');
     expect(asked.output).toMatch(/Received Access-Accept[\s\S]*Message-Authenticator = 0x[0-9a-f]{32}/);
+    // Blast-RADIUS: a Proxy-State echoed in a reply without Message-Authenticator is where the forgery hides, so a
+    // request that carries one without Message-Authenticator is dropped (as FreeRADIUS's limit_proxy_state does)
+    const proxied = await radclient({ port: t.port, secret: TEST_SECRET, pairs: `${plain},Proxy-State=0x6d616c6c6f7279` });
+    expect(proxied.reply).toBeNull();
+    const signed = await radclient({ port: t.port, secret: TEST_SECRET, pairs: `${plain},Proxy-State=0x70726f7879,Message-Authenticator=0x00` });
+    expect(signed.output).toMatch(/Received Access-Accept[\s\S]*Message-Authenticator = 0x[0-9a-f]{32}[\s\S]*Proxy-State = 0x70726f7879/);
   });
 });

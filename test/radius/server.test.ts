@@ -294,6 +294,41 @@ describe('Message-Authenticator in replies, per client (ReplyMessageAuthenticato
     expect(radiusOracle.verify_response({ response: response!, request, secret: SECRET.toString() })).toBe(true);
   });
 
+  // Blast-RADIUS (CVE-2024-3596) forges a reply from the collision blocks an attacker on the path hides in a
+  // Proxy-State, which the reply must echo (RFC 2865 §5.33); a Message-Authenticator first in the reply defeats it.
+  // A reply without one (if-requested, to a request without one) must therefore not echo a Proxy-State: such a
+  // request is dropped, as FreeRADIUS's limit_proxy_state does. A NAS has no Proxy-State to send (RFC 2865 §5.33: it
+  // "is available to be sent by a proxy server to another server when forwarding an Access-Request").
+  // [client setting, request carries Message-Authenticator, request carries Proxy-State, what the NAS gets]
+  const proxyStateCases: [ReplyMessageAuthenticator, boolean, boolean, 'reply with it' | 'reply without it' | 'dropped'][] = [
+    ['always', false, true, 'reply with it'],
+    ['always', true, true, 'reply with it'],
+    ['if-requested', true, true, 'reply with it'],
+    ['if-requested', false, false, 'reply without it'],
+    ['if-requested', false, true, 'dropped'],
+  ];
+  test.each(proxyStateCases)('client %s, request with it: %s, with Proxy-State: %s -> %s', async (setting, withMa, withProxyState, outcome) => {
+    const table = new ClientTable([client('nas', '127.0.0.0/8', { requireMessageAuthenticator: false, replyMessageAuthenticator: setting })]);
+    const handler = jest.fn((): Reply => ({ code: Code.AccessReject, attributes: [{ type: Attr.ReplyMessage, value: Buffer.from('no') }] }));
+    const { server, port } = await startServer({ clients: () => table, handler });
+    const nas = await openNas();
+    const attributes: RawAttribute[] = [
+      { type: Attr.UserName, value: Buffer.from('alice') },
+      { type: Attr.UserPassword, value: Buffer.from('wrong') },
+      ...(withProxyState ? [{ type: Attr.ProxyState, value: Buffer.from('collision blocks would go here') }] : []),
+    ];
+    const request = accessRequest(attributes, { messageAuthenticator: withMa });
+    const response = await nas.exchange(request, port, '127.0.0.1', outcome === 'dropped' ? NO_REPLY_WAIT_MS : 2_000);
+    if (outcome === 'dropped') {
+      expect(response).toBeNull();
+      expect(handler).not.toHaveBeenCalled();
+      expect(server.stats.dropped.missing_message_authenticator).toBe(1);
+      return;
+    }
+    expect(checkResponseByHand(response!, request, SECRET)).toEqual({ responseAuth: true, ma: outcome === 'reply with it' ? 'ok' : 'absent' });
+    if (outcome === 'reply with it') expect(attributesOf(response!)[0]!.type).toBe(Attr.MessageAuthenticator);
+  });
+
   test('Status-Server answers carry it whatever the client says (RFC 5997 §3)', async () => {
     const table = new ClientTable([client('nas', '127.0.0.0/8', { replyMessageAuthenticator: 'if-requested' })]);
     const { port } = await startServer({ clients: () => table, handler: () => null });
