@@ -11,6 +11,7 @@
  *
  * and "the password ... is at least 16 octets and at most 128 octets".
  */
+import { isUtf8 } from 'node:buffer';
 import { Md5 } from '../hash';
 
 /** Reused: every use runs synchronously (see src/hash). */
@@ -58,4 +59,18 @@ export function encryptUserPassword(clear: Buffer, secret: Buffer, requestAuthen
     chain = hidden.subarray(offset, offset + BLOCK);
   }
   return hidden;
+}
+
+/**
+ * Whether a revealed password is text someone typed: valid UTF-8 without C0 control characters or DEL. Hidden with
+ * another secret than ours, §5.2 gives back random octets, which pass this about once in ten million 16-octet
+ * blocks (each octet printable ASCII with odds 95/256, a multi-byte sequence rarer still); FreeRADIUS warns of
+ * "Unprintable characters in the password" for the same reason.
+ */
+export function isTypedText(clear: Buffer): boolean {
+  for (let i = 0; i < clear.length; i++) {
+    const octet = clear[i]!;
+    if (octet < 0x20 || octet === 0x7f) return false;
+  }
+  return isUtf8(clear);
 }

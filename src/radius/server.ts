@@ -22,7 +22,7 @@ import { isIP, isIPv6 } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { PacketTooLargeError, checkAccessRequestAttributes, decodePacket, encodeResponse, verifyRequest } from './codec';
-import { decryptUserPassword } from './password';
+import { decryptUserPassword, isTypedText } from './password';
 import type { ClientTable } from './client-table';
 import { DuplicateCache, duplicateKey } from './duplicate-cache';
 import type { DuplicateTicket } from './duplicate-cache';
@@ -152,6 +152,7 @@ const DROP_REASONS: readonly DropReason[] = [
   'missing_message_authenticator',
   'bad_message_authenticator',
   'bad_password_field',
+  'password_not_text',
   'repeated_attribute',
   'pap_and_chap',
   'duplicate_in_progress',
@@ -519,6 +520,14 @@ export class RadiusServer<T = unknown> {
         // Deterministic for this packet: remember it so retransmissions are dropped the same way.
         this.#duplicates.completeDropped(this.#duplicates.begin(key), 'bad_password_field');
         return this.#dropBadPacket('bad_password_field', remote, client);
+      }
+      // Without a Message-Authenticator nothing proved the secret: a password that is not text was hidden with
+      // another one (a NAS set up with a mistyped secret). Answered, it was a wrong password counted toward the
+      // user's lockout (auth.lockout), locking out everyone who tried that NAS; dropped, as a wrong
+      // Message-Authenticator is (RFC 3579 §3.2), and the same for its retransmissions.
+      if (!isTypedText(clear) && firstAttribute(packet, Attr.MessageAuthenticator) === undefined) {
+        this.#duplicates.completeDropped(this.#duplicates.begin(key), 'password_not_text');
+        return this.#dropBadPacket('password_not_text', remote, client);
       }
       password = clear;
     }

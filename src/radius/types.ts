@@ -66,6 +66,7 @@ export type DropReason =
   | 'missing_message_authenticator'
   | 'bad_message_authenticator'
   | 'bad_password_field'
+  | 'password_not_text'
   | 'repeated_attribute'
   | 'pap_and_chap'
   | 'duplicate_in_progress'

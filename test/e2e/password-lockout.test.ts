@@ -1,7 +1,7 @@
 import { Code } from '../../src/radius/types';
 import { cliFor, ok, refusalLine } from '../support/pool-cli';
 import { radclient } from '../support/radclient';
-import { authenticate } from '../support/radius-client';
+import { accessRequest, authenticate, sendRaw } from '../support/radius-client';
 import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
 
 /*
@@ -29,7 +29,10 @@ async function reasons(username: string, n: number): Promise<string[]> {
 
 beforeAll(async () => {
   const config = { auth: { lockout: { maxFailures: MAX_FAILURES, duration: '10m' }, allowUsersWithoutToken: false } };
-  const clients = [{ name: 'vpn', address: '127.0.0.1', loginStyle: 'challenge' as const }];
+  const clients = [
+    { name: 'vpn', address: '127.0.0.1', loginStyle: 'challenge' as const },
+    { name: 'legacy', address: '::1', loginStyle: 'challenge' as const, requireMessageAuthenticator: false },
+  ];
   a = await startTestServer({
     clients,
     config,
@@ -37,6 +40,7 @@ beforeAll(async () => {
       { username: 'pia', password: 'pia-password' },
       { username: 'pim', password: 'pim-password' },
       { username: 'tom', password: 'tom-password', method: 'token' },
+      { username: 'pam', password: 'pam-password' },
     ],
   });
   b = await startTestServer({ clients, config, database: { url: a.cfg.database.url! }, dir: a.dir });
@@ -68,6 +72,20 @@ test('guesses on two nodes add up to a lock; the right password is then rejected
   expect(await ok(radotp, ['user', 'show', 'pia'])).toMatch(/^wrong passwords: 0\nlocked until: +not locked$/m);
   const audit = await a.store.audit.recent({ username: 'pia', limit: 10 });
   expect(audit.map((e) => e.method)).toContain('user unlock');
+});
+
+test('a legacy NAS (no Message-Authenticator) set up with a mistyped secret locks nobody out: its requests are dropped', async () => {
+  // RFC 2865 §5.2 with another secret reveals random octets: they were answered as wrong passwords, and counted
+  const mistyped = (node: TestServer) => {
+    const { datagram } = accessRequest({ username: 'pam', password: 'pam-password', secret: 'mistyped-secret-0123', messageAuthenticator: false });
+    return sendRaw(datagram, { port: node.port6!, host: '::1', timeoutMs: 300 });
+  };
+  for (let i = 0; i <= MAX_FAILURES; i++) expect(await mistyped(i % 2 ? a : b)).toBeNull();
+  const fixed = await authenticate(a.port6!, { host: '::1', username: 'pam', password: 'pam-password', secret: TEST_SECRET, messageAuthenticator: false });
+  expect(fixed?.code).toBe(Code.AccessAccept);
+  expect(await reasons('pam', 1)).toEqual(['password_ok']);
+  const metrics = await (await fetch(`http://127.0.0.1:${a.httpPort}/metrics`)).text();
+  expect(metrics).toMatch(/^radotp_dropped_total\{reason="password_not_text"\} [1-9]/m);
 });
 
 test('a right password before the limit clears the count', async () => {

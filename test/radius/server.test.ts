@@ -471,6 +471,62 @@ describe('dropping untrusted packets', () => {
   });
 });
 
+describe('a User-Password that decrypts to something nobody typed: a wrong shared secret, dropped', () => {
+  // Without Message-Authenticator (a legacy NAS) nothing else tells a wrong secret: the password "decrypts" (RFC 2865
+  // §5.2) to random octets, which were answered as a wrong password and counted toward the user's lockout
+  // (auth.lockout), so a NAS set up with a mistyped secret locked out every user who tried it. Random octets are
+  // never text (valid UTF-8 without control characters) but about once in ten million 16-octet blocks; a password
+  // typed on a keyboard always is. Dropped, as a wrong Message-Authenticator is (RFC 3579 §3.2).
+  // [what was typed, outcome, the typed octets, secret the NAS hid them with]
+  const cases: [string, 'answered' | 'password_not_text', Buffer, Buffer][] = [
+    ['an ASCII password', 'answered', Buffer.from('correct horse'), SECRET],
+    ['a code', 'answered', Buffer.from('123456'), SECRET],
+    ['a password in UTF-8 with accents and an emoji', 'answered', Buffer.from('pässwörd 🔑'), SECRET],
+    ['an empty password', 'answered', Buffer.alloc(0), SECRET],
+    ['a 128-octet password', 'answered', Buffer.alloc(128, 0x61), SECRET],
+    ['the right password hidden with another secret', 'password_not_text', Buffer.from('correct horse'), OTHER_SECRET],
+    ['a long password hidden with another secret', 'password_not_text', Buffer.alloc(100, 0x61), OTHER_SECRET],
+    ['Latin-1, not UTF-8 (0xE9)', 'password_not_text', Buffer.from('pass\xe9', 'latin1'), SECRET],
+    ['a control character (ESC)', 'password_not_text', Buffer.from('pass\x1bword'), SECRET],
+    ['a NUL inside', 'password_not_text', Buffer.from('pass\0word'), SECRET],
+  ];
+  // With a Message-Authenticator that matched, the secret is right: what the NAS hid is what it sent, decided as usual.
+  const signed: [string, Buffer][] = [
+    ['Latin-1, not UTF-8 (0xE9)', Buffer.from('pass\xe9', 'latin1')],
+    ['a control character (ESC)', Buffer.from('pass\x1bword')],
+  ];
+  test.each(signed)('%s, in a request with a Message-Authenticator -> answered', async (_what, typed) => {
+    const handler = jest.fn((_request: IncomingRequest<unknown>): Reply => ({ code: Code.AccessReject, attributes: [] }));
+    const { port } = await startServer({ handler });
+    const nas = await openNas();
+    const request = accessRequest([{ type: Attr.UserName, value: Buffer.from('alice') }, { type: Attr.UserPassword, value: typed }]);
+    expect((await nas.exchange(request, port))?.[0]).toBe(Code.AccessReject);
+    expect(handler.mock.calls[0]![0].password).toEqual(typed);
+  });
+  test.each(cases)('%s -> %s', async (_what, outcome, typed, hiddenWith) => {
+    const table = new ClientTable([client('legacy', '127.0.0.1', { requireMessageAuthenticator: false })]);
+    const handler = jest.fn((_request: IncomingRequest<unknown>): Reply => ({ code: Code.AccessReject, attributes: [] }));
+    const { server, port } = await startServer({ clients: () => table, handler });
+    const nas = await openNas();
+    const request = accessRequest([{ type: Attr.UserName, value: Buffer.from('alice') }, { type: Attr.UserPassword, value: typed }], {
+      secret: hiddenWith,
+      messageAuthenticator: false,
+    });
+    const response = await nas.exchange(request, port, '127.0.0.1', outcome === 'answered' ? 2_000 : NO_REPLY_WAIT_MS);
+    if (outcome === 'answered') {
+      expect(response?.[0]).toBe(Code.AccessReject);
+      expect(handler.mock.calls[0]![0].password).toEqual(typed);
+      return;
+    }
+    expect(response).toBeNull();
+    expect(handler).not.toHaveBeenCalled();
+    expect(server.stats.dropped[outcome]).toBe(1);
+    // a retransmission is dropped the same way
+    expect(await nas.exchange(request, port, '127.0.0.1', NO_REPLY_WAIT_MS)).toBeNull();
+    expect(server.stats.dropped[outcome]).toBe(2);
+  });
+});
+
 describe('malformed Access-Requests are dropped, not answered (RFC 2865 §4.1, §5.44)', () => {
   const user = (name: string): RawAttribute => ({ type: Attr.UserName, value: Buffer.from(name) });
   const password = (clear: string): RawAttribute => ({ type: Attr.UserPassword, value: Buffer.from(clear) });
