@@ -1,4 +1,6 @@
 import { Attr, Code, type IncomingRequest, type RawAttribute, type Reply, type RequestHandler } from '../radius/types';
+import { RateLimitedLog } from '../radius/rate-limited-log';
+import { unsupportedProtocol } from './login-protocol';
 import { replyMessageAttributes } from './reply-message';
 import type { Metrics } from '../obs/metrics';
 import type { Logger } from '../obs/logger';
@@ -78,6 +80,26 @@ function withoutTrailingNuls(value: Buffer | undefined): Buffer | undefined {
   return end === value.length ? value : value.subarray(0, end);
 }
 
+const UNSUPPORTED_AUTH_PROTOCOL = 'unsupported_auth_protocol';
+
+/**
+ * A gateway left at CHAP, MS-CHAP or EAP (the default of many) has every user rejected, and the audit's reason
+ * alone did not reach the admin. A warning names the client and the protocol, at most once a minute per client
+ * (any host can send such packets as an allowed client's address is spoofable: see RateLimitedLog).
+ */
+function notPapWarning(logger: Logger): (req: IncomingRequest<ClientData>) => void {
+  const limit = new RateLimitedLog();
+  return (req) => {
+    const { log, suppressed } = limit.check(req.client.name);
+    if (!log) return;
+    const protocol = unsupportedProtocol(req.packet.attributes);
+    logger.warn(
+      { client: req.client.name, clientAddress: req.remote.address, protocol, ...(suppressed > 0 ? { unloggedRepeats: suppressed } : {}) },
+      `client ${req.client.name} sent a login without User-Password (${protocol}): radotp checks PAP logins only and rejects it; set the NAS to PAP`,
+    );
+  };
+}
+
 function readRequest(req: IncomingRequest<ClientData>): AuthRequest | { invalid: string; username?: string } {
   const attrs = req.packet.attributes;
   const nameBytes = withoutTrailingNuls(first(attrs, Attr.UserName));
@@ -87,7 +109,7 @@ function readRequest(req: IncomingRequest<ClientData>): AuthRequest | { invalid:
   // PAP only: CHAP/MS-CHAP/EAP cannot be checked against an argon2 hash or a one-time code. For EAP,
   // RFC 2869 §5.13: "A RADIUS Server receiving EAP messages that it does not understand SHOULD return
   // an Access-Reject" (the protocol layer already dropped EAP without Message-Authenticator).
-  if (!req.password) return { invalid: 'unsupported_auth_protocol', username };
+  if (!req.password) return { invalid: UNSUPPORTED_AUTH_PROTOCOL, username };
   const nasId = first(attrs, Attr.NasIdentifier);
   const calling = first(attrs, Attr.CallingStationId);
   return {
@@ -104,12 +126,16 @@ function readRequest(req: IncomingRequest<ClientData>): AuthRequest | { invalid:
 /** Bridges the protocol layer to the auth pipeline: decode the request, decide, audit, answer. */
 export function createRadiusHandler(deps: HandlerDeps): RequestHandler<ClientData> {
   const fixed = fixedReplies(deps.rejectMessage, deps.lockedMessage);
+  const tellNotPap = notPapWarning(deps.logger);
   // Answers at once when the pipeline decided without waiting (see Awaitable); otherwise once it has.
   return (req) => {
     // timed only for the info log line (the server's own histogram times every request)
     const started = deps.logger.isLevelEnabled('info') ? performance.now() : 0;
     const parsed = readRequest(req);
-    if ('invalid' in parsed) return answer(deps, fixed, req, parsed.username, reject(parsed.invalid), started);
+    if ('invalid' in parsed) {
+      if (parsed.invalid === UNSUPPORTED_AUTH_PROTOCOL) tellNotPap(req);
+      return answer(deps, fixed, req, parsed.username, reject(parsed.invalid), started);
+    }
     return andThen(deps.pipeline.decide(parsed), (outcome) => answer(deps, fixed, req, parsed.username, outcome, started));
   };
 }

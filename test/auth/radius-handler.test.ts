@@ -88,3 +88,42 @@ test.each(refusals)('an Access-Reject for $reason shows "$shown"', async ({ reas
   expect(reply?.code).toBe(Code.AccessReject);
   expect(reply?.attributes.filter((a) => a.type === Attr.ReplyMessage).map((a) => a.value.toString('utf8'))).toEqual([shown]);
 });
+
+/*
+ * A gateway left at CHAP, MS-CHAP or EAP (many default to one) gets an Access-Reject for every user, and before
+ * this the only trace was an info line per login. The admin is told once a minute per client which protocol it
+ * sent and what to change, as FreeRADIUS says "No Auth-Type found: rejecting the user"; nothing of the packet's
+ * secrets is logged. [what the request carries besides User-Name, the protocol named]
+ */
+const microsoft = (type: number) => ({ type: Attr.VendorSpecific, value: Buffer.concat([Buffer.from([0, 0, 1, 55, type, 18]), Buffer.alloc(16, 7)]) });
+const protocols: [string, RawAttribute[], string][] = [
+  ['CHAP-Password', [{ type: Attr.ChapPassword, value: Buffer.alloc(17, 9) }], 'CHAP'],
+  ['MS-CHAP2-Response', [microsoft(25)], 'MS-CHAP'],
+  ['MS-CHAP-Response', [microsoft(1)], 'MS-CHAP'],
+  ['EAP-Message', [{ type: Attr.EapMessage, value: Buffer.from([2, 1, 0, 5, 1]) }], 'EAP'],
+  ['no password at all', [], 'no password'],
+];
+
+test.each(protocols)('a login with %s is rejected and the admin told, once a minute per client, to set the NAS to PAP', async (_what, extra, named) => {
+  const lines: { client?: string; protocol?: string; msg: string; level: number }[] = [];
+  const destination = { write: (line: string) => void lines.push(JSON.parse(line)) };
+  const handler = createRadiusHandler({
+    pipeline: { decide: () => accept('test') },
+    audit: { write: () => undefined },
+    logger: createLogger('warn', { destination }),
+    node: 'n1',
+    rejectMessage: 'no',
+  });
+  const request = (client: string) =>
+    ({
+      packet: { code: Code.AccessRequest, identifier: 1, authenticator: Buffer.alloc(16), attributes: [{ type: Attr.UserName, value: Buffer.from('alice') }, ...extra] },
+      client: { name: client, data: { loginStyle: 'challenge' } },
+      remote: { address: '127.0.0.1', port: 1 },
+    }) as unknown as IncomingRequest<ClientData>;
+  for (const client of ['vpn-1', 'vpn-1', 'vpn-1', 'vpn-2']) expect((await handler(request(client)))?.code).toBe(Code.AccessReject);
+  expect(lines.map((l) => [l.level, l.client, l.protocol])).toEqual([
+    [40, 'vpn-1', named],
+    [40, 'vpn-2', named],
+  ]);
+  expect(lines[0]!.msg).toMatch(/PAP/);
+});
