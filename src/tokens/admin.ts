@@ -216,6 +216,11 @@ export class TokenAdmin {
   async resync(serial: string, code1: string, code2: string): Promise<TokenInfo> {
     const t = await this.store.tokens.getWithSeed(serial);
     if (t.state === 'disabled') throw new TokenStateError(`token ${serial} is disabled`);
+    // Its first code proves the app holds the seed (activate); a resync moved the counter past the codes the
+    // app shows first, so the user's activation with the code read off the app then failed as "does not match".
+    if (t.state === 'pending') {
+      throw new TokenStateError(`token ${serial} is pending: activate it with a code the app shows now (radotp token activate ${serial} CODE); resync is for tokens in use`);
+    }
     let ok = false;
     if (t.kind === 'hotp') {
       const m = resyncHotp(t.seed, code1, code2, { algorithm: t.algorithm, digits: t.digits }, { nextCounter: t.nextCounter, window: this.settings.resyncWindowHotp ?? 1000 });

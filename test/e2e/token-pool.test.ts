@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { base32Decode } from '../../src/otp';
 import { awayFromStepBoundary, currentStep, hotpForCounter, totpForStep } from '../support/otp-codes';
 import { cliFor, newTokenUser, ok, refusalLine, type Cli } from '../support/pool-cli';
 import { addPoolToken, adminOf, type PoolToken } from '../support/pool-tokens';
@@ -35,11 +36,13 @@ async function assigned(kind: 'hotp' | 'totp' = 'hotp'): Promise<{ token: PoolTo
 const hotpCode = (token: PoolToken, offset: number | bigint) => hotpForCounter(token.secret, token.counter + BigInt(offset));
 
 describe('lifecycle transitions through the CLI', () => {
-  type Start = 'unassigned' | 'active' | 'disabled, in the pool' | 'disabled, assigned';
+  type Start = 'unassigned' | 'active' | 'disabled, in the pool' | 'disabled, assigned' | 'pending';
   interface Ctx {
     serial: string;
     owner: string;
     other: string;
+    /** The code the token shows at this HOTP counter (the pending token is an app's, enrolled at counter 0). */
+    code: (counter: number) => string;
   }
   interface Row {
     start: Start;
@@ -69,18 +72,33 @@ describe('lifecycle transitions through the CLI', () => {
     { start: 'active', command: (c) => ['enable', c.serial], outcome: { refused: (c) => `token ${c.serial} is not disabled` } },
     { start: 'unassigned', command: (c) => ['enable', c.serial], outcome: { refused: (c) => `token ${c.serial} is not disabled` } },
     { start: 'disabled, assigned', command: (c) => ['resync', c.serial, '123456', '654321'], outcome: { refused: (c) => `token ${c.serial} is disabled` } },
+    // Resync moved a pending token's counter past the codes the app shows first, so its activation with the
+    // code the user reads off the app failed ("does not match"): a pending token is activated, not resynced.
+    {
+      start: 'pending',
+      command: (c) => ['resync', c.serial, c.code(5), c.code(6)],
+      outcome: { refused: (c) => `token ${c.serial} is pending: activate it with a code the app shows now (radotp token activate ${c.serial} CODE); resync is for tokens in use` },
+    },
+    { start: 'pending', command: (c) => ['unassign', c.serial], outcome: { refused: (c) => `token ${c.serial} is a software token; delete it instead` } },
+    { start: 'pending', command: (c) => ['disable', c.serial, '--reason', 'lost'], outcome: { said: (c) => `token ${c.serial} disabled (lost)` }, after: { state: 'disabled', user: 'owner', reason: 'lost' } },
+    { start: 'pending', command: (c) => ['enable', c.serial], outcome: { refused: (c) => `token ${c.serial} is not disabled` } },
   ];
 
   async function prepare(start: Start): Promise<Ctx> {
-    const token = await addPoolToken(t, { kind: 'hotp' });
     const [owner, other] = [await newTokenUser(t, 'owner'), await newTokenUser(t, 'other')];
     const admin = adminOf(t);
+    if (start === 'pending') {
+      const app = await admin.enroll({ username: owner.username, type: 'hotp', algorithm: 'sha1', digits: 6, period: 30, issuer: 'radotp' });
+      const seed = base32Decode(app.secretBase32)!;
+      return { serial: app.token.serial, owner: owner.username, other: other.username, code: (n) => hotpForCounter(seed, n) };
+    }
+    const token = await addPoolToken(t, { kind: 'hotp' });
     if (start === 'active' || start === 'disabled, assigned') await admin.assign(token.serial, owner.username);
     if (start.startsWith('disabled')) await admin.disable(token.serial, 'lost');
-    return { serial: token.serial, owner: owner.username, other: other.username };
+    return { serial: token.serial, owner: owner.username, other: other.username, code: (n) => hotpForCounter(token.secret, token.counter + BigInt(n)) };
   }
 
-  test.each(ROWS.map((r) => [r.start, r.command({ serial: 'S', owner: 'U', other: 'V' }).join(' '), r] as const))('%s: token %s', async (_start, _cmd, row) => {
+  test.each(ROWS.map((r) => [r.start, r.command({ serial: 'S', owner: 'U', other: 'V', code: () => 'CODE' }).join(' '), r] as const))('%s: token %s', async (_start, _cmd, row) => {
     const c = await prepare(row.start);
     const before = await t.store.tokens.get(c.serial);
     const r = await cli(['token', ...row.command(c)]);
