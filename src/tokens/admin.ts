@@ -146,6 +146,11 @@ export class TokenAdmin {
     const token = await this.store.tokens.get(serial);
     const user = await this.store.users.get(username);
     if (token.state === 'disabled') throw new TokenStateError(`token ${serial} is disabled (${token.disabledReason}); enable it first`);
+    // An app's seed was shown to its user alone: "unassign it first" led to `token unassign`, which refuses it.
+    if (token.origin === 'software' && token.username) {
+      if (token.username === username) throw new TokenStateError(`token ${serial} is already assigned to ${username}`);
+      throw new TokenStateError(`token ${serial} is ${token.username}'s software token (an authenticator app): it cannot be handed to another user; enroll one for them`);
+    }
     if (token.username) throw new TokenStateError(`token ${serial} is already assigned to ${token.username}; unassign it first`);
     let assigned: boolean;
     try {

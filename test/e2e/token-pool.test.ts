@@ -79,6 +79,12 @@ describe('lifecycle transitions through the CLI', () => {
       command: (c) => ['resync', c.serial, c.code(5), c.code(6)],
       outcome: { refused: (c) => `token ${c.serial} is pending: activate it with a code the app shows now (radotp token activate ${c.serial} CODE); resync is for tokens in use` },
     },
+    // An app's token cannot be handed on: "unassign it first" led to `token unassign`, which refuses software tokens.
+    {
+      start: 'pending',
+      command: (c) => ['assign', c.serial, c.other],
+      outcome: { refused: (c) => `token ${c.serial} is ${c.owner}'s software token (an authenticator app): it cannot be handed to another user; enroll one for them` },
+    },
     { start: 'pending', command: (c) => ['unassign', c.serial], outcome: { refused: (c) => `token ${c.serial} is a software token; delete it instead` } },
     { start: 'pending', command: (c) => ['disable', c.serial, '--reason', 'lost'], outcome: { said: (c) => `token ${c.serial} disabled (lost)` }, after: { state: 'disabled', user: 'owner', reason: 'lost' } },
     { start: 'pending', command: (c) => ['enable', c.serial], outcome: { refused: (c) => `token ${c.serial} is not disabled` } },
