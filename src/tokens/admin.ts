@@ -152,6 +152,12 @@ export class TokenAdmin {
       throw new TokenStateError(`token ${serial} is ${token.username}'s software token (an authenticator app): it cannot be handed to another user; enroll one for them`);
     }
     if (token.username) throw new TokenStateError(`token ${serial} is already assigned to ${token.username}; unassign it first`);
+    // A login never uses a token past the end of its validity (the PSKC file's ExpiryDate, see
+    // TokenRepository.usableForUser): handed out, it would refuse every code of its new user. By the
+    // database's clock, as the servers decide it.
+    if (token.validTo !== null && token.validTo.getTime() <= this.clock() * 1000) {
+      throw new TokenStateError(`token ${serial} expired on ${token.validTo.toISOString()} (the end of its validity): it would never log ${username} in`);
+    }
     let assigned: boolean;
     try {
       assigned = await this.store.tokens.update(serial, { user_id: user.id, state: 'active' }, { state: ['unassigned'] });

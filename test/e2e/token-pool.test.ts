@@ -36,13 +36,15 @@ async function assigned(kind: 'hotp' | 'totp' = 'hotp'): Promise<{ token: PoolTo
 const hotpCode = (token: PoolToken, offset: number | bigint) => hotpForCounter(token.secret, token.counter + BigInt(offset));
 
 describe('lifecycle transitions through the CLI', () => {
-  type Start = 'unassigned' | 'active' | 'disabled, in the pool' | 'disabled, assigned' | 'pending';
+  type Start = 'unassigned' | 'active' | 'disabled, in the pool' | 'disabled, assigned' | 'pending' | 'unassigned, expired';
   interface Ctx {
     serial: string;
     owner: string;
     other: string;
     /** The code the token shows at this HOTP counter (the pending token is an app's, enrolled at counter 0). */
     code: (counter: number) => string;
+    /** The end of the validity of the 'unassigned, expired' token. */
+    validTo?: Date;
   }
   interface Row {
     start: Start;
@@ -88,6 +90,12 @@ describe('lifecycle transitions through the CLI', () => {
     { start: 'pending', command: (c) => ['unassign', c.serial], outcome: { refused: (c) => `token ${c.serial} is a software token; delete it instead` } },
     { start: 'pending', command: (c) => ['disable', c.serial, '--reason', 'lost'], outcome: { said: (c) => `token ${c.serial} disabled (lost)` }, after: { state: 'disabled', user: 'owner', reason: 'lost' } },
     { start: 'pending', command: (c) => ['enable', c.serial], outcome: { refused: (c) => `token ${c.serial} is not disabled` } },
+    // Handed out, a token past the end of its validity (the PSKC file's ExpiryDate) never logs its user in.
+    {
+      start: 'unassigned, expired',
+      command: (c) => ['assign', c.serial, c.other],
+      outcome: { refused: (c) => `token ${c.serial} expired on ${c.validTo!.toISOString()} (the end of its validity): it would never log ${c.other} in` },
+    },
   ];
 
   async function prepare(start: Start): Promise<Ctx> {
@@ -97,6 +105,11 @@ describe('lifecycle transitions through the CLI', () => {
       const app = await admin.enroll({ username: owner.username, type: 'hotp', algorithm: 'sha1', digits: 6, period: 30, issuer: 'radotp' });
       const seed = base32Decode(app.secretBase32)!;
       return { serial: app.token.serial, owner: owner.username, other: other.username, code: (n) => hotpForCounter(seed, n) };
+    }
+    if (start === 'unassigned, expired') {
+      const validTo = new Date(Date.now() - 60_000);
+      const token = await addPoolToken(t, { kind: 'hotp', validTo });
+      return { serial: token.serial, owner: owner.username, other: other.username, code: (n) => hotpForCounter(token.secret, n), validTo };
     }
     const token = await addPoolToken(t, { kind: 'hotp' });
     if (start === 'active' || start === 'disabled, assigned') await admin.assign(token.serial, owner.username);
