@@ -7,6 +7,8 @@ import type { ContainerContext, EncryptedData, KeyDerivation } from './header';
 import { decryptSymmetric } from './symmetric';
 import type { PskcDecryption, PskcProtection } from './types';
 
+const PASSWORD_FILE_HINT = "this file's keys are protected with a password (PBKDF2, RFC 6030 §6.2): supply the password, or the key derived from it";
+
 type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
 /** Run once, remember the value or the error (a wrong password fails every key the same way). */
@@ -66,6 +68,16 @@ export class KeyMaterial {
 
   #usesPassword(): boolean {
     return this.#decryption.psk === undefined && this.#decryption.password !== undefined;
+  }
+
+  /**
+   * A pre-shared key given for a file whose transport key is derived from a password (RFC 6030 §6.2,
+   * EncryptionKey/DerivedKey). It may be that derived key (python-pskc and our tests give it so), so it is
+   * tried; when it fails, the refusal says the file wants a password, which "wrong key" alone did not.
+   */
+  #pskForPasswordFile(error: PskcError): PskcError {
+    if (this.#decryption.psk === undefined || this.#decryption.password !== undefined || !this.#ctx.derivation) return error;
+    return new PskcError(error.kind, `${error.detail}; ${PASSWORD_FILE_HINT}`, {}, { cause: error });
   }
 
   /** The symmetric transport key: the pre-shared key, else the PBKDF2 key derived from the password. */
@@ -133,8 +145,8 @@ export class KeyMaterial {
       if (error instanceof PskcError && this.#usesPassword() && (error.kind === 'invalid_padding' || error.kind === 'decryption_failed')) {
         throw new PskcError('decryption_failed', `${field} cannot be decrypted: wrong password or modified file`, {}, { cause: error });
       }
-      if (error instanceof PskcError) throw error;
-      throw new PskcError('decryption_failed', `${field} cannot be decrypted`, {}, { cause: error });
+      if (error instanceof PskcError) throw this.#pskForPasswordFile(error);
+      throw this.#pskForPasswordFile(new PskcError('decryption_failed', `${field} cannot be decrypted`, {}, { cause: error }));
     }
   }
 
@@ -171,7 +183,7 @@ export class KeyMaterial {
     if (plaintext !== undefined && sameBytes(macOf(plaintext), valueMac)) {
       return { plaintext, algorithm: canonical, mac: 'plaintext' };
     }
-    throw new PskcError('mac_mismatch', `${field}: MAC mismatch — wrong transport key or tampered file`);
+    throw this.#pskForPasswordFile(new PskcError('mac_mismatch', `${field}: MAC mismatch — wrong transport key or tampered file`));
   }
 
   /**

@@ -1,4 +1,4 @@
-import { createCipheriv, createPublicKey, generateKeyPairSync, randomBytes, randomInt } from 'node:crypto';
+import { createCipheriv, createPublicKey, generateKeyPairSync, pbkdf2Sync, randomBytes, randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONFORMANCE_DIR } from '../support/shared';
@@ -213,6 +213,19 @@ describe('failures carry the right kind and never a secret', () => {
 
   test('wrong password: decryption_failed (or a MAC mismatch when the garbage MAC key happens to unpad)', () => {
     expectKind(() => readPskc(pbkdf2Xml, { password: 'wrong horse' }), ['decryption_failed', 'mac_mismatch']);
+  });
+
+  // The vendor sent a password-protected file and the admin gave a transport key: "invalid padding (wrong key
+  // or modified value)" sent them asking the vendor for another key, where the password was what was needed.
+  test.each(Array.from({ length: 8 }, (_, i) => i))('a pre-shared key for a password file (try %d): the refusal says the file wants a password', () => {
+    const error = expectKind(() => readPskc(pbkdf2Xml, { psk: randomBytes(16) }), ['invalid_padding', 'mac_mismatch']);
+    expect(error.message).toMatch(/this file's keys are protected with a password \(PBKDF2, RFC 6030 §6\.2\): supply the password, or the key derived from it$/);
+  });
+
+  test('the key derived from the password, given as the pre-shared key, still opens a password file', () => {
+    const salt = Buffer.from(/<Salt><Specified>([^<]+)<\/Specified><\/Salt>/.exec(pbkdf2Xml)![1], 'base64');
+    const derived = pbkdf2Sync(password, salt, 1000, 16, 'sha1');
+    expect(readPskc(pbkdf2Xml, { psk: derived }).keys.map((k) => k.secret)).toEqual(keys.map((k) => k.secret));
   });
 
   test('unknown PBKDF2 PRF: unsupported_prf', () => {
