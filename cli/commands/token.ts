@@ -126,6 +126,19 @@ function intChoice(allowed: number[]) {
   };
 }
 
+/**
+ * Filters no token can match together (a pool token belongs to no user; an active or pending one to a user)
+ * listed nothing with exit 0, which read as "no such token": a usage error instead, naming both.
+ */
+function refuseFiltersMatchingNothing(opts: { user?: string; state?: TokenState; unassigned?: boolean }): void {
+  const exclusive = (a: string, b: string, why: string) => new UsageError(`${a} and ${b} exclude each other: ${why}`);
+  if (opts.user !== undefined && opts.unassigned) throw exclusive('--user', '--unassigned', 'a token in the pool belongs to no user');
+  if (opts.user !== undefined && opts.state === 'unassigned') throw exclusive('--user', '--state unassigned', 'a token in the pool belongs to no user');
+  if (opts.unassigned && (opts.state === 'active' || opts.state === 'pending')) {
+    throw exclusive('--unassigned', `--state ${opts.state}`, `${opts.state === 'active' ? 'an active' : 'a pending'} token belongs to a user`);
+  }
+}
+
 export function tokenCommand(): Command {
   const cmd = new Command('token').description('OTP tokens: software enrollment, hardware pool, lifecycle');
 
@@ -210,6 +223,7 @@ export function tokenCommand(): Command {
     .option('--locked', 'only tokens locked now by wrong codes (unlock with `token unlock`)')
     .option('--json', 'print JSON')
     .action(async (opts, command: Command) => {
+      refuseFiltersMatchingNothing(opts);
       const { tokens, nowMs } = await withStore(command, async (store) => {
         // a user that does not exist is a mistyped name, not a user without tokens
         if (opts.user !== undefined) await store.users.get(opts.user);

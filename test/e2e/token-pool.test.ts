@@ -164,6 +164,27 @@ describe('lifecycle transitions through the CLI', () => {
   });
 });
 
+// Filters no token can match at once listed nothing, exit 0: the admin read "no such token" into an empty table.
+describe('token list: filters that exclude each other are a usage error', () => {
+  const ROWS: [string[], string][] = [
+    [['--user', 'alice', '--unassigned'], '--user and --unassigned exclude each other: a token in the pool belongs to no user'],
+    [['--user', 'alice', '--state', 'unassigned'], '--user and --state unassigned exclude each other: a token in the pool belongs to no user'],
+    [['--unassigned', '--state', 'active'], '--unassigned and --state active exclude each other: an active token belongs to a user'],
+    [['--unassigned', '--state', 'pending'], '--unassigned and --state pending exclude each other: a pending token belongs to a user'],
+  ];
+  test.each(ROWS)('token list %j', async (args, message) => {
+    const r = await cli(['token', 'list', ...args]);
+    expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 2, stdout: '', stderr: `radotp: ${message}\n` });
+  });
+
+  test('filters that fit together still list', async () => {
+    const token = await addPoolToken(t, { kind: 'hotp' });
+    await adminOf(t).disable(token.serial, 'broken');
+    const listed = JSON.parse(await ok(cli, ['token', 'list', '--json', '--unassigned', '--state', 'disabled'])) as { serial: string }[];
+    expect(listed.map((x) => x.serial)).toContain(token.serial);
+  });
+});
+
 describe('what a state means for a login', () => {
   test('unassign keeps the replay state: a code used before is refused after re-assignment', async () => {
     const { token, user } = await assigned('hotp');
