@@ -288,8 +288,9 @@ export function tokenCommand(): Command {
     .command('assign <serial> <username>')
     .description('hand a token from the pool to a user')
     .action(async (serial: string, username: string, _o, command: Command) => {
-      await changeToken(command, (admin) => admin.assign(serial, username));
+      const assigned = await changeToken(command, (admin) => admin.assign(serial, username));
       process.stdout.write(`token ${serial} assigned to ${username}\n`);
+      if (assigned.warning) process.stderr.write(`radotp: warning: ${assigned.warning}\n`);
     });
 
   cmd

@@ -142,7 +142,7 @@ export class TokenAdmin {
     return token;
   }
 
-  async assign(serial: string, username: string): Promise<TokenInfo> {
+  async assign(serial: string, username: string): Promise<Assigned> {
     const token = await this.store.tokens.get(serial);
     const user = await this.store.users.get(username);
     if (token.state === 'disabled') throw new TokenStateError(`token ${serial} is disabled (${token.disabledReason}); enable it first`);
@@ -165,7 +165,8 @@ export class TokenAdmin {
       throw userRemovedMeanwhile(e, username);
     }
     if (!assigned) throw changedMeanwhile(serial);
-    return this.changed('assign', await this.store.tokens.get(serial), 'assigned');
+    const now = await this.changed('assign', await this.store.tokens.get(serial), 'assigned');
+    return { ...now, warning: noCodeAsked(username, user.method) };
   }
 
   /** Back to the pool; the replay state (last step / counter) is kept so old codes stay spent. */
@@ -261,6 +262,20 @@ export class TokenAdmin {
  */
 function userRemovedMeanwhile(e: unknown, username: string): unknown {
   return isForeignKeyViolation(e) ? new NotFoundError(`no user named "${username}"`) : e;
+}
+
+/** A token assigned, and what the admin should know that the assignment does not change. */
+export interface Assigned extends TokenInfo {
+  readonly warning?: string;
+}
+
+/**
+ * A user whose method is password is asked for no code at login, whatever tokens they hold: the admin who
+ * handed them a token believed they now had two factors. Said, not refused: a token may be handed out first.
+ */
+function noCodeAsked(username: string, method: string): string | undefined {
+  if (method === 'token') return undefined;
+  return `${username} logs in with method ${method}, which asks for no code: run \`radotp user set ${username} --method token\` to require this token`;
 }
 
 /** Another admin changed the token between this command's read and its write: nothing was done. */

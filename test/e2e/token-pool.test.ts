@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { hashPassword } from '../../src/auth/password-hash';
 import { base32Decode } from '../../src/otp';
 import { awayFromStepBoundary, currentStep, hotpForCounter, totpForStep } from '../support/otp-codes';
 import { cliFor, newTokenUser, ok, refusalLine, type Cli } from '../support/pool-cli';
@@ -162,6 +163,24 @@ describe('lifecycle transitions through the CLI', () => {
     expect(disabled).not.toContain(pooled.serial);
     expect(await serialsOf(['--user', active.owner])).toEqual([active.serial]);
   });
+});
+
+// A token handed to a user whose method is password is never asked for: the admin believed the user now had two
+// factors, and nothing said otherwise. The assignment stands (a token may be handed out before the switch).
+test('token assign to a password-method user warns that no code is asked for until the method is token', async () => {
+  const token = await addPoolToken(t, { kind: 'hotp' });
+  const username = `pw-user-${process.pid}`;
+  const password = 'only a password';
+  await t.store.users.add({ username, passwordHash: await hashPassword(password), method: 'password' });
+  const r = await cli(['token', 'assign', token.serial, username]);
+  expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({
+    code: 0,
+    stdout: `token ${token.serial} assigned to ${username}\n`,
+    stderr: `radotp: warning: ${username} logs in with method password, which asks for no code: run \`radotp user set ${username} --method token\` to require this token\n`,
+  });
+  expect((await login(radius, username, password, '')).reply).toBe('Access-Accept'); // what the warning says
+  await ok(cli, ['user', 'set', username, '--method', 'token']);
+  expect((await login(radius, username, password, hotpCode(token, 0))).reply).toBe('Access-Accept');
 });
 
 // Filters no token can match at once listed nothing, exit 0: the admin read "no such token" into an empty table.
