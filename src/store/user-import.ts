@@ -13,6 +13,8 @@ export interface ExistingToken {
   readonly serial: string;
   readonly state: string;
   readonly username: string | null;
+  /** The end of its validity when that has passed by the database's clock (logins no longer use it), else null. */
+  readonly expiredOn: Date | null;
 }
 
 /** The user rows to write (final values) and the token assignments, as computed by the importer. */
@@ -53,10 +55,11 @@ export async function importUsersInTransaction<T>(
         .selectFrom('token')
         .leftJoin('app_user', 'app_user.id', 'token.user_id')
         .select(['token.serial', 'token.state', 'app_user.username'])
+        .select(sql<Date | null>`CASE WHEN token.valid_to <= now() THEN token.valid_to END`.as('expired_on'))
         .where('token.serial', 'in', serials.slice(i, i + CHUNK))
         .forUpdate(['token'])
         .execute();
-      for (const r of rows) tokens.set(r.serial, { serial: r.serial, state: r.state, username: r.username });
+      for (const r of rows) tokens.set(r.serial, { serial: r.serial, state: r.state, username: r.username, expiredOn: r.expired_on });
     }
     const write = await plan(users, tokens);
     for (let i = 0; i < write.users.length; i += CHUNK) {

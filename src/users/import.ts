@@ -126,6 +126,10 @@ export function planUserImport(
       if (t.state === 'disabled') throw new ImportError(`${where} is disabled`);
       if (t.username && t.username !== r.username) throw new ImportError(`${where} is already assigned to ${t.username}`);
       if (t.state === 'pending') throw new ImportError(`${where} is a pending software token`);
+      // as `token assign` (TokenAdmin.assign): a login never uses a token past the end of its validity
+      if (t.expiredOn && t.username !== r.username) {
+        throw new ImportError(`${where} expired on ${t.expiredOn.toISOString()} (the end of its validity): it would never log ${r.username} in`);
+      }
       if (t.username !== r.username) {
         assignments.push({ serial: r.tokenSerial, username: r.username });
         summary.tokensAssigned++;

@@ -116,11 +116,16 @@ describe('one bad line imports nothing and is named', () => {
     taken: PoolToken;
     takenBy: string;
     disabled: PoolToken;
+    /** A pool token whose validity ended at `expiredOn`. */
+    expired: PoolToken;
+    expiredOn: Date;
   }
   const ROWS: [string, (c: Ctx) => string[], number, (c: Ctx) => string][] = [
     ['unknown token', (c) => [HEADER, c.good, c.good2, `${c.gina},,token,NO-SUCH-TOKEN`], 4, () => 'token NO-SUCH-TOKEN does not exist'],
     ['token already assigned to someone else', (c) => [HEADER, c.good, c.good2, `${c.gina},,token,${c.taken.serial}`], 4, (c) => `token ${c.taken.serial} is already assigned to ${c.takenBy}`],
     ['disabled token', (c) => [HEADER, c.good, `${c.gina},,token,${c.disabled.serial}`, c.good2], 3, (c) => `token ${c.disabled.serial} is disabled`],
+    // as `token assign`: logins never use a token past the end of its validity, so its user was refused every code
+    ['token past its validity end', (c) => [HEADER, c.good, `${c.gina},,token,${c.expired.serial}`, c.good2], 3, (c) => `token ${c.expired.serial} expired on ${c.expiredOn.toISOString()} (the end of its validity): it would never log ${c.gina} in`],
     ['duplicate user', (c) => [HEADER, c.good, `${c.gina},,,`, c.good2, `${c.gina},,token,`], 5, (c) => `user "${c.gina}" already appears on line 3`],
     ['one token given twice', (c) => [HEADER, c.good, `${c.gina},,token,${c.pool.serial}`], 3, (c) => `token ${c.pool.serial} is already given to another user on line 2`],
     ['too few columns', (c) => [HEADER, c.good, c.good2, `${c.gina},,token`], 4, () => 'expected 4 fields, got 3'],
@@ -138,8 +143,10 @@ describe('one bad line imports nothing and is named', () => {
 
   test.each(ROWS)('%s', async (_name, lines, lineNo, reason) => {
     const [pool, taken, disabled] = [await addPoolToken(t, { kind: 'hotp' }), await addPoolToken(t, { kind: 'hotp' }), await addPoolToken(t, { kind: 'hotp' })];
+    const expiredOn = new Date(Date.now() - 60_000);
+    const expired = await addPoolToken(t, { kind: 'hotp', validTo: expiredOn });
     const goodUser = fresh('good');
-    const c: Ctx = { good: `${goodUser},,token,${pool.serial}`, good2: `${fresh('good2')},,,`, gina: fresh('gina'), password: fresh('gina-pw'), pool, taken, takenBy: fresh('owner'), disabled };
+    const c: Ctx = { good: `${goodUser},,token,${pool.serial}`, good2: `${fresh('good2')},,,`, gina: fresh('gina'), password: fresh('gina-pw'), pool, taken, takenBy: fresh('owner'), disabled, expired, expiredOn };
     await t.store.users.add({ username: c.takenBy, passwordHash: null, method: 'token' });
     await adminOf(t).assign(taken.serial, c.takenBy);
     await adminOf(t).disable(disabled.serial, 'broken');
