@@ -122,10 +122,10 @@ export class KeyMaterial {
   }
 
   #resolve(value: EncryptedData, fallbackAlgorithm?: string): Resolved & { algorithm: string } {
-    if (!this.#hasAnyMaterial()) {
-      throw new PskcError('no_key_available', 'the value is encrypted and no decryption key, password or private key was supplied');
-    }
     const algorithm = value.algorithm ?? this.#ctx.defaultAlgorithm ?? fallbackAlgorithm;
+    if (!this.#hasAnyMaterial()) {
+      throw new PskcError('no_key_available', `the values are encrypted and nothing to decrypt them was supplied: this file needs ${this.#neededMaterial(algorithm)}`);
+    }
     if (algorithm === undefined) {
       throw new PskcError('missing_encryption_algorithm', 'an encrypted value names no EncryptionMethod algorithm');
     }
@@ -133,6 +133,16 @@ export class KeyMaterial {
     if (!spec) throw new PskcError('unsupported_encryption_algorithm', `unsupported encryption algorithm ${shown(algorithm)}`);
     const key = spec.type === 'rsa' ? this.#rsaKey() : this.transportKey(spec);
     return { spec, key, algorithm };
+  }
+
+  /**
+   * What opens this file's values, for an admin who supplied nothing: RFC 6030 §6.2 (EncryptionKey/DerivedKey:
+   * a password), §6.3 (an RSA algorithm: the private key), else §6.1 (a pre-shared key).
+   */
+  #neededMaterial(algorithm: string | undefined): string {
+    if (this.#ctx.derivation) return 'the password its transport key is derived from (PBKDF2, RFC 6030 §6.2)';
+    if (algorithm !== undefined && lookupCipher(algorithm)?.type === 'rsa') return 'the RSA private key its values are encrypted to (RFC 6030 §6.3)';
+    return 'the pre-shared transport key (RFC 6030 §6.1)';
   }
 
   #decrypt(resolved: Resolved, cipher: Buffer, field: string): Buffer {

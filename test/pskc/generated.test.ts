@@ -246,6 +246,17 @@ describe('failures carry the right kind and never a secret', () => {
     expectKind(() => readPskc(rsaXml, { privateKeyPem: other }), 'decryption_failed');
   });
 
+  // The admin who forgot the flag was told "no decryption key, password or private key was supplied": which one
+  // the vendor's file needs was left to them to find out.
+  test.each([
+    ['a pre-shared key', () => xml, 'this file needs the pre-shared transport key (RFC 6030 §6.1)'],
+    ['a password', () => pbkdf2Xml, 'this file needs the password its transport key is derived from (PBKDF2, RFC 6030 §6.2)'],
+    ['an RSA key', () => rsaXml, 'this file needs the RSA private key its values are encrypted to (RFC 6030 §6.3)'],
+  ])('nothing supplied for a file protected with %s: no_key_available, saying what the file needs', (_what, file, needs) => {
+    const error = expectKind(() => readPskc(file(), {}), 'no_key_available');
+    expect(error.message).toMatch(new RegExp(`: the values are encrypted and nothing to decrypt them was supplied: ${needs.replace(/[().§]/g, '\\$&')}$`));
+  });
+
   test('PKCS#12 with the wrong password, or a broken PEM: invalid_private_key', () => {
     expectKind(() => readPskc(rsaXml, { pkcs12: pkcs12Of(testKeyPem, 'right'), pkcs12Password: 'wrong' }), 'invalid_private_key');
     expectKind(() => readPskc(rsaXml, { privateKeyPem: '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----' }), 'invalid_private_key');
