@@ -125,7 +125,7 @@ export function addImportCommand(token: Command): void {
     .option('--password-stdin', 'read the PBKDF2 password from standard input')
     .option('--private-key <file>', 'RSA private key (PEM) or PKCS#12 (.p12) for asymmetric key transport', fileName)
     .option('--private-key-password-stdin', "read the PKCS#12 file's password from standard input")
-    .option('--skip-existing', 'leave tokens whose serial already exists alone (otherwise they fail the import)')
+    .option('--skip-existing', 'leave tokens whose serial already exists alone (otherwise they fail the import); one there with another seed still fails it')
     .option('--dry-run', 'decrypt and check everything, write nothing')
     .option('--json', 'print the summary as JSON (no progress bar)')
     .action(async (file: string, opts, command: Command) => {

@@ -298,6 +298,22 @@ export class TokenRepository {
   }
 
   /**
+   * Of these tokens about to be inserted, those whose serial is in radotp already, and whether the token there
+   * holds the same seed (by the fingerprints of migration 0012): `unknown` where they cannot be compared (a
+   * token stored without one, by an older node, or under another key during a key roll-out).
+   */
+  async existingSeeds(tokens: readonly NewToken[], db: Db = this.db): Promise<Map<string, 'same' | 'other' | 'unknown'>> {
+    const found = new Map<string, 'same' | 'other' | 'unknown'>();
+    const bySerial = new Map(tokens.map((t) => [t.serial, t]));
+    const serials = [...bySerial.keys()];
+    for (let i = 0; i < serials.length; i += 5000) {
+      const rows = await db.selectFrom('token').select(['serial', 'seed_fingerprint']).where('serial', 'in', serials.slice(i, i + 5000)).execute();
+      for (const r of rows) found.set(r.serial, compareFingerprints(r.seed_fingerprint, this.keys.fingerprint(bySerial.get(r.serial)!.seed)));
+    }
+    return found;
+  }
+
+  /**
    * Of these tokens about to be inserted, those whose serial a deleted token had: whether its replay state
    * will be kept (the same seed, or one that cannot be compared) or not applied (a new seed). Asks the
    * function the insert trigger uses (migration 0012), so what an import reports is what the insert does.
@@ -501,6 +517,17 @@ export class TokenRepository {
     const r = await expiredPendingDeletion(this.db).executeTakeFirst();
     return Number(r.numDeletedRows);
   }
+}
+
+/**
+ * Fingerprints (KeyRing.fingerprint) start with the id of the key they were made under, followed by a 32-byte
+ * HMAC: made under different keys, they say nothing about the seeds.
+ */
+function compareFingerprints(stored: Buffer | null, fresh: Buffer): 'same' | 'other' | 'unknown' {
+  if (stored === null || stored.length !== fresh.length) return 'unknown';
+  const idLength = fresh.length - 32;
+  if (!stored.subarray(0, idLength).equals(fresh.subarray(0, idLength))) return 'unknown';
+  return stored.equals(fresh) ? 'same' : 'other';
 }
 
 /**

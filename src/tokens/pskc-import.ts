@@ -115,7 +115,7 @@ export function tokenFromPskc(k: PskcKey): NewToken {
  */
 export async function importPskcFile(
   db: Db,
-  tokens: Pick<TokenRepository, 'insertMany' | 'existingSerials' | 'lockForImport' | 'retiredSerials'>,
+  tokens: Pick<TokenRepository, 'insertMany' | 'existingSeeds' | 'lockForImport' | 'retiredSerials'>,
   file: string,
   decryption: PskcDecryption,
   opts: { dryRun: boolean; skipExisting: boolean; onKey?: () => void },
@@ -127,10 +127,19 @@ export async function importPskcFile(
     let batch: { token: NewToken; where: string }[] = [];
     const flush = async () => {
       if (batch.length === 0) return;
-      const existing = await tokens.existingSerials(batch.map((b) => b.token.serial), tx);
+      const existing = await tokens.existingSeeds(batch.map((b) => b.token), tx);
       const clash = batch.find((b) => existing.has(b.token.serial));
       if (clash && !opts.skipExisting) {
         throw new TokenImportError(`${clash.where}: serial ${shown(clash.token.serial)} is already in radotp (use --skip-existing to leave existing tokens alone)`);
+      }
+      // --skip-existing is for a file imported again: a serial holding another seed in radotp is another token
+      // (re-keyed, or another vendor's), and skipping it left the old seed to refuse every code of the new one.
+      const rekeyed = batch.find((b) => existing.get(b.token.serial) === 'other');
+      if (rekeyed) {
+        throw new TokenImportError(
+          `${rekeyed.where}: serial ${shown(rekeyed.token.serial)} is already in radotp with another seed (a re-keyed token, or another token under the same serial): ` +
+            '--skip-existing leaves only the same token alone; delete the one in radotp to import this one',
+        );
       }
       const fresh = batch.filter((b) => !existing.has(b.token.serial)).map((b) => b.token);
       summary.skippedExisting += batch.length - fresh.length;

@@ -271,6 +271,24 @@ describe('serials already in the pool', () => {
     for (const k of [second[0], second[2]]) expect((await t.store.tokens.get(k.serial)).state).toBe('unassigned');
   });
 
+  // --skip-existing is for the same file imported again. A serial already in the pool holding ANOTHER seed (a
+  // re-keyed token, another vendor's serial) was skipped as silently: the pool kept the old seed, "imported",
+  // and the user handed that token was refused every code of the device in hand.
+  test('--skip-existing refuses a serial already in the pool with another seed, naming it; the same seed is skipped', async () => {
+    const { first, file } = await overlapping(); // the same key (same seed) as the pool's: skipped, as above
+    expect(await ok(cli, ['token', 'import', file, '--skip-existing'])).toBe('imported 2 token(s) (2 hotp) into the pool, skipped 1 existing\n');
+
+    const rekeyed = { ...first[0], secret: randomBytes(20) };
+    const xml = writePskc([hotpKey(), rekeyed], { kind: 'plain' });
+    const other = path.join(t.dir, `rekeyed-${randomBytes(4).toString('hex')}.xml`);
+    fs.writeFileSync(other, xml);
+    const line = await expectRefused(other, ['--skip-existing'], undefined, /is already in radotp with another seed/);
+    expect(line).toBe(
+      `radotp: ${other}: key 1 (serial ${rekeyed.serial}), line ${lineOfKeyPackage(xml, 1)}: serial ${rekeyed.serial} is already in radotp with another seed ` +
+        '(a re-keyed token, or another token under the same serial): --skip-existing leaves only the same token alone; delete the one in radotp to import this one; nothing imported',
+    );
+  });
+
   // The issue: any refusal "says which key (serial, line) and why". This one names only the serial.
   test('the duplicate-serial refusal names the key and its line like every other refusal', async () => {
     const { second, file, xml } = await overlapping();
