@@ -1,6 +1,7 @@
 import { andThen, type Awaitable } from '../lang/awaitable';
 import { findHotpMatch, findOcraMatch, findTotpMatch, parseOcraSuite, totpParamsOf, type OcraSuite } from '../otp';
 import type { KeyRing } from '../secrets/keyring';
+import { MAX_NEXT_COUNTER } from '../store/schema';
 import type { LastSpend, LoginToken, TokenRepository } from '../store/tokens';
 
 export interface VerifierSettings {
@@ -73,7 +74,7 @@ export class TokenVerifier {
             ? { nextCounter: t.nextCounter > 20n ? t.nextCounter - 20n : 0n, lookAhead: Number(t.nextCounter > 20n ? 20n : t.nextCounter) }
             : { nextCounter: t.nextCounter, lookAhead: this.settings.hotpLookAhead },
         );
-        return m && { kind: 'counter', counter: m.counter };
+        return m && m.counter < MAX_NEXT_COUNTER ? { kind: 'counter', counter: m.counter } : null;
       }
       case 'ocra': {
         if (ocraQuestion === undefined || spentToo) return null;
@@ -85,6 +86,7 @@ export class TokenVerifier {
           now: suite.timeStepSeconds ? now : undefined,
           timeWindow: suite.timeStepSeconds ? this.settings.totpWindow : undefined,
         });
+        if (m?.counter !== undefined && m.counter >= MAX_NEXT_COUNTER) return null;
         return m && { kind: 'ocra', step: m.timestep, counter: m.counter };
       }
     }

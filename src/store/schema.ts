@@ -137,3 +137,10 @@ export interface Database {
   audit_event: AuditEventTable;
   audit_batch: AuditBatchTable;
 }
+
+/**
+ * The largest next counter a token row can hold: `next_counter` is a bigint ("-9223372036854775808 to
+ * +9223372036854775807", PostgreSQL Numeric Types). A code at this counter or beyond leaves no next counter
+ * to store, so it cannot be accepted: the token is used up (RFC 4226 §7.2 forbids accepting it twice).
+ */
+export const MAX_NEXT_COUNTER = 2n ** 63n - 1n;

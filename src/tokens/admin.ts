@@ -5,7 +5,7 @@ import type { CodeCheck, TokenVerifier } from '../auth/token-verifier';
 import type { AdminAuditWriter } from '../store/audit';
 import { isForeignKeyViolation, NotFoundError, StoreConflictError } from '../store/errors';
 import type { Store } from '../store/open';
-import type { DisabledReason, TokenState } from '../store/schema';
+import { MAX_NEXT_COUNTER, type DisabledReason, type TokenState } from '../store/schema';
 import type { TokenInfo } from '../store/tokens';
 
 /** An admin request the token's state does not allow; one clear line for the CLI. */
@@ -236,7 +236,8 @@ export class TokenAdmin {
     let ok = false;
     if (t.kind === 'hotp') {
       const m = resyncHotp(t.seed, code1, code2, { algorithm: t.algorithm, digits: t.digits }, { nextCounter: t.nextCounter, window: this.settings.resyncWindowHotp ?? 1000 });
-      ok = !!m && (await this.store.tokens.setResync(serial, { nextCounter: m.counter + 1n }));
+      // past the last counter a token row holds (MAX_NEXT_COUNTER): used up, as for a login
+      ok = !!m && m.counter < MAX_NEXT_COUNTER && (await this.store.tokens.setResync(serial, { nextCounter: m.counter + 1n }));
     } else if (t.kind === 'totp') {
       const window = Math.ceil((this.settings.resyncWindowSeconds ?? 86400) / t.period);
       const m = resyncTotp(
