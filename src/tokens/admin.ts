@@ -253,7 +253,14 @@ export class TokenAdmin {
       throw new TokenStateError(`token ${serial} is an OCRA token; challenge-response tokens need no resync`);
     }
     if (!ok) throw new TokenStateError(`codes are not two consecutive codes of token ${serial} within the resync window (or were already used)`);
-    return this.changed('resync', await this.store.tokens.get(serial), 'resynced');
+    // From where to where: what a reviewer of the trail needs to tell a fix from a rewind (CVE-2019-12887).
+    const now = await this.store.tokens.get(serial);
+    // Counters go up to 2^63: as text, since JSON numbers are exact only to 2^53.
+    const detail =
+      t.kind === 'totp'
+        ? { driftSecondsBefore: t.drift * t.period, driftSeconds: now.drift * now.period }
+        : { nextCounterBefore: String(t.nextCounter), nextCounter: String(now.nextCounter) };
+    return this.changed('resync', now, 'resynced', { detail });
   }
 }
 

@@ -330,6 +330,8 @@ describe('resync', () => {
     // the one resync that moved the counter is in the audit trail; the refused pairs changed nothing
     const resyncs = (await t.store.audit.recent({ username: user.username, limit: 100 })).filter((r) => r.method === 'token resync');
     expect(resyncs.map((r) => [r.result, r.reason, r.tokenSerial])).toEqual([['admin', 'resynced', token.serial]]);
+    // where it moved the counter, from where: what a reviewer of the trail needs to tell a fix from a rewind
+    expect(resyncs[0]!.detail).toEqual({ admin: expect.any(String), nextCounterBefore: String(token.counter), nextCounter: String(token.counter + 502n) });
   });
 
   test('TOTP: a clock 10 minutes fast is rejected, resynced, accepted, and token show --json reports the drift', async () => {
@@ -358,6 +360,8 @@ describe('resync', () => {
       expect([why, r.code === 0 ? r.stdout : refusalLine(r)]).toEqual([why, expect.stringContaining('within the resync window (or were already used)')]);
     }
     expect((await t.store.tokens.get(token.serial)).lastStep).toBe(BigInt(now + 11));
+    const resynced = (await t.store.audit.recent({ username: user.username, limit: 100 })).filter((r) => r.method === 'token resync');
+    expect(resynced.map((r) => r.detail)).toEqual([{ admin: expect.any(String), driftSecondsBefore: 0, driftSeconds: 600 }]);
     // the device's clock is set right again: its codes are before the last accepted step, and the refusal says
     // until when codes count as used, and the two ways out
     const corrected = await cli(['token', 'resync', token.serial, deviceCode(0), deviceCode(1)]);
