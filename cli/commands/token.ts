@@ -297,8 +297,10 @@ export function tokenCommand(): Command {
     .command('unassign <serial>')
     .description('return a hardware token to the pool (its used codes stay used)')
     .action(async (serial: string, _o, command: Command) => {
-      await changeToken(command, (admin) => admin.unassign(serial));
-      process.stdout.write(`token ${serial} returned to the pool\n`);
+      const t = await changeToken(command, (admin) => admin.unassign(serial));
+      // a lost or stolen token stays disabled in the pool (TokenAdmin.unassign): say so, or it reads as ready to hand out
+      const still = t.state === 'disabled' ? `, still disabled (${t.disabledReason}): enable it before handing it out again` : '';
+      process.stdout.write(`token ${serial} returned to the pool${still}\n`);
     });
 
   cmd

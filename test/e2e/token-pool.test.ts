@@ -66,7 +66,13 @@ describe('lifecycle transitions through the CLI', () => {
     { start: 'active', command: (c) => ['unassign', c.serial], outcome: { said: (c) => `token ${c.serial} returned to the pool` }, after: { state: 'unassigned', user: null } },
     { start: 'unassigned', command: (c) => ['unassign', c.serial], outcome: { refused: (c) => `token ${c.serial} is not assigned` } },
     // a lost token leaves its user but stays disabled: it must not come back into circulation unnoticed
-    { start: 'disabled, assigned', command: (c) => ['unassign', c.serial], outcome: { said: (c) => `token ${c.serial} returned to the pool` }, after: { state: 'disabled', user: null, reason: 'lost' } },
+    // ... and the admin is told so: "returned to the pool" alone read as ready to hand out again
+    {
+      start: 'disabled, assigned',
+      command: (c) => ['unassign', c.serial],
+      outcome: { said: (c) => `token ${c.serial} returned to the pool, still disabled (lost): enable it before handing it out again` },
+      after: { state: 'disabled', user: null, reason: 'lost' },
+    },
     { start: 'active', command: (c) => ['disable', c.serial, '--reason', 'stolen', '--note', 'train'], outcome: { said: (c) => `token ${c.serial} disabled (stolen)` }, after: { state: 'disabled', user: 'owner', reason: 'stolen' } },
     { start: 'unassigned', command: (c) => ['disable', c.serial, '--reason', 'broken'], outcome: { said: (c) => `token ${c.serial} disabled (broken)` }, after: { state: 'disabled', user: null, reason: 'broken' } },
     { start: 'disabled, assigned', command: (c) => ['disable', c.serial, '--reason', 'retired'], outcome: { refused: (c) => `token ${c.serial} is already disabled (lost)` } },
