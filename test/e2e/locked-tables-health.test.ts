@@ -6,6 +6,7 @@ import { Code } from '../../src/radius/types';
 import { accessRequest, authenticate, sendRaw } from '../support/radius-client';
 import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
 import { waitFor } from '../support/wait-for';
+import { logLines } from '../support/log-lines';
 
 /*
  * A database that answers, yet holds the tables every login writes under a lock (an ALTER TABLE, a VACUUM FULL,
@@ -30,13 +31,7 @@ describe('tables logins need, locked by another session', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
   /** The health check's warnings that the database is down, as logged. */
-  const downWarnings = () =>
-    fs
-      .readFileSync(logFile, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as { level: number; msg: string; why?: string; table?: string })
-      .filter((l) => l.level === 40 && l.why !== undefined);
+  const downWarnings = () => logLines<{ why?: string; table?: string }>(logFile).filter((l) => l.level === 40 && l.why !== undefined);
 
   const healthz = async () => (await fetch(`http://127.0.0.1:${t.httpPort}/healthz`, { signal: AbortSignal.timeout(8000) })).status;
   const statusServer = async () => (await sendRaw(accessRequest({ secret: TEST_SECRET, code: Code.StatusServer }).datagram, { port: t.port, timeoutMs: 500 }))?.[0] ?? null;

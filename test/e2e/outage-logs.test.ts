@@ -6,6 +6,7 @@ import { authenticate } from '../support/radius-client';
 import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { waitFor } from '../support/wait-for';
+import { logLines } from '../support/log-lines';
 
 /*
  * What an operator's log says while the database is away. Jobs that retry on a timer (reloading the RADIUS
@@ -22,12 +23,7 @@ describe('log lines during a database outage', () => {
   let t: TestServer;
   let dir: string;
   let logFile: string;
-  const lines = () =>
-    fs
-      .readFileSync(logFile, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as { msg: string; level: number });
+  const lines = () => logLines(logFile);
   const count = (msg: RegExp) => lines().filter((l) => msg.test(l.msg)).length;
 
   beforeAll(async () => {

@@ -6,6 +6,7 @@ import { authenticate } from '../support/radius-client';
 import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { waitFor } from '../support/wait-for';
+import { logLines } from '../support/log-lines';
 
 /*
  * The DBA of a PostgreSQL that several radotp nodes share sets a timeout of PostgreSQL's own on radotp's role
@@ -48,12 +49,7 @@ describe.each(settings)("a login statement canceled by PostgreSQL's own %s (%s, 
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  const lines = () =>
-    fs
-      .readFileSync(logFile, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as { msg: string; level: number; setting?: string; sqlstate?: string; err?: string });
+  const lines = () => logLines<{ setting?: string; sqlstate?: string; err?: string }>(logFile);
   const login = () => authenticate(t.port, { username: 'alice', password: PASSWORD, secret: TEST_SECRET, timeoutMs: 3000 });
 
   test('the NAS gets no answer, the audit trail says database_timeout, and one warning names the setting', async () => {

@@ -5,6 +5,7 @@ import pg from 'pg';
 import { authenticate } from '../support/radius-client';
 import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
 import { waitFor } from '../support/wait-for';
+import { logLines } from '../support/log-lines';
 
 /*
  * A login whose statement waits on a lock another session holds (an ALTER TABLE, a LOCK TABLE run by hand)
@@ -28,12 +29,7 @@ describe('a login statement that outlives database.queryTimeout', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  const lines = () =>
-    fs
-      .readFileSync(logFile, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as { msg: string; level: number; setting?: string; value?: unknown });
+  const lines = () => logLines<{ setting?: string; value?: unknown }>(logFile);
   const login = () => authenticate(t.port, { username: 'alice', password: PASSWORD, secret: TEST_SECRET, timeoutMs: 2000 });
 
   test('is fail database_timeout in the metrics and the audit trail, and one warning names the setting', async () => {

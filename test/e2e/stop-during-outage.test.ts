@@ -5,6 +5,7 @@ import { PluggableProxy } from '../support/pluggable-proxy';
 import { authenticate } from '../support/radius-client';
 import { startTestServer, TEST_SECRET } from '../support/server';
 import { createTestDatabase } from '../support/test-database';
+import { logLines } from '../support/log-lines';
 
 /*
  * A server stopped (a restart, a deploy) while the database is away cannot write the audit events it still
@@ -27,11 +28,7 @@ test('stopping while the database is away says, as an error, how many audit even
     }
     await t.server.stop();
     await new Promise((r) => setTimeout(r, 200)); // the log stream's last write
-    const lines = fs
-      .readFileSync(logFile, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as { level: number; msg: string; lost?: number });
+    const lines = logLines<{ lost?: number }>(logFile);
     const lost = lines.filter((l) => /audit events? (were )?lost/.test(l.msg));
     expect(lost).toEqual([expect.objectContaining({ level: 50, lost: 2 })]);
   } finally {
