@@ -326,13 +326,18 @@ describe('as root, on the data of radotp run by an ordinary user', () => {
   // with the owner's server stopped and a dataDir 'postgres' could enter, it failed with "could not access the
   // server configuration file … Permission denied".
   const NOBODY = { uid: 65534, gid: 65534 };
-  test.each([['while its server runs'], ['while it is stopped']])('%s: root uses that cluster, run as its owner', async (when) => {
-    if (process.getuid?.() !== 0) return; // only root can be another user
-    const home = join(scratch, `owned-${dataDirs.length}`);
+  /** A home folder (0755) of the user playing the service account, and the dataDir to be made in it (cleaned up after). */
+  const nobodysHome = (name: string): { home: string; dataDir: string } => {
+    const home = join(scratch, `${name}-${dataDirs.length}`);
     mkdirSync(home, { mode: 0o755 });
     chownSync(home, NOBODY.uid, NOBODY.gid);
     const dataDir = join(home, 'data');
     dataDirs.push(dataDir);
+    return { home, dataDir };
+  };
+  test.each([['while its server runs'], ['while it is stopped']])('%s: root uses that cluster, run as its owner', async (when) => {
+    if (process.getuid?.() !== 0) return; // only root can be another user
+    const { dataDir } = nobodysHome('owned');
     const digest = createHash('sha256').update(dataDir).digest('hex').slice(0, 12);
     fallbackDirs.push(`/var/lib/radotp/embedded-${digest}`); // where root used to put a cluster of its own
 
@@ -371,11 +376,7 @@ describe('as root, on the data of radotp run by an ordinary user', () => {
     'root does not follow a postgres.location the owner wrote: %s',
     async (_name, location) => {
       if (process.getuid?.() !== 0) return;
-      const home = join(scratch, `forged-${dataDirs.length}`);
-      mkdirSync(home, { mode: 0o755 });
-      chownSync(home, NOBODY.uid, NOBODY.gid);
-      const dataDir = join(home, 'data');
-      dataDirs.push(dataDir);
+      const { dataDir } = nobodysHome('forged');
       mkdirSync(dataDir, { mode: 0o700 });
       chownSync(dataDir, NOBODY.uid, NOBODY.gid);
       const victim = join(scratch, `victim-dir-${dataDirs.length}`);
@@ -404,11 +405,7 @@ describe('as root, on the data of radotp run by an ordinary user', () => {
     ['postgres.log', 'fifo'],
   ] as const)('root does not write through what the owner made of %s: a %s', async (name, plant) => {
     if (process.getuid?.() !== 0) return;
-    const home = join(scratch, `symlinked-${dataDirs.length}`);
-    mkdirSync(home, { mode: 0o755 });
-    chownSync(home, NOBODY.uid, NOBODY.gid);
-    const dataDir = join(home, 'data');
-    dataDirs.push(dataDir);
+    const { dataDir } = nobodysHome('symlinked');
     const owner = Radotp.start(dataDir, NOBODY);
     await owner.acquired();
     await owner.release();
@@ -433,11 +430,7 @@ describe('as root, on the data of radotp run by an ordinary user', () => {
     if (process.getuid?.() !== 0) return;
     const ORPHAN = 4242;
     if (spawnSync('id', [String(ORPHAN)]).status === 0) return; // that uid must have no passwd entry here
-    const home = join(scratch, `orphaned-${dataDirs.length}`);
-    mkdirSync(home, { mode: 0o755 });
-    chownSync(home, NOBODY.uid, NOBODY.gid);
-    const dataDir = join(home, 'data');
-    dataDirs.push(dataDir);
+    const { home, dataDir } = nobodysHome('orphaned');
     fallbackDirs.push(`/var/lib/radotp/embedded-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`);
     const owner = Radotp.start(dataDir, NOBODY);
     await query((await owner.acquired()).url!, 'CREATE TABLE theirs (x int); INSERT INTO theirs VALUES (7)');
@@ -457,11 +450,7 @@ describe('as root, on the data of radotp run by an ordinary user', () => {
   // not read who held it, so could not tell its holder was dead, and waited out the 120 s lock timeout.
   test("a start lock left by root killed with -9: the owner's next start takes it over at once", async () => {
     if (process.getuid?.() !== 0) return;
-    const home = join(scratch, `stale-lock-${dataDirs.length}`);
-    mkdirSync(home, { mode: 0o755 });
-    chownSync(home, NOBODY.uid, NOBODY.gid);
-    const dataDir = join(home, 'data');
-    dataDirs.push(dataDir);
+    const { dataDir } = nobodysHome('stale-lock');
     // The service has run before: its cluster exists, so the owner's start below is quick.
     const service = Radotp.start(dataDir, NOBODY);
     await service.acquired();
