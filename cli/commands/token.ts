@@ -320,6 +320,7 @@ export function tokenCommand(): Command {
     .action(async (serial: string, _o, command: Command) => {
       const t = await changeToken(command, (admin) => admin.enable(serial));
       process.stdout.write(`token ${serial} enabled (${t.state})\n`);
+      if (t.warning) process.stderr.write(`radotp: warning: ${t.warning}\n`);
     });
 
   cmd

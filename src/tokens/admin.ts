@@ -142,7 +142,7 @@ export class TokenAdmin {
     return token;
   }
 
-  async assign(serial: string, username: string): Promise<Assigned> {
+  async assign(serial: string, username: string): Promise<ChangedToken> {
     const token = await this.store.tokens.get(serial);
     const user = await this.store.users.get(username);
     if (token.state === 'disabled') throw new TokenStateError(`token ${serial} is disabled (${token.disabledReason}); enable it first`);
@@ -193,14 +193,15 @@ export class TokenAdmin {
     return this.changed('disable', await this.store.tokens.get(serial), 'disabled', { detail: { disabledReason: reason } });
   }
 
-  async enable(serial: string): Promise<TokenInfo> {
+  async enable(serial: string): Promise<ChangedToken> {
     const token = await this.store.tokens.get(serial);
     if (token.state !== 'disabled') throw new TokenStateError(`token ${serial} is not disabled`);
     const state: TokenState = !token.username ? 'unassigned' : token.pendingExpiresAt ? 'pending' : 'active';
     // The state to go back to follows from the user as read: an unassign committed meanwhile would
     // otherwise leave an active token that belongs to nobody (and that `token assign` then refuses).
     if (!(await this.store.tokens.update(serial, { state, disabled_reason: null, disabled_note: null }, { state: ['disabled'], userId: token.userId }))) throw changedMeanwhile(serial);
-    return this.changed('enable', await this.store.tokens.get(serial), 'enabled');
+    const now = await this.changed('enable', await this.store.tokens.get(serial), 'enabled');
+    return { ...now, warning: expiredUnused(now, this.clock()) };
   }
 
   async describe(serial: string, text: string): Promise<TokenInfo> {
@@ -272,9 +273,20 @@ function userRemovedMeanwhile(e: unknown, username: string): unknown {
   return isForeignKeyViolation(e) ? new NotFoundError(`no user named "${username}"`) : e;
 }
 
-/** A token assigned, and what the admin should know that the assignment does not change. */
-export interface Assigned extends TokenInfo {
+/** A token as a change left it, and what the admin should know that the change does not change. */
+export interface ChangedToken extends TokenInfo {
   readonly warning?: string;
+}
+
+/**
+ * A token past the end of its validity (the PSKC file's ExpiryDate) is used by no login (see
+ * TokenRepository.usableForUser): enabled again, its user is refused every code. Said, not refused: enabling
+ * is undoing a disable, and the token's state is the admin's to restore.
+ */
+function expiredUnused(token: TokenInfo, nowSeconds: number): string | undefined {
+  if (token.validTo === null || token.validTo.getTime() > nowSeconds * 1000) return undefined;
+  const instead = token.username ? `give ${token.username} another token` : 'it cannot be handed out';
+  return `token ${token.serial} expired on ${token.validTo.toISOString()} (the end of its validity): no login uses it; ${instead}`;
 }
 
 /**

@@ -37,21 +37,21 @@ async function assigned(kind: 'hotp' | 'totp' = 'hotp'): Promise<{ token: PoolTo
 const hotpCode = (token: PoolToken, offset: number | bigint) => hotpForCounter(token.secret, token.counter + BigInt(offset));
 
 describe('lifecycle transitions through the CLI', () => {
-  type Start = 'unassigned' | 'active' | 'disabled, in the pool' | 'disabled, assigned' | 'pending' | 'unassigned, expired';
+  type Start = 'unassigned' | 'active' | 'disabled, in the pool' | 'disabled, assigned' | 'pending' | 'unassigned, expired' | 'disabled, assigned, expired';
   interface Ctx {
     serial: string;
     owner: string;
     other: string;
     /** The code the token shows at this HOTP counter (the pending token is an app's, enrolled at counter 0). */
     code: (counter: number) => string;
-    /** The end of the validity of the 'unassigned, expired' token. */
+    /** The end of the validity of an expired token. */
     validTo?: Date;
   }
   interface Row {
     start: Start;
     command: (c: Ctx) => string[];
     /** stdout of an allowed transition, or the refusal line (without "radotp: "). */
-    outcome: { said: (c: Ctx) => string } | { refused: (c: Ctx) => string };
+    outcome: { said: (c: Ctx) => string; warned?: (c: Ctx) => string } | { refused: (c: Ctx) => string };
     /** The token afterwards; unchanged when refused. */
     after?: { state: string; user: 'owner' | 'other' | null; reason?: string | null };
   }
@@ -103,6 +103,17 @@ describe('lifecycle transitions through the CLI', () => {
       command: (c) => ['assign', c.serial, c.other],
       outcome: { refused: (c) => `token ${c.serial} expired on ${c.validTo!.toISOString()} (the end of its validity): it would never log ${c.other} in` },
     },
+    // Enabled again (it was disabled while it could still be used), an expired token stays unused by every login:
+    // it used to come back as "enabled (active)" with nothing said, and its user was refused every code.
+    {
+      start: 'disabled, assigned, expired',
+      command: (c) => ['enable', c.serial],
+      outcome: {
+        said: (c) => `token ${c.serial} enabled (active)`,
+        warned: (c) => `token ${c.serial} expired on ${c.validTo!.toISOString()} (the end of its validity): no login uses it; give ${c.owner} another token`,
+      },
+      after: { state: 'active', user: 'owner', reason: null },
+    },
   ];
 
   async function prepare(start: Start): Promise<Ctx> {
@@ -113,9 +124,14 @@ describe('lifecycle transitions through the CLI', () => {
       const seed = base32Decode(app.secretBase32)!;
       return { serial: app.token.serial, owner: owner.username, other: other.username, code: (n) => hotpForCounter(seed, n) };
     }
-    if (start === 'unassigned, expired') {
-      const validTo = new Date(Date.now() - 60_000);
+    if (start === 'unassigned, expired' || start === 'disabled, assigned, expired') {
+      const validTo = new Date(Date.now() + (start === 'unassigned, expired' ? -60_000 : 1_500));
       const token = await addPoolToken(t, { kind: 'hotp', validTo });
+      if (start === 'disabled, assigned, expired') {
+        await admin.assign(token.serial, owner.username);
+        await admin.disable(token.serial, 'lost');
+        await new Promise((r) => setTimeout(r, validTo.getTime() - Date.now() + 100)); // found again after its end
+      }
       return { serial: token.serial, owner: owner.username, other: other.username, code: (n) => hotpForCounter(token.secret, n), validTo };
     }
     const token = await addPoolToken(t, { kind: 'hotp' });
@@ -129,7 +145,8 @@ describe('lifecycle transitions through the CLI', () => {
     const before = await t.store.tokens.get(c.serial);
     const r = await cli(['token', ...row.command(c)]);
     if ('said' in row.outcome) {
-      expect({ code: r.code, stderr: r.stderr, stdout: r.stdout }).toEqual({ code: 0, stderr: '', stdout: `${row.outcome.said(c)}\n` });
+      const warned = row.outcome.warned ? `radotp: warning: ${row.outcome.warned(c)}\n` : '';
+      expect({ code: r.code, stderr: r.stderr, stdout: r.stdout }).toEqual({ code: 0, stderr: warned, stdout: `${row.outcome.said(c)}\n` });
     } else {
       expect(refusalLine(r)).toBe(`radotp: ${row.outcome.refused(c)}`);
     }
