@@ -23,6 +23,7 @@ import { downWarning, watchDatabaseHealth } from './database-health';
 import { watchEmbeddedDatabase, type EmbeddedWatchdog } from './embedded-watchdog';
 import { listenError } from './listen-error';
 import { buildPipeline } from './pipeline';
+import { DecisionsInFlight } from './decisions-in-flight';
 import { repeatEvery, type Repeating } from '../lang/repeat';
 import { DatabaseClock } from '../store/database-clock';
 
@@ -149,6 +150,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
     onDropped: () => metrics.auditDropped.inc(),
   });
   metrics.watchAuditBacklog(() => audit.backlog);
+  const inFlight = new DecisionsInFlight();
   try {
     let clients = await retryWhileUnavailable(() => loadClientTable(store, logger));
     await retryWhileUnavailable(() => clock.sync(store.db));
@@ -186,7 +188,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
     radius = new RadiusServer<ClientData>({
       listen: cfg.radius.listen.map(listen),
       clients: () => clients,
-      handler: createRadiusHandler({ pipeline, audit, logger, metrics, node, rejectMessage: cfg.auth.rejectMessage, lockedMessage: cfg.auth.lockedMessage }),
+      handler: inFlight.track(createRadiusHandler({ pipeline, audit, logger, metrics, node, rejectMessage: cfg.auth.rejectMessage, lockedMessage: cfg.auth.lockedMessage })),
       maxPending: cfg.radius.maxPending,
       ready: health.up,
       duplicateWindowMs: cfg.radius.duplicateWindow * 1000,
@@ -256,6 +258,11 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
           await health.stop();
           retention?.stop();
           await radius?.stop();
+          // Decisions still waiting past the grace period (on a lock, a slow database) are audited too: the
+          // audit writer closes after them. Each statement ends within database.queryTimeout; a login makes a
+          // few in turn, so three of them bound the wait (a second SIGTERM ends the process at once).
+          const undecided = await inFlight.settled(3 * queryTimeoutMs);
+          if (undecided > 0) logger.error({ undecided }, 'logins still undecided when radotp stopped: their audit events are lost');
           await listener.stop();
           await codeLengths.stop();
           await new Promise<void>((resolve) => (httpServer ? httpServer.close(() => resolve()) : resolve()));
