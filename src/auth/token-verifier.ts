@@ -23,7 +23,8 @@ export type CodeCheck =
   /** The request that spent this code, received again (on another node): answered as it was, accepted. */
   | { readonly result: 'retransmission'; readonly token: LoginToken }
   | { readonly result: 'locked'; readonly token?: LoginToken }
-  | { readonly result: 'bad_code' };
+  /** `token`: the one token the failure was counted against, when the user has one open (see refuse). */
+  | { readonly result: 'bad_code'; readonly token?: LoginToken };
 
 type Match = { kind: 'step'; step: number; drift: number } | { kind: 'counter'; counter: bigint } | { kind: 'ocra'; step?: bigint; counter?: bigint };
 
@@ -142,7 +143,7 @@ export class TokenVerifier {
         this.settings.maxFailures,
         this.settings.lockSeconds,
       )
-      .then(() => BAD_CODE);
+      .then(() => (open.length === 1 ? { result: 'bad_code', token: open[0]! } : BAD_CODE));
   }
 
   /** The first candidate the code matches, spent atomically; undefined when none matches. */

@@ -114,7 +114,7 @@ test('a retransmitted wrong code gets the same reply and counts as one failure, 
   // processed once: one audit row. (The fail count alone would not show it: the same wrong code again within
   // a minute is not counted either.) The trail is written every 50 ms; give a second row time to appear.
   await new Promise((r) => setTimeout(r, 400));
-  expect(await reasons('ola', 1)).toEqual([{ reason: 'bad_code', token: undefined }]);
+  expect(await reasons('ola', 1)).toEqual([{ reason: 'bad_code', token: 'TOTP-OLA' }]);
 });
 
 test('no code sent and no seed reaches the log or the audit trail', async () => {

@@ -49,7 +49,9 @@ export function outcomeOf(check: CodeCheck): MethodOutcome {
     case 'locked':
       return { kind: 'reject', reason: TOKEN_LOCKED, tokenSerial: check.token?.serial };
     case 'bad_code':
-      return reject('bad_code');
+      // The token the failure was counted against, as a lock names the token it locks: an auditor asking why
+      // a token locked finds its wrong codes under it. Several open tokens each counted it: none is named.
+      return check.token ? { kind: 'reject', reason: 'bad_code', tokenSerial: check.token.serial } : reject('bad_code');
   }
 }
 
