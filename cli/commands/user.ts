@@ -128,8 +128,11 @@ export function userCommand(): Command {
     .description('delete a user (software tokens are deleted, hardware tokens return to the pool)')
     .action(async (username: string, _opts, command: Command) => {
       await withAdminChange(command, async (tx, audit) => {
-        await tx.users.remove(username);
+        const tokens = await tx.users.remove(username);
         await audit({ username, method: 'user remove', reason: 'removed' });
+        // and each token the removal changed, under its serial, as `token delete` and `token unassign` audit theirs
+        for (const tokenSerial of tokens.deleted) await audit({ username, tokenSerial, method: 'user remove', reason: 'deleted' });
+        for (const tokenSerial of tokens.unassigned) await audit({ username, tokenSerial, method: 'user remove', reason: 'unassigned' });
       });
       process.stdout.write(`user ${username} removed\n`);
     });

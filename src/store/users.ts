@@ -74,10 +74,10 @@ export class UserRepository {
 
   /**
    * Removes the user. Their software tokens go with them; hardware tokens go back to the pool
-   * (their replay state kept), all in one transaction.
+   * (their replay state kept), all in one transaction. Returns the serials of each kind, for the audit trail.
    */
-  async remove(username: string): Promise<void> {
-    await atomically(this.db, async (tx) => {
+  async remove(username: string): Promise<RemovedUserTokens> {
+    return atomically(this.db, async (tx) => {
       const user = await tx.selectFrom('app_user').select('id').where('username', '=', username).forUpdate().executeTakeFirst();
       if (!user) throw new NotFoundError(`no user named "${username}"`);
       // Challenges first, before any token row is locked: a server deciding this user's answer holds the
@@ -86,13 +86,23 @@ export class UserRepository {
       // by PostgreSQL's deadlock detector, until the server's query timeout. Now the answer is decided
       // first, the user still there, and the removal goes on when that server lets the challenge go.
       await tx.deleteFrom('challenge').where('user_id', '=', user.id).execute();
-      await tx.deleteFrom('token').where('user_id', '=', user.id).where('origin', '=', 'software').execute();
-      await tx
+      const deleted = await tx.deleteFrom('token').where('user_id', '=', user.id).where('origin', '=', 'software').returning('serial').execute();
+      const unassigned = await tx
         .updateTable('token')
         .set({ user_id: null, state: sql<TokenState>`CASE WHEN state = 'disabled' THEN 'disabled' ELSE 'unassigned' END`, updated_at: new Date() })
         .where('user_id', '=', user.id)
+        .returning('serial')
         .execute();
       await tx.deleteFrom('app_user').where('id', '=', user.id).execute();
+      return { deleted: deleted.map((r) => r.serial), unassigned: unassigned.map((r) => r.serial) };
     });
   }
+}
+
+/** What removing a user did to their tokens (see UserRepository.remove). */
+export interface RemovedUserTokens {
+  /** Software tokens, deleted with the user. */
+  readonly deleted: readonly string[];
+  /** Hardware tokens, back in the pool (a disabled one stays disabled). */
+  readonly unassigned: readonly string[];
 }
