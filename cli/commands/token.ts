@@ -7,7 +7,7 @@ import type { LoadedConfig } from '../../src/config/load';
 import type { Store, TransactionStore } from '../../src/store/open';
 import type { DisabledReason, TokenState } from '../../src/store/schema';
 import type { TokenInfo } from '../../src/store/tokens';
-import { TokenAdmin, type Enrollment } from '../../src/tokens/admin';
+import { TokenAdmin, type AdminTransaction, type Enrollment } from '../../src/tokens/admin';
 import { DatabaseClock } from '../../src/store/database-clock';
 import { CliError, createSecretFile, digitsOnly, fileName, printFields, printJson, printTable, UsageError } from '../io';
 import { addImportCommand } from './token-import';
@@ -21,12 +21,12 @@ const REASONS: DisabledReason[] = ['lost', 'stolen', 'broken', 'retired', 'other
  * Codes, locks and a pending token's expiry go by the database's clock, as on the servers (see DatabaseClock):
  * an admin machine's clock a few seconds off must not learn a drift the nodes then read against theirs.
  */
-async function adminFor(store: TransactionStore, cfg: LoadedConfig, audit: AdminAuditWriter = adminAudit(store, cfg)): Promise<TokenAdmin> {
+async function adminFor(store: TransactionStore, cfg: LoadedConfig, audit: AdminAuditWriter = adminAudit(store, cfg), transaction?: AdminTransaction): Promise<TokenAdmin> {
   const clock = await DatabaseClock.read(store.db);
   return new TokenAdmin(
     store,
     new TokenVerifier(store.tokens, store.keys, verifierSettings(cfg), clock.now),
-    { pendingTokenTtl: cfg.auth.pendingTokenTtl, audit },
+    { pendingTokenTtl: cfg.auth.pendingTokenTtl, audit, transaction },
     clock.now,
   );
 }
@@ -37,7 +37,11 @@ async function adminFor(store: TransactionStore, cfg: LoadedConfig, audit: Admin
  * then fails, and enrollment draws a new serial after a unique violation, which would abort a transaction.
  */
 function withAdmin<T>(cmd: Command, fn: (admin: TokenAdmin, store: Store, cfg: LoadedConfig) => Promise<T>): Promise<T> {
-  return withStore(cmd, async (store, cfg) => fn(await adminFor(store, cfg), store, cfg));
+  return withStore(cmd, async (store, cfg) => {
+    // enrollment's token and its row: one transaction per attempt (see TokenAdmin.enroll)
+    const transaction: AdminTransaction = (change) => store.transaction((tx) => change(tx, adminAudit(tx, cfg)));
+    return fn(await adminFor(store, cfg, adminAudit(store, cfg), transaction), store, cfg);
+  });
 }
 
 /** For a change to a token: the change and its audit row in one transaction (see withAdminChange). */

@@ -40,6 +40,12 @@ function newSerial(type: string): string {
   return `${type.toUpperCase()}-${base32Encode(crypto.randomBytes(7)).slice(0, 10)}`;
 }
 
+/**
+ * Runs `fn` in one transaction with an audit writer writing in it (the CLI's withAdminChange), for a change made
+ * outside a transaction of the caller's: its row must commit with it or not at all.
+ */
+export type AdminTransaction = <T>(fn: (tx: Pick<Store, 'tokens'>, audit: AdminAuditWriter) => Promise<T>) => Promise<T>;
+
 type AdminAction = 'enroll' | 'assign' | 'unassign' | 'disable' | 'enable' | 'describe' | 'unlock' | 'delete' | 'resync';
 
 /** Token lifecycle operations shared by the CLI (and later an API): the rules live here, SQL in the store. */
@@ -47,7 +53,14 @@ export class TokenAdmin {
   constructor(
     private readonly store: Pick<Store, 'tokens' | 'users'>,
     private readonly verifier: Pick<TokenVerifier, 'check'>,
-    private readonly settings: { pendingTokenTtl: number; resyncWindowHotp?: number; resyncWindowSeconds?: number; audit?: AdminAuditWriter },
+    private readonly settings: {
+      pendingTokenTtl: number;
+      resyncWindowHotp?: number;
+      resyncWindowSeconds?: number;
+      audit?: AdminAuditWriter;
+      /** For enroll, whose store is no transaction of the caller's (it draws another serial after a conflict). */
+      transaction?: AdminTransaction;
+    },
     private readonly clock: () => number = () => Date.now() / 1000,
   ) {}
 
@@ -69,21 +82,26 @@ export class TokenAdmin {
     await r.present?.(otpauthUri);
     for (let attempt = 0; ; attempt++) {
       try {
-        const token = await this.store.tokens.create({
-          serial: newSerial(r.type),
-          userId: user.id,
-          origin: 'software',
-          kind: r.type,
-          state: 'pending',
-          algorithm: r.algorithm,
-          digits: r.digits,
-          period: r.period,
-          seed: secret,
-          description: r.description ?? null,
-          issuer: r.issuer,
-          pendingExpiresAt: new Date((this.clock() + this.settings.pendingTokenTtl) * 1000),
+        // Each attempt a transaction of its own with its row: a serial conflict aborts it, and the next one draws
+        // another serial; a row that cannot be written leaves no token the trail never mentions.
+        const token = await this.withItsRow(async (tokens, audit) => {
+          const token = await tokens.create({
+            serial: newSerial(r.type),
+            userId: user.id,
+            origin: 'software',
+            kind: r.type,
+            state: 'pending',
+            algorithm: r.algorithm,
+            digits: r.digits,
+            period: r.period,
+            seed: secret,
+            description: r.description ?? null,
+            issuer: r.issuer,
+            pendingExpiresAt: new Date((this.clock() + this.settings.pendingTokenTtl) * 1000),
+          });
+          await audit?.(changeEvent('enroll', token, 'enrolled'));
+          return token;
         });
-        await this.changed('enroll', token, 'enrolled');
         return { token, otpauthUri, secretBase32: base32Encode(secret) };
       } catch (e) {
         if (e instanceof StoreConflictError && attempt < 3) continue; // a serial collision: draw another
@@ -136,10 +154,15 @@ export class TokenAdmin {
    * An admin's change to a token is audited too (result `admin`, the reason says what was done), under
    * the user the token belongs to, or belonged to until this change. Returns the token as it is now.
    */
-  private async changed(action: AdminAction, token: TokenInfo, reason: string, opts: { username?: string | null; detail?: Record<string, unknown> } = {}): Promise<TokenInfo> {
-    const username = opts.username !== undefined ? opts.username : token.username;
-    await this.settings.audit?.({ username: username ?? undefined, tokenSerial: token.serial, method: `token ${action}`, result: 'admin', reason, detail: opts.detail });
+  private async changed(action: AdminAction, token: TokenInfo, reason: string, opts: ChangeOptions = {}): Promise<TokenInfo> {
+    await this.settings.audit?.(changeEvent(action, token, reason, opts));
     return token;
+  }
+
+  /** `fn` with the tokens and audit writer of one transaction when the caller gave one (see AdminTransaction). */
+  private withItsRow<T>(fn: (tokens: Pick<Store['tokens'], 'create'>, audit: AdminAuditWriter | undefined) => Promise<T>): Promise<T> {
+    const transaction = this.settings.transaction;
+    return transaction ? transaction((tx, audit) => fn(tx.tokens, audit)) : fn(this.store.tokens, this.settings.audit);
   }
 
   async assign(serial: string, username: string): Promise<ChangedToken> {
@@ -263,6 +286,17 @@ export class TokenAdmin {
         : { nextCounterBefore: String(t.nextCounter), nextCounter: String(now.nextCounter) };
     return this.changed('resync', now, 'resynced', { detail });
   }
+}
+
+interface ChangeOptions {
+  readonly username?: string | null;
+  readonly detail?: Record<string, unknown>;
+}
+
+/** The audit row of an admin's change to a token (see TokenAdmin.changed). */
+function changeEvent(action: AdminAction, token: TokenInfo, reason: string, opts: ChangeOptions = {}) {
+  const username = opts.username !== undefined ? opts.username : token.username;
+  return { username: username ?? undefined, tokenSerial: token.serial, method: `token ${action}`, result: 'admin', reason, detail: opts.detail };
 }
 
 /**
