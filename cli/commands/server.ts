@@ -2,7 +2,10 @@ import { Command, InvalidArgumentError } from 'commander';
 import { startServer } from '../../src/app/serve';
 import { openDatabase, openStore } from '../../src/store/open';
 import { parseRetentionSeconds } from '../../src/config/duration';
-import { configOf, wantsJson, warnIfNewer, withAdminChange, withStore } from '../context';
+import { adminAudit, configOf, wantsJson, warnIfNewer, withAdminChange, withStore } from '../context';
+import { AuditRepository } from '../../src/store/audit';
+import { connectionRunner } from '../../src/store/prepared';
+import type { LoadedConfig } from '../../src/config/load';
 import { CliError, digitsOnly, printJson, printTable } from '../io';
 
 export function serveCommand(): Command {
@@ -45,7 +48,11 @@ export function initCommand(): Command {
     .action(async (_opts, command: Command) => {
       const cfg = configOf(command);
       const store = await openStore(cfg, { createKey: true, migrate: true, poolSize: 1, applicationName: 'radotp-cli' });
-      await store.close();
+      try {
+        await auditMigrations(store.audit, cfg, 'init', store.applied);
+      } finally {
+        await store.close();
+      }
       warnIfNewer(store.schema);
       if (wantsJson(command)) {
         return printJson({ keyFile: cfg.keyFilePath, keyId: store.keys.current.idHex, database: cfg.database.url ? 'configured' : 'embedded', dataDir: cfg.dataDirPath });
@@ -55,6 +62,14 @@ export function initCommand(): Command {
     });
 }
 
+/**
+ * A change of the schema is an admin's change like the others: its row names the migrations applied and who ran
+ * the command. Written once they are committed (each runs in a transaction of its own), and only when one was.
+ */
+async function auditMigrations(audit: AuditRepository, cfg: LoadedConfig, method: 'init' | 'db migrate', applied: readonly string[]): Promise<void> {
+  if (applied.length > 0) await adminAudit({ audit }, cfg)({ method, reason: 'migrated', detail: { applied } });
+}
+
 export function dbCommand(): Command {
   const cmd = new Command('db').description('database maintenance');
   cmd
@@ -62,8 +77,13 @@ export function dbCommand(): Command {
     .description('apply pending schema migrations (init and serve do this too; other commands do not)')
     .option('--json', 'print JSON')
     .action(async (_opts, command: Command) => {
-      const database = await openDatabase(configOf(command), { migrate: true, poolSize: 1, applicationName: 'radotp-cli' });
-      await database.close();
+      const cfg = configOf(command);
+      const database = await openDatabase(cfg, { migrate: true, poolSize: 1, applicationName: 'radotp-cli' });
+      try {
+        await auditMigrations(new AuditRepository(database.conn.db, connectionRunner(database.conn.db)), cfg, 'db migrate', database.applied);
+      } finally {
+        await database.close();
+      }
       const { applied, schema } = database;
       warnIfNewer(schema);
       if (wantsJson(command)) return printJson({ applied });

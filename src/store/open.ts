@@ -33,6 +33,8 @@ export interface Store {
   readonly audit: AuditRepository;
   /** Where the schema stands (see schema-version.ts); `unknown` names the migrations of a newer radotp. */
   readonly schema: SchemaVersion;
+  /** The migrations this opening applied (with `migrate`), in order: what `init` audits. */
+  readonly applied: readonly string[];
   /** True when this process uses the embedded PostgreSQL under dataDir. */
   readonly embedded: boolean;
   /** The embedded PostgreSQL, to start again should it stop (see EmbeddedPostgresHandle.revive); absent otherwise. */
@@ -134,7 +136,7 @@ function warnIfOthersCanRead(file: string, logger: LogSink): void {
   logger.warn({ keyFile: file, mode: `0${mode.toString(8)}` }, 'key file is readable by other users than its owner; chmod 600 it');
 }
 
-export function buildStore(conn: Connection, keys: KeyRing, url: string, schema: SchemaVersion, embedded?: EmbeddedPostgresHandle): Store {
+export function buildStore(conn: Connection, keys: KeyRing, url: string, schema: SchemaVersion, embedded?: EmbeddedPostgresHandle, applied: readonly string[] = []): Store {
   const { db } = conn;
   const run = poolRunner(conn.pool);
   return {
@@ -142,6 +144,7 @@ export function buildStore(conn: Connection, keys: KeyRing, url: string, schema:
     url,
     run,
     schema,
+    applied,
     challenges: new ChallengeRepository(db, conn.challengePool),
     embedded: !!embedded,
     embeddedDatabase: embedded,
@@ -249,7 +252,7 @@ export async function openStore(cfg: LoadedConfig, opts: OpenOptions = {}): Prom
   if (!opts.createKey || fs.existsSync(cfg.keyFilePath)) {
     const keys = loadKeyRing(cfg, false, opts.logger);
     const database = await openDatabase(cfg, opts);
-    return buildStore(database.conn, keys, database.url, database.schema, database.embedded);
+    return buildStore(database.conn, keys, database.url, database.schema, database.embedded, database.applied);
   }
   const database = await openDatabase(cfg, opts);
   try {
@@ -261,7 +264,7 @@ export async function openStore(cfg: LoadedConfig, opts: OpenOptions = {}): Prom
           "point keyFile at that key's file (a new key could not open them)",
       );
     }
-    return buildStore(database.conn, loadKeyRing(cfg, true, opts.logger), database.url, database.schema, database.embedded);
+    return buildStore(database.conn, loadKeyRing(cfg, true, opts.logger), database.url, database.schema, database.embedded, database.applied);
   } catch (e) {
     await database.close();
     throw e;

@@ -71,6 +71,13 @@ const COMMANDS: Row[] = [
   ['keys status', ['keys', 'status'], undefined],
 ];
 
+/** The audit rows of schema changes, oldest first. */
+async function migrationRows(conn: Connection): Promise<unknown[]> {
+  const rows = await sql<{ result: string; reason: string; method: string; detail: { applied: string[]; admin: string } }>`
+    SELECT result, reason, method, detail FROM audit_event WHERE reason = 'migrated' ORDER BY id`.execute(conn.db);
+  return rows.rows.map((r) => ({ result: r.result, reason: r.reason, method: r.method, applied: r.detail.applied, admin: r.detail.admin }));
+}
+
 function expectRefusal(r: CliResult, line: string): void {
   expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 1, stdout: '', stderr: `radotp: ${line}\n` });
 }
@@ -88,6 +95,10 @@ describe('a database of the release before (one migration pending)', () => {
   test('radotp db migrate applies the pending migration; then user list works', async () => {
     expect(await s.radotp(['db', 'migrate'])).toEqual({ code: 0, stdout: `applied: ${LAST}\n`, stderr: '' });
     expect(await appliedMigrations(s.conn.db)).toEqual(KNOWN);
+    // a change of the schema is an admin's change like any other: audited, with what was applied and who applied it
+    expect(await migrationRows(s.conn)).toEqual([{ result: 'admin', reason: 'migrated', method: 'db migrate', applied: [LAST], admin: expect.any(String) }]);
+    expect(await s.radotp(['db', 'migrate'])).toEqual({ code: 0, stdout: 'schema is up to date\n', stderr: '' });
+    expect(await migrationRows(s.conn)).toHaveLength(1); // nothing applied, nothing changed: no row
     expect(await s.radotp(['user', 'list', '--json'])).toEqual({ code: 0, stdout: '[]\n', stderr: '' });
   });
 });
@@ -104,6 +115,7 @@ describe('an empty database (a node joining with the key file, before anything r
     const init = await s.radotp(['init']);
     expect({ code: init.code, stderr: init.stderr }).toEqual({ code: 0, stderr: '' });
     expect(await appliedMigrations(s.conn.db)).toEqual(KNOWN);
+    expect(await migrationRows(s.conn)).toEqual([{ result: 'admin', reason: 'migrated', method: 'init', applied: KNOWN, admin: expect.any(String) }]);
     expect(await s.radotp(['user', 'list', '--json'])).toEqual({ code: 0, stdout: '[]\n', stderr: '' });
   });
 });
