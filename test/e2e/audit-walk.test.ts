@@ -1,4 +1,4 @@
-import { Attr, Code } from '../../src/radius/types';
+import { Attr, Code, type RawAttribute } from '../../src/radius/types';
 import type { LoginStyle } from '../../src/store/schema';
 import { runCli } from '../support/cli';
 import { hotpForCounter, randomSeed } from '../support/otp-codes';
@@ -63,19 +63,22 @@ beforeAll(async () => {
       { username: 'tom', password: PASSWORD, method: 'token' },
       { username: 'nob', password: PASSWORD, method: 'token' },
       { username: 'pat', password: PASSWORD, method: 'password' },
+      { username: 'kim', password: PASSWORD, method: 'token' },
     ],
     config: { auth: { lockout: { maxFailures: 3 } } },
   });
   const id = (await t.store.users.get('tom')).id;
   await t.store.tokens.create({ serial: 'H-TOM', userId: id, origin: 'software', state: 'active', algorithm: 'sha1', digits: 6, kind: 'hotp', seed });
+  const kim = (await t.store.users.get('kim')).id;
+  await t.store.tokens.create({ serial: 'H-KIM', userId: kim, origin: 'software', state: 'active', algorithm: 'sha1', digits: 6, kind: 'hotp', seed: randomSeed() });
   // the node hears of the first 6-digit token (append's split for a user without one) a moment later
   await new Promise((r) => setTimeout(r, 2000));
 });
 afterAll(() => t?.close());
 
 const REPLIES: Record<number, Reply> = { [Code.AccessAccept]: 'accept', [Code.AccessReject]: 'reject', [Code.AccessChallenge]: 'challenge' };
-const send = async (username: string, password: string, state?: Buffer) => {
-  const a = await authenticate(t.port, { username, password, state, secret: TEST_SECRET });
+const send = async (username: string | undefined, password: string | undefined, state?: Buffer, extra?: RawAttribute[]) => {
+  const a = await authenticate(t.port, { username, password, state, secret: TEST_SECRET, extra });
   return { reply: a && REPLIES[a.code], state: a ? attr(a, Attr.State) : undefined };
 };
 
@@ -120,4 +123,45 @@ test('radotp audit --user tom --json shows his logins, the latest first', async 
     .reverse();
   expect(rows.map((x) => x.reason)).toEqual(tom);
   expect(rows[0]).toMatchObject({ reason: 'locked', tokenSerial: 'H-TOM', client: 'nas' });
+});
+
+type Row = { username: string | null; result: string; reason: string; method: string | null; token_serial: string | null };
+const row = (username: string | null, result: string, reason: string, method: string | null = null, token_serial: string | null = null): Row => ({ username, result, reason, method, token_serial });
+
+// [what happens, the requests sent (challenge style), every row they leave, in order]
+// prettier-ignore
+const SPECIAL: [string, () => Promise<void>, Row[]][] = [
+  ['an answer to a challenge already used up', async () => {
+    const c = await send('kim', PASSWORD);
+    await send('kim', '000000', c.state);
+    expect((await send('kim', '000001', c.state)).reply).toBe('reject');
+  }, [row('kim', 'challenge', 'password_ok', 'token'), row('kim', 'reject', 'bad_code', 'token', 'H-KIM'), row('kim', 'reject', 'challenge_expired')]],
+  ["another user's answer to kim's challenge", async () => {
+    const c = await send('kim', PASSWORD);
+    expect((await send('pat', '123456', c.state)).reply).toBe('reject');
+  }, [row('kim', 'challenge', 'password_ok', 'token'), row('pat', 'reject', 'challenge_user_mismatch')]],
+  ['no User-Name', async () => {
+    expect((await send(undefined, PASSWORD)).reply).toBe('reject');
+  }, [row(null, 'reject', 'no_username')]],
+  ['CHAP instead of PAP', async () => {
+    expect((await send('kim', undefined, undefined, [{ type: Attr.ChapPassword, value: Buffer.alloc(17, 1) }])).reply).toBe('reject');
+  }, [row('kim', 'reject', 'unsupported_auth_protocol')]],
+  ['the right password after auth.lockout.maxFailures wrong ones', async () => {
+    expect((await send('pat', PASSWORD)).reply).toBe('accept'); // a right one starts the count again
+    for (const wrong of ['w1', 'w2', 'w3']) await send('pat', wrong);
+    expect((await send('pat', PASSWORD)).reply).toBe('reject');
+  }, [row('pat', 'accept', 'password_ok', 'password'), ...['w1', 'w2', 'w3'].map(() => row('pat', 'reject', 'bad_password', 'password')), row('pat', 'reject', 'password_locked', 'password')]],
+];
+
+describe('requests out of the ordinary, each audited once with its reason', () => {
+  beforeAll(async () => {
+    await t.store.clients.update('nas', { loginStyle: 'challenge' });
+    await new Promise((r) => setTimeout(r, 700));
+  });
+  test.each(SPECIAL)('%s', async (_name, requests, expected) => {
+    const before = await lastId();
+    await requests();
+    const rows = await rowsSince(before);
+    expect(rows.map((r) => ({ username: r.username, result: r.result, reason: r.reason, method: r.method, token_serial: r.token_serial }))).toEqual(expected);
+  });
 });
