@@ -6,6 +6,7 @@ import { setPasswordQueueLimit } from '../auth/password-hash';
 import { createLogger, type Logger } from '../obs/logger';
 import { Metrics } from '../obs/metrics';
 import { RepeatedFailureLog } from '../obs/repeated-failure';
+import { RateLimitedLog } from '../radius/rate-limited-log';
 import { startHttpServer } from '../obs/http';
 import { ClientTable, parseCidr } from '../radius/client-table';
 import { loadDefaultDictionary } from '../radius/dictionary';
@@ -76,6 +77,23 @@ async function loadClientTable(store: Store, logger: Logger): Promise<ClientTabl
   return new ClientTable(entries);
 }
 
+/**
+ * Events dropped for room (the database away for longer than audit.maxBacklog events) are a part of the trail
+ * lost: an error in the log, at most once a minute, with how many went since. They were counted in
+ * radotp_audit_dropped_total alone, and the log's 'audit trail written again' read as a trail whole.
+ */
+function auditDroppedLog(logger: Logger, maxBacklog: number): () => void {
+  const limit = new RateLimitedLog();
+  return () => {
+    const { log, suppressed } = limit.check('audit');
+    if (!log) return;
+    logger.error(
+      { key: 'audit.maxBacklog', maxBacklog, ...(suppressed > 0 ? { droppedSinceLastLine: suppressed } : {}) },
+      'audit events dropped: the database has been away for more than audit.maxBacklog events; the oldest are lost to the trail (the decisions are in this log)',
+    );
+  };
+}
+
 export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } = {}): Promise<RunningServer> {
   const node = nodeName(cfg);
   // Every line names the node (node.name: "this node's name in the audit trail and logs"): in a cluster's
@@ -142,12 +160,16 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
   let reportLost: (why: string) => void = () => {};
   const lost = new Promise<string>((resolve) => (reportLost = resolve));
   let httpServer: http.Server | undefined;
+  const auditDropped = auditDroppedLog(logger, cfg.audit.maxBacklog);
   const auditLog = new RepeatedFailureLog(logger, { failing: 'audit trail not written yet; will retry', recovered: 'audit trail written again' });
   const audit = new AuditWriter((json, batchId) => store.audit.insertJson(json, batchId), {
     maxBacklog: cfg.audit.maxBacklog,
     onError: (e, backlog) => auditLog.failed({ err: (e as Error).message, backlog }),
     onWritten: () => auditLog.succeeded(),
-    onDropped: () => metrics.auditDropped.inc(),
+    onDropped: () => {
+      metrics.auditDropped.inc();
+      auditDropped();
+    },
   });
   metrics.watchAuditBacklog(() => audit.backlog);
   const inFlight = new DecisionsInFlight();
