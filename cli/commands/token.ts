@@ -21,27 +21,22 @@ const REASONS: DisabledReason[] = ['lost', 'stolen', 'broken', 'retired', 'other
  * Codes, locks and a pending token's expiry go by the database's clock, as on the servers (see DatabaseClock):
  * an admin machine's clock a few seconds off must not learn a drift the nodes then read against theirs.
  */
-async function adminFor(store: TransactionStore, cfg: LoadedConfig, audit: AdminAuditWriter = adminAudit(store, cfg), transaction?: AdminTransaction): Promise<TokenAdmin> {
+async function adminFor(store: TransactionStore, cfg: LoadedConfig, audit: AdminAuditWriter = adminAudit(store, cfg), transactions?: Store): Promise<TokenAdmin> {
   const clock = await DatabaseClock.read(store.db);
-  return new TokenAdmin(
-    store,
-    new TokenVerifier(store.tokens, store.keys, verifierSettings(cfg), clock.now),
-    { pendingTokenTtl: cfg.auth.pendingTokenTtl, audit, transaction },
-    clock.now,
-  );
+  const verifierOn = (s: Pick<TransactionStore, 'tokens' | 'keys'>) => new TokenVerifier(s.tokens, s.keys, verifierSettings(cfg), clock.now);
+  // a change and its row in one transaction of `transactions` (see AdminTransaction)
+  const transaction: AdminTransaction | undefined =
+    transactions && ((change) => transactions.transaction((tx) => change({ tokens: tx.tokens, verifier: verifierOn(tx) }, adminAudit(tx, cfg))));
+  return new TokenAdmin(store, verifierOn(store), { pendingTokenTtl: cfg.auth.pendingTokenTtl, audit, transaction }, clock.now);
 }
 
 /**
- * For the commands that decide on a code (activate, verify) and enrollment: each of their writes stands
- * on its own, like a login's. A wrong code must stay counted toward the lockout although the command
- * then fails, and enrollment draws a new serial after a unique violation, which would abort a transaction.
+ * For the commands that decide on a code (activate, verify) and enrollment: no transaction around the command,
+ * but each write with its audit row in one of its own. A wrong code must stay counted toward the lockout although
+ * the command then fails, and enrollment draws a new serial after a unique violation, which aborts a transaction.
  */
 function withAdmin<T>(cmd: Command, fn: (admin: TokenAdmin, store: Store, cfg: LoadedConfig) => Promise<T>): Promise<T> {
-  return withStore(cmd, async (store, cfg) => {
-    // enrollment's token and its row: one transaction per attempt (see TokenAdmin.enroll)
-    const transaction: AdminTransaction = (change) => store.transaction((tx) => change(tx, adminAudit(tx, cfg)));
-    return fn(await adminFor(store, cfg, adminAudit(store, cfg), transaction), store, cfg);
-  });
+  return withStore(cmd, async (store, cfg) => fn(await adminFor(store, cfg, adminAudit(store, cfg), store), store, cfg));
 }
 
 /** For a change to a token: the change and its audit row in one transaction (see withAdminChange). */

@@ -3,6 +3,7 @@ import { base32Encode, buildKeyUri, randomSecret, resyncHotp, resyncTotp, totpPa
 import { outcomeOf } from '../auth/methods/token';
 import type { CodeCheck, TokenVerifier } from '../auth/token-verifier';
 import type { AdminAuditWriter } from '../store/audit';
+import type { Awaitable } from '../lang/awaitable';
 import { isForeignKeyViolation, NotFoundError, StoreConflictError } from '../store/errors';
 import type { Store } from '../store/open';
 import { MAX_NEXT_COUNTER, type DisabledReason, type TokenState } from '../store/schema';
@@ -44,7 +45,13 @@ function newSerial(type: string): string {
  * Runs `fn` in one transaction with an audit writer writing in it (the CLI's withAdminChange), for a change made
  * outside a transaction of the caller's: its row must commit with it or not at all.
  */
-export type AdminTransaction = <T>(fn: (tx: Pick<Store, 'tokens'>, audit: AdminAuditWriter) => Promise<T>) => Promise<T>;
+export type AdminTransaction = <T>(fn: (tx: AdminTransactionScope, audit: AdminAuditWriter) => Promise<T>) => Promise<T>;
+
+/** What a change in an AdminTransaction writes through: the transaction's tokens, and a code verifier on them. */
+export interface AdminTransactionScope {
+  readonly tokens: Pick<Store['tokens'], 'create'>;
+  readonly verifier: Pick<TokenVerifier, 'check'>;
+}
 
 type AdminAction = 'enroll' | 'assign' | 'unassign' | 'disable' | 'enable' | 'describe' | 'unlock' | 'delete' | 'resync';
 
@@ -58,7 +65,10 @@ export class TokenAdmin {
       resyncWindowHotp?: number;
       resyncWindowSeconds?: number;
       audit?: AdminAuditWriter;
-      /** For enroll, whose store is no transaction of the caller's (it draws another serial after a conflict). */
+      /**
+       * For enroll, activate and verify, whose store is no transaction of the caller's (enroll draws another serial
+       * after a conflict; a wrong code's failure must stay counted although the command then fails).
+       */
       transaction?: AdminTransaction;
     },
     private readonly clock: () => number = () => Date.now() / 1000,
@@ -117,8 +127,7 @@ export class TokenAdmin {
     if (token.pendingExpiresAt && token.pendingExpiresAt.getTime() <= this.clock() * 1000) {
       throw new TokenStateError(`token ${serial} expired before activation; enroll a new one`);
     }
-    const check = await this.verifier.check([token], code, { activate: true });
-    await this.audited('token activate', token, check);
+    const check = await this.decided('token activate', token, (verifier) => verifier.check([token], code, { activate: true }));
     if (check.result === 'locked') throw new TokenStateError(`token ${serial} is locked after too many wrong codes; run \`radotp token unlock ${serial}\` first`);
     if (check.result === 'replay') {
       // The code matched, but the guarded UPDATE found the token no longer pending: another `token activate`
@@ -139,15 +148,26 @@ export class TokenAdmin {
     if (token.kind === 'ocra') throw new TokenStateError(`token ${serial} is an OCRA token; it answers challenges during login`);
     // A spend that loses (the token was locked, or the code spent, by a login a moment ago) is decided again
     // on the row as it is now, so the admin (and the audit trail) hear `locked` or `replay`, whichever it was.
-    const check = await this.verifier.check([token], code, { reload: async () => [await this.store.tokens.getWithSeed(serial)].filter((t) => t.state === 'active') });
-    await this.audited('token verify', token, check);
+    const check = await this.decided('token verify', token, (verifier) =>
+      verifier.check([token], code, { reload: async () => [await this.store.tokens.getWithSeed(serial)].filter((t) => t.state === 'active') }),
+    );
     return { ok: check.result === 'accept', result: check.result };
   }
 
-  /** A code checked by an admin is a decision like a login's (it spends the code, or counts a failure): audited too. */
-  private async audited(method: 'token activate' | 'token verify', token: TokenInfo, check: CodeCheck): Promise<void> {
-    const outcome = outcomeOf(check); // the result and reason a login with this code would be audited with
-    await this.settings.audit?.({ username: token.username ?? undefined, tokenSerial: token.serial, method, result: outcome.kind, reason: outcome.reason });
+  /**
+   * A code checked by an admin is a decision like a login's (it spends the code, or counts a failure): audited too,
+   * in one transaction with what it wrote when the caller gave one (see AdminTransaction). The transaction commits
+   * whatever the decision: the command fails after it, a wrong code staying counted.
+   */
+  private decided(method: 'token activate' | 'token verify', token: TokenInfo, decide: (verifier: Pick<TokenVerifier, 'check'>) => Awaitable<CodeCheck>): Promise<CodeCheck> {
+    const run = async (verifier: Pick<TokenVerifier, 'check'>, audit: AdminAuditWriter | undefined): Promise<CodeCheck> => {
+      const check = await decide(verifier);
+      const outcome = outcomeOf(check); // the result and reason a login with this code would be audited with
+      await audit?.({ username: token.username ?? undefined, tokenSerial: token.serial, method, result: outcome.kind, reason: outcome.reason });
+      return check;
+    };
+    const transaction = this.settings.transaction;
+    return transaction ? transaction((tx, audit) => run(tx.verifier, audit)) : run(this.verifier, this.settings.audit);
   }
 
   /**

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { AppFromUri } from '../support/otp-codes';
 import { cliFor, ok } from '../support/pool-cli';
 import { startTestServer, type TestServer } from '../support/server';
 
@@ -50,4 +51,34 @@ test.each(cases)('%j: its row refused, the change is not made', async (args, met
 test('with its row written, the enrollment is made', async () => {
   const out = JSON.parse(await ok(cliFor(t), ['token', 'enroll', 'uma', '--json'])) as { serial: string };
   expect(await tokensOf('uma')).toEqual([{ serial: out.serial }]);
+});
+
+/** A pending HOTP token of uma's, enrolled with its row, and the app holding its seed. */
+async function pendingToken(): Promise<{ serial: string; app: AppFromUri }> {
+  const out = JSON.parse(await ok(cliFor(t), ['token', 'enroll', 'uma', '--type', 'hotp', '--json'])) as { serial: string; otpauth_uri: string };
+  return { serial: out.serial, app: new AppFromUri(out.otpauth_uri) };
+}
+
+const stateOf = async (serial: string) => (await admin.query('SELECT state, next_counter FROM token WHERE serial = $1', [serial])).rows[0];
+
+test('token activate: its row refused, the token stays pending and its code unspent; then it activates', async () => {
+  const { serial, app } = await pendingToken();
+  await refuseAuditRowsOf('token activate');
+  const r = await cliFor(t)(['token', 'activate', serial, app.hotp(0)]);
+  expect({ code: r.code, refused: r.stderr.includes('audit row refused') }).toEqual({ code: 1, refused: true });
+  expect(await stateOf(serial)).toEqual({ state: 'pending', next_counter: 0n });
+  await admin.query('DROP TRIGGER refuse_audit ON audit_event');
+  await ok(cliFor(t), ['token', 'activate', serial, app.hotp(0)]);
+  expect(await stateOf(serial)).toEqual({ state: 'active', next_counter: 1n });
+});
+
+test('token verify: its row refused, the code is not spent; then it verifies', async () => {
+  const { serial, app } = await pendingToken();
+  await ok(cliFor(t), ['token', 'activate', serial, app.hotp(0)]);
+  await refuseAuditRowsOf('token verify');
+  const r = await cliFor(t)(['token', 'verify', serial, app.hotp(1)]);
+  expect({ code: r.code, refused: r.stderr.includes('audit row refused') }).toEqual({ code: 1, refused: true });
+  expect(await stateOf(serial)).toEqual({ state: 'active', next_counter: 1n });
+  await admin.query('DROP TRIGGER refuse_audit ON audit_event');
+  expect(await ok(cliFor(t), ['token', 'verify', serial, app.hotp(1)])).toBe('code accepted\n');
 });
