@@ -61,6 +61,7 @@ export function buildMethods(
       challengeMessage: cfg.auth.challengeMessage,
       node,
       codeLengthsInUse,
+      codeLengthsNow: () => store.tokens.codeLengthsInUse(),
     }),
   ];
   return new Map(methods.map((m) => [m.name, m]));

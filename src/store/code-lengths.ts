@@ -5,7 +5,8 @@ import type { ChangeEvent } from './change-listener';
  * style's price of a wrong login (see src/auth/append-split.ts). Read again shortly after any token
  * change from any node or CLI (ChangeListener), and whenever the notifications come back after a loss.
  * A list a moment old costs only timing uniformity, never a decision: a login splits the field at its
- * own tokens' lengths whatever this says.
+ * own tokens' lengths whatever this says, and a user without a token at the lengths read for that login
+ * (TokenMethodSettings.codeLengthsNow).
  */
 export class CodeLengthsInUse {
   private lengths: readonly number[] = [];

@@ -45,7 +45,8 @@ function hashLedger(locked = false) {
   return { ledger, firstFactor };
 }
 
-function tokenLogin(typed: string, own: readonly LoginToken[], inUse: readonly number[], locked = false) {
+/** `now`: the code lengths the database holds at the login, where the list in memory (`inUse`) may be late. */
+function tokenLogin(typed: string, own: readonly LoginToken[], inUse: readonly number[], locked = false, opts: { allowUsersWithoutToken?: boolean; now?: readonly number[] } = {}) {
   const { ledger, firstFactor } = hashLedger(locked);
   const verifier = {
     check: (tokens: readonly LoginToken[], code: string): CodeCheck => {
@@ -56,11 +57,12 @@ function tokenLogin(typed: string, own: readonly LoginToken[], inUse: readonly n
   };
   const tokens = { usableForUser: () => [...own], hasDisabledToken: async () => false };
   const method = new TokenMethod(firstFactor, tokens, { issue: async () => Buffer.alloc(20) }, verifier, {
-    allowUsersWithoutToken: true,
+    allowUsersWithoutToken: opts.allowUsersWithoutToken ?? true,
     challengeTtl: 120,
     challengeMessage: 'code?',
     node: 'n1',
     codeLengthsInUse: () => inUse,
+    codeLengthsNow: async () => opts.now ?? inUse,
   });
   const outcome = method.start({ user: ria, request: { username: 'ria', password: Buffer.from(typed, 'utf8'), client } });
   return { outcome: Promise.resolve(outcome), ledger };
@@ -95,6 +97,27 @@ const cases: [string, number[], number[], { kind: string; reason: string }, stri
 
 test.each(cases)('append %j, tokens of %j digits, %j in use: %o after checking %j and %d decoys', async (typed, own, inUse, outcome, checked, decoys) => {
   const login = tokenLogin(typed, own.map(tokenOf), inUse);
+  expect(await login.outcome).toMatchObject(outcome);
+  expect(login.ledger).toEqual({ checked, decoys });
+});
+
+// A user without a token, auth.allowUsersWithoutToken off: the field is split at the deployment's code lengths as
+// the database holds them at the login, whatever the list in memory says (read again ~1 s after a token change).
+// [typed, lengths in the list in memory, lengths in the database now, outcome, passwords checked, decoy hashes]
+const withoutToken: [string, number[], number[], { kind: string; reason: string }, string[], number][] = [
+  ['secret123456', [6], [6], { kind: 'reject', reason: 'no_token' }, ['secret'], 0],
+  ['secret12345678', [6, 8], [6, 8], { kind: 'reject', reason: 'no_token' }, ['secret'], 0],
+  ['wrong12345678', [6], [6], { kind: 'reject', reason: 'bad_password' }, ['wrong12'], 0],
+  // the first 8-digit token, active a moment ago: the list in memory has not heard of it yet
+  ['secret12345678', [6], [6, 8], { kind: 'reject', reason: 'no_token' }, ['secret'], 0],
+  ['wrong12345678', [6], [6, 8], { kind: 'reject', reason: 'bad_password' }, ['wrong', 'wrong12'], 0],
+  // the last 8-digit token, gone a moment ago: the field no longer splits there
+  ['secret12345678', [6, 8], [6], { kind: 'reject', reason: 'bad_password' }, ['secret12'], 1],
+  ['secret', [6], [6], { kind: 'reject', reason: 'no_token' }, ['secret'], 0],
+];
+
+test.each(withoutToken)('no token, append %j, %j in memory, %j in the database: %o after checking %j and %d decoys', async (typed, inUse, now, outcome, checked, decoys) => {
+  const login = tokenLogin(typed, [], inUse, false, { allowUsersWithoutToken: false, now });
   expect(await login.outcome).toMatchObject(outcome);
   expect(login.ledger).toEqual({ checked, decoys });
 });

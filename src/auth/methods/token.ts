@@ -26,6 +26,11 @@ export interface TokenMethodSettings {
   readonly node: string;
   /** The code lengths of the deployment's tokens, for the price of a wrong append login (see append-split.ts). */
   readonly codeLengthsInUse: () => readonly number[];
+  /**
+   * The same lengths read from the database at the call, where they decide something: how the append field
+   * of a user without a token is split. The list above is read again only about a second after a change.
+   */
+  readonly codeLengthsNow: () => Promise<readonly number[]>;
 }
 
 const CHALLENGE_KIND = 'token';
@@ -197,9 +202,13 @@ export class TokenMethod implements AuthMethod {
     // (allowUsersWithoutToken), the field is split at the deployment's code lengths, as a token holder's
     // is, so that the right password followed by a code is no wrong password: it is audited no_token (as
     // in the challenge style) and locks nobody's password. The same splits are what appendHashCost
-    // charges such a user, so the cost is unchanged.
+    // charges such a user, so the cost is unchanged. They are read from the database for this login, not
+    // taken from the list kept for the price: that one is about a second late after a token change, and
+    // split at it the right password followed by a code of a length just put in use was a wrong password,
+    // counted toward the user's lockout. A late list may cost timing uniformity, never a decision.
     const canOnlyBeRefused = tokens.length === 0 && !this.settings.allowUsersWithoutToken;
-    const splits = codeSplits(text, canOnlyBeRefused ? this.settings.codeLengthsInUse() : own);
+    const lengths = canOnlyBeRefused ? await this.settings.codeLengthsNow() : own;
+    const splits = codeSplits(text, lengths);
     // each way of splitting the field, longest code first; with none, the whole field is the password
     const candidates = splits.length > 0 ? splits.map((digits) => Buffer.from(text.slice(0, -digits), 'utf8')) : [typed];
     const check = await this.firstFactor.check(ctx.user, candidates);
@@ -216,7 +225,7 @@ export class TokenMethod implements AuthMethod {
       // OCRA only: the appended part cannot be a response to a challenge not yet shown
       return tokens.length > 0 ? this.askForCode(ctx, tokens) : this.withoutToken(ctx.user.id);
     }
-    await burnDecoys(this.firstFactor, typed, appendHashCost(typed, this.settings.codeLengthsInUse(), own) - candidates.length);
+    await burnDecoys(this.firstFactor, typed, appendHashCost(typed, this.settings.codeLengthsInUse(), lengths) - candidates.length);
     return reject(check.result === 'locked' ? 'password_locked' : 'bad_password');
   }
 }
