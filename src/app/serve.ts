@@ -2,6 +2,8 @@ import type http from 'node:http';
 import { nodeName, type LoadedConfig } from '../config/load';
 import { AuditWriter } from '../auth/audit-writer';
 import { createRadiusHandler, type ClientData } from '../auth/radius-handler';
+import { longestChallengePrompts } from '../auth/methods/token';
+import { largestReplyAttributesLength } from '../auth/reply-room';
 import { setPasswordQueueLimit } from '../auth/password-hash';
 import { createLogger, type Logger } from '../obs/logger';
 import { Metrics } from '../obs/metrics';
@@ -14,6 +16,7 @@ import { parseListenAddress } from '../radius/listen-address';
 import { RadiusServer } from '../radius/server';
 import type { ClientEntry } from '../radius/types';
 import { AuthCache } from '../store/auth-cache';
+import { CHALLENGE_STATE_LENGTH } from '../store/challenges';
 import { ChangeListener } from '../store/change-listener';
 import { CodeLengthsInUse } from '../store/code-lengths';
 import { loadLoginData, loadLoginDataPage } from '../store/login-data';
@@ -212,6 +215,15 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
       clients: () => clients,
       handler: inFlight.track(createRadiusHandler({ pipeline, audit, logger, metrics, node, rejectMessage: cfg.auth.rejectMessage, lockedMessage: cfg.auth.lockedMessage })),
       maxPending: cfg.radius.maxPending,
+      // A request whose Proxy-State leaves less room than the largest reply is dropped before it is decided
+      // (RFC 2865 §3: 4096 octets at most; §5.33: Proxy-State "MUST be returned unmodified"), not decided and
+      // its reply dropped after: a code spent, an audit row, and the NAS given nothing.
+      maxReplyAttributesLength: largestReplyAttributesLength({
+        rejectMessage: cfg.auth.rejectMessage,
+        lockedMessage: cfg.auth.lockedMessage,
+        challengePrompts: longestChallengePrompts(cfg.auth.challengeMessage),
+        stateLength: CHALLENGE_STATE_LENGTH,
+      }),
       ready: health.up,
       duplicateWindowMs: cfg.radius.duplicateWindow * 1000,
       duplicateMaxEntries: cfg.radius.duplicateCacheSize,

@@ -32,6 +32,7 @@ export {
   type OcraSearch,
   type OcraSuite,
 } from './ocra';
+export { MAX_OCRA_QUESTION_LENGTH } from './ocra-suite';
 export { base32Decode, base32Encode } from './base32';
 export { buildKeyUri, KeyUriError, parseKeyUri, type KeyUriInput, type ParsedKeyUri } from './key-uri';
 export { randomSecret, secretLengthFor } from './secret';

@@ -45,6 +45,9 @@ const TIME_UNITS: Readonly<Record<string, { seconds: number; max: number }>> = O
 });
 
 /** Parses and validates an OCRA suite; throws OcraSuiteError naming the offending part. */
+/** RFC 6287 §5.1: the challenge field QFxx, "xx = 04 to 64". */
+export const MAX_OCRA_QUESTION_LENGTH = 64;
+
 export function parseOcraSuite(text: string): OcraSuite {
   if (typeof text !== 'string') throw new OcraSuiteError(String(text), 'not a string');
   const parts = text.split(':');
@@ -80,7 +83,7 @@ export function parseOcraSuite(text: string): OcraSuite {
   const q = /^Q([ANH])(\d\d)$/.exec(fields[i] ?? '');
   if (q === null) throw new OcraSuiteError(text, `expected a challenge field QFxx (F = A, N or H) at "${fields[i] ?? ''}"`);
   const maxLength = Number(q[2]);
-  if (maxLength < 4 || maxLength > 64) throw new OcraSuiteError(text, `challenge length ${maxLength} must be 04..64`);
+  if (maxLength < 4 || maxLength > MAX_OCRA_QUESTION_LENGTH) throw new OcraSuiteError(text, `challenge length ${maxLength} must be 04..${MAX_OCRA_QUESTION_LENGTH}`);
   suite.question = { format: q[1] as OcraQuestionFormat, maxLength };
   i++;
 

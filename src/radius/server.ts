@@ -3,8 +3,8 @@
  * job (codec, client table, duplicate cache, the auth handler); this file decides the *order*:
  *
  *   decode -> client by source address -> authenticator check -> Status-Server? -> attribute
- *   counts -> duplicate? -> overload? -> User-Password -> handler -> reply (+ Proxy-State)
- *   -> duplicate cache
+ *   counts -> duplicate? -> room for the reply? -> overload? -> User-Password -> handler -> reply
+ *   (+ Proxy-State) -> duplicate cache
  *
  * The authenticator check comes before the duplicate cache on purpose: only packets proven to come
  * from the client (or, for clients not required to send Message-Authenticator, at least addressed
@@ -21,7 +21,7 @@ import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { isIP, isIPv6 } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { PacketTooLargeError, checkAccessRequestAttributes, decodePacket, encodeResponse, verifyRequest } from './codec';
+import { MAX_PACKET_LENGTH, PacketTooLargeError, checkAccessRequestAttributes, decodePacket, encodeResponse, verifyRequest } from './codec';
 import { decryptUserPassword, isTypedText } from './password';
 import type { ClientTable } from './client-table';
 import { DuplicateCache, duplicateKey } from './duplicate-cache';
@@ -118,6 +118,13 @@ export interface RadiusServerOptions<T> {
   readonly localAddresses?: (family: 4 | 6) => readonly string[];
   /** How often a wildcard listen address looks for addresses added since (a VIP moving in); default 2 s. */
   readonly addressRescanMs?: number;
+  /**
+   * The most octets the handler's own attributes can take in a reply (each with its 2-octet type and length).
+   * A request whose echoed attributes (Proxy-State, and the Message-Authenticator its reply carries) leave less
+   * room than that in 4096 octets is dropped as 'reply_too_large' before the handler runs: found after, the
+   * decision was made (a code spent, an audit row) for a reply never sent. Default: found after.
+   */
+  readonly maxReplyAttributesLength?: number;
 }
 
 export interface ServerStats {
@@ -508,6 +515,16 @@ export class RadiusServer<T = unknown> {
       return;
     }
 
+    // RFC 2865 §3: a reply holds at most 4096 octets, and §5.33: Proxy-State "MUST be returned unmodified"
+    // in it. A request that leaves too little room is refused before anything is decided for it. Deterministic
+    // for this packet: remembered, so its retransmissions are dropped the same way.
+    if (this.#replyMightNotFit(packet, client)) {
+      this.#duplicates.completeDropped(this.#duplicates.begin(key), 'reply_too_large');
+      this.#drop('reply_too_large');
+      this.#logFailure(client.name, { client: client.name }, "the request's Proxy-State leaves too little room for a reply in 4096 octets; dropped undecided");
+      return;
+    }
+
     // Shed load before spending work on decryption; nothing is cached, so the NAS's retry gets a
     // fresh chance once the backlog clears.
     if (this.stats.pending >= this.#maxPending) return this.#drop('overload');
@@ -594,6 +611,15 @@ export class RadiusServer<T = unknown> {
     this.#duplicates.complete(ticket, response);
   }
 
+  /** Whether the largest reply the handler can make, with what the request has echoed, exceeds 4096 octets. */
+  #replyMightNotFit(packet: Packet, client: ClientEntry<T>): boolean {
+    const largest = this.#opts.maxReplyAttributesLength;
+    if (largest === undefined) return false;
+    let echoed = replyCarriesMessageAuthenticator(packet, client) ? MESSAGE_AUTHENTICATOR_ATTRIBUTE_LENGTH : 0;
+    for (const attribute of packet.attributes) if (attribute.type === Attr.ProxyState) echoed += 2 + attribute.value.length;
+    return HEADER_LENGTH + echoed + largest > MAX_PACKET_LENGTH;
+  }
+
   /** A request left the handler, one way or another. */
   #settled(): void {
     this.stats.pending--;
@@ -614,8 +640,7 @@ export class RadiusServer<T = unknown> {
         requestAuthenticator: request.packet.authenticator,
         secret: request.client.secret,
         attributes,
-        // the request's Message-Authenticator, if any, was verified by then (verifyRequest drops a wrong one)
-        messageAuthenticator: request.client.replyMessageAuthenticator !== 'if-requested' || firstAttribute(request.packet, Attr.MessageAuthenticator) !== undefined,
+        messageAuthenticator: replyCarriesMessageAuthenticator(request.packet, request.client),
       });
     } catch (err) {
       // Too large: RFC 2865 §3 "maximum length is 4096", typically Proxy-State near that size echoed
@@ -696,6 +721,19 @@ export class RadiusServer<T = unknown> {
     const decision = this.#failureLog.check(key);
     if (decision.log) logger.warn({ ...fields, suppressed: decision.suppressed }, msg);
   }
+}
+
+/** RFC 2865 §3: Code, Identifier, Length and the 16-octet Authenticator. */
+const HEADER_LENGTH = 20;
+/** RFC 3579 §3.2: type, length and a 16-octet HMAC-MD5. */
+const MESSAGE_AUTHENTICATOR_ATTRIBUTE_LENGTH = 18;
+
+/**
+ * Whether the reply to `packet` carries a Message-Authenticator: always, unless the client's setting is
+ * if-requested and the request has none. The request's, if any, was verified by then (verifyRequest drops a wrong one).
+ */
+function replyCarriesMessageAuthenticator(packet: Packet, client: ClientEntry<unknown>): boolean {
+  return client.replyMessageAuthenticator !== 'if-requested' || firstAttribute(packet, Attr.MessageAuthenticator) !== undefined;
 }
 
 function firstAttribute(packet: Packet, type: number): Buffer | undefined {

@@ -15,13 +15,16 @@ export interface PendingChallenge {
 
 /** A State value names our challenge; the prefix lets us tell our State from a foreign one at a glance. */
 const STATE_PREFIX = Buffer.from('rotp');
+const STATE_RANDOM_OCTETS = 16;
+/** The octets of every State radotp issues (the prefix and 16 random ones). */
+export const CHALLENGE_STATE_LENGTH = STATE_PREFIX.length + STATE_RANDOM_OCTETS;
 
 /**
  * Whether a State attribute is one of ours. A NAS or a proxy in front of us may send a State of its own
  * (peers break on that: privacyidea/FreeRADIUS#65); such a request is a fresh login, not an answer.
  */
 export function isOurState(state: Buffer): boolean {
-  return state.length === STATE_PREFIX.length + 16 && state.subarray(0, STATE_PREFIX.length).equals(STATE_PREFIX);
+  return state.length === CHALLENGE_STATE_LENGTH && state.subarray(0, STATE_PREFIX.length).equals(STATE_PREFIX);
 }
 
 /**
@@ -64,7 +67,7 @@ export class ChallengeRepository {
 
   /** A new challenge for the user; UserRemovedError when the user is gone (the challenge's only foreign key). */
   async issue(c: { userId: bigint; kind: string; data?: Record<string, unknown>; node: string; ttlSeconds: number }): Promise<Buffer> {
-    const state = Buffer.concat([STATE_PREFIX, crypto.randomBytes(16)]);
+    const state = Buffer.concat([STATE_PREFIX, crypto.randomBytes(STATE_RANDOM_OCTETS)]);
     try {
       await this.db
         .insertInto('challenge')

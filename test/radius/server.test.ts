@@ -631,6 +631,52 @@ describe('a reply that cannot be encoded', () => {
   });
 });
 
+describe('a request whose reply could not fit (RFC 2865 §3: at most 4096 octets)', () => {
+  /** Proxy-States (RFC 2865 §5.33: echoed unmodified) taking `octets` octets in all, attribute headers included. */
+  function proxyStatesOf(octets: number): RawAttribute[] {
+    const out: RawAttribute[] = [];
+    for (let left = octets, i = 0; left > 0; i++) {
+      const length = left - 255 >= 3 || left <= 255 ? Math.min(left, 255) : left - 3; // never leave an attribute of under 3 octets
+      out.push({ type: Attr.ProxyState, value: Buffer.alloc(length - 2, i) });
+      left -= length;
+    }
+    return out;
+  }
+  const HEADER_AND_MA = 20 + 18;
+  // [what, the octets of Proxy-State, maxReplyAttributesLength, decided and answered]
+  const cases: [string, number, number | undefined, boolean][] = [
+    ['leaves exactly the room of the largest reply', 4096 - HEADER_AND_MA - 300, 300, true],
+    ['leaves an octet less than the largest reply', 4096 - HEADER_AND_MA - 299, 300, false],
+    ['near 4 KB, with a largest reply of 160 octets', 3950, 160, false],
+    ['a little, with a largest reply of 160 octets', 40, 160, true],
+    ['near 4 KB, no largest reply given: left to the encoder', 3825, undefined, true],
+  ];
+  test.each(cases)('Proxy-State that %s (%d octets, largest reply %s): answered %s', async (_what, octets, maxReplyAttributesLength, answered) => {
+    let calls = 0;
+    const { server, port } = await startServer({
+      handler: () => {
+        calls++;
+        return { code: Code.AccessAccept, attributes: [] };
+      },
+      ...(maxReplyAttributesLength === undefined ? {} : { maxReplyAttributesLength }),
+    });
+    const nas = await openNas();
+    const request = accessRequest([{ type: Attr.UserName, value: Buffer.from('alice') }, { type: Attr.UserPassword, value: Buffer.from('pw') }, ...proxyStatesOf(octets)]);
+    expect(request.length).toBeLessThanOrEqual(4096);
+    const response = await nas.exchange(request, port, '127.0.0.1', NO_REPLY_WAIT_MS);
+    if (answered) {
+      expect(calls).toBe(1);
+      expect(attributesOf(response!).filter((a) => a.type === Attr.ProxyState).reduce((n, a) => n + 2 + a.value.length, 0)).toBe(octets);
+      return;
+    }
+    // dropped before the handler decided anything, and its retransmission the same way
+    expect(response).toBeNull();
+    expect(await nas.exchange(request, port, '127.0.0.1', NO_REPLY_WAIT_MS)).toBeNull();
+    expect(calls).toBe(0);
+    expect(Object.entries(server.stats.dropped).filter(([, n]) => n > 0)).toEqual([['reply_too_large', 2]]);
+  });
+});
+
 describe('retransmissions (RFC 5080 §2.2.2)', () => {
   test.each([
     ['a promise', (reply: Reply): Reply | Promise<Reply> => Promise.resolve(reply)],

@@ -1,5 +1,5 @@
 import { andThen, type Awaitable } from '../../lang/awaitable';
-import { ocraChallenge, typedCode } from '../../otp';
+import { MAX_OCRA_QUESTION_LENGTH, ocraChallenge, typedCode } from '../../otp';
 import type { ChallengeRepository, PendingChallenge } from '../../store/challenges';
 import type { LoginToken } from '../../store/tokens';
 import type { UserRecord } from '../../store/users';
@@ -34,6 +34,17 @@ export interface TokenMethodSettings {
 }
 
 const CHALLENGE_KIND = 'token';
+
+/** The Access-Challenge's prompt for an OCRA token: the question to type into it. */
+const ocraPrompt = (question: string): string => `Challenge: ${question}. Enter it into your token and type the response`;
+
+/**
+ * Every prompt an Access-Challenge of this method can carry at its longest: `challengeMessage`, and the OCRA
+ * one with the longest question a suite can ask (for the room a reply needs: see RadiusServerOptions).
+ */
+export function longestChallengePrompts(challengeMessage: string): string[] {
+  return [challengeMessage, ocraPrompt('X'.repeat(MAX_OCRA_QUESTION_LENGTH))];
+}
 const KEEP_ALL = (): boolean => true;
 const isOcra = (t: LoginToken): boolean => t.kind === 'ocra';
 
@@ -177,7 +188,7 @@ export class TokenMethod implements AuthMethod {
     if (ocra) {
       const question = ocraChallenge(ocraSuiteOf(ocra));
       data.ocraQuestion = question;
-      message = `Challenge: ${question}. Enter it into your token and type the response`;
+      message = ocraPrompt(question);
     }
     const state = await this.challenges.issue({
       userId: ctx.user.id,
