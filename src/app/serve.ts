@@ -97,6 +97,20 @@ function auditDroppedLog(logger: Logger, maxBacklog: number): () => void {
   };
 }
 
+/**
+ * The schema migrations this node applied at start, audited as `radotp init` and `radotp db migrate` audit
+ * theirs (result admin, reason migrated), with method serve and this node's name: a change of the schema under
+ * every node is an admin change the trail records, whichever command made it. `applied` is what this node's
+ * migration committed (see migrateToLatest): of nodes starting together, only the one that took the migration
+ * lock first and applied them has any, and a start on a migrated schema has none, so writes no row. Written
+ * through the audit writer, behind the start like a login's row: kept and retried should the database go away
+ * right after migrating, and flushed on stop.
+ */
+function auditMigrations(audit: AuditWriter, node: string, applied: readonly string[]): void {
+  if (applied.length === 0) return;
+  audit.write({ at: Date.now(), node, result: 'admin', reason: 'migrated', method: 'serve', detail: { applied: [...applied] } });
+}
+
 export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } = {}): Promise<RunningServer> {
   const node = nodeName(cfg);
   // Every line names the node (node.name: "this node's name in the audit trail and logs"): in a cluster's
@@ -175,6 +189,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
     },
   });
   metrics.watchAuditBacklog(() => audit.backlog);
+  auditMigrations(audit, node, store.applied);
   const inFlight = new DecisionsInFlight();
   try {
     let clients = await retryWhileUnavailable(() => loadClientTable(store, logger));

@@ -103,6 +103,45 @@ describe('a database of the release before (one migration pending)', () => {
   });
 });
 
+/** The audit rows of schema changes that `radotp serve` made, with the node that made each, oldest first. */
+async function serveMigrationRows(conn: Connection): Promise<unknown[]> {
+  const rows = await sql<{ node: string; result: string; method: string; detail: { applied: string[] } }>`
+    SELECT node, result, method, detail FROM audit_event WHERE reason = 'migrated' ORDER BY id`.execute(conn.db);
+  return rows.rows.map((r) => ({ node: r.node, result: r.result, method: r.method, applied: r.detail.applied }));
+}
+
+describe('a database of the release before, upgraded nodes starting together', () => {
+  const s = databaseOf(OLDER);
+
+  /** `radotp serve` as node `node`, on a port of its own, until it serves. */
+  async function serveAs(node: string): Promise<ServeProcess> {
+    const config = path.join(s.dir, `${node}.yaml`);
+    fs.writeFileSync(config, `dataDir: ./data\nkeyFile: ./master.key\nnode:\n  name: ${node}\ndatabase:\n  url: ${s.db.url}\nradius:\n  listen: ["127.0.0.1:0"]\nhttp:\n  listen: null\nlog:\n  level: info\n`);
+    return ServeProcess.spawn([process.execPath, RADOTP_BIN, 'serve', '--config', config], cliEnv());
+  }
+
+  test('the node that applies the pending migration audits it, once, under its name; a node starting on the migrated schema writes nothing', async () => {
+    const nodes = [await serveAs('radius-1'), await serveAs('radius-2')];
+    try {
+      await Promise.all(nodes.map((n) => n.serving()));
+    } finally {
+      for (const n of nodes) expect((await n.terminate()).code).toBe(0);
+    }
+    expect(await appliedMigrations(s.conn.db)).toEqual(KNOWN);
+    // the row is written behind the start, as a login's is: terminate() flushed it
+    const rows = await serveMigrationRows(s.conn);
+    expect(rows).toEqual([{ node: expect.stringMatching(/^radius-[12]$/), result: 'admin', method: 'serve', applied: [LAST] }]);
+
+    const again = await serveAs('radius-3');
+    try {
+      await again.serving();
+    } finally {
+      expect((await again.terminate()).code).toBe(0);
+    }
+    expect(await serveMigrationRows(s.conn)).toEqual(rows); // nothing applied: no row
+  }, 120_000);
+});
+
 describe('an empty database (a node joining with the key file, before anything ran)', () => {
   const s = databaseOf(undefined);
 
