@@ -21,7 +21,7 @@ export interface ConnectOptions {
   poolSize?: number;
   /** An idle pooled connection broke (the database stopped or restarted, a network reset). */
   onError?: (e: Error) => void;
-  /** A pool opened a new connection (after onError: the database answers again). */
+  /** A pool opened a new connection, set up and ready for use (after onError: the database answers again). */
   onConnect?: () => void;
   applicationName?: string;
   /**
@@ -118,6 +118,7 @@ export function connect(url: string, opts: ConnectOptions = {}): Connection {
       query_timeout: opts.queryTimeoutMs,
       ...KEEPALIVE,
       ...own,
+      ...(own.verify ? { verify: toldWhenVerified(own.verify, opts.onConnect) } : {}),
     });
   const pool = pooled({ max: opts.poolSize ?? 10, application_name: name });
   /*
@@ -151,7 +152,8 @@ export function connect(url: string, opts: ConnectOptions = {}): Connection {
   for (const p of [pool, auditPool, challengePool]) {
     p.on('connect', (client) => {
       client.on('error', ignoreInUseClientError);
-      opts.onConnect?.();
+      // A pool with a verify (its session's SET) tells the connection open once that has run (toldWhenVerified).
+      if (!p.options.verify) opts.onConnect?.();
     });
   }
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: abandoningTimedOutClients(pool) }) });
@@ -289,6 +291,19 @@ function ignoreInUseClientError(): void {}
  */
 function setOnOpen(statement: string): Pick<pg.PoolConfig, 'verify'> {
   return { verify: (client, done) => void client.query(statement).then(() => done(), done) };
+}
+
+/**
+ * `verify` telling `onConnect` of a connection it set up. pg-pool emits 'connect' before it runs verify
+ * (pg-pool's _acquireClient), so a connection lost or refused during its SET was told as open, and 'database
+ * connections open again' logged for a database that was not answering yet. Told here once the SET succeeded.
+ */
+function toldWhenVerified(verify: NonNullable<pg.PoolConfig['verify']>, onConnect: (() => void) | undefined): NonNullable<pg.PoolConfig['verify']> {
+  return (client, done) =>
+    verify(client, (err) => {
+      if (!err) onConnect?.();
+      done(err);
+    });
 }
 
 /** The SQLSTATE of an error PostgreSQL itself sent (e.g. 53100 disk full); undefined for a lost connection. */

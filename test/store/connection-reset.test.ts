@@ -65,3 +65,34 @@ describe.each([
     await expect(run(conn, 'SELECT 1 AS one')).resolves.toBeDefined();
   });
 });
+
+/*
+ * opts.onConnect says the database answers again ('database connections open again' after an outage). A pool
+ * with session settings (the audit pool's SET synchronous_commit) runs them on a new connection before its first
+ * use (pg-pool's verify), and pg-pool's 'connect' event comes before that: a connection lost or refused while
+ * being set up was told as open again.
+ */
+describe('onConnect, for a pool whose connections are set up with a SET (the audit pool)', () => {
+  let conn: Connection;
+  let connected = 0;
+
+  beforeAll(() => {
+    const url = new URL(db.url);
+    url.port = String(proxy.port);
+    conn = connect(url.toString(), { poolSize: 2, onConnect: () => connected++ });
+  });
+  afterAll(async () => {
+    proxy.cutWhenSent(undefined);
+    await conn.close();
+  });
+
+  test('a connection whose SET fails is not told as open; one set up is, once', async () => {
+    proxy.cutWhenSent('SET synchronous_commit');
+    await expect(onAuditClient(conn, 'SELECT 1')).rejects.toThrow(/ECONNRESET/); // at the checkout: the SET runs before the connection is handed over
+    expect(connected).toBe(0);
+
+    proxy.cutWhenSent(undefined);
+    await expect(onAuditClient(conn, "SELECT current_setting('synchronous_commit') AS s")).resolves.toMatchObject({ rows: [{ s: 'off' }] });
+    expect(connected).toBe(1);
+  });
+});

@@ -11,6 +11,8 @@ export class PluggableProxy {
   private held: (() => void)[] = [];
   /** Sockets whose bytes are dropped for good (see strandOpenConnections). */
   private readonly stranded = new WeakSet<net.Socket>();
+  /** Text whose sending cuts the connection that sends it (see cutWhenSent). */
+  private cutOn: string | undefined;
   private constructor(private readonly server: net.Server) {}
 
   static async start(target: { host: string; port: number }): Promise<PluggableProxy> {
@@ -38,6 +40,7 @@ export class PluggableProxy {
       // While stalled, bytes wait here (as TCP would keep retransmitting them) and are delivered on restore.
       from.on('data', (chunk: Buffer) => {
         if (this.stranded.has(from)) return;
+        if (from === client && this.cutOn !== undefined && chunk.includes(this.cutOn)) return void client.resetAndDestroy();
         if (this.stalled) this.held.push(() => to.write(chunk));
         else to.write(chunk);
       });
@@ -56,6 +59,15 @@ export class PluggableProxy {
    */
   strandOpenConnections(): void {
     for (const s of this.sockets) this.stranded.add(s);
+  }
+
+  /**
+   * A connection that sends `text` (a statement's text: the protocol sends it as it is) is reset instead, before
+   * the database sees it; others go through. undefined: none is. What a connection lost between opening and its
+   * first statement meets.
+   */
+  cutWhenSent(text: string | undefined): void {
+    this.cutOn = text;
   }
 
   pullPlug(): void {
