@@ -2,6 +2,7 @@ import { Migrator, type Migration, type MigrationResultSet } from 'kysely';
 import { migrations } from '../../db';
 import { isDatabaseUnavailable, type Db } from './connect';
 import { MIGRATION_TABLE, readSchemaVersion, refuseDiverged, type SchemaVersion } from './schema-version';
+import { timeoutWording } from './timeout-wording';
 
 export class MigrationError extends Error {
   override name = 'MigrationError';
@@ -36,7 +37,17 @@ export async function migrateToLatest(db: Db, known: Record<string, Migration> =
 
   const failed = result.results?.find((r) => r.status === 'Error');
   const why = result.error instanceof Error ? result.error.message : String(result.error);
+  /*
+   * A DBA's lock_timeout or statement_timeout ending a statement (an ALTER behind a session holding its table, the
+   * migration lock behind a node still migrating) is said as such, and that nothing is half applied: every
+   * pending migration runs in the one transaction (kysely's Migrator, transactional DDL), which then rolls back.
+   */
+  const timedOut = timeoutWording(result.error);
+  if (failed && timedOut) {
+    throw new MigrationError(`migration ${failed.migrationName} failed: ${why} (${timedOut}); it rolled back whole, with every migration of this run, and can be run again`);
+  }
   if (failed) throw new MigrationError(`migration ${failed.migrationName} failed: ${why}`);
+  if (timedOut) throw new MigrationError(`migrating stopped before any migration ran: ${why} (${timedOut}); nothing was applied, and it can be run again`);
   // No migration ran: the database could not be reached, or its schema version not read.
   if (isDatabaseUnavailable(result.error)) throw new MigrationError(`cannot reach the database: ${why}`);
   // Or a newer radotp migrated past us while we waited for the lock, which the Migrator refuses: judge by

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { migrations } from '../../db';
 import { isDatabaseUnavailable, postgresSqlstate, type Db } from './connect';
+import { timeoutWording } from './timeout-wording';
 
 /** SQLSTATEs of a connection PostgreSQL refused: 3D000 no such database, 28000 no such role (or pg_hba), 28P01 wrong password. */
 const CONNECTION_REFUSED = new Set(['3D000', '28000', '28P01']);
@@ -55,6 +56,9 @@ export async function readSchemaVersion(db: Db, known: readonly string[] = Objec
     applied = table.rows[0]?.found ? (await sql<{ name: string }>`SELECT name FROM ${sql.table(MIGRATION_TABLE)} ORDER BY name`.execute(db)).rows.map((r) => r.name) : [];
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);
+    // a lock_timeout or statement_timeout the DBA set (a session holding the migration table): the database answered
+    const timedOut = timeoutWording(e);
+    if (timedOut) throw new SchemaError(`cannot read the schema version: ${why} (${timedOut})`);
     if (isDatabaseUnavailable(e)) throw new SchemaError(`cannot reach the database: ${why}`);
     // the first statement is where a wrong database name, role or password shows: the URL's fault, not the schema's
     if (CONNECTION_REFUSED.has(postgresSqlstate(e) ?? '')) throw new SchemaError(`cannot connect to the database: ${why}`);
