@@ -25,14 +25,12 @@ const logFile = () => path.join(dir, 'serve.log');
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  const target = new URL(db.url);
-  proxy = await PluggableProxy.start({ host: target.hostname, port: Number(target.port) });
-  const viaProxy = new URL(db.url);
-  viaProxy.port = String(proxy.port);
+  const front = await PluggableProxy.inFrontOf(db.url);
+  proxy = front.proxy;
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'radotp-audit-dropped-'));
   t = await startTestServer({
     dir,
-    database: { url: viaProxy.toString() },
+    database: { url: front.url },
     logFile: logFile(),
     users: [{ username: 'alice', password: 'alice-password' }],
     config: { audit: { maxBacklog: MAX_BACKLOG }, radius: { maxPending: 5000 } },

@@ -35,12 +35,9 @@ interface BehindProxy {
 
 async function startBehindProxy(config: Record<string, unknown> = {}): Promise<BehindProxy> {
   const db: TestDatabase = await createTestDatabase();
-  const target = new URL(db.url);
-  const proxy = await PluggableProxy.start({ host: target.hostname, port: Number(target.port) });
-  const viaProxy = new URL(db.url);
-  viaProxy.port = String(proxy.port);
+  const { proxy, url: viaProxy } = await PluggableProxy.inFrontOf(db.url);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'radotp-outage-'));
-  const t = await startTestServer({ dir, database: { url: viaProxy.toString() }, users: [{ username: 'alice', password: PASSWORD }], config });
+  const t = await startTestServer({ dir, database: { url: viaProxy }, users: [{ username: 'alice', password: PASSWORD }], config });
   const direct = connect(db.url, { poolSize: 1 });
   return {
     t,

@@ -28,14 +28,12 @@ describe('log lines during a database outage', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    const target = new URL(db.url);
-    proxy = await PluggableProxy.start({ host: target.hostname, port: Number(target.port) });
-    const viaProxy = new URL(db.url);
-    viaProxy.port = String(proxy.port);
+    const front = await PluggableProxy.inFrontOf(db.url);
+    proxy = front.proxy;
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'radotp-outage-logs-'));
     logFile = path.join(dir, 'serve.log');
     // clientRefresh 0.2 s (the test default): twenty reloads fail in the four seconds below
-    t = await startTestServer({ dir, database: { url: viaProxy.toString() }, users: [{ username: 'alice', password: PASSWORD }], logFile });
+    t = await startTestServer({ dir, database: { url: front.url }, users: [{ username: 'alice', password: PASSWORD }], logFile });
   });
   afterAll(async () => {
     proxy.restore();

@@ -14,13 +14,10 @@ import { logLines } from '../support/log-lines';
  */
 test('stopping while the database is away says, as an error, how many audit events are lost', async () => {
   const db = await createTestDatabase();
-  const target = new URL(db.url);
-  const proxy = await PluggableProxy.start({ host: target.hostname, port: Number(target.port) });
-  const viaProxy = new URL(db.url);
-  viaProxy.port = String(proxy.port);
+  const { proxy, url: viaProxy } = await PluggableProxy.inFrontOf(db.url);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'radotp-stop-outage-'));
   const logFile = path.join(dir, 'serve.log');
-  const t = await startTestServer({ dir, database: { url: viaProxy.toString() }, users: [{ username: 'alice', password: 'pw' }], logFile });
+  const t = await startTestServer({ dir, database: { url: viaProxy }, users: [{ username: 'alice', password: 'pw' }], logFile });
   try {
     proxy.pullPlug();
     for (const password of ['pw', 'wrong']) {

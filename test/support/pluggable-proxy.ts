@@ -23,6 +23,15 @@ export class PluggableProxy {
     return proxy;
   }
 
+  /** A proxy in front of the database at `url`, and the same URL through it (what the server under test is given). */
+  static async inFrontOf(url: string): Promise<{ proxy: PluggableProxy; url: string }> {
+    const target = new URL(url);
+    const proxy = await PluggableProxy.start({ host: target.hostname, port: Number(target.port) });
+    const viaProxy = new URL(url);
+    viaProxy.port = String(proxy.port);
+    return { proxy, url: viaProxy.toString() };
+  }
+
   get port(): number {
     return (this.server.address() as net.AddressInfo).port;
   }
