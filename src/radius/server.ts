@@ -22,6 +22,7 @@ import { isIP, isIPv6 } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { MAX_PACKET_LENGTH, PacketTooLargeError, checkAccessRequestAttributes, decodePacket, encodeResponse, verifyRequest } from './codec';
+import { HEADER_LENGTH, MESSAGE_AUTHENTICATOR_LENGTH } from './message-authenticator';
 import { decryptUserPassword, isTypedText } from './password';
 import type { ClientTable } from './client-table';
 import { DuplicateCache, duplicateKey } from './duplicate-cache';
@@ -615,7 +616,7 @@ export class RadiusServer<T = unknown> {
   #replyMightNotFit(packet: Packet, client: ClientEntry<T>): boolean {
     const largest = this.#opts.maxReplyAttributesLength;
     if (largest === undefined) return false;
-    let echoed = replyCarriesMessageAuthenticator(packet, client) ? MESSAGE_AUTHENTICATOR_ATTRIBUTE_LENGTH : 0;
+    let echoed = replyCarriesMessageAuthenticator(packet, client) ? 2 + MESSAGE_AUTHENTICATOR_LENGTH : 0; // RFC 3579 §3.2: type, length, HMAC-MD5
     for (const attribute of packet.attributes) if (attribute.type === Attr.ProxyState) echoed += 2 + attribute.value.length;
     return HEADER_LENGTH + echoed + largest > MAX_PACKET_LENGTH;
   }
@@ -722,11 +723,6 @@ export class RadiusServer<T = unknown> {
     if (decision.log) logger.warn({ ...fields, suppressed: decision.suppressed }, msg);
   }
 }
-
-/** RFC 2865 §3: Code, Identifier, Length and the 16-octet Authenticator. */
-const HEADER_LENGTH = 20;
-/** RFC 3579 §3.2: type, length and a 16-octet HMAC-MD5. */
-const MESSAGE_AUTHENTICATOR_ATTRIBUTE_LENGTH = 18;
 
 /**
  * Whether the reply to `packet` carries a Message-Authenticator: always, unless the client's setting is
