@@ -94,7 +94,7 @@ export class TokenAdmin {
       try {
         // Each attempt a transaction of its own with its row: a serial conflict aborts it, and the next one draws
         // another serial; a row that cannot be written leaves no token the trail never mentions.
-        const token = await this.withItsRow(async (tokens, audit) => {
+        const token = await this.inTransaction(async ({ tokens }, audit) => {
           const token = await tokens.create({
             serial: newSerial(r.type),
             userId: user.id,
@@ -160,14 +160,12 @@ export class TokenAdmin {
    * whatever the decision: the command fails after it, a wrong code staying counted.
    */
   private decided(method: 'token activate' | 'token verify', token: TokenInfo, decide: (verifier: Pick<TokenVerifier, 'check'>) => Awaitable<CodeCheck>): Promise<CodeCheck> {
-    const run = async (verifier: Pick<TokenVerifier, 'check'>, audit: AdminAuditWriter | undefined): Promise<CodeCheck> => {
+    return this.inTransaction(async ({ verifier }, audit) => {
       const check = await decide(verifier);
       const outcome = outcomeOf(check); // the result and reason a login with this code would be audited with
       await audit?.({ username: token.username ?? undefined, tokenSerial: token.serial, method, result: outcome.kind, reason: outcome.reason });
       return check;
-    };
-    const transaction = this.settings.transaction;
-    return transaction ? transaction((tx, audit) => run(tx.verifier, audit)) : run(this.verifier, this.settings.audit);
+    });
   }
 
   /**
@@ -179,10 +177,13 @@ export class TokenAdmin {
     return token;
   }
 
-  /** `fn` with the tokens and audit writer of one transaction when the caller gave one (see AdminTransaction). */
-  private withItsRow<T>(fn: (tokens: Pick<Store['tokens'], 'create'>, audit: AdminAuditWriter | undefined) => Promise<T>): Promise<T> {
+  /**
+   * `fn` with the tokens, verifier and audit writer of one transaction when the caller gave one (see
+   * AdminTransaction); else with this admin's own.
+   */
+  private inTransaction<T>(fn: (scope: AdminTransactionScope, audit: AdminAuditWriter | undefined) => Promise<T>): Promise<T> {
     const transaction = this.settings.transaction;
-    return transaction ? transaction((tx, audit) => fn(tx.tokens, audit)) : fn(this.store.tokens, this.settings.audit);
+    return transaction ? transaction(fn) : fn({ tokens: this.store.tokens, verifier: this.verifier }, this.settings.audit);
   }
 
   async assign(serial: string, username: string): Promise<ChangedToken> {
@@ -198,9 +199,8 @@ export class TokenAdmin {
     // A login never uses a token past the end of its validity (the PSKC file's ExpiryDate, see
     // TokenRepository.usableForUser): handed out, it would refuse every code of its new user. By the
     // database's clock, as the servers decide it.
-    if (token.validTo !== null && token.validTo.getTime() <= this.clock() * 1000) {
-      throw new TokenStateError(`token ${serial} expired on ${token.validTo.toISOString()} (the end of its validity): it would never log ${username} in`);
-    }
+    const expiredOn = validityEnded(token, this.clock());
+    if (expiredOn) throw new TokenStateError(`token ${serial} expired on ${expiredOn.toISOString()} (the end of its validity): it would never log ${username} in`);
     let assigned: boolean;
     try {
       assigned = await this.store.tokens.update(serial, { user_id: user.id, state: 'active' }, { state: ['unassigned'] });
@@ -338,9 +338,15 @@ export interface ChangedToken extends TokenInfo {
  * is undoing a disable, and the token's state is the admin's to restore.
  */
 function expiredUnused(token: TokenInfo, nowSeconds: number): string | undefined {
-  if (token.validTo === null || token.validTo.getTime() > nowSeconds * 1000) return undefined;
+  const expiredOn = validityEnded(token, nowSeconds);
+  if (!expiredOn) return undefined;
   const instead = token.username ? `give ${token.username} another token` : 'it cannot be handed out';
-  return `token ${token.serial} expired on ${token.validTo.toISOString()} (the end of its validity): no login uses it; ${instead}`;
+  return `token ${token.serial} expired on ${expiredOn.toISOString()} (the end of its validity): no login uses it; ${instead}`;
+}
+
+/** The end of the token's validity (its PSKC ExpiryDate) when that has passed at `nowSeconds`; undefined otherwise. */
+function validityEnded(token: Pick<TokenInfo, 'validTo'>, nowSeconds: number): Date | undefined {
+  return token.validTo !== null && token.validTo.getTime() <= nowSeconds * 1000 ? token.validTo : undefined;
 }
 
 /**
