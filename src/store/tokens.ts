@@ -288,15 +288,6 @@ export class TokenRepository {
     await sql`SELECT pg_advisory_xact_lock(${TOKEN_IMPORT_LOCK.toString()}::bigint)`.execute(db);
   }
 
-  async existingSerials(serials: readonly string[], db: Db = this.db): Promise<Set<string>> {
-    const found = new Set<string>();
-    for (let i = 0; i < serials.length; i += 5000) {
-      const rows = await db.selectFrom('token').select('serial').where('serial', 'in', serials.slice(i, i + 5000)).execute();
-      for (const r of rows) found.add(r.serial);
-    }
-    return found;
-  }
-
   /**
    * Of these tokens about to be inserted, those whose serial is in radotp already, and whether the token there
    * holds the same seed (by the fingerprints of migration 0012): `unknown` where they cannot be compared (a
