@@ -9,6 +9,7 @@ import type { AuthMethod, MethodOutcome } from './method';
 import { appendHashCost } from './append-split';
 import { burnDecoys, type FirstFactor } from './first-factor';
 import { burnPasswordVerification, PasswordQueueFull } from './password-hash';
+import { OneLoginPerUser } from './one-login-per-user';
 import type { AuthRequest } from './request';
 
 export type Outcome = MethodOutcome & { readonly method?: string };
@@ -32,6 +33,17 @@ const DATABASE_REASONS: Readonly<Record<DatabaseFailure, string>> = {
   pool_exhausted: 'database_pool_exhausted',
 };
 
+/**
+ * Logins of one user that may wait on a node while one of theirs is decided (see OneLoginPerUser). A person
+ * has one login in progress at a time; a few more cover two NASes or a challenge answered as the first step
+ * of another login is decided. Beyond them a login is refused unchecked (reason CONCURRENT_LOGINS).
+ */
+export const MAX_WAITING_LOGINS_PER_USER = 8;
+
+/** The audit reason of a login refused, unchecked, because too many of its user's were waiting already. */
+export const CONCURRENT_LOGINS = 'concurrent_logins';
+const refusedUnchecked = (): Outcome => reject(CONCURRENT_LOGINS);
+
 const ARGON2_DECOYS: Decoys = { firstFactor: { burn: burnPasswordVerification }, codeLengthsInUse: () => [] };
 
 /**
@@ -52,6 +64,8 @@ function withMethod(outcome: MethodOutcome, method: string): Outcome {
 export class AuthPipeline {
   /** bound once: the rejection handler of every login that waits */
   private readonly failure: (e: unknown) => Outcome;
+  /** Each user's logins, decided one after another (auth.lockout's bound: see OneLoginPerUser). */
+  private readonly perUser: OneLoginPerUser<bigint>;
 
   constructor(
     private readonly users: { find(username: string): Awaitable<UserRecord | undefined> },
@@ -59,8 +73,10 @@ export class AuthPipeline {
     private readonly methods: ReadonlyMap<string, AuthMethod>,
     private readonly onInternalError: (e: unknown) => void = () => {},
     private readonly decoys: Decoys = ARGON2_DECOYS,
+    maxWaitingPerUser = MAX_WAITING_LOGINS_PER_USER,
   ) {
     this.failure = (e) => this.failed(e);
+    this.perUser = new OneLoginPerUser(maxWaitingPerUser);
   }
 
   /**
@@ -110,12 +126,20 @@ export class AuthPipeline {
     }
     const method = this.methods.get(user.method);
     if (!method) return withMethod(reject('method_unavailable'), user.method);
-    return andThen(method.start({ request: req, user }), (outcome) => withMethod(outcome, method.name));
+    return this.perUser.run(
+      user.id,
+      () => andThen(method.start({ request: req, user }), (outcome) => withMethod(outcome, method.name)),
+      refusedUnchecked,
+    );
   }
 
   private async resume(req: AuthRequest, state: Buffer): Promise<Outcome> {
-    // RFC 2865 §5.24: State is opaque to the NAS; we bind it to the user it was issued to.
     const user = await this.users.find(req.username);
+    return user ? this.perUser.run(user.id, () => this.resumeFor(req, state, user), refusedUnchecked) : this.resumeFor(req, state, undefined);
+  }
+
+  private async resumeFor(req: AuthRequest, state: Buffer, user: UserRecord | undefined): Promise<Outcome> {
+    // RFC 2865 §5.24: State is opaque to the NAS; we bind it to the user it was issued to.
     const taken = user && (await this.challenges.take(state, user.id));
     if (!taken) {
       // The answer that used the challenge up, sent again by a NAS that never got the reply (the deciding node

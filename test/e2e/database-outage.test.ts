@@ -37,7 +37,7 @@ async function startBehindProxy(config: Record<string, unknown> = {}): Promise<B
   const db: TestDatabase = await createTestDatabase();
   const { proxy, url: viaProxy } = await PluggableProxy.inFrontOf(db.url);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'radotp-outage-'));
-  const t = await startTestServer({ dir, database: { url: viaProxy }, users: [{ username: 'alice', password: PASSWORD }], config });
+  const t = await startTestServer({ dir, database: { url: viaProxy }, users: [{ username: 'alice', password: PASSWORD }, { username: 'bob', password: PASSWORD }], config });
   const direct = connect(db.url, { poolSize: 1 });
   return {
     t,
@@ -205,10 +205,11 @@ describe('a database host that vanished without a reset (a virtual IP moved to a
   });
   afterAll(() => env?.close());
 
-  const login = (password: string) => authenticate(env.t.port, { username: 'alice', password, secret: TEST_SECRET, timeoutMs: 1500 });
+  const login = (password: string, username = 'alice') => authenticate(env.t.port, { username, password, secret: TEST_SECRET, timeoutMs: 1500 });
 
   test('logins are answered again within seconds, not the kernel\'s 15 minutes, and the caches hear changes again', async () => {
-    const burst = await Promise.all(Array.from({ length: 6 }, () => login(PASSWORD)));
+    // two users: a node decides one login of a user at a time (see OneLoginPerUser), and both connections must be in use
+    const burst = await Promise.all(Array.from({ length: 6 }, (_, i) => login(PASSWORD, i % 2 ? 'bob' : 'alice')));
     expect(burst.map((a) => a?.code)).toEqual(Array(6).fill(Code.AccessAccept));
     // Every connection open now (the pool's, the audit pool's, the change listener's) leads nowhere; new ones
     // reach the database. Each stranded connection is lost to one statement, which fails after queryTimeout.
