@@ -216,7 +216,10 @@ export async function loginReadiness(pool: pg.Pool, lockWaitMs: number): Promise
   try {
     await client.query('BEGIN');
     const r = await client.query<{ writable: boolean }>("SELECT current_setting('transaction_read_only') = 'off' AS writable");
-    if (r.rows[0]?.writable !== true) return 'read-only';
+    if (r.rows[0]?.writable !== true) {
+      broken = new Error(READ_ONLY_SESSION); // leads to a standby: closed, so the next check opens a connection anew
+      return 'read-only';
+    }
     for (const table of LOGIN_TABLES) {
       // one wait budget for all three: what one table's wait took, the next has not
       const waitMs = Math.max(1, Math.round(deadline - Date.now()));
@@ -232,10 +235,26 @@ export async function loginReadiness(pool: pg.Pool, lockWaitMs: number): Promise
     broken = e as Error;
     throw e;
   } finally {
-    // a connection that failed (lost, timed out) is closed by the pool rather than sent a ROLLBACK
+    // a connection that failed (lost, timed out) or leads to a standby is closed by the pool rather than sent a ROLLBACK
     if (broken === undefined) await client.query('ROLLBACK').catch((e: Error) => (broken = e));
     client.release(broken);
   }
+}
+
+/**
+ * A session that only reads: opened while the database address led to a standby (after a Patroni switchover
+ * the old primary comes back as one, and the virtual IP may lead to it for a while) or under
+ * default_transaction_read_only. A session keeps what it was opened on: when the address moves to the new
+ * primary, a connection opened before still leads to the standby (a proxy keeps established sessions), and
+ * its every write fails with SQLSTATE 25006 read_only_sql_transaction. Kept in the pool, it never went idle
+ * long enough to be closed (the health check and logins take one every few seconds), and the node stayed down
+ * after the database was writable again. Such a connection is closed instead of going back to the pool.
+ */
+const READ_ONLY_SESSION = 'the database session is read-only (a standby, or default_transaction_read_only)';
+
+/** An error that says this connection's session cannot write (SQLSTATE 25006): see READ_ONLY_SESSION. */
+export function isReadOnlySession(e: unknown): boolean {
+  return postgresSqlstate(e) === '25006';
 }
 
 /** pg's error for a statement that outlived query_timeout (database.queryTimeout). */
@@ -252,20 +271,23 @@ export function isQueryTimeout(e: unknown): boolean {
  * then releases the client with the error, and the pool closes it. kysely releases without one, so the
  * client would return to the pool and the next statement given it would queue behind the lost one. Here
  * it is released with the timeout, and any statement kysely still sends on it (a transaction's ROLLBACK)
- * fails at once instead of waiting out a second timeout.
+ * fails at once instead of waiting out a second timeout. A client whose session is read-only (a write
+ * refused with SQLSTATE 25006: see READ_ONLY_SESSION) goes back as broken too, as `pool.query` sends it.
  */
 function abandoningTimedOutClients(pool: pg.Pool): PostgresPool {
   const clients = new WeakMap<pg.PoolClient, PostgresPoolClient>();
   const wrap = (client: pg.PoolClient): PostgresPoolClient => {
     let timedOut: Error | undefined;
+    let readOnly: Error | undefined;
     const query = (text: string, values: unknown[]) => {
       if (timedOut) return Promise.reject(timedOut);
       return client.query(text, values).catch((e: unknown) => {
         if (isQueryTimeout(e)) timedOut = e as Error;
+        else if (isReadOnlySession(e)) readOnly = e as Error;
         throw e;
       });
     };
-    return { query, release: () => client.release(timedOut) } as unknown as PostgresPoolClient; // kysely uses no cursor here
+    return { query, release: () => client.release(timedOut ?? readOnly) } as unknown as PostgresPoolClient; // kysely uses no cursor here
   };
   return {
     async connect() {

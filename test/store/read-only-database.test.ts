@@ -38,15 +38,15 @@ afterAll(async () => {
 });
 
 // [a login's write]
-const writes: [string, () => Promise<unknown>][] = [
-  ['the spend of a TOTP code', () => tokenRepository(readOnly).acceptStep(tokenId, 1_000_000, 0)],
-  ["a wrong code's count", () => tokenRepository(readOnly).recordFailure([tokenId], [Buffer.alloc(32)], 10, 60)],
-  ["a wrong password's count", () => new PasswordLockoutRepository(readOnly.db).recordFailure(userId, 10, 60)],
-  ['a challenge', () => new ChallengeRepository(readOnly.db, readOnly.challengePool).issue({ userId, kind: 'token', node: 'n1', ttlSeconds: 60 })],
+const writes: [string, (on: Connection) => Promise<unknown>][] = [
+  ['the spend of a TOTP code', (on) => tokenRepository(on).acceptStep(tokenId, 1_000_000, 0)],
+  ["a wrong code's count", (on) => tokenRepository(on).recordFailure([tokenId], [Buffer.alloc(32)], 10, 60)],
+  ["a wrong password's count", (on) => new PasswordLockoutRepository(on.db).recordFailure(userId, 10, 60)],
+  ['a challenge', (on) => new ChallengeRepository(on.db, on.challengePool).issue({ userId, kind: 'token', node: 'n1', ttlSeconds: 60 })],
 ];
 
 test.each(writes)('%s is refused, and the refusal is the database being unavailable', async (_case, write) => {
-  const e = await write().then(
+  const e = await write(readOnly).then(
     () => undefined,
     (err: unknown) => err,
   );
@@ -57,4 +57,33 @@ test.each(writes)('%s is refused, and the refusal is the database being unavaila
 test('the health check counts it as down (Status-Server unanswered, /healthz 503), as it counted the database before as up', async () => {
   expect(readinessBefore).toBe('ready');
   expect(await loginReadiness(readOnly.pool, 1000)).toBe('read-only');
+});
+
+/*
+ * Last, as it makes the database writable again: the address moved to the new primary after a failover, so new
+ * sessions take writes, while a session opened before still leads to the standby (see READ_ONLY_SESSION in
+ * connect.ts). A pooled connection whose write was refused, or that the health check found read-only, was kept,
+ * and refused every write given it until it sat idle for 30 s, which a serving node's never does. Each write
+ * below runs on a pool of one connection that was refused just before.
+ */
+test.each(writes)('once new sessions take writes, %s succeeds on the pool whose connection was refused (that connection was closed)', async (_case, write) => {
+  const name = new URL(db.url).pathname.slice(1);
+  const admin = new pg.Client({ connectionString: process.env.RADOTP_TEST_ADMIN_URL! }); // a session of this database would be read-only
+  await admin.connect();
+  try {
+    await admin.query(`ALTER DATABASE ${name} SET default_transaction_read_only = on`);
+    const opened = connect(db.url, { poolSize: 1 });
+    try {
+      expect(await loginReadiness(opened.pool, 1000)).toBe('read-only');
+      expect(postgresSqlstate(await write(opened).catch((e: unknown) => e))).toBe('25006');
+      await admin.query(`ALTER DATABASE ${name} RESET default_transaction_read_only`);
+      expect(await loginReadiness(opened.pool, 1000)).toBe('ready');
+      await expect(write(opened)).resolves.not.toThrow();
+    } finally {
+      await opened.close();
+    }
+  } finally {
+    await admin.query(`ALTER DATABASE ${name} RESET default_transaction_read_only`);
+    await admin.end();
+  }
 });
