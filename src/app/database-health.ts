@@ -24,20 +24,35 @@ export function downWarning(why: DownReason, table?: LoginTable): string {
   return `database ${what}; Status-Server goes unanswered and /healthz is 503 until logins can be decided again`;
 }
 
+/**
+ * The warning when another session holds the challenge table (a DBA's VACUUM FULL challenge, an ALTER TABLE on it):
+ * only the logins asked for their code need it (its first step issues a challenge, its answer takes one), so the
+ * node stays up. Every node shares the database and so the lock: down, every node would go down at once, and the
+ * NASes fail over to no server that could do better, turning away the logins that can be decided.
+ */
+export function challengesHeldWarning(): string {
+  return 'another session holds the table challenge locked (VACUUM FULL, ALTER TABLE, LOCK TABLE: see pg_locks and pg_stat_activity): logins asked for their code (loginStyle challenge, OCRA) wait out database.queryTimeout and go unanswered; otp-only and append logins, and password-only users, go on, so /healthz stays 200 and Status-Server is answered (every node shares the database: sending the NASes away from all of them would help none)';
+}
+
 interface Down {
   readonly why: DownReason;
   readonly table?: LoginTable;
 }
 
 function downFrom(readiness: LoginReadiness): Down | undefined {
-  if (readiness === 'ready') return undefined;
+  if (readiness === 'ready' || challengesOnly(readiness)) return undefined;
   if (readiness === 'read-only') return { why: 'read-only' };
   return { why: 'locked', table: readiness.locked };
 }
 
+/** Of the login tables, only the challenge table is held (see challengesHeldWarning): the node stays up. */
+const challengesOnly = (readiness: LoginReadiness | undefined): boolean => typeof readiness === 'object' && readiness.locked === 'challenge';
+
 export interface DatabaseHealth {
   /** Whether the last check reached the database in time. */
   up(): boolean;
+  /** Whether the last check found the challenge table, alone of the login tables, held by another session. */
+  challengesHeld(): boolean;
   stop(): Promise<void>;
 }
 
@@ -55,22 +70,34 @@ export function watchDatabaseHealth(opts: {
   ping: (lockWaitMs: number) => Promise<LoginReadiness>;
   /** `table`: for 'locked', the login table another session holds. */
   onChange?: (up: boolean, why?: DownReason, table?: LoginTable) => void;
+  /** The challenge table, alone of the login tables, is now held by another session (true), or no longer (false). */
+  onChallengesHeld?: (held: boolean) => void;
   intervalMs?: number;
   timeoutMs?: number;
 }): DatabaseHealth {
   let up = true;
+  let challengesHeld = false;
   const timeoutMs = opts.timeoutMs ?? 2000;
   const rounds = repeatEvery(opts.intervalMs ?? 2000, async () => {
     let expire: NodeJS.Timeout | undefined;
     const timedOut = new Promise<Down>((resolve) => (expire = setTimeout(() => resolve({ why: 'no answer in time' }), timeoutMs)));
-    const pinged = opts.ping(timeoutMs / 2).then(downFrom, (e: unknown): Down => ({ why: databaseFailure(e) === 'pool_exhausted' ? 'pool exhausted' : 'unreachable' }));
+    let readiness: LoginReadiness | undefined;
+    const pinged = opts.ping(timeoutMs / 2).then(
+      (r) => downFrom((readiness = r)),
+      (e: unknown): Down => ({ why: databaseFailure(e) === 'pool_exhausted' ? 'pool exhausted' : 'unreachable' }),
+    );
     const down = await Promise.race([pinged, timedOut]);
     clearTimeout(expire);
+    // told only from a check that answered: a database that is away says nothing of the table
+    if (readiness !== undefined && challengesOnly(readiness) !== challengesHeld) {
+      challengesHeld = !challengesHeld;
+      opts.onChallengesHeld?.(challengesHeld);
+    }
     const now = down === undefined;
     if (now !== up) {
       up = now;
       opts.onChange?.(now, down?.why, down?.table);
     }
   });
-  return { up: () => up, stop: () => rounds.stop() };
+  return { up: () => up, challengesHeld: () => challengesHeld, stop: () => rounds.stop() };
 }

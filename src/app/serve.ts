@@ -23,7 +23,7 @@ import { loadLoginData, loadLoginDataPage } from '../store/login-data';
 import { openStore, type Store } from '../store/open';
 import { retryWhileUnavailable } from '../store/retry';
 import { startAuditRetention, type AuditRetentionJob } from './audit-retention';
-import { downWarning, watchDatabaseHealth } from './database-health';
+import { challengesHeldWarning, downWarning, watchDatabaseHealth } from './database-health';
 import { watchEmbeddedDatabase, type EmbeddedWatchdog } from './embedded-watchdog';
 import { listenError } from './listen-error';
 import { buildPipeline } from './pipeline';
@@ -171,8 +171,12 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
       up
         ? logger.info({}, 'database answers, takes writes and its login tables are free again')
         : logger.warn({ why, table }, downWarning(why ?? 'unreachable', table)),
+    onChallengesHeld: (held) =>
+      held
+        ? logger.warn({ table: 'challenge' }, challengesHeldWarning())
+        : logger.info({ table: 'challenge' }, 'the table challenge is free again: logins asked for their code can be decided'),
   });
-  metrics.watchDatabase(health.up);
+  metrics.watchDatabase(health.up, health.challengesHeld);
   metrics.watchDatabasePools(() => store.poolUsage());
   let reportLost: (why: string) => void = () => {};
   const lost = new Promise<string>((resolve) => (reportLost = resolve));

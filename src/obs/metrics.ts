@@ -74,11 +74,17 @@ export class Metrics {
    * 1 while the database answers, takes writes and its login tables are not locked (the check behind /healthz and Status-Server, every 2 s),
    * else 0: the state an alert wants, where the failed decisions only show it while logins keep coming.
    */
-  watchDatabase(up: () => boolean): void {
+  watchDatabase(up: () => boolean, challengesHeld: () => boolean = () => false): void {
     readAtScrape(this.registry, {
       name: 'radotp_database_up',
-      help: '1 while the database answers this node\'s health check (every 2 s), takes writes and its login tables are not locked by another session, 0 otherwise',
+      help: '1 while the database answers this node\'s health check (every 2 s), takes writes and its login tables token and password_lockout are not locked by another session, 0 otherwise',
       read: () => (up() ? 1 : 0),
+    });
+    // not a part of radotp_database_up: only logins asked for their code need the table (see challengesHeldWarning)
+    readAtScrape(this.registry, {
+      name: 'radotp_database_challenge_table_locked',
+      help: '1 while the health check finds the table challenge held by another session (logins asked for their code wait; others go on, and the node stays up), 0 otherwise',
+      read: () => (challengesHeld() ? 1 : 0),
     });
   }
 

@@ -177,6 +177,8 @@ export function connect(url: string, opts: ConnectOptions = {}): Connection {
  * CONCURRENTLY takes SHARE) holds up every login until database.queryTimeout, while `SELECT` of a setting
  * still answers at once: /healthz said 200 and Status-Server was answered for a node that could answer no
  * login (RFC 5997 §3: the answer tells the NAS the server is alive, so it kept sending users there).
+ * Checked in this order, so that `challenge` is named only when the others are free: only logins asked for
+ * their code need it, and the serving node stays up for it (see challengesHeldWarning in app/database-health).
  */
 export const LOGIN_TABLES = ['token', 'password_lockout', 'challenge'] as const;
 export type LoginTable = (typeof LOGIN_TABLES)[number];

@@ -1,4 +1,4 @@
-import { downWarning, watchDatabaseHealth, type DownReason } from '../../src/app/database-health';
+import { challengesHeldWarning, downWarning, watchDatabaseHealth, type DownReason } from '../../src/app/database-health';
 import type { LoginReadiness } from '../../src/store/connect';
 
 /*
@@ -18,7 +18,9 @@ const cases: [string, boolean, DownReason | undefined, string | undefined, () =>
   ['answers and takes writes', true, undefined, undefined, async () => 'ready'],
   ['answers read-only', false, 'read-only', undefined, async () => 'read-only'],
   // another session holds a table logins write: every login would wait out database.queryTimeout; which one is said
-  ['answers, a login table locked by another session', false, 'locked', 'challenge', async () => ({ locked: 'challenge' })],
+  ['answers, a login table locked by another session', false, 'locked', 'token', async () => ({ locked: 'token' })],
+  // only the challenge table held: otp-only, append and password-only logins never touch it (see below)
+  ['answers, only the challenge table locked by another session', true, undefined, undefined, async () => ({ locked: 'challenge' })],
   ['cannot be reached (the ping throws)', false, 'unreachable', undefined, () => Promise.reject(new Error('ECONNREFUSED'))],
   ['never answers (past the timeout)', false, 'no answer in time', undefined, () => new Promise<LoginReadiness>(() => {})],
   // every pooled connection busy: database.poolSize, not the database, is what to look at
@@ -55,4 +57,34 @@ test.each([
 ] as const)('%s (table %s): the warning says where to look', (why, table, says) => {
   expect(downWarning(why, table)).toMatch(says);
   expect(downWarning(why, table)).toMatch(/Status-Server goes unanswered and \/healthz is 503/);
+});
+
+/*
+ * A challenge table held by another session (a DBA's VACUUM FULL challenge, an ALTER TABLE on it) holds up only the
+ * logins that are asked for their code (and their answers); otp-only and append logins, and users of a password
+ * alone, never touch it. Every node shares the database, so it is held for all of them at once: counting it as
+ * down sent every NAS away from every node (Status-Server unanswered, /healthz 503) and turned away the logins
+ * that could be decided, to no server that could do better. The node stays up; the change is told on its own.
+ */
+test('only the challenge table held: up all along, told once when it is held and once when it is let go', async () => {
+  let answer: LoginReadiness = { locked: 'challenge' };
+  const changes: boolean[] = [];
+  const held: boolean[] = [];
+  let pings = 0;
+  const health = watchDatabaseHealth({ ping: async () => (pings++, answer), onChange: (up) => changes.push(up), onChallengesHeld: (h) => held.push(h), intervalMs: 5 });
+  await until(() => held.length === 1 && pings >= 3);
+  expect(health.challengesHeld()).toBe(true);
+  answer = 'ready';
+  await until(() => held.length === 2);
+  await health.stop();
+  expect(changes).toEqual([]);
+  expect(health.up()).toBe(true);
+  expect(health.challengesHeld()).toBe(false);
+  expect(held).toEqual([true, false]);
+});
+
+test("the challenge table's warning says where to look, and that the node stays up", () => {
+  expect(challengesHeldWarning()).toMatch(/holds the table challenge locked.*pg_locks/);
+  expect(challengesHeldWarning()).toMatch(/otp-only and append logins/);
+  expect(challengesHeldWarning()).toMatch(/\/healthz stays 200/);
 });

@@ -60,4 +60,40 @@ describe('tables logins need, locked by another session', () => {
     expect(await statusServer()).toBe(Code.AccessAccept);
     expect((await login())?.code).toBe(Code.AccessAccept);
   }, 60_000);
+
+  /*
+   * The challenge table alone (a DBA's VACUUM FULL challenge): only logins asked for their code need it. Counted as
+   * down, every node sharing the database went down at once and the NASes failed over to nowhere, turning away
+   * the otp-only, append and password-only logins that could be decided. The node stays up, and says why some
+   * logins wait.
+   */
+  test('challenge alone locked in ACCESS EXCLUSIVE mode: /healthz stays 200, Status-Server answered, a login that needs no challenge is accepted; a warning and a metric say it', async () => {
+    const linesBefore = logLines(logFile).length;
+    const told = () => logLines(logFile).slice(linesBefore).filter((l) => l.table === 'challenge');
+    const locker = new pg.Client({ connectionString: t.cfg.database.url });
+    await locker.connect();
+    const metricsText = async () => (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
+    try {
+      await locker.query('BEGIN; LOCK TABLE challenge IN ACCESS EXCLUSIVE MODE');
+      await waitFor('the warning', async () => (told().length > 0 ? true : undefined), 10_000);
+      expect(told()).toEqual([
+        expect.objectContaining({ level: 40, table: 'challenge', msg: expect.stringContaining('otp-only and append logins') }),
+      ]);
+      for (let i = 0; i < 3; i++) {
+        expect(await healthz()).toBe(200);
+        expect(await statusServer()).toBe(Code.AccessAccept);
+        await new Promise((r) => setTimeout(r, 1000)); // through more than one round of the check
+      }
+      expect((await login())?.code).toBe(Code.AccessAccept); // a password-only user: no challenge is issued
+      const metrics = await metricsText();
+      expect(metrics).toMatch(/^radotp_database_up 1$/m);
+      expect(metrics).toMatch(/^radotp_database_challenge_table_locked 1$/m);
+    } finally {
+      await locker.end();
+    }
+    await waitFor('the all clear', async () => (told().length === 2 ? true : undefined), 10_000);
+    expect(logLines<{ why?: string }>(logFile).slice(linesBefore).filter((l) => l.why !== undefined)).toEqual([]); // never counted as down
+    expect(told()[1]).toEqual(expect.objectContaining({ level: 30, table: 'challenge' }));
+    expect(await metricsText()).toMatch(/^radotp_database_challenge_table_locked 0$/m);
+  }, 60_000);
 });
