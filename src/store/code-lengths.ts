@@ -19,7 +19,7 @@ export class CodeLengthsInUse {
 
   constructor(
     private readonly read: () => Promise<number[]>,
-    private readonly log?: { warn(o: object, m: string): void },
+    private readonly log?: { warn(o: object, m: string): void; info(o: object, m: string): void },
     /** Token changes come in bursts (an import, a lockout wave): one read for the burst. */
     private readonly settleMs = 1000,
   ) {}
@@ -56,6 +56,8 @@ export class CodeLengthsInUse {
   private async readOnce(): Promise<void> {
     try {
       this.lengths = await this.read();
+      // the warning's all-clear: without it the log left 'could not read' standing after every outage
+      if (this.failing) this.log?.info({ lengths: this.lengths }, 'code lengths in use read again');
       this.failing = false;
     } catch (e) {
       if (!this.failing) this.log?.warn({ err: (e as Error).message }, 'could not read the code lengths in use; keeping the previous list');
