@@ -1,11 +1,39 @@
 import { repeatEvery } from '../lang/repeat';
-import { databaseFailure, type LoginReadiness, type LoginTable } from '../store/connect';
+import { databaseFailure, postgresSqlstate, type LoginReadiness, type LoginTable } from '../store/connect';
 
 /**
  * Why the database counts as down, for the log: each calls for a different look. 'pool exhausted': every
  * connection of the pool stayed busy through the check's wait, database.poolSize rather than the database.
  */
-export type DownReason = 'unreachable' | 'no answer in time' | 'read-only' | 'locked' | 'pool exhausted';
+export type DownReason = 'unreachable' | 'refused' | 'no answer in time' | 'read-only' | 'locked' | 'pool exhausted';
+
+/**
+ * 'refused': PostgreSQL answered the check with an error of its own (it sent a SQLSTATE), such as too many
+ * connections: that one was told as 'unreachable', and the one on call looked at the network while PostgreSQL
+ * said what was wrong. What it said, and its SQLSTATE.
+ */
+export interface Refusal {
+  readonly sqlstate: string;
+  readonly err: string;
+}
+
+/** Where to look, for the refusals an operator meets (PostgreSQL's Appendix A, Error Codes). */
+const REFUSAL_HINTS: Readonly<Record<string, string>> = {
+  '53300': 'too many connections: max_connections taken by other clients, or a CONNECTION LIMIT on the role or database (see pg_stat_activity)',
+  '53100': 'disk full: the database server has no room to write',
+  '53200': 'out of memory on the database server',
+  '57P03': 'the database server is starting up, shutting down or in recovery',
+  '28P01': "radotp's role or its password in database.url was refused (see pg_hba.conf and the role)",
+  '28000': "radotp's role was refused (see pg_hba.conf and the role)",
+  '3D000': 'the database named in database.url does not exist',
+};
+
+/** The text of a refusal: PostgreSQL's words, its SQLSTATE, and where to look. */
+function refusalText(r: Refusal | undefined): string {
+  if (!r) return 'refuses this node';
+  const hint = REFUSAL_HINTS[r.sqlstate];
+  return `refuses this node: ${r.err} (SQLSTATE ${r.sqlstate}${hint ? `: ${hint}` : ''})`;
+}
 
 /** What the warning says of each, where it is not the reason itself: where to look. */
 const DOWN_TEXT: Partial<Record<DownReason, string>> = {
@@ -18,9 +46,9 @@ const DOWN_TEXT: Partial<Record<DownReason, string>> = {
 const lockedText = (table: LoginTable) =>
   `answers, but another session holds the table ${table}, which logins write, locked (ALTER TABLE, VACUUM FULL, CREATE INDEX without CONCURRENTLY, LOCK TABLE: see pg_locks and pg_stat_activity)`;
 
-/** The warning when the health check finds the database down; `table`: the login table found locked. */
-export function downWarning(why: DownReason, table?: LoginTable): string {
-  const what = why === 'locked' && table !== undefined ? lockedText(table) : (DOWN_TEXT[why] ?? why);
+/** The warning when the health check finds the database down; `table`: the login table found locked; `refusal`: what PostgreSQL said. */
+export function downWarning(why: DownReason, table?: LoginTable, refusal?: Refusal): string {
+  const what = why === 'locked' && table !== undefined ? lockedText(table) : why === 'refused' ? refusalText(refusal) : (DOWN_TEXT[why] ?? why);
   return `database ${what}; Status-Server goes unanswered and /healthz is 503 until logins can be decided again`;
 }
 
@@ -37,6 +65,18 @@ export function challengesHeldWarning(): string {
 interface Down {
   readonly why: DownReason;
   readonly table?: LoginTable;
+  readonly refusal?: Refusal;
+}
+
+/**
+ * A check that threw: the pool exhausted, PostgreSQL's refusal (it answered with a SQLSTATE), or unreachable. A
+ * shutdown or crash of the server (class 57P: its sessions terminated) is the database going away, not a refusal.
+ */
+function downFromError(e: unknown): Down {
+  if (databaseFailure(e) === 'pool_exhausted') return { why: 'pool exhausted' };
+  const sqlstate = postgresSqlstate(e);
+  if (sqlstate === undefined || sqlstate.startsWith('57P')) return { why: 'unreachable' };
+  return { why: 'refused', refusal: { sqlstate, err: e instanceof Error ? e.message : String(e) } };
 }
 
 function downFrom(readiness: LoginReadiness): Down | undefined {
@@ -68,8 +108,8 @@ export function watchDatabaseHealth(opts: {
    * 'read-only', `{ locked }`: answers, but no login can be decided; a throw: unreachable, or the pool exhausted.
    */
   ping: (lockWaitMs: number) => Promise<LoginReadiness>;
-  /** `table`: for 'locked', the login table another session holds. */
-  onChange?: (up: boolean, why?: DownReason, table?: LoginTable) => void;
+  /** `table`: for 'locked', the login table another session holds; `refusal`: for 'refused', what PostgreSQL said. */
+  onChange?: (up: boolean, why?: DownReason, table?: LoginTable, refusal?: Refusal) => void;
   /** The challenge table, alone of the login tables, is now held by another session (true), or no longer (false). */
   onChallengesHeld?: (held: boolean) => void;
   intervalMs?: number;
@@ -84,7 +124,7 @@ export function watchDatabaseHealth(opts: {
     let readiness: LoginReadiness | undefined;
     const pinged = opts.ping(timeoutMs / 2).then(
       (r) => downFrom((readiness = r)),
-      (e: unknown): Down => ({ why: databaseFailure(e) === 'pool_exhausted' ? 'pool exhausted' : 'unreachable' }),
+      downFromError,
     );
     const down = await Promise.race([pinged, timedOut]);
     clearTimeout(expire);
@@ -96,7 +136,7 @@ export function watchDatabaseHealth(opts: {
     const now = down === undefined;
     if (now !== up) {
       up = now;
-      opts.onChange?.(now, down?.why, down?.table);
+      opts.onChange?.(now, down?.why, down?.table, down?.refusal);
     }
   });
   return { up: () => up, challengesHeld: () => challengesHeld, stop: () => rounds.stop() };

@@ -167,10 +167,10 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
   let watchdog: EmbeddedWatchdog | undefined;
   const health = watchDatabaseHealth({
     ping: (lockWaitMs) => store.ping(lockWaitMs),
-    onChange: (up, why, table) =>
+    onChange: (up, why, table, refusal) =>
       up
         ? logger.info({}, 'database answers, takes writes and its login tables are free again')
-        : logger.warn({ why, table }, downWarning(why ?? 'unreachable', table)),
+        : logger.warn({ why, table, ...refusal }, downWarning(why ?? 'unreachable', table, refusal)),
     onChallengesHeld: (held) =>
       held
         ? logger.warn({ table: 'challenge' }, challengesHeldWarning())

@@ -25,6 +25,10 @@ const cases: [string, boolean, DownReason | undefined, string | undefined, () =>
   ['never answers (past the timeout)', false, 'no answer in time', undefined, () => new Promise<LoginReadiness>(() => {})],
   // every pooled connection busy: database.poolSize, not the database, is what to look at
   ['is not reached: no pooled connection came free', false, 'pool exhausted', undefined, () => Promise.reject(new Error('timeout exceeded when trying to connect'))],
+  // PostgreSQL answered with an error of its own: what it said is the reason, not 'unreachable'
+  ['refuses new connections (too many)', false, 'refused', undefined, () => Promise.reject(Object.assign(new Error('too many connections for role "radotp"'), { code: '53300' }))],
+  // a shutdown ends the sessions with 57P01: the database going away
+  ['is shutting down (57P01)', false, 'unreachable', undefined, () => Promise.reject(Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }))],
 ];
 
 test.each(cases)('a database that %s: up is %s, why %s', async (_case, expected, why, table, ping) => {
@@ -87,4 +91,23 @@ test("the challenge table's warning says where to look, and that the node stays 
   expect(challengesHeldWarning()).toMatch(/holds the table challenge locked.*pg_locks/);
   expect(challengesHeldWarning()).toMatch(/otp-only and append logins/);
   expect(challengesHeldWarning()).toMatch(/\/healthz stays 200/);
+});
+
+/** A refusal's warning: PostgreSQL's words, the SQLSTATE, and where to look. */
+test.each([
+  ['53300', 'sorry, too many clients already', /refuses this node: sorry, too many clients already \(SQLSTATE 53300: too many connections: max_connections/],
+  ['53100', 'could not extend file: No space left on device', /\(SQLSTATE 53100: disk full/],
+  ['28P01', 'password authentication failed for user "radotp"', /\(SQLSTATE 28P01: radotp's role or its password in database\.url/],
+  ['XX000', 'something else', /refuses this node: something else \(SQLSTATE XX000\)/],
+])('refused with SQLSTATE %s: the warning says what PostgreSQL said and where to look', (sqlstate, err, says) => {
+  expect(downWarning('refused', undefined, { sqlstate, err })).toMatch(says);
+});
+
+test('the refusal is reported with the change', async () => {
+  const changes: unknown[][] = [];
+  const refused = Object.assign(new Error('sorry, too many clients already'), { code: '53300' });
+  const health = watchDatabaseHealth({ ping: () => Promise.reject(refused), onChange: (...args) => changes.push(args), intervalMs: 5 });
+  await until(() => changes.length === 1);
+  await health.stop();
+  expect(changes).toEqual([[false, 'refused', undefined, { sqlstate: '53300', err: 'sorry, too many clients already' }]]);
 });
