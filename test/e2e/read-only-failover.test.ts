@@ -58,6 +58,7 @@ describe('the database address leads to a read-only standby for a while, then to
     expect(await waitFor('/healthz 503', async () => ((await healthz()) === 503 ? 503 : undefined), 10_000)).toBe(503);
     expect(await metricsText()).toMatch(/^radotp_database_up 0$/m);
     expect(await login()).toBeNull(); // fail: no answer, so the NAS tries again or elsewhere; never a reject
+    await waitFor('an audit event waiting', async () => ((await metricsText()).match(/^radotp_audit_backlog [1-9]/m) ? true : undefined), 5_000);
     const during = logLines<{ why?: string; sqlstate?: string; err?: string }>(logFile).slice(linesBefore);
     expect(during).toContainEqual(expect.objectContaining({ level: 40, why: 'read-only', msg: expect.stringContaining('read-only') }));
     expect(during).toContainEqual(expect.objectContaining({ level: 40, sqlstate: '25006', err: expect.stringContaining('read-only transaction') }));
@@ -70,5 +71,7 @@ describe('the database address leads to a read-only standby for a while, then to
     expect(await metricsText()).toMatch(/^radotp_database_up 1$/m);
     // every connection of the pool serves: none is left leading to the standby
     for (let i = 0; i < 6; i++) expect((await login())?.code).toBe(Code.AccessAccept);
+    // the audit events of the logins left unanswered meanwhile are written too (the audit pool lets go of its read-only connections)
+    expect(await waitFor('the audit backlog written', async () => ((await metricsText()).match(/^radotp_audit_backlog 0$/m) ? true : undefined), 10_000)).toBe(true);
   }, 60_000);
 });
