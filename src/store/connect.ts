@@ -62,13 +62,51 @@ const OPENING_WAIT_TIMEOUT = 'could not open a database connection in time: ever
  * either go away in a later version, this falls back to pg-pool's error as it is).
  */
 class WaitTellingPool extends pg.Pool {
+  /** Connections opened before this round are closed at their next checkout (see renew). */
+  private round = 0;
+  private readonly openedIn = new WeakMap<pg.PoolClient, number>();
+
+  constructor(config: pg.PoolConfig) {
+    super(config);
+    this.on('connect', (client) => this.openedIn.set(client as pg.PoolClient, this.round));
+  }
+
+  /**
+   * Every connection open now is closed instead of lent out again. After the database address led to a standby
+   * (see READ_ONLY_SESSION), connections opened to it for reads are refused no read and stay in the pool; each
+   * was found out only by a write, one failed login at a time, and the health check took one such connection
+   * per round (2 s) before it could say the database was back: with a pool of 8 the node stayed down 16 s after
+   * the address moved, and then lost a login per connection.
+   */
+  renew(): void {
+    this.round++;
+  }
+
   override connect(): Promise<pg.PoolClient>;
   override connect(callback: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): void;
   override connect(callback?: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): Promise<pg.PoolClient> | void {
     // pool.query checks out its client through this.connect(callback), kysely and the rest through the promise
-    if (callback) return super.connect((err, client, done) => callback(err && toldWait(this, err), client, done));
-    return super.connect().catch((e: Error) => Promise.reject(toldWait(this, e)));
+    const checkout = this.checkoutCurrent().catch((e: Error) => Promise.reject(toldWait(this, e)));
+    if (!callback) return checkout;
+    checkout.then(
+      (client) => callback(undefined, client, (release) => client.release(release as Error | boolean | undefined)),
+      (err: Error) => callback(err, undefined, () => {}),
+    );
   }
+
+  /** A pooled connection opened in the current round; older ones met on the way are closed. */
+  private async checkoutCurrent(): Promise<pg.PoolClient> {
+    for (;;) {
+      const client = await super.connect();
+      if ((this.openedIn.get(client) ?? this.round) >= this.round) return client;
+      client.release(new Error('renewed: opened before the database address may have moved'));
+    }
+  }
+}
+
+/** Closes, at their next checkout, the connections every pool of `conn` has open now (see WaitTellingPool.renew). */
+export function renewConnections(conn: Pick<Connection, 'pool' | 'auditPool' | 'challengePool'>): void {
+  for (const p of [conn.pool, conn.auditPool, conn.challengePool]) if (p instanceof WaitTellingPool) p.renew();
 }
 
 /** pg-pool's wait timeout as `pool` is now: left as it is unless every connection is still being opened. */

@@ -6,7 +6,7 @@ import { sealedCounts } from './rekey';
 import { AuditRepository } from './audit';
 import { ChallengeRepository } from './challenges';
 import { ClientRepository } from './clients';
-import { connect, loginReadiness, type Connection, type Db, type LoginReadiness } from './connect';
+import { connect, loginReadiness, renewConnections, type Connection, type Db, type LoginReadiness } from './connect';
 import { acquireEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded-postgres';
 import { migrateToLatest } from './migrate';
 import { refuseTransactionPooling } from './session-pooling';
@@ -139,6 +139,7 @@ function warnIfOthersCanRead(file: string, logger: LogSink): void {
 export function buildStore(conn: Connection, keys: KeyRing, url: string, schema: SchemaVersion, embedded?: EmbeddedPostgresHandle, applied: readonly string[] = []): Store {
   const { db } = conn;
   const run = poolRunner(conn.pool);
+  let wasReadOnly = false;
   return {
     ...repositories(db, keys, run, poolRunner(conn.auditPool)),
     url,
@@ -149,7 +150,14 @@ export function buildStore(conn: Connection, keys: KeyRing, url: string, schema:
     embedded: !!embedded,
     embeddedDatabase: embedded,
     transaction: (fn) => db.transaction().execute((tx) => fn(repositories(tx, keys, connectionRunner(tx)))),
-    ping: (lockWaitMs) => loginReadiness(conn.pool, lockWaitMs),
+    ping: async (lockWaitMs) => {
+      const readiness = await loginReadiness(conn.pool, lockWaitMs);
+      // Read-only: every connection open may lead to the standby, reads and all (see WaitTellingPool.renew); and
+      // once writable again, those opened since the last check may too.
+      if (readiness === 'read-only' || wasReadOnly) renewConnections(conn);
+      wasReadOnly = readiness === 'read-only';
+      return readiness;
+    },
     poolUsage: () =>
       (
         [

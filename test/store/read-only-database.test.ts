@@ -1,5 +1,6 @@
 import pg from 'pg';
-import { connect, loginReadiness, isDatabaseUnavailable, postgresSqlstate, type Connection, type LoginReadiness } from '../../src/store/connect';
+import { sql } from 'kysely';
+import { connect, loginReadiness, isDatabaseUnavailable, postgresSqlstate, renewConnections, type Connection, type LoginReadiness } from '../../src/store/connect';
 import { ChallengeRepository } from '../../src/store/challenges';
 import { PasswordLockoutRepository } from '../../src/store/password-lockout';
 import { UserRepository } from '../../src/store/users';
@@ -85,5 +86,28 @@ test.each(writes)('once new sessions take writes, %s succeeds on the pool whose 
   } finally {
     await admin.query(`ALTER DATABASE ${name} RESET default_transaction_read_only`);
     await admin.end();
+  }
+});
+
+/*
+ * Reads work on a standby, so a connection opened to it and used only for reads is refused nothing and stays in the
+ * pool after the address moves; renewConnections (the health check, on finding the database read-only and on finding
+ * it writable again) closes every connection open then at its next checkout, through kysely and pool.query alike.
+ */
+test('renewed: every connection open is closed at its next checkout, none lent out again; those opened after are kept', async () => {
+  const conn = connect(db.url, { poolSize: 3 });
+  const pid = async () => (await conn.pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+  const pids = async () => new Set(await Promise.all([1, 2, 3].map(() => pid())));
+  try {
+    const before = await pids();
+    expect(await pids()).toEqual(before); // without a renewal the pool lends the same ones
+    renewConnections(conn);
+    const after = await pids();
+    expect([...after].filter((p) => before.has(p))).toEqual([]);
+    const viaKysely = (await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(conn.db)).rows[0]!.pid;
+    expect(before.has(viaKysely)).toBe(false);
+    expect(conn.pool.totalCount).toBeLessThanOrEqual(3);
+  } finally {
+    await conn.close();
   }
 });
