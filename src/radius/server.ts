@@ -6,6 +6,9 @@
  *   counts -> duplicate? -> room for the reply? -> overload? -> User-Password -> handler -> reply
  *   (+ Proxy-State) -> duplicate cache
  *
+ * A datagram that does not decode is dropped as from an unknown client when its source is none (see
+ * #dropMalformed): the client lookup comes second only because most datagrams decode.
+ *
  * The authenticator check comes before the duplicate cache on purpose: only packets proven to come
  * from the client (or, for clients not required to send Message-Authenticator, at least addressed
  * with its identity) ever create cache entries, so a forged packet cannot plant an "in progress"
@@ -435,13 +438,11 @@ export class RadiusServer<T = unknown> {
     try {
       if (this.#state !== 'running') return this.#drop('shutting_down');
       const decoded = decodePacket(datagram);
-      if (!decoded.ok) return this.#dropBadPacket(decoded.reason, remote, undefined);
+      if (!decoded.ok) return this.#dropMalformed(decoded.reason, remote);
       const packet = decoded.packet;
       this.stats.received++;
       this.#opts.events?.received?.(packet.code);
-      if (packet.code !== Code.AccessRequest && packet.code !== Code.StatusServer) {
-        return this.#dropBadPacket('unsupported_code', remote, undefined);
-      }
+      if (packet.code !== Code.AccessRequest && packet.code !== Code.StatusServer) return this.#dropMalformed('unsupported_code', remote);
 
       // RFC 2865 §3: "A request from a client for which the RADIUS server does not have a shared
       // secret MUST be silently discarded."
@@ -702,15 +703,28 @@ export class RadiusServer<T = unknown> {
     }
   }
 
+  /**
+   * Malformed, or of a code this server does not take. RFC 2865 §3: "A request from a client for which the RADIUS
+   * server does not have a shared secret MUST be silently discarded", whatever it holds. So from an address that is
+   * no client it is counted and logged as unknown_client: counted by what was wrong with it, a scanner's junk on the
+   * port raised the counters that tell a configured NAS sends broken packets (length_mismatch & co.), and the
+   * unknown_client count missed it. From a client it is counted by what was wrong, and the log line names the client.
+   */
+  #dropMalformed(reason: DropReason, remote: dgram.RemoteInfo): void {
+    const client = this.#opts.clients().match(remote.address);
+    if (client === undefined) return this.#dropUnknownClient(remote);
+    this.#dropBadPacket(reason, remote, client);
+  }
+
   /** Malformed or unauthenticated: usually a wrong shared secret or a misconfigured NAS. */
-  #dropBadPacket(reason: DropReason, remote: dgram.RemoteInfo, client: ClientEntry<T> | undefined): void {
+  #dropBadPacket(reason: DropReason, remote: dgram.RemoteInfo, client: ClientEntry<T>): void {
     this.#drop(reason);
     const logger = this.#opts.logger;
     if (logger === undefined) return;
     const decision = this.#badPacketLog.check(remote.address);
     if (decision.log) {
       logger.warn(
-        { reason, client: client?.name, remote: remote.address, port: remote.port, suppressed: decision.suppressed },
+        { reason, client: client.name, remote: remote.address, port: remote.port, suppressed: decision.suppressed },
         'RADIUS packet dropped',
       );
     }

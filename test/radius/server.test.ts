@@ -453,6 +453,47 @@ describe('dropping untrusted packets', () => {
     expect((await nas.exchange(accessRequest(), port))?.[0]).toBe(Code.AccessAccept);
   });
 
+  /** An Access-Request with `tail` after its attributes and its Length field set to `length(datagram)`. */
+  const withTail = (tail: number[], length: (datagram: Buffer) => number): Buffer => {
+    const datagram = Buffer.concat([accessRequest(), Buffer.from(tail)]);
+    datagram.writeUInt16BE(length(datagram), 2);
+    return datagram;
+  };
+  const malformed: [what: string, reason: DropReason, build: () => Buffer][] = [
+    ['three octets', 'too_short', () => Buffer.from([1, 2, 3])],
+    ['a Length longer than the datagram', 'length_mismatch', () => withTail([], (d) => d.length + 10)],
+    ['an attribute of Length 0', 'attribute_too_short', () => withTail([Attr.ReplyMessage, 0], (d) => d.length)],
+    ['an Accounting-Request', 'unsupported_code', () => accessRequest([], { code: Code.AccountingRequest })],
+  ];
+  test.each(malformed)(
+    '%s: from an address that is no client, dropped as unknown_client; from a client, as %s, its log line naming the client',
+    async (_what, reason, build) => {
+      const warn = jest.fn();
+      const table = new ClientTable([client('nas', '127.0.0.1')]);
+      const handler = jest.fn(async (): Promise<Reply | null> => ({ code: Code.AccessAccept, attributes: [] }));
+      const { server, port } = await startServer({ clients: () => table, handler, logger: { warn, info: () => undefined } });
+      const stranger = await openNas('127.0.0.2');
+      const nas = await openNas();
+      const datagram = build();
+      stranger.send(datagram, port);
+      nas.send(datagram, port);
+      expect(await nas.next(NO_REPLY_WAIT_MS)).toBeNull();
+      expect(await stranger.next(0)).toBeNull();
+      expect(handler).not.toHaveBeenCalled();
+      // RFC 2865 §3: "A request from a client for which the RADIUS server does not have a shared secret MUST be
+      // silently discarded", whatever it holds: a scanner's junk is not a configured NAS's malformed packet
+      expect(Object.entries(server.stats.dropped).filter(([, n]) => n > 0)).toEqual([[reason, 1], ['unknown_client', 1]]);
+      const lines = warn.mock.calls.map(([fields, msg]) => ({ ...(fields as object), msg }));
+      expect(lines).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ remote: '127.0.0.2', msg: 'datagram from an address that is not a configured RADIUS client; dropped' }),
+          expect.objectContaining({ remote: '127.0.0.1', reason, client: 'nas', msg: 'RADIUS packet dropped' }),
+        ]),
+      );
+      expect(lines).toHaveLength(2);
+    },
+  );
+
   test('a User-Password that cannot be decrypted is dropped, also on retransmission', async () => {
     // RFC 2865 §5.2: the hidden value is a multiple of 16 octets; 5 octets cannot be decrypted.
     const table = new ClientTable([client('nas', '127.0.0.1', { requireMessageAuthenticator: false })]);
