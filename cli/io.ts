@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 import fs from 'node:fs';
+import { printable } from '../src/lang/control-characters';
 import { FileTooLargeError, readAtMost } from '../src/lang/regular-file';
 
 /** An error the CLI reports as one line on stderr, exiting non-zero. */
@@ -91,9 +92,13 @@ export function printJson(value: unknown): void {
   );
 }
 
-/** A plain aligned table for people; scripts use --json. */
+/**
+ * A plain aligned table for people; scripts use --json. Every cell goes through `printable`: some hold what came from
+ * outside, such as the audit trail's User-Name, typed at a NAS's login prompt or put in a packet by whoever can send as
+ * a client, where ESC would reach the admin's terminal as an escape sequence and CR/LF would forge rows.
+ */
 export function printTable(headers: string[], rows: (string | number | null | undefined)[][]): void {
-  const cells = rows.map((r) => r.map((c) => (c === null || c === undefined ? '-' : String(c))));
+  const cells = rows.map((r) => r.map((c) => (c === null || c === undefined ? '-' : printable(String(c)))));
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
   process.stdout.write([line(headers), ...cells.map(line)].join('\n') + '\n');
@@ -102,7 +107,8 @@ export function printTable(headers: string[], rows: (string | number | null | un
 export function printFields(fields: [string, unknown][]): void {
   const width = Math.max(...fields.map(([k]) => k.length));
   for (const [k, v] of fields) {
-    const text = v === null || v === undefined ? '-' : v instanceof Date ? v.toISOString() : String(v);
+    // printable: for the reason printTable gives
+    const text = v === null || v === undefined ? '-' : v instanceof Date ? v.toISOString() : printable(String(v));
     process.stdout.write(`${(k + ':').padEnd(width + 1)} ${text}\n`);
   }
 }

@@ -3,6 +3,7 @@ import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Attr, Code } from '../../src/radius/types';
+import { runCli } from '../support/cli';
 import { accessRequest, attr, authenticate, sendRaw } from '../support/radius-client';
 import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
 import { waitFor } from '../support/wait-for';
@@ -156,6 +157,21 @@ describe('server behaviour on a real database', () => {
     expect(a!.attributes[0].type).toBe(Attr.MessageAuthenticator); // RFC 3579 §3.2: required with EAP; first (Blast-RADIUS)
     await new Promise((r) => setTimeout(r, 150)); // the audit trail is written in batches every 50 ms
     expect((await t.store.audit.recent({ username })).map((row) => [row.result, row.reason])).toEqual([['reject', 'unsupported_auth_protocol']]);
+  });
+
+  // A User-Name is whatever was typed at the NAS's login prompt, or put in a packet by anyone who can send as a client
+  // without Message-Authenticator. Audited as it came, it reached the admin's terminal through `radotp audit` as it came:
+  // ESC starts an escape sequence (clear the screen, recolour), CR and LF forge rows of the audit table.
+  test('a User-Name with an escape sequence and a line break is shown escaped by `radotp audit`, not as terminal control', async () => {
+    const username = 'mallory\x1b[2J\x1b[31m\r\n2026-01-01T00:00:00.000Z  test-node  local4  root  accept\x07';
+    const a = await authenticate(t.port, { username, password: 'wrong', secret: TEST_SECRET });
+    expect(a!.code).toBe(Code.AccessReject);
+    expect(await auditCount(t, username)).toBe(1); // kept as it came: the trail shows what was sent
+    const r = await runCli(['audit', '--limit', '5'], { env: { RADOTP_CONFIG: t.configFile } });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(r.stdout).toContain('mallory\\x1b[2J\\x1b[31m\\r\\n2026-01-01T00:00:00.000Z  test-node  local4  root  accept\\x07');
+    expect(r.stdout).not.toMatch(/[\0-\x09\x0b-\x1f\x7f]/); // no control character but the line ends
+    expect(r.stdout.split('\n').filter((line) => line.startsWith('2026-01-01'))).toEqual([]); // no forged row
   });
 
   test('fuzz: 200k random and mutated datagrams, then the server still answers correctly', async () => {
