@@ -20,6 +20,11 @@ export interface VerifierSettings {
 export type CodeCheck =
   | { readonly result: 'accept'; readonly token: LoginToken }
   | { readonly result: 'replay'; readonly token: LoginToken }
+  /**
+   * The code is the token's, but the token is no longer the user's who typed it (unassigned, or handed to another
+   * user, since it was read for them): nothing spent, no failure counted, and no replay (no code was used twice).
+   */
+  | { readonly result: 'owner_changed'; readonly token: LoginToken }
   /** The request that spent this code, received again (on another node): answered as it was, accepted. */
   | { readonly result: 'retransmission'; readonly token: LoginToken }
   | { readonly result: 'locked'; readonly token?: LoginToken }
@@ -96,12 +101,12 @@ export class TokenVerifier {
   /** Not async (see TokenRepository.acceptStep): it hands on the store's promise as it is. */
   private spend(t: LoginToken, m: Match, opts: CheckOptions): Promise<boolean> {
     const spending = { activate: opts.activate ?? false, spentBy: opts.spentBy };
-    if (m.kind === 'step') return this.tokens.acceptStep(t.id, m.step, m.drift, spending);
-    if (m.kind === 'counter') return this.tokens.acceptCounter(t.id, m.counter, spending);
+    if (m.kind === 'step') return this.tokens.acceptStep(t, m.step, m.drift, spending);
+    if (m.kind === 'counter') return this.tokens.acceptCounter(t, m.counter, spending);
     // OCRA: the challenge itself is single-use (consumed atomically before we get here), so a response
     // can never be replayed; only a counter suite has state to advance. A time-based suite therefore
     // allows several logins within one time step, each answering its own fresh challenge.
-    if (m.counter !== undefined) return this.tokens.acceptCounter(t.id, m.counter, spending);
+    if (m.counter !== undefined) return this.tokens.acceptCounter(t, m.counter, spending);
     return SPENT;
   }
 
@@ -110,6 +115,8 @@ export class TokenVerifier {
    * `activate`: the candidates are pending tokens being activated (the code proves the app holds the seed).
    * `reload`: the candidates came from a cache; anything but an accept is decided again on fresh rows
    * (a stale counter, drift or lock must never turn a good code into "bad", nor count a failure twice).
+   * An owner change was read on the fresh row already: it stands, once the reload has found the user still
+   * there (a removed user's login is refused as such, see AuthCache.stillTheirs).
    * A plain result when nothing was waited for (see Awaitable): a match waits for its spend.
    */
   check(candidates: readonly LoginToken[], code: string, opts: CheckOptions = {}): Awaitable<CodeCheck> {
@@ -117,9 +124,11 @@ export class TokenVerifier {
     const reload = opts.reload;
     if (reload === undefined) return this.decide(candidates, code, now, opts);
     // from a cache: a match is spent at once; anything else is decided on fresh rows
-    return andThen(this.tryAccept(candidates, code, now, opts), (quick) =>
-      quick?.result === 'accept' || quick?.result === 'retransmission' ? quick : andThen(reload(), (fresh) => this.decide(fresh, code, now, opts)),
-    );
+    return andThen(this.tryAccept(candidates, code, now, opts), (quick) => {
+      if (quick?.result === 'accept' || quick?.result === 'retransmission') return quick;
+      if (quick?.result === 'owner_changed') return andThen(reload(), () => quick);
+      return andThen(reload(), (fresh) => this.decide(fresh, code, now, opts));
+    });
   }
 
   private decide(candidates: readonly LoginToken[], code: string, now: number, opts: CheckOptions): Awaitable<CodeCheck> {
@@ -152,9 +161,22 @@ export class TokenVerifier {
       const m = this.match(t, code, now, opts.ocraQuestion, false);
       if (!m) continue;
       if (isLocked(t, now)) return { result: 'locked', token: t };
-      return this.spend(t, m, opts).then((won) => (won ? spent(t, m, opts.onSpent) : opts.spentBy ? this.retransmitted(t, m, opts.spentBy, opts.onSpent) : replay(t)));
+      return this.spend(t, m, opts).then((won) => (won ? spent(t, m, opts.onSpent) : this.lost(t, m, opts)));
     }
     return undefined;
+  }
+
+  /**
+   * The spend of a code that matched token `t` lost: the token is another user's now (or nobody's), the code was
+   * spent already (a replay, or this very request sent again: see retransmitted), or the token stopped being
+   * usable (told on fresh rows, see check). Read here only, on this rare path: the token's row as it is now.
+   * A token read for one user and now another's is not a replay: no code was used twice, and the audit trail must
+   * not send an admin looking for a stolen code. A token deleted meanwhile (no row) is left to the fresh rows.
+   */
+  private async lost(t: LoginToken, m: Match, opts: CheckOptions): Promise<CodeCheck> {
+    const last = await this.tokens.lastSpend(t.id, this.settings.retransmissionWindow ?? DEFAULT_RETRANSMISSION_WINDOW);
+    if (last !== undefined && last.userId !== t.userId) return { result: 'owner_changed', token: t };
+    return opts.spentBy ? this.retransmittedAfter(last, t, m, opts.spentBy, opts.onSpent) : replay(t);
   }
 
   /**
@@ -196,6 +218,11 @@ export class TokenVerifier {
    */
   private async retransmitted(t: LoginToken, m: Match, spentBy: Buffer, onSpent?: SpentHook): Promise<CodeCheck> {
     const last = await this.tokens.lastSpend(t.id, this.settings.retransmissionWindow ?? DEFAULT_RETRANSMISSION_WINDOW);
+    return this.retransmittedAfter(last, t, m, spentBy, onSpent);
+  }
+
+  /** retransmitted, on the token's last spend read already. */
+  private retransmittedAfter(last: LastSpend | undefined, t: LoginToken, m: Match, spentBy: Buffer, onSpent?: SpentHook): CodeCheck {
     const sameRequest = last !== undefined && last.recent && last.spentBy !== null && spentBy.equals(last.spentBy);
     if (!sameRequest || !spentAt(m, last)) return replay(t);
     onSpent?.(t, spentState(m)); // the token's state is what that spend left: a cache starts from it

@@ -2,6 +2,8 @@ import type { PreparedStatement, StatementRunner } from './prepared';
 
 interface Pending {
   id: bigint;
+  /** The user the code is spent for: the token must still be theirs (see the guard). null: nobody's, never spent. */
+  owner: bigint | null;
   value: bigint;
   drift: number;
   /** The spending request's fingerprint in hex (see retransmission.ts in src/auth); null: none (an admin's check). */
@@ -28,13 +30,18 @@ type Kind = 'step' | 'counter';
  * The same UPDATE records which request spent the row (`last_spent_by`, migration 0011): no statement more
  * per login; only a spend that loses reads it back (TokenRepository.lastSpend), to tell a NAS's
  * retransmission to another node (RFC 5080 §2.2.2) from a replay.
+ * The guard also requires the token to be the spending user's (`user_id`, one more array): a node's login
+ * cache may still hold a token under the user it was unassigned from (the change's NOTIFY not yet heard), and
+ * that user's login with the token's current code was spent and accepted for them, who no longer held it
+ * (RFC 6238 §5.1: the verifier checks the code against the prover's own shared secret). A NULL owner (a
+ * token read as nobody's) never equals, so it is never spent.
  */
 const SPEND_STEP: PreparedStatement = {
   name: 'radotp_spend_step',
   text: `WITH spent AS (
       UPDATE token SET last_step = v.step, drift = v.drift, fail_count = 0, last_used_at = now(), last_spent_by = decode(v.spent_by, 'hex')
-      FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[]) AS v(id, step, drift, spent_by)
-      WHERE token.id = v.id AND token.last_step < v.step AND token.state = 'active'
+      FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::bigint[]) AS v(id, step, drift, spent_by, user_id)
+      WHERE token.id = v.id AND token.last_step < v.step AND token.state = 'active' AND token.user_id = v.user_id
         AND (token.locked_until IS NULL OR token.locked_until <= now())
       RETURNING token.id)
     SELECT string_agg(id::text, ',') AS ids FROM spent`,
@@ -44,8 +51,8 @@ const SPEND_COUNTER: PreparedStatement = {
   name: 'radotp_spend_counter',
   text: `WITH spent AS (
       UPDATE token SET next_counter = v.counter + 1, fail_count = 0, last_used_at = now(), last_spent_by = decode(v.spent_by, 'hex')
-      FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS v(id, counter, spent_by)
-      WHERE token.id = v.id AND token.next_counter <= v.counter AND token.state = 'active'
+      FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[]) AS v(id, counter, spent_by, user_id)
+      WHERE token.id = v.id AND token.next_counter <= v.counter AND token.state = 'active' AND token.user_id = v.user_id
         AND (token.locked_until IS NULL OR token.locked_until <= now())
       RETURNING token.id)
     SELECT string_agg(id::text, ',') AS ids FROM spent`,
@@ -83,18 +90,21 @@ export class SpendBatcher {
     private readonly maxInFlight = 2,
   ) {}
 
-  /** `spentBy`: the spending request's fingerprint, recorded with the spend (null: none). */
-  spendStep(id: bigint, step: number, drift: number, spentBy: Buffer | null = null): Promise<boolean> {
-    return this.enqueue(this.steps, id, BigInt(step), drift, spentBy);
+  /**
+   * `owner`: the user spending it (the token must still be theirs); `spentBy`: the spending request's
+   * fingerprint, recorded with the spend (null: none).
+   */
+  spendStep(id: bigint, owner: bigint | null, step: number, drift: number, spentBy: Buffer | null = null): Promise<boolean> {
+    return this.enqueue(this.steps, id, owner, BigInt(step), drift, spentBy);
   }
 
-  spendCounter(id: bigint, counter: bigint, spentBy: Buffer | null = null): Promise<boolean> {
-    return this.enqueue(this.counters, id, counter, 0, spentBy);
+  spendCounter(id: bigint, owner: bigint | null, counter: bigint, spentBy: Buffer | null = null): Promise<boolean> {
+    return this.enqueue(this.counters, id, owner, counter, 0, spentBy);
   }
 
-  private enqueue(queue: Pending[], id: bigint, value: bigint, drift: number, spentBy: Buffer | null): Promise<boolean> {
+  private enqueue(queue: Pending[], id: bigint, owner: bigint | null, value: bigint, drift: number, spentBy: Buffer | null): Promise<boolean> {
     return new Promise((resolve, reject) => {
-      queue.push({ id, value, drift, spentBy: spentBy && spentBy.toString('hex'), resolve, reject });
+      queue.push({ id, owner, value, drift, spentBy: spentBy && spentBy.toString('hex'), resolve, reject });
       this.schedule();
     });
   }
@@ -140,8 +150,11 @@ export class SpendBatcher {
     const ids = batch.map((p) => String(p.id));
     const values = batch.map((p) => String(p.value));
     const spentBy = arrayLiteral(batch.map((p) => p.spentBy ?? 'NULL'));
+    const owners = arrayLiteral(batch.map((p) => (p.owner === null ? 'NULL' : String(p.owner))));
     const params =
-      kind === 'step' ? [arrayLiteral(ids), arrayLiteral(values), arrayLiteral(batch.map((p) => String(p.drift))), spentBy] : [arrayLiteral(ids), arrayLiteral(values), spentBy];
+      kind === 'step'
+        ? [arrayLiteral(ids), arrayLiteral(values), arrayLiteral(batch.map((p) => String(p.drift))), spentBy, owners]
+        : [arrayLiteral(ids), arrayLiteral(values), spentBy, owners];
     for (let attempt = 1; ; attempt++) {
       try {
         const rows = await this.run<{ ids: string | null }>(kind === 'step' ? SPEND_STEP : SPEND_COUNTER, params);

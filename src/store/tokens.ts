@@ -56,6 +56,8 @@ export type LoginToken = Pick<
   TokenWithSeed,
   | 'id'
   | 'serial'
+  /** The user it was read as belonging to: a spend requires it to be theirs still (see SpendBatcher). */
+  | 'userId'
   | 'kind'
   | 'algorithm'
   | 'digits'
@@ -76,6 +78,7 @@ export function toLoginToken(r: TokenRow, seed: Buffer): LoginToken {
   return {
     id: r.id,
     serial: r.serial,
+    userId: r.user_id,
     kind: r.kind,
     algorithm: r.algorithm,
     digits: r.digits,
@@ -168,6 +171,8 @@ export interface SpendOptions {
 
 /** See TokenRepository.lastSpend. */
 export interface LastSpend {
+  /** The user the token is assigned to now (null: nobody): a spend for another user lost on that. */
+  readonly userId: bigint | null;
   readonly lastStep: bigint;
   readonly nextCounter: bigint;
   readonly spentBy: Buffer | null;
@@ -188,8 +193,16 @@ const ACTIVATED = {
 /** Advisory lock key of token imports (an arbitrary constant, 'radotpTI'; see lockForImport). */
 const TOKEN_IMPORT_LOCK = 0x7261646f74705449n;
 
+/** What a spend needs to know of the token: which row, and the user it is spent for (see SpendBatcher). */
+export type SpentToken = Pick<LoginToken, 'id' | 'userId'>;
+
 function lockExpired(eb: ExpressionBuilder<Database, 'token'>) {
   return eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', sql<Date>`now()`)]);
+}
+
+/** The token is `userId`'s; never true for a null one (as the spend's `user_id = v.user_id`). */
+function ownedBy(eb: ExpressionBuilder<Database, 'token'>, userId: bigint | null) {
+  return userId === null ? sql<boolean>`false` : eb('user_id', '=', userId);
 }
 
 export class TokenRepository {
@@ -376,16 +389,18 @@ export class TokenRepository {
    * SpendBatcher, one statement for every login of an event-loop turn; activation updates the row
    * alone, as it also changes the state). Two nodes receiving the same code at the same instant race
    * on the row lock; exactly one sees its row updated.
-   * Returns false when another request got there first (a replay), or the token stopped being usable.
+   * The token must still belong to `token.userId`, the user it was read for (a cache may hold it under the user it
+   * was unassigned from).
+   * Returns false when another request got there first (a replay), or the token stopped being usable or theirs.
    */
-  acceptStep(id: bigint, step: number, drift: number, opts: SpendOptions = {}): Promise<boolean> {
+  acceptStep(token: SpentToken, step: number, drift: number, opts: SpendOptions = {}): Promise<boolean> {
     // Not async: an async function returning the batcher's promise would add turns to every login.
-    return opts.activate ? this.activateAtStep(id, step, drift) : this.spends.spendStep(id, step, drift, opts.spentBy ?? null);
+    return opts.activate ? this.activateAtStep(token, step, drift) : this.spends.spendStep(token.id, token.userId, step, drift, opts.spentBy ?? null);
   }
 
   /** HOTP/OCRA counterpart of acceptStep: `counter` was used; the next acceptable one is counter+1. */
-  acceptCounter(id: bigint, counter: bigint, opts: SpendOptions = {}): Promise<boolean> {
-    return opts.activate ? this.activateAtCounter(id, counter) : this.spends.spendCounter(id, counter, opts.spentBy ?? null);
+  acceptCounter(token: SpentToken, counter: bigint, opts: SpendOptions = {}): Promise<boolean> {
+    return opts.activate ? this.activateAtCounter(token, counter) : this.spends.spendCounter(token.id, token.userId, counter, opts.spentBy ?? null);
   }
 
   /**
@@ -396,19 +411,24 @@ export class TokenRepository {
   async lastSpend(id: bigint, windowSeconds: number): Promise<LastSpend | undefined> {
     const r = await this.db
       .selectFrom('token')
-      .select(['last_step', 'next_counter', 'last_spent_by'])
+      .select(['user_id', 'last_step', 'next_counter', 'last_spent_by'])
       .select(sql<boolean>`coalesce(last_used_at > now() - make_interval(secs => ${windowSeconds}), false)`.as('recent'))
       .where('id', '=', id)
       .executeTakeFirst();
-    return r && { lastStep: r.last_step, nextCounter: r.next_counter, spentBy: r.last_spent_by, recent: r.recent };
+    return r && { userId: r.user_id, lastStep: r.last_step, nextCounter: r.next_counter, spentBy: r.last_spent_by, recent: r.recent };
   }
 
-  /** A pending token's first code: spent like a login's, and the token becomes active in the same UPDATE. */
-  private async activateAtStep(id: bigint, step: number, drift: number): Promise<boolean> {
+  /**
+   * A pending token's first code: spent like a login's, and the token becomes active in the same UPDATE. Its
+   * user is guarded as a login's is (a pending token is an app enrolled for one user, which no command hands
+   * to another; the guard keeps it so should one ever).
+   */
+  private async activateAtStep(token: SpentToken, step: number, drift: number): Promise<boolean> {
     const r = await this.db
       .updateTable('token')
       .set({ last_step: step, drift, ...ACTIVATED })
-      .where('id', '=', id)
+      .where('id', '=', token.id)
+      .where((eb) => ownedBy(eb, token.userId))
       .where('last_step', '<', BigInt(step))
       .where('state', '=', 'pending')
       .where(lockExpired)
@@ -416,11 +436,12 @@ export class TokenRepository {
     return r.numUpdatedRows === 1n;
   }
 
-  private async activateAtCounter(id: bigint, counter: bigint): Promise<boolean> {
+  private async activateAtCounter(token: SpentToken, counter: bigint): Promise<boolean> {
     const r = await this.db
       .updateTable('token')
       .set({ next_counter: counter + 1n, ...ACTIVATED })
-      .where('id', '=', id)
+      .where('id', '=', token.id)
+      .where((eb) => ownedBy(eb, token.userId))
       .where('next_counter', '<=', counter)
       .where('state', '=', 'pending')
       .where(lockExpired)

@@ -129,6 +129,7 @@ export class TokenAdmin {
     }
     const check = await this.decided('token activate', token, (verifier) => verifier.check([token], code, { activate: true }));
     if (check.result === 'locked') throw new TokenStateError(`token ${serial} is locked after too many wrong codes; run \`radotp token unlock ${serial}\` first`);
+    if (check.result === 'owner_changed') throw await this.changedHands(serial, 'not activated');
     if (check.result === 'replay') {
       // The code matched, but the guarded UPDATE found the token no longer pending: another `token activate`
       // (another admin, the same code) got there first, or it was disabled or deleted meanwhile. Say which,
@@ -151,7 +152,18 @@ export class TokenAdmin {
     const check = await this.decided('token verify', token, (verifier) =>
       verifier.check([token], code, { reload: async () => [await this.store.tokens.getWithSeed(serial)].filter((t) => t.state === 'active') }),
     );
+    // Read for one user, the token was unassigned (or handed to another) before the spend: the spend's guard refused
+    // it (see SpendBatcher), and the audit row says so under the user it was read with. Before, the code was spent
+    // and verified, for the new owner's token, in the trail under the old one.
+    if (check.result === 'owner_changed') throw await this.changedHands(serial, 'not verified');
     return { ok: check.result === 'accept', result: check.result };
+  }
+
+  /** A code check found the token in another user's hands (or nobody's) than when it was read: say whose it is now. */
+  private async changedHands(serial: string, what: string): Promise<TokenStateError> {
+    const now = await this.store.tokens.find(serial);
+    const whose = !now ? 'deleted' : now.username ? `${now.username}'s` : 'unassigned';
+    return new TokenStateError(`token ${serial} changed hands meanwhile (it is ${whose} now); ${what}`);
   }
 
   /**

@@ -50,9 +50,9 @@ async function newToken(username: string): Promise<{ id: bigint; userId: bigint;
   return { id: t.id, userId: user.id, serial };
 }
 
-const cases: { name: string; notified: boolean; change: (t: { id: bigint; serial: string }) => Promise<unknown> }[] = [
-  { name: 'a login spending a TOTP step', notified: false, change: (t) => tokens.acceptStep(t.id, 1000, 0) },
-  { name: 'a login spending an HOTP counter', notified: false, change: (t) => tokens.acceptCounter(t.id, 5n) },
+const cases: { name: string; notified: boolean; change: (t: { id: bigint; userId: bigint; serial: string }) => Promise<unknown> }[] = [
+  { name: 'a login spending a TOTP step', notified: false, change: (t) => tokens.acceptStep(t, 1000, 0) },
+  { name: 'a login spending an HOTP counter', notified: false, change: (t) => tokens.acceptCounter(t, 5n) },
   { name: 'a wrong code below the lockout threshold', notified: false, change: (t) => tokens.recordFailure([t.id], [randomBytes(16)], 3, 60) },
   { name: 'the wrong code that locks the token', notified: true, change: (t) => tokens.recordFailure([t.id], [randomBytes(16)], 1, 60) },
   { name: 'an admin disabling the token', notified: true, change: (t) => tokens.update(t.serial, { state: 'disabled', disabled_reason: 'lost' }) },

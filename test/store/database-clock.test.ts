@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import { TokenVerifier } from '../../src/auth/token-verifier';
 import { DatabaseClock } from '../../src/store/database-clock';
 import type { TokenRepository } from '../../src/store/tokens';
+import { UserRepository } from '../../src/store/users';
 import { hotp } from '../../src/otp';
 import { createMigratedDatabase, tokenRepository, type MigratedDatabase } from '../support/test-database';
 
@@ -10,9 +11,12 @@ import { createMigratedDatabase, tokenRepository, type MigratedDatabase } from '
 
 let m: MigratedDatabase;
 let tokens: TokenRepository;
+/** The user the tokens here are assigned to: a code is spent only for its token's user (see SpendBatcher). */
+let owner: bigint;
 beforeAll(async () => {
   m = await createMigratedDatabase();
   tokens = tokenRepository(m.conn);
+  owner = (await new UserRepository(m.conn.db).add({ username: 'lena', passwordHash: null, method: 'token' })).id;
 });
 afterAll(() => m.close());
 
@@ -38,7 +42,7 @@ test.each([
 
 test("a token's lock that ran out by the database's clock takes a right code on a node whose clock lags", async () => {
   const seed = randomBytes(20);
-  const t = await tokens.create({ serial: 'HOTP-LOCK', userId: null, origin: 'hardware', kind: 'hotp', state: 'active', algorithm: 'sha1', digits: 6, seed });
+  const t = await tokens.create({ serial: 'HOTP-LOCK', userId: owner, origin: 'hardware', kind: 'hotp', state: 'active', algorithm: 'sha1', digits: 6, seed });
   await tokens.recordFailure([t.id], [randomBytes(32)], 1, 1); // locked for 1 s by the database's now()
   await new Promise((r) => setTimeout(r, 1500));
   const clock = new DatabaseClock(() => performance.now(), () => Date.now() - 5000);

@@ -40,7 +40,7 @@ afterAll(async () => {
 
 // [a login's write]
 const writes: [string, (on: Connection) => Promise<unknown>][] = [
-  ['the spend of a TOTP code', (on) => tokenRepository(on).acceptStep(tokenId, 1_000_000, 0)],
+  ['the spend of a TOTP code', (on) => tokenRepository(on).acceptStep({ id: tokenId, userId }, 1_000_000, 0)],
   ["a wrong code's count", (on) => tokenRepository(on).recordFailure([tokenId], [Buffer.alloc(32)], 10, 60)],
   ["a wrong password's count", (on) => new PasswordLockoutRepository(on.db).recordFailure(userId, 10, 60)],
   ['a challenge', (on) => new ChallengeRepository(on.db, on.challengePool).issue({ userId, kind: 'token', node: 'n1', ttlSeconds: 60 })],

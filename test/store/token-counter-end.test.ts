@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { TokenVerifier, type CodeCheck } from '../../src/auth/token-verifier';
 import type { TokenRepository } from '../../src/store/tokens';
+import { UserRepository } from '../../src/store/users';
 import { TokenAdmin } from '../../src/tokens/admin';
 import { hotpForCounter, randomSeed } from '../support/otp-codes';
 import { createMigratedDatabase, tokenRepository, type MigratedDatabase } from '../support/test-database';
@@ -15,11 +16,14 @@ import { createMigratedDatabase, tokenRepository, type MigratedDatabase } from '
 let db: MigratedDatabase;
 let tokens: TokenRepository;
 let serialNo = 0;
+/** The user the tokens here are assigned to: a code is spent only for its token's user (see SpendBatcher). */
+let owner: bigint;
 const LAST = 2n ** 63n - 1n;
 
 beforeAll(async () => {
   db = await createMigratedDatabase();
   tokens = tokenRepository(db.conn);
+  owner = (await new UserRepository(db.conn.db).add({ username: 'enzo', passwordHash: null, method: 'token' })).id;
 });
 afterAll(() => db.close());
 
@@ -28,7 +32,7 @@ const SETTINGS = { totpWindow: 1, hotpLookAhead: 10, maxFailures: 10, lockSecond
 async function hotpAt(counter: bigint): Promise<{ serial: string; seed: Buffer }> {
   const seed = randomSeed();
   const serial = `END-${++serialNo}`;
-  await tokens.create({ serial, userId: null, origin: 'hardware', kind: 'hotp', state: 'active', algorithm: 'sha1', digits: 6, seed, counter });
+  await tokens.create({ serial, userId: owner, origin: 'hardware', kind: 'hotp', state: 'active', algorithm: 'sha1', digits: 6, seed, counter });
   return { serial, seed };
 }
 

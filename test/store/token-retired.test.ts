@@ -5,6 +5,7 @@ import { createMigratedDatabase, tokenRepository, type MigratedDatabase } from '
 import { KeyRing, masterKeyFromBytes, type MasterKey } from '../../src/secrets/keyring';
 import { rekeyAll } from '../../src/store/rekey';
 import type { NewToken, TokenRepository } from '../../src/store/tokens';
+import { UserRepository } from '../../src/store/users';
 
 /*
  * A deleted token's used codes stay used when a token comes back under its serial (migration 0009): the
@@ -19,6 +20,8 @@ import type { NewToken, TokenRepository } from '../../src/store/tokens';
 let db: MigratedDatabase;
 let tokens: TokenRepository;
 let serialNo = 0;
+/** The user every token here is assigned to: a spend is made for the token's user (see SpendBatcher). */
+let owner: bigint;
 /** Every key used so far (a rotation keeps the old ones readable) and the one sealing now. */
 const heldKeys: MasterKey[] = [masterKeyFromBytes(randomBytes(32))];
 const ring = () => new KeyRing(heldKeys[heldKeys.length - 1], heldKeys.slice(0, -1));
@@ -26,6 +29,7 @@ const ring = () => new KeyRing(heldKeys[heldKeys.length - 1], heldKeys.slice(0, 
 beforeAll(async () => {
   db = await createMigratedDatabase();
   tokens = tokenRepository(db.conn, ring());
+  owner = (await new UserRepository(db.conn.db).add({ username: 'rita', passwordHash: null, method: 'token' })).id;
 });
 afterAll(() => db.close());
 
@@ -196,14 +200,14 @@ test.each(cases)('$name', async ({ history, nextCounter, lastStep }) => {
       tokens = tokenRepository(db.conn, ring());
     } else if ('create' in step) {
       const seed = seeds[step.seed ?? 0];
-      const t: NewToken = { serial, userId: null, origin: 'hardware', kind: step.create, state: step.state ?? 'active', algorithm: 'sha1', digits: 6, seed, counter: step.counter };
+      const t: NewToken = { serial, userId: owner, origin: 'hardware', kind: step.create, state: step.state ?? 'active', algorithm: 'sha1', digits: 6, seed, counter: step.counter };
       if (step.noFingerprint) await db.conn.db.insertInto('token').values({ ...tokens.toInsertRow(t), seed_fingerprint: null }).execute();
       else if (step.many) await tokens.insertMany([t]);
       else if (step.oldKey) await tokenRepository(db.conn, new KeyRing(heldKeys[heldKeys.length - 2], heldKeys.slice(-1))).create(t);
       else await tokens.create(t);
       id = (await tokens.get(serial)).id;
-    } else if ('spendCounter' in step) expect(await tokens.acceptCounter(id, step.spendCounter)).toBe(true);
-    else expect(await tokens.acceptStep(id, step.spendStep, 0)).toBe(true);
+    } else if ('spendCounter' in step) expect(await tokens.acceptCounter({ id, userId: owner }, step.spendCounter)).toBe(true);
+    else expect(await tokens.acceptStep({ id, userId: owner }, step.spendStep, 0)).toBe(true);
   }
   const row = await db.conn.db.selectFrom('token').select(['next_counter', 'last_step']).where('serial', '=', serial).executeTakeFirstOrThrow();
   expect([row.next_counter, row.last_step]).toEqual([nextCounter, lastStep]);
@@ -239,7 +243,7 @@ test.each([
   let lives = 0;
   const fresh = (): NewToken => ({
     serial,
-    userId: null,
+    userId: owner,
     origin: 'hardware',
     kind: 'hotp',
     state: 'active',
@@ -248,8 +252,8 @@ test.each([
     seed: lives++ > 0 && seedKind === 'new' ? randomSeed() : first,
     counter: 0n,
   });
-  const { id } = await tokens.create(fresh());
-  expect(await tokens.acceptCounter(id, 32n)).toBe(true);
+  const token = await tokens.create(fresh());
+  expect(await tokens.acceptCounter(token, 32n)).toBe(true);
 
   const deleter = new pg.Client({ connectionString: db.url });
   const watcher = new pg.Client({ connectionString: db.url });

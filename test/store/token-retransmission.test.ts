@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { TokenVerifier, type CodeCheck } from '../../src/auth/token-verifier';
 import type { LoginToken, TokenRepository } from '../../src/store/tokens';
+import { UserRepository } from '../../src/store/users';
 import { hotpForCounter, randomSeed, totpForStep } from '../support/otp-codes';
 import { createMigratedDatabase, tokenRepository, type MigratedDatabase } from '../support/test-database';
 
@@ -14,6 +15,8 @@ import { createMigratedDatabase, tokenRepository, type MigratedDatabase } from '
 let db: MigratedDatabase;
 let tokens: TokenRepository;
 let serialNo = 0;
+/** The user the tokens here are assigned to: a code is spent only for its token's user (see SpendBatcher). */
+let owner: bigint;
 const STEP = 58_000_123;
 const NOW = STEP * 30 + 7;
 const WINDOW = 30;
@@ -21,6 +24,7 @@ const WINDOW = 30;
 beforeAll(async () => {
   db = await createMigratedDatabase();
   tokens = tokenRepository(db.conn);
+  owner = (await new UserRepository(db.conn.db).add({ username: 'rhea', passwordHash: null, method: 'token' })).id;
 });
 afterAll(() => db.close());
 
@@ -30,7 +34,7 @@ const verifier = () =>
 async function tokenOf(kind: 'totp' | 'hotp'): Promise<{ serial: string; seed: Buffer; code: string; read: () => Promise<LoginToken[]> }> {
   const seed = randomSeed();
   const serial = `RETX-${++serialNo}`;
-  await tokens.create({ serial, userId: null, origin: 'software', kind, state: 'active', algorithm: 'sha1', digits: 6, seed });
+  await tokens.create({ serial, userId: owner, origin: 'software', kind, state: 'active', algorithm: 'sha1', digits: 6, seed });
   const read = async () => [await tokens.getWithSeed(serial)];
   return { serial, seed, code: kind === 'totp' ? totpForStep(seed, STEP) : hotpForCounter(seed, 0), read };
 }

@@ -30,7 +30,7 @@ test.each([1, 2, 3])('user remove during a challenge answer (round %d): the answ
   const taken = (await server.challenges.take(state, user.id))!;
   const removal = admin.users.remove(username);
   await new Promise((r) => setTimeout(r, 300)); // the removal is under way, waiting where it waits
-  const spend = server.tokens.acceptCounter(token.id, 0n);
+  const spend = server.tokens.acceptCounter(token, 0n);
   const decided = await settlesWithin(spend, 3000);
   if (!decided) await taken.release(); // unblock what waits, so the test ends
   else await taken.consume();

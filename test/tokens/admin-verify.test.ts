@@ -9,7 +9,7 @@ import { TokenAdmin } from '../../src/tokens/admin';
  * must then say why, from the row as it is after the race, not guess `replay`.
  */
 const seed = Buffer.from('12345678901234567890');
-const base = { id: 1n, serial: 'HOTP-1', username: 'ann', origin: 'hardware', kind: 'hotp', state: 'active', algorithm: 'sha1', digits: 6, period: 30, t0: 0n, ocraSuite: null, lastStep: 0n, nextCounter: 0n, drift: 0, failCount: 0, lockedUntil: null, seed } as unknown as TokenWithSeed;
+const base = { id: 1n, serial: 'HOTP-1', username: 'ann', userId: 7n, origin: 'hardware', kind: 'hotp', state: 'active', algorithm: 'sha1', digits: 6, period: 30, t0: 0n, ocraSuite: null, lastStep: 0n, nextCounter: 0n, drift: 0, failCount: 0, lockedUntil: null, seed } as unknown as TokenWithSeed;
 
 // [what a login did meanwhile, the row afterwards, the result]
 const cases: [string, Partial<TokenWithSeed>, string][] = [
@@ -21,8 +21,8 @@ test.each(cases)('a login that %s between the read and the spend (row after: %o)
   const reads = [base, { ...base, ...after }];
   const audit: { result?: string; reason: string }[] = [];
   const store = { tokens: { getWithSeed: async () => reads.shift() ?? { ...base, ...after } }, users: {} };
-  // `token verify` has no request: it never asks whether a retransmission spent the code
-  const lastSpend = () => Promise.reject(new Error('an admin check read lastSpend'));
+  // the row as the login left it, still ann's: the spend lost on the login's change, not on an owner change
+  const lastSpend = async () => ({ userId: 7n, lastStep: 0n, nextCounter: after.nextCounter ?? 0n, spentBy: null, recent: true });
   const repo = { acceptStep: async () => false, acceptCounter: async () => false, recordFailure: async () => {}, lastSpend };
   const verifier = new TokenVerifier(repo, { digests: () => [Buffer.alloc(32)] }, { totpWindow: 1, hotpLookAhead: 10, maxFailures: 10, lockSeconds: 600 });
   const admin = new TokenAdmin(store as never, verifier, { pendingTokenTtl: 600, audit: async (e) => void audit.push({ result: e.result, reason: e.reason }) });

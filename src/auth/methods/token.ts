@@ -45,6 +45,9 @@ const ocraPrompt = (question: string): string => `Challenge: ${question}. Enter 
 export function longestChallengePrompts(challengeMessage: string): string[] {
   return [challengeMessage, ocraPrompt('X'.repeat(MAX_OCRA_QUESTION_LENGTH))];
 }
+/** The audit reason of a code refused because its token is no longer the user's (see CodeCheck 'owner_changed'). */
+export const TOKEN_OWNER_CHANGED = 'token_owner_changed';
+
 const KEEP_ALL = (): boolean => true;
 const isOcra = (t: LoginToken): boolean => t.kind === 'ocra';
 
@@ -58,6 +61,10 @@ export function outcomeOf(check: CodeCheck): MethodOutcome {
       return { kind: 'accept', reason: 'code_ok', tokenSerial: check.token.serial };
     case 'replay':
       return { kind: 'reject', reason: 'replay', tokenSerial: check.token.serial };
+    case 'owner_changed':
+      // the token was unassigned from this user (or handed to another) after their tokens were read: not a
+      // replay (no code was used twice), which would send an admin looking for a stolen code
+      return { kind: 'reject', reason: TOKEN_OWNER_CHANGED, tokenSerial: check.token.serial };
     case 'retransmission':
       // the login that spent this code, sent again by the NAS (to another node): answered as it was, and
       // audited apart so that operators see the failover (see TokenVerifier.retransmitted)
