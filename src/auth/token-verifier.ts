@@ -33,7 +33,6 @@ export type CodeCheck =
 
 type Match = { kind: 'step'; step: number; drift: number } | { kind: 'counter'; counter: bigint } | { kind: 'ocra'; step?: bigint; counter?: bigint };
 
-const SPENT = Promise.resolve(true);
 
 const suiteCache = new Map<string, OcraSuite>();
 export function ocraSuiteOf(token: { ocraSuite: string | null }): OcraSuite {
@@ -53,7 +52,7 @@ export function isLocked(t: { lockedUntil: Date | null }, now: number): boolean 
  */
 export class TokenVerifier {
   constructor(
-    private readonly tokens: Pick<TokenRepository, 'acceptStep' | 'acceptCounter' | 'recordFailure' | 'lastSpend'>,
+    private readonly tokens: Pick<TokenRepository, 'acceptStep' | 'acceptCounter' | 'isStillOwned' | 'recordFailure' | 'lastSpend'>,
     private readonly keys: Pick<KeyRing, 'digests'>,
     private readonly settings: VerifierSettings,
     private readonly clock: () => number = () => Date.now() / 1000,
@@ -105,9 +104,10 @@ export class TokenVerifier {
     if (m.kind === 'counter') return this.tokens.acceptCounter(t, m.counter, spending);
     // OCRA: the challenge itself is single-use (consumed atomically before we get here), so a response
     // can never be replayed; only a counter suite has state to advance. A time-based suite therefore
-    // allows several logins within one time step, each answering its own fresh challenge.
+    // allows several logins within one time step, each answering its own fresh challenge. Such a suite spends
+    // nothing, but the token must still be the user's (see SpendBatcher): one read, in place of the spend.
     if (m.counter !== undefined) return this.tokens.acceptCounter(t, m.counter, spending);
-    return SPENT;
+    return this.tokens.isStillOwned(t);
   }
 
   /**

@@ -404,6 +404,17 @@ export class TokenRepository {
   }
 
   /**
+   * Whether the token is still `token.userId`'s: what an OCRA response whose suite has no counter checks in place of
+   * a spend (it has no replay state to advance: its challenge, single-use, was taken already). Without it, a node's
+   * cache holding the token under the user it was unassigned from accepted that user's response.
+   */
+  async isStillOwned(token: SpentToken): Promise<boolean> {
+    if (token.userId === null) return false;
+    const r = await this.db.selectFrom('token').select('id').where('id', '=', token.id).where('user_id', '=', token.userId).executeTakeFirst();
+    return r !== undefined;
+  }
+
+  /**
    * What the last spend of a token left: the step/counter, the fingerprint of the request that made it, and
    * whether it was made within `windowSeconds` (by the database's clock, the one clock of every node). Read
    * only when a spend lost or a code was found spent already, to tell a retransmission from a replay.

@@ -8,6 +8,7 @@ import { createLogger } from '../../src/obs/logger';
 import { AuthCache } from '../../src/store/auth-cache';
 import { loadLoginData } from '../../src/store/login-data';
 import { openStore, type Store } from '../../src/store/open';
+import { ocra, ocraTimestamp, parseOcraSuite } from '../../src/otp';
 import { TokenAdmin } from '../../src/tokens/admin';
 import { currentStep, hotpForCounter, randomSeed, totpForStep } from '../support/otp-codes';
 import { testConfig } from '../support/server';
@@ -129,4 +130,28 @@ test('`token verify` of a token that changed hands after it was read: not verifi
   await expect(verifying.verify(serial, hotpForCounter(seed, 0))).rejects.toThrow(`token ${serial} changed hands meanwhile (it is ${bob.username}'s now); not verified`);
   expect(audit).toEqual([{ username: ann.username, result: 'reject', reason: 'token_owner_changed' }]);
   expect((await store.tokens.get(serial)).nextCounter).toBe(0n); // the code is still bob's to use
+});
+
+/*
+ * An OCRA token whose suite has no counter (time-based, or question only) spends nothing: its challenge, single-use,
+ * was taken already. With no statement there was no guard either: a response from a token read for ann (her cache)
+ * and since handed to bob was accepted. It is checked against the token's owner now, in place of the spend.
+ */
+test('an OCRA token (no counter in its suite) handed to another user after it was read: refused as owner_changed', async () => {
+  const i = ++n;
+  const seed = randomSeed();
+  const ann = await store.users.add({ username: `ann${i}`, passwordHash: null, method: 'token' });
+  const bob = await store.users.add({ username: `bob${i}`, passwordHash: null, method: 'token' });
+  const serial = `HANDS-${i}`;
+  const suiteText = 'OCRA-1:HOTP-SHA1-6:QN08-T1M';
+  await store.tokens.create({ serial, userId: ann.id, origin: 'hardware', kind: 'ocra', ocraSuite: suiteText, state: 'active', algorithm: 'sha1', digits: 6, seed });
+  const [annsRead] = await store.tokens.usableForUser(ann.id); // as ann's node holds it
+  await admin.unassign(serial);
+  await admin.assign(serial, bob.username);
+  const suite = parseOcraSuite(suiteText);
+  const question = '12345678';
+  const response = ocra(suite, seed, { question, timestamp: ocraTimestamp(suite, Date.now() / 1000) });
+  const verifier = new TokenVerifier(store.tokens, store.keys, { totpWindow: 1, hotpLookAhead: 10, maxFailures: 5, lockSeconds: 600 });
+  expect((await verifier.check([annsRead!], response, { ocraQuestion: question })).result).toBe('owner_changed');
+  expect((await verifier.check(await store.tokens.usableForUser(bob.id), response, { ocraQuestion: question })).result).toBe('accept');
 });
