@@ -1,5 +1,7 @@
 import { InvalidArgumentError } from 'commander';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import tty from 'node:tty';
 import { printable } from '../src/lang/control-characters';
 import { FileTooLargeError, readAtMost } from '../src/lang/regular-file';
 
@@ -40,12 +42,16 @@ export function fileName(value: string): string {
 /** More than any password or shared secret; what goes beyond is a mistake (`< /dev/zero`, a binary file). */
 const MAX_SECRET_INPUT = 64 * 1024;
 
-/** Reads a secret from standard input (one line; a trailing newline is not part of it). Never echoes it. */
+/**
+ * Reads a secret from standard input (one line; a trailing newline is not part of it). Never echoes it. At a
+ * terminal (`--password-stdin` typed by hand) it asks for it on stderr and reads one line with the terminal's
+ * echo off: read to the end of its input, unannounced, the command looked hung and the terminal showed the secret.
+ */
 export function readSecretFromStdin(what: string): string {
   let text: string;
   try {
     // bounded: `--password-stdin < /dev/zero` read forever (and then ran out of memory) where it should say what is wrong
-    text = readAtMost(0, MAX_SECRET_INPUT).toString('utf8');
+    text = tty.isatty(0) ? readLineFromTerminal(what) : readAtMost(0, MAX_SECRET_INPUT).toString('utf8');
   } catch (e) {
     if (e instanceof FileTooLargeError) throw new CliError(`${what} on standard input is longer than ${MAX_SECRET_INPUT / 1024} KiB; is the right file given?`);
     throw new CliError(`cannot read ${what} from standard input (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
@@ -54,6 +60,35 @@ export function readSecretFromStdin(what: string): string {
   if (firstLine.includes('\n')) throw new CliError(`${what} on standard input must be a single line`);
   if (firstLine.length === 0) throw new CliError(`${what} on standard input is empty`);
   return firstLine;
+}
+
+/**
+ * One line typed at the terminal on standard input, after a prompt on stderr, with echo off (`stty -echo`, put
+ * back after; node restores the terminal's settings should it be interrupted). Where echo cannot be turned off,
+ * the prompt says the secret will show.
+ */
+function readLineFromTerminal(what: string): string {
+  const stty = (arg: string): boolean => spawnSync('stty', [arg], { stdio: ['inherit', 'ignore', 'ignore'] }).status === 0;
+  const hidden = stty('-echo');
+  process.stderr.write(`Enter ${what}${hidden ? '' : ' (it will show as you type)'}, then Enter: `);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const buffer = Buffer.alloc(4096);
+  try {
+    // a terminal hands over a line per read; Ctrl-D ends the input early
+    for (;;) {
+      const n = fs.readSync(0, buffer, 0, buffer.length, null);
+      if (n === 0) break;
+      chunks.push(Buffer.from(buffer.subarray(0, n)));
+      total += n;
+      if (total > MAX_SECRET_INPUT) throw new FileTooLargeError('too long');
+      if (buffer[n - 1] === 0x0a) break;
+    }
+  } finally {
+    if (hidden) stty('echo');
+    process.stderr.write('\n');
+  }
+  return Buffer.concat(chunks, total).toString('utf8');
 }
 
 /**
