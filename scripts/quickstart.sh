@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Quick start on a fresh Debian 12 machine (as root, or a user with sudo):
 #   scripts/quickstart.sh serve   install what the server needs, then run it on the embedded PostgreSQL
-#   scripts/quickstart.sh test    install what the tests need (PostgreSQL, radclient, slapd...), then run every test
+#   scripts/quickstart.sh test    install what the tests need (PostgreSQL, PgBouncer, radclient, zbar...), then run every test
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +14,7 @@ apt_install() {
   [ ${#missing[@]} -eq 0 ] && return 0
   echo "quickstart: installing ${missing[*]}" >&2
   $SUDO apt-get update -qq || true
-  # policy-rc.d style environments keep the packaged daemons (postgresql, slapd) from starting; tests start their own
+  # policy-rc.d style environments keep the packaged daemons (postgresql, pgbouncer) from starting; tests start their own
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
 
@@ -47,8 +47,9 @@ case "${1:-}" in
   test)
     # postgresql: the test database server; pgbouncer: radotp behind it (test/e2e/pgbouncer.test.ts);
     # freeradius-utils: radclient for interop tests;
-    # slapd + ldap-utils: LDAP tests; zbar-tools: decoding enrollment QR codes
-    apt_install postgresql pgbouncer freeradius-utils slapd ldap-utils zbar-tools procps iproute2
+    # zbar-tools: decoding enrollment QR codes (test/e2e/token-login.test.ts); procps: ps (test/support/serve-process.ts);
+    # bsdutils: script, a terminal for test/cli/secret-prompt.test.ts
+    apt_install postgresql pgbouncer freeradius-utils zbar-tools procps iproute2 bsdutils
     install_deps
     # The burst test needs the kernel to grant radius.socketBuffer's default (1 MiB): Debian caps socket
     # buffers at 208 KiB (net.core.rmem_max), as serve's warning tells operators too
