@@ -179,6 +179,7 @@ export function tokenCommand(): Command {
         throw e;
       }
       if (png && qr.png) png.write(qr.png);
+      if (enrollment.warning) process.stderr.write(`radotp: warning: ${enrollment.warning}\n`);
       const t = enrollment.token;
       if (json) {
         return printJson({

@@ -34,6 +34,8 @@ export interface Enrollment {
   /** Shown once, at enrollment; never stored in clear or printed again. */
   otpauthUri: string;
   secretBase32: string;
+  /** Set when the user's method asks for no code (as `assign`'s): the token would never be asked for. */
+  warning?: string;
 }
 
 /** Serials of enrolled software tokens: the type and 10 random base32 characters, e.g. TOTP-7K2M9QXAB4. */
@@ -112,7 +114,7 @@ export class TokenAdmin {
           await audit?.(changeEvent('enroll', token, 'enrolled'));
           return token;
         });
-        return { token, otpauthUri, secretBase32: base32Encode(secret) };
+        return { token, otpauthUri, secretBase32: base32Encode(secret), warning: noCodeAsked(r.username, user.method) };
       } catch (e) {
         if (e instanceof StoreConflictError && attempt < 3) continue; // a serial collision: draw another
         throw userRemovedMeanwhile(e, r.username);

@@ -206,6 +206,23 @@ test('token assign to a password-method user warns that no code is asked for unt
   expect((await login(radius, username, password, hotpCode(token, 0))).reply).toBe('Access-Accept');
 });
 
+// The same for an app: `token enroll` for a user whose method is password (README's step 4 with its first line
+// left out) printed the QR code and nothing else, and the token, once activated, was never asked for either.
+test('token enroll for a password-method user warns likewise; its output (and --json) is unchanged', async () => {
+  const username = `pw-app-${process.pid}`;
+  await t.store.users.add({ username, passwordHash: await hashPassword('only a password'), method: 'password' });
+  const warning = `radotp: warning: ${username} logs in with method password, which asks for no code: run \`radotp user set ${username} --method token\` to require this token\n`;
+  const shown = await cli(['token', 'enroll', username]);
+  expect({ code: shown.code, stderr: shown.stderr }).toEqual({ code: 0, stderr: warning });
+  expect(shown.stdout).toMatch(/^otpauth URI: +otpauth:\/\/totp\//m);
+  const json = await cli(['token', 'enroll', username, '--json']);
+  expect({ code: json.code, stderr: json.stderr }).toEqual({ code: 0, stderr: warning });
+  expect(JSON.parse(json.stdout)).toMatchObject({ user: username, state: 'pending' });
+  await ok(cli, ['user', 'set', username, '--method', 'token']);
+  const quiet = await cli(['token', 'enroll', username]);
+  expect({ code: quiet.code, stderr: quiet.stderr }).toEqual({ code: 0, stderr: '' });
+});
+
 // Filters no token can match at once listed nothing, exit 0: the admin read "no such token" into an empty table.
 describe('token list: filters that exclude each other are a usage error', () => {
   const ROWS: [string[], string][] = [
