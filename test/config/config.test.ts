@@ -195,13 +195,17 @@ describe('config.example.yaml', () => {
   });
 
   test('shows the defaults: loading it is the same as loading an empty file in the same folder', () => {
-    const empty = parseConfig('', exampleFile, {});
-    // keyFile is the one key the example spells out whose default is "derived from dataDir": compare where it points.
-    const { keyFile, ...fromExample } = example();
-    expect(keyFile).toBe('./data/master.key');
-    expect(empty.keyFile).toBeUndefined();
-    const { keyFile: _unset, ...fromDefaults } = empty;
-    expect(fromExample).toEqual(fromDefaults);
+    expect(example()).toEqual(parseConfig('', exampleFile, {}));
+  });
+
+  // The example spelt keyFile out as ./data/master.key, so a copy whose dataDir was changed (the first edit an
+  // admin makes: dataDir: /var/lib/radotp) kept the key in ./data next to the config, and `radotp init` failed
+  // with "keyFile: /etc/radotp/data/master.key: folder /etc/radotp/data does not exist".
+  test('a copy with only dataDir changed keeps the key file in that dataDir', () => {
+    const text = fs.readFileSync(exampleFile, 'utf8');
+    expect(text).toMatch(/^dataDir: \.\/data$/m);
+    const copy = parseConfig(text.replace(/^dataDir: \.\/data$/m, 'dataDir: /var/lib/radotp'), '/etc/radotp/radotp.yaml', {});
+    expect(copy.keyFilePath).toBe('/var/lib/radotp/master.key');
   });
 
   test('the ranges its comments state ("1s..10m", "0..10") are the ranges the keys accept', () => {
