@@ -51,13 +51,19 @@ Rolling a new key out to a cluster without downtime:
         }
         const result = await rekeyAll(tx.db, tx.keys, new KeyRing(next));
         await audit({ method: 'keys rotate', reason: 'rotated', detail: { keyId: next.idHex, ...result } });
-        return result;
+        return { ...result, ownKeyFile: tx.keys.current.idHex === next.idHex };
       });
-      if (wantsJson(command)) return printJson({ ...result, keyId: next.idHex });
+      const { ownKeyFile, ...counts } = result;
+      if (wantsJson(command)) return printJson({ ...counts, keyId: next.idHex });
+      // What is left of the roll-out (--help's steps): after step 3, step 4; run where the key is keyFile already
+      // (step 5), the last step, not step 4 again.
+      const nextStep = ownKeyFile
+        ? `this node's keyFile is that key: once every node's is, run this once more (it re-seals what nodes still on the old key wrote); ` +
+          `when \`radotp keys status\` shows key ${next.idHex} alone, drop the old key from previousKeyFiles`
+        : `every node needs keyFile: ${opts.newKeyFile}; keep the old key in previousKeyFiles until all have switched and a last rotate re-sealed what they wrote meanwhile`;
       process.stdout.write(
-        `re-encrypted ${result.clients} client secret(s) and ${result.tokens} token seed(s) under key ${next.idHex}` +
-          ` (${result.alreadyUnderKey} already under it)\n` +
-          `every node needs keyFile: ${opts.newKeyFile}; keep the old key in previousKeyFiles until all have switched and a last rotate re-sealed what they wrote meanwhile\n`,
+        `re-encrypted ${counts.clients} client secret(s) and ${counts.tokens} token seed(s) under key ${next.idHex}` +
+          ` (${counts.alreadyUnderKey} already under it)\n${nextStep}\n`,
       );
     });
 

@@ -109,6 +109,12 @@ test('rotating to the key already in use re-seals nothing when everything is und
   const r = await radotp(['keys', 'rotate', '--new-key-file', t.cfg.keyFilePath]);
   expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
   expect(r.stdout).toContain(`re-encrypted 0 client secret(s) and 0 token seed(s) under key ${t.store.keys.current.idHex} (4 already under it)`);
+  // Step 5 of the roll-out is this: the key is this node's keyFile. It was told step 4 again ("every node needs
+  // keyFile: …; keep the old key in previousKeyFiles until …"), leaving the admin to wonder whether they were done.
+  expect(r.stdout).not.toContain('every node needs keyFile');
+  expect(r.stdout).toContain(
+    `this node's keyFile is that key: once every node's is, run this once more (it re-seals what nodes still on the old key wrote); when \`radotp keys status\` shows key ${t.store.keys.current.idHex} alone, drop the old key from previousKeyFiles`,
+  );
 });
 
 test("keys rotate refuses a key that this node's config does not hold: nodes configured like it would answer no token login", async () => {
@@ -134,6 +140,7 @@ test('keys rotate re-seals every client secret and token seed under the new key'
   expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
   const next = readKeyFile(newKeyFile).idHex;
   expect(r.stdout).toContain(`re-encrypted 1 client secret(s) and 3 token seed(s) under key ${next}`);
+  expect(r.stdout).toContain(`every node needs keyFile: ${newKeyFile}; keep the old key in previousKeyFiles`);
   expect(await sealingKeyIds()).toEqual({ clients: [next], tokens: [next, next, next] });
   // the old key alone can no longer open anything
   const oldOnly = new KeyRing(readKeyFile(t.cfg.keyFilePath));
