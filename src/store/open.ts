@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { LoadedConfig } from '../config/load';
+import { DEFAULT_CONFIG_FILE, type LoadedConfig } from '../config/load';
 import { KeyRing, readKeyFile, readOrCreateKeyFile, KeyError } from '../secrets/keyring';
 import { sealedCounts } from './rekey';
 import { AuditRepository } from './audit';
@@ -115,6 +115,14 @@ export function loadKeyRing(cfg: LoadedConfig, create: boolean, logger?: LogSink
       current = readKeyFile(cfg.keyFilePath, origin('keyFile'));
     } catch (e) {
       if (e instanceof KeyError && /ENOENT/.test(e.message)) {
+        // No config file found: the admin may be in another folder than serve's (a new terminal opens in ~),
+        // where `radotp init` would make a second, empty installation beside the real one.
+        if (cfg.source === undefined) {
+          throw new KeyError(
+            `key file ${cfg.keyFilePath} does not exist: there is no ${DEFAULT_CONFIG_FILE} in ${path.dirname(path.resolve(DEFAULT_CONFIG_FILE))}, so the defaults apply; ` +
+              `run this in the folder of the ${DEFAULT_CONFIG_FILE} serve uses, or give --config (or $RADOTP_CONFIG); for a new installation here, run \`radotp init\` first`,
+          );
+        }
         throw new KeyError(`key file ${cfg.keyFilePath} does not exist; run \`radotp init\` (or start \`radotp serve\`) first`);
       }
       throw e;
