@@ -42,11 +42,21 @@ export function userCommand(): Command {
     .addOption(methodOption())
     .action(async (username: string, opts, command: Command) => {
       if (!opts.method) throw new UsageError('nothing to change: give --method');
-      await withAdminChange(command, async (tx, audit) => {
+      const refusedFromNow = await withAdminChange(command, async (tx, audit, cfg) => {
         await tx.users.update(username, { method: opts.method });
         await audit({ username, method: 'user set', reason: 'changed', detail: { authMethod: opts.method } });
+        // From now until a token is active, every login of theirs is refused (no_token): README's step 4 switches
+        // the method before the enrollment, and nothing said so.
+        if (opts.method !== 'token' || cfg.auth.allowUsersWithoutToken) return false;
+        return (await tx.tokens.list({ username, state: 'active' })).length === 0;
       });
       process.stdout.write(`user ${username} now uses method ${opts.method}\n`);
+      if (refusedFromNow) {
+        process.stderr.write(
+          `radotp: warning: ${username} has no active token: their logins are refused (no_token) until one is ` +
+            `(\`radotp token enroll ${username}\` then \`token activate\`, or \`radotp token assign SERIAL ${username}\`)\n`,
+        );
+      }
     });
 
   cmd

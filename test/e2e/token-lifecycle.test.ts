@@ -64,7 +64,9 @@ describe('token lifecycle on one server (lockout after 3 failures, no users with
     expect(await radotp.ok(['user', 'add', 'lee', '--method', 'token', '--password-stdin'], 'lee-password\n')).toMatch(/method token/);
     await radotp.ok(['user', 'add', 'max', '--password-stdin'], 'max-password\n');
     expect((await t.store.users.get('max')).method).toBe('password');
-    await radotp.ok(['user', 'set', 'max', '--method', 'token']);
+    // max has no token yet: the switch is made, with a warning that his logins are refused until one is active
+    const switched = await radotp.run(['user', 'set', 'max', '--method', 'token']);
+    expect({ code: switched.code, stderr: switched.stderr }).toEqual({ code: 0, stderr: expect.stringMatching(/^radotp: warning: max has no active token: /) });
     expect((await t.store.users.get('max')).method).toBe('token');
     await radotp.ok(['user', 'add', 'noah', '--method', 'token', '--password-stdin'], 'noah-password\n');
   });

@@ -223,6 +223,26 @@ test('token enroll for a password-method user warns likewise; its output (and --
   expect({ code: quiet.code, stderr: quiet.stderr }).toEqual({ code: 0, stderr: '' });
 });
 
+// README's step 4 begins with `user set alice --method token`: from then until a token is active, every login of
+// alice is refused (no_token), and nothing said so. Now a warning does; a user with an active token gets none.
+test('user set --method token for a user with no active token warns that their logins are refused until one is', async () => {
+  const username = `pw-switch-${process.pid}`;
+  await t.store.users.add({ username, passwordHash: await hashPassword('only a password'), method: 'password' });
+  const switched = await cli(['user', 'set', username, '--method', 'token']);
+  expect({ code: switched.code, stdout: switched.stdout, stderr: switched.stderr }).toEqual({
+    code: 0,
+    stdout: `user ${username} now uses method token\n`,
+    stderr:
+      `radotp: warning: ${username} has no active token: their logins are refused (no_token) until one is ` +
+      `(\`radotp token enroll ${username}\` then \`token activate\`, or \`radotp token assign SERIAL ${username}\`)\n`,
+  });
+  expect((await login(radius, username, 'only a password', '')).reply).toBe('Access-Reject'); // what the warning says
+  const token = await addPoolToken(t, { kind: 'hotp' });
+  await ok(cli, ['token', 'assign', token.serial, username]);
+  const again = await cli(['user', 'set', username, '--method', 'token']);
+  expect({ code: again.code, stderr: again.stderr }).toEqual({ code: 0, stderr: '' });
+});
+
 // Filters no token can match at once listed nothing, exit 0: the admin read "no such token" into an empty table.
 describe('token list: filters that exclude each other are a usage error', () => {
   const ROWS: [string[], string][] = [
