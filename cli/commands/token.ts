@@ -251,7 +251,7 @@ export function tokenCommand(): Command {
 
   cmd
     .command('verify <serial> <code>')
-    .description('check a code (admin test); a verified code counts as used, a wrong one toward the lockout, as at a login')
+    .description('check a code (admin test) of an active token, or of one in the pool (it stays there); a verified code counts as used, a wrong one toward the lockout, as at a login')
     .action(async (serial: string, code: string, _o, command: Command) => {
       const r = await withAdmin(command, (admin) => admin.verify(serial, checkCode(code)));
       if (!r.ok) throw new CliError(`code rejected (${r.result.replace('_', ' ')})`);

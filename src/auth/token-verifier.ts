@@ -99,7 +99,7 @@ export class TokenVerifier {
 
   /** Not async (see TokenRepository.acceptStep): it hands on the store's promise as it is. */
   private spend(t: LoginToken, m: Match, opts: CheckOptions): Promise<boolean> {
-    const spending = { activate: opts.activate ?? false, spentBy: opts.spentBy };
+    const spending = { activate: opts.activate ?? false, spentBy: opts.spentBy, inPool: opts.inPool };
     if (m.kind === 'step') return this.tokens.acceptStep(t, m.step, m.drift, spending);
     if (m.kind === 'counter') return this.tokens.acceptCounter(t, m.counter, spending);
     // OCRA: the challenge itself is single-use (consumed atomically before we get here), so a response
@@ -280,6 +280,8 @@ interface CheckOptions {
   readonly onSpent?: SpentHook;
   /** The login request's fingerprint (see retransmission.ts), kept with the spend; none for an admin's check. */
   readonly spentBy?: Buffer;
+  /** The candidates are tokens in the pool checked by an admin (`token verify`): spent there, left in the pool. */
+  readonly inPool?: boolean;
 }
 
 function spentState(m: Match): { lastStep?: bigint; drift?: number; nextCounter?: bigint } {

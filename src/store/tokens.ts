@@ -167,6 +167,8 @@ export interface SpendOptions {
   readonly activate?: boolean;
   /** The fingerprint of the login request spending the code, kept with the spend (migration 0011); none: NULL. */
   readonly spentBy?: Buffer;
+  /** An admin's check of a token in the pool (see spendInPoolAtStep): spent there, the token left in the pool. */
+  readonly inPool?: boolean;
 }
 
 /** See TokenRepository.lastSpend. */
@@ -395,11 +397,13 @@ export class TokenRepository {
    */
   acceptStep(token: SpentToken, step: number, drift: number, opts: SpendOptions = {}): Promise<boolean> {
     // Not async: an async function returning the batcher's promise would add turns to every login.
+    if (opts.inPool) return this.spendInPoolAtStep(token.id, step, drift);
     return opts.activate ? this.activateAtStep(token, step, drift) : this.spends.spendStep(token.id, token.userId, step, drift, opts.spentBy ?? null);
   }
 
   /** HOTP/OCRA counterpart of acceptStep: `counter` was used; the next acceptable one is counter+1. */
   acceptCounter(token: SpentToken, counter: bigint, opts: SpendOptions = {}): Promise<boolean> {
+    if (opts.inPool) return this.spendInPoolAtCounter(token.id, counter);
     return opts.activate ? this.activateAtCounter(token, counter) : this.spends.spendCounter(token.id, token.userId, counter, opts.spentBy ?? null);
   }
 
@@ -458,6 +462,32 @@ export class TokenRepository {
       .where(lockExpired)
       .executeTakeFirst();
     return r.numUpdatedRows === 1n;
+  }
+
+  /**
+   * `token verify` of a token in the pool (an admin checking a fob before handing it out): the code is spent as a
+   * login's would be (RFC 4226 §7.2, RFC 6238 §5.2: accepted once), so it stays refused once the token is handed
+   * out; the state stays `unassigned` and the user none, so no login can use the token. The login spends
+   * (SpendBatcher) take active tokens only; this guard takes pool tokens only.
+   */
+  private async spendInPoolAtStep(id: bigint, step: number, drift: number): Promise<boolean> {
+    const r = await this.inPool(id)
+      .set({ last_step: step, drift, fail_count: 0, last_used_at: sql<Date>`now()` })
+      .where('last_step', '<', BigInt(step))
+      .executeTakeFirst();
+    return r.numUpdatedRows === 1n;
+  }
+
+  private async spendInPoolAtCounter(id: bigint, counter: bigint): Promise<boolean> {
+    const r = await this.inPool(id)
+      .set({ next_counter: counter + 1n, fail_count: 0, last_used_at: sql<Date>`now()` })
+      .where('next_counter', '<=', counter)
+      .executeTakeFirst();
+    return r.numUpdatedRows === 1n;
+  }
+
+  private inPool(id: bigint) {
+    return this.db.updateTable('token').where('id', '=', id).where('state', '=', 'unassigned').where('user_id', 'is', null).where(lockExpired);
   }
 
   /**

@@ -144,15 +144,22 @@ export class TokenAdmin {
     return this.store.tokens.get(serial);
   }
 
-  /** Admin check of a code; a verified code counts as used, like a login. */
+  /**
+   * Admin check of a code; a verified code counts as used, a wrong one toward the lockout, like a login.
+   * An active token, and a token in the pool: an admin checks a fob out of the box (a dead battery, a wrong seed
+   * in the vendor's file) before handing it out. The pool token's code is spent there (it stays refused once the
+   * token is handed out) and the token stays in the pool, usable by no login. A pending token proves its seed
+   * with `token activate`; a disabled one checks no code, as at a login.
+   */
   async verify(serial: string, code: string): Promise<{ ok: boolean; result: string }> {
     const token = await this.store.tokens.getWithSeed(serial);
-    if (token.state !== 'active') throw new TokenStateError(`token ${serial} is ${token.state}; only active tokens verify codes`);
-    if (token.kind === 'ocra') throw new TokenStateError(`token ${serial} is an OCRA token; it answers challenges during login`);
+    refuseVerify(token);
+    const state = token.state;
+    const inPool = state === 'unassigned';
     // A spend that loses (the token was locked, or the code spent, by a login a moment ago) is decided again
     // on the row as it is now, so the admin (and the audit trail) hear `locked` or `replay`, whichever it was.
     const check = await this.decided('token verify', token, (verifier) =>
-      verifier.check([token], code, { reload: async () => [await this.store.tokens.getWithSeed(serial)].filter((t) => t.state === 'active') }),
+      verifier.check([token], code, { inPool, reload: async () => [await this.store.tokens.getWithSeed(serial)].filter((t) => t.state === state) }),
     );
     // Read for one user, the token was unassigned (or handed to another) before the spend: the spend's guard refused
     // it (see SpendBatcher), and the audit row says so under the user it was read with. Before, the code was spent
@@ -320,6 +327,18 @@ export class TokenAdmin {
         : { nextCounterBefore: String(t.nextCounter), nextCounter: String(now.nextCounter) };
     return this.changed('resync', now, 'resynced', { detail });
   }
+}
+
+/** Why `token verify` takes no code of this token (see TokenAdmin.verify); nothing when it does. */
+function refuseVerify(token: TokenInfo): void {
+  const serial = token.serial;
+  if (token.state === 'pending') throw new TokenStateError(`token ${serial} is pending: activate it with a code the app shows now (radotp token activate ${serial} CODE)`);
+  if (token.state === 'disabled') {
+    // enabling an assigned token would let its user log in with it: said only for a token in the pool
+    const way = token.username ? 'as at a login' : `\`radotp token enable ${serial}\` puts it back in the pool, where verify checks it`;
+    throw new TokenStateError(`token ${serial} is disabled (${token.disabledReason}): it checks no codes${token.username ? ', ' : '; '}${way}`);
+  }
+  if (token.kind === 'ocra') throw new TokenStateError(`token ${serial} is an OCRA token; it answers challenges during login`);
 }
 
 interface ChangeOptions {

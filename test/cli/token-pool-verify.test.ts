@@ -1,0 +1,123 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { linesOf, runCli, type CliResult } from '../support/cli';
+import { awayFromStepBoundary, currentStep, hotpForCounter, totpForStep } from '../support/otp-codes';
+import { hotpKey, totpKey, writePskcFile, type GeneratedKey } from '../support/pskc-fixtures';
+import { createTestDatabase, type TestDatabase } from '../support/test-database';
+
+/*
+ * An admin checks a hardware token out of the box before handing it out (a dead battery, a wrong seed in the
+ * vendor's file): `token verify` on a token in the pool. It was refused ("is unassigned; only active tokens
+ * verify codes"). The check is a verify like any other: a right code counts as used (the replay state moves
+ * on, so the code is refused once the token is handed out), a wrong one toward the lockout, and it is audited;
+ * the token stays in the pool, usable by no login. A pending token is activated instead, and a disabled one
+ * checks no code (as at a login). Real `radotp` processes against a fresh database.
+ */
+
+let db: TestDatabase;
+let dir: string;
+const hotp = hotpKey({ counter: 7n });
+const totp = totpKey();
+const hotpCode = (counter: bigint) => hotpForCounter(hotp.secret, counter);
+
+function radotp(args: string[]): Promise<CliResult> {
+  return runCli(args, { cwd: dir, env: { RADOTP_DATABASE_URL: db.url }, timeoutMs: 60_000 });
+}
+
+async function ok(args: string[]): Promise<string> {
+  const r = await radotp(args);
+  if (r.code !== 0 || r.stderr !== '') throw new Error(`radotp ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+/** `token verify`: exit code and what it printed, one line. */
+async function verify(serial: string, code: string): Promise<[number | null, string]> {
+  const r = await radotp(['token', 'verify', serial, code]);
+  return [r.code, linesOf(r.stdout + r.stderr).join(' | ')];
+}
+
+async function shown(serial: string): Promise<Record<string, unknown>> {
+  return JSON.parse(await ok(['token', 'show', serial, '--json']));
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'radotp-pool-verify-'));
+  fs.writeFileSync(path.join(dir, 'radotp.yaml'), 'dataDir: ./data\nkeyFile: ./data/master.key\nlog:\n  level: silent\n');
+  await ok(['init']);
+  await ok(['user', 'add', 'dave', '--method', 'token']);
+  await ok(['token', 'import', writePskcFile(dir, [hotp, totp] as GeneratedKey[], { kind: 'plain' })]);
+});
+afterAll(async () => {
+  await db?.drop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('HOTP in the pool: a right code is accepted and spent, a wrong one counted; the token stays in the pool', async () => {
+  expect(await verify(hotp.serial, hotpCode(7n))).toEqual([0, 'code accepted']);
+  expect(await shown(hotp.serial)).toMatchObject({ state: 'unassigned', user: null, counter: 8, failCount: 0 });
+  expect(await verify(hotp.serial, hotpCode(7n))).toEqual([1, 'radotp: code rejected (replay)']);
+  const wrong = hotpCode(7n) === '000000' ? '111111' : '000000';
+  expect(await verify(hotp.serial, wrong)).toEqual([1, 'radotp: code rejected (bad code)']);
+  expect(await shown(hotp.serial)).toMatchObject({ state: 'unassigned', user: null, counter: 8, failCount: 1 });
+
+  // each check is in the audit trail under the serial, with no user (the token has none)
+  const rows = (JSON.parse(await ok(['audit', '--json', '--limit', '10'])) as { tokenSerial: string; method: string; result: string; reason: string; username: string | null }[])
+    .filter((r) => r.tokenSerial === hotp.serial && r.method === 'token verify')
+    .map((r) => [r.result, r.reason, r.username ?? null]);
+  expect(rows).toEqual([
+    ['reject', 'bad_code', null],
+    ['reject', 'replay', null],
+    ['accept', 'code_ok', null],
+  ]);
+
+  // handed out, the code checked in the pool stays used; the next one logs the user in
+  await ok(['token', 'assign', hotp.serial, 'dave']);
+  expect(await verify(hotp.serial, hotpCode(7n))).toEqual([1, 'radotp: code rejected (replay)']);
+  expect(await verify(hotp.serial, hotpCode(8n))).toEqual([0, 'code accepted']);
+});
+
+test('TOTP in the pool: the code of now is accepted once, and the token stays in the pool', async () => {
+  await awayFromStepBoundary(10);
+  const step = currentStep();
+  const code = totpForStep(totp.secret, step);
+  expect(await verify(totp.serial, code)).toEqual([0, 'code accepted']);
+  expect(await verify(totp.serial, code)).toEqual([1, 'radotp: code rejected (replay)']);
+  expect(await shown(totp.serial)).toMatchObject({ state: 'unassigned', user: null, lastStep: step });
+});
+
+// [the token's state, the refusal] — nothing is spent or counted
+const REFUSED: [string, (serial: string) => Promise<void>, (serial: string) => string][] = [
+  [
+    'disabled in the pool',
+    async (serial) => void (await ok(['token', 'disable', serial, '--reason', 'broken'])),
+    (serial) => `radotp: token ${serial} is disabled (broken): it checks no codes; \`radotp token enable ${serial}\` puts it back in the pool, where verify checks it`,
+  ],
+  [
+    'disabled, assigned',
+    async (serial) => {
+      await ok(['token', 'assign', serial, 'dave']);
+      await ok(['token', 'disable', serial, '--reason', 'stolen']);
+    },
+    (serial) => `radotp: token ${serial} is disabled (stolen): it checks no codes, as at a login`,
+  ],
+];
+
+test.each(REFUSED)('%s: refused, nothing spent', async (_state, prepare, refusal) => {
+  const key = hotpKey({ counter: 3n });
+  await ok(['token', 'import', writePskcFile(dir, [key], { kind: 'plain' })]);
+  await prepare(key.serial);
+  const before = await shown(key.serial);
+  expect(await verify(key.serial, hotpForCounter(key.secret, 3n))).toEqual([1, refusal(key.serial)]);
+  expect(await shown(key.serial)).toEqual(before);
+});
+
+test('a pending token is activated, not verified: the refusal says how', async () => {
+  const enrolled = JSON.parse(await ok(['token', 'enroll', 'dave', '--type', 'hotp', '--json'])) as { serial: string };
+  expect(await verify(enrolled.serial, '123456')).toEqual([
+    1,
+    `radotp: token ${enrolled.serial} is pending: activate it with a code the app shows now (radotp token activate ${enrolled.serial} CODE)`,
+  ]);
+  expect(await shown(enrolled.serial)).toMatchObject({ state: 'pending', failCount: 0 });
+});
