@@ -9,6 +9,7 @@ import type { DisabledReason, TokenState } from '../../src/store/schema';
 import type { TokenInfo } from '../../src/store/tokens';
 import { TokenAdmin, type AdminTransaction, type Enrollment } from '../../src/tokens/admin';
 import { DatabaseClock } from '../../src/store/database-clock';
+import { resolveSerial } from '../../src/tokens/serial-lookup';
 import { CliError, createSecretFile, digitsOnly, fileName, printFields, printJson, printTable, UsageError } from '../io';
 import { addImportCommand } from './token-import';
 import type { AdminAuditWriter } from '../../src/store/audit';
@@ -39,9 +40,29 @@ function withAdmin<T>(cmd: Command, fn: (admin: TokenAdmin, store: Store, cfg: L
   return withStore(cmd, async (store, cfg) => fn(await adminFor(store, cfg, adminAudit(store, cfg), store), store, cfg));
 }
 
-/** For a change to a token: the change and its audit row in one transaction (see withAdminChange). */
-function changeToken<T>(cmd: Command, fn: (admin: TokenAdmin) => Promise<T>): Promise<T> {
-  return withAdminChange(cmd, async (tx, audit, cfg) => fn(await adminFor(tx, cfg, audit)));
+/** withAdmin on the token an admin typed the serial of, ignoring case (see resolveSerial); with its serial. */
+function withAdminOn<T>(cmd: Command, typed: string, fn: (admin: TokenAdmin, serial: string) => Promise<T>): Promise<OnToken<T>> {
+  return withAdmin(cmd, async (admin, store) => {
+    const serial = await resolveSerial(store.tokens, typed);
+    return { serial, result: await fn(admin, serial) };
+  });
+}
+
+/**
+ * For a change to a token: the change and its audit row in one transaction (see withAdminChange), on the token
+ * an admin typed the serial of, ignoring case (see resolveSerial); with its serial, for what is printed.
+ */
+async function changeToken<T>(cmd: Command, typed: string, fn: (admin: TokenAdmin, serial: string) => Promise<T>): Promise<OnToken<T>> {
+  return withAdminChange(cmd, async (tx, audit, cfg) => {
+    const serial = await resolveSerial(tx.tokens, typed);
+    return { serial, result: await fn(await adminFor(tx, cfg, audit), serial) };
+  });
+}
+
+/** What a command did to a token, and the token's serial as stored (an admin may have typed it in another case). */
+interface OnToken<T> {
+  readonly serial: string;
+  readonly result: T;
 }
 
 /**
@@ -140,6 +161,12 @@ function refuseFiltersMatchingNothing(opts: { user?: string; state?: TokenState;
 
 export function tokenCommand(): Command {
   const cmd = new Command('token').description('OTP tokens: software enrollment, hardware pool, lifecycle');
+  cmd.addHelpText(
+    'after',
+    `
+A SERIAL is found ignoring case (gal12345678 for GAL12345678): the token of exactly that serial, else the one
+token whose serial differs only by case. Several such are named, and nothing is done.`,
+  );
 
   cmd
     .command('enroll <username>')
@@ -209,8 +236,8 @@ export function tokenCommand(): Command {
   cmd
     .command('activate <serial> <code>')
     .description('activate a pending token with a code it shows now')
-    .action(async (serial: string, code: string, _o, command: Command) => {
-      const t = await withAdmin(command, (admin) => admin.activate(serial, checkCode(code)));
+    .action(async (typed: string, code: string, _o, command: Command) => {
+      const { result: t } = await withAdminOn(command, typed, (admin, serial) => admin.activate(serial, checkCode(code)));
       process.stdout.write(`token ${t.serial} is active\n`);
     });
 
@@ -244,16 +271,19 @@ export function tokenCommand(): Command {
     .command('show <serial>')
     .description('show one token (never its secret)')
     .option('--json', 'print JSON')
-    .action(async (serial: string, _o, command: Command) => {
-      const { token, nowMs } = await withStore(command, async (store) => ({ token: await store.tokens.get(serial), nowMs: (await DatabaseClock.read(store.db)).nowMs() }));
+    .action(async (typed: string, _o, command: Command) => {
+      const { token, nowMs } = await withStore(command, async (store) => ({
+        token: await store.tokens.get(await resolveSerial(store.tokens, typed)),
+        nowMs: (await DatabaseClock.read(store.db)).nowMs(),
+      }));
       printToken(command, token, nowMs);
     });
 
   cmd
     .command('verify <serial> <code>')
     .description('check a code (admin test) of an active token, or of one in the pool (it stays there); a verified code counts as used, a wrong one toward the lockout, as at a login')
-    .action(async (serial: string, code: string, _o, command: Command) => {
-      const r = await withAdmin(command, (admin) => admin.verify(serial, checkCode(code)));
+    .action(async (typed: string, code: string, _o, command: Command) => {
+      const { result: r } = await withAdminOn(command, typed, (admin, serial) => admin.verify(serial, checkCode(code)));
       if (!r.ok) throw new CliError(`code rejected (${r.result.replace('_', ' ')})`);
       process.stdout.write('code accepted\n');
     });
@@ -263,32 +293,32 @@ export function tokenCommand(): Command {
     .description("set a token's description")
     .argument('<serial>')
     .argument('<text>', 'the description, up to 200 characters', description)
-    .action(async (serial: string, text: string, _o, command: Command) => {
-      await changeToken(command, (admin) => admin.describe(serial, text));
+    .action(async (typed: string, text: string, _o, command: Command) => {
+      const { serial } = await changeToken(command, typed, (admin, serial) => admin.describe(serial, text));
       process.stdout.write(`token ${serial} described\n`);
     });
 
   cmd
     .command('unlock <serial>')
     .description('clear the failure count and lock of a token')
-    .action(async (serial: string, _o, command: Command) => {
-      await changeToken(command, (admin) => admin.unlock(serial));
+    .action(async (typed: string, _o, command: Command) => {
+      const { serial } = await changeToken(command, typed, (admin, serial) => admin.unlock(serial));
       process.stdout.write(`token ${serial} unlocked\n`);
     });
 
   cmd
     .command('delete <serial>')
     .description('delete a token (its user stays; its used codes stay used should its serial be imported again with the same seed)')
-    .action(async (serial: string, _o, command: Command) => {
-      await changeToken(command, (admin) => admin.delete(serial));
+    .action(async (typed: string, _o, command: Command) => {
+      const { serial } = await changeToken(command, typed, (admin, serial) => admin.delete(serial));
       process.stdout.write(`token ${serial} deleted\n`);
     });
 
   cmd
     .command('assign <serial> <username>')
     .description('hand a token from the pool to a user')
-    .action(async (serial: string, username: string, _o, command: Command) => {
-      const assigned = await changeToken(command, (admin) => admin.assign(serial, username));
+    .action(async (typed: string, username: string, _o, command: Command) => {
+      const { serial, result: assigned } = await changeToken(command, typed, (admin, serial) => admin.assign(serial, username));
       process.stdout.write(`token ${serial} assigned to ${username}\n`);
       if (assigned.warning) process.stderr.write(`radotp: warning: ${assigned.warning}\n`);
     });
@@ -296,8 +326,8 @@ export function tokenCommand(): Command {
   cmd
     .command('unassign <serial>')
     .description('return a hardware token to the pool (its used codes stay used)')
-    .action(async (serial: string, _o, command: Command) => {
-      const t = await changeToken(command, (admin) => admin.unassign(serial));
+    .action(async (typed: string, _o, command: Command) => {
+      const { serial, result: t } = await changeToken(command, typed, (admin, serial) => admin.unassign(serial));
       // a lost or stolen token stays disabled in the pool (TokenAdmin.unassign): say so, or it reads as ready to hand out
       const still = t.state === 'disabled' ? `, still disabled (${t.disabledReason}): enable it before handing it out again` : '';
       process.stdout.write(`token ${serial} returned to the pool${still}\n`);
@@ -309,16 +339,16 @@ export function tokenCommand(): Command {
     .addOption(new Option('--reason <reason>', 'why').choices(REASONS).makeOptionMandatory())
     // shown by `token show` as the description is: the same rules (a line break or an escape sequence was stored as given)
     .option('--note <text>', 'free text for admins (up to 200 characters)', description)
-    .action(async (serial: string, opts, command: Command) => {
-      await changeToken(command, (admin) => admin.disable(serial, opts.reason, opts.note));
+    .action(async (typed: string, opts, command: Command) => {
+      const { serial } = await changeToken(command, typed, (admin, serial) => admin.disable(serial, opts.reason, opts.note));
       process.stdout.write(`token ${serial} disabled (${opts.reason})\n`);
     });
 
   cmd
     .command('enable <serial>')
     .description('re-enable a disabled token')
-    .action(async (serial: string, _o, command: Command) => {
-      const t = await changeToken(command, (admin) => admin.enable(serial));
+    .action(async (typed: string, _o, command: Command) => {
+      const { serial, result: t } = await changeToken(command, typed, (admin, serial) => admin.enable(serial));
       process.stdout.write(`token ${serial} enabled (${t.state})\n`);
       if (t.warning) process.stderr.write(`radotp: warning: ${t.warning}\n`);
     });
@@ -326,8 +356,8 @@ export function tokenCommand(): Command {
   cmd
     .command('resync <serial> <code1> <code2>')
     .description('resynchronise a drifted token with two consecutive codes')
-    .action(async (serial: string, code1: string, code2: string, _o, command: Command) => {
-      const t = await changeToken(command, (admin) => admin.resync(serial, checkCode(code1), checkCode(code2)));
+    .action(async (typed: string, code1: string, code2: string, _o, command: Command) => {
+      const { serial, result: t } = await changeToken(command, typed, (admin, serial) => admin.resync(serial, checkCode(code1), checkCode(code2)));
       const where = t.kind === 'totp' ? `drift ${t.drift * t.period} s` : `counter ${t.nextCounter}`;
       process.stdout.write(`token ${serial} resynchronised (${where})\n`);
     });

@@ -285,6 +285,32 @@ export class TokenRepository {
     return { ...toInfo(r), seed: this.keys.open(r.seed_sealed, 'token-seed') };
   }
 
+  /**
+   * The serials equal to `serial` ignoring case (PostgreSQL's lower()), sorted: what an admin typed off a fob
+   * (see src/tokens/serial-lookup.ts). A scan of the table, not the unique index: an admin's lookup, not a login's.
+   */
+  async serialsIgnoringCase(serial: string, db: Db = this.db): Promise<string[]> {
+    const rows = await db.selectFrom('token').select('serial').where(sql<boolean>`lower(serial) = lower(${serial})`).execute();
+    return rows.map((r) => r.serial).sort();
+  }
+
+  /**
+   * Of these serials about to be imported, those that differ only by case from a serial in radotp: the serial
+   * about to be imported, and the one there. Serials equal to one there are not included (see existingSeeds).
+   */
+  async caseVariants(serials: readonly string[], db: Db = this.db): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    for (let i = 0; i < serials.length; i += 5000) {
+      const rows = await sql<{ typed: string; there: string }>`
+        SELECT v.serial AS typed, t.serial AS there
+        FROM unnest(${serials.slice(i, i + 5000)}::text[]) AS v(serial)
+        JOIN token t ON lower(t.serial) = lower(v.serial) AND t.serial <> v.serial
+        ORDER BY t.serial`.execute(db);
+      for (const r of rows.rows) if (!found.has(r.typed)) found.set(r.typed, r.there);
+    }
+    return found;
+  }
+
   /** Inserts many tokens with one statement (bulk import); `db` may be a transaction. */
   async insertMany(tokens: readonly NewToken[], db: Db = this.db): Promise<void> {
     // 20 columns a row: stay well below PostgreSQL's 65 535 bind parameters per statement

@@ -115,13 +115,14 @@ export function tokenFromPskc(k: PskcKey): NewToken {
  */
 export async function importPskcFile(
   db: Db,
-  tokens: Pick<TokenRepository, 'insertMany' | 'existingSeeds' | 'lockForImport' | 'retiredSerials'>,
+  tokens: Pick<TokenRepository, 'insertMany' | 'existingSeeds' | 'lockForImport' | 'retiredSerials' | 'caseVariants'>,
   file: string,
   decryption: PskcDecryption,
   opts: { dryRun: boolean; skipExisting: boolean; onKey?: () => void },
 ): Promise<TokenImportSummary> {
   const summary: TokenImportSummary = { imported: 0, skippedExisting: 0, skippedPinKeys: 0, byKind: {}, replayStateKept: [], replayStateNewSeed: [], dryRun: opts.dryRun };
   const seen = new Set<string>();
+  const seenIgnoringCase = new Map<string, string>(); // a serial in lower case: the serial as in the file
   await inTransaction(db, opts.dryRun, async (tx) => {
     await tokens.lockForImport(tx); // another import at the same time: after it, so serials it adds count as existing
     let batch: { token: NewToken; where: string }[] = [];
@@ -134,6 +135,15 @@ export async function importPskcFile(
       }
       // --skip-existing is for a file imported again: a serial holding another seed in radotp is another token
       // (re-keyed, or another vendor's), and skipping it left the old seed to refuse every code of the new one.
+      // The CLI finds a token by its serial ignoring case (src/tokens/serial-lookup.ts): two serials differing only
+      // by case are one serial to the admin typing it off the fob, and every command on it would be refused.
+      const variants = await tokens.caseVariants(batch.map((b) => b.token.serial), tx);
+      const variant = batch.find((b) => variants.has(b.token.serial));
+      if (variant) {
+        throw new TokenImportError(
+          `${variant.where}: serial ${shown(variant.token.serial)} differs only by case from ${shown(variants.get(variant.token.serial)!)}, already in radotp`,
+        );
+      }
       const rekeyed = batch.find((b) => existing.get(b.token.serial) === 'other');
       if (rekeyed) {
         throw new TokenImportError(
@@ -160,6 +170,9 @@ export async function importPskcFile(
         const token = tokenFromPskc(key);
         if (seen.has(token.serial)) throw new TokenImportError(`${where(key)}: serial ${shown(token.serial)} appears twice in the file`);
         seen.add(token.serial);
+        const folded = seenIgnoringCase.get(token.serial.toLowerCase());
+        if (folded !== undefined) throw new TokenImportError(`${where(key)}: serial ${shown(token.serial)} differs only by case from ${shown(folded)}, earlier in the file`);
+        seenIgnoringCase.set(token.serial.toLowerCase(), token.serial);
         batch.push({ token, where: where(key) });
         opts.onKey?.();
         if (batch.length >= BATCH) await flush();
