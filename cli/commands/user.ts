@@ -137,14 +137,22 @@ export function userCommand(): Command {
     .command('remove <username>')
     .description('delete a user (software tokens are deleted, hardware tokens return to the pool)')
     .action(async (username: string, _opts, command: Command) => {
-      await withAdminChange(command, async (tx, audit) => {
+      const tokens = await withAdminChange(command, async (tx, audit) => {
         const tokens = await tx.users.remove(username);
         await audit({ username, method: 'user remove', reason: 'removed' });
         // and each token the removal changed, under its serial, as `token delete` and `token unassign` audit theirs
         for (const tokenSerial of tokens.deleted) await audit({ username, tokenSerial, method: 'user remove', reason: 'deleted' });
         for (const tokenSerial of tokens.unassigned) await audit({ username, tokenSerial, method: 'user remove', reason: 'unassigned' });
+        return tokens;
       });
-      process.stdout.write(`user ${username} removed\n`);
+      // Which fobs to collect back, and which stays disabled: said only in the audit trail, the admin saw one line.
+      // The words of `token delete` and `token unassign`.
+      const lines = [`user ${username} removed`, ...[...tokens.deleted].sort().map((serial) => `token ${serial} deleted (a software token)`)];
+      for (const serial of [...tokens.unassigned].sort()) {
+        const still = tokens.stillDisabled.has(serial) ? `, still disabled (${tokens.stillDisabled.get(serial)}): enable it before handing it out again` : '';
+        lines.push(`token ${serial} returned to the pool${still}`);
+      }
+      process.stdout.write(lines.join('\n') + '\n');
     });
 
   cmd

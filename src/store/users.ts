@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from './connect';
-import type { TokenState } from './schema';
+import type { DisabledReason, TokenState } from './schema';
 import { isUniqueViolation, NotFoundError, StoreConflictError } from './errors';
 import { atomically } from './transaction';
 
@@ -91,10 +91,14 @@ export class UserRepository {
         .updateTable('token')
         .set({ user_id: null, state: sql<TokenState>`CASE WHEN state = 'disabled' THEN 'disabled' ELSE 'unassigned' END`, updated_at: new Date() })
         .where('user_id', '=', user.id)
-        .returning('serial')
+        .returning(['serial', 'state', 'disabled_reason'])
         .execute();
       await tx.deleteFrom('app_user').where('id', '=', user.id).execute();
-      return { deleted: deleted.map((r) => r.serial), unassigned: unassigned.map((r) => r.serial) };
+      return {
+        deleted: deleted.map((r) => r.serial),
+        unassigned: unassigned.map((r) => r.serial),
+        stillDisabled: new Map(unassigned.flatMap((r) => (r.state === 'disabled' ? [[r.serial, r.disabled_reason] as const] : []))),
+      };
     });
   }
 }
@@ -105,4 +109,6 @@ export interface RemovedUserTokens {
   readonly deleted: readonly string[];
   /** Hardware tokens, back in the pool (a disabled one stays disabled). */
   readonly unassigned: readonly string[];
+  /** Of those, the ones still disabled there, and why (lost, stolen...). */
+  readonly stillDisabled: ReadonlyMap<string, DisabledReason | null>;
 }

@@ -265,7 +265,7 @@ export class TokenAdmin {
     // otherwise leave an active token that belongs to nobody (and that `token assign` then refuses).
     if (!(await this.store.tokens.update(serial, { state, disabled_reason: null, disabled_note: null }, { state: ['disabled'], userId: token.userId }))) throw changedMeanwhile(serial);
     const now = await this.changed('enable', await this.store.tokens.get(serial), 'enabled');
-    return { ...now, warning: expiredUnused(now, this.clock()) };
+    return { ...now, warning: [stolenOut(token), expiredUnused(now, this.clock())].filter((w) => w !== undefined).join('; ') || undefined };
   }
 
   async describe(serial: string, text: string): Promise<TokenInfo> {
@@ -375,6 +375,16 @@ function expiredUnused(token: TokenInfo, nowSeconds: number): string | undefined
   if (!expiredOn) return undefined;
   const instead = token.username ? `give ${token.username} another token` : 'it cannot be handed out';
   return `token ${token.serial} expired on ${expiredOn.toISOString()} (the end of its validity): no login uses it; ${instead}`;
+}
+
+/**
+ * A token disabled as stolen, enabled again: its seed is in the fob the thief holds, who makes its codes for
+ * whoever is given it next (with their password, the one factor left). Said, not refused: a fob recovered is
+ * the admin's to restore, as is a reason given by mistake.
+ */
+function stolenOut(before: TokenInfo): string | undefined {
+  if (before.disabledReason !== 'stolen') return undefined;
+  return `token ${before.serial} was disabled as stolen: whoever holds it can make its codes; hand it out again only once it is back in your hands`;
 }
 
 /** The end of the token's validity (its PSKC ExpiryDate) when that has passed at `nowSeconds`; undefined otherwise. */
