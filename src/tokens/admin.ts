@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { base32Encode, buildKeyUri, randomSecret, resyncHotp, resyncTotp, totpParamsOf, type HashAlgorithm } from '../otp';
 import { outcomeOf } from '../auth/methods/token';
-import type { CodeCheck, TokenVerifier } from '../auth/token-verifier';
+import { isLocked, type CodeCheck, type TokenVerifier } from '../auth/token-verifier';
 import type { AdminAuditWriter } from '../store/audit';
 import type { Awaitable } from '../lang/awaitable';
 import { isForeignKeyViolation, NotFoundError, StoreConflictError } from '../store/errors';
@@ -230,7 +230,7 @@ export class TokenAdmin {
     }
     if (!assigned) throw changedMeanwhile(serial);
     const now = await this.changed('assign', await this.store.tokens.get(serial), 'assigned');
-    return { ...now, warning: noCodeAsked(username, user.method) };
+    return { ...now, warning: warnings(noCodeAsked(username, user.method), lockedFor(now, username, this.clock())) };
   }
 
   /** Back to the pool; the replay state (last step / counter) is kept so old codes stay spent. */
@@ -265,7 +265,7 @@ export class TokenAdmin {
     // otherwise leave an active token that belongs to nobody (and that `token assign` then refuses).
     if (!(await this.store.tokens.update(serial, { state, disabled_reason: null, disabled_note: null }, { state: ['disabled'], userId: token.userId }))) throw changedMeanwhile(serial);
     const now = await this.changed('enable', await this.store.tokens.get(serial), 'enabled');
-    return { ...now, warning: [stolenOut(token), expiredUnused(now, this.clock())].filter((w) => w !== undefined).join('; ') || undefined };
+    return { ...now, warning: warnings(stolenOut(token), expiredUnused(now, this.clock())) };
   }
 
   async describe(serial: string, text: string): Promise<TokenInfo> {
@@ -375,6 +375,20 @@ function expiredUnused(token: TokenInfo, nowSeconds: number): string | undefined
   if (!expiredOn) return undefined;
   const instead = token.username ? `give ${token.username} another token` : 'it cannot be handed out';
   return `token ${token.serial} expired on ${expiredOn.toISOString()} (the end of its validity): no login uses it; ${instead}`;
+}
+
+/** What the admin should be told, as one line (the CLI prints it as one warning); undefined when nothing. */
+function warnings(...said: (string | undefined)[]): string | undefined {
+  return said.filter((w) => w !== undefined).join('; ') || undefined;
+}
+
+/**
+ * A token handed out while locked by wrong codes (typed checking it in the pool, or by its last user): every
+ * code of its new user is refused until the lock runs out. Said, not refused: the lock runs out by itself.
+ */
+function lockedFor(token: TokenInfo, username: string, nowSeconds: number): string | undefined {
+  if (!isLocked(token, nowSeconds)) return undefined;
+  return `token ${token.serial} is locked until ${token.lockedUntil!.toISOString()} after wrong codes: ${username}'s codes are refused until then; \`radotp token unlock ${token.serial}\` clears the lock`;
 }
 
 /**

@@ -44,7 +44,8 @@ async function shown(serial: string): Promise<Record<string, unknown>> {
 beforeAll(async () => {
   db = await createTestDatabase();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'radotp-pool-verify-'));
-  fs.writeFileSync(path.join(dir, 'radotp.yaml'), 'dataDir: ./data\nkeyFile: ./data/master.key\nlog:\n  level: silent\n');
+  // three wrong codes lock a token, so a test reaches the lock in a few commands
+  fs.writeFileSync(path.join(dir, 'radotp.yaml'), 'dataDir: ./data\nkeyFile: ./data/master.key\nlog:\n  level: silent\nauth:\n  lockout:\n    maxFailures: 3\n');
   await ok(['init']);
   await ok(['user', 'add', 'dave', '--method', 'token']);
   await ok(['token', 'import', writePskcFile(dir, [hotp, totp] as GeneratedKey[], { kind: 'plain' })]);
@@ -120,4 +121,22 @@ test('a pending token is activated, not verified: the refusal says how', async (
     `radotp: token ${enrolled.serial} is pending: activate it with a code the app shows now (radotp token activate ${enrolled.serial} CODE)`,
   ]);
   expect(await shown(enrolled.serial)).toMatchObject({ state: 'pending', failCount: 0 });
+});
+
+// Wrong codes typed while checking a fob in the pool lock it like any token; handed out so, its new user was
+// refused every code until the lock ran out, and `token assign` said nothing. It says so now (the assignment
+// stands: the lock runs out, or `token unlock` clears it), as it warns of a user asked for no code.
+test('token assign of a token locked by wrong codes warns, naming the end of the lock and the way out', async () => {
+  const key = hotpKey({ counter: 0n });
+  await ok(['token', 'import', writePskcFile(dir, [key], { kind: 'plain' })]);
+  const wrong = ['000000', '111111', '222222', '333333'].find((c) => c !== hotpForCounter(key.secret, 0n))!;
+  for (const c of [wrong, `${wrong.slice(0, 5)}${(Number(wrong[5]) + 1) % 10}`, `${wrong.slice(0, 5)}${(Number(wrong[5]) + 2) % 10}`]) await verify(key.serial, c);
+  const lockedUntil = (await shown(key.serial)).lockedUntil as string;
+  expect(lockedUntil).toEqual(expect.any(String));
+  const r = await radotp(['token', 'assign', key.serial, 'dave']);
+  expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({
+    code: 0,
+    stdout: `token ${key.serial} assigned to dave\n`,
+    stderr: `radotp: warning: token ${key.serial} is locked until ${lockedUntil} after wrong codes: dave's codes are refused until then; \`radotp token unlock ${key.serial}\` clears the lock\n`,
+  });
 });
