@@ -283,7 +283,9 @@ token whose serial differs only by case. Several such are named, and nothing is 
     .command('verify <serial> <code>')
     .description('check a code (admin test) of an active token, or of one in the pool (it stays there); a verified code counts as used, a wrong one toward the lockout, as at a login')
     .action(async (typed: string, code: string, _o, command: Command) => {
-      const { result: r } = await withAdminOn(command, typed, (admin, serial) => admin.verify(serial, checkCode(code)));
+      const { serial, result: r } = await withAdminOn(command, typed, (admin, serial) => admin.verify(serial, checkCode(code)));
+      // 'locked' alone said neither until when nor the way out
+      if (r.lockedUntil) throw new CliError(`code rejected (locked until ${r.lockedUntil.toISOString()} after wrong codes; \`radotp token unlock ${serial}\` clears the lock)`);
       if (!r.ok) throw new CliError(`code rejected (${r.result.replace('_', ' ')})`);
       process.stdout.write('code accepted\n');
     });

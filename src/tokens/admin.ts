@@ -151,7 +151,7 @@ export class TokenAdmin {
    * token is handed out) and the token stays in the pool, usable by no login. A pending token proves its seed
    * with `token activate`; a disabled one checks no code, as at a login.
    */
-  async verify(serial: string, code: string): Promise<{ ok: boolean; result: string }> {
+  async verify(serial: string, code: string): Promise<{ ok: boolean; result: string; lockedUntil?: Date }> {
     const token = await this.store.tokens.getWithSeed(serial);
     refuseVerify(token);
     const state = token.state;
@@ -165,7 +165,9 @@ export class TokenAdmin {
     // it (see SpendBatcher), and the audit row says so under the user it was read with. Before, the code was spent
     // and verified, for the new owner's token, in the trail under the old one.
     if (check.result === 'owner_changed') throw await this.changedHands(serial, 'not verified');
-    return { ok: check.result === 'accept', result: check.result };
+    // until when, for the admin to say (the token as the check found it: a lock a login set meanwhile too)
+    const lockedUntil = check.result === 'locked' ? (check.token?.lockedUntil ?? undefined) : undefined;
+    return { ok: check.result === 'accept', result: check.result, ...(lockedUntil ? { lockedUntil } : {}) };
   }
 
   /** A code check found the token in another user's hands (or nobody's) than when it was read: say whose it is now. */

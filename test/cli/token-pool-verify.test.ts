@@ -133,6 +133,11 @@ test('token assign of a token locked by wrong codes warns, naming the end of the
   for (const c of [wrong, `${wrong.slice(0, 5)}${(Number(wrong[5]) + 1) % 10}`, `${wrong.slice(0, 5)}${(Number(wrong[5]) + 2) % 10}`]) await verify(key.serial, c);
   const lockedUntil = (await shown(key.serial)).lockedUntil as string;
   expect(lockedUntil).toEqual(expect.any(String));
+  // 'code rejected (locked)' said neither until when nor the way out
+  expect(await verify(key.serial, hotpForCounter(key.secret, 0n))).toEqual([
+    1,
+    `radotp: code rejected (locked until ${lockedUntil} after wrong codes; \`radotp token unlock ${key.serial}\` clears the lock)`,
+  ]);
   const r = await radotp(['token', 'assign', key.serial, 'dave']);
   expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({
     code: 0,

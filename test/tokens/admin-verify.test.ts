@@ -27,6 +27,6 @@ test.each(cases)('a login that %s between the read and the spend (row after: %o)
   const verifier = new TokenVerifier(repo, { digests: () => [Buffer.alloc(32)] }, { totpWindow: 1, hotpLookAhead: 10, maxFailures: 10, lockSeconds: 600 });
   const admin = new TokenAdmin(store as never, verifier, { pendingTokenTtl: 600, audit: async (e) => void audit.push({ result: e.result, reason: e.reason }) });
   const code = hotp(seed, 0n, 6);
-  expect(await admin.verify('HOTP-1', code)).toEqual({ ok: false, result });
+  expect(await admin.verify('HOTP-1', code)).toEqual({ ok: false, result, lockedUntil: after.lockedUntil ?? undefined });
   expect(audit).toEqual([{ result: 'reject', reason: result }]);
 });
