@@ -337,13 +337,13 @@ token whose serial differs only by case. Several such are named, and nothing is 
 
   cmd
     .command('disable <serial>')
-    .description('stop a token from authenticating (lost, stolen, broken...)')
+    .description('stop a token from authenticating (lost, stolen, broken...); of a disabled token, change the reason and note')
     .addOption(new Option('--reason <reason>', 'why').choices(REASONS).makeOptionMandatory())
     // shown by `token show` as the description is: the same rules (a line break or an escape sequence was stored as given)
     .option('--note <text>', 'free text for admins (up to 200 characters)', description)
     .action(async (typed: string, opts, command: Command) => {
-      const { serial } = await changeToken(command, typed, (admin, serial) => admin.disable(serial, opts.reason, opts.note));
-      process.stdout.write(`token ${serial} disabled (${opts.reason})\n`);
+      const { serial, result: t } = await changeToken(command, typed, (admin, serial) => admin.disable(serial, opts.reason, opts.note));
+      process.stdout.write(`token ${serial} disabled (${opts.reason}${t.reasonBefore ? `; was ${t.reasonBefore}` : ''})\n`);
     });
 
   cmd

@@ -572,7 +572,7 @@ export class TokenRepository {
       fail_count: number;
       locked_until: Date | null;
     }>,
-    where: { state?: TokenState[]; userId?: bigint | null } = {},
+    where: { state?: TokenState[]; userId?: bigint | null; disabledReason?: DisabledReason | null } = {},
   ): Promise<boolean> {
     let q = this.db
       .updateTable('token')
@@ -583,6 +583,9 @@ export class TokenRepository {
     // once the other's row lock is gone (READ COMMITTED), so of two such changes the second finds nothing.
     if (where.state) q = q.where('state', 'in', where.state);
     if (where.userId !== undefined) q = where.userId === null ? q.where('user_id', 'is', null) : q.where('user_id', '=', where.userId);
+    if (where.disabledReason !== undefined) {
+      q = where.disabledReason === null ? q.where('disabled_reason', 'is', null) : q.where('disabled_reason', '=', where.disabledReason);
+    }
     const r = await q.executeTakeFirst();
     return r.numUpdatedRows === 1n;
   }

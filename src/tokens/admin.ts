@@ -247,8 +247,14 @@ export class TokenAdmin {
     return this.changed('unassign', await this.store.tokens.get(serial), 'unassigned', { username: token.username });
   }
 
-  async disable(serial: string, reason: DisabledReason, note?: string): Promise<TokenInfo> {
+  /**
+   * Stops a token. Disabling a disabled token again with another reason changes its reason and note (lost, then
+   * known stolen): the only way there was `token enable` first, the token usable by logins meanwhile. The same
+   * reason again is refused, as before: two admins racing must not both be told they disabled it.
+   */
+  async disable(serial: string, reason: DisabledReason, note?: string): Promise<TokenInfo & { readonly reasonBefore?: DisabledReason }> {
     const token = await this.store.tokens.get(serial);
+    if (token.state === 'disabled' && token.disabledReason !== reason && token.disabledReason !== null) return this.redisable(token, reason, note);
     if (token.state === 'disabled') throw new TokenStateError(`token ${serial} is already disabled (${token.disabledReason})`);
     // Whatever else changed meanwhile (an unassign), the token is disabled; but a second `token disable`
     // racing this one must not overwrite the first one's reason while both admins are told "disabled".
@@ -257,6 +263,15 @@ export class TokenAdmin {
       throw new TokenStateError(`token ${serial} is already disabled (${now.disabledReason})`);
     }
     return this.changed('disable', await this.store.tokens.get(serial), 'disabled', { detail: { disabledReason: reason } });
+  }
+
+  /** A disabled token's reason changed (see disable), from the reason as read: one changed meanwhile is not overwritten. */
+  private async redisable(token: TokenInfo, reason: DisabledReason, note: string | undefined): Promise<TokenInfo & { readonly reasonBefore: DisabledReason }> {
+    const before = token.disabledReason!;
+    const set = { disabled_reason: reason, disabled_note: note ?? null };
+    if (!(await this.store.tokens.update(token.serial, set, { state: ['disabled'], disabledReason: before }))) throw changedMeanwhile(token.serial);
+    const now = await this.changed('disable', await this.store.tokens.get(token.serial), 'disabled', { detail: { disabledReason: reason, disabledReasonBefore: before } });
+    return { ...now, reasonBefore: before };
   }
 
   async enable(serial: string): Promise<ChangedToken> {

@@ -12,11 +12,14 @@ import { createTestDatabase, type TestDatabase } from '../support/test-database'
  *    pool, that the stolen one stays disabled there, and that his app's token is gone (the audit trail had it).
  *  - `token enable` of a token disabled as stolen put it back in the pool as ready to hand out, nothing said:
  *    whoever holds the stolen fob makes its codes, for whoever is given it next.
+ *  - A token reported lost, then known to be stolen: `token disable --reason stolen` was refused ("already
+ *    disabled (lost)"), and the only way to the right reason was `token enable` first, the token usable by
+ *    logins meanwhile. The reason (and note) of a disabled token can now be changed by disabling it again.
  */
 
 let db: TestDatabase;
 let dir: string;
-const [kept, stolen, other] = [hotpKey(), hotpKey(), hotpKey()];
+const [kept, stolen, other, lostThenStolen] = [hotpKey(), hotpKey(), hotpKey(), hotpKey()];
 
 function radotp(args: string[]): Promise<CliResult> {
   return runCli(args, { cwd: dir, env: { RADOTP_DATABASE_URL: db.url }, timeoutMs: 60_000 });
@@ -33,7 +36,7 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'radotp-leaver-'));
   fs.writeFileSync(path.join(dir, 'radotp.yaml'), 'dataDir: ./data\nkeyFile: ./data/master.key\nlog:\n  level: silent\n');
   await ok(['init']);
-  await ok(['token', 'import', writePskcFile(dir, [kept, stolen, other], { kind: 'plain' })]);
+  await ok(['token', 'import', writePskcFile(dir, [kept, stolen, other, lostThenStolen], { kind: 'plain' })]);
 });
 afterAll(async () => {
   await db?.drop();
@@ -70,4 +73,21 @@ test('token enable of a token disabled as stolen warns that whoever holds it mak
   // other reasons: nothing to warn of
   await ok(['token', 'disable', other.serial, '--reason', 'broken']);
   expect(await ok(['token', 'enable', other.serial])).toBe(`token ${other.serial} enabled (unassigned)\n`);
+});
+
+test('token disable of a disabled token with another reason changes the reason and note, audited; the same reason is refused', async () => {
+  const serial = lostThenStolen.serial;
+  await ok(['token', 'disable', serial, '--reason', 'lost', '--note', 'left at the gym?']);
+  expect(await ok(['token', 'disable', serial, '--reason', 'stolen', '--note', 'police report 4711'])).toBe(`token ${serial} disabled (stolen; was lost)\n`);
+  expect(JSON.parse(await ok(['token', 'show', serial, '--json']))).toMatchObject({ state: 'disabled', disabledReason: 'stolen', disabledNote: 'police report 4711' });
+  const rows = (JSON.parse(await ok(['audit', '--json', '--limit', '5'])) as { tokenSerial: string; method: string; reason: string; detail: unknown }[])
+    .filter((r) => r.tokenSerial === serial)
+    .map((r) => [r.method, r.reason, r.detail]);
+  expect(rows).toEqual([
+    ['token disable', 'disabled', expect.objectContaining({ disabledReason: 'stolen', disabledReasonBefore: 'lost' })],
+    ['token disable', 'disabled', expect.objectContaining({ disabledReason: 'lost' })],
+  ]);
+
+  const again = await radotp(['token', 'disable', serial, '--reason', 'stolen']);
+  expect({ code: again.code, stdout: again.stdout, stderr: again.stderr }).toEqual({ code: 1, stdout: '', stderr: `radotp: token ${serial} is already disabled (stolen)\n` });
 });

@@ -75,7 +75,14 @@ describe('lifecycle transitions through the CLI', () => {
     },
     { start: 'active', command: (c) => ['disable', c.serial, '--reason', 'stolen', '--note', 'train'], outcome: { said: (c) => `token ${c.serial} disabled (stolen)` }, after: { state: 'disabled', user: 'owner', reason: 'stolen' } },
     { start: 'unassigned', command: (c) => ['disable', c.serial, '--reason', 'broken'], outcome: { said: (c) => `token ${c.serial} disabled (broken)` }, after: { state: 'disabled', user: null, reason: 'broken' } },
-    { start: 'disabled, assigned', command: (c) => ['disable', c.serial, '--reason', 'retired'], outcome: { refused: (c) => `token ${c.serial} is already disabled (lost)` } },
+    // another reason changes it (lost, then known stolen): the way there was `token enable` first, usable meanwhile
+    {
+      start: 'disabled, assigned',
+      command: (c) => ['disable', c.serial, '--reason', 'retired'],
+      outcome: { said: (c) => `token ${c.serial} disabled (retired; was lost)` },
+      after: { state: 'disabled', user: 'owner', reason: 'retired' },
+    },
+    { start: 'disabled, assigned', command: (c) => ['disable', c.serial, '--reason', 'lost'], outcome: { refused: (c) => `token ${c.serial} is already disabled (lost)` } },
     { start: 'disabled, assigned', command: (c) => ['enable', c.serial], outcome: { said: (c) => `token ${c.serial} enabled (active)` }, after: { state: 'active', user: 'owner', reason: null } },
     { start: 'disabled, in the pool', command: (c) => ['enable', c.serial], outcome: { said: (c) => `token ${c.serial} enabled (unassigned)` }, after: { state: 'unassigned', user: null, reason: null } },
     { start: 'active', command: (c) => ['enable', c.serial], outcome: { refused: (c) => `token ${c.serial} is not disabled` } },
