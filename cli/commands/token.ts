@@ -294,10 +294,10 @@ token whose serial differs only by case. Several such are named, and nothing is 
     .command('describe')
     .description("set a token's description")
     .argument('<serial>')
-    .argument('<text>', 'the description, up to 200 characters', description)
+    .argument('<text>', 'the description, up to 200 characters ("" clears it)', description)
     .action(async (typed: string, text: string, _o, command: Command) => {
       const { serial } = await changeToken(command, typed, (admin, serial) => admin.describe(serial, text));
-      process.stdout.write(`token ${serial} described\n`);
+      process.stdout.write(text === '' ? `token ${serial}: description cleared\n` : `token ${serial} described\n`);
     });
 
   cmd

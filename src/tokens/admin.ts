@@ -285,8 +285,9 @@ export class TokenAdmin {
     return { ...now, warning: warnings(stolenOut(token), expiredUnused(now, this.clock())) };
   }
 
+  /** An empty text clears the description (null, as a token never described): `token show` printed an empty field. */
   async describe(serial: string, text: string): Promise<TokenInfo> {
-    if (!(await this.store.tokens.update(serial, { description: text }))) throw new NotFoundError(`no token with serial "${serial}"`);
+    if (!(await this.store.tokens.update(serial, { description: text === '' ? null : text }))) throw new NotFoundError(`no token with serial "${serial}"`);
     return this.changed('describe', await this.store.tokens.get(serial), 'described');
   }
 
