@@ -1,4 +1,5 @@
-import { closeSync, constants, fchownSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchownSync, fstatSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
+import { checkStateFile } from './state-file';
 
 /*
  * Root's new files in a folder that belongs to another user. `sudo radotp …` on the dataDir of a service account
@@ -31,18 +32,20 @@ export function ownerOfFolder(dir: string): FileOwner | undefined {
   }
 }
 
-const { O_WRONLY, O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_DIRECTORY } = constants;
+const { O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_DIRECTORY } = constants;
 const FLAGS = {
   truncate: O_WRONLY | O_CREAT | O_TRUNC,
-  append: O_WRONLY | O_CREAT | O_APPEND,
+  // Read too: what was there before is read from the descriptor that was checked (see state-file.ts).
+  append: O_RDWR | O_CREAT | O_APPEND,
   exclusive: O_WRONLY | O_CREAT | O_EXCL,
-  write: O_WRONLY | O_CREAT,
+  write: O_RDWR | O_CREAT,
 } as const;
 
 /**
- * Opens `path` for writing (`truncate`: as 'w', `append`: as 'a', `exclusive`: as 'wx', `write`: as 'r+' but
+ * Opens `path` for writing (`truncate`: as 'w', `append`: as 'a+', `exclusive`: as 'wx', `write`: as 'r+' but
  * creating), creating it with `mode`; a file created here is given to `owner`. Without an owner this is a plain
- * openSync. With one, a symlink at `path` is refused with a message naming it.
+ * openSync. With one, a symlink at `path` is refused with a message naming it, and so is a file found there that
+ * radotp did not make (see checkStateFile): a hard link to one of root's files would be written over.
  */
 export function openFileFor(path: string, how: keyof typeof FLAGS, mode: number, owner: FileOwner | undefined): number {
   if (owner === undefined) return openSync(path, FLAGS[how], mode);
@@ -51,10 +54,20 @@ export function openFileFor(path: string, how: keyof typeof FLAGS, mode: number,
     fd = noFollow(path, FLAGS[how] | O_EXCL, mode);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || how === 'exclusive') throw e;
-    return noFollow(path, FLAGS[how]); // there before: written to, not given away
+    return checked(noFollow(path, FLAGS[how]), path, owner); // there before: written to, not given away
   }
   try {
     fchownSync(fd, owner.uid, owner.gid);
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  return fd;
+}
+
+function checked(fd: number, path: string, owner: FileOwner): number {
+  try {
+    checkStateFile(fstatSync(fd), path, owner);
   } catch (e) {
     closeSync(fd);
     throw e;

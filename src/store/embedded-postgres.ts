@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, ftruncateSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import pg from 'pg';
 import { makeDirFor, openFileFor, ownerOfFolder, writeFileFor, type FileOwner } from '../lang/folder-owner';
+import { readStateFd, readStateFile } from '../lang/state-file';
 import { initCluster, startCluster, stopPostmaster } from './embedded/cluster';
 import { tryLockSync, unlockSync, withFileLock } from './embedded/file-lock';
 import { embeddedPgBinaries, type PgBinaries } from './embedded/pg-binaries';
@@ -61,6 +62,11 @@ const DATABASE = 'radotp';
 const SUPERUSER = 'postgres';
 /** Long enough for another process's first initdb (~1 s) plus start; short enough to surface a hung holder. */
 const LOCK_TIMEOUT_MS = 120_000;
+/** initialise writes 32 characters; a password set by hand may be longer, but not this long. */
+const MAX_PASSWORD_FILE = 1024;
+/** A port and a newline; PATH_MAX for postgres.location (a path under FALLBACK_ROOT, in fact). */
+const MAX_PORT_FILE = 64;
+const MAX_LOCATION_FILE = 4096;
 
 interface Layout {
   readonly dataDir: string;
@@ -105,8 +111,11 @@ export async function acquireEmbeddedPostgres(
     layout = prepareDataDir(layout, runAs, logger);
     return withFileLock(layout.lockFile, LOCK_TIMEOUT_MS, async () => {
       const running = await ensureRunning(layout, runAs, logger);
-      const password = readFileSync(layout.passwordFile, 'utf8').trim();
+      let password: string;
       try {
+        // Sent to the server postmaster.pid names, which the dataDir's owner controls: as root, only what radotp
+        // wrote there is read (see lang/state-file.ts), never /etc/shadow through a symlink.
+        password = readStateFile(layout.passwordFile, layout.owner, MAX_PASSWORD_FILE).trim();
         await ensureDatabase(endpointOf(running), password);
       } catch (e) {
         // Do not leave a server nobody will stop.
@@ -202,8 +211,13 @@ function prepareDataDir(layout: Layout, runAs: RunAs, logger?: EmbeddedPostgresL
 
 /** Where dataDir's cluster was placed outside it (postgres.location, see prepareDataDir); undefined: in dataDir. */
 function placedCluster(layout: Layout): string | undefined {
-  if (!existsSync(layout.locationFile)) return undefined;
-  const placed = readFileSync(layout.locationFile, 'utf8').trim();
+  let placed: string;
+  try {
+    placed = readStateFile(layout.locationFile, layout.owner, MAX_LOCATION_FILE).trim();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
   // Only ever written by prepareDataDir, naming a folder under FALLBACK_ROOT. dataDir may be another user's (root's
   // `sudo radotp …` on a service account's data), who can write this file: trusted as it stood, it had root delete
   // "<it>.initializing" recursively and make a cluster wherever it led.
@@ -259,7 +273,8 @@ async function ensureRunning(layout: Layout, runAs: RunAs, logger?: EmbeddedPost
   const portFd = openFileFor(layout.portFile, 'write', 0o600, layout.owner);
   let started: PostmasterInfo;
   try {
-    started = await startCluster({ bin, runAs, pgdata: layout.pgdata, logFile: layout.logFile, logOwner: layout.owner, preferredPort: lastPort(layout), settings });
+    const preferredPort = lastPort(portFd, layout);
+    started = await startCluster({ bin, runAs, pgdata: layout.pgdata, logFile: layout.logFile, logOwner: layout.owner, preferredPort, settings });
     ftruncateSync(portFd);
     writeSync(portFd, `${started.port}\n`, 0);
   } finally {
@@ -274,14 +289,14 @@ function quotedDirectory(dir: string): string {
   return `"${dir.replace(/"/g, '""')}"`;
 }
 
-/** The port the cluster last ran on, if recorded (a radotp process may still be connected to it). */
-function lastPort(layout: Layout): number | undefined {
-  try {
-    const port = Number(readFileSync(layout.portFile, 'utf8').trim());
-    return Number.isInteger(port) && port > 0 && port < 65536 ? port : undefined;
-  } catch {
-    return undefined;
-  }
+/**
+ * The port the cluster last ran on, if recorded (a radotp process may still be connected to it), read from
+ * postgres.port as opened for writing: the file checked is the file read. One radotp cannot have written (a FIFO,
+ * 2 MiB long, see lang/state-file.ts) is refused.
+ */
+function lastPort(portFd: number, layout: Layout): number | undefined {
+  const port = Number(readStateFd(portFd, layout.portFile, layout.owner, MAX_PORT_FILE).trim());
+  return Number.isInteger(port) && port > 0 && port < 65536 ? port : undefined;
 }
 
 async function initialise(layout: Layout, bin: PgBinaries, runAs: RunAs): Promise<void> {
@@ -395,7 +410,7 @@ function installExitHook(): void {
           const running = livePostmaster(layout.pgdata);
           if (running) process.kill(running.pid, 'SIGINT');
         } finally {
-          unlockSync(layout.lockFile);
+          unlockSync(layout.lockFile, layout.owner);
         }
       } catch {
         // Best effort while exiting (e.g. dataDir was removed); the next acquire adopts whatever is left.

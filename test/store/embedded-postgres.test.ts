@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -150,6 +150,11 @@ function tcpConnect(port: number): Promise<void> {
     socket.once('connect', () => (socket.destroy(), resolve()));
     socket.once('error', reject);
   });
+}
+
+/** `p`'s value, or 'still waiting after N s' (a hang shows as a failed expectation, not a test timeout). */
+function withinSeconds<T>(seconds: number, p: Promise<T>): Promise<T | string> {
+  return Promise.race([p, new Promise<string>((r) => setTimeout(() => r(`still waiting after ${seconds} s`), seconds * 1000).unref())]);
 }
 
 async function query(url: string, sql: string): Promise<unknown[]> {
@@ -420,6 +425,85 @@ describe('as root, on the data of radotp run by an ordinary user', () => {
     expect(readFileSync(victim, 'utf8')).toBe('root:secret\n');
     expect(msg.error).toContain(join(dataDir, name));
     expect(postmastersOf(join(dataDir, 'postgres'))).toEqual([]);
+  });
+
+  // Root READ postgres.password, postgres.port, postgres.location, postgres.lock and the cluster's postmaster.pid
+  // through whatever the owner put there. postgres.password a symlink to /etc/shadow (or to a key only root may
+  // read): root read it and sent it as the password to the server postmaster.pid names, which the owner controls
+  // (a fake PostgreSQL asking for the password in clear gets it); postgres.location's content went into root's
+  // error message. A FIFO hung root's command for ever, a huge file was read whole into memory, and a hard link
+  // to a file of root's (where protected_hardlinks is off) is that file. Each is refused now, in one line naming
+  // the file and what is wrong with it, before anything is read from it; no server is left running.
+  describe('root does not read what the owner made of its files', () => {
+    const fifoIn = (dataDir: string): string => {
+      const fifo = join(dataDir, 'a-fifo');
+      expect(spawnSync('mkfifo', ['-m', '0666', fifo]).status).toBe(0);
+      chownSync(fifo, NOBODY.uid, NOBODY.gid);
+      return fifo;
+    };
+    type Plant = (file: string, ctx: { dataDir: string; victim: string }) => void;
+    const symlinkTo: (target: 'victim' | 'fifo') => Plant = (target) => (file, { dataDir, victim }) =>
+      symlinkSync(target === 'victim' ? victim : fifoIn(dataDir), file);
+    const fifo: Plant = (file) => {
+      expect(spawnSync('mkfifo', ['-m', '0600', file]).status).toBe(0);
+      chownSync(file, NOBODY.uid, NOBODY.gid);
+    };
+    const huge: Plant = (file) => {
+      writeFileSync(file, '');
+      truncateSync(file, 2 * 1024 * 1024);
+      chownSync(file, NOBODY.uid, NOBODY.gid);
+    };
+    const rootsHardLink: Plant = (file, { victim }) => linkSync(victim, file);
+    test.each([
+      ['postgres.password', 'a symlink to a file of root\'s', symlinkTo('victim'), /postgres\.password is a symbolic link/],
+      ['postgres.password', 'a FIFO', fifo, /postgres\.password is a FIFO, not a regular file/],
+      ['postgres.password', 'a symlink to a FIFO', symlinkTo('fifo'), /postgres\.password is a symbolic link/],
+      ['postgres.password', '2 MiB long', huge, /postgres\.password holds more than \d+ bytes/],
+      ['postgres.password', 'a hard link to a file of root\'s', rootsHardLink, /postgres\.password is root's and has 2 hard links/],
+      ['postgres.port', '2 MiB long', huge, /postgres\.port holds more than \d+ bytes/],
+      ['postgres.location', 'a symlink to a file of root\'s', symlinkTo('victim'), /postgres\.location is a symbolic link/],
+      ['postgres.lock', 'a symlink to a FIFO', symlinkTo('fifo'), /postgres\.lock is a symbolic link/],
+      ['postgres.lock', 'a FIFO', fifo, /postgres\.lock is a FIFO, not a regular file/],
+      ['postgres/postmaster.pid', 'a symlink to a FIFO', symlinkTo('fifo'), /postmaster\.pid is a symbolic link/],
+    ] as const)('%s: %s', async (name, _what, plant, problem) => {
+      if (process.getuid?.() !== 0) return;
+      const { dataDir } = nobodysHome('read');
+      const owner = Radotp.start(dataDir, NOBODY);
+      await owner.acquired();
+      await owner.release();
+      const victim = join(scratch, `victim-${dataDirs.length}`);
+      writeFileSync(victim, 'root:secret\n', { mode: 0o600 });
+      const file = join(dataDir, name);
+      rmSync(file, { force: true });
+      plant(file, { dataDir, victim });
+
+      const root = Radotp.start(dataDir);
+      const msg = await withinSeconds(20, root.next());
+      const error = typeof msg === 'string' ? msg : msg.error;
+      expect(error).toMatch(problem);
+      expect(error).toContain(file);
+      expect(error).not.toContain('secret');
+      expect(error).not.toContain('password authentication failed'); // nothing was sent
+      expect(postmastersOf(join(dataDir, 'postgres'))).toEqual([]);
+    });
+
+    // A registration is a file radotp makes for each process using the cluster; one the owner made a FIFO (or a
+    // symlink to one) hung root's command. It names no live process: pruned as any dead one's is.
+    test.each([['a FIFO', fifo], ['a symlink to a FIFO', symlinkTo('fifo')]] as const)('a registration in postgres.users that is %s is pruned', async (_what, plant) => {
+      if (process.getuid?.() !== 0) return;
+      const { dataDir } = nobodysHome('registration');
+      const owner = Radotp.start(dataDir, NOBODY);
+      await owner.acquired();
+      await owner.release();
+      const registration = join(dataDir, 'postgres.users', '1-deadbeef');
+      plant(registration, { dataDir, victim: '/nonexistent' });
+
+      // Read when root's command leaves (the last to leave stops the server) and when a server runs at its start.
+      const root = Radotp.start(dataDir);
+      await root.acquired();
+      expect(await withinSeconds(20, root.release().then(() => 'released'))).toBe('released');
+      expect(existsSync(registration)).toBe(false);
+    });
   });
 
   // The owner's account gone since (userdel), or the data restored or copied by numeric ids (tar, a volume from

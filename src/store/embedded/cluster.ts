@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, constants, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { openFileFor, type FileOwner } from '../../lang/folder-owner';
 import { findFreePort } from './free-port';
@@ -101,7 +101,7 @@ class PortTakenError extends PostgresClusterError {}
 
 async function startOnPort(o: StartClusterOptions, port: number): Promise<PostmasterInfo> {
   const logFd = openFileFor(o.logFile, 'append', 0o600, o.logOwner);
-  const logStart = safeSize(o.logFile);
+  const logStart = sizeOf(logFd);
   let exited = false;
   let spawnError = '';
   try {
@@ -124,7 +124,7 @@ async function startOnPort(o: StartClusterOptions, port: number): Promise<Postma
       const info = readPostmasterPid(o.pgdata);
       if (info && info.pid === child.pid && info.status === 'ready') return info;
       if (exited || (child.pid !== undefined && !isProcessAlive(child.pid))) {
-        const output = readFrom(o.logFile, logStart);
+        const output = readFrom(logFd, logStart);
         const reason = spawnError || lastMeaningfulLine(output);
         // "could not bind … Address already in use" is logged before the FATAL "could not create any TCP/IP sockets";
         // on a Unix socket, another live postmaster's lock file on that port's socket is the same thing.
@@ -193,17 +193,26 @@ export function lastMeaningfulLine(text: string): string {
   return (important.at(-1) ?? lines.at(-1) ?? 'no output').replace(/^.*?\b(FATAL|PANIC|ERROR):\s*/, '');
 }
 
-function safeSize(file: string): number {
-  try {
-    return statSync(file).size;
-  } catch {
-    return 0;
-  }
+/*
+ * The server's output is read back from the descriptor it was given, not by the log's name: as root in another
+ * user's dataDir, they could put a symlink to a file of root's there once it was opened, and its last line went
+ * into root's error message.
+ */
+function sizeOf(fd: number): number {
+  const st = fstatSync(fd);
+  return st.isFile() ? st.size : 0;
 }
 
-function readFrom(file: string, offset: number): string {
+/** What a failed start wrote: its last lines say why. More is not needed, and a log may be large. */
+const MAX_START_OUTPUT = 1024 * 1024;
+
+function readFrom(fd: number, offset: number): string {
   try {
-    return readFileSync(file).subarray(offset).toString('utf8');
+    if (!fstatSync(fd).isFile()) return ''; // a FIFO (no owner to check, see openFileFor): read would wait
+    const length = Math.min(Math.max(sizeOf(fd) - offset, 0), MAX_START_OUTPUT);
+    const buffer = Buffer.alloc(length);
+    const n = readSync(fd, buffer, 0, length, sizeOf(fd) - length);
+    return buffer.subarray(0, n).toString('utf8');
   } catch {
     return '';
   }

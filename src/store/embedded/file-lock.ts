@@ -1,5 +1,6 @@
-import { closeSync, fchmodSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, lstatSync, unlinkSync, writeSync } from 'node:fs';
 import { openFileFor, type FileOwner } from '../../lang/folder-owner';
+import { readStateFile } from '../../lang/state-file';
 import { isSameProcessAlive, processStartTime } from './process-liveness';
 
 /*
@@ -44,17 +45,40 @@ function createExclusive(path: string, content: string, owner: FileOwner | undef
   return true;
 }
 
-function readOrUndefined(path: string): string | undefined {
+/** "<pid> <start time>" is some 30 bytes. */
+const MAX_LOCK_FILE = 256;
+
+/**
+ * A lock this user may not read: made 0600 by root before locks were readable by all (root killed -9 while holding
+ * it; nothing else leaves one). Its holder cannot be known, so it counts as dead once it is older than the longest
+ * wait for a lock (acquire's 120 s): no waiter is still behind it then. The owner of the dataDir waited out that
+ * timeout at every start instead, and failed, until root came by again.
+ */
+const UNREADABLE_LOCK_STALE_MS = 120_000;
+
+/** What a lock file says: its text, undefined when there is none, or UNREADABLE. */
+const UNREADABLE = Symbol('unreadable');
+type LockContent = string | typeof UNREADABLE | undefined;
+
+/**
+ * The lock's text, not read through a symlink nor from anything but a small regular file (see lang/state-file.ts):
+ * root reads the lock in another user's folder, who could make it a FIFO (root waited for ever) or a link to a
+ * file of root's (whose first word went into the timeout message as the holder's PID). Refused in words naming it.
+ */
+function readLock(path: string, owner?: FileOwner): LockContent {
   try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
+    return readStateFile(path, owner, MAX_LOCK_FILE);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES') return UNREADABLE;
+    if (code === 'ENOENT') return undefined;
+    throw e;
   }
 }
 
 function ageMs(path: string): number {
   try {
-    return Date.now() - statSync(path).mtimeMs;
+    return Date.now() - lstatSync(path).mtimeMs;
   } catch {
     return 0;
   }
@@ -66,19 +90,34 @@ export function identityAlive(identity: string): boolean {
   return isSameProcessAlive(Number(pid), startTime ?? '');
 }
 
-function isStale(path: string, content: string): boolean {
+function isStale(path: string, content: string | typeof UNREADABLE): boolean {
+  if (content === UNREADABLE) return ageMs(path) > UNREADABLE_LOCK_STALE_MS;
   if (content.trim() === '') return ageMs(path) > EMPTY_LOCK_GRACE_MS;
   return !identityAlive(content);
 }
 
-function breakStaleLock(path: string, staleContent: string, owner: FileOwner | undefined): void {
+/** Which lock file `path` is now: a lock taken since has another inode or time (a read one: its text). */
+function sameLock(path: string, stale: string | typeof UNREADABLE, staleStamp: string, owner: FileOwner | undefined): boolean {
+  return stale === UNREADABLE ? stampOf(path) === staleStamp : readLock(path, owner) === stale;
+}
+
+function stampOf(path: string): string {
+  try {
+    const st = lstatSync(path);
+    return `${st.dev}:${st.ino}:${st.mtimeMs}`;
+  } catch {
+    return '';
+  }
+}
+
+function breakStaleLock(path: string, staleContent: string | typeof UNREADABLE, staleStamp: string, owner: FileOwner | undefined): void {
   const breaker = `${path}.break`;
   if (!createExclusive(breaker, ownIdentity(), owner)) {
     if (ageMs(breaker) > EMPTY_LOCK_GRACE_MS) unlinkQuietly(breaker);
     return;
   }
   try {
-    if (readOrUndefined(path) === staleContent) unlinkQuietly(path);
+    if (sameLock(path, staleContent, staleStamp, owner)) unlinkQuietly(path);
   } finally {
     unlinkQuietly(breaker);
   }
@@ -100,16 +139,23 @@ export function tryLockSync(path: string, owner?: FileOwner): boolean {
   const me = ownIdentity();
   for (let i = 0; i < 3; i++) {
     if (createExclusive(path, me, owner)) return true;
-    const content = readOrUndefined(path);
+    const stamp = stampOf(path);
+    const content = readLock(path, owner);
     if (content === undefined) continue; // released just now: try again
     if (!isStale(path, content)) return false;
-    breakStaleLock(path, content, owner);
+    breakStaleLock(path, content, stamp, owner);
   }
   return false;
 }
 
-export function unlockSync(path: string): void {
-  if (readOrUndefined(path) === ownIdentity()) unlinkQuietly(path);
+export function unlockSync(path: string, owner?: FileOwner): void {
+  let content: LockContent;
+  try {
+    content = readLock(path, owner);
+  } catch {
+    return; // not a lock file any more (see readLock), so not ours: left alone
+  }
+  if (content === ownIdentity()) unlinkQuietly(path);
 }
 
 /** Runs `fn` while holding the lock file at `path`, waiting up to `timeoutMs` for it; `owner` as for tryLockSync. */
@@ -117,7 +163,8 @@ export async function withFileLock<T>(path: string, timeoutMs: number, fn: () =>
   const deadline = Date.now() + timeoutMs;
   while (!tryLockSync(path, owner)) {
     if (Date.now() > deadline) {
-      const holder = (readOrUndefined(path) ?? '').trim().split(' ')[0] || 'unknown';
+      const content = readLock(path, owner);
+      const holder = content === UNREADABLE ? 'unknown: the file is not readable to this user' : (content ?? '').trim().split(' ')[0] || 'unknown';
       throw new LockTimeoutError(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${path} (held by PID ${holder})`);
     }
     await new Promise((r) => setTimeout(r, 25));
@@ -125,6 +172,6 @@ export async function withFileLock<T>(path: string, timeoutMs: number, fn: () =>
   try {
     return await fn();
   } finally {
-    unlockSync(path);
+    unlockSync(path, owner);
   }
 }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readStateFile, StateFileError } from '../../lang/state-file';
 import { join } from 'node:path';
 import { isProcessAlive, processCommand } from './process-liveness';
 
@@ -14,16 +14,22 @@ export interface PostmasterInfo {
   readonly listenAddress: string;
 }
 
+/** Eight short lines (two paths of at most 107 bytes: sun_path); PostgreSQL may add more. */
+const MAX_POSTMASTER_PID = 4096;
+
 /**
  * Parses `<pgdata>/postmaster.pid`: line 1 PID, line 4 port, line 5 socket directory, line 6 listen address,
- * line 8 status. Returns undefined when there is no
- * such file or it is still being written.
+ * line 8 status. Returns undefined when there is no such file (or it cannot be read) or it is still being
+ * written. One PostgreSQL cannot have written (a symlink, a FIFO, too long: see lang/state-file.ts) is refused:
+ * the data directory is its user's (a service account's, when root runs radotp on its dataDir), and a FIFO there
+ * hung root's command.
  */
 export function readPostmasterPid(pgdata: string): PostmasterInfo | undefined {
   let lines: string[];
   try {
-    lines = readFileSync(join(pgdata, 'postmaster.pid'), 'utf8').split('\n');
-  } catch {
+    lines = readStateFile(join(pgdata, 'postmaster.pid'), undefined, MAX_POSTMASTER_PID).split('\n');
+  } catch (e) {
+    if (e instanceof StateFileError) throw e;
     return undefined;
   }
   const pid = Number(lines[0]);

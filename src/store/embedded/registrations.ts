@@ -1,7 +1,8 @@
-import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { readdirSync, unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { makeDirFor, writeFileFor, type FileOwner } from '../../lang/folder-owner';
+import { readStateFile, StateFileError } from '../../lang/state-file';
 import { identityAlive, ownIdentity } from './file-lock';
 
 /*
@@ -9,6 +10,9 @@ import { identityAlive, ownIdentity } from './file-lock';
  * A file per handle (not per process) lets one process hold several handles and release them independently.
  * Files of dead processes (SIGKILL, crash) are pruned, so they never keep the server up.
  */
+
+/** "<pid> <start time>" is some 30 bytes. */
+const MAX_REGISTRATION = 256;
 
 /** How register() names its files: the only files a prune may delete. */
 const REGISTRATION_NAME = /^\d+-[0-9a-f]{8}$/;
@@ -49,8 +53,10 @@ export function liveRegistrations(usersDir: string): string[] {
     const file = join(usersDir, name);
     let identity: string;
     try {
-      identity = readFileSync(file, 'utf8');
-    } catch {
+      identity = readStateFile(file, undefined, MAX_REGISTRATION);
+    } catch (e) {
+      // Not a file register() wrote (a FIFO the folder's owner made there hung root's command): names no one.
+      if (e instanceof StateFileError) unregister(file);
       continue;
     }
     if (identityAlive(identity)) live.push(file);
