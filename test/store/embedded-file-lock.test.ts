@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -35,4 +35,24 @@ test('a lock root left behind, dead, in a dataDir another user owns is broken by
   const lock = join(dataDir, 'postgres.lock');
   expect(tryLockAndDie(lock)).toBe('true'); // root's, and root is gone
   expect(tryLockAndDie(lock, NOBODY)).toBe('true');
+});
+
+// A release before locks were readable by all left root's lock 0600 when root was killed holding it: the owner cannot
+// read who held it. No waiter waits more than 120 s, so one older than that has no live holder worth waiting for and
+// is broken; a younger one may be a live root's (an older release still running during the upgrade) and is not.
+test.each([
+  ['older than the longest wait (10 min)', 600, 'true'],
+  ['younger than that (10 s)', 10, 'false'],
+])("a 0600 lock of root's the owner cannot read, %s: broken or not", (_age, seconds, broken) => {
+  if (process.getuid?.() !== 0) return;
+  const dataDir = join(scratch, 'data');
+  mkdirSync(dataDir, { mode: 0o700 });
+  chownSync(dataDir, NOBODY.uid, NOBODY.gid);
+  const lock = join(dataDir, 'postgres.lock');
+  const dead = spawnSync('true').pid;
+  writeFileSync(lock, `${dead} 12345`, { mode: 0o600 });
+  const then = new Date(Date.now() - seconds * 1000);
+  utimesSync(lock, then, then);
+  expect(tryLockAndDie(lock, NOBODY)).toBe(broken);
+  expect(readFileSync(lock, 'utf8').startsWith(`${dead} `)).toBe(broken === 'false');
 });
