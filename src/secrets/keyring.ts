@@ -3,6 +3,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ownerOfFolder, writeFileFor } from '../lang/folder-owner';
 import { readRegularFile } from '../lang/regular-file';
+import { readStateFile, StateFileError } from '../lang/state-file';
+
+/** 64 hex characters and a newline; some room for a CRLF or spaces an editor left. */
+const MAX_KEY_FILE = 1024;
 
 /**
  * Secrets at rest (RADIUS shared secrets, token seeds) are sealed with AES-256-GCM under a 32-byte key
@@ -48,8 +52,13 @@ export function readKeyFile(file: string, origin = 'key file'): MasterKey {
   const where = origin === 'key file' ? `key file ${file}` : `${origin}: ${file}`;
   let text: string;
   try {
-    text = readRegularFile(file).toString('utf8').trim();
+    // As root, a key file in a folder that is another user's (the default <dataDir>/master.key of a service
+    // account) could be their symlink to a key only root may read: one radotp did not put there is refused (see
+    // lang/state-file.ts). Elsewhere a symlink to a key file is the admin's own doing, and read.
+    const owner = ownerOfFolder(path.dirname(path.resolve(file)));
+    text = (owner === undefined ? readRegularFile(file).toString('utf8') : readStateFile(file, owner, MAX_KEY_FILE)).trim();
   } catch (e) {
+    if (e instanceof StateFileError) throw new KeyError(`${where}: cannot read (${e.message})`);
     const code = (e as NodeJS.ErrnoException).code;
     throw new KeyError(`${where}: cannot read (${code ?? (e as Error).message})`);
   }
