@@ -1,4 +1,4 @@
-import { closeSync, constants, fchownSync, fstatSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchownSync, fstatSync, ftruncateSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
 import { checkStateFile } from './state-file';
 
 /*
@@ -54,7 +54,10 @@ export function openFileFor(path: string, how: keyof typeof FLAGS, mode: number,
     fd = noFollow(path, FLAGS[how] | O_EXCL, mode);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || how === 'exclusive') throw e;
-    return checked(noFollow(path, FLAGS[how]), path, owner); // there before: written to, not given away
+    // There before: written to, not given away, once checked; emptied only then (O_TRUNC would empty it at open).
+    const fd = checked(noFollow(path, FLAGS[how] & ~O_TRUNC), path, owner);
+    if (how === 'truncate') ftruncateSync(fd);
+    return fd;
   }
   try {
     fchownSync(fd, owner.uid, owner.gid);

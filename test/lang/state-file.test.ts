@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { chownSync, linkSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { chownSync, closeSync, linkSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { openFileFor, writeFileFor } from '../../src/lang/folder-owner';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readStateFile } from '../../src/lang/state-file';
@@ -47,4 +48,21 @@ test.each<[string, Make, boolean, string | RegExp]>([
 
 test('no such file: the error keeps its code', () => {
   expect(() => readStateFile(join(dir, 'missing'), undefined, 64)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+});
+
+// The same check guards root's writes there (lang/folder-owner.ts): a hard link to a file of root's was written
+// over, and 'truncate' emptied it at open(2) (O_TRUNC), before any check could look at it.
+test.each([['truncate'], ['append']] as const)("writeFileFor (%s) leaves a hard link to a file of root's alone", (how) => {
+  if (process.getuid?.() !== 0) return;
+  writeFileSync(rootOnly, 'root:secret\n', { mode: 0o600 });
+  try {
+    chownSync(dir, OWNER.uid, OWNER.gid);
+    const file = join(dir, 'postgres.password');
+    linkSync(rootOnly, file);
+    const write = () => (how === 'truncate' ? writeFileFor(file, 'x', 0o600, OWNER) : closeSync(openFileFor(file, 'append', 0o600, OWNER)));
+    expect(write).toThrow(/postgres\.password is root's and has 2 hard links/);
+    expect(readFileSync(rootOnly, 'utf8')).toBe('root:secret\n');
+  } finally {
+    rmSync(rootOnly, { force: true });
+  }
 });
