@@ -35,9 +35,11 @@ type Kind = 'step' | 'counter';
  * that user's login with the token's current code was spent and accepted for them, who no longer held it
  * (RFC 6238 §5.1: the verifier checks the code against the prover's own shared secret). A NULL owner (a
  * token read as nobody's) never equals, so it is never spent.
+ * The statements' names changed with their parameters: a server connection kept across a rolling upgrade
+ * (PgBouncer in session mode without DISCARD ALL) may still hold the old ones prepared under the old names.
  */
 const SPEND_STEP: PreparedStatement = {
-  name: 'radotp_spend_step',
+  name: 'radotp_spend_step_for_owner',
   text: `WITH spent AS (
       UPDATE token SET last_step = v.step, drift = v.drift, fail_count = 0, last_used_at = now(), last_spent_by = decode(v.spent_by, 'hex')
       FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::bigint[]) AS v(id, step, drift, spent_by, user_id)
@@ -48,7 +50,7 @@ const SPEND_STEP: PreparedStatement = {
 };
 
 const SPEND_COUNTER: PreparedStatement = {
-  name: 'radotp_spend_counter',
+  name: 'radotp_spend_counter_for_owner',
   text: `WITH spent AS (
       UPDATE token SET next_counter = v.counter + 1, fail_count = 0, last_used_at = now(), last_spent_by = decode(v.spent_by, 'hex')
       FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[]) AS v(id, counter, spent_by, user_id)
