@@ -26,16 +26,31 @@
  * churn (entries forgotten, re-begun) it also keeps at least the entries of the last maxEntries
  * requests. It starts at that full size, up to PREALLOCATED_SLOTS, and only a larger configuration
  * grows it (by doubling) beyond that.
+ *
+ * Replies kept as Buffers (over INLINE_REPLY_BYTES) are bounded in octets too, by `maxReplyBytes`: the
+ * count alone let a client (one without Message-Authenticator, or anyone with the secret) fill the cache
+ * with replies of ~3.9 KB by sending ~3.8 KB of Proxy-State (RFC 2865 §5.33: echoed unmodified), about
+ * 400 MB at the default 100,000 entries. Past the budget the oldest entries are evicted, as for the count.
  */
 import type { DropReason } from './types';
 
 export const DEFAULT_DUPLICATE_WINDOW_MS = 30_000;
 export const DEFAULT_DUPLICATE_MAX_ENTRIES = 65_536;
+/**
+ * 64 MiB of replies kept as Buffers. Normal replies are either inline (an Accept or Reject, not counted)
+ * or an Access-Challenge with a State and a prompt, well under 671 octets: 64 MiB holds 100,000 of those
+ * (radius.duplicateCacheSize's default), so normal traffic meets the count bound first and every
+ * retransmission window stays whole. Only replies swollen by echoed Proxy-State reach it: it keeps about
+ * 17,000 of 3.9 KB, where the count alone let 100,000 take ~400 MB.
+ */
+export const DEFAULT_DUPLICATE_MAX_REPLY_BYTES = 64 * 1024 * 1024;
 
 export interface DuplicateCacheOptions {
   /** How long a finished request is remembered (default 30 s, matching common NAS retry spans). */
   readonly windowMs?: number;
   readonly maxEntries?: number;
+  /** Octets of replies kept as Buffers (over INLINE_REPLY_BYTES) at most; default DEFAULT_DUPLICATE_MAX_REPLY_BYTES. */
+  readonly maxReplyBytes?: number;
   /** Monotonic milliseconds; injectable for tests. */
   readonly now?: () => number;
   /** Slots to allocate at the start (default: all of them, up to PREALLOCATED_SLOTS); tests start small to see the ring grow. */
@@ -95,6 +110,9 @@ export class DuplicateCache {
   #tail = 0;
   #used = 0;
   #lastId = 0;
+  /** Octets of the replies kept as Buffers (REPLIED slots that are not inline). */
+  #replyBytes = 0;
+  readonly #maxReplyBytes: number;
   readonly #windowMs: number;
   readonly #maxEntries: number;
   readonly #maxSlots: number;
@@ -106,6 +124,8 @@ export class DuplicateCache {
     this.#maxEntries = opts.maxEntries ?? DEFAULT_DUPLICATE_MAX_ENTRIES;
     if (!(this.#windowMs >= 0)) throw new Error('duplicate cache window must be >= 0 ms');
     if (!Number.isInteger(this.#maxEntries) || this.#maxEntries < 1) throw new Error('duplicate cache needs maxEntries >= 1');
+    this.#maxReplyBytes = opts.maxReplyBytes ?? DEFAULT_DUPLICATE_MAX_REPLY_BYTES;
+    if (!(this.#maxReplyBytes >= 0)) throw new Error('duplicate cache needs maxReplyBytes >= 0');
     this.#maxSlots = 2 * this.#maxEntries;
     this.#now = opts.now ?? performanceNow;
     this.#initialSlots = Math.max(1, Math.min(opts.initialSlots ?? PREALLOCATED_SLOTS, this.#maxSlots));
@@ -157,6 +177,7 @@ export class DuplicateCache {
   clear(): void {
     this.#slotOf.clear();
     this.#used = 0;
+    this.#replyBytes = 0;
     this.#resize(this.#initialSlots);
   }
 
@@ -164,6 +185,11 @@ export class DuplicateCache {
     const slot = this.#slotOf.get(ticket.key);
     if (slot === undefined || this.#ids[slot] !== ticket.id) return; // evicted (or superseded) while the handler ran
     this.#vacate(slot);
+    if (kind === REPLIED) {
+      const length = (payload as Buffer).length;
+      // Oldest first, as for the count; a reply larger than the whole budget is kept alone.
+      if (length > INLINE_REPLY_BYTES) while (this.#replyBytes + length > this.#maxReplyBytes && this.#used > 0) this.#evictOldest();
+    }
     // the window counts from the answer
     this.#slotOf.set(ticket.key, this.#take(ticket.key, ticket.id, this.#now(), kind, payload));
   }
@@ -188,6 +214,7 @@ export class DuplicateCache {
     } else {
       this.#inlineLength[slot] = 0;
       this.#payload[slot] = payload;
+      if (kind === REPLIED) this.#replyBytes += (payload as Buffer).length;
     }
     return slot;
   }
@@ -202,6 +229,7 @@ export class DuplicateCache {
 
   /** The slot becomes a hole; its key leaves the Map. */
   #vacate(slot: number): void {
+    if (this.#kind[slot] === REPLIED && this.#inlineLength[slot] === 0) this.#replyBytes -= (this.#payload[slot] as Buffer).length;
     this.#slotOf.delete(this.#keys[slot]!);
     this.#keys[slot] = undefined;
     this.#payload[slot] = undefined;

@@ -246,3 +246,61 @@ describe('DuplicateCache', () => {
     expect(() => new DuplicateCache({ windowMs: Number.NaN })).toThrow(/window/);
   });
 });
+
+describe('DuplicateCache: the byte budget for replies kept as Buffers (over 64 octets)', () => {
+  // A step completes `key` with a reply of `length` octets, or lets the window pass ('window passes'), or
+  // drops `key` ({ dropped }). A request carrying ~3.8 KB of Proxy-State gets a ~3.9 KB reply: bounded by
+  // count alone, 100,000 of them held ~400 MB.
+  type Step = [key: string, length: number] | 'window passes' | { dropped: string };
+  const big = (key: string): Step => [key, 300];
+  const small = (key: string): Step => [key, 64];
+  // [what, maxReplyBytes, steps, keys answered after, keys forgotten after]
+  const cases: [string, number, Step[], string[], string[]][] = [
+    ['bytes beyond the budget evict the oldest', 1_000, [big('a'), big('b'), big('c'), big('d')], ['b', 'c', 'd'], ['a']],
+    ['the oldest go until the new reply fits', 1_000, [big('a'), big('b'), big('c'), ['d', 700]], ['c', 'd'], ['a', 'b']],
+    ['replies up to the budget are all kept', 1_200, [big('a'), big('b'), big('c'), big('d')], ['a', 'b', 'c', 'd'], []],
+    ['small inline replies do not count', 1_000, Array.from({ length: 100 }, (_, i) => small(`s${i}`)), ['s0', 's50', 's99'], []],
+    ['small replies after large ones do not evict them', 1_000, [big('a'), big('b'), big('c'), ...Array.from({ length: 50 }, (_, i) => small(`s${i}`))], ['a', 'c', 's0', 's49'], []],
+    // oldest first, as the count bound: the short reply older than the large ones goes with them
+    ['eviction is by age, whatever the size', 1_000, [small('s'), big('a'), big('b'), big('c'), big('d')], ['b', 'c', 'd'], ['s', 'a']],
+    ['drop reasons do not count', 1_000, [{ dropped: 'x' }, { dropped: 'y' }, big('a'), big('b'), big('c')], ['x', 'y', 'a', 'b', 'c'], []],
+    ['expired replies give their bytes back', 1_000, [big('a'), big('b'), big('c'), 'window passes', big('d'), big('e'), big('f')], ['d', 'e', 'f'], ['a']],
+    ['a reply answered again gives back the bytes of the one it replaces', 1_000, [big('a'), big('b'), big('c'), big('a'), big('d')], ['a', 'c', 'd'], ['b']],
+  ];
+  test.each(cases)('%s (budget %d octets)', (_what, maxReplyBytes, steps, answered, forgotten) => {
+    const clock = manualClock();
+    const cache = new DuplicateCache({ maxEntries: 1_000, windowMs: 1_000, maxReplyBytes, now: clock.now });
+    const replyOf = (key: string, length: number) => Buffer.alloc(length, key.charCodeAt(0)).fill(key, 0, Math.min(length, key.length));
+    const lengthOf = new Map<string, number>();
+    for (const step of steps) {
+      if (step === 'window passes') clock.advance(1_000);
+      else if (Array.isArray(step)) {
+        cache.complete(cache.begin(step[0]), replyOf(...step));
+        lengthOf.set(step[0], step[1]);
+      } else cache.completeDropped(cache.begin(step.dropped), 'bad_password_field');
+      clock.advance(1);
+    }
+    for (const key of answered) {
+      const seen = cache.lookup(key);
+      if (lengthOf.has(key)) {
+        // a retransmission within the budget gets the reply byte for byte
+        expect(seen?.state).toBe('replied');
+        expect((seen as { reply: Buffer }).reply.equals(replyOf(key, lengthOf.get(key)!))).toBe(true);
+      } else expect(seen).toEqual({ state: 'dropped', reason: 'bad_password_field' });
+    }
+    for (const key of forgotten) expect([key, cache.lookup(key)]).toEqual([key, undefined]);
+  });
+
+  test('the default budget, 64 MiB, keeps a flood of 3.9 KB replies to about 17,000 of them', () => {
+    const cache = new DuplicateCache({ maxEntries: 100_000 });
+    const reply = Buffer.alloc(3_900);
+    for (let i = 0; i < 40_000; i++) cache.complete(cache.begin(`k${i}`), reply);
+    expect(cache.size).toBe(Math.floor((64 * 1024 * 1024) / 3_900));
+    expect(cache.lookup('k39999')?.state).toBe('replied');
+  });
+
+  test('an invalid budget is refused', () => {
+    expect(() => new DuplicateCache({ maxReplyBytes: -1 })).toThrow(/maxReplyBytes/);
+    expect(() => new DuplicateCache({ maxReplyBytes: Number.NaN })).toThrow(/maxReplyBytes/);
+  });
+});
