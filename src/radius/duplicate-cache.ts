@@ -165,8 +165,9 @@ export class DuplicateCache {
     this.#finish(ticket, REPLIED, reply);
   }
 
-  completeDropped(ticket: DuplicateTicket, reason: DropReason): void {
-    this.#finish(ticket, DROPPED, reason);
+  /** Whether this ended the ticket's entry: false if it had ended already (replied, dropped, forgotten) or was evicted. */
+  completeDropped(ticket: DuplicateTicket, reason: DropReason): boolean {
+    return this.#finish(ticket, DROPPED, reason);
   }
 
   forget(ticket: DuplicateTicket): void {
@@ -181,9 +182,11 @@ export class DuplicateCache {
     this.#resize(this.#initialSlots);
   }
 
-  #finish(ticket: DuplicateTicket, kind: number, payload: Buffer | DropReason): void {
+  /** An entry ends once: a later outcome for the same ticket (a failure after the reply was kept) leaves it as it is. */
+  #finish(ticket: DuplicateTicket, kind: number, payload: Buffer | DropReason): boolean {
     const slot = this.#slotOf.get(ticket.key);
-    if (slot === undefined || this.#ids[slot] !== ticket.id) return; // evicted (or superseded) while the handler ran
+    if (slot === undefined || this.#ids[slot] !== ticket.id) return false; // evicted (or superseded) while the handler ran
+    if (this.#kind[slot] !== BUSY) return false;
     this.#vacate(slot);
     if (kind === REPLIED) {
       const length = (payload as Buffer).length;
@@ -192,6 +195,7 @@ export class DuplicateCache {
     }
     // the window counts from the answer
     this.#slotOf.set(ticket.key, this.#take(ticket.key, ticket.id, this.#now(), kind, payload));
+    return true;
   }
 
   /** Writes an entry into the next slot (making room first) and returns that slot. */

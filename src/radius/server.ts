@@ -172,6 +172,7 @@ const DROP_REASONS: readonly DropReason[] = [
   'reply_too_large',
   'not_ready',
   'shutting_down',
+  'internal_error',
 ];
 
 const NO_ATTRIBUTES: readonly RawAttribute[] = Object.freeze([]);
@@ -467,8 +468,8 @@ export class RadiusServer<T = unknown> {
       if (content !== 'ok') return this.#dropBadPacket(content, remote, client);
       this.#acceptAccessRequest(socket, packet, client, remote, receivedAt);
     } catch (err) {
-      // A bug must cost one packet, never the process.
-      this.#logFailure('internal', { err: errorText(err) }, 'unexpected error while handling a datagram');
+      // A bug must cost one packet, never the process; counted, so a dashboard shows it.
+      this.#dropInternalError(err, 'unexpected error while handling a datagram; dropped');
     }
   }
 
@@ -587,7 +588,12 @@ export class RadiusServer<T = unknown> {
     try {
       this.#answer(socket, request, ticket, receivedAt, reply);
     } catch (err) {
-      this.#logFailure('internal', { err: errorText(err) }, 'unexpected error while answering a request');
+      // Left "in progress", the entry had every retransmission dropped as duplicate_in_progress for the whole
+      // window, uncounted. It ends as dropped instead: the handler decided (a code may be spent), so deciding
+      // again is no better; its retransmissions are dropped and counted as this copy was. An entry that ended
+      // already (the reply was kept, then sent) stays as it is: the retransmission gets that reply.
+      if (this.#duplicates.completeDropped(ticket, 'internal_error')) this.#dropInternalError(err, 'unexpected error while answering a request; nothing sent');
+      else this.#logFailure('internal', { err: errorText(err) }, 'unexpected error while answering a request');
     }
     this.#settled();
   }
@@ -609,8 +615,9 @@ export class RadiusServer<T = unknown> {
       this.#duplicates.forget(ticket);
       return this.#drop(response);
     }
-    this.#send(socket, response, request.remote, request.packet.code, reply.code, receivedAt);
+    // Kept before it is sent: whatever fails after (a throwing event listener), a retransmission gets this reply.
     this.#duplicates.complete(ticket, response);
+    this.#send(socket, response, request.remote, request.packet.code, reply.code, receivedAt);
   }
 
   /** Whether the largest reply the handler can make, with what the request has echoed, exceeds 4096 octets. */
@@ -688,6 +695,17 @@ export class RadiusServer<T = unknown> {
   #drop(reason: DropReason): void {
     this.stats.dropped[reason]++;
     this.#opts.events?.dropped?.(reason);
+  }
+
+  /** Runs in a catch: counted even if the event listener throws too (which must not escape it). */
+  #dropInternalError(err: unknown, msg: string): void {
+    this.stats.dropped.internal_error++;
+    try {
+      this.#opts.events?.dropped?.('internal_error');
+    } catch {
+      // counted in stats; the error being handled is the one worth logging
+    }
+    this.#logFailure('internal', { err: errorText(err) }, msg);
   }
 
   #dropUnknownClient(remote: dgram.RemoteInfo): void {

@@ -74,7 +74,9 @@ export type DropReason =
   | 'handler_fail'
   | 'reply_too_large'
   | 'not_ready'
-  | 'shutting_down';
+  | 'shutting_down'
+  /** An unexpected exception (a bug) while handling the datagram or answering the request. */
+  | 'internal_error';
 
 export type DecodeResult = { ok: true; packet: Packet } | { ok: false; reason: DropReason };
 

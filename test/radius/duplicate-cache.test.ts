@@ -1,4 +1,5 @@
 import { DuplicateCache, duplicateKey } from '../../src/radius/duplicate-cache';
+import type { DuplicateState, DuplicateTicket } from '../../src/radius/duplicate-cache';
 
 function manualClock(start = 1_000) {
   let now = start;
@@ -54,6 +55,26 @@ describe('DuplicateCache', () => {
     const cache = new DuplicateCache();
     cache.completeDropped(cache.begin('k'), 'bad_password_field');
     expect(cache.lookup('k')).toEqual({ state: 'dropped', reason: 'bad_password_field' });
+  });
+
+  type End = (cache: DuplicateCache, ticket: DuplicateTicket) => void;
+  test.each<[string, End, DuplicateState | undefined]>([
+    ['replied', (cache, t) => cache.complete(t, Buffer.from('reply')), { state: 'replied', reply: Buffer.from('reply') }],
+    ['dropped', (cache, t) => void cache.completeDropped(t, 'bad_password_field'), { state: 'dropped', reason: 'bad_password_field' }],
+    ['forgotten', (cache, t) => cache.forget(t), undefined],
+  ])('an entry ends once: after it was %s, a later outcome for its ticket changes nothing', (_what, end, expected) => {
+    const cache = new DuplicateCache();
+    const ticket = cache.begin('k');
+    end(cache, ticket);
+    expect(cache.completeDropped(ticket, 'internal_error')).toBe(false);
+    cache.complete(ticket, Buffer.from('later'));
+    expect(cache.lookup('k')).toEqual(expected);
+  });
+
+  test('completeDropped tells that it ended an entry in progress', () => {
+    const cache = new DuplicateCache();
+    expect(cache.completeDropped(cache.begin('k'), 'internal_error')).toBe(true);
+    expect(cache.lookup('k')).toEqual({ state: 'dropped', reason: 'internal_error' });
   });
 
   test('forget makes a retransmission look new again (handler produced no reply)', () => {

@@ -809,6 +809,51 @@ describe('retransmissions (RFC 5080 §2.2.2)', () => {
   });
 });
 
+describe('an unexpected exception while a request is handled (a bug) costs that request, counted, never 30 s of its retransmissions', () => {
+  /** A reply whose attributes throw when read: the server meets it while encoding, after the handler decided. */
+  const explodingReply = (): Reply =>
+    ({
+      code: Code.AccessAccept,
+      get attributes(): readonly RawAttribute[] {
+        throw new TypeError('attributes is not iterable');
+      },
+    }) as Reply;
+  const boom = () => {
+    throw new Error('event listener bug');
+  };
+  // [what, handler, events, first copy answered, retransmission answered, drops after both copies, handler calls]
+  const cases: [string, () => Reply | Promise<Reply>, RadiusServerOptions<unknown>['events'], boolean, boolean, [DropReason, number][], number][] = [
+    // the handler decided (a code may be spent): not decided again, its retransmission dropped as it was
+    ['encoding a reply decided at once throws', explodingReply, undefined, false, false, [['internal_error', 2]], 1],
+    ['encoding a reply decided later throws', async () => explodingReply(), undefined, false, false, [['internal_error', 2]], 1],
+    // the reply went out: the retransmission gets it byte for byte (RFC 5080 §2.2.2), nothing was dropped
+    ['the replied event throws after the reply was sent', async () => ({ code: Code.AccessReject, attributes: [] }), { replied: boom }, true, true, [], 1],
+    // before any decision: each copy dropped and counted, and an event that throws again in the catch does not escape it
+    ['the received event throws (and so does dropped)', async () => ({ code: Code.AccessReject, attributes: [] }), { received: boom, dropped: boom }, false, false, [['internal_error', 2]], 0],
+  ];
+  test.each(cases)('%s', async (_what, handler, events, firstAnswered, againAnswered, drops, calls) => {
+    const lines: string[] = [];
+    const logger = createLogger('warn', { destination: { write: (line: string) => void lines.push(line) } });
+    let ran = 0;
+    const { server, port } = await startServer({ handler: () => (ran++, handler()), events, logger });
+    const nas = await openNas();
+    const request = accessRequest();
+    const first = await nas.exchange(request, port, '127.0.0.1', NO_REPLY_WAIT_MS);
+    const again = await nas.exchange(request, port, '127.0.0.1', NO_REPLY_WAIT_MS);
+    expect([first !== null, again !== null]).toEqual([firstAnswered, againAnswered]);
+    if (first !== null && again !== null) expect(again.equals(first)).toBe(true);
+    expect(Object.entries(server.stats.dropped).filter(([, n]) => n > 0)).toEqual(drops);
+    expect(ran).toBe(calls);
+    expect(server.stats.pending).toBe(0);
+    // logged once for both copies (rate-limited), with the error and nothing secret
+    const logged = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatchObject({ msg: expect.stringMatching(/unexpected error/), err: expect.stringMatching(/iterable|event listener bug/) });
+    expect(lines.join('')).not.toContain(SECRET.toString());
+    expect(lines.join('')).not.toContain('correct horse');
+  });
+});
+
 describe('overload shedding', () => {
   test('beyond maxPending requests are dropped as overload; the admitted ones are answered', async () => {
     const hold = gate();
