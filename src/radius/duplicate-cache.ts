@@ -89,6 +89,19 @@ const PREALLOCATED_SLOTS = 262_144;
 /** Replies up to this size are kept in the slab (64 octets a slot: 12.8 MB at the default 200,000 slots). */
 const INLINE_REPLY_BYTES = 64;
 
+/**
+ * `reply` in octets of its own. Replies under 4 KiB are slices of Node's shared 8 KiB allocation pool
+ * (Buffer.allocUnsafe): kept as they are, each would hold its whole pool block for the window, and the memory
+ * held would be up to 8 KiB a reply where maxReplyBytes counts its length. Copied once: an entry moved to a new
+ * slot (answered again, the ring grown) is its own already.
+ */
+function ownOctets(reply: Buffer): Buffer {
+  if (reply.buffer.byteLength === reply.length) return reply;
+  const own = Buffer.allocUnsafeSlow(reply.length);
+  reply.copy(own);
+  return own;
+}
+
 /** Source address, source port, Identifier, Request Authenticator (RFC 5080 §2.2.2). */
 export function duplicateKey(address: string, port: number, identifier: number, authenticator: Buffer): string {
   // latin1 maps each byte to one char, so the 16 authenticator bytes stay distinct and cheap to hash.
@@ -217,7 +230,7 @@ export class DuplicateCache {
       this.#payload[slot] = undefined;
     } else {
       this.#inlineLength[slot] = 0;
-      this.#payload[slot] = payload;
+      this.#payload[slot] = kind === REPLIED ? ownOctets(payload as Buffer) : payload;
       if (kind === REPLIED) this.#replyBytes += (payload as Buffer).length;
     }
     return slot;

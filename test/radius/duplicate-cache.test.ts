@@ -320,6 +320,23 @@ describe('DuplicateCache: the byte budget for replies kept as Buffers (over 64 o
     expect(cache.lookup('k39999')?.state).toBe('replied');
   });
 
+  // encodeResponse's replies under 4 KiB are slices of Node's shared 8 KiB pool: kept as they are, each pinned
+  // its whole pool block, and the octets the budget counts were far below the memory held (100,000 challenge
+  // replies of ~88 octets: up to 800 MB)
+  test.each([
+    ['a slice of a larger buffer (Node\'s pool)', 100, 8_192],
+    ['a slice of a 4 KiB buffer', 3_900, 4_096],
+  ])('a reply that is %s is kept in octets of its own (%d of %d)', (_what, length, backing) => {
+    const cache = new DuplicateCache({ maxEntries: 10 });
+    const block = Buffer.alloc(backing, 0x11);
+    const reply = block.subarray(16, 16 + length).fill(0x22);
+    cache.complete(cache.begin('k'), reply);
+    const kept = (cache.lookup('k') as { reply: Buffer }).reply;
+    expect(kept.equals(reply)).toBe(true);
+    expect(kept.buffer.byteLength).toBe(length);
+    expect(kept.buffer).not.toBe(block.buffer);
+  });
+
   test('an invalid budget is refused', () => {
     expect(() => new DuplicateCache({ maxReplyBytes: -1 })).toThrow(/maxReplyBytes/);
     expect(() => new DuplicateCache({ maxReplyBytes: Number.NaN })).toThrow(/maxReplyBytes/);
