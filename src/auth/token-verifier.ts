@@ -25,6 +25,13 @@ export type CodeCheck =
    * user, since it was read for them): nothing spent, no failure counted, and no replay (no code was used twice).
    */
   | { readonly result: 'owner_changed'; readonly token: LoginToken }
+  /**
+   * The code is the token's, but the token was disabled (lost, stolen) or deleted since it was read (a node's
+   * cache that has not heard yet): nothing spent, and no failure counted against the user's other tokens (a right
+   * code is no guess at them). A wrong code is still bad_code, counted, as on a node that has heard.
+   */
+  | { readonly result: 'token_disabled'; readonly token: LoginToken }
+  | { readonly result: 'token_deleted'; readonly token: LoginToken }
   /** The request that spent this code, received again (on another node): answered as it was, accepted. */
   | { readonly result: 'retransmission'; readonly token: LoginToken }
   | { readonly result: 'locked'; readonly token?: LoginToken }
@@ -52,7 +59,7 @@ export function isLocked(t: { lockedUntil: Date | null }, now: number): boolean 
  */
 export class TokenVerifier {
   constructor(
-    private readonly tokens: Pick<TokenRepository, 'acceptStep' | 'acceptCounter' | 'isStillOwned' | 'recordFailure' | 'lastSpend'>,
+    private readonly tokens: Pick<TokenRepository, 'acceptStep' | 'acceptCounter' | 'isStillSpendable' | 'recordFailure' | 'lastSpend'>,
     private readonly keys: Pick<KeyRing, 'digests'>,
     private readonly settings: VerifierSettings,
     private readonly clock: () => number = () => Date.now() / 1000,
@@ -105,9 +112,10 @@ export class TokenVerifier {
     // OCRA: the challenge itself is single-use (consumed atomically before we get here), so a response
     // can never be replayed; only a counter suite has state to advance. A time-based suite therefore
     // allows several logins within one time step, each answering its own fresh challenge. Such a suite spends
-    // nothing, but the token must still be the user's (see SpendBatcher): one read, in place of the spend.
+    // nothing, but the token must still be spendable as the spend's guard has it (the user's, active, no lock in
+    // force: see SpendBatcher): one read, in place of the spend.
     if (m.counter !== undefined) return this.tokens.acceptCounter(t, m.counter, spending);
-    return this.tokens.isStillOwned(t);
+    return this.tokens.isStillSpendable(t);
   }
 
   /**
@@ -115,8 +123,10 @@ export class TokenVerifier {
    * `activate`: the candidates are pending tokens being activated (the code proves the app holds the seed).
    * `reload`: the candidates came from a cache; anything but an accept is decided again on fresh rows
    * (a stale counter, drift or lock must never turn a good code into "bad", nor count a failure twice).
-   * An owner change was read on the fresh row already: it stands, once the reload has found the user still
-   * there (a removed user's login is refused as such, see AuthCache.stillTheirs).
+   * An owner change, a token disabled or deleted, was read on the fresh row already: it stands, once the reload has
+   * found the user still there (a removed user's login is refused as such, see AuthCache.stillTheirs). Decided
+   * again on the fresh rows, where the token is absent, the right code was `bad_code` and counted a failure
+   * against the user's other tokens.
    * A plain result when nothing was waited for (see Awaitable): a match waits for its spend.
    */
   check(candidates: readonly LoginToken[], code: string, opts: CheckOptions = {}): Awaitable<CodeCheck> {
@@ -126,7 +136,7 @@ export class TokenVerifier {
     // from a cache: a match is spent at once; anything else is decided on fresh rows
     return andThen(this.tryAccept(candidates, code, now, opts), (quick) => {
       if (quick?.result === 'accept' || quick?.result === 'retransmission') return quick;
-      if (quick?.result === 'owner_changed') return andThen(reload(), () => quick);
+      if (quick !== undefined && CHANGED_SINCE_READ.has(quick.result)) return andThen(reload(), () => quick);
       return andThen(reload(), (fresh) => this.decide(fresh, code, now, opts));
     });
   }
@@ -171,12 +181,17 @@ export class TokenVerifier {
    * spent already (a replay, or this very request sent again: see retransmitted), or the token stopped being
    * usable (told on fresh rows, see check). Read here only, on this rare path: the token's row as it is now.
    * A token read for one user and now another's is not a replay: no code was used twice, and the audit trail must
-   * not send an admin looking for a stolen code. A token deleted meanwhile (no row) is left to the fresh rows.
+   * not send an admin looking for a stolen code. Nor is a token disabled or deleted meanwhile (see CodeCheck).
+   * A lock set since is told as such, after a retransmission (see retransmitted: the original came before it).
    */
   private async lost(t: LoginToken, m: Match, opts: CheckOptions): Promise<CodeCheck> {
     const last = await this.tokens.lastSpend(t.id, this.settings.retransmissionWindow ?? DEFAULT_RETRANSMISSION_WINDOW);
-    if (last !== undefined && last.userId !== t.userId) return { result: 'owner_changed', token: t };
-    return opts.spentBy ? this.retransmittedAfter(last, t, m, opts.spentBy, opts.onSpent) : replay(t);
+    if (last === undefined) return { result: 'token_deleted', token: t };
+    if (last.userId !== t.userId) return { result: 'owner_changed', token: t };
+    if (last.state === 'disabled') return { result: 'token_disabled', token: t };
+    const again = opts.spentBy ? this.retransmittedAfter(last, t, m, opts.spentBy, opts.onSpent) : replay(t);
+    if (again.result === 'replay' && last.lockedUntil) return { result: 'locked', token: { ...t, lockedUntil: last.lockedUntil } };
+    return again;
   }
 
   /**
@@ -231,6 +246,9 @@ export class TokenVerifier {
 }
 
 const DEFAULT_RETRANSMISSION_WINDOW = 30;
+
+/** What a lost spend read on the token's row as it is now, standing over what the cached rows would decide. */
+const CHANGED_SINCE_READ: ReadonlySet<CodeCheck['result']> = new Set(['owner_changed', 'token_disabled', 'token_deleted']);
 
 /**
  * The TOTP step the token's last spend used, when `code` is that step's code, wherever the window is now.

@@ -180,6 +180,10 @@ export interface LastSpend {
   readonly spentBy: Buffer | null;
   /** Spent within the window asked for. */
   readonly recent: boolean;
+  /** The token's state now: a spend for a token disabled since it was read lost on that. */
+  readonly state: TokenState;
+  /** Set while a lock is in force (an expired lock reads as none): a spend lost on it. */
+  readonly lockedUntil: Date | null;
 }
 
 /** What activation sets besides the step or counter it spends. */
@@ -434,29 +438,40 @@ export class TokenRepository {
   }
 
   /**
-   * Whether the token is still `token.userId`'s: what an OCRA response whose suite has no counter checks in place of
-   * a spend (it has no replay state to advance: its challenge, single-use, was taken already). Without it, a node's
-   * cache holding the token under the user it was unassigned from accepted that user's response.
+   * Whether the token could still be spent for `token.userId`: what an OCRA response whose suite has no counter
+   * checks in place of a spend (it has no replay state to advance: its challenge, single-use, was taken already).
+   * The same conditions as the spend's guard (SpendBatcher): the user's, active, no lock in force. Checking the
+   * owner alone, a token disabled (lost, stolen) or locked while a node's cache still held it active and open
+   * went on logging its user in on that node until the change's notification arrived.
    */
-  async isStillOwned(token: SpentToken): Promise<boolean> {
+  async isStillSpendable(token: SpentToken): Promise<boolean> {
     if (token.userId === null) return false;
-    const r = await this.db.selectFrom('token').select('id').where('id', '=', token.id).where('user_id', '=', token.userId).executeTakeFirst();
+    const r = await this.db
+      .selectFrom('token')
+      .select('id')
+      .where('id', '=', token.id)
+      .where('user_id', '=', token.userId)
+      .where('state', '=', 'active')
+      .where(lockExpired)
+      .executeTakeFirst();
     return r !== undefined;
   }
 
   /**
    * What the last spend of a token left: the step/counter, the fingerprint of the request that made it, and
-   * whether it was made within `windowSeconds` (by the database's clock, the one clock of every node). Read
-   * only when a spend lost or a code was found spent already, to tell a retransmission from a replay.
+   * whether it was made within `windowSeconds` (by the database's clock, the one clock of every node); and what
+   * else a spend's guard checks (user, state, lock). Read only when a spend lost or a code was found spent already,
+   * to tell a retransmission from a replay, and both from a token changed since it was read.
    */
   async lastSpend(id: bigint, windowSeconds: number): Promise<LastSpend | undefined> {
     const r = await this.db
       .selectFrom('token')
-      .select(['user_id', 'last_step', 'next_counter', 'last_spent_by'])
+      .select(['user_id', 'last_step', 'next_counter', 'last_spent_by', 'state'])
       .select(sql<boolean>`coalesce(last_used_at > now() - make_interval(secs => ${windowSeconds}), false)`.as('recent'))
+      .select(sql<Date | null>`CASE WHEN locked_until > now() THEN locked_until END`.as('locked_until'))
       .where('id', '=', id)
       .executeTakeFirst();
-    return r && { userId: r.user_id, lastStep: r.last_step, nextCounter: r.next_counter, spentBy: r.last_spent_by, recent: r.recent };
+    return r && { userId: r.user_id, lastStep: r.last_step, nextCounter: r.next_counter, spentBy: r.last_spent_by, recent: r.recent, state: r.state, lockedUntil: r.locked_until };
   }
 
   /**

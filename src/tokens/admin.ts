@@ -132,7 +132,7 @@ export class TokenAdmin {
     const check = await this.decided('token activate', token, (verifier) => verifier.check([token], code, { activate: true }));
     if (check.result === 'locked') throw new TokenStateError(`token ${serial} is locked after too many wrong codes; run \`radotp token unlock ${serial}\` first`);
     if (check.result === 'owner_changed') throw await this.changedHands(serial, 'not activated');
-    if (check.result === 'replay') {
+    if (check.result === 'replay' || check.result === 'token_disabled' || check.result === 'token_deleted') {
       // The code matched, but the guarded UPDATE found the token no longer pending: another `token activate`
       // (another admin, the same code) got there first, or it was disabled or deleted meanwhile. Say which,
       // rather than "does not match ... stays pending" about a token that is now active.

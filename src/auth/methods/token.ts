@@ -65,6 +65,12 @@ export function outcomeOf(check: CodeCheck): MethodOutcome {
       // the token was unassigned from this user (or handed to another) after their tokens were read: not a
       // replay (no code was used twice), which would send an admin looking for a stolen code
       return { kind: 'reject', reason: TOKEN_OWNER_CHANGED, tokenSerial: check.token.serial };
+    // disabled (lost, stolen) or deleted after a node read it, before that node heard: said as it is, no failure
+    // counted (a right code is no guess at the user's other tokens)
+    case 'token_disabled':
+      return { kind: 'reject', reason: 'token_disabled', tokenSerial: check.token.serial };
+    case 'token_deleted':
+      return { kind: 'reject', reason: 'token_deleted', tokenSerial: check.token.serial };
     case 'retransmission':
       // the login that spent this code, sent again by the NAS (to another node): answered as it was, and
       // audited apart so that operators see the failover (see TokenVerifier.retransmitted)
