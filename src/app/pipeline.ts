@@ -139,7 +139,7 @@ export interface ServingParts {
 
 /** The pipeline of a server: users and tokens read through the cache (see AuthCache). */
 export function buildPipeline(cfg: LoadedConfig, store: Store, node: string, parts: ServingParts): AuthPipeline {
-  const users = { find: (username: string) => parts.cache.findUser(username) };
+  const users = { find: (username: string) => parts.cache.findUser(username), forget: (username: string) => parts.cache.forgetUser(username) };
   const codeLengthsInUse = () => parts.codeLengths.current();
   const firstFactor = new LocalPasswordFactor(store.passwords, passwordLockout(cfg), parts.onPasswordHash);
   return new AuthPipeline(

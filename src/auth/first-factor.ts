@@ -1,4 +1,4 @@
-import { UserRemovedError } from '../store/errors';
+import { UserChangedError, UserRemovedError } from '../store/errors';
 import type { PasswordState } from '../store/password-lockout';
 import type { UserRecord } from '../store/users';
 import { burnPasswordVerification, verifyPassword } from './password-hash';
@@ -43,6 +43,9 @@ const LOCKED: PasswordCheck = { result: 'locked' };
  * database away a password login gets no answer (the NAS fails over) rather than one decided on old
  * data. One indexed read costs nothing next to the ~20 ms hash.
  *
+ * The same read tells a method changed since the login found the user (UserChangedError: decided again, see
+ * AuthPipeline.start), so no password is let in under a method the user no longer has.
+ *
  * Brute force: consecutive wrong passwords are counted per user (auth.lockout, as for a token's codes);
  * a locked user's password is not checked, at the same cost, so neither the answer nor its timing says
  * whether what was typed was right. Unlike a token's codes, the same wrong password typed again counts
@@ -58,7 +61,10 @@ export class LocalPasswordFactor implements FirstFactor {
   ) {}
 
   async check(user: UserRecord, candidates: readonly Buffer[]): Promise<PasswordCheck> {
-    const { hash, locked, found } = await this.passwords.state(user.id);
+    const { hash, locked, found, method } = await this.passwords.state(user.id);
+    // The login runs under the method a node's cache holds, which may be the one before `user set --method`: a user
+    // moved from `password` to `token` got in on the password alone until the node heard. Nothing hashed yet.
+    if (found && method !== user.method) throw new UserChangedError();
     if (locked) {
       await burnDecoys(this, candidates[0], candidates.length);
       return LOCKED;

@@ -1,7 +1,7 @@
 import { KeyError } from '../secrets/keyring';
 import { databaseFailure, postgresSqlstate, type DatabaseFailure } from '../store/connect';
 import { isOurState, type ChallengeRepository } from '../store/challenges';
-import { UserRemovedError } from '../store/errors';
+import { UserChangedError, UserRemovedError } from '../store/errors';
 import type { UserRecord } from '../store/users';
 import { andThen, type Awaitable } from '../lang/awaitable';
 import { fail, reject } from './decision';
@@ -40,6 +40,9 @@ const DATABASE_REASONS: Readonly<Record<DatabaseFailure, string>> = {
  */
 export const MAX_WAITING_LOGINS_PER_USER = 8;
 
+/** How many times a login is decided again after its user's method changed under it (see AuthPipeline.start). */
+const MAX_USER_CHANGED_RETRIES = 2;
+
 /** The audit reason of a login refused, unchecked, because too many of its user's were waiting already. */
 export const CONCURRENT_LOGINS = 'concurrent_logins';
 const refusedUnchecked = (): Outcome => reject(CONCURRENT_LOGINS);
@@ -68,7 +71,8 @@ export class AuthPipeline {
   private readonly perUser: OneLoginPerUser<bigint>;
 
   constructor(
-    private readonly users: { find(username: string): Awaitable<UserRecord | undefined> },
+    /** `forget`: drops what a cache holds of the user (see start). */
+    private readonly users: { find(username: string): Awaitable<UserRecord | undefined>; forget?(username: string): void },
     private readonly challenges: Pick<ChallengeRepository, 'take' | 'isLive'>,
     private readonly methods: ReadonlyMap<string, AuthMethod>,
     private readonly onInternalError: (e: unknown) => void = () => {},
@@ -111,8 +115,18 @@ export class AuthPipeline {
     return fail('internal_error');
   }
 
-  private start(req: AuthRequest): Awaitable<Outcome> {
-    return andThen(this.users.find(req.username), (user) => this.startFor(req, user));
+  /**
+   * A login found its user under a method changed since (UserChangedError: the cache had not heard yet) is decided
+   * again on the user as they are now, a few times at most (an admin flipping the method back and forth).
+   */
+  private start(req: AuthRequest, attempts = MAX_USER_CHANGED_RETRIES): Awaitable<Outcome> {
+    const outcome = andThen(this.users.find(req.username), (user) => this.startFor(req, user));
+    if (!(outcome instanceof Promise) || attempts === 0) return outcome;
+    return outcome.catch((e: unknown) => {
+      if (!(e instanceof UserChangedError)) throw e;
+      this.users.forget?.(req.username);
+      return this.start(req, attempts - 1);
+    });
   }
 
   private startFor(req: AuthRequest, user: UserRecord | undefined): Awaitable<Outcome> {

@@ -157,6 +157,15 @@ export class AuthCache {
     return tokens;
   }
 
+  /**
+   * Forgets what is held of `username`: a login found them changed since (see UserChangedError), before this node
+   * heard. The next lookup reads the database.
+   */
+  forgetUser(username: string): void {
+    this.generation++; // a read under way may hold the user as they were
+    this.drop(username);
+  }
+
   hasDisabledToken(userId: bigint): Promise<boolean> {
     return this.source.hasDisabledToken(userId);
   }

@@ -18,6 +18,18 @@ export class UserRemovedError extends Error {
   }
 }
 
+/**
+ * The user's method changed (`radotp user set --method`) since the login found them (in a server's cache, whose
+ * notification of the change is still on its way): the login must be decided again, under the method they have
+ * now. Told by the password's read, fresh at every check (see LocalPasswordFactor).
+ */
+export class UserChangedError extends Error {
+  override name = 'UserChangedError';
+  constructor() {
+    super("the user's method changed while their login was decided");
+  }
+}
+
 /** PostgreSQL unique_violation, for turning a race into a clear message. */
 export function isUniqueViolation(e: unknown): boolean {
   return (e as { code?: string })?.code === '23505';

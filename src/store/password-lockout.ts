@@ -10,6 +10,8 @@ export interface PasswordState {
   readonly locked: boolean;
   /** False when the user's row is gone (removed since the login found them). */
   readonly found: boolean;
+  /** The user's method as it is now (null: the user is gone): a cache may still hold the one before. */
+  readonly method: string | null;
 }
 
 export interface PasswordLock {
@@ -29,14 +31,14 @@ export interface PasswordLock {
 export class PasswordLockoutRepository {
   constructor(private readonly db: Db) {}
 
-  /** The hash and lock, read fresh at every login (never from a cache: see LocalPasswordFactor). */
+  /** The hash, lock and method, read fresh at every login (never from a cache: see LocalPasswordFactor). */
   async state(userId: bigint): Promise<PasswordState> {
-    const r = await sql<{ password_hash: string | null; locked: boolean | null }>`
-      SELECT u.password_hash, l.locked_until > now() AS locked
+    const r = await sql<{ password_hash: string | null; locked: boolean | null; method: string }>`
+      SELECT u.password_hash, l.locked_until > now() AS locked, u.method
       FROM app_user u LEFT JOIN password_lockout l ON l.user_id = u.id
       WHERE u.id = ${userId}`.execute(this.db);
     const row = r.rows[0];
-    return { hash: row?.password_hash ?? null, locked: row?.locked === true, found: row !== undefined };
+    return { hash: row?.password_hash ?? null, locked: row?.locked === true, found: row !== undefined, method: row?.method ?? null };
   }
 
   /** Counts one wrong password; the failure that reaches maxFailures locks. A user deleted meanwhile counts nothing. */

@@ -1,6 +1,6 @@
 import { LocalPasswordFactor, type PasswordCheck, type PasswordHashPurpose, type PasswordStore } from '../../src/auth/first-factor';
 import { hashPassword } from '../../src/auth/password-hash';
-import { UserRemovedError } from '../../src/store/errors';
+import { UserChangedError, UserRemovedError } from '../../src/store/errors';
 import type { UserRecord } from '../../src/store/users';
 
 /*
@@ -18,7 +18,7 @@ beforeAll(async () => {
 function fakeStore(stored: 'secret' | 'none', locked: boolean, lockedByTheTimeOfSuccess = false) {
   const calls = { failures: 0, settled: 0 };
   const store: PasswordStore = {
-    state: async () => ({ hash: stored === 'secret' ? secretHash : null, locked, found: true }),
+    state: async () => ({ hash: stored === 'secret' ? secretHash : null, locked, found: true, method: 'password' }),
     recordFailure: async (_id, max, seconds) => {
       expect([max, seconds]).toEqual([5, 60]);
       calls.failures++;
@@ -57,10 +57,20 @@ test.each(cases)('%s', async (_case, stored, locked, lockedAtSuccess, candidates
 
 test('a user removed since the login found them: each candidate costs a decoy, nothing is counted, and it says so', async () => {
   const { store, calls } = fakeStore('none', false);
-  store.state = async () => ({ hash: null, locked: false, found: false });
+  store.state = async () => ({ hash: null, locked: false, found: false, method: null });
   const counted = { check: 0, decoy: 0 };
   const factor = new LocalPasswordFactor(store, { maxFailures: 5, lockSeconds: 60 }, (p: PasswordHashPurpose) => counted[p]++);
   await expect(factor.check(user, [Buffer.from('secret12'), Buffer.from('secret')])).rejects.toBeInstanceOf(UserRemovedError);
   expect(counted).toEqual({ check: 0, decoy: 2 });
+  expect(calls).toEqual({ failures: 0, settled: 0 });
+});
+
+test("a user whose method changed since the login found them (a cache that had not heard): nothing hashed or counted, and it says so", async () => {
+  const { store, calls } = fakeStore('secret', false);
+  store.state = async () => ({ hash: secretHash, locked: false, found: true, method: 'token' });
+  const counted = { check: 0, decoy: 0 };
+  const factor = new LocalPasswordFactor(store, { maxFailures: 5, lockSeconds: 60 }, (p: PasswordHashPurpose) => counted[p]++);
+  await expect(factor.check(user, [Buffer.from('secret')])).rejects.toBeInstanceOf(UserChangedError);
+  expect(counted).toEqual({ check: 0, decoy: 0 });
   expect(calls).toEqual({ failures: 0, settled: 0 });
 });

@@ -74,10 +74,10 @@ test('attempts while locked do not lengthen the lock', async () => {
   expect((await passwords.locks([id])).get(id)!.lockedUntil).toEqual(until);
 });
 
-test('state reads the hash with the lock, and a user that is gone as no password, not found', async () => {
+test('state reads the hash with the lock and the method, and a user that is gone as no password, not found', async () => {
   const id = await newUser();
-  expect(await passwords.state(id)).toEqual({ hash: '$argon2id$stand-in', locked: false, found: true });
-  expect(await passwords.state(-5n)).toEqual({ hash: null, locked: false, found: false });
+  expect(await passwords.state(id)).toEqual({ hash: '$argon2id$stand-in', locked: false, found: true, method: 'password' });
+  expect(await passwords.state(-5n)).toEqual({ hash: null, locked: false, found: false, method: null });
 });
 
 test('guesses spread over two nodes at once all count, and lock', async () => {
@@ -107,7 +107,7 @@ test('unlock clears the count and the lock; a name nobody has is an error', asyn
   const id = (await users.add({ username: name, passwordHash: '$argon2id$stand-in', method: 'password' })).id;
   for (let i = 0; i < MAX; i++) await passwords.recordFailure(id, MAX, LOCK_SECONDS);
   expect(await passwords.unlock(name)).toBe(true);
-  expect(await passwords.state(id)).toEqual({ hash: '$argon2id$stand-in', locked: false, found: true });
+  expect(await passwords.state(id)).toEqual({ hash: '$argon2id$stand-in', locked: false, found: true, method: 'password' });
   expect(await passwords.unlock(name)).toBe(false);
   await expect(passwords.unlock('nobody-at-all')).rejects.toThrow('no user named "nobody-at-all"');
 });
