@@ -1,12 +1,9 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { buildPipeline } from '../../src/app/pipeline';
 import { TokenVerifier } from '../../src/auth/token-verifier';
-import { createLogger } from '../../src/obs/logger';
 import { AuthCache } from '../../src/store/auth-cache';
-import { loadLoginData } from '../../src/store/login-data';
+import { cacheThatHearsNothing, otpOnlyLogin } from '../support/stale-cache';
 import { openStore, type Store } from '../../src/store/open';
 import { ocra, ocraTimestamp, parseOcraSuite } from '../../src/otp';
 import { TokenAdmin } from '../../src/tokens/admin';
@@ -46,24 +43,7 @@ type Kind = 'hotp' | 'totp' | 'ocra (no counter)';
 type Change = 'disabled' | 'locked' | 'deleted';
 let n = 0;
 
-function staleCache(): AuthCache {
-  return new AuthCache(
-    {
-      loadLoginData: (names) => loadLoginData(store.db, store.keys, names),
-      usableForUser: (id) => store.tokens.usableForUser(id),
-      hasDisabledToken: (id) => store.tokens.hasDisabledToken(id),
-    },
-    () => true,
-  );
-}
-
-const login = (cache: AuthCache, username: string, code: string) =>
-  buildPipeline(testConfig(dir, db.url).cfg, store, 'n1', { logger: createLogger('silent'), cache, codeLengths: { current: () => [6] } }).decide({
-    username,
-    password: Buffer.from(code),
-    authenticator: crypto.randomBytes(16),
-    client: { name: 'nas', address: '127.0.0.1', loginStyle: 'otp-only' },
-  });
+const login = (cache: AuthCache, username: string, code: string) => otpOnlyLogin(testConfig(dir, db.url).cfg, store, cache, username, code);
 
 const OCRA_SUITE = 'OCRA-1:HOTP-SHA1-6:QN08-T1M';
 
@@ -87,7 +67,7 @@ async function staleLogin(kind: Kind, what: Change): Promise<{ reason: string; s
   const ocraToken = kind === 'ocra (no counter)';
   await store.tokens.create({ serial, userId: ann.id, origin: 'hardware', kind: ocraToken ? 'ocra' : kind, ocraSuite: ocraToken ? OCRA_SUITE : null, state: 'active', algorithm: 'sha1', digits: 6, seed });
   await store.tokens.create({ serial: spare, userId: ann.id, origin: 'hardware', kind: 'hotp', state: 'active', algorithm: 'sha1', digits: 6, seed: randomSeed() });
-  const cache = staleCache();
+  const cache = cacheThatHearsNothing(store);
   const cached = await cache.usableForUser((await cache.findUser(ann.username))!); // ann and her tokens, cached
   await change(serial, what);
   let reason: string;

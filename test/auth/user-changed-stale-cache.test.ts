@@ -4,8 +4,7 @@ import path from 'node:path';
 import { buildPipeline } from '../../src/app/pipeline';
 import { hashPassword } from '../../src/auth/password-hash';
 import { createLogger } from '../../src/obs/logger';
-import { AuthCache } from '../../src/store/auth-cache';
-import { loadLoginData } from '../../src/store/login-data';
+import { cacheThatHearsNothing } from '../support/stale-cache';
 import { openStore, type Store } from '../../src/store/open';
 import type { LoginStyle } from '../../src/store/schema';
 import { hotpForCounter, randomSeed } from '../support/otp-codes';
@@ -47,14 +46,7 @@ async function staleLogin(method: 'token' | 'password', change: Change, style: L
   const seed = randomSeed();
   const user = await store.users.add({ username, passwordHash: await hashPassword(OLD), method });
   await store.tokens.create({ serial: `U-${users}`, userId: user.id, origin: 'hardware', kind: 'hotp', state: 'active', algorithm: 'sha1', digits: 6, seed });
-  const cache = new AuthCache(
-    {
-      loadLoginData: (names) => loadLoginData(store.db, store.keys, names),
-      usableForUser: (id) => store.tokens.usableForUser(id),
-      hasDisabledToken: (id) => store.tokens.hasDisabledToken(id),
-    },
-    () => true,
-  );
+  const cache = cacheThatHearsNothing(store);
   await cache.usableForUser((await cache.findUser(username))!); // the user and their token, cached
   if (change === 'user passwd') await store.users.update(username, { passwordHash: await hashPassword(NEW) });
   else await store.users.update(username, { method: change === 'method password -> token' ? 'token' : 'password' });

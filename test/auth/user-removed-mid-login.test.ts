@@ -5,8 +5,7 @@ import { buildPipeline } from '../../src/app/pipeline';
 import { hashPassword } from '../../src/auth/password-hash';
 import type { LoginStyle } from '../../src/store/schema';
 import { createLogger } from '../../src/obs/logger';
-import { AuthCache } from '../../src/store/auth-cache';
-import { loadLoginData } from '../../src/store/login-data';
+import { cacheThatHearsNothing } from '../support/stale-cache';
 import { openStore, type Store } from '../../src/store/open';
 import { hotpForCounter, randomSeed } from '../support/otp-codes';
 import { testConfig } from '../support/server';
@@ -46,14 +45,7 @@ async function loginOfRemovedUser(method: 'token' | 'password', origin: 'hardwar
   const seed = randomSeed();
   const user = await store.users.add({ username, passwordHash: await hashPassword(PASSWORD), method });
   await store.tokens.create({ serial: `GONE-${users}`, userId: user.id, origin, kind: 'hotp', state: 'active', algorithm: 'sha1', digits: 6, seed });
-  const cache = new AuthCache(
-    {
-      loadLoginData: (names) => loadLoginData(store.db, store.keys, names),
-      usableForUser: (id) => store.tokens.usableForUser(id),
-      hasDisabledToken: (id) => store.tokens.hasDisabledToken(id),
-    },
-    () => true,
-  );
+  const cache = cacheThatHearsNothing(store);
   // the password's row is read before it is hashed: removing the user right after that read lands in the hash
   const passwords = Object.create(store.passwords) as Store['passwords'];
   passwords.state = async (id) => {

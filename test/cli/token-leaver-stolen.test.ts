@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runCli, type CliResult } from '../support/cli';
+import { cliIn } from '../support/cli';
 import { hotpKey, writePskcFile } from '../support/pskc-fixtures';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 
@@ -21,15 +21,7 @@ let db: TestDatabase;
 let dir: string;
 const [kept, stolen, other, lostThenStolen] = [hotpKey(), hotpKey(), hotpKey(), hotpKey()];
 
-function radotp(args: string[]): Promise<CliResult> {
-  return runCli(args, { cwd: dir, env: { RADOTP_DATABASE_URL: db.url }, timeoutMs: 60_000 });
-}
-
-async function ok(args: string[]): Promise<string> {
-  const r = await radotp(args);
-  if (r.code !== 0 || r.stderr !== '') throw new Error(`radotp ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
+const { radotp, ok } = cliIn(() => ({ cwd: dir, databaseUrl: db.url }));
 
 beforeAll(async () => {
   db = await createTestDatabase();

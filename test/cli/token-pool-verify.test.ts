@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { linesOf, runCli, type CliResult } from '../support/cli';
+import { cliIn, linesOf } from '../support/cli';
 import { awayFromStepBoundary, currentStep, hotpForCounter, totpForStep } from '../support/otp-codes';
 import { hotpKey, totpKey, writePskcFile, type GeneratedKey } from '../support/pskc-fixtures';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
@@ -21,15 +21,7 @@ const hotp = hotpKey({ counter: 7n });
 const totp = totpKey();
 const hotpCode = (counter: bigint) => hotpForCounter(hotp.secret, counter);
 
-function radotp(args: string[]): Promise<CliResult> {
-  return runCli(args, { cwd: dir, env: { RADOTP_DATABASE_URL: db.url }, timeoutMs: 60_000 });
-}
-
-async function ok(args: string[]): Promise<string> {
-  const r = await radotp(args);
-  if (r.code !== 0 || r.stderr !== '') throw new Error(`radotp ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
+const { radotp, ok } = cliIn(() => ({ cwd: dir, databaseUrl: db.url }));
 
 /** `token verify`: exit code and what it printed, one line. */
 async function verify(serial: string, code: string): Promise<[number | null, string]> {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { linesOf, runCli, type CliResult } from '../support/cli';
+import { cliIn, linesOf } from '../support/cli';
 import { hotpForCounter } from '../support/otp-codes';
 import { PSKC_ALG, randomSerial, writePskcFile, type GeneratedKey } from '../support/pskc-fixtures';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
@@ -24,15 +24,7 @@ const newSecret = randomBytes(20);
 let firstFile: string;
 let newFile: string;
 
-function radotp(args: string[]): Promise<CliResult> {
-  return runCli(args, { cwd: dir, env: { RADOTP_DATABASE_URL: db.url }, timeoutMs: 60_000 });
-}
-
-async function ok(args: string[]): Promise<string> {
-  const r = await radotp(args);
-  if (r.code !== 0 || r.stderr !== '') throw new Error(`radotp ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
+const { radotp, ok } = cliIn(() => ({ cwd: dir, databaseUrl: db.url }));
 
 /** `token verify`: accepted, or the one-line reason it was not. */
 async function verify(secret: Buffer, counter: number): Promise<string> {

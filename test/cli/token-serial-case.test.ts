@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { connect, type Connection } from '../../src/store/connect';
-import { linesOf, runCli, type CliResult } from '../support/cli';
+import { cliIn, linesOf } from '../support/cli';
 import { hotpForCounter } from '../support/otp-codes';
 import { hotpKey, writePskcFile, type GeneratedKey } from '../support/pskc-fixtures';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
@@ -22,15 +22,7 @@ let dir: string;
 const key: GeneratedKey = { ...hotpKey({ counter: 0n }), serial: `GAL${process.pid}A` };
 const typed = key.serial.toLowerCase();
 
-function radotp(args: string[]): Promise<CliResult> {
-  return runCli(args, { cwd: dir, env: { RADOTP_DATABASE_URL: db.url }, timeoutMs: 60_000 });
-}
-
-async function ok(args: string[]): Promise<string> {
-  const r = await radotp(args);
-  if (r.code !== 0 || r.stderr !== '') throw new Error(`radotp ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
+const { radotp, ok } = cliIn(() => ({ cwd: dir, databaseUrl: db.url }));
 
 /** Exit code and what it printed, one line. */
 async function run(args: string[]): Promise<[number | null, string]> {

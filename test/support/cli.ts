@@ -68,3 +68,20 @@ export function runCli(args: readonly string[], opts: CliOptions = {}): Promise<
 export function linesOf(text: string): string[] {
   return text.split('\n').filter((line, i, all) => !(line === '' && i === all.length - 1));
 }
+
+/**
+ * `radotp` run in a folder against a test database, both known only once beforeAll has run (hence `where`);
+ * `ok` insists on exit 0 with nothing on stderr and gives stdout, else fails with what the command printed.
+ */
+export function cliIn(where: () => { cwd: string; databaseUrl: string }, timeoutMs = 60_000) {
+  const radotp = (args: string[]): Promise<CliResult> => {
+    const { cwd, databaseUrl } = where();
+    return runCli(args, { cwd, env: { RADOTP_DATABASE_URL: databaseUrl }, timeoutMs });
+  };
+  const ok = async (args: string[]): Promise<string> => {
+    const r = await radotp(args);
+    if (r.code !== 0 || r.stderr !== '') throw new Error(`radotp ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
+    return r.stdout;
+  };
+  return { radotp, ok };
+}
