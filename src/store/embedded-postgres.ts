@@ -5,6 +5,7 @@ import pg from 'pg';
 import { makeDirFor, openFileFor, ownerOfFolder, writeFileFor, type FileOwner } from '../lang/folder-owner';
 import { readStateFd, readStateFile } from '../lang/state-file';
 import { initCluster, startCluster, stopPostmaster } from './embedded/cluster';
+import { inspectClusterFolder, refuseSymlinkedClusterFolder } from './embedded/cluster-folder';
 import { tryLockSync, unlockSync, withFileLock } from './embedded/file-lock';
 import { embeddedPgBinaries, type PgBinaries } from './embedded/pg-binaries';
 import { postgresRunAs, unreachableAncestor, type RunAs } from './embedded/postgres-user';
@@ -159,8 +160,9 @@ export async function stopEmbeddedPostgres(dataDir: string): Promise<boolean> {
   if (placedAt !== undefined) layout = movedCluster(layout, placedAt);
   return failingClearly('stop', layout, () =>
     withFileLock(layout.lockFile, LOCK_TIMEOUT_MS, async () => {
+      refuseSymlinkedClusterFolder(layout.pgdata, noFollow(layout));
       unregisterAll(layout.usersDir);
-      const running = livePostmaster(layout.pgdata);
+      const running = livePostmaster(layout.pgdata, noFollow(layout));
       if (running) await stopPostmaster(running.pid);
       return running !== undefined;
     }, layout.owner),
@@ -235,6 +237,14 @@ function isPlacedCluster(path: string): boolean {
   return /^embedded-[0-9a-f]{12}$/.test(folder) && path === join(FALLBACK_ROOT, folder, 'postgres');
 }
 
+/**
+ * Whether <dataDir>/postgres is never followed through a symlink: as root in another user's dataDir (see
+ * embedded/cluster-folder.ts), where its owner could point it at another cluster.
+ */
+function noFollow(layout: Layout): boolean {
+  return layout.owner !== undefined;
+}
+
 /** initdb works next to the cluster (it is renamed into place), so both move together. */
 function movedCluster(layout: Layout, pgdata: string): Layout {
   return { ...layout, pgdata, initializing: `${pgdata}.initializing`, initPasswordFile: `${pgdata}.initpw` };
@@ -242,7 +252,7 @@ function movedCluster(layout: Layout, pgdata: string): Layout {
 
 /** Adopts the running postmaster (ours, another radotp's, or an orphan of a killed one) or starts one. */
 async function ensureRunning(layout: Layout, runAs: RunAs, logger?: EmbeddedPostgresLogger): Promise<PostmasterInfo> {
-  const existing = await settledPostmaster(layout.pgdata);
+  const existing = await settledPostmaster(layout.pgdata, noFollow(layout));
   if (existing) {
     if (liveRegistrations(layout.usersDir).length === 0) {
       logger?.warn({ dataDir: layout.dataDir, postmasterPid: existing.pid, port: existing.port }, 'adopting an embedded PostgreSQL left running by a radotp process that did not exit normally');
@@ -252,7 +262,7 @@ async function ensureRunning(layout: Layout, runAs: RunAs, logger?: EmbeddedPost
     return existing;
   }
   const bin = embeddedPgBinaries();
-  if (!existsSync(join(layout.pgdata, 'PG_VERSION'))) {
+  if (!inspectClusterFolder(layout.pgdata, noFollow(layout))?.hasCluster) {
     const t0 = Date.now();
     await initialise(layout, bin, runAs);
     logger?.info({ dataDir: layout.dataDir, ms: Date.now() - t0 }, 'embedded PostgreSQL initialised');
@@ -329,10 +339,10 @@ async function initialise(layout: Layout, bin: PgBinaries, runAs: RunAs): Promis
  * The live postmaster of `pgdata` once it is ready, or undefined once none is running. A server still starting
  * (not via us: we hold the lock) is awaited; one shutting down is awaited until gone.
  */
-async function settledPostmaster(pgdata: string): Promise<PostmasterInfo | undefined> {
+async function settledPostmaster(pgdata: string, noFollow: boolean): Promise<PostmasterInfo | undefined> {
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const info = livePostmaster(pgdata);
+    const info = livePostmaster(pgdata, noFollow);
     if (!info || info.status === 'ready') return info;
     if (Date.now() > deadline) throw new EmbeddedPostgresError(`embedded PostgreSQL (PID ${info.pid}) stayed "${info.status}" for 60 s`);
     await new Promise((r) => setTimeout(r, 20));
@@ -369,7 +379,7 @@ function trackHandle(layout: Layout, registration: string, url: string, endpoint
         await failingClearly('stop', layout, () => withFileLock(layout.lockFile, LOCK_TIMEOUT_MS, async () => {
           unregister(registration);
           if (liveRegistrations(layout.usersDir).length > 0) return;
-          const running = livePostmaster(layout.pgdata);
+          const running = livePostmaster(layout.pgdata, noFollow(layout));
           if (!running) return;
           const t0 = Date.now();
           await stopPostmaster(running.pid);
@@ -379,10 +389,10 @@ function trackHandle(layout: Layout, registration: string, url: string, endpoint
       return releasing;
     },
     async revive() {
-      if (sameEndpoint(livePostmaster(layout.pgdata), endpoint)) return 'running';
+      if (sameEndpoint(livePostmaster(layout.pgdata, noFollow(layout)), endpoint)) return 'running';
       return failingClearly('start', layout, () =>
         withFileLock(layout.lockFile, LOCK_TIMEOUT_MS, async () => {
-          const running = await settledPostmaster(layout.pgdata);
+          const running = await settledPostmaster(layout.pgdata, noFollow(layout));
           if (running) return sameEndpoint(running, endpoint) ? 'running' : 'moved';
           const started = await ensureRunning(layout, postgresRunAs(layout.pgdata, layout.owner), logger);
           return sameEndpoint(started, endpoint) ? 'restarted' : 'moved';
@@ -407,7 +417,7 @@ function installExitHook(): void {
         if (!tryLockSync(layout.lockFile, layout.owner)) continue;
         try {
           if (liveRegistrations(layout.usersDir).length > 0) continue;
-          const running = livePostmaster(layout.pgdata);
+          const running = livePostmaster(layout.pgdata, noFollow(layout));
           if (running) process.kill(running.pid, 'SIGINT');
         } finally {
           unlockSync(layout.lockFile, layout.owner);

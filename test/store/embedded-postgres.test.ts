@@ -427,6 +427,58 @@ describe('as root, on the data of radotp run by an ordinary user', () => {
     expect(postmastersOf(join(dataDir, 'postgres'))).toEqual([]);
   });
 
+  // <dataDir>/postgres is the owner's to replace. A symlink there to another cluster (the system's
+  // /var/lib/postgresql/15/main, another user's radotp data): root looked through it for PG_VERSION and its owner,
+  // and started that cluster as that cluster's owner with radotp's settings (its postmaster.opts then names this
+  // dataDir). Root now refuses, in one line naming the folder, and starts nothing.
+  test('root does not run a cluster through a symlink the owner made of <dataDir>/postgres', async () => {
+    if (process.getuid?.() !== 0) return;
+    const other = newDataDir(); // root's own dataDir: its cluster belongs to the 'postgres' user
+    const theirs = Radotp.start(other);
+    await theirs.acquired();
+    await theirs.release();
+    const otherOpts = readFileSync(join(other, 'postgres', 'postmaster.opts'), 'utf8');
+    const { dataDir } = nobodysHome('symlinked-cluster');
+    mkdirSync(dataDir, { mode: 0o711 }); // 'postgres' may enter it: root has no reason to keep a cluster elsewhere
+    chownSync(dataDir, NOBODY.uid, NOBODY.gid);
+    symlinkSync(join(other, 'postgres'), join(dataDir, 'postgres'));
+    writeFileSync(join(dataDir, 'postgres.password'), 'guess\n', { mode: 0o600 });
+    chownSync(join(dataDir, 'postgres.password'), NOBODY.uid, NOBODY.gid);
+
+    const root = Radotp.start(dataDir);
+    const msg = await withinSeconds(30, root.next());
+    const error = typeof msg === 'string' ? msg : msg.error;
+    expect(error).toContain(`${join(dataDir, 'postgres')} is a symbolic link`);
+    expect(readFileSync(join(other, 'postgres', 'postmaster.opts'), 'utf8')).toBe(otherOpts);
+    expect(postmastersOf(join(dataDir, 'postgres'))).toEqual([]);
+  });
+
+  // postmaster.pid is in the owner's cluster folder: they can write any PID there, the system PostgreSQL's say.
+  // Root took that for its server (alive, named postgres), and stopped it (SIGINT, then SIGQUIT) when its command
+  // failed or left. A postmaster is the server of a cluster only if its working directory is that cluster's
+  // folder (PostgreSQL changes to it at start); any other is no server of ours and is never signalled.
+  test("root does not stop a process a forged postmaster.pid in the owner's cluster names", async () => {
+    if (process.getuid?.() !== 0) return;
+    const other = newDataDir();
+    const theirs = Radotp.start(other);
+    await theirs.acquired(); // left running: the process the owner wants root to stop
+    const victim = readPostmasterPid(join(other, 'postgres'))!;
+    const { dataDir } = nobodysHome('forged-pid');
+    const owner = Radotp.start(dataDir, NOBODY);
+    await owner.acquired();
+    await owner.release();
+    const forged = readFileSync(join(other, 'postgres', 'postmaster.pid'), 'utf8');
+    writeFileSync(join(dataDir, 'postgres', 'postmaster.pid'), forged);
+
+    // Root starts the owner's own cluster (the PID in its postmaster.pid is no server of that folder) and stops it.
+    const root = Radotp.start(dataDir);
+    expect(await withinSeconds(30, root.next())).toMatchObject({ acquired: true });
+    await root.release();
+    expect(isProcessAlive(victim.pid)).toBe(true);
+    expect(postmastersOf(join(other, 'postgres'))).toEqual([victim.pid]);
+    await theirs.release();
+  });
+
   // Root READ postgres.password, postgres.port, postgres.location, postgres.lock and the cluster's postmaster.pid
   // through whatever the owner put there. postgres.password a symlink to /etc/shadow (or to a key only root may
   // read): root read it and sent it as the password to the server postmaster.pid names, which the owner controls

@@ -1,8 +1,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { userInfo } from 'node:os';
 import type { FileOwner } from '../../lang/folder-owner';
+import { inspectClusterFolder } from './cluster-folder';
 
 /**
  * The identity PostgreSQL's processes run as: the current user; as root, an existing cluster's owner, else the
@@ -33,7 +33,9 @@ export function postgresRunAs(pgdata?: string, dataDirOwner?: FileOwner): RunAs 
   // A dataDir with no cluster yet that is not root's (`sudo radotp init` before the service account's first
   // start) gets its cluster as that user's too, as if they had gone first: as 'postgres' the cluster went under
   // /var/lib/radotp, out of the service's reach, and its postgres.password and the rest were root's.
-  const owner = (pgdata !== undefined ? clusterOwner(pgdata) : undefined) ?? dataDirOwner;
+  // In such a dataDir its owner could make <dataDir>/postgres a symlink to another cluster (the system's): root
+  // took that cluster's owner and started it as them. Refused there (see cluster-folder.ts).
+  const owner = (pgdata !== undefined ? clusterOwner(pgdata, dataDirOwner !== undefined) : undefined) ?? dataDirOwner;
   if (owner !== undefined) {
     const found = lookUpUser(String(owner.uid));
     if (found?.uid === owner.uid) return found;
@@ -72,11 +74,11 @@ export function unreachableAncestor(dir: string, runAs: RunAs): string | undefin
   return chain.find((p) => !reachable(p)) ?? dir;
 }
 
-/** Who owns an existing cluster in `pgdata`, unless root (PostgreSQL never runs as root). */
-function clusterOwner(pgdata: string): { uid: number; gid: number } | undefined {
-  if (!existsSync(join(pgdata, 'PG_VERSION'))) return undefined;
-  const { uid, gid } = statSync(pgdata);
-  return uid === 0 ? undefined : { uid, gid };
+/** Who owns an existing cluster in `pgdata`, unless root (PostgreSQL never runs as root). `noFollow`: see cluster-folder.ts. */
+function clusterOwner(pgdata: string, noFollow: boolean): { uid: number; gid: number } | undefined {
+  const folder = inspectClusterFolder(pgdata, noFollow);
+  if (folder === undefined || !folder.hasCluster || folder.uid === 0) return undefined;
+  return { uid: folder.uid, gid: folder.gid };
 }
 
 /** `name` may be a user name or a numeric uid (as id(1) takes it). */

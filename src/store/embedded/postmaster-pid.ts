@@ -1,5 +1,6 @@
 import { readStateFile, StateFileError } from '../../lang/state-file';
 import { join } from 'node:path';
+import { isServerOf } from './cluster-folder';
 import { isProcessAlive, processCommand } from './process-liveness';
 
 /** What `postmaster.pid` says about the server owning a data directory. */
@@ -40,12 +41,15 @@ export function readPostmasterPid(pgdata: string): PostmasterInfo | undefined {
 
 /**
  * The postmaster currently serving `pgdata`, if its PID is alive. A file left by a crashed server whose PID was
- * since reused by an unrelated program is ignored (where /proc tells us the program's name).
+ * since reused by an unrelated program is ignored (where /proc tells us the program's name), and so is a PID that
+ * is not the server of this very folder (see isServerOf): the cluster's owner writes postmaster.pid. `noFollow`:
+ * root in another user's dataDir, where a symlink at `pgdata` is no cluster of ours (see cluster-folder.ts).
  */
-export function livePostmaster(pgdata: string): PostmasterInfo | undefined {
+export function livePostmaster(pgdata: string, noFollow = false): PostmasterInfo | undefined {
   const info = readPostmasterPid(pgdata);
   if (!info || !isProcessAlive(info.pid)) return undefined;
   const command = processCommand(info.pid);
   if (command !== undefined && !command.startsWith('postgres')) return undefined;
+  if (!isServerOf(info.pid, pgdata, noFollow)) return undefined;
   return info;
 }
