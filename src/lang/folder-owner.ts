@@ -56,26 +56,26 @@ export function openFileFor(path: string, how: keyof typeof FLAGS, mode: number,
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || how === 'exclusive') throw e;
     // There before: written to, not given away, once checked; emptied only then (O_TRUNC would empty it at open).
     const fd = checked(noFollow(path, FLAGS[how] & ~O_TRUNC), path, owner);
-    if (how === 'truncate') ftruncateSync(fd);
+    if (how === 'truncate') closingOnError(fd, () => ftruncateSync(fd));
     return fd;
   }
-  try {
-    fchownSync(fd, owner.uid, owner.gid);
-  } catch (e) {
-    closeSync(fd);
-    throw e;
-  }
+  closingOnError(fd, () => fchownSync(fd, owner.uid, owner.gid));
   return fd;
 }
 
 function checked(fd: number, path: string, owner: FileOwner): number {
+  closingOnError(fd, () => checkStateFile(fstatSync(fd), path, owner));
+  return fd;
+}
+
+/** Runs `step` on the just-opened `fd`; if it throws, `fd` is closed first: the caller never gets it to close. */
+function closingOnError(fd: number, step: () => void): void {
   try {
-    checkStateFile(fstatSync(fd), path, owner);
+    step();
   } catch (e) {
     closeSync(fd);
     throw e;
   }
-  return fd;
 }
 
 /** writeFileSync through openFileFor. */
