@@ -113,17 +113,19 @@ export async function acquireEmbeddedPostgres(
     return withFileLock(layout.lockFile, LOCK_TIMEOUT_MS, async () => {
       const running = await ensureRunning(layout, runAs, logger);
       let password: string;
+      let registration: string;
       try {
         // Sent to the server postmaster.pid names, which the dataDir's owner controls: as root, only what radotp
         // wrote there is read (see lang/state-file.ts), never /etc/shadow through a symlink.
         password = readStateFile(layout.passwordFile, layout.owner, MAX_PASSWORD_FILE).trim();
         await ensureDatabase(endpointOf(running), password);
+        registration = register(layout.usersDir, layout.owner);
       } catch (e) {
         // Do not leave a server nobody will stop.
-        if (liveRegistrations(layout.usersDir).length === 0) await stopPostmaster(running.pid).catch(() => undefined);
+        if (liveRegistrations(layout.usersDir, noFollow(layout)).length === 0) await stopPostmaster(running.pid).catch(() => undefined);
         throw e;
       }
-      return { endpoint: endpointOf(running), password, registration: register(layout.usersDir, layout.owner) };
+      return { endpoint: endpointOf(running), password, registration };
     }, layout.owner);
   });
   // pg takes a host that starts with '/' as a Unix-socket directory; in a URL it is percent-encoded.
@@ -161,7 +163,7 @@ export async function stopEmbeddedPostgres(dataDir: string): Promise<boolean> {
   return failingClearly('stop', layout, () =>
     withFileLock(layout.lockFile, LOCK_TIMEOUT_MS, async () => {
       refuseSymlinkedClusterFolder(layout.pgdata, noFollow(layout));
-      unregisterAll(layout.usersDir);
+      unregisterAll(layout.usersDir, noFollow(layout));
       const running = livePostmaster(layout.pgdata, noFollow(layout));
       if (running) await stopPostmaster(running.pid);
       return running !== undefined;
@@ -254,7 +256,7 @@ function movedCluster(layout: Layout, pgdata: string): Layout {
 async function ensureRunning(layout: Layout, runAs: RunAs, logger?: EmbeddedPostgresLogger): Promise<PostmasterInfo> {
   const existing = await settledPostmaster(layout.pgdata, noFollow(layout));
   if (existing) {
-    if (liveRegistrations(layout.usersDir).length === 0) {
+    if (liveRegistrations(layout.usersDir, noFollow(layout)).length === 0) {
       logger?.warn({ dataDir: layout.dataDir, postmasterPid: existing.pid, port: existing.port }, 'adopting an embedded PostgreSQL left running by a radotp process that did not exit normally');
     } else {
       logger?.info({ dataDir: layout.dataDir, postmasterPid: existing.pid, port: existing.port }, 'using the running embedded PostgreSQL');
@@ -378,7 +380,7 @@ function trackHandle(layout: Layout, registration: string, url: string, endpoint
         unreleased.delete(entry);
         await failingClearly('stop', layout, () => withFileLock(layout.lockFile, LOCK_TIMEOUT_MS, async () => {
           unregister(registration);
-          if (liveRegistrations(layout.usersDir).length > 0) return;
+          if (liveRegistrations(layout.usersDir, noFollow(layout)).length > 0) return;
           const running = livePostmaster(layout.pgdata, noFollow(layout));
           if (!running) return;
           const t0 = Date.now();
@@ -416,7 +418,7 @@ function installExitHook(): void {
         unregister(registration);
         if (!tryLockSync(layout.lockFile, layout.owner)) continue;
         try {
-          if (liveRegistrations(layout.usersDir).length > 0) continue;
+          if (liveRegistrations(layout.usersDir, noFollow(layout)).length > 0) continue;
           const running = livePostmaster(layout.pgdata, noFollow(layout));
           if (running) process.kill(running.pid, 'SIGINT');
         } finally {

@@ -453,6 +453,28 @@ describe('as root, on the data of radotp run by an ordinary user', () => {
     expect(postmastersOf(join(dataDir, 'postgres'))).toEqual([]);
   });
 
+  // postgres.users is a folder in the owner's dataDir: they can make it a symlink to a folder of root's (/etc/cron.d,
+  // /etc/sudoers.d). Root created its registration there, given to them (theirs to fill), and pruned files named
+  // like registrations there. Refused now, naming the folder; nothing is made in the folder it leads to.
+  test('root does not register through a symlink the owner made of postgres.users', async () => {
+    if (process.getuid?.() !== 0) return;
+    const { dataDir } = nobodysHome('symlinked-users');
+    const owner = Radotp.start(dataDir, NOBODY);
+    await owner.acquired();
+    await owner.release();
+    const victim = join(scratch, `victim-dir-${dataDirs.length}`);
+    mkdirSync(victim, { mode: 0o700 });
+    rmSync(join(dataDir, 'postgres.users'), { recursive: true });
+    symlinkSync(victim, join(dataDir, 'postgres.users'));
+
+    const root = Radotp.start(dataDir);
+    const msg = await withinSeconds(30, root.next());
+    const error = typeof msg === 'string' ? msg : msg.error;
+    expect(error).toContain(`${join(dataDir, 'postgres.users')} is a symbolic link`);
+    expect(readdirSync(victim)).toEqual([]);
+    expect(postmastersOf(join(dataDir, 'postgres'))).toEqual([]);
+  });
+
   // postmaster.pid is in the owner's cluster folder: they can write any PID there, the system PostgreSQL's say.
   // Root took that for its server (alive, named postgres), and stopped it (SIGINT, then SIGQUIT) when its command
   // failed or left. A postmaster is the server of a cluster only if its working directory is that cluster's
