@@ -43,16 +43,25 @@ export async function initCluster(o: InitClusterOptions): Promise<void> {
   if (result.code !== 0) {
     throw new PostgresClusterError(`initdb failed: ${lastMeaningfulLine(result.output)}`);
   }
-  appendToOwnFile(join(o.pgdata, 'postgresql.conf'), renderSettings(o.settings));
+  appendToOwnFile(join(o.pgdata, 'postgresql.conf'), renderSettings(o.settings), o.runAs);
 }
 
 /**
  * Appends to a file initdb made, never through a symlink: as root, the data directory is another user's (postgres,
- * a service account), who could swap one in for the file, and root would append to whatever it names.
+ * a service account), who could swap one in for the file, and root would append to whatever it names. Nor through
+ * a symlink they put at the data directory itself once initdb was done (in a dataDir of theirs): what is opened
+ * must be a regular file of the user initdb ran as, as initdb's own is (fstat(2) of the opened descriptor), never
+ * the system's /etc/postgresql/…/postgresql.conf. O_NONBLOCK: a FIFO there fails at once instead of hanging root.
  */
-function appendToOwnFile(file: string, text: string): void {
-  const fd = openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW);
+function appendToOwnFile(file: string, text: string, runAs: RunAs): void {
+  const fd = openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
+    const st = fstatSync(fd);
+    const initdbUid = runAs.uid ?? process.getuid?.();
+    if (!st.isFile()) throw new PostgresClusterError(`${file} is not a regular file; radotp does not append to it`);
+    if (initdbUid !== undefined && st.uid !== initdbUid) {
+      throw new PostgresClusterError(`${file} belongs to uid ${st.uid}, not to the ${runAs.userName} user initdb ran as; radotp does not append to it`);
+    }
     writeSync(fd, text);
   } finally {
     closeSync(fd);
