@@ -1,4 +1,5 @@
-import { closeSync, constants, fchownSync, fstatSync, ftruncateSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, lstatSync, rmSync, constants, fchownSync, fstatSync, ftruncateSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
 import { checkStateFile } from './state-file';
 
 /*
@@ -98,6 +99,32 @@ export function makeDirFor(path: string, mode: number, owner: FileOwner | undefi
   }
   if (owner !== undefined) giveDirTo(path, owner);
   return true;
+}
+
+/**
+ * rm -rf of `path`, which is in a folder of `owner`'s (root in another user's folder, see ownerOfFolder): done as
+ * them (rm(1) with their uid and gid), so that only what they could delete themselves goes. Root's own recursive
+ * removal by path followed a folder inside swapped for a symlink between its lstat and its readdir (to /etc) and
+ * deleted what was there. Without an owner, rmSync as always. Throws, naming `path`, if anything is left.
+ */
+export function removeTreeFor(path: string, owner: FileOwner | undefined): void {
+  if (owner === undefined) {
+    rmSync(path, { recursive: true, force: true });
+    return;
+  }
+  const rm = spawnSync('rm', ['-rf', '--', path], { uid: owner.uid, gid: owner.gid, cwd: '/', encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+  if (rm.error === undefined && rm.status === 0 && !existsNoFollow(path)) return;
+  const why = (rm.stderr || rm.error?.message || 'it is still there').trim().split('\n')[0];
+  throw new Error(`cannot remove ${path} with the rights of its folder's owner (uid ${owner.uid}): ${why}`);
+}
+
+function existsNoFollow(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** chown of the folder `path` itself, never of what a symlink there points to. */

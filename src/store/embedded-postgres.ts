@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, ftruncateSync, mkdirSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import pg from 'pg';
-import { makeDirFor, openFileFor, ownerOfFolder, writeFileFor, type FileOwner } from '../lang/folder-owner';
+import { makeDirFor, openFileFor, ownerOfFolder, removeTreeFor, writeFileFor, type FileOwner } from '../lang/folder-owner';
 import { readStateFd, readStateFile } from '../lang/state-file';
 import { initCluster, startCluster, stopPostmaster } from './embedded/cluster';
 import { inspectClusterFolder, refuseSymlinkedClusterFolder } from './embedded/cluster-folder';
@@ -314,11 +314,13 @@ function lastPort(portFd: number, layout: Layout): number | undefined {
 async function initialise(layout: Layout, bin: PgBinaries, runAs: RunAs): Promise<void> {
   // initdb works in a side directory that is renamed into place only when complete, so a crash mid-way never
   // leaves a half-made cluster that looks real.
-  rmSync(layout.initializing, { recursive: true, force: true });
+  // In another user's dataDir, as them: they could swap a folder inside for a symlink while root walked it.
+  removeTreeFor(layout.initializing, ownerOfFolder(dirname(layout.initializing)));
   rmSync(layout.initPasswordFile, { force: true }); // left by a start that died: made again, for initdb's user
   // Both for the user initdb runs as (postgres, or the owner of another user's dataDir), who reads the password.
   const initdbUser = runAs.uid !== undefined && runAs.gid !== undefined ? { uid: runAs.uid, gid: runAs.gid } : undefined;
-  makeDirFor(layout.initializing, 0o700, initdbUser);
+  // Removed just now: one there again was put there since (by the dataDir's owner), and is not initdb's to use.
+  if (!makeDirFor(layout.initializing, 0o700, initdbUser)) throw new EmbeddedPostgresError(`embedded PostgreSQL cannot start: ${layout.initializing} reappeared while radotp was making it`);
   const password = randomBytes(24).toString('base64url');
   writeFileFor(layout.initPasswordFile, `${password}\n`, 0o600, initdbUser, 'exclusive');
   try {

@@ -475,6 +475,38 @@ describe('as root, on the data of radotp run by an ordinary user', () => {
     expect(postmastersOf(join(dataDir, 'postgres'))).toEqual([]);
   });
 
+  // A postgres.initializing left in the owner's dataDir (a start that died during initdb) is emptied before initdb
+  // runs again. Root did that itself, recursively, by path: the owner could swap a folder in it for a symlink to
+  // /etc between root's lstat and its readdir, and root deleted what was there. It is removed with the owner's own
+  // rights now, so nothing they could not delete themselves goes: here a folder of root's left inside it.
+  test("root empties a postgres.initializing left in the owner's dataDir only as far as the owner could", async () => {
+    if (process.getuid?.() !== 0) return;
+    const { dataDir } = nobodysHome('initializing');
+    mkdirSync(dataDir, { mode: 0o711 });
+    chownSync(dataDir, NOBODY.uid, NOBODY.gid);
+    const initializing = join(dataDir, 'postgres.initializing');
+    mkdirSync(initializing, { mode: 0o700 });
+    chownSync(initializing, NOBODY.uid, NOBODY.gid);
+    mkdirSync(join(initializing, 'roots'), { mode: 0o755 });
+    writeFileSync(join(initializing, 'roots', 'file'), 'root data\n');
+
+    const root = Radotp.start(dataDir);
+    const msg = await withinSeconds(30, root.next());
+    const error = typeof msg === 'string' ? msg : msg.error;
+    expect(error).toContain(`cannot remove ${initializing}`);
+    expect(readFileSync(join(initializing, 'roots', 'file'), 'utf8')).toBe('root data\n');
+
+    // What is the owner's there (all that a dead start of theirs or of root's leaves) goes, and the cluster is made.
+    rmSync(join(initializing, 'roots'), { recursive: true });
+    writeFileSync(join(initializing, 'PG_VERSION'), '15\n');
+    chownSync(join(initializing, 'PG_VERSION'), NOBODY.uid, NOBODY.gid);
+    const again = Radotp.start(dataDir);
+    await again.acquired();
+    expect(statSync(join(dataDir, 'postgres')).uid).toBe(NOBODY.uid);
+    expect(existsSync(initializing)).toBe(false);
+    await again.release();
+  });
+
   // postmaster.pid is in the owner's cluster folder: they can write any PID there, the system PostgreSQL's say.
   // Root took that for its server (alive, named postgres), and stopped it (SIGINT, then SIGQUIT) when its command
   // failed or left. A postmaster is the server of a cluster only if its working directory is that cluster's
