@@ -6,6 +6,7 @@ import { makeDirFor, openFileFor, ownerOfFolder, removeTreeFor, writeFileFor, ty
 import { readStateFd, readStateFile } from '../lang/state-file';
 import { initCluster, startCluster, stopPostmaster } from './embedded/cluster';
 import { inspectClusterFolder, refuseSymlinkedClusterFolder } from './embedded/cluster-folder';
+import { assertServersOwnEndpoint } from './embedded/server-endpoint';
 import { tryLockSync, unlockSync, withFileLock } from './embedded/file-lock';
 import { embeddedPgBinaries, type PgBinaries } from './embedded/pg-binaries';
 import { postgresRunAs, unreachableAncestor, type RunAs } from './embedded/postgres-user';
@@ -118,6 +119,8 @@ export async function acquireEmbeddedPostgres(
         // Sent to the server postmaster.pid names, which the dataDir's owner controls: as root, only what radotp
         // wrote there is read (see lang/state-file.ts), never /etc/shadow through a symlink.
         password = readStateFile(layout.passwordFile, layout.owner, MAX_PASSWORD_FILE).trim();
+        // And only to a socket of that server's user: its owner can rewrite where postmaster.pid says it listens.
+        if (noFollow(layout)) assertServersOwnEndpoint(running, layout.pgdata);
         await ensureDatabase(endpointOf(running), password);
         registration = register(layout.usersDir, layout.owner);
       } catch (e) {

@@ -507,6 +507,32 @@ describe('as root, on the data of radotp run by an ordinary user', () => {
     await again.release();
   });
 
+  // The owner's running server is theirs to misdescribe: they can rewrite the socket folder and port in its
+  // postmaster.pid (the PID stays their server's) to lead root's connection to another server's socket (the
+  // system PostgreSQL's, which may trust local connections). Root connected there as the superuser with the
+  // owner's password. It connects only to a socket of the user its server runs as now, and says why otherwise.
+  test("root does not connect where the owner's postmaster.pid misleads it", async () => {
+    if (process.getuid?.() !== 0) return;
+    const other = newDataDir();
+    const theirs = Radotp.start(other);
+    const target = await theirs.acquired();
+    const { dataDir } = nobodysHome('misled');
+    const owner = Radotp.start(dataDir, NOBODY);
+    await owner.acquired();
+    const pidFile = join(dataDir, 'postgres', 'postmaster.pid');
+    const lines = readFileSync(pidFile, 'utf8').split('\n');
+    lines[3] = String(target.port);
+    lines[4] = hostOf(target.url!);
+    writeFileSync(pidFile, lines.join('\n'));
+
+    const root = Radotp.start(dataDir);
+    const msg = await withinSeconds(30, root.next());
+    const error = typeof msg === 'string' ? msg : msg.error;
+    expect(error).toContain(`${hostOf(target.url!)}/.s.PGSQL.${target.port}, which is not its server's`);
+    await owner.release();
+    await theirs.release();
+  });
+
   // postmaster.pid is in the owner's cluster folder: they can write any PID there, the system PostgreSQL's say.
   // Root took that for its server (alive, named postgres), and stopped it (SIGINT, then SIGQUIT) when its command
   // failed or left. A postmaster is the server of a cluster only if its working directory is that cluster's
