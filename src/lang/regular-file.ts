@@ -5,7 +5,8 @@ export class NotRegularFileError extends Error {
   override name = 'NotRegularFileError';
 }
 
-function kindOf(st: fs.Stats): string {
+/** What `st` is, in words for an error message ("a FIFO", "a folder"…). */
+export function kindOf(st: fs.Stats): string {
   if (st.isDirectory()) return 'a folder';
   if (st.isCharacterDevice()) return 'a character device';
   if (st.isBlockDevice()) return 'a block device';

@@ -1,5 +1,6 @@
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import type { FileOwner } from './folder-owner';
+import { kindOf } from './regular-file';
 
 /*
  * Reading the small files radotp keeps for itself in its data folder (postgres.password, postgres.port, the start
@@ -72,13 +73,4 @@ export function checkStateFile(st: Stats, path: string, owner: FileOwner | undef
 
 function tooLarge(path: string, maxBytes: number): StateFileError {
   return new StateFileError(`${path} holds more than ${maxBytes} bytes, more than radotp ever writes there`);
-}
-
-function kindOf(st: Stats): string {
-  if (st.isDirectory()) return 'a folder';
-  if (st.isCharacterDevice()) return 'a character device';
-  if (st.isBlockDevice()) return 'a block device';
-  if (st.isFIFO()) return 'a FIFO';
-  if (st.isSocket()) return 'a socket';
-  return 'not a file';
 }
