@@ -56,7 +56,8 @@ export async function importUsersInTransaction<T>(
         .leftJoin('app_user', 'app_user.id', 'token.user_id')
         .select(['token.serial', 'token.state', 'app_user.username'])
         .select(sql<Date | null>`CASE WHEN token.valid_to <= now() THEN token.valid_to END`.as('expired_on'))
-        .where('token.serial', 'in', serials.slice(i, i + CHUNK))
+        // the serials as typed, and those equal to them ignoring case (the importer picks: see planUserImport)
+        .where(sql<boolean>`lower(token.serial) IN (SELECT lower(s) FROM unnest(${serials.slice(i, i + CHUNK)}::text[]) AS s)`)
         .forUpdate(['token'])
         .execute();
       for (const r of rows) tokens.set(r.serial, { serial: r.serial, state: r.state, username: r.username, expiredOn: r.expired_on });

@@ -99,6 +99,37 @@ export async function hashImportPasswords(rows: readonly CsvUserRow[], onHashed:
   return out;
 }
 
+/**
+ * The token a CSV line names, as every token command finds one (src/tokens/serial-lookup.ts): serials are read off
+ * a fob and typed, so case is forgiven. The token of exactly that serial if there is one, else the one whose serial
+ * equals it ignoring case; several such are named and none is picked (ImportError).
+ */
+function tokenNamed(
+  typed: string,
+  tokens: ReadonlyMap<string, ExistingToken>,
+  byLowerCase: ReadonlyMap<string, readonly ExistingToken[]>,
+  where: string,
+): ExistingToken | undefined {
+  const exact = tokens.get(typed);
+  if (exact) return exact;
+  const variants = byLowerCase.get(typed.toLowerCase()) ?? [];
+  if (variants.length > 1) {
+    throw new ImportError(`${where} matches ${variants.map((t) => t.serial).sort().join(', ')} ignoring case: type it exactly`);
+  }
+  return variants[0];
+}
+
+function groupByLowerCase(tokens: ReadonlyMap<string, ExistingToken>): Map<string, ExistingToken[]> {
+  const groups = new Map<string, ExistingToken[]>();
+  for (const t of tokens.values()) {
+    const key = t.serial.toLowerCase();
+    const group = groups.get(key);
+    if (group) group.push(t);
+    else groups.set(key, [t]);
+  }
+  return groups;
+}
+
 /** Decides every row against what the database holds; throws ImportError naming the line on the first problem. */
 export function planUserImport(
   rows: readonly CsvUserRow[],
@@ -110,6 +141,9 @@ export function planUserImport(
   const changes: UserImportChange[] = [];
   const users: UserImportWrite['users'][number][] = [];
   const assignments: { serial: string; username: string }[] = [];
+  let byLowerCase: ReadonlyMap<string, readonly ExistingToken[]> | undefined;
+  /** The line that named each token found (by its stored serial). */
+  const namedOn = new Map<string, number>();
   for (const r of rows) {
     const before = existing.users.get(r.username);
     const hash = hashes.get(r.line);
@@ -120,9 +154,13 @@ export function planUserImport(
     else summary.created++;
     if (hash) summary.passwordsSet++;
     if (r.tokenSerial) {
-      const t = existing.tokens.get(r.tokenSerial);
       const where = `line ${r.line}: token ${r.tokenSerial}`;
+      const t = tokenNamed(r.tokenSerial, existing.tokens, (byLowerCase ??= groupByLowerCase(existing.tokens)), where);
       if (!t) throw new ImportError(`${where} does not exist (import it first with \`radotp token import\`)`);
+      // two lines naming one token in different cases (readUserCsv compares them as typed)
+      const earlier = namedOn.get(t.serial);
+      if (earlier !== undefined) throw new ImportError(`${where} is ${t.serial}, already given to another user on line ${earlier}`);
+      namedOn.set(t.serial, r.line);
       if (t.state === 'disabled') throw new ImportError(`${where} is disabled`);
       if (t.username && t.username !== r.username) throw new ImportError(`${where} is already assigned to ${t.username}`);
       if (t.state === 'pending') throw new ImportError(`${where} is a pending software token`);
@@ -131,9 +169,9 @@ export function planUserImport(
         throw new ImportError(`${where} expired on ${t.expiredOn.toISOString()} (the end of its validity): it would never log ${r.username} in`);
       }
       if (t.username !== r.username) {
-        assignments.push({ serial: r.tokenSerial, username: r.username });
+        assignments.push({ serial: t.serial, username: r.username });
         summary.tokensAssigned++;
-        assigned = r.tokenSerial;
+        assigned = t.serial;
       }
     }
     changes.push({ username: r.username, created: !before, authMethod: method, passwordSet: !!hash, tokenSerial: assigned });

@@ -87,6 +87,37 @@ describe('a good file', () => {
     expect(await ok(cli, ['user', 'import', csvFile([HEADER, `${dave},,,${token.serial}`])])).toBe('created 0 user(s), updated 1, set 0 password(s), assigned 0 token(s)\n');
   });
 
+  // as every token command (src/tokens/serial-lookup.ts): a serial read off a fob and typed in another case
+  test('a token_serial typed in another case assigns the token whose serial matches it ignoring case', async () => {
+    const erin = fresh('erin');
+    const token = await addPoolToken(t, { kind: 'hotp' });
+    const typed = token.serial.toLowerCase() === token.serial ? token.serial.toUpperCase() : token.serial.toLowerCase();
+    expect(typed).not.toBe(token.serial);
+    expect(await ok(cli, ['user', 'import', csvFile([HEADER, `${erin},,token,${typed}`])])).toBe('created 1 user(s), updated 0, set 0 password(s), assigned 1 token(s)\n');
+    expect((await t.store.tokens.find(token.serial))?.username).toBe(erin);
+  });
+
+  test('a token_serial matching several tokens ignoring case, none exactly, imports nothing and names them', async () => {
+    const base = `Case-${randomBytes(3).toString('hex')}`;
+    for (const serial of [base.toUpperCase(), base.toLowerCase()]) {
+      await t.store.tokens.create({ serial, userId: null, origin: 'hardware', kind: 'hotp', state: 'unassigned', algorithm: 'sha1', digits: 6, seed: randomBytes(20) });
+    }
+    const file = csvFile([HEADER, `${fresh('fay')},,token,${base}`]);
+    const before = await snapshot();
+    const line = refusalLine(await cli(['user', 'import', file]));
+    expect(line).toContain(`line 2: token ${base} matches ${[base.toUpperCase(), base.toLowerCase()].sort().join(', ')} ignoring case`);
+    expect(await snapshot()).toEqual(before);
+  });
+
+  test('two lines naming one token in different cases import nothing', async () => {
+    const token = await addPoolToken(t, { kind: 'hotp' });
+    const file = csvFile([HEADER, `${fresh('gus')},,token,${token.serial}`, `${fresh('hal')},,token,${token.serial.toLowerCase()}`]);
+    const before = await snapshot();
+    const line = refusalLine(await cli(['user', 'import', file]));
+    expect(line).toContain(`line 3: token ${token.serial.toLowerCase()} is ${token.serial}, already given to another user on line 2`);
+    expect(await snapshot()).toEqual(before);
+  });
+
   test('--dry-run reports what would change and writes nothing; --json gives the same numbers', async () => {
     const token = await addPoolToken(t, { kind: 'totp' });
     const file = csvFile([HEADER, `${fresh('erin')},,token,${token.serial}`, `${fresh('frank')},,,`]);
