@@ -699,9 +699,8 @@ export class RadiusServer<T = unknown> {
 
   /** Runs in a catch: counted even if the event listener throws too (which must not escape it). */
   #dropInternalError(err: unknown, msg: string): void {
-    this.stats.dropped.internal_error++;
     try {
-      this.#opts.events?.dropped?.('internal_error');
+      this.#drop('internal_error'); // counts before it calls the listener
     } catch {
       // counted in stats; the error being handled is the one worth logging
     }
