@@ -25,6 +25,7 @@ import * as m0010 from './migrations/0010_audit_batch';
 import * as m0011 from './migrations/0011_token_last_spent_by';
 import * as m0012 from './migrations/0012_token_seed_fingerprint';
 import * as m0013 from './migrations/0013_audit_batch_written_at_index';
+import * as m0014 from './migrations/0014_client_change_notify';
 
 /** Every migration, in order. Names never change once released. */
 export const migrations: Record<string, Migration> = {
@@ -41,4 +42,5 @@ export const migrations: Record<string, Migration> = {
   '0011_token_last_spent_by': m0011,
   '0012_token_seed_fingerprint': m0012,
   '0013_audit_batch_written_at_index': m0013,
+  '0014_client_change_notify': m0014,
 };

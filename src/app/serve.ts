@@ -29,6 +29,7 @@ import { listenError } from './listen-error';
 import { buildPipeline } from './pipeline';
 import { DecisionsInFlight } from './decisions-in-flight';
 import { repeatEvery, type Repeating } from '../lang/repeat';
+import { coalescedRounds } from '../lang/coalesced-rounds';
 import { DatabaseClock } from '../store/database-clock';
 
 const CODE_NAMES: Record<number, string> = {
@@ -142,14 +143,35 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
   );
   metrics.watchLoginCache(cache.stats);
   const codeLengths = new CodeLengthsInUse(() => store.tokens.codeLengthsInUse(), logger);
+  /*
+   * RFC 2865 §3 has the secret chosen by the packet's source address: every node must know a client as soon as
+   * it is added, changed or removed, or a new NAS is dropped, a re-keyed one refused and a removed (perhaps
+   * compromised) one still answered. So the table is read again whenever a change is heard (migration 0014),
+   * and whenever the notifications come back (a change made while they were lost went unheard); every
+   * radius.clientRefresh too, should one be missed all the same. One read at a time (coalescedRounds): with a
+   * database that hangs, overlapping reads piled up on the pool, and one finishing late could put back an older
+   * table; a change heard during a read gets a read of its own after it.
+   */
+  let clients = new ClientTable<ClientData>([]); // until the first read, at start, before any packet is taken
+  const reloadLog = new RepeatedFailureLog(logger, { failing: 'could not reload RADIUS clients; keeping the previous table', recovered: 'RADIUS clients reloaded again' });
+  const clientReloads = coalescedRounds(async () => {
+    try {
+      clients = await loadClientTable(store, logger);
+      reloadLog.succeeded();
+    } catch (e) {
+      reloadLog.failed({ err: (e as Error).message });
+    }
+  });
   const listener = new ChangeListener(
     store.url,
     (e) => {
+      if (e.kind === 'clients') void clientReloads.request();
       cache.onChange(e);
       codeLengths.onChange(e);
     },
     logger,
     () => {
+      void clientReloads.request();
       const started = Date.now();
       metrics.loginCacheWarmed.set(0);
       cache.warm((after) => loadLoginDataPage(store.db, store.keys, after, 1000)).then(
@@ -196,25 +218,15 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
   auditMigrations(audit, node, store.applied);
   const inFlight = new DecisionsInFlight();
   try {
-    let clients = await retryWhileUnavailable(() => loadClientTable(store, logger));
+    clients = await retryWhileUnavailable(() => loadClientTable(store, logger));
     await retryWhileUnavailable(() => clock.sync(store.db));
     const skewMs = clock.offsetFromWallMs();
     if (Math.abs(skewMs) >= 2000) {
       logger.warn({ skewSeconds: Math.round(skewMs / 100) / 10 }, "this node's clock differs from the database server's; codes and locks go by the database's clock");
     }
     await codeLengths.refresh();
-    const reloadLog = new RepeatedFailureLog(logger, { failing: 'could not reload RADIUS clients; keeping the previous table', recovered: 'RADIUS clients reloaded again' });
-    // One round at a time (repeatEvery): with a short clientRefresh and a database that hangs, overlapping
-    // reloads piled up on the pool, and one finishing late could put back an older client table.
     jobs.push(
-      repeatEvery(cfg.radius.clientRefresh * 1000, async () => {
-        try {
-          clients = await loadClientTable(store, logger);
-          reloadLog.succeeded();
-        } catch (e) {
-          reloadLog.failed({ err: (e as Error).message });
-        }
-      }),
+      repeatEvery(cfg.radius.clientRefresh * 1000, () => clientReloads.request()),
       repeatEvery(60_000, async () => {
         // the clock's reading too: the monotonic clock carrying it forward may run a little fast or slow
         await Promise.all([store.challenges.purgeExpired(), store.tokens.deleteExpiredPending(), store.audit.forgetOldBatchIds(), clock.sync(store.db)]).catch(() => {});
@@ -306,7 +318,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
       lost,
       stop() {
         stopping ??= (async () => {
-          for (const j of jobs) void j.stop(); // not waiting for a round the database may hold up to queryTimeout
+          for (const j of [...jobs, clientReloads]) void j.stop(); // not waiting for a round the database may hold up to queryTimeout
           await watchdog?.stop();
           await health.stop();
           retention?.stop();
@@ -332,7 +344,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
       },
     };
   } catch (e) {
-    for (const j of jobs) void j.stop();
+    for (const j of [...jobs, clientReloads]) void j.stop();
     await watchdog?.stop();
     await health.stop();
     retention?.stop();

@@ -80,6 +80,7 @@ export class AuthCache {
   }
 
   onChange(e: ChangeEvent): void {
+    if (e.kind === 'clients') return; // RADIUS clients are none of this cache's business
     this.generation++;
     if (e.kind === 'user') this.drop(e.username);
     else if (e.kind === 'tokens') {

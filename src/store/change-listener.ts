@@ -1,7 +1,8 @@
 import pg from 'pg';
 import { KEEPALIVE } from './connect';
 
-export type ChangeEvent = { kind: 'user'; username: string } | { kind: 'tokens'; userId: bigint } | { kind: 'reset' };
+/** `clients`: some RADIUS client was added, changed or removed (migration 0014); the table is read again whole. */
+export type ChangeEvent = { kind: 'user'; username: string } | { kind: 'tokens'; userId: bigint } | { kind: 'clients' } | { kind: 'reset' };
 
 export interface ChangeListenerTiming {
   /** How often the connection is checked with a `SELECT 1` while it is live. */
@@ -11,7 +12,7 @@ export interface ChangeListenerTiming {
 }
 
 /**
- * LISTENs on `radotp_changes` (see db/migrations/0002) on a dedicated connection, reconnecting on its
+ * LISTENs on `radotp_changes` (see db/migrations/0002 and 0014) on a dedicated connection, reconnecting on its
  * own. While the connection is down, `live` is false and caches must not be trusted: a change made
  * meanwhile would go unnoticed, so every reconnect also emits `reset`.
  *
@@ -72,6 +73,7 @@ export class ChangeListener {
       const payload = n.payload ?? '';
       if (payload.startsWith('user:')) this.onChange({ kind: 'user', username: payload.slice(5) });
       else if (payload.startsWith('tokens:')) this.onChange({ kind: 'tokens', userId: BigInt(payload.slice(7)) });
+      else if (payload === 'clients') this.onChange({ kind: 'clients' });
     });
     try {
       await client.connect();

@@ -29,7 +29,7 @@ export class CodeLengthsInUse {
   }
 
   onChange(e: ChangeEvent): void {
-    if (e.kind === 'user' || this.stopped || this.timer) return;
+    if (e.kind === 'user' || e.kind === 'clients' || this.stopped || this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.refresh();

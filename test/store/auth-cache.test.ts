@@ -76,6 +76,15 @@ describe('AuthCache', () => {
     expect(calls.loadLoginData).toBe(1);
   });
 
+  test('a RADIUS client change (every node hears it, migration 0014) keeps every user: the cache is not emptied', async () => {
+    const { s, calls } = source(rows);
+    const cache = new AuthCache(s, () => true);
+    await cache.warm(pages(10));
+    cache.onChange({ kind: 'clients' });
+    expect(cache.findUser('ann')).not.toBeInstanceOf(Promise);
+    expect(calls.loadLoginData).toBe(0);
+  });
+
   test('the user just found gives its tokens without a second lookup, and a change in between is still seen', async () => {
     const { s, calls } = source(rows);
     const cache = new AuthCache(s, () => true);

@@ -4,6 +4,8 @@ import pg from 'pg';
 import type { Connection } from '../../src/store/connect';
 import type { TokenRepository } from '../../src/store/tokens';
 import { UserRepository } from '../../src/store/users';
+import { ClientRepository } from '../../src/store/clients';
+import { KeyRing, masterKeyFromBytes } from '../../src/secrets/keyring';
 import { createMigratedDatabase, tokenRepository, type MigratedDatabase } from '../support/test-database';
 
 /*
@@ -65,5 +67,34 @@ describe.each(cases)('$name', ({ notified, change }) => {
     const t = await newToken(`u${randomBytes(4).toString('hex')}`);
     const got = await heardAfter(() => change(t));
     expect(got).toEqual(notified ? [`tokens:${t.userId}`] : []);
+  });
+});
+
+/*
+ * RADIUS clients (migration 0014): every change, through the repository or plain SQL, tells the nodes to read
+ * their client table again, once per statement, and names nothing (least of all the secret).
+ */
+describe('RADIUS client changes', () => {
+  const secret = 'client-secret-never-notified';
+  const clients = () => new ClientRepository(conn.db, new KeyRing(masterKeyFromBytes(randomBytes(32))));
+  const add = (name: string, address: string) =>
+    clients().add({ name, address, secret: Buffer.from(secret), requireMessageAuthenticator: true, loginStyle: 'challenge' });
+
+  const clientCases: { name: string; change: () => Promise<unknown>; heard: string[] }[] = [
+    { name: 'client add', change: () => add('nas-add', '192.0.2.1'), heard: ['clients'] },
+    { name: 'client set --secret', change: () => clients().update('nas-add', { secret: Buffer.from(`${secret}-2`) }), heard: ['clients'] },
+    { name: 'client set --login', change: () => clients().update('nas-add', { loginStyle: 'append' }), heard: ['clients'] },
+    { name: 'client remove', change: () => clients().remove('nas-add'), heard: ['clients'] },
+    { name: 'a plain-SQL insert of two rows (one notification)', change: () => sql`INSERT INTO radius_client (name, address, secret_sealed) VALUES ('p1', '198.51.100.1', ''), ('p2', '198.51.100.2', '')`.execute(conn.db), heard: ['clients'] },
+    { name: 'a plain-SQL TRUNCATE', change: () => sql`TRUNCATE radius_client`.execute(conn.db), heard: ['clients'] },
+  ];
+
+  test.each(clientCases)('$name is notified to every node, naming nothing', async ({ change, heard }) => {
+    expect(await heardAfter(change)).toEqual(heard);
+  });
+
+  test('a client add that fails (name taken) is not notified: nothing was committed', async () => {
+    await heardAfter(() => add('dup', '192.0.2.7'));
+    expect(await heardAfter(() => add('dup', '192.0.2.8').catch(() => 'refused'))).toEqual([]);
   });
 });

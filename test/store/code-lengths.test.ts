@@ -37,9 +37,10 @@ test('empty until the first read; a read replaces the list', async () => {
   expect(lengths.current()).toEqual([6, 8]);
 });
 
-test('a burst of token changes is one read, after the changes settle; user changes are none', async () => {
+test('a burst of token changes is one read, after the changes settle; user and RADIUS client changes are none', async () => {
   const { lengths, reads } = harness(30);
   lengths.onChange({ kind: 'user', username: 'ria' });
+  lengths.onChange({ kind: 'clients' });
   await tick(50);
   expect(reads).toHaveLength(0);
   for (let i = 0; i < 5; i++) lengths.onChange({ kind: 'tokens', userId: BigInt(i) });
