@@ -22,10 +22,15 @@ const NEW_SECRET = 'second-shared-secret-4567';
 /** How soon after the CLI returns a change must show on every node. */
 const WITHIN_MS = 1000;
 
+type From = 'v4' | 'v6';
+type Seen = readonly [secret: string, does: 'accept' | 'drop', from?: From];
+const does = { accept: (a: Answer | null) => a?.code === Code.AccessAccept, drop: (a: Answer | null) => a === null };
+
 interface Node {
   readonly name: string;
   readonly serve: ServeProcess;
   readonly port: number;
+  readonly port6: number;
 }
 
 describe('client changes on a running two-node cluster apply on both nodes within a second', () => {
@@ -45,7 +50,7 @@ describe('client changes on a running two-node cluster apply on both nodes withi
         keyFile,
         node: { name },
         // an hour: the poll cannot be what brings a change within the second
-        radius: { listen: ['127.0.0.1:0'], clientRefresh: 3600 },
+        radius: { listen: ['127.0.0.1:0', '[::1]:0'], clientRefresh: 3600 },
         http: { listen: null },
         log: { level: 'info' },
       });
@@ -63,7 +68,9 @@ describe('client changes on a running two-node cluster apply on both nodes withi
         const serve = ServeProcess.start(file);
         await serve.serving();
         const line = serve.output.split('\n').find((l) => l.includes('"radotp serving"'))!;
-        return { name: i === 0 ? 'node-a' : 'node-b', serve, port: (JSON.parse(line) as { radius: { port: number }[] }).radius[0]!.port };
+        const bound = (JSON.parse(line) as { radius: { address: string; port: number }[] }).radius;
+        const portOf = (v6: boolean) => bound.find((b) => b.address.includes(':') === v6)!.port;
+        return { name: i === 0 ? 'node-a' : 'node-b', serve, port: portOf(false), port6: portOf(true) };
       }),
     );
     // the listeners are live once each node has warmed its user cache (onLive)
@@ -76,41 +83,46 @@ describe('client changes on a running two-node cluster apply on both nodes withi
     if (root) fs.rmSync(root, { recursive: true, force: true });
   });
 
-  const login = (n: Node, secret: string): Promise<Answer | null> => authenticate(n.port, { username: 'alice', password: 'pw', secret, timeoutMs: 150 });
+  /** alice's login through the NAS at `from` (127.0.0.1 or ::1) with `secret`. */
+  const login = (n: Node, secret: string, from: From): Promise<Answer | null> =>
+    authenticate(from === 'v6' ? n.port6 : n.port, { host: from === 'v6' ? '::1' : '127.0.0.1', username: 'alice', password: 'pw', secret, timeoutMs: 150 });
 
   /** Asks `n` again and again until `done` holds for its answer; how long that took, or undefined if not within `ms`. */
-  async function msUntil(n: Node, secret: string, done: (a: Answer | null) => boolean, ms = 3000): Promise<number | undefined> {
+  async function msUntil(n: Node, [secret, expected, from = 'v4']: Seen, ms = 3000): Promise<number | undefined> {
     const started = Date.now();
     while (Date.now() - started < ms) {
-      if (done(await login(n, secret))) return Date.now() - started;
+      if (does[expected](await login(n, secret, from))) return Date.now() - started;
     }
     return undefined;
   }
 
-  const accepted = (a: Answer | null) => a?.code === Code.AccessAccept;
-  const dropped = (a: Answer | null) => a === null;
 
   /*
    * In order, each step starting from where the one before left the cluster, which it checks first (so that a
    * step cannot pass for a change that never came): [what the admin does, the command (null: none), its stdin,
-   * the NAS's secret and what both nodes do with it before, the same after].
+   * the NAS's secret, what both nodes do with it and from where (default 127.0.0.1) before, the same after].
    */
-  type Seen = readonly [secret: string, does: 'accept' | 'drop'];
   const steps: [string, string[] | null, string | undefined, Seen, Seen][] = [
     ['adds the NAS (client add)', ['client', 'add', 'vpn2', '--address', '127.0.0.1', '--secret-stdin'], SECRET, [SECRET, 'drop'], [SECRET, 'accept']],
     ['re-keys it (client set --secret): the NAS, already re-keyed, is answered', ['client', 'set', 'vpn2', '--secret-stdin'], NEW_SECRET, [SECRET, 'accept'], [NEW_SECRET, 'accept']],
     ['re-keyed it: the old secret is no longer taken', null, undefined, [NEW_SECRET, 'accept'], [SECRET, 'drop']],
     ['removes it (client remove): it is dropped', ['client', 'remove', 'vpn2'], undefined, [NEW_SECRET, 'accept'], [NEW_SECRET, 'drop']],
+    // IPv6, written long: stored as the network it is (::1/128), matched as the socket reports the source
+    ['adds an IPv6 NAS (client add --address 0:0:0:0:0:0:0:1)', ['client', 'add', 'vpn6', '--address', '0:0:0:0:0:0:0:1', '--secret-stdin'], SECRET, [SECRET, 'drop', 'v6'], [SECRET, 'accept', 'v6']],
+    // Overlapping networks: the most specific wins (RFC 2865 §3 wants one secret per source; FreeRADIUS does the same)
+    ['adds a whole network (127.0.0.0/8)', ['client', 'add', 'loopback-net', '--address', '127.0.0.0/8', '--secret-stdin'], SECRET, [SECRET, 'drop'], [SECRET, 'accept']],
+    ['adds one host inside it (127.0.0.1) with its own secret: that host now goes by it', ['client', 'add', 'vpn-host', '--address', '127.0.0.1', '--secret-stdin'], NEW_SECRET, [SECRET, 'accept'], [NEW_SECRET, 'accept']],
+    ["added the host: the network's secret is no longer taken from it", null, undefined, [NEW_SECRET, 'accept'], [SECRET, 'drop']],
+    ["removes the host: the network's secret applies to it again", ['client', 'remove', 'vpn-host'], undefined, [NEW_SECRET, 'accept'], [SECRET, 'accept']],
   ];
-  const does = { accept: accepted, drop: dropped };
 
   test.each(steps)('the admin %s', async (_what, args, stdin, before, after) => {
-    for (const n of nodes) expect(does[before[1]](await login(n, before[0]))).toBe(true);
+    for (const n of nodes) expect(does[before[1]](await login(n, before[0], before[2] ?? 'v4'))).toBe(true);
     if (args !== null) {
       const r = await runCli(args, { cwd: dirA, env: { RADOTP_DATABASE_URL: db.url }, stdin, timeoutMs: 60_000 });
       expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
     }
-    const took = await Promise.all(nodes.map((n) => msUntil(n, after[0], does[after[1]])));
+    const took = await Promise.all(nodes.map((n) => msUntil(n, after)));
     // both nodes, within the second (undefined: not even within 3 s)
     expect(took.map((ms) => ms !== undefined && ms <= WITHIN_MS)).toEqual([true, true]);
   });
