@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { hashPassword } from '../../src/auth/password-hash';
 import { Code } from '../../src/radius/types';
 import { openStore } from '../../src/store/open';
@@ -131,6 +132,30 @@ describe('client changes on a running two-node cluster apply on both nodes withi
     const took = await Promise.all(nodes.map((n) => msUntil(n, after, started)));
     // both nodes, within the second (undefined: not even within 3 s)
     expect(took.map((ms) => ms !== undefined && ms <= WITHIN_MS)).toEqual([true, true]);
+  });
+
+  test('a change no node heard (its notification lost with their listening connections) applies when they reconnect', async () => {
+    const sql = new pg.Client({ connectionString: db.url });
+    await sql.connect();
+    try {
+      expect((await Promise.all(nodes.map((n) => login(n, SECRET, 'v4')))).map(does.accept)).toEqual([true, true]);
+      // a change that sends no notification: as if made while every node's listener was away
+      await sql.query('BEGIN');
+      await sql.query('ALTER TABLE radius_client DISABLE TRIGGER radius_client_changed');
+      await sql.query("DELETE FROM radius_client WHERE name = 'loopback-net'");
+      await sql.query('ALTER TABLE radius_client ENABLE TRIGGER radius_client_changed');
+      await sql.query('COMMIT');
+      // not heard: still answered
+      expect((await Promise.all(nodes.map((n) => login(n, SECRET, 'v4')))).map(does.accept)).toEqual([true, true]);
+      // the listening connections go; each node reconnects within a second or so and must read its clients again
+      const cut = await sql.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'radotp-listen'");
+      expect(cut.rowCount).toBe(2);
+      const started = Date.now();
+      const took = await Promise.all(nodes.map((n) => msUntil(n, [SECRET, 'drop'], started, 5000)));
+      expect(took.map((ms) => ms !== undefined && ms <= 3000)).toEqual([true, true]);
+    } finally {
+      await sql.end();
+    }
   });
 });
 
