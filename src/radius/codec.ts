@@ -205,7 +205,18 @@ const AT_MOST_ONCE_IN_ACCESS_REQUEST: Readonly<Int32Array> = (() => {
 
 const PAP_AND_CHAP = AT_MOST_ONCE_IN_ACCESS_REQUEST[Attr.UserPassword]! | AT_MOST_ONCE_IN_ACCESS_REQUEST[Attr.ChapPassword]!;
 
-export type AccessRequestCheck = 'ok' | 'repeated_attribute' | 'pap_and_chap';
+/**
+ * The four kinds of credential an Access-Request can carry, one bit each, indexed by type. RFC 3579 §3.3 [Note 1]
+ * (and RFC 2869 §5.19 [Note 1]): "An Access-Request that contains either a User-Password or CHAP-Password or
+ * ARAP-Password or one or more EAP-Message attributes MUST NOT contain more than one type of those four attributes."
+ */
+const CREDENTIAL_KIND: Readonly<Int32Array> = (() => {
+  const bits = new Int32Array(256);
+  [Attr.UserPassword, Attr.ChapPassword, Attr.ArapPassword, Attr.EapMessage].forEach((type, i) => (bits[type] = 1 << i));
+  return bits;
+})();
+
+export type AccessRequestCheck = 'ok' | 'repeated_attribute' | 'pap_and_chap' | 'mixed_credentials';
 
 /**
  * Attribute rules of an Access-Request that make it malformed, to be silently discarded (RFC 2865
@@ -215,16 +226,23 @@ export type AccessRequestCheck = 'ok' | 'repeated_attribute' | 'pap_and_chap';
  * - `repeated_attribute`: more than one of an attribute allowed "0-1" (see above).
  * - `pap_and_chap`: RFC 2865 §4.1: "An Access-Request MUST NOT contain both a User-Password and a
  *   CHAP-Password." (also [Note 1] of the §5.44 table).
+ * - `mixed_credentials`: any other two of User-Password, CHAP-Password, ARAP-Password and EAP-Message (see
+ *   CREDENTIAL_KIND). Answered, an EAP-Message beside a User-Password was decided as a PAP login, Access-Accept
+ *   included: which credential the NAS meant is exactly the ambiguity to refuse.
  */
 export function checkAccessRequestAttributes(packet: Packet): AccessRequestCheck {
   let seen = 0;
+  let credentials = 0;
   const attributes = packet.attributes;
   for (let i = 0; i < attributes.length; i++) {
-    const bit = AT_MOST_ONCE_IN_ACCESS_REQUEST[attributes[i]!.type]!;
+    const type = attributes[i]!.type;
+    const bit = AT_MOST_ONCE_IN_ACCESS_REQUEST[type]!;
     if ((seen & bit) !== 0) return 'repeated_attribute';
     seen |= bit;
+    credentials |= CREDENTIAL_KIND[type]!;
   }
-  return (seen & PAP_AND_CHAP) === PAP_AND_CHAP ? 'pap_and_chap' : 'ok';
+  if ((seen & PAP_AND_CHAP) === PAP_AND_CHAP) return 'pap_and_chap';
+  return (credentials & (credentials - 1)) !== 0 ? 'mixed_credentials' : 'ok'; // more than one bit set
 }
 
 /**

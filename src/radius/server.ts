@@ -166,6 +166,7 @@ const DROP_REASONS: readonly DropReason[] = [
   'password_not_text',
   'repeated_attribute',
   'pap_and_chap',
+  'mixed_credentials',
   'duplicate_in_progress',
   'overload',
   'handler_fail',

@@ -31,6 +31,7 @@ export const Attr = {
   CallingStationId: 31,
   NasIdentifier: 32,
   ProxyState: 33,
+  ArapPassword: 70,
   EapMessage: 79,
   MessageAuthenticator: 80,
   NasIpv6Address: 95,
@@ -69,6 +70,7 @@ export type DropReason =
   | 'password_not_text'
   | 'repeated_attribute'
   | 'pap_and_chap'
+  | 'mixed_credentials'
   | 'duplicate_in_progress'
   | 'overload'
   | 'handler_fail'

@@ -111,6 +111,9 @@ describe('server behaviour on a real database', () => {
   test.each([
     // RFC 2865 §4.1: "An Access-Request MUST NOT contain both a User-Password and a CHAP-Password."
     ['User-Password and CHAP-Password', 'pap_and_chap', [{ type: Attr.ChapPassword, value: crypto.randomBytes(17) }]],
+    // RFC 3579 §3.3 [Note 1]: "An Access-Request that contains either a User-Password or CHAP-Password or ARAP-Password
+    // or one or more EAP-Message attributes MUST NOT contain more than one type of those four attributes."
+    ['an EAP-Message (EAP-Response/Identity)', 'mixed_credentials', [{ type: Attr.EapMessage, value: Buffer.from('0201000a01616c696365', 'hex') }]],
     // RFC 2865 §5.44: User-Name and User-Password are "0-1" in an Access-Request
     ['a second User-Name (bob)', 'repeated_attribute', [{ type: Attr.UserName, value: Buffer.from('bob') }]],
     ['a second User-Password', 'repeated_attribute', [{ type: Attr.UserPassword, value: Buffer.from('bob-password') }]],

@@ -23,7 +23,10 @@ const AT_MOST_ONCE = [1, 2, 3, 4, 24, 31, 32];
 function expectedAttributeCheck(attributes: readonly RawAttribute[]): string {
   const count = (type: number) => attributes.filter((a) => a.type === type).length;
   if (AT_MOST_ONCE.some((type) => count(type) > 1)) return 'repeated_attribute';
-  return count(Attr.UserPassword) === 1 && count(Attr.ChapPassword) === 1 ? 'pap_and_chap' : 'ok';
+  if (count(Attr.UserPassword) === 1 && count(Attr.ChapPassword) === 1) return 'pap_and_chap';
+  // RFC 3579 §3.3 [Note 1]: at most one kind of PAP, CHAP, ARAP and EAP credential
+  const kinds = [Attr.UserPassword, Attr.ChapPassword, Attr.ArapPassword, Attr.EapMessage].filter((type) => count(type) > 0);
+  return kinds.length > 1 ? 'mixed_credentials' : 'ok';
 }
 
 /**

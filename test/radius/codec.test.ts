@@ -232,6 +232,8 @@ describe('checkAccessRequestAttributes: attribute rules of an Access-Request (RF
   const chap = attr(Attr.ChapPassword, Buffer.alloc(17, 2));
   const state = attr(Attr.State, 'rotp-state');
   const proxyState = attr(Attr.ProxyState, 'hop');
+  const eap = attr(Attr.EapMessage, Buffer.from('0201000a01616c696365', 'hex')); // EAP-Response/Identity "alice"
+  const arap = attr(Attr.ArapPassword, Buffer.alloc(16, 4));
   const nasIp = (host: number) => attr(Attr.NasIpAddress, Buffer.from([10, 0, 0, host]));
   const request = (...attributes: RawAttribute[]): Packet => ({
     code: Code.AccessRequest,
@@ -262,6 +264,15 @@ describe('checkAccessRequestAttributes: attribute rules of an Access-Request (RF
     ['User-Password and CHAP-Password', 'pap_and_chap', [user, password, chap]],
     ['CHAP-Password first, then User-Password', 'pap_and_chap', [chap, user, password]],
     ['PAP and CHAP without a User-Name', 'pap_and_chap', [password, chap]],
+    // RFC 3579 §3.3 [Note 1]: "An Access-Request that contains either a User-Password or CHAP-Password or
+    // ARAP-Password or one or more EAP-Message attributes MUST NOT contain more than one type of those four attributes."
+    ['EAP login', 'ok', [user, eap, eap]],
+    ['User-Password and EAP-Message', 'mixed_credentials', [user, password, eap]],
+    ['EAP-Message first, then User-Password', 'mixed_credentials', [eap, user, password]],
+    ['User-Password and ARAP-Password', 'mixed_credentials', [user, password, arap]],
+    ['CHAP-Password and EAP-Message', 'mixed_credentials', [user, chap, eap]],
+    ['ARAP-Password and EAP-Message', 'mixed_credentials', [user, arap, eap]],
+    ['PAP, CHAP and EAP: PAP and CHAP, as before', 'pap_and_chap', [user, password, chap, eap]],
   ];
   test.each(cases)('%s -> %s', (_name, expected, attributes) => {
     expect(checkAccessRequestAttributes(request(...attributes))).toBe(expected);

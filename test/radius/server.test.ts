@@ -576,6 +576,8 @@ describe('malformed Access-Requests are dropped, not answered (RFC 2865 §4.1, �
     ['two User-Names (alice, then bob)', 'repeated_attribute', [user('alice'), user('bob'), password('pw')]],
     ['two User-Passwords', 'repeated_attribute', [user('alice'), password('wrong'), password('pw')]],
     ['User-Password and CHAP-Password', 'pap_and_chap', [user('alice'), password('pw'), { type: Attr.ChapPassword, value: Buffer.alloc(17, 1) }]],
+    // RFC 3579 §3.3 [Note 1]: PAP, CHAP, ARAP and EAP credentials, at most one kind per request
+    ['User-Password and EAP-Message', 'mixed_credentials', [user('alice'), password('pw'), ...EAP_REQUEST.slice(1)]],
   ];
   test.each(cases)('%s -> %s', async (_name, outcome, attributes) => {
     const handler = jest.fn((): Reply | null => ({ code: Code.AccessAccept, attributes: [] }));
