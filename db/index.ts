@@ -26,6 +26,7 @@ import * as m0011 from './migrations/0011_token_last_spent_by';
 import * as m0012 from './migrations/0012_token_seed_fingerprint';
 import * as m0013 from './migrations/0013_audit_batch_written_at_index';
 import * as m0014 from './migrations/0014_client_change_notify';
+import * as m0015 from './migrations/0015_learn_message_authenticator';
 
 /** Every migration, in order. Names never change once released. */
 export const migrations: Record<string, Migration> = {
@@ -43,4 +44,5 @@ export const migrations: Record<string, Migration> = {
   '0012_token_seed_fingerprint': m0012,
   '0013_audit_batch_written_at_index': m0013,
   '0014_client_change_notify': m0014,
+  '0015_learn_message_authenticator': m0015,
 };

@@ -7,12 +7,34 @@ import { wantsJson, withAdminChange, withStore } from '../context';
 
 const LOGIN_STYLES: LoginStyle[] = ['challenge', 'append', 'otp-only'];
 
+/** --require-message-authenticator: yes, no, or auto (FreeRADIUS's word: required from a NAS once it has sent one). */
+type RequireSetting = boolean | 'auto';
+
 /** Option parsers: a bad value is a usage error that commander reports naming the option (exit 2). */
-function yesNo(value: string): boolean {
+function yesNoAuto(value: string): RequireSetting {
   if (/^(yes|y|true|on)$/i.test(value)) return true;
   if (/^(no|n|false|off)$/i.test(value)) return false;
-  throw new InvalidArgumentError('Expected yes or no.');
+  if (/^auto$/i.test(value)) return 'auto';
+  throw new InvalidArgumentError('Expected yes, no or auto.');
 }
+
+/** The two stored fields of one setting (see ClientRecord.learnMessageAuthenticator). */
+function requireFields(setting: RequireSetting): { requireMessageAuthenticator: boolean; learnMessageAuthenticator: boolean } {
+  return { requireMessageAuthenticator: setting === true, learnMessageAuthenticator: setting === 'auto' };
+}
+
+const REQUIRE_WARNING: Record<'no' | 'auto', string> = {
+  no: 'radotp: warning: this client may send requests without Message-Authenticator (CVE-2024-3596)\n',
+  auto: 'radotp: warning: this client may send requests without Message-Authenticator until one of its NASes has sent one; then that NAS must (CVE-2024-3596)\n',
+};
+
+function warnAboutRequire(setting: RequireSetting | undefined): void {
+  if (setting === false) process.stderr.write(REQUIRE_WARNING.no);
+  else if (setting === 'auto') process.stderr.write(REQUIRE_WARNING.auto);
+}
+
+const REQUIRE_HELP =
+  'yes: refuse Access-Requests without Message-Authenticator (Blast-RADIUS defence); no: take them (a NAS that cannot send one); auto: take them from a NAS until it has sent one in an Access-Request, then refuse them from it (remembered per node until restart)';
 
 function address(text: string): string {
   const r = parseCidr(text);
@@ -63,27 +85,25 @@ export function clientCommand(): Command {
     .option('--secret <secret>', 'shared secret (prefer --secret-stdin: command lines are visible to other users)')
     .option('--secret-stdin', 'read the shared secret from standard input')
     // default(true, 'yes'): --help showed "(default: true)" for an option whose values are yes and no
-    .addOption(
-      new Option('--require-message-authenticator <yes|no>', 'refuse Access-Requests without Message-Authenticator (Blast-RADIUS defence)').argParser(yesNo).default(true, 'yes'),
-    )
+    .addOption(new Option('--require-message-authenticator <yes|no|auto>', REQUIRE_HELP).argParser(yesNoAuto).default(true, 'yes'))
     .addOption(replyOption().default('always'))
     .addOption(loginOption().default('challenge'))
     .action(async (name: string, opts, command: Command) => {
       if (!/^[\w.@:-]{1,64}$/.test(name)) throw new UsageError('client names are 1-64 letters, digits, "_", "-", ".", "@" or ":"');
       const address: string = opts.address;
-      const requireMA: boolean = opts.requireMessageAuthenticator;
+      const requireMA: RequireSetting = opts.requireMessageAuthenticator;
       const replyMA: ReplyMessageAuthenticator = opts.replyMessageAuthenticator;
       const secret = secretFrom(opts, true)!;
       await withAdminChange(command, async (tx, audit) => {
-        await tx.clients.add({ name, address, secret, requireMessageAuthenticator: requireMA, replyMessageAuthenticator: replyMA, loginStyle: opts.login });
+        await tx.clients.add({ name, address, secret, ...requireFields(requireMA), replyMessageAuthenticator: replyMA, loginStyle: opts.login });
         await audit({
           client: name,
           method: 'client add',
           reason: 'added',
-          detail: { address, requireMessageAuthenticator: requireMA, replyMessageAuthenticator: replyMA, loginStyle: opts.login },
+          detail: { address, ...requireFields(requireMA), replyMessageAuthenticator: replyMA, loginStyle: opts.login },
         });
       });
-      if (!requireMA) process.stderr.write('radotp: warning: this client may send requests without Message-Authenticator (CVE-2024-3596)\n');
+      warnAboutRequire(requireMA);
       if (replyMA === 'if-requested') process.stderr.write(REPLY_WARNING);
       process.stdout.write(`client ${name} added\n`);
     });
@@ -94,14 +114,15 @@ export function clientCommand(): Command {
     .option('--address <cidr>', 'source address or network', address)
     .option('--secret <secret>', 'new shared secret (prefer --secret-stdin: command lines are visible to other users)')
     .option('--secret-stdin', 'read the new shared secret from standard input')
-    .option('--require-message-authenticator <yes|no>', 'refuse Access-Requests without Message-Authenticator', yesNo)
+    .option('--require-message-authenticator <yes|no|auto>', REQUIRE_HELP, yesNoAuto)
     .addOption(replyOption())
     .addOption(loginOption())
     .action(async (name: string, opts, command: Command) => {
+      const requireMA = opts.requireMessageAuthenticator as RequireSetting | undefined;
       const change = {
         address: opts.address as string | undefined,
         secret: secretFrom(opts, false),
-        requireMessageAuthenticator: opts.requireMessageAuthenticator as boolean | undefined,
+        ...(requireMA === undefined ? {} : requireFields(requireMA)),
         replyMessageAuthenticator: opts.replyMessageAuthenticator as ReplyMessageAuthenticator | undefined,
         loginStyle: opts.login as LoginStyle | undefined,
       };
@@ -112,6 +133,7 @@ export function clientCommand(): Command {
         const { secret, ...settings } = change;
         await audit({ client: name, method: 'client set', reason: 'changed', detail: { ...settings, secretChanged: secret !== undefined } });
       });
+      warnAboutRequire(requireMA);
       if (change.replyMessageAuthenticator === 'if-requested') process.stderr.write(REPLY_WARNING);
       process.stdout.write(`client ${name} updated\n`);
     });
@@ -125,7 +147,7 @@ export function clientCommand(): Command {
       if (wantsJson(command)) return printJson(clients);
       printTable(
         ['NAME', 'ADDRESS', 'MESSAGE-AUTHENTICATOR', 'LOGIN', 'M-A IN REPLIES'],
-        clients.map((c) => [c.name, c.address, c.requireMessageAuthenticator ? 'required' : 'optional', c.loginStyle, c.replyMessageAuthenticator]),
+        clients.map((c) => [c.name, c.address, c.requireMessageAuthenticator ? 'required' : c.learnMessageAuthenticator ? 'auto' : 'optional', c.loginStyle, c.replyMessageAuthenticator]),
       );
     });
 

@@ -76,7 +76,7 @@ async function loadClientTable(store: Store, logger: Logger): Promise<ClientTabl
       continue;
     }
     networks.set(key, c.name);
-    entries.push({ name: c.name, cidr: c.address, secret: c.secret, requireMessageAuthenticator: c.requireMessageAuthenticator, replyMessageAuthenticator: c.replyMessageAuthenticator, data: { loginStyle: c.loginStyle } });
+    entries.push({ name: c.name, cidr: c.address, secret: c.secret, requireMessageAuthenticator: c.requireMessageAuthenticator, learnMessageAuthenticator: c.learnMessageAuthenticator, replyMessageAuthenticator: c.replyMessageAuthenticator, data: { loginStyle: c.loginStyle } });
   }
   return new ClientTable(entries);
 }

@@ -28,6 +28,7 @@ import { MAX_PACKET_LENGTH, PacketTooLargeError, checkAccessRequestAttributes, d
 import { HEADER_LENGTH, MESSAGE_AUTHENTICATOR_LENGTH } from './message-authenticator';
 import { decryptUserPassword, isTypedText } from './password';
 import type { ClientTable } from './client-table';
+import { evictOldest } from '../collections/evict-oldest';
 import { DuplicateCache, duplicateKey } from './duplicate-cache';
 import type { DuplicateTicket } from './duplicate-cache';
 import { RateLimitedLog } from './rate-limited-log';
@@ -39,6 +40,12 @@ export const DEFAULT_STOP_GRACE_MS = 5_000;
 const SEND_FLUSH_TIMEOUT_MS = 1_000;
 const SEND_FLUSH_POLL_MS = 5;
 export const DEFAULT_ADDRESS_RESCAN_MS = 2_000;
+/**
+ * Source addresses remembered as signing (ClientEntry.learnMessageAuthenticator). Only a request with a valid
+ * Message-Authenticator adds one, so only a holder of a shared secret can fill it; evicted, an address is held to
+ * it again after its next signed request: forgetting never drops anyone's logins.
+ */
+const MAX_LEARNED_SIGNERS = 65_536;
 
 /** The host's own addresses of a family; IPv6 link-local ones with their zone ("fe80::1%eth0"), as bind needs it. */
 export function hostAddresses(family: 4 | 6): string[] {
@@ -187,6 +194,8 @@ export class RadiusServer<T = unknown> {
   readonly #unknownClientLog = new RateLimitedLog();
   readonly #badPacketLog = new RateLimitedLog();
   readonly #failureLog = new RateLimitedLog();
+  /** Client name and source address of NASes that sent a valid Message-Authenticator (see #learnSigner); oldest first. */
+  readonly #signers = new Map<string, true>();
   readonly #sockets: dgram.Socket[] = [];
   /** Wildcard listen addresses and the host addresses bound for each, with their sockets (undefined while binding; see #bindWildcard). */
   readonly #wildcards: { host: string; port: number; bound: Map<string, dgram.Socket | undefined> }[] = [];
@@ -456,11 +465,15 @@ export class RadiusServer<T = unknown> {
       // Status-Server always needs it (RFC 5997 §3), and so does a request carrying EAP-Message
       // (RFC 3579 §3.2: without it such a request "SHOULD be silently discarded").
       // And a request with Proxy-State whose reply would go without it (if-requested): Blast-RADIUS's way in.
+      // A client set to learn it requires it from an address that has sent one (FreeRADIUS's "auto").
+      const signer = client.learnMessageAuthenticator === true ? signerKey(client, remote.address) : undefined;
+      const learned = signer !== undefined && this.#signers.has(signer);
       const verdict = verifyRequest(packet, client.secret, {
-        requireMessageAuthenticator: client.requireMessageAuthenticator,
+        requireMessageAuthenticator: client.requireMessageAuthenticator || learned,
         replyOmitsMessageAuthenticator: client.replyMessageAuthenticator === 'if-requested',
       });
       if (verdict !== 'ok') return this.#dropBadPacket(verdict, remote, client);
+      if (signer !== undefined && !learned) this.#learnSigner(signer, packet, client, remote);
 
       if (packet.code === Code.StatusServer) return this.#answerStatusServer(socket, packet, client, remote, receivedAt);
       // After the authenticator check, so that only the client's own malformed requests are
@@ -472,6 +485,29 @@ export class RadiusServer<T = unknown> {
       // A bug must cost one packet, never the process; counted, so a dashboard shows it.
       this.#dropInternalError(err, 'unexpected error while handling a datagram; dropped');
     }
+  }
+
+  /**
+   * Remembers a NAS that signed an Access-Request (its Message-Authenticator was verified by now), so that its
+   * requests without one are dropped from then on. Not from Status-Server (RFC 5997 §3: "MUST be included") nor
+   * from a request with EAP-Message (RFC 3579 §3.2): a NAS signs those whether or not it signs its PAP logins, and
+   * learning from them would drop every PAP login of a NAS that cannot sign one. Per source address, not per client:
+   * a client is a network, which may hold old NASes beside the one that learned to sign. Kept in memory, per node.
+   */
+  #learnSigner(signer: string, packet: Packet, client: ClientEntry<T>, remote: dgram.RemoteInfo): void {
+    if (packet.code !== Code.AccessRequest) return;
+    let signed = false;
+    for (const attribute of packet.attributes) {
+      if (attribute.type === Attr.EapMessage) return;
+      if (attribute.type === Attr.MessageAuthenticator) signed = true;
+    }
+    if (!signed) return;
+    evictOldest(this.#signers, MAX_LEARNED_SIGNERS);
+    this.#signers.set(signer, true);
+    this.#opts.logger?.info(
+      { client: client.name, remote: remote.address },
+      'the NAS sent a Message-Authenticator: its Access-Requests without one are dropped from now on (require-message-authenticator auto)',
+    );
   }
 
   /**
@@ -762,6 +798,11 @@ export class RadiusServer<T = unknown> {
  */
 function replyCarriesMessageAuthenticator(packet: Packet, client: ClientEntry<unknown>): boolean {
   return client.replyMessageAuthenticator !== 'if-requested' || firstAttribute(packet, Attr.MessageAuthenticator) !== undefined;
+}
+
+/** Key of #signers: a client's name (names are unique) and a source address, which cannot hold a newline. */
+function signerKey(client: ClientEntry<unknown>, address: string): string {
+  return `${client.name}\n${address}`;
 }
 
 function firstAttribute(packet: Packet, type: number): Buffer | undefined {

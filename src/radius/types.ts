@@ -96,6 +96,11 @@ export interface ClientEntry<T = unknown> {
   readonly cidr: string;
   readonly secret: Buffer;
   readonly requireMessageAuthenticator: boolean;
+  /**
+   * Not required up front, but from a source address once an Access-Request from it carried a valid one (FreeRADIUS's
+   * require_message_authenticator = auto): a NAS that learns to sign is held to it. See RadiusServer for what teaches it.
+   */
+  readonly learnMessageAuthenticator?: boolean;
   /** Whether replies always carry a Message-Authenticator (default), or only when the request did. */
   readonly replyMessageAuthenticator?: ReplyMessageAuthenticator;
   readonly data?: T;

@@ -10,6 +10,8 @@ export interface ClientRecord {
   readonly name: string;
   readonly address: string;
   readonly requireMessageAuthenticator: boolean;
+  /** `--require-message-authenticator auto`: not required up front (requireMessageAuthenticator false), but from an address once it sent one. */
+  readonly learnMessageAuthenticator: boolean;
   readonly replyMessageAuthenticator: ReplyMessageAuthenticator;
   readonly loginStyle: LoginStyle;
   readonly createdAt: Date;
@@ -24,6 +26,8 @@ export interface NewClient {
   address: string;
   secret: Buffer;
   requireMessageAuthenticator: boolean;
+  /** Default false; meaningful only where requireMessageAuthenticator is false. */
+  learnMessageAuthenticator?: boolean;
   /** Default `always`. */
   replyMessageAuthenticator?: ReplyMessageAuthenticator;
   loginStyle: LoginStyle;
@@ -46,6 +50,7 @@ export class ClientRepository {
             address: c.address,
             secret_sealed: this.keys.seal(c.secret, 'client-secret'),
             require_message_authenticator: c.requireMessageAuthenticator,
+            learn_message_authenticator: !c.requireMessageAuthenticator && c.learnMessageAuthenticator === true,
             reply_message_authenticator: c.replyMessageAuthenticator ?? 'always',
             login_style: c.loginStyle,
           })
@@ -74,7 +79,13 @@ export class ClientRepository {
     const set: Record<string, unknown> = { updated_at: new Date() };
     if (change.address !== undefined) set.address = change.address;
     if (change.secret !== undefined) set.secret_sealed = this.keys.seal(change.secret, 'client-secret');
-    if (change.requireMessageAuthenticator !== undefined) set.require_message_authenticator = change.requireMessageAuthenticator;
+    if (change.requireMessageAuthenticator !== undefined) {
+      // one setting (yes, no or auto) in two columns: setting yes or no ends auto
+      set.require_message_authenticator = change.requireMessageAuthenticator;
+      set.learn_message_authenticator = !change.requireMessageAuthenticator && change.learnMessageAuthenticator === true;
+    } else if (change.learnMessageAuthenticator !== undefined) {
+      throw new RangeError('learnMessageAuthenticator is changed together with requireMessageAuthenticator');
+    }
     if (change.replyMessageAuthenticator !== undefined) set.reply_message_authenticator = change.replyMessageAuthenticator;
     if (change.loginStyle !== undefined) set.login_style = change.loginStyle;
     let r;
@@ -94,7 +105,7 @@ export class ClientRepository {
   async list(): Promise<ClientRecord[]> {
     const rows = await this.db
       .selectFrom('radius_client')
-      .select(['name', 'address', 'require_message_authenticator', 'reply_message_authenticator', 'login_style', 'created_at'])
+      .select(['name', 'address', 'require_message_authenticator', 'learn_message_authenticator', 'reply_message_authenticator', 'login_style', 'created_at'])
       .orderBy('name')
       .execute();
     return rows.map(toRecord);
@@ -111,6 +122,7 @@ function toRecord(r: {
   name: string;
   address: string;
   require_message_authenticator: boolean;
+  learn_message_authenticator: boolean;
   reply_message_authenticator: ReplyMessageAuthenticator;
   login_style: LoginStyle;
   created_at: Date;
@@ -119,6 +131,7 @@ function toRecord(r: {
     name: r.name,
     address: r.address,
     requireMessageAuthenticator: r.require_message_authenticator,
+    learnMessageAuthenticator: r.learn_message_authenticator,
     replyMessageAuthenticator: r.reply_message_authenticator,
     loginStyle: r.login_style,
     createdAt: r.created_at,

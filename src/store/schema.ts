@@ -10,6 +10,8 @@ export interface RadiusClientTable {
   address: string;
   secret_sealed: Buffer;
   require_message_authenticator: boolean;
+  /** `auto` (migration 0015): required from an address once it sent one; require_message_authenticator is then false. */
+  learn_message_authenticator: ColumnType<boolean, boolean | undefined, boolean>;
   reply_message_authenticator: ColumnType<ReplyMessageAuthenticator, ReplyMessageAuthenticator | undefined, ReplyMessageAuthenticator>;
   login_style: LoginStyle;
   created_at: Generated<Date>;

@@ -106,7 +106,7 @@ describe('help and usage errors', () => {
     ['an audit prune with no age', ['audit', 'prune'], /required option '--older-than <duration>' not specified/],
     ['host bits set in a client CIDR', ['client', 'add', 'bad-cidr', '--address', '10.1.2.3/8', '--secret', SECRET], /option '--address <cidr>' argument '10\.1\.2\.3\/8' is invalid\. Host bits are set below the \/8 prefix \(did you mean 10\.0\.0\.0\/8\?\)\.$/],
     ['a client address that is not one', ['client', 'add', 'bad-ip', '--address', 'nas.example', '--secret', SECRET], /option '--address <cidr>' argument 'nas\.example' is invalid\. Not an IPv4 or IPv6 address\.$/],
-    ['yes/no that is neither', ['client', 'add', 'bad-yn', '--address', '192.0.2.20', '--secret', SECRET, '--require-message-authenticator', 'maybe'], /option '--require-message-authenticator <yes\|no>' argument 'maybe' is invalid\. Expected yes or no\.$/],
+    ['yes/no that is neither', ['client', 'add', 'bad-yn', '--address', '192.0.2.20', '--secret', SECRET, '--require-message-authenticator', 'maybe'], /option '--require-message-authenticator <yes\|no\|auto>' argument 'maybe' is invalid\. Expected yes, no or auto\.$/],
     ['a token description over 200 characters', ['token', 'describe', 'TOTP-X', 'd'.repeat(201)], /value 'd{201}' is invalid for argument 'text'\. It must be at most 200 characters\.$/],
     ['a token description with a control character', ['token', 'describe', 'TOTP-X', 'desk\x1b[31m'], /is invalid for argument 'text'\. It must not contain control characters\.$/],
     // a line break in a value commander quotes: one line still, the break shown as \n (it printed "value 'two" and a second line)
@@ -119,7 +119,7 @@ describe('help and usage errors', () => {
     // "key file : folder /tmp does not exist", naming a folder that exists
     ['an empty key file name', ['keys', 'new', ''], /value '' is invalid for argument 'file'\. It must name a file\.$/],
     ['an empty CSV file name', ['user', 'import', ''], /value '' is invalid for argument 'file'\. It must name a file\.$/],
-    ['yes/no that is neither, in client set', ['client', 'set', 'vpn-1', '--require-message-authenticator', 'perhaps'], /argument 'perhaps' is invalid\. Expected yes or no\.$/],
+    ['yes/no that is neither, in client set', ['client', 'set', 'vpn-1', '--require-message-authenticator', 'perhaps'], /argument 'perhaps' is invalid\. Expected yes, no or auto\.$/],
   ];
   test.concurrent.each(usageErrors)('%s exits 2 and says what is wrong first', async (_name, args, message) => {
     const r = await radotp(args);
@@ -320,9 +320,9 @@ describe('radotp client', () => {
     expect(r.stdout).not.toMatch(/secret/i);
     const clients = JSON.parse(r.stdout) as Record<string, unknown>[];
     expect(clients).toEqual([
-      { name: 'campus', address: '10.0.0.0/8', requireMessageAuthenticator: true, replyMessageAuthenticator: 'always', loginStyle: 'append', createdAt: expect.any(String) },
-      { name: 'short', address: '198.51.100.7/32', requireMessageAuthenticator: true, replyMessageAuthenticator: 'always', loginStyle: 'challenge', createdAt: expect.any(String) },
-      { name: 'vpn-1', address: '192.0.2.10/32', requireMessageAuthenticator: true, replyMessageAuthenticator: 'always', loginStyle: 'challenge', createdAt: expect.any(String) },
+      { name: 'campus', address: '10.0.0.0/8', requireMessageAuthenticator: true, learnMessageAuthenticator: false, replyMessageAuthenticator: 'always', loginStyle: 'append', createdAt: expect.any(String) },
+      { name: 'short', address: '198.51.100.7/32', requireMessageAuthenticator: true, learnMessageAuthenticator: false, replyMessageAuthenticator: 'always', loginStyle: 'challenge', createdAt: expect.any(String) },
+      { name: 'vpn-1', address: '192.0.2.10/32', requireMessageAuthenticator: true, learnMessageAuthenticator: false, replyMessageAuthenticator: 'always', loginStyle: 'challenge', createdAt: expect.any(String) },
     ]);
     for (const c of clients) expect(new Date(c.createdAt as string).getTime()).not.toBeNaN();
   });
@@ -341,7 +341,10 @@ describe('radotp client', () => {
   });
 
   test('set changes what it is given and nothing else', async () => {
-    expectSuccess(await radotp(['client', 'set', 'vpn-1', '--login', 'otp-only', '--require-message-authenticator', 'no']), /^client vpn-1 updated\n$/);
+    // the warning `client add` gives for no, which `client set` did not give
+    const unsigned = await radotp(['client', 'set', 'vpn-1', '--login', 'otp-only', '--require-message-authenticator', 'no']);
+    expect({ code: unsigned.code, stdout: unsigned.stdout }).toEqual({ code: 0, stdout: 'client vpn-1 updated\n' });
+    expect(linesOf(unsigned.stderr)).toEqual(['radotp: warning: this client may send requests without Message-Authenticator (CVE-2024-3596)']);
     expectSuccess(await radotp(['client', 'set', 'campus', '--address', '172.16.0.0/12']), /^client campus updated\n$/);
     // a NAS that drops replies holding a Message-Authenticator: a warning says what that gives up
     const r = await radotp(['client', 'set', 'short', '--reply-message-authenticator', 'if-requested']);
@@ -350,10 +353,29 @@ describe('radotp client', () => {
     type Listed = { name: string; address: string; requireMessageAuthenticator: boolean; replyMessageAuthenticator: string; loginStyle: string };
     const clients = JSON.parse((await radotp(['client', 'list', '--json'])).stdout) as Listed[];
     expect(clients.map(({ createdAt: _, ...c }: Listed & { createdAt?: string }) => c)).toEqual([
-      { name: 'campus', address: '172.16.0.0/12', requireMessageAuthenticator: true, replyMessageAuthenticator: 'always', loginStyle: 'append' },
-      { name: 'short', address: '198.51.100.7/32', requireMessageAuthenticator: true, replyMessageAuthenticator: 'if-requested', loginStyle: 'challenge' },
-      { name: 'vpn-1', address: '192.0.2.10/32', requireMessageAuthenticator: false, replyMessageAuthenticator: 'always', loginStyle: 'otp-only' },
+      { name: 'campus', address: '172.16.0.0/12', requireMessageAuthenticator: true, learnMessageAuthenticator: false, replyMessageAuthenticator: 'always', loginStyle: 'append' },
+      { name: 'short', address: '198.51.100.7/32', requireMessageAuthenticator: true, learnMessageAuthenticator: false, replyMessageAuthenticator: 'if-requested', loginStyle: 'challenge' },
+      { name: 'vpn-1', address: '192.0.2.10/32', requireMessageAuthenticator: false, learnMessageAuthenticator: false, replyMessageAuthenticator: 'always', loginStyle: 'otp-only' },
     ]);
+  });
+
+  test('--require-message-authenticator auto: listed as auto, with a warning; yes or no ends it', async () => {
+    const r = await radotp(['client', 'add', 'auto-nas', '--address', '192.0.2.30', '--secret', SECRET, '--require-message-authenticator', 'auto']);
+    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 0, stdout: 'client auto-nas added\n' });
+    expect(linesOf(r.stderr)).toEqual([
+      'radotp: warning: this client may send requests without Message-Authenticator until one of its NASes has sent one; then that NAS must (CVE-2024-3596)',
+    ]);
+    expect((await radotp(['client', 'list'])).stdout).toMatch(/^auto-nas +192\.0\.2\.30\/32 +auto +challenge +always$/m);
+    const listed = async () =>
+      (JSON.parse((await radotp(['client', 'list', '--json'])).stdout) as { name: string; requireMessageAuthenticator: boolean; learnMessageAuthenticator: boolean }[])
+        .filter((c) => c.name === 'auto-nas')
+        .map(({ requireMessageAuthenticator, learnMessageAuthenticator }) => ({ requireMessageAuthenticator, learnMessageAuthenticator }));
+    expect(await listed()).toEqual([{ requireMessageAuthenticator: false, learnMessageAuthenticator: true }]);
+    expectSuccess(await radotp(['client', 'set', 'auto-nas', '--require-message-authenticator', 'yes']), /^client auto-nas updated\n$/);
+    expect(await listed()).toEqual([{ requireMessageAuthenticator: true, learnMessageAuthenticator: false }]);
+    expect(linesOf((await radotp(['client', 'set', 'auto-nas', '--require-message-authenticator', 'auto'])).stderr)).toEqual([expect.stringMatching(/until one of its NASes has sent one/)]);
+    expect(await listed()).toEqual([{ requireMessageAuthenticator: false, learnMessageAuthenticator: true }]);
+    expectSuccess(await radotp(['client', 'remove', 'auto-nas']), /^client auto-nas removed\n$/);
   });
 
   // [case, arguments, standard input, message, exit code: 2 for a command called wrongly]
@@ -551,6 +573,25 @@ describe('radotp user', () => {
     // alice has no token yet: every login of hers is refused from now until one is active (test/e2e/token-pool.test.ts)
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.stringMatching(/^radotp: warning: alice has no active token: their logins are refused \(no_token\)/) });
     expect(JSON.parse((await radotp(['user', 'show', 'alice', '--json'])).stdout)).toMatchObject({ method: 'token', hasPassword: true });
+  });
+
+  test('--require-message-authenticator auto: listed as auto, with a warning; yes or no ends it', async () => {
+    const r = await radotp(['client', 'add', 'auto-nas', '--address', '192.0.2.30', '--secret', SECRET, '--require-message-authenticator', 'auto']);
+    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 0, stdout: 'client auto-nas added\n' });
+    expect(linesOf(r.stderr)).toEqual([
+      'radotp: warning: this client may send requests without Message-Authenticator until one of its NASes has sent one; then that NAS must (CVE-2024-3596)',
+    ]);
+    expect((await radotp(['client', 'list'])).stdout).toMatch(/^auto-nas +192\.0\.2\.30\/32 +auto +challenge +always$/m);
+    const listed = async () =>
+      (JSON.parse((await radotp(['client', 'list', '--json'])).stdout) as { name: string; requireMessageAuthenticator: boolean; learnMessageAuthenticator: boolean }[])
+        .filter((c) => c.name === 'auto-nas')
+        .map(({ requireMessageAuthenticator, learnMessageAuthenticator }) => ({ requireMessageAuthenticator, learnMessageAuthenticator }));
+    expect(await listed()).toEqual([{ requireMessageAuthenticator: false, learnMessageAuthenticator: true }]);
+    expectSuccess(await radotp(['client', 'set', 'auto-nas', '--require-message-authenticator', 'yes']), /^client auto-nas updated\n$/);
+    expect(await listed()).toEqual([{ requireMessageAuthenticator: true, learnMessageAuthenticator: false }]);
+    expect(linesOf((await radotp(['client', 'set', 'auto-nas', '--require-message-authenticator', 'auto'])).stderr)).toEqual([expect.stringMatching(/until one of its NASes has sent one/)]);
+    expect(await listed()).toEqual([{ requireMessageAuthenticator: false, learnMessageAuthenticator: true }]);
+    expectSuccess(await radotp(['client', 'remove', 'auto-nas']), /^client auto-nas removed\n$/);
   });
 
   // [case, arguments, standard input, message, exit code: 2 for a command called wrongly]

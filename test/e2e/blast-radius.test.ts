@@ -22,6 +22,7 @@ const NAS = {
   strict: '127.0.0.1', // Message-Authenticator required (the default)
   legacy: '127.0.0.2', // --require-message-authenticator no
   checkpoint: '127.0.0.3', // no, and --reply-message-authenticator if-requested
+  auto: '127.0.0.4', // --require-message-authenticator auto
 } as const;
 
 let t: TestServer;
@@ -31,6 +32,7 @@ beforeAll(async () => {
       { name: 'strict', address: NAS.strict },
       { name: 'legacy', address: NAS.legacy, requireMessageAuthenticator: false },
       { name: 'checkpoint', address: NAS.checkpoint, requireMessageAuthenticator: false },
+      { name: 'auto', address: NAS.auto, requireMessageAuthenticator: false },
     ],
     users: [
       { username: 'alice', password: 'correct horse' },
@@ -38,6 +40,7 @@ beforeAll(async () => {
     ],
   });
   await t.store.clients.update('checkpoint', { replyMessageAuthenticator: 'if-requested' });
+  await t.store.clients.update('auto', { requireMessageAuthenticator: false, learnMessageAuthenticator: true });
   const tom = (await t.store.users.get('tom')).id;
   await t.store.tokens.create({ serial: 'H-TOM', userId: tom, origin: 'software', state: 'active', algorithm: 'sha1', digits: 6, kind: 'hotp', seed });
   await new Promise((r) => setTimeout(r, 700)); // radius.clientRefresh is 0.2 s in tests
@@ -216,5 +219,19 @@ describe('Proxy-State without Message-Authenticator (what Blast-RADIUS sends)', 
     } else {
       expect(inspect(reply!, req)).toEqual({ code: Code.AccessReject, responseAuth: true, ma: 'first' });
     }
+  });
+});
+
+describe('require-message-authenticator auto: a NAS that has signed an Access-Request is held to it', () => {
+  test('unsigned logins are answered until the NAS signs one, then dropped and counted; Status-Server teaches nothing', async () => {
+    const login = (signed: boolean) => exchange(NAS.auto, request(user('alice', 'correct horse'), { ma: signed }), 500);
+    expect((await login(false))?.[0]).toBe(Code.AccessAccept);
+    expect((await exchange(NAS.auto, request([], { ma: true, code: Code.StatusServer })))?.[0]).toBe(Code.AccessAccept);
+    expect((await login(false))?.[0]).toBe(Code.AccessAccept);
+    expect((await login(true))?.[0]).toBe(Code.AccessAccept);
+    const before = await dropped('missing_message_authenticator');
+    expect(await login(false)).toBeNull();
+    expect(await dropped('missing_message_authenticator')).toBe(before + 1);
+    expect((await login(true))?.[0]).toBe(Code.AccessAccept);
   });
 });

@@ -338,6 +338,59 @@ describe('Message-Authenticator in replies, per client (ReplyMessageAuthenticato
   });
 });
 
+describe('learnMessageAuthenticator (require-message-authenticator auto): required from an address once it has sent one', () => {
+  // Learned per source address, not per client: a client is a network ("10.0.0.0/8") that may hold old NASes beside
+  // the one that was upgraded. Learned only from an Access-Request without EAP-Message: Status-Server (RFC 5997 §3)
+  // and EAP (RFC 3579 §3.2) carry one whether or not the NAS signs its PAP logins.
+  // [what the NAS at `from` sends, signed, what it gets]
+  type Step = [from: '127.0.0.1' | '127.0.0.2', what: 'PAP' | 'EAP' | 'Status-Server' | 'PAP, wrong secret', signed: boolean, outcome: 'answered' | DropReason];
+  const sequences: [name: string, steps: Step[]][] = [
+    [
+      'a signed PAP login teaches it; another NAS of the same client is not affected',
+      [
+        ['127.0.0.1', 'PAP', false, 'answered'],
+        ['127.0.0.1', 'PAP', true, 'answered'],
+        ['127.0.0.1', 'PAP', false, 'missing_message_authenticator'],
+        ['127.0.0.1', 'PAP', true, 'answered'],
+        ['127.0.0.2', 'PAP', false, 'answered'],
+      ],
+    ],
+    [
+      'Status-Server and EAP, signed as they must be, teach nothing',
+      [
+        ['127.0.0.1', 'Status-Server', true, 'answered'],
+        ['127.0.0.1', 'PAP', false, 'answered'],
+        ['127.0.0.1', 'EAP', true, 'answered'],
+        ['127.0.0.1', 'PAP', false, 'answered'],
+      ],
+    ],
+    [
+      'a wrong Message-Authenticator is dropped and teaches nothing',
+      [
+        ['127.0.0.1', 'PAP, wrong secret', true, 'bad_message_authenticator'],
+        ['127.0.0.1', 'PAP', false, 'answered'],
+      ],
+    ],
+  ];
+  test.each(sequences)('%s', async (_name, steps) => {
+    const table = new ClientTable([client('site', '127.0.0.0/8', { requireMessageAuthenticator: false, learnMessageAuthenticator: true })]);
+    const handler = jest.fn((): Reply => ({ code: Code.AccessReject, attributes: [] }));
+    const { server, port } = await startServer({ clients: () => table, handler });
+    const nases = { '127.0.0.1': await openNas('127.0.0.1'), '127.0.0.2': await openNas('127.0.0.2') };
+    const seen: string[] = [];
+    for (const [from, what, signed] of steps) {
+      const attributes = what === 'EAP' ? EAP_REQUEST : what === 'Status-Server' ? [] : undefined;
+      const code = what === 'Status-Server' ? Code.StatusServer : Code.AccessRequest;
+      const secret = what === 'PAP, wrong secret' ? OTHER_SECRET : SECRET;
+      const before = { ...server.stats.dropped };
+      const response = await nases[from].exchange(accessRequest(attributes, { messageAuthenticator: signed, code, secret }), port, '127.0.0.1', 500);
+      const drop = (Object.keys(before) as DropReason[]).find((reason) => server.stats.dropped[reason] > before[reason]);
+      seen.push(response !== null ? 'answered' : (drop ?? 'nothing'));
+    }
+    expect(seen).toEqual(steps.map((step) => step[3]));
+  });
+});
+
 describe('Status-Server (RFC 5997)', () => {
   test('is answered with a signed Access-Accept carrying Message-Authenticator, without the handler', async () => {
     const handler = jest.fn(async (): Promise<Reply | null> => ({ code: Code.AccessReject, attributes: [] }));
