@@ -1,6 +1,7 @@
 import { andThen, type Awaitable } from '../lang/awaitable';
 import { findHotpMatch, findOcraMatch, findTotpMatch, parseOcraSuite, totpParamsOf, type OcraSuite } from '../otp';
 import type { KeyRing } from '../secrets/keyring';
+import { UserChangedError } from '../store/errors';
 import { MAX_NEXT_COUNTER } from '../store/schema';
 import type { LastSpend, LoginToken, TokenRepository } from '../store/tokens';
 
@@ -106,7 +107,7 @@ export class TokenVerifier {
 
   /** Not async (see TokenRepository.acceptStep): it hands on the store's promise as it is. */
   private spend(t: LoginToken, m: Match, opts: CheckOptions): Promise<boolean> {
-    const spending = { activate: opts.activate ?? false, spentBy: opts.spentBy, inPool: opts.inPool };
+    const spending = { activate: opts.activate ?? false, spentBy: opts.spentBy, inPool: opts.inPool, tokenLogin: opts.tokenLogin };
     if (m.kind === 'step') return this.tokens.acceptStep(t, m.step, m.drift, spending);
     if (m.kind === 'counter') return this.tokens.acceptCounter(t, m.counter, spending);
     // OCRA: the challenge itself is single-use (consumed atomically before we get here), so a response
@@ -183,11 +184,15 @@ export class TokenVerifier {
    * A token read for one user and now another's is not a replay: no code was used twice, and the audit trail must
    * not send an admin looking for a stolen code. Nor is a token disabled or deleted meanwhile (see CodeCheck).
    * A lock set since is told as such, after a retransmission (see retransmitted: the original came before it).
+   * The user's method changed since (a token login's spend, see CheckOptions.tokenLogin) is no answer of the code's:
+   * UserChangedError has the pipeline decide the login again on the user as they are now.
    */
   private async lost(t: LoginToken, m: Match, opts: CheckOptions): Promise<CodeCheck> {
     const last = await this.tokens.lastSpend(t.id, this.settings.retransmissionWindow ?? DEFAULT_RETRANSMISSION_WINDOW);
     if (last === undefined) return { result: 'token_deleted', token: t };
     if (last.userId !== t.userId) return { result: 'owner_changed', token: t };
+    // the user's method changed since a cache read it (see CheckOptions.tokenLogin): the login is decided again
+    if (opts.tokenLogin && last.ownerMethod !== TOKEN_METHOD) throw new UserChangedError();
     if (last.state === 'disabled') return { result: 'token_disabled', token: t };
     const again = opts.spentBy ? this.retransmittedAfter(last, t, m, opts.spentBy, opts.onSpent) : replay(t);
     if (again.result === 'replay' && last.lockedUntil) return { result: 'locked', token: { ...t, lockedUntil: last.lockedUntil } };
@@ -247,6 +252,9 @@ export class TokenVerifier {
 
 const DEFAULT_RETRANSMISSION_WINDOW = 30;
 
+/** The method whose logins need the user to log in with a token (see CheckOptions.tokenLogin). */
+const TOKEN_METHOD = 'token';
+
 /** What a lost spend read on the token's row as it is now, standing over what the cached rows would decide. */
 const CHANGED_SINCE_READ: ReadonlySet<CodeCheck['result']> = new Set(['owner_changed', 'token_disabled', 'token_deleted']);
 
@@ -300,6 +308,12 @@ interface CheckOptions {
   readonly spentBy?: Buffer;
   /** The candidates are tokens in the pool checked by an admin (`token verify`): spent there, left in the pool. */
   readonly inPool?: boolean;
+  /**
+   * The code is the whole login of a user whose method (`token`) came from a node's cache unchecked (otp-only: no
+   * password is read, and with it the method, see LocalPasswordFactor): the spend requires the user to have method
+   * `token` still; if they no longer do, the login is decided again (UserChangedError, see AuthPipeline.start).
+   */
+  readonly tokenLogin?: boolean;
 }
 
 function spentState(m: Match): { lastStep?: bigint; drift?: number; nextCounter?: bigint } {

@@ -4,6 +4,8 @@ interface Pending {
   id: bigint;
   /** The user the code is spent for: the token must still be theirs (see the guard). null: nobody's, never spent. */
   owner: bigint | null;
+  /** The owner must still log in with a token (method `token`, see the guard): their method was read from a cache. */
+  tokenLogin: boolean;
   value: bigint;
   drift: number;
   /** The spending request's fingerprint in hex (see retransmission.ts in src/auth); null: none (an admin's check). */
@@ -26,7 +28,7 @@ type Kind = 'step' | 'counter';
  * column would fire the admin-change trigger on every row (see migration 0005); the next wrong code
  * (recordFailure) or `token unlock` clears it.
  * The spent ids come back as one comma-separated text (one row to parse, not one per token); the
- * arrays go in as array literals built here (integers, and hex digits or NULL, so nothing needs quoting).
+ * arrays go in as array literals built here (integers, t/f, and hex digits or NULL, so nothing needs quoting).
  * The same UPDATE records which request spent the row (`last_spent_by`, migration 0011): no statement more
  * per login; only a spend that loses reads it back (TokenRepository.lastSpend), to tell a NAS's
  * retransmission to another node (RFC 5080 §2.2.2) from a replay.
@@ -35,27 +37,35 @@ type Kind = 'step' | 'counter';
  * that user's login with the token's current code was spent and accepted for them, who no longer held it
  * (RFC 6238 §5.1: the verifier checks the code against the prover's own shared secret). A NULL owner (a
  * token read as nobody's) never equals, so it is never spent.
+ * With `token_login` (an otp-only login: no password read tells the user's method fresh, see SpendOptions.tokenLogin),
+ * the owner must also still log in with a token (app_user.method): a node's cache may still hold them as a `token`
+ * user after `radotp user set --method password`, and their token's code alone was then accepted as their whole
+ * login, which the database as it is now refuses (their password, not a code, is their login). A correlated EXISTS
+ * behind an OR: it stays a subplan (one primary-key probe of app_user per row spent), so the plan above (a nested
+ * loop over the array, token by its primary key, in id order) is unchanged.
  * The statements' names changed with their parameters: a server connection kept across a rolling upgrade
  * (PgBouncer in session mode without DISCARD ALL) may still hold the old ones prepared under the old names.
  */
-const SPEND_STEP: PreparedStatement = {
-  name: 'radotp_spend_step_for_owner',
+export const SPEND_STEP: PreparedStatement = {
+  name: 'radotp_spend_step_for_token_login',
   text: `WITH spent AS (
       UPDATE token SET last_step = v.step, drift = v.drift, fail_count = 0, last_used_at = now(), last_spent_by = decode(v.spent_by, 'hex')
-      FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::bigint[]) AS v(id, step, drift, spent_by, user_id)
+      FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::bigint[], $6::boolean[]) AS v(id, step, drift, spent_by, user_id, token_login)
       WHERE token.id = v.id AND token.last_step < v.step AND token.state = 'active' AND token.user_id = v.user_id
         AND (token.locked_until IS NULL OR token.locked_until <= now())
+        AND (NOT v.token_login OR EXISTS (SELECT 1 FROM app_user u WHERE u.id = token.user_id AND u.method = 'token'))
       RETURNING token.id)
     SELECT string_agg(id::text, ',') AS ids FROM spent`,
 };
 
-const SPEND_COUNTER: PreparedStatement = {
-  name: 'radotp_spend_counter_for_owner',
+export const SPEND_COUNTER: PreparedStatement = {
+  name: 'radotp_spend_counter_for_token_login',
   text: `WITH spent AS (
       UPDATE token SET next_counter = v.counter + 1, fail_count = 0, last_used_at = now(), last_spent_by = decode(v.spent_by, 'hex')
-      FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[]) AS v(id, counter, spent_by, user_id)
+      FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::boolean[]) AS v(id, counter, spent_by, user_id, token_login)
       WHERE token.id = v.id AND token.next_counter <= v.counter AND token.state = 'active' AND token.user_id = v.user_id
         AND (token.locked_until IS NULL OR token.locked_until <= now())
+        AND (NOT v.token_login OR EXISTS (SELECT 1 FROM app_user u WHERE u.id = token.user_id AND u.method = 'token'))
       RETURNING token.id)
     SELECT string_agg(id::text, ',') AS ids FROM spent`,
 };
@@ -94,19 +104,19 @@ export class SpendBatcher {
 
   /**
    * `owner`: the user spending it (the token must still be theirs); `spentBy`: the spending request's
-   * fingerprint, recorded with the spend (null: none).
+   * fingerprint, recorded with the spend (null: none); `tokenLogin`: the owner must still have method `token`.
    */
-  spendStep(id: bigint, owner: bigint | null, step: number, drift: number, spentBy: Buffer | null = null): Promise<boolean> {
-    return this.enqueue(this.steps, id, owner, BigInt(step), drift, spentBy);
+  spendStep(id: bigint, owner: bigint | null, step: number, drift: number, spentBy: Buffer | null = null, tokenLogin = false): Promise<boolean> {
+    return this.enqueue(this.steps, id, owner, BigInt(step), drift, spentBy, tokenLogin);
   }
 
-  spendCounter(id: bigint, owner: bigint | null, counter: bigint, spentBy: Buffer | null = null): Promise<boolean> {
-    return this.enqueue(this.counters, id, owner, counter, 0, spentBy);
+  spendCounter(id: bigint, owner: bigint | null, counter: bigint, spentBy: Buffer | null = null, tokenLogin = false): Promise<boolean> {
+    return this.enqueue(this.counters, id, owner, counter, 0, spentBy, tokenLogin);
   }
 
-  private enqueue(queue: Pending[], id: bigint, owner: bigint | null, value: bigint, drift: number, spentBy: Buffer | null): Promise<boolean> {
+  private enqueue(queue: Pending[], id: bigint, owner: bigint | null, value: bigint, drift: number, spentBy: Buffer | null, tokenLogin: boolean): Promise<boolean> {
     return new Promise((resolve, reject) => {
-      queue.push({ id, owner, value, drift, spentBy: spentBy && spentBy.toString('hex'), resolve, reject });
+      queue.push({ id, owner, tokenLogin, value, drift, spentBy: spentBy && spentBy.toString('hex'), resolve, reject });
       this.schedule();
     });
   }
@@ -153,10 +163,11 @@ export class SpendBatcher {
     const values = batch.map((p) => String(p.value));
     const spentBy = arrayLiteral(batch.map((p) => p.spentBy ?? 'NULL'));
     const owners = arrayLiteral(batch.map((p) => (p.owner === null ? 'NULL' : String(p.owner))));
+    const tokenLogins = arrayLiteral(batch.map((p) => (p.tokenLogin ? 't' : 'f')));
     const params =
       kind === 'step'
-        ? [arrayLiteral(ids), arrayLiteral(values), arrayLiteral(batch.map((p) => String(p.drift))), spentBy, owners]
-        : [arrayLiteral(ids), arrayLiteral(values), spentBy, owners];
+        ? [arrayLiteral(ids), arrayLiteral(values), arrayLiteral(batch.map((p) => String(p.drift))), spentBy, owners, tokenLogins]
+        : [arrayLiteral(ids), arrayLiteral(values), spentBy, owners, tokenLogins];
     for (let attempt = 1; ; attempt++) {
       try {
         const rows = await this.run<{ ids: string | null }>(kind === 'step' ? SPEND_STEP : SPEND_COUNTER, params);

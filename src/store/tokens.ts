@@ -169,6 +169,13 @@ export interface SpendOptions {
   readonly spentBy?: Buffer;
   /** An admin's check of a token in the pool (see spendInPoolAtStep): spent there, the token left in the pool. */
   readonly inPool?: boolean;
+  /**
+   * The login's user, and so their method, came from a node's cache and nothing of the login read them fresh (the
+   * otp-only style reads no password, whose read tells the method: see LocalPasswordFactor): the spend also requires
+   * the user to log in with a token still (method `token`, see SpendBatcher). A lost spend tells it by
+   * LastSpend.ownerMethod.
+   */
+  readonly tokenLogin?: boolean;
 }
 
 /** See TokenRepository.lastSpend. */
@@ -184,6 +191,8 @@ export interface LastSpend {
   readonly state: TokenState;
   /** Set while a lock is in force (an expired lock reads as none): a spend lost on it. */
   readonly lockedUntil: Date | null;
+  /** The method of the user the token is assigned to now (null: nobody's): a token login's spend lost on it. */
+  readonly ownerMethod: string | null;
 }
 
 /** What activation sets besides the step or counter it spends. */
@@ -428,13 +437,13 @@ export class TokenRepository {
   acceptStep(token: SpentToken, step: number, drift: number, opts: SpendOptions = {}): Promise<boolean> {
     // Not async: an async function returning the batcher's promise would add turns to every login.
     if (opts.inPool) return this.spendInPoolAtStep(token.id, step, drift);
-    return opts.activate ? this.activateAtStep(token, step, drift) : this.spends.spendStep(token.id, token.userId, step, drift, opts.spentBy ?? null);
+    return opts.activate ? this.activateAtStep(token, step, drift) : this.spends.spendStep(token.id, token.userId, step, drift, opts.spentBy ?? null, opts.tokenLogin);
   }
 
   /** HOTP/OCRA counterpart of acceptStep: `counter` was used; the next acceptable one is counter+1. */
   acceptCounter(token: SpentToken, counter: bigint, opts: SpendOptions = {}): Promise<boolean> {
     if (opts.inPool) return this.spendInPoolAtCounter(token.id, counter);
-    return opts.activate ? this.activateAtCounter(token, counter) : this.spends.spendCounter(token.id, token.userId, counter, opts.spentBy ?? null);
+    return opts.activate ? this.activateAtCounter(token, counter) : this.spends.spendCounter(token.id, token.userId, counter, opts.spentBy ?? null, opts.tokenLogin);
   }
 
   /**
@@ -460,8 +469,8 @@ export class TokenRepository {
   /**
    * What the last spend of a token left: the step/counter, the fingerprint of the request that made it, and
    * whether it was made within `windowSeconds` (by the database's clock, the one clock of every node); and what
-   * else a spend's guard checks (user, state, lock). Read only when a spend lost or a code was found spent already,
-   * to tell a retransmission from a replay, and both from a token changed since it was read.
+   * else a spend's guard checks (user and their method, state, lock). Read only when a spend lost or a code was found
+   * spent already, to tell a retransmission from a replay, and both from a token (or its user) changed since it was read.
    */
   async lastSpend(id: bigint, windowSeconds: number): Promise<LastSpend | undefined> {
     const r = await this.db
@@ -469,9 +478,21 @@ export class TokenRepository {
       .select(['user_id', 'last_step', 'next_counter', 'last_spent_by', 'state'])
       .select(sql<boolean>`coalesce(last_used_at > now() - make_interval(secs => ${windowSeconds}), false)`.as('recent'))
       .select(sql<Date | null>`CASE WHEN locked_until > now() THEN locked_until END`.as('locked_until'))
+      .select(sql<string | null>`(SELECT method FROM app_user WHERE app_user.id = token.user_id)`.as('owner_method'))
       .where('id', '=', id)
       .executeTakeFirst();
-    return r && { userId: r.user_id, lastStep: r.last_step, nextCounter: r.next_counter, spentBy: r.last_spent_by, recent: r.recent, state: r.state, lockedUntil: r.locked_until };
+    return (
+      r && {
+        userId: r.user_id,
+        lastStep: r.last_step,
+        nextCounter: r.next_counter,
+        spentBy: r.last_spent_by,
+        recent: r.recent,
+        state: r.state,
+        lockedUntil: r.locked_until,
+        ownerMethod: r.owner_method,
+      }
+    );
   }
 
   /**

@@ -18,6 +18,9 @@ import { createTestDatabase, type TestDatabase } from '../support/test-database'
  * method was not: a user moved from `password` to `token` (two factors now required) still got in on the password
  * alone on that node. The password's read now carries the method too; a method other than the one the login runs
  * under has the login decided again on the user as they are now.
+ * The otp-only style reads no password: a user moved from `token` to `password` (whose login is their password now,
+ * which an otp-only login does not carry) was still ACCEPTED on that node with their token's code alone. The spend's
+ * guard now also requires the user to log in with a token; a spend lost on that has the login decided again.
  *
  * The cache here hears no notification (isLive says yes): it stands for the moment before the change's arrives.
  */
@@ -38,10 +41,11 @@ afterAll(async () => {
 const OLD = 'the-old-password';
 const NEW = 'the-new-password';
 type Change = 'user passwd' | 'method password -> token' | 'method token -> password';
+type Typed = 'old password' | 'new password' | 'password alone' | 'old password + code' | 'code alone';
 let users = 0;
 
 /** A user with a HOTP token, known to a cache that then misses `change`; a login as `typed` describes. */
-async function staleLogin(method: 'token' | 'password', change: Change, style: LoginStyle, typed: 'old password' | 'new password' | 'password alone' | 'old password + code') {
+async function staleLogin(method: 'token' | 'password', change: Change, style: LoginStyle, typed: Typed) {
   const username = `u${++users}`;
   const seed = randomSeed();
   const user = await store.users.add({ username, passwordHash: await hashPassword(OLD), method });
@@ -50,20 +54,23 @@ async function staleLogin(method: 'token' | 'password', change: Change, style: L
   await cache.usableForUser((await cache.findUser(username))!); // the user and their token, cached
   if (change === 'user passwd') await store.users.update(username, { passwordHash: await hashPassword(NEW) });
   else await store.users.update(username, { method: change === 'method password -> token' ? 'token' : 'password' });
-  const field = typed === 'new password' ? NEW : typed === 'old password + code' ? OLD + hotpForCounter(seed, 0) : OLD;
+  const field = typed === 'new password' ? NEW : typed === 'old password + code' ? OLD + hotpForCounter(seed, 0) : typed === 'code alone' ? hotpForCounter(seed, 0) : OLD;
   const pipeline = buildPipeline(testConfig(dir, db.url).cfg, store, 'n1', { logger: createLogger('silent'), cache, codeLengths: { current: () => [6] } });
   const outcome = await pipeline.decide({ username, password: Buffer.from(field), client: { name: 'nas', address: '127.0.0.1', loginStyle: style } });
   return `${outcome.kind} ${outcome.reason}`;
 }
 
 // [method before, what changed, login style, what was typed, the outcome: what a node that has heard decides]
-const rows: ['token' | 'password', Change, LoginStyle, 'old password' | 'new password' | 'password alone' | 'old password + code', string][] = [
+const rows: ['token' | 'password', Change, LoginStyle, Typed, string][] = [
   ['password', 'user passwd', 'challenge', 'old password', 'reject bad_password'],
   ['password', 'user passwd', 'challenge', 'new password', 'accept password_ok'],
   ['token', 'user passwd', 'append', 'old password + code', 'reject bad_password'],
   ['password', 'method password -> token', 'challenge', 'password alone', 'challenge password_ok'], // was accept password_ok
   ['password', 'method password -> token', 'append', 'password alone', 'reject no_code'], // was accept password_ok
   ['token', 'method token -> password', 'challenge', 'password alone', 'accept password_ok'], // was challenge password_ok
+  // the NAS checked a first factor that is not hers (radotp's password is): the code alone is no login of a password user
+  ['token', 'method token -> password', 'otp-only', 'code alone', 'reject bad_password'], // was accept code_ok
+  ['token', 'method token -> password', 'append', 'old password + code', 'reject bad_password'],
 ];
 test.each(rows)("a %s user, `%s` while a node's cache holds them, %s login with the %s: %s", async (method, change, style, typed, expected) => {
   expect(await staleLogin(method, change, style, typed)).toBe(expected);

@@ -132,7 +132,8 @@ export class TokenMethod implements AuthMethod {
   private otpOnlyWith(ctx: AuthContext, tokens: LoginToken[], typed: Buffer): Awaitable<MethodOutcome> {
     if (tokens.length === 0) return reject('no_token');
     if (tokens.some(isOcra)) return this.askForCode(ctx, tokens);
-    return andThen(this.checkCode(ctx, tokens, typedCode(typed.toString('utf8'))), outcomeOf);
+    // the code is the whole login: the spend checks the user still logs in with a token (see CheckOptions.tokenLogin)
+    return andThen(this.checkCode(ctx, tokens, typedCode(typed.toString('utf8')), undefined, KEEP_ALL, true), outcomeOf);
   }
 
   private async startChallenge(ctx: AuthContext, typed: Buffer): Promise<MethodOutcome> {
@@ -173,6 +174,7 @@ export class TokenMethod implements AuthMethod {
     code: string,
     ocraQuestion?: string,
     keep: (t: LoginToken) => boolean = KEEP_ALL,
+    tokenLogin = false,
   ): Awaitable<CodeCheck> {
     const user = ctx.user;
     const source = this.tokens;
@@ -181,6 +183,7 @@ export class TokenMethod implements AuthMethod {
       reload: source.noteSpent ? async () => (await source.usableForUser(user, { fresh: true })).filter(keep) : undefined,
       onSpent: this.onSpent,
       spentBy: requestFingerprint(ctx.request),
+      tokenLogin,
     });
   }
 
