@@ -33,6 +33,11 @@ export type CodeCheck =
    */
   | { readonly result: 'token_disabled'; readonly token: LoginToken }
   | { readonly result: 'token_deleted'; readonly token: LoginToken }
+  /**
+   * The code is the token's, but the token is past its validity (valid_from/valid_to) by the database's clock: moved
+   * since it was read, or a node's clock behind the database's. Nothing spent, no failure counted (as token_disabled).
+   */
+  | { readonly result: 'token_expired'; readonly token: LoginToken }
   /** The request that spent this code, received again (on another node): answered as it was, accepted. */
   | { readonly result: 'retransmission'; readonly token: LoginToken }
   | { readonly result: 'locked'; readonly token?: LoginToken }
@@ -194,6 +199,7 @@ export class TokenVerifier {
     // the user's method changed since a cache read it (see CheckOptions.tokenLogin): the login is decided again
     if (opts.tokenLogin && last.ownerMethod !== TOKEN_METHOD) throw new UserChangedError();
     if (last.state === 'disabled') return { result: 'token_disabled', token: t };
+    if (!last.valid) return { result: 'token_expired', token: t };
     const again = opts.spentBy ? this.retransmittedAfter(last, t, m, opts.spentBy, opts.onSpent) : replay(t);
     if (again.result === 'replay' && last.lockedUntil) return { result: 'locked', token: { ...t, lockedUntil: last.lockedUntil } };
     return again;
@@ -256,7 +262,7 @@ const DEFAULT_RETRANSMISSION_WINDOW = 30;
 const TOKEN_METHOD = 'token';
 
 /** What a lost spend read on the token's row as it is now, standing over what the cached rows would decide. */
-const CHANGED_SINCE_READ: ReadonlySet<CodeCheck['result']> = new Set(['owner_changed', 'token_disabled', 'token_deleted']);
+const CHANGED_SINCE_READ: ReadonlySet<CodeCheck['result']> = new Set(['owner_changed', 'token_disabled', 'token_deleted', 'token_expired']);
 
 /**
  * The TOTP step the token's last spend used, when `code` is that step's code, wherever the window is now.

@@ -37,6 +37,9 @@ type Kind = 'step' | 'counter';
  * that user's login with the token's current code was spent and accepted for them, who no longer held it
  * (RFC 6238 §5.1: the verifier checks the code against the prover's own shared secret). A NULL owner (a
  * token read as nobody's) never equals, so it is never spent.
+ * The token must be within its validity (valid_from/valid_to, the PSKC file's), by the database's clock: a node's cache
+ * checks it by the node's clock (see AuthCache), on the validity it read; one moved since (a DBA's UPDATE, before the
+ * node heard) or a node clock behind the database's had the token's code spent and accepted after its end.
  * With `token_login` (an otp-only login: no password read tells the user's method fresh, see SpendOptions.tokenLogin),
  * the owner must also still log in with a token (app_user.method): a node's cache may still hold them as a `token`
  * user after `radotp user set --method password`, and their token's code alone was then accepted as their whole
@@ -53,6 +56,7 @@ export const SPEND_STEP: PreparedStatement = {
       FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::bigint[], $6::boolean[]) AS v(id, step, drift, spent_by, user_id, token_login)
       WHERE token.id = v.id AND token.last_step < v.step AND token.state = 'active' AND token.user_id = v.user_id
         AND (token.locked_until IS NULL OR token.locked_until <= now())
+        AND (token.valid_to IS NULL OR token.valid_to > now()) AND (token.valid_from IS NULL OR token.valid_from <= now())
         AND (NOT v.token_login OR EXISTS (SELECT 1 FROM app_user u WHERE u.id = token.user_id AND u.method = 'token'))
       RETURNING token.id)
     SELECT string_agg(id::text, ',') AS ids FROM spent`,
@@ -65,6 +69,7 @@ export const SPEND_COUNTER: PreparedStatement = {
       FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::boolean[]) AS v(id, counter, spent_by, user_id, token_login)
       WHERE token.id = v.id AND token.next_counter <= v.counter AND token.state = 'active' AND token.user_id = v.user_id
         AND (token.locked_until IS NULL OR token.locked_until <= now())
+        AND (token.valid_to IS NULL OR token.valid_to > now()) AND (token.valid_from IS NULL OR token.valid_from <= now())
         AND (NOT v.token_login OR EXISTS (SELECT 1 FROM app_user u WHERE u.id = token.user_id AND u.method = 'token'))
       RETURNING token.id)
     SELECT string_agg(id::text, ',') AS ids FROM spent`,

@@ -193,6 +193,8 @@ export interface LastSpend {
   readonly lockedUntil: Date | null;
   /** The method of the user the token is assigned to now (null: nobody's): a token login's spend lost on it. */
   readonly ownerMethod: string | null;
+  /** Within its validity (valid_from/valid_to) by the database's clock: a spend for a token past it lost on that. */
+  readonly valid: boolean;
 }
 
 /** What activation sets besides the step or counter it spends. */
@@ -213,6 +215,14 @@ export type SpentToken = Pick<LoginToken, 'id' | 'userId'>;
 
 function lockExpired(eb: ExpressionBuilder<Database, 'token'>) {
   return eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', sql<Date>`now()`)]);
+}
+
+/** Inside its validity period (valid_from/valid_to, the PSKC file's), by the database's clock. */
+function withinValidity(eb: ExpressionBuilder<Database, 'token'>) {
+  return eb.and([
+    eb.or([eb('token.valid_to', 'is', null), eb('token.valid_to', '>', sql<Date>`now()`)]),
+    eb.or([eb('token.valid_from', 'is', null), eb('token.valid_from', '<=', sql<Date>`now()`)]),
+  ]);
 }
 
 /** The token is `userId`'s; never true for a null one (as the spend's `user_id = v.user_id`). */
@@ -395,8 +405,7 @@ export class TokenRepository {
     const rows = await this.base()
       .where('token.user_id', '=', userId)
       .where('token.state', '=', 'active')
-      .where((eb) => eb.or([eb('token.valid_to', 'is', null), eb('token.valid_to', '>', sql<Date>`now()`)]))
-      .where((eb) => eb.or([eb('token.valid_from', 'is', null), eb('token.valid_from', '<=', sql<Date>`now()`)]))
+      .where(withinValidity)
       .orderBy('token.id')
       .execute();
     return rows.map((r) => toLoginToken(r, this.keys.open(r.seed_sealed, 'token-seed')));
@@ -449,7 +458,7 @@ export class TokenRepository {
   /**
    * Whether the token could still be spent for `token.userId`: what an OCRA response whose suite has no counter
    * checks in place of a spend (it has no replay state to advance: its challenge, single-use, was taken already).
-   * The same conditions as the spend's guard (SpendBatcher): the user's, active, no lock in force. Checking the
+   * The same conditions as the spend's guard (SpendBatcher): the user's, active, no lock in force, within validity. Checking the
    * owner alone, a token disabled (lost, stolen) or locked while a node's cache still held it active and open
    * went on logging its user in on that node until the change's notification arrived.
    */
@@ -462,6 +471,7 @@ export class TokenRepository {
       .where('user_id', '=', token.userId)
       .where('state', '=', 'active')
       .where(lockExpired)
+      .where(withinValidity)
       .executeTakeFirst();
     return r !== undefined;
   }
@@ -479,6 +489,7 @@ export class TokenRepository {
       .select(sql<boolean>`coalesce(last_used_at > now() - make_interval(secs => ${windowSeconds}), false)`.as('recent'))
       .select(sql<Date | null>`CASE WHEN locked_until > now() THEN locked_until END`.as('locked_until'))
       .select(sql<string | null>`(SELECT method FROM app_user WHERE app_user.id = token.user_id)`.as('owner_method'))
+      .select(sql<boolean>`(valid_to IS NULL OR valid_to > now()) AND (valid_from IS NULL OR valid_from <= now())`.as('valid'))
       .where('id', '=', id)
       .executeTakeFirst();
     return (
@@ -491,6 +502,7 @@ export class TokenRepository {
         state: r.state,
         lockedUntil: r.locked_until,
         ownerMethod: r.owner_method,
+        valid: r.valid,
       }
     );
   }

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { sql } from 'kysely';
 import { TokenVerifier } from '../../src/auth/token-verifier';
 import { AuthCache } from '../../src/store/auth-cache';
 import { cacheThatHearsNothing, otpOnlyLogin } from '../support/stale-cache';
@@ -19,7 +20,10 @@ import { createTestDatabase, type TestDatabase } from '../support/test-database'
  * - before, an OCRA token whose suite has no counter spends nothing and was checked only for its owner: disabled
  *   or locked, it was ACCEPTED on that node;
  * - a disabled or deleted HOTP/TOTP token's right code ended `bad_code` after the reload, and counted a failure
- *   against the user's other tokens (a right code is no guess at them).
+ *   against the user's other tokens (a right code is no guess at them);
+ * - a token whose validity (valid_to/valid_from, from the PSKC file) ended by the database's clock was not in the
+ *   guard at all: its code was ACCEPTED on that node (and on a node whose clock runs behind the database's, which
+ *   the cache's own check of the validity goes by). It is refused as `token_expired`.
  * The cache here hears no notification (isLive says yes): it stands for the moment before the change's arrives.
  */
 let db: TestDatabase;
@@ -40,7 +44,7 @@ afterAll(async () => {
 });
 
 type Kind = 'hotp' | 'totp' | 'ocra (no counter)';
-type Change = 'disabled' | 'locked' | 'deleted';
+type Change = 'disabled' | 'locked' | 'deleted' | 'validity ended';
 let n = 0;
 
 const login = (cache: AuthCache, username: string, code: string) => otpOnlyLogin(testConfig(dir, db.url).cfg, store, cache, username, code);
@@ -50,7 +54,9 @@ const OCRA_SUITE = 'OCRA-1:HOTP-SHA1-6:QN08-T1M';
 async function change(serial: string, what: Change): Promise<void> {
   if (what === 'disabled') await admin.disable(serial, 'lost');
   else if (what === 'locked') await store.tokens.update(serial, { fail_count: 5, locked_until: new Date(Date.now() + 600_000) });
-  else await admin.delete(serial);
+  else if (what === 'deleted') await admin.delete(serial);
+  // no radotp command moves a validity (it comes from the PSKC file): a DBA's UPDATE, notified as any token change
+  else await sql`UPDATE token SET valid_to = now() - interval '1 second' WHERE serial = ${serial}`.execute(store.db);
 }
 
 /**
@@ -97,6 +103,9 @@ const rows: [Kind, Change, string][] = [
   ['hotp', 'deleted', 'token_deleted'],
   ['totp', 'deleted', 'token_deleted'],
   ['ocra (no counter)', 'deleted', 'token_deleted'],
+  ['hotp', 'validity ended', 'token_expired'], // was accept code_ok
+  ['totp', 'validity ended', 'token_expired'], // was accept code_ok
+  ['ocra (no counter)', 'validity ended', 'token_expired'], // was accept
 ];
 test.each(rows)("a %s token %s while a node's cache holds it: refused (%s), nothing spent, no failure counted against the user's other token", async (kind, what, expected) => {
   const r = await staleLogin(kind, what);

@@ -22,7 +22,7 @@ test.each(cases)('a login that %s between the read and the spend (row after: %o)
   const audit: { result?: string; reason: string }[] = [];
   const store = { tokens: { getWithSeed: async () => reads.shift() ?? { ...base, ...after } }, users: {} };
   // the row as the login left it, still ann's: the spend lost on the login's change, not on an owner change
-  const lastSpend = async () => ({ userId: 7n, lastStep: 0n, nextCounter: after.nextCounter ?? 0n, spentBy: null, recent: true, state: 'active' as const, lockedUntil: after.lockedUntil ?? null, ownerMethod: 'token' });
+  const lastSpend = async () => ({ userId: 7n, lastStep: 0n, nextCounter: after.nextCounter ?? 0n, spentBy: null, recent: true, state: 'active' as const, lockedUntil: after.lockedUntil ?? null, ownerMethod: 'token', valid: true });
   const repo = { acceptStep: async () => false, acceptCounter: async () => false, isStillSpendable: async () => true, recordFailure: async () => {}, lastSpend };
   const verifier = new TokenVerifier(repo, { digests: () => [Buffer.alloc(32)] }, { totpWindow: 1, hotpLookAhead: 10, maxFailures: 10, lockSeconds: 600 });
   const admin = new TokenAdmin(store as never, verifier, { pendingTokenTtl: 600, audit: async (e) => void audit.push({ result: e.result, reason: e.reason }) });

@@ -71,6 +71,9 @@ export function outcomeOf(check: CodeCheck): MethodOutcome {
       return { kind: 'reject', reason: 'token_disabled', tokenSerial: check.token.serial };
     case 'token_deleted':
       return { kind: 'reject', reason: 'token_deleted', tokenSerial: check.token.serial };
+    // past its validity by the database's clock (moved since the node read it, or the node's clock behind): as above
+    case 'token_expired':
+      return { kind: 'reject', reason: 'token_expired', tokenSerial: check.token.serial };
     case 'retransmission':
       // the login that spent this code, sent again by the NAS (to another node): answered as it was, and
       // audited apart so that operators see the failover (see TokenVerifier.retransmitted)
