@@ -1,5 +1,5 @@
 import { repeatEvery } from '../lang/repeat';
-import { databaseFailure, postgresSqlstate, type LoginReadiness, type LoginTable } from '../store/connect';
+import { databaseFailure, PARTIAL_LOGIN_TABLES, postgresSqlstate, type LoginReadiness, type LoginTable, type PartialLoginTable } from '../store/connect';
 
 /**
  * Why the database counts as down, for the log: each calls for a different look. 'pool exhausted': every
@@ -52,14 +52,33 @@ export function downWarning(why: DownReason, table?: LoginTable, refusal?: Refus
   return `database ${what}; Status-Server goes unanswered and /healthz is 503 until logins can be decided again`;
 }
 
+/** Which logins wait while another session holds the table, and which go on. */
+const HELD_TEXT: Readonly<Record<PartialLoginTable, string>> = {
+  challenge:
+    'logins asked for their code (loginStyle challenge, OCRA) wait out database.queryTimeout and go unanswered; otp-only and append logins, and password-only users, go on',
+  password_lockout:
+    'logins that check a password (password-only users; token users in loginStyle challenge and append, at their password) wait out database.queryTimeout and go unanswered (database_timeout); otp-only logins, and answers to a challenge, go on',
+};
+
 /**
- * The warning when another session holds the challenge table (a DBA's VACUUM FULL challenge, an ALTER TABLE on it):
- * only the logins asked for their code need it (its first step issues a challenge, its answer takes one), so the
- * node stays up. Every node shares the database and so the lock: down, every node would go down at once, and the
- * NASes fail over to no server that could do better, turning away the logins that can be decided.
+ * The warning when another session holds a table only some logins write (see PARTIAL_LOGIN_TABLES: a DBA's VACUUM
+ * FULL challenge, a LOCK TABLE password_lockout, a long migration), so the node stays up. Every node shares the
+ * database and so the lock: down, every node would go down at once, and the NASes fail over to no server that
+ * could do better, turning away the logins that can be decided.
  */
-export function challengesHeldWarning(): string {
-  return 'another session holds the table challenge locked (VACUUM FULL, ALTER TABLE, LOCK TABLE: see pg_locks and pg_stat_activity): logins asked for their code (loginStyle challenge, OCRA) wait out database.queryTimeout and go unanswered; otp-only and append logins, and password-only users, go on, so /healthz stays 200 and Status-Server is answered (every node shares the database: sending the NASes away from all of them would help none)';
+export function heldWarning(table: PartialLoginTable): string {
+  return `another session holds the table ${table} locked (VACUUM FULL, ALTER TABLE, CREATE INDEX without CONCURRENTLY, LOCK TABLE: see pg_locks and pg_stat_activity): ${HELD_TEXT[table]}, so /healthz stays 200 and Status-Server is answered (every node shares the database: sending the NASes away from all of them would help none)`;
+}
+
+/** The logins that wait while the table is held, in short (the all clear, the metric's help). */
+export const WAITING_WHILE_HELD: Readonly<Record<PartialLoginTable, string>> = {
+  challenge: 'logins asked for their code',
+  password_lockout: 'logins that check a password',
+};
+
+/** The all clear after heldWarning. */
+export function freeAgainNote(table: PartialLoginTable): string {
+  return `the table ${table} is free again: ${WAITING_WHILE_HELD[table]} can be decided`;
 }
 
 interface Down {
@@ -80,19 +99,23 @@ function downFromError(e: unknown): Down {
 }
 
 function downFrom(readiness: LoginReadiness): Down | undefined {
-  if (readiness === 'ready' || challengesOnly(readiness)) return undefined;
+  if (readiness === 'ready') return undefined;
   if (readiness === 'read-only') return { why: 'read-only' };
+  if ('held' in readiness) return undefined; // see heldWarning: the node stays up
   return { why: 'locked', table: readiness.locked };
 }
 
-/** Of the login tables, only the challenge table is held (see challengesHeldWarning): the node stays up. */
-const challengesOnly = (readiness: LoginReadiness | undefined): boolean => typeof readiness === 'object' && readiness.locked === 'challenge';
+/** The tables only some logins write that a check found held; undefined: the check did not look at them. */
+function heldIn(readiness: LoginReadiness | undefined): readonly PartialLoginTable[] | undefined {
+  if (readiness === 'ready') return [];
+  return typeof readiness === 'object' && 'held' in readiness ? readiness.held : undefined;
+}
 
 export interface DatabaseHealth {
   /** Whether the last check reached the database in time. */
   up(): boolean;
-  /** Whether the last check found the challenge table, alone of the login tables, held by another session. */
-  challengesHeld(): boolean;
+  /** Whether the last check that looked at it found `table` (one only some logins write) held by another session. */
+  held(table: PartialLoginTable): boolean;
   stop(): Promise<void>;
 }
 
@@ -110,13 +133,13 @@ export function watchDatabaseHealth(opts: {
   ping: (lockWaitMs: number) => Promise<LoginReadiness>;
   /** `table`: for 'locked', the login table another session holds; `refusal`: for 'refused', what PostgreSQL said. */
   onChange?: (up: boolean, why?: DownReason, table?: LoginTable, refusal?: Refusal) => void;
-  /** The challenge table, alone of the login tables, is now held by another session (true), or no longer (false). */
-  onChallengesHeld?: (held: boolean) => void;
+  /** `table` (one only some logins write, see heldWarning) is now held by another session (true), or no longer (false). */
+  onHeld?: (table: PartialLoginTable, held: boolean) => void;
   intervalMs?: number;
   timeoutMs?: number;
 }): DatabaseHealth {
   let up = true;
-  let challengesHeld = false;
+  const held = new Set<PartialLoginTable>();
   const timeoutMs = opts.timeoutMs ?? 2000;
   const rounds = repeatEvery(opts.intervalMs ?? 2000, async () => {
     let expire: NodeJS.Timeout | undefined;
@@ -128,10 +151,17 @@ export function watchDatabaseHealth(opts: {
     );
     const down = await Promise.race([pinged, timedOut]);
     clearTimeout(expire);
-    // told only from a check that answered: a database that is away says nothing of the table
-    if (readiness !== undefined && challengesOnly(readiness) !== challengesHeld) {
-      challengesHeld = !challengesHeld;
-      opts.onChallengesHeld?.(challengesHeld);
+    // told only from a check that looked at the tables: a database that is away, read-only or with token held (the
+    // check stops there) says nothing of them
+    const heldNow = heldIn(readiness);
+    if (heldNow !== undefined) {
+      for (const table of PARTIAL_LOGIN_TABLES) {
+        const now = heldNow.includes(table);
+        if (now === held.has(table)) continue;
+        if (now) held.add(table);
+        else held.delete(table);
+        opts.onHeld?.(table, now);
+      }
     }
     const now = down === undefined;
     if (now !== up) {
@@ -139,5 +169,5 @@ export function watchDatabaseHealth(opts: {
       opts.onChange?.(now, down?.why, down?.table, down?.refusal);
     }
   });
-  return { up: () => up, challengesHeld: () => challengesHeld, stop: () => rounds.stop() };
+  return { up: () => up, held: (table) => held.has(table), stop: () => rounds.stop() };
 }

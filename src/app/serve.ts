@@ -18,12 +18,13 @@ import type { ClientEntry } from '../radius/types';
 import { AuthCache } from '../store/auth-cache';
 import { CHALLENGE_STATE_LENGTH } from '../store/challenges';
 import { ChangeListener } from '../store/change-listener';
+import { PARTIAL_LOGIN_TABLES } from '../store/connect';
 import { CodeLengthsInUse } from '../store/code-lengths';
 import { loadLoginData, loadLoginDataPage } from '../store/login-data';
 import { openStore, type Store } from '../store/open';
 import { retryWhileUnavailable } from '../store/retry';
 import { startAuditRetention, type AuditRetentionJob } from './audit-retention';
-import { challengesHeldWarning, downWarning, watchDatabaseHealth } from './database-health';
+import { downWarning, freeAgainNote, heldWarning, WAITING_WHILE_HELD, watchDatabaseHealth } from './database-health';
 import { watchEmbeddedDatabase, type EmbeddedWatchdog } from './embedded-watchdog';
 import { listenError } from './listen-error';
 import { buildPipeline } from './pipeline';
@@ -193,12 +194,12 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
       up
         ? logger.info({}, 'database answers, takes writes and its login tables are free again')
         : logger.warn({ why, table, ...refusal }, downWarning(why ?? 'unreachable', table, refusal)),
-    onChallengesHeld: (held) =>
-      held
-        ? logger.warn({ table: 'challenge' }, challengesHeldWarning())
-        : logger.info({ table: 'challenge' }, 'the table challenge is free again: logins asked for their code can be decided'),
+    onHeld: (table, held) => (held ? logger.warn({ table }, heldWarning(table)) : logger.info({ table }, freeAgainNote(table))),
   });
-  metrics.watchDatabase(health.up, health.challengesHeld);
+  metrics.watchDatabase(
+    health.up,
+    PARTIAL_LOGIN_TABLES.map((table) => ({ table, waiting: WAITING_WHILE_HELD[table], held: () => health.held(table) })),
+  );
   metrics.watchDatabasePools(() => store.poolUsage());
   let reportLost: (why: string) => void = () => {};
   const lost = new Promise<string>((resolve) => (reportLost = resolve));

@@ -1,6 +1,14 @@
 import client from 'prom-client';
 
 /** Prometheus metrics of one server process (own registry, so tests can run several servers in one process). */
+/** A login table only some logins write (see PARTIAL_LOGIN_TABLES in store/connect): which logins, and whether it is held. */
+export interface HeldTableGauge {
+  readonly table: string;
+  /** The logins that wait while it is held, for the metric's help. */
+  readonly waiting: string;
+  readonly held: () => boolean;
+}
+
 export class Metrics {
   readonly registry = new client.Registry();
   /** Per-login counts live in plain maps (result -> reason -> n) and are read when scraped. */
@@ -74,18 +82,20 @@ export class Metrics {
    * 1 while the database answers, takes writes and its login tables are not locked (the check behind /healthz and Status-Server, every 2 s),
    * else 0: the state an alert wants, where the failed decisions only show it while logins keep coming.
    */
-  watchDatabase(up: () => boolean, challengesHeld: () => boolean = () => false): void {
+  watchDatabase(up: () => boolean, partial: readonly HeldTableGauge[] = []): void {
     readAtScrape(this.registry, {
       name: 'radotp_database_up',
-      help: '1 while the database answers this node\'s health check (every 2 s), takes writes and its login tables token and password_lockout are not locked by another session, 0 otherwise',
+      help: '1 while the database answers this node\'s health check (every 2 s), takes writes and its login table token is not locked by another session, 0 otherwise',
       read: () => (up() ? 1 : 0),
     });
-    // not a part of radotp_database_up: only logins asked for their code need the table (see challengesHeldWarning)
-    readAtScrape(this.registry, {
-      name: 'radotp_database_challenge_table_locked',
-      help: '1 while the health check finds the table challenge held by another session (logins asked for their code wait; others go on, and the node stays up), 0 otherwise',
-      read: () => (challengesHeld() ? 1 : 0),
-    });
+    // not a part of radotp_database_up: only some logins need these tables (see heldWarning in app/database-health)
+    for (const t of partial) {
+      readAtScrape(this.registry, {
+        name: `radotp_database_${t.table}_table_locked`,
+        help: `1 while the health check finds the table ${t.table} held by another session (${t.waiting} wait; others go on, and the node stays up), 0 otherwise`,
+        read: () => (t.held() ? 1 : 0),
+      });
+    }
   }
 
   /** Reads the audit writer's backlog when scraped (it changes with every login). */

@@ -212,20 +212,31 @@ export function connect(url: string, opts: ConnectOptions = {}): Connection {
 /**
  * Tables a login writes (a spend, a failure count, a challenge). A session holding one of them in a mode that
  * conflicts with ROW EXCLUSIVE (ALTER TABLE, VACUUM FULL, TRUNCATE, LOCK TABLE; CREATE INDEX without
- * CONCURRENTLY takes SHARE) holds up every login until database.queryTimeout, while `SELECT` of a setting
- * still answers at once: /healthz said 200 and Status-Server was answered for a node that could answer no
+ * CONCURRENTLY takes SHARE) holds up the logins that write it until database.queryTimeout, while `SELECT` of a
+ * setting still answers at once: /healthz said 200 and Status-Server was answered for a node that could answer no
  * login (RFC 5997 §3: the answer tells the NAS the server is alive, so it kept sending users there).
- * Checked in this order, so that `challenge` is named only when the others are free: only logins asked for
- * their code need it, and the serving node stays up for it (see challengesHeldWarning in app/database-health).
+ * `token` first: held, the check stops there (the node is down, see PARTIAL_LOGIN_TABLES).
  */
 export const LOGIN_TABLES = ['token', 'password_lockout', 'challenge'] as const;
 export type LoginTable = (typeof LOGIN_TABLES)[number];
 
 /**
- * What the health check found: logins can be decided, or why not (the database itself answered): it only reads,
- * or another session holds one of the login tables (the first found).
+ * The login tables only some logins write: `password_lockout` those that check a password (a wrong one's count, a
+ * right one's clearing), `challenge` those asked for their code. Held by another session, they leave the node up
+ * (see heldWarning in app/database-health): the other logins go on, and every node shares the database, so sending
+ * the NASes away from all of them would help none.
  */
-export type LoginReadiness = 'ready' | 'read-only' | { readonly locked: LoginTable };
+export const PARTIAL_LOGIN_TABLES = ['password_lockout', 'challenge'] as const satisfies readonly LoginTable[];
+export type PartialLoginTable = (typeof PARTIAL_LOGIN_TABLES)[number];
+
+const isPartial = (table: LoginTable): table is PartialLoginTable => (PARTIAL_LOGIN_TABLES as readonly LoginTable[]).includes(table);
+
+/**
+ * What the health check found: logins can be decided ('ready'; `held`: all but those that write these tables,
+ * which another session holds), or why not (the database itself answered): it only reads, or another session
+ * holds `token`.
+ */
+export type LoginReadiness = 'ready' | 'read-only' | { readonly locked: LoginTable } | { readonly held: readonly PartialLoginTable[] };
 
 /**
  * A LOCK that did not get its table in time: lock_timeout ran out (55P03 lock_not_available), or a
@@ -238,8 +249,9 @@ const LOCK_WAIT_ENDED = new Set(['55P03', '57014']);
  * What the health check asks. Every login writes (a spend, a failure count, a challenge), so a database that
  * only reads (a standby the address leads to after a failover, default_transaction_read_only; a standby's
  * transactions are all read-only, so this one setting covers both) decides no login, and Status-Server should
- * send the NAS elsewhere; nor does one whose login tables another session holds (LOGIN_TABLES), which are
- * locked here as the logins' statements lock them. Nothing is written: the transaction only takes the locks
+ * send the NAS elsewhere; nor does one whose `token` table another session holds (LOGIN_TABLES), which is
+ * locked here as the logins' statements lock it; the tables only some logins write are each told held, and
+ * leave the node up (PARTIAL_LOGIN_TABLES). Nothing is written: the transaction only takes the locks
  * and rolls back. `lockWaitMs` is one budget for the wait for a pooled connection and the three locks.
  *
  * Each table is locked alone, under a savepoint rolled back as soon as the lock is had: "if a lock is acquired
@@ -260,17 +272,21 @@ export async function loginReadiness(pool: pg.Pool, lockWaitMs: number): Promise
       broken = new Error(READ_ONLY_SESSION); // leads to a standby: closed, so the next check opens a connection anew
       return 'read-only';
     }
+    const held: PartialLoginTable[] = [];
     for (const table of LOGIN_TABLES) {
-      // one wait budget for all three: what one table's wait took, the next has not
+      // one wait budget for all three: what one table's wait took, the next has not (a free table needs no wait)
       const waitMs = Math.max(1, Math.round(deadline - Date.now()));
       try {
         await client.query(`SAVEPOINT login_table; SET LOCAL lock_timeout = ${waitMs}; LOCK TABLE ${table} IN ROW EXCLUSIVE MODE; ROLLBACK TO SAVEPOINT login_table`);
       } catch (e) {
-        if (LOCK_WAIT_ENDED.has(postgresSqlstate(e) ?? '')) return { locked: table };
-        throw e;
+        if (!LOCK_WAIT_ENDED.has(postgresSqlstate(e) ?? '')) throw e;
+        if (!isPartial(table)) return { locked: table };
+        held.push(table);
+        // the failed LOCK aborted the transaction: back to the savepoint, to check the next table
+        await client.query('ROLLBACK TO SAVEPOINT login_table');
       }
     }
-    return 'ready';
+    return held.length === 0 ? 'ready' : { held };
   } catch (e) {
     broken = e as Error;
     throw e;

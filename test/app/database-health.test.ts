@@ -1,5 +1,5 @@
-import { challengesHeldWarning, downWarning, watchDatabaseHealth, type DownReason } from '../../src/app/database-health';
-import type { LoginReadiness } from '../../src/store/connect';
+import { downWarning, freeAgainNote, heldWarning, watchDatabaseHealth, type DownReason } from '../../src/app/database-health';
+import type { LoginReadiness, PartialLoginTable } from '../../src/store/connect';
 
 /*
  * Status-Server is answered only while the database answers and takes writes: refusing connections, hanging
@@ -19,8 +19,10 @@ const cases: [string, boolean, DownReason | undefined, string | undefined, () =>
   ['answers read-only', false, 'read-only', undefined, async () => 'read-only'],
   // another session holds a table logins write: every login would wait out database.queryTimeout; which one is said
   ['answers, a login table locked by another session', false, 'locked', 'token', async () => ({ locked: 'token' })],
-  // only the challenge table held: otp-only, append and password-only logins never touch it (see below)
-  ['answers, only the challenge table locked by another session', true, undefined, undefined, async () => ({ locked: 'challenge' })],
+  // only tables some logins write held: the others go on (see below)
+  ['answers, only the challenge table locked by another session', true, undefined, undefined, async () => ({ held: ['challenge'] })],
+  ['answers, only the password_lockout table locked by another session', true, undefined, undefined, async () => ({ held: ['password_lockout'] })],
+  ['answers, password_lockout and challenge locked by another session', true, undefined, undefined, async () => ({ held: ['password_lockout', 'challenge'] })],
   ['cannot be reached (the ping throws)', false, 'unreachable', undefined, () => Promise.reject(new Error('ECONNREFUSED'))],
   ['never answers (past the timeout)', false, 'no answer in time', undefined, () => new Promise<LoginReadiness>(() => {})],
   // every pooled connection busy: database.poolSize, not the database, is what to look at
@@ -55,7 +57,7 @@ test('down, then back: both changes reported once', async () => {
 /** The warning the one on call reads: where to look for each reason. */
 test.each([
   ['read-only', undefined, /read-only \(a standby, or default_transaction_read_only\)/],
-  ['locked', 'password_lockout', /holds the table password_lockout, which logins write, locked/],
+  ['locked', 'token', /holds the table token, which logins write, locked/],
   ['pool exhausted', undefined, /every connection of the pool is busy.*database\.poolSize/],
   ['unreachable', undefined, /unreachable/],
 ] as const)('%s (table %s): the warning says where to look', (why, table, says) => {
@@ -64,33 +66,69 @@ test.each([
 });
 
 /*
- * A challenge table held by another session (a DBA's VACUUM FULL challenge, an ALTER TABLE on it) holds up only the
- * logins that are asked for their code (and their answers); otp-only and append logins, and users of a password
- * alone, never touch it. Every node shares the database, so it is held for all of them at once: counting it as
- * down sent every NAS away from every node (Status-Server unanswered, /healthz 503) and turned away the logins
- * that could be decided, to no server that could do better. The node stays up; the change is told on its own.
+ * A table only some logins write, held by another session: `challenge` (a DBA's VACUUM FULL challenge, an ALTER TABLE
+ * on it) holds up only the logins asked for their code (and their answers); `password_lockout` (a LOCK TABLE, a long
+ * migration) only those that check a password. otp-only logins touch neither. Every node shares the database, so it
+ * is held for all of them at once: counting it as down sent every NAS away from every node (Status-Server
+ * unanswered, /healthz 503) and turned away the logins that could be decided, to no server that could do better.
+ * The node stays up; each table's change is told on its own.
  */
-test('only the challenge table held: up all along, told once when it is held and once when it is let go', async () => {
-  let answer: LoginReadiness = { locked: 'challenge' };
-  const changes: boolean[] = [];
+// [what the checks find, one after another; what is told, in order]
+const heldRows: [string, LoginReadiness[], [PartialLoginTable, boolean][]][] = [
+  ['challenge held, then free', [{ held: ['challenge'] }, 'ready'], [['challenge', true], ['challenge', false]]],
+  ['password_lockout held, then free', [{ held: ['password_lockout'] }, 'ready'], [['password_lockout', true], ['password_lockout', false]]],
+  [
+    'both held, then challenge let go, then password_lockout',
+    [{ held: ['password_lockout', 'challenge'] }, { held: ['password_lockout'] }, 'ready'],
+    [['password_lockout', true], ['challenge', true], ['challenge', false], ['password_lockout', false]],
+  ],
+  // token held: the check stops there and says nothing of the others (not told free, nor held)
+  ['password_lockout held, then token held too, then all free', [{ held: ['password_lockout'] }, { locked: 'token' }, 'ready'], [['password_lockout', true], ['password_lockout', false]]],
+];
+test.each(heldRows)('%s: up all along (but while token is held), each change told once', async (_case, answers, expected) => {
+  const told: [PartialLoginTable, boolean][] = [];
+  const downs: boolean[] = [];
+  let step = 0;
+  let pingsAtStep = 0;
+  const health = watchDatabaseHealth({
+    ping: async () => {
+      if (++pingsAtStep > 3 && step < answers.length - 1) (step++, (pingsAtStep = 0));
+      return answers[step]!;
+    },
+    onChange: (up) => downs.push(up),
+    onHeld: (table, held) => told.push([table, held]),
+    intervalMs: 5,
+  });
+  await until(() => step === answers.length - 1 && pingsAtStep >= 3);
+  await health.stop();
+  expect(told).toEqual(expected);
+  expect(health.up()).toBe(true);
+  expect(health.held('challenge') || health.held('password_lockout')).toBe(false);
+  expect(downs).toEqual(answers.some((a) => typeof a === 'object' && 'locked' in a) ? [false, true] : []);
+});
+
+test('while held, held() says so', async () => {
+  let answer: LoginReadiness = { held: ['password_lockout'] };
   const held: boolean[] = [];
-  let pings = 0;
-  const health = watchDatabaseHealth({ ping: async () => (pings++, answer), onChange: (up) => changes.push(up), onChallengesHeld: (h) => held.push(h), intervalMs: 5 });
-  await until(() => held.length === 1 && pings >= 3);
-  expect(health.challengesHeld()).toBe(true);
+  const health = watchDatabaseHealth({ ping: async () => answer, onHeld: (_t, h) => held.push(h), intervalMs: 5 });
+  await until(() => held.length === 1);
+  expect([health.held('password_lockout'), health.held('challenge')]).toEqual([true, false]);
   answer = 'ready';
   await until(() => held.length === 2);
   await health.stop();
-  expect(changes).toEqual([]);
-  expect(health.up()).toBe(true);
-  expect(health.challengesHeld()).toBe(false);
-  expect(held).toEqual([true, false]);
+  expect(health.held('password_lockout')).toBe(false);
 });
 
-test("the challenge table's warning says where to look, and that the node stays up", () => {
-  expect(challengesHeldWarning()).toMatch(/holds the table challenge locked.*pg_locks/);
-  expect(challengesHeldWarning()).toMatch(/otp-only and append logins/);
-  expect(challengesHeldWarning()).toMatch(/\/healthz stays 200/);
+// [table, what its warning says of the logins that wait, of those that go on]
+test.each([
+  ['challenge', /logins asked for their code \(loginStyle challenge, OCRA\) wait/, /otp-only and append logins, and password-only users, go on/],
+  ['password_lockout', /logins that check a password .* wait out database\.queryTimeout/, /otp-only logins, and answers to a challenge, go on/],
+] as const)("the %s table's warning says where to look, which logins wait, which go on, and that the node stays up", (table, waiting, goOn) => {
+  expect(heldWarning(table)).toMatch(new RegExp(`holds the table ${table} locked.*pg_locks`));
+  expect(heldWarning(table)).toMatch(waiting);
+  expect(heldWarning(table)).toMatch(goOn);
+  expect(heldWarning(table)).toMatch(/\/healthz stays 200/);
+  expect(freeAgainNote(table)).toMatch(new RegExp(`^the table ${table} is free again`));
 });
 
 /** A refusal's warning: PostgreSQL's words, the SQLSTATE, and where to look. */

@@ -7,6 +7,7 @@ import { accessRequest, authenticate, sendRaw } from '../support/radius-client';
 import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
 import { waitFor } from '../support/wait-for';
 import { logLines } from '../support/log-lines';
+import { hotpForCounter, randomSeed } from '../support/otp-codes';
 
 /*
  * A database that answers, yet holds the tables every login writes under a lock (an ALTER TABLE, a VACUUM FULL,
@@ -16,6 +17,7 @@ import { logLines } from '../support/log-lines';
  * server is alive) kept sending users to a node that could answer none of them.
  */
 const PASSWORD = 'locked-tables-password';
+const BOB_SEED = randomSeed();
 
 describe('tables logins need, locked by another session', () => {
   let t: TestServer;
@@ -24,7 +26,19 @@ describe('tables logins need, locked by another session', () => {
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'radotp-locked-tables-'));
     logFile = path.join(dir, 'serve.log');
-    t = await startTestServer({ dir, logFile, users: [{ username: 'alice', password: PASSWORD }], config: { database: { queryTimeout: 2 } } });
+    t = await startTestServer({
+      dir,
+      logFile,
+      // ::1 is a NAS that checks the first factor itself (otp-only): its logins never read a password
+      clients: [
+        { name: 'local4', address: '127.0.0.1' },
+        { name: 'local6', address: '::1', loginStyle: 'otp-only' },
+      ],
+      users: [{ username: 'alice', password: PASSWORD }, { username: 'bob', method: 'token' }],
+      config: { database: { queryTimeout: 2 } },
+    });
+    const bob = await t.store.users.get('bob');
+    await t.store.tokens.create({ serial: 'BOB-1', userId: bob.id, origin: 'hardware', kind: 'hotp', state: 'active', algorithm: 'sha1', digits: 6, seed: BOB_SEED });
   });
   afterAll(async () => {
     await t?.close();
@@ -36,19 +50,32 @@ describe('tables logins need, locked by another session', () => {
   const healthz = async () => (await fetch(`http://127.0.0.1:${t.httpPort}/healthz`, { signal: AbortSignal.timeout(8000) })).status;
   const statusServer = async () => (await sendRaw(accessRequest({ secret: TEST_SECRET, code: Code.StatusServer }).datagram, { port: t.port, timeoutMs: 500 }))?.[0] ?? null;
   const login = () => authenticate(t.port, { username: 'alice', password: PASSWORD, secret: TEST_SECRET, timeoutMs: 3000 });
+  /** A query of the server's database, on a connection of its own. */
+  const databaseRows = async (text: string) => {
+    const c = new pg.Client({ connectionString: t.cfg.database.url });
+    await c.connect();
+    try {
+      return (await c.query(text)).rows;
+    } finally {
+      await c.end();
+    }
+  };
+  /** bob's otp-only login with his token's next code: no password read, no failure count, no challenge. */
+  let bobsCounter = 0;
+  const otpOnlyLogin = () => authenticate(t.port6!, { host: '::1', username: 'bob', password: hotpForCounter(BOB_SEED, bobsCounter++), secret: TEST_SECRET, timeoutMs: 3000 });
 
   // [tables held, mode, the table the warning names (the first of the login tables found held)]
   test.each([
     ['token, password_lockout, challenge', 'ACCESS EXCLUSIVE', 'token'],
-    ['password_lockout', 'SHARE', 'password_lockout'], // CREATE INDEX without CONCURRENTLY: reads go on, writes wait
+    ['token', 'SHARE', 'token'], // CREATE INDEX without CONCURRENTLY: reads go on, writes wait
   ])('%s locked in %s mode: /healthz 503 and Status-Server unanswered while it holds, the warning names %s, 200 and answered once it is let go', async (tables, mode, named) => {
     const warnedBefore = downWarnings().length;
-    expect((await login())?.code).toBe(Code.AccessAccept);
+    expect((await otpOnlyLogin())?.code).toBe(Code.AccessAccept);
     const locker = new pg.Client({ connectionString: t.cfg.database.url });
     await locker.connect();
     try {
       await locker.query(`BEGIN; LOCK TABLE ${tables} IN ${mode} MODE`);
-      expect(await login()).toBeNull(); // the login really cannot be decided
+      expect(await otpOnlyLogin()).toBeNull(); // the login (its spend writes token) really cannot be decided
       expect(await waitFor('/healthz 503', async () => ((await healthz()) === 503 ? 503 : undefined), 10_000)).toBe(503);
       expect(await statusServer()).toBeNull();
       expect(await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text()).toMatch(/^radotp_database_up 0$/m);
@@ -58,7 +85,7 @@ describe('tables logins need, locked by another session', () => {
     }
     expect(await waitFor('/healthz 200', async () => ((await healthz()) === 200 ? 200 : undefined), 10_000)).toBe(200);
     expect(await statusServer()).toBe(Code.AccessAccept);
-    expect((await login())?.code).toBe(Code.AccessAccept);
+    expect((await otpOnlyLogin())?.code).toBe(Code.AccessAccept);
   }, 60_000);
 
   /*
@@ -95,5 +122,46 @@ describe('tables logins need, locked by another session', () => {
     expect(logLines<{ why?: string }>(logFile).slice(linesBefore).filter((l) => l.why !== undefined)).toEqual([]); // never counted as down
     expect(told()[1]).toEqual(expect.objectContaining({ level: 30, table: 'challenge' }));
     expect(await metricsText()).toMatch(/^radotp_database_challenge_table_locked 0$/m);
+  }, 60_000);
+
+  /*
+   * The password_lockout table alone (a DBA's LOCK TABLE, a long migration, a CREATE INDEX on it): only the logins
+   * that check a password write it (a wrong one's count, a right one's clearing). Counted as down, every node sharing
+   * the database went down at once (/healthz 503, Status-Server unanswered) and the NASes failed over to nowhere,
+   * turning away the otp-only logins, which never touch it. The node stays up, as for the challenge table; a warning
+   * says which logins wait, and a metric of its own says the table is held.
+   */
+  test.each(['ACCESS EXCLUSIVE', 'SHARE'])('password_lockout alone locked in %s mode: /healthz stays 200, Status-Server answered, an otp-only login accepted, a password login unanswered; a warning and a metric say it', async (mode) => {
+    const linesBefore = logLines(logFile).length;
+    const told = () => logLines(logFile).slice(linesBefore).filter((l) => l.table === 'password_lockout');
+    const metricsText = async () => (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
+    const locker = new pg.Client({ connectionString: t.cfg.database.url });
+    await locker.connect();
+    try {
+      await locker.query(`BEGIN; LOCK TABLE password_lockout IN ${mode} MODE`);
+      await waitFor('the warning', async () => (told().length > 0 ? true : undefined), 10_000);
+      expect(told()).toEqual([expect.objectContaining({ level: 40, table: 'password_lockout', msg: expect.stringContaining('otp-only logins') })]);
+      for (let i = 0; i < 3; i++) {
+        expect(await healthz()).toBe(200);
+        expect(await statusServer()).toBe(Code.AccessAccept);
+        await new Promise((r) => setTimeout(r, 1000)); // through more than one round of the check
+      }
+      expect((await otpOnlyLogin())?.code).toBe(Code.AccessAccept);
+      expect(await login()).toBeNull(); // a password login waits out database.queryTimeout, as before: fail, database_timeout
+      const metrics = await metricsText();
+      expect(metrics).toMatch(/^radotp_database_up 1$/m);
+      expect(metrics).toMatch(/^radotp_database_password_lockout_table_locked 1$/m);
+      expect(metrics).toMatch(/^radotp_database_challenge_table_locked 0$/m);
+    } finally {
+      await locker.end();
+    }
+    await waitFor('the all clear', async () => (told().length === 2 ? true : undefined), 10_000);
+    expect(logLines<{ why?: string }>(logFile).slice(linesBefore).filter((l) => l.why !== undefined)).toEqual([]); // never counted as down
+    expect(told()[1]).toEqual(expect.objectContaining({ level: 30, table: 'password_lockout' }));
+    expect(await metricsText()).toMatch(/^radotp_database_password_lockout_table_locked 0$/m);
+    // the password login that waited: fail, as any login held up by a lock (written once the audit catches up)
+    const reasons = async () => (await databaseRows(`SELECT result, reason FROM audit_event WHERE username = 'alice' ORDER BY id DESC LIMIT 1`))[0];
+    expect(await waitFor('the audit row', async () => (await reasons()) ?? undefined, 10_000)).toEqual({ result: 'fail', reason: 'database_timeout' });
+    expect((await login())?.code).toBe(Code.AccessAccept);
   }, 60_000);
 });
