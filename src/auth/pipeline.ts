@@ -1,6 +1,6 @@
 import { KeyError } from '../secrets/keyring';
 import { databaseFailure, postgresSqlstate, type DatabaseFailure } from '../store/connect';
-import { isOurState, type ChallengeRepository } from '../store/challenges';
+import { isOurState, type ChallengeRepository, type PendingChallenge } from '../store/challenges';
 import { UserChangedError, UserRemovedError } from '../store/errors';
 import type { UserRecord } from '../store/users';
 import { andThen, type Awaitable } from '../lang/awaitable';
@@ -172,6 +172,12 @@ export class AuthPipeline {
     try {
       outcome = await method.resume({ request: req, user }, taken.challenge);
     } catch (e) {
+      if (e instanceof UserChangedError) {
+        // The user no longer has the challenge's method (an otp-only answer's spend found it: see TokenVerifier.lost):
+        // the answer is theirs to give under the method they have now, which decides it (a password user's: refused).
+        await taken.consume();
+        return this.resumeUnderMethodNow(req, taken.challenge);
+      }
       await taken.release();
       throw e; // decide() turns it into `fail`
     }
@@ -179,5 +185,15 @@ export class AuthPipeline {
     if (outcome.kind === 'fail') await taken.release();
     else await taken.consume();
     return withMethod(outcome, method.name);
+  }
+
+  /** An answer to `challenge` decided by the method its user has now, read afresh (see resumeFor). */
+  private async resumeUnderMethodNow(req: AuthRequest, challenge: PendingChallenge): Promise<Outcome> {
+    this.users.forget?.(req.username);
+    const user = await this.users.find(req.username);
+    if (!user) return reject('unknown_user');
+    const method = this.methods.get(user.method);
+    if (!method) return withMethod(reject('method_unavailable'), user.method);
+    return withMethod(await method.resume({ request: req, user }, challenge), method.name);
   }
 }

@@ -121,7 +121,7 @@ export class TokenVerifier {
     // nothing, but the token must still be spendable as the spend's guard has it (the user's, active, no lock in
     // force: see SpendBatcher): one read, in place of the spend.
     if (m.counter !== undefined) return this.tokens.acceptCounter(t, m.counter, spending);
-    return this.tokens.isStillSpendable(t);
+    return this.tokens.isStillSpendable(t, spending);
   }
 
   /**

@@ -458,22 +458,23 @@ export class TokenRepository {
   /**
    * Whether the token could still be spent for `token.userId`: what an OCRA response whose suite has no counter
    * checks in place of a spend (it has no replay state to advance: its challenge, single-use, was taken already).
-   * The same conditions as the spend's guard (SpendBatcher): the user's, active, no lock in force, within validity. Checking the
+   * The same conditions as the spend's guard (SpendBatcher): the user's, active, no lock in force, within validity,
+   * and with `tokenLogin` the user still logs in with a token. Checking the
    * owner alone, a token disabled (lost, stolen) or locked while a node's cache still held it active and open
    * went on logging its user in on that node until the change's notification arrived.
    */
-  async isStillSpendable(token: SpentToken): Promise<boolean> {
+  async isStillSpendable(token: SpentToken, opts: Pick<SpendOptions, 'tokenLogin'> = {}): Promise<boolean> {
     if (token.userId === null) return false;
-    const r = await this.db
+    let q = this.db
       .selectFrom('token')
       .select('id')
       .where('id', '=', token.id)
       .where('user_id', '=', token.userId)
       .where('state', '=', 'active')
       .where(lockExpired)
-      .where(withinValidity)
-      .executeTakeFirst();
-    return r !== undefined;
+      .where(withinValidity);
+    if (opts.tokenLogin) q = q.where(({ exists, selectFrom }) => exists(selectFrom('app_user').select('app_user.id').whereRef('app_user.id', '=', 'token.user_id').where('app_user.method', '=', 'token')));
+    return (await q.executeTakeFirst()) !== undefined;
   }
 
   /**

@@ -4,6 +4,8 @@ import path from 'node:path';
 import { buildPipeline } from '../../src/app/pipeline';
 import { hashPassword } from '../../src/auth/password-hash';
 import { createLogger } from '../../src/obs/logger';
+import { ocra, ocraTimestamp, parseOcraSuite } from '../../src/otp';
+import type { AuthCache } from '../../src/store/auth-cache';
 import { cacheThatHearsNothing } from '../support/stale-cache';
 import { openStore, type Store } from '../../src/store/open';
 import type { LoginStyle } from '../../src/store/schema';
@@ -74,4 +76,40 @@ const rows: ['token' | 'password', Change, LoginStyle, Typed, string][] = [
 ];
 test.each(rows)("a %s user, `%s` while a node's cache holds them, %s login with the %s: %s", async (method, change, style, typed, expected) => {
   expect(await staleLogin(method, change, style, typed)).toBe(expected);
+});
+
+/*
+ * An OCRA token in the otp-only style: the first request gets an Access-Challenge (the question to type into the
+ * token) and no password is read at either step. A user moved from `token` to `password`, on a node that had not
+ * heard, was issued that challenge, and their token's response to it was ACCEPTED (on any node: the answer is
+ * decided by the challenge's method, `token`). The answer's spend (or, for a suite without a counter, its check in
+ * place of one) now requires the user to log in with a token still; a user who no longer does gets the answer a
+ * password user's answer gets: refused, unexpected_challenge_answer.
+ */
+// [the token's OCRA suite, the node the answer reaches]
+const ocraRows: [string, 'the same stale node' | 'a node that has heard'][] = [
+  ['OCRA-1:HOTP-SHA1-6:C-QN08', 'the same stale node'], // a counter: spent
+  ['OCRA-1:HOTP-SHA1-6:C-QN08', 'a node that has heard'],
+  ['OCRA-1:HOTP-SHA1-6:QN08-T1M', 'the same stale node'], // no counter: checked in place of a spend
+  ['OCRA-1:HOTP-SHA1-6:QN08-T1M', 'a node that has heard'],
+];
+test.each(ocraRows)("an OCRA token user (%s), `method token -> password` while a node's cache holds them, otp-only: the answer reaching %s is refused", async (suiteText, answeredOn) => {
+  const username = `u${++users}`;
+  const seed = randomSeed();
+  const user = await store.users.add({ username, passwordHash: await hashPassword(OLD), method: 'token' });
+  await store.tokens.create({ serial: `U-${users}`, userId: user.id, origin: 'hardware', kind: 'ocra', ocraSuite: suiteText, state: 'active', algorithm: 'sha1', digits: 6, seed });
+  const stale = cacheThatHearsNothing(store);
+  await stale.usableForUser((await stale.findUser(username))!); // the user and their token, cached
+  await store.users.update(username, { method: 'password' });
+  const pipelineOver = (cache: AuthCache) => buildPipeline(testConfig(dir, db.url).cfg, store, 'n1', { logger: createLogger('silent'), cache, codeLengths: { current: () => [6] } });
+  const client = { name: 'nas', address: '127.0.0.1', loginStyle: 'otp-only' as const };
+  const asked = await pipelineOver(stale).decide({ username, password: Buffer.from('x'), client });
+  expect(asked.kind).toBe('challenge'); // the stale node, as it was: the token user's question
+  const question = /Challenge: (\d+)\./.exec((asked as { message: string }).message)![1]!;
+  const suite = parseOcraSuite(suiteText);
+  const response = ocra(suite, seed, { question, counter: suite.counter ? 0n : undefined, timestamp: suite.timeStepSeconds ? ocraTimestamp(suite, Date.now() / 1000) : undefined });
+  const answering = answeredOn === 'the same stale node' ? stale : cacheThatHearsNothing(store);
+  const answer = await pipelineOver(answering).decide({ username, password: Buffer.from(response), state: (asked as { state: Buffer }).state, client });
+  expect(`${answer.kind} ${answer.reason}`).toBe('reject unexpected_challenge_answer'); // was accept code_ok
+  expect((await store.tokens.get(`U-${users}`)).nextCounter).toBe(0n); // nothing spent
 });

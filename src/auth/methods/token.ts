@@ -152,7 +152,9 @@ export class TokenMethod implements AuthMethod {
     if (tokens.length === 0) return reject('no_token');
     const question = typeof pending.data.ocraQuestion === 'string' ? pending.data.ocraQuestion : undefined;
     const code = typedCode((ctx.request.password ?? Buffer.alloc(0)).toString('utf8'));
-    return outcomeOf(await this.checkCode(ctx, tokens, code, question));
+    // otp-only (an OCRA question): no step of the login read a password, and with it the method (see startOtpOnly)
+    const tokenLogin = ctx.request.client.loginStyle === 'otp-only';
+    return outcomeOf(await this.checkCode(ctx, tokens, code, question, KEEP_ALL, tokenLogin));
   }
 
   /**
