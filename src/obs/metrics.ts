@@ -1,6 +1,5 @@
 import client from 'prom-client';
 
-/** Prometheus metrics of one server process (own registry, so tests can run several servers in one process). */
 /** A login table only some logins write (see PARTIAL_LOGIN_TABLES in store/connect): which logins, and whether it is held. */
 export interface HeldTableGauge {
   readonly table: string;
@@ -9,6 +8,7 @@ export interface HeldTableGauge {
   readonly held: () => boolean;
 }
 
+/** Prometheus metrics of one server process (own registry, so tests can run several servers in one process). */
 export class Metrics {
   readonly registry = new client.Registry();
   /** Per-login counts live in plain maps (result -> reason -> n) and are read when scraped. */
@@ -79,7 +79,7 @@ export class Metrics {
   });
 
   /**
-   * 1 while the database answers, takes writes and its login tables are not locked (the check behind /healthz and Status-Server, every 2 s),
+   * 1 while the database answers, takes writes and its table token is not locked (the check behind /healthz and Status-Server, every 2 s),
    * else 0: the state an alert wants, where the failed decisions only show it while logins keep coming.
    */
   watchDatabase(up: () => boolean, partial: readonly HeldTableGauge[] = []): void {

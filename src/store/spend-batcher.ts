@@ -4,7 +4,7 @@ interface Pending {
   id: bigint;
   /** The user the code is spent for: the token must still be theirs (see the guard). null: nobody's, never spent. */
   owner: bigint | null;
-  /** The owner must still log in with a token (method `token`, see the guard): their method was read from a cache. */
+  /** The owner must still log in with a token (method `token`, see the guard): nothing else of the login read it. */
   tokenLogin: boolean;
   value: bigint;
   drift: number;
@@ -44,8 +44,9 @@ type Kind = 'step' | 'counter';
  * the owner must also still log in with a token (app_user.method): a node's cache may still hold them as a `token`
  * user after `radotp user set --method password`, and their token's code alone was then accepted as their whole
  * login, which the database as it is now refuses (their password, not a code, is their login). A correlated EXISTS
- * behind an OR: it stays a subplan (one primary-key probe of app_user per row spent), so the plan above (a nested
- * loop over the array, token by its primary key, in id order) is unchanged.
+ * behind an OR: it stays a subplan (one primary-key probe of app_user per otp-only row that passes the rest), so the
+ * plan above (a nested loop over the array, token by an index, in the array's id order) is unchanged; the validity
+ * is a filter on the token row already fetched. test/store/spend-plan.test.ts pins the plan.
  * The statements' names changed with their parameters: a server connection kept across a rolling upgrade
  * (PgBouncer in session mode without DISCARD ALL) may still hold the old ones prepared under the old names.
  */
