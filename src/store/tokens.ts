@@ -310,7 +310,7 @@ export class TokenRepository {
 
   /**
    * The serials equal to `serial` ignoring case (PostgreSQL's lower()), sorted: what an admin typed off a fob
-   * (see src/tokens/serial-lookup.ts). A scan of the table, not the unique index: an admin's lookup, not a login's.
+   * (see src/tokens/serial-lookup.ts). Served by the index on lower(serial) (migration 0016).
    */
   async serialsIgnoringCase(serial: string, db: Db = this.db): Promise<string[]> {
     const rows = await db.selectFrom('token').select('serial').where(sql<boolean>`lower(serial) = lower(${serial})`).execute();
