@@ -28,6 +28,7 @@ import * as m0013 from './migrations/0013_audit_batch_written_at_index';
 import * as m0014 from './migrations/0014_client_change_notify';
 import * as m0015 from './migrations/0015_learn_message_authenticator';
 import * as m0016 from './migrations/0016_token_serial_lower_index';
+import * as m0017 from './migrations/0017_token_code_lengths_index';
 
 /** Every migration, in order. Names never change once released. */
 export const migrations: Record<string, Migration> = {
@@ -47,4 +48,5 @@ export const migrations: Record<string, Migration> = {
   '0014_client_change_notify': m0014,
   '0015_learn_message_authenticator': m0015,
   '0016_token_serial_lower_index': m0016,
+  '0017_token_code_lengths_index': m0017,
 };
