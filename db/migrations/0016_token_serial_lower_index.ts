@@ -9,8 +9,8 @@ import { Kysely, sql } from 'kysely';
  * 5 000 serials (index probes). Not UNIQUE: tokens differing only by case may exist (imported before imports
  * refused them; the lookups name them, see resolveSerial).
  * A login never writes `serial`, so a spend stays a heap-only-tuple update (see 0003). The build takes a SHARE
- * lock on token (spends wait for it): measured 129 ms at 100 000 tokens. Not CONCURRENTLY: the pending migrations
- * run in one transaction (src/store/migrate.ts), where PostgreSQL refuses it.
+ * lock on token (spends wait for it) until this migration commits: measured 129 ms at 100 000 tokens. Not
+ * CONCURRENTLY: each migration runs in a transaction (src/store/migrate.ts), where PostgreSQL refuses it.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`CREATE INDEX token_serial_lower_idx ON token (lower(serial))`.execute(db);

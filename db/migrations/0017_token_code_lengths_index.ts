@@ -9,7 +9,7 @@ import { Kysely, sql } from 'kysely';
  * length at a time (a handful of index probes: 0.06 ms, 5 pages).
  * A login's spend writes none of digits, state, user_id or kind, so it stays a heap-only-tuple update (see
  * 0003); admin changes of state or owner, and new tokens, update it. The build takes a SHARE lock on token
- * (spends wait for it): measured 80 ms at 100 000 tokens. Not CONCURRENTLY: see 0016.
+ * (spends wait for it) until this migration commits: measured 80 ms at 100 000 tokens. Not CONCURRENTLY: see 0016.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`CREATE INDEX token_code_lengths_idx ON token (digits) WHERE state = 'active' AND user_id IS NOT NULL AND kind <> 'ocra'`.execute(db);

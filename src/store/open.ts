@@ -8,7 +8,7 @@ import { ChallengeRepository } from './challenges';
 import { ClientRepository } from './clients';
 import { connect, loginReadiness, renewConnections, type Connection, type Db, type LoginReadiness } from './connect';
 import { acquireEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded-postgres';
-import { migrateToLatest } from './migrate';
+import { MigrationError, migrateToLatest } from './migrate';
 import { refuseTransactionPooling } from './session-pooling';
 import { newerSchemaWarning, readSchemaVersion, refuseDiverged, SchemaBehindError, type SchemaVersion } from './schema-version';
 import { connectionRunner, poolRunner, type StatementRunner } from './prepared';
@@ -244,6 +244,8 @@ export async function openDatabase(cfg: LoadedConfig, opts: Omit<OpenOptions, 'c
       if (schema.pending.length > 0) throw new SchemaBehindError(schema);
     }
   } catch (e) {
+    // each migration commits on its own: those applied before one failed stay, and the log says so
+    if (e instanceof MigrationError && e.applied.length > 0) opts.logger?.info({ migrations: e.applied }, 'applied schema migrations');
     await close();
     throw e;
   }

@@ -24,7 +24,7 @@ const WITH_ALTER: Record<string, Migration> = {
   [NEXT]: { up: async (db) => void (await sql`ALTER TABLE token ADD COLUMN note_added_later text`.execute(db)) },
 };
 
-const ROLLED_BACK = 'it rolled back whole, with every migration of this run, and can be run again';
+const ROLLED_BACK = 'it rolled back whole, and can be run again';
 const NOTHING_RAN = 'nothing was applied, and it can be run again';
 const LOCK_TIMEOUT = 'lock_timeout, SQLSTATE 55P03: another session held a lock it waited for';
 const STATEMENT_TIMEOUT = 'statement_timeout or a cancel request, SQLSTATE 57014: PostgreSQL canceled it';
