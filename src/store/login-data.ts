@@ -33,12 +33,18 @@ export async function loadLoginData(db: Db, keys: KeyRing, usernames: readonly s
   return toLoginData(rows, keys);
 }
 
-/** One page of every user (by id) with their active tokens, to warm a server's cache at start. */
+/**
+ * One page of every user (by id) with their active tokens, to warm a server's cache at start.
+ * `t.user_id > after` says again what the join implies: without it PostgreSQL joined each page to the whole token
+ * table (a hash join over a seq scan: 25 ms a page at 100 000 tokens, the warm-up growing with users x tokens);
+ * with it, it walks the user index from the page's first user, alongside the page (a merge join, 1.4 ms).
+ */
 export async function loadLoginDataPage(db: Db, keys: KeyRing, afterUserId: bigint, pageSize: number): Promise<{ data: LoginData[]; lastUserId?: bigint }> {
+  const after = String(afterUserId);
   const { rows } = await sql<LoginRow>`
     SELECT ${LOGIN_COLUMNS}
-    FROM (SELECT * FROM app_user WHERE id > ${String(afterUserId)}::bigint ORDER BY id LIMIT ${pageSize}) u
-    LEFT JOIN token t ON t.user_id = u.id AND t.state = 'active'
+    FROM (SELECT * FROM app_user WHERE id > ${after}::bigint ORDER BY id LIMIT ${pageSize}) u
+    LEFT JOIN token t ON t.user_id = u.id AND t.state = 'active' AND t.user_id > ${after}::bigint
     ORDER BY u.id, t.id`.execute(db);
   const data = [...toLoginData(rows, keys).values()];
   return { data, lastUserId: data.length ? data[data.length - 1].user.id : undefined };
