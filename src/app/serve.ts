@@ -103,8 +103,9 @@ function auditDroppedLog(logger: Logger, maxBacklog: number): () => void {
  * The schema migrations this node applied at start, audited as `radotp init` and `radotp db migrate` audit
  * theirs (result admin, reason migrated), with method serve and this node's name: a change of the schema under
  * every node is an admin change the trail records, whichever command made it. `applied` is what this node's
- * migration committed (see migrateToLatest): of nodes starting together, only the one that took the migration
- * lock first and applied them has any, and a start on a migrated schema has none, so writes no row. Written
+ * migrations committed (see migrateToLatest): nodes starting together take the migration lock in turn, one
+ * migration at a time, so each audits those it applied (together, every migration once), and a start on a
+ * migrated schema has none, so writes no row. Written
  * through the audit writer, behind the start like a login's row: kept and retried should the database go away
  * right after migrating, and flushed on stop.
  */
