@@ -1,4 +1,4 @@
-import { Migrator, type Migration, type MigrationResultSet } from 'kysely';
+import { Migrator, sql, type Migration, type MigrationResultSet } from 'kysely';
 import { migrations } from '../../db';
 import { isDatabaseUnavailable, type Db } from './connect';
 import { MIGRATION_TABLE, readSchemaVersion, refuseDiverged, type SchemaVersion } from './schema-version';
@@ -88,10 +88,36 @@ async function failedRun(db: Db, names: string[], result: MigrationResultSet, ap
   throw new MigrationError(`cannot read the schema version: ${why}${kept}`, applied);
 }
 
+/**
+ * How long a migration waits for a lock, unless the role or database sets a lock_timeout of its own. A lock request
+ * that waits is queued, and every later request that conflicts with it waits behind it: an ALTER TABLE token behind
+ * a long transaction that read token (a report, a nightly pg_dump) held up every login's read and spend of token, on
+ * every node, for as long as that transaction lasted. Given up after this long, the migration rolls back, to be run
+ * again; logins were held up that long at most.
+ */
+export const MIGRATION_LOCK_TIMEOUT = '2s';
+
+/** `known`, each migration first setting MIGRATION_LOCK_TIMEOUT for its transaction where no lock_timeout is set. */
+function underLockTimeout(known: Record<string, Migration>): Record<string, Migration> {
+  return Object.fromEntries(
+    Object.entries(known).map(([name, m]) => [
+      name,
+      {
+        ...m,
+        up: async (db) => {
+          await sql`SELECT set_config('lock_timeout', ${MIGRATION_LOCK_TIMEOUT}, true) WHERE current_setting('lock_timeout') IN ('0', '0ms')`.execute(db);
+          await m.up(db);
+        },
+      },
+    ]),
+  );
+}
+
 function migrator(db: Db, known: Record<string, Migration>): Migrator {
+  const guarded = underLockTimeout(known);
   return new Migrator({
     db,
-    provider: { getMigrations: async () => known },
+    provider: { getMigrations: async () => guarded },
     migrationTableName: MIGRATION_TABLE,
     migrationLockTableName: 'radotp_migration_lock',
   });

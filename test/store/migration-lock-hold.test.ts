@@ -29,6 +29,8 @@ const NEXT: Record<string, Migration> = {
   '0098_token_note': { up: async (db) => void (await sql`ALTER TABLE token ADD COLUMN note_added_later text`.execute(db)) },
   '0099_long_build': { up: async (db) => void (await sql`SELECT pg_advisory_xact_lock(${SLOW_LOCK})`.execute(db)) },
 };
+/** The next release's column alone. */
+const NEXT_ALTER: Record<string, Migration> = Object.fromEntries(Object.entries(NEXT).filter(([name]) => name !== '0099_long_build'));
 /** The same, but its long migration fails. */
 const NEXT_FAILING: Record<string, Migration> = {
   ...NEXT,
@@ -103,3 +105,41 @@ test('a migration that fails rolls back whole; those before it stay applied, are
   expect(column.rows[0]!.n).toBe(1);
   expect((await migrateToLatest(conn.db, NEXT)).applied).toEqual(['0099_long_build']);
 });
+
+/*
+ * A migration's ALTER TABLE token behind a long transaction that has read token (a report, a nightly pg_dump, which
+ * holds ACCESS SHARE on every table while it runs): PostgreSQL queues the ALTER's ACCESS EXCLUSIVE request, and
+ * every login's read or spend of token queues behind it, on every node, for as long as that transaction lasts.
+ * Unless the role or database sets a lock_timeout of its own, a migration waits 2 s for a lock, then gives up
+ * (rolled back, to be run again): logins were held up 2 s at most.
+ */
+test('an ALTER TABLE token behind a long transaction: logins wait 2 s at most, and the migration gives up, to be run again', async () => {
+  await holder.query('BEGIN');
+  await holder.query('SELECT count(*) FROM token');
+  const patient = connect(db.url, { poolSize: 1, queryTimeoutMs: 6000 });
+  const migrating = migrateToLatest(conn.db, NEXT_ALTER);
+  migrating.catch(() => {}); // judged below
+  try {
+    await waitForQueuedAlter();
+    const started = Date.now();
+    expect((await loadLoginData(patient.db, keys, ['alice'])).get('alice')?.tokens).toHaveLength(1);
+    expect(Date.now() - started).toBeLessThan(3000);
+    await expect(migrating).rejects.toThrow(
+      'migration 0098_token_note failed: canceling statement due to lock timeout (lock_timeout, SQLSTATE 55P03: another session held a lock it waited for); it rolled back whole, and can be run again',
+    );
+  } finally {
+    await holder.query('ROLLBACK');
+    await patient.close();
+  }
+  expect(await appliedMigrations(conn.db)).toEqual(KNOWN);
+  expect((await migrateToLatest(conn.db, NEXT_ALTER)).applied).toEqual(['0098_token_note']);
+});
+
+async function waitForQueuedAlter(): Promise<void> {
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
+    const r = await holder.query(`SELECT count(*)::int AS n FROM pg_locks WHERE relation = 'token'::regclass AND mode = 'AccessExclusiveLock' AND NOT granted`);
+    if (r.rows[0].n > 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error('the ALTER never queued');
+}
