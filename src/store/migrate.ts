@@ -30,7 +30,7 @@ export interface MigrationOutcome {
  * One transaction per migration, not one for the run: other nodes serve logins meanwhile, and a migration's
  * locks last until its transaction commits. In one transaction for the run, the ACCESS EXCLUSIVE lock of an
  * `ALTER TABLE token` (0011, 0012) was held until the last migration of the run committed: measured upgrading
- * 0010 to 0015 at 100 000 tokens and a day of audit batch ids, every login on every node waited 1.27 s, most of
+ * 0010 to the newest migration at 100 000 tokens and a day of audit batch ids, every login on every node waited 1.27 s, most of
  * it for 0013's index on audit_batch, which no login reads (131 ms at worst, one per migration). A migration that
  * fails rolls back whole; those before it stay applied and recorded (they are additive, see db/index.ts), and the
  * next run goes on from there.

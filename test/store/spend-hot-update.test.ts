@@ -8,7 +8,7 @@ import { createMigratedDatabase, tokenRepository, type MigratedDatabase } from '
 
 /*
  * Every accepted code and every wrong one updates its token row. The token table's indexes (serial, user,
- * pending expiry, lower(serial) of 0014, the code lengths of 0015) are on columns a login never writes, so each
+ * pending expiry, lower(serial) of 0016, the code lengths of 0017) are on columns a login never writes, so each
  * such update is a heap-only-tuple update: no index is touched (see 0003). An index on a column a login writes
  * (last_step, next_counter, fail_count, last_used_at...) would put an insert into every index on each login.
  * Each login's statement runs here, as the app sends it, in a transaction whose own statistics count the
