@@ -246,7 +246,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
     radius = new RadiusServer<ClientData>({
       listen: cfg.radius.listen.map(listen),
       clients: () => clients,
-      handler: inFlight.track(createRadiusHandler({ pipeline, audit, logger, metrics, node, rejectMessage: cfg.auth.rejectMessage, lockedMessage: cfg.auth.lockedMessage })),
+      handler: inFlight.track(createRadiusHandler({ pipeline, audit, logger, metrics, node, rejectMessage: cfg.auth.rejectMessage, lockedMessage: cfg.auth.lockedMessage, challengeTtl: cfg.auth.challengeTtl })),
       maxPending: cfg.radius.maxPending,
       // A request whose Proxy-State leaves less room than the largest reply is dropped before it is decided
       // (RFC 2865 §3: 4096 octets at most; §5.33: Proxy-State "MUST be returned unmodified"), not decided and

@@ -25,6 +25,8 @@ export interface HandlerDeps {
   readonly rejectMessage: string;
   /** Of the refusal of a token locked after too many wrong codes; absent: rejectMessage. */
   readonly lockedMessage?: string;
+  /** auth.challengeTtl, in seconds: how long a challenge may be answered, told to the NAS (see sessionTimeout). */
+  readonly challengeTtl: number;
 }
 
 /** The attribute's value; the RADIUS layer already dropped requests carrying two of any attribute read here. */
@@ -38,11 +40,26 @@ interface FixedReplies {
   readonly accept: Reply;
   readonly reject: Reply;
   readonly locked: Reply;
+  /** The Session-Timeout of every Access-Challenge. */
+  readonly challengeTimeout: RawAttribute;
+}
+
+/**
+ * RFC 2865 §5.27: Session-Timeout "sets the maximum number of seconds of service to be provided to the user
+ * before termination of the session or prompt", and may be sent in an Access-Challenge: there it is how long
+ * the NAS should wait for the user's answer. A challenge can be answered for auth.challengeTtl; a NAS that
+ * kept its prompt open longer would take a code only to get it refused as challenge_expired. Whole seconds
+ * (a 32-bit integer), rounded down so that the prompt never outlives the challenge; challengeTtl is 1 s at least.
+ */
+export function sessionTimeout(challengeTtl: number): RawAttribute {
+  const value = Buffer.alloc(4);
+  value.writeUInt32BE(Math.max(1, Math.floor(challengeTtl)));
+  return { type: Attr.SessionTimeout, value };
 }
 
 const rejectWith = (message: string): Reply => Object.freeze({ code: Code.AccessReject, attributes: Object.freeze(replyMessageAttributes(message)) });
 
-function fixedReplies(rejectMessage: string, lockedMessage: string | undefined): FixedReplies {
+function fixedReplies(rejectMessage: string, lockedMessage: string | undefined, challengeTtl: number): FixedReplies {
   const rejected = rejectWith(rejectMessage);
   return {
     accept: Object.freeze({ code: Code.AccessAccept, attributes: Object.freeze([]) }),
@@ -52,6 +69,7 @@ function fixedReplies(rejectMessage: string, lockedMessage: string | undefined):
     // NAS's own check in otp-only), so it tells nothing to someone without it, while a user shown
     // "Authentication failed" for the right code would go on typing codes instead of waiting or calling.
     locked: lockedMessage === undefined ? rejected : rejectWith(lockedMessage),
+    challengeTimeout: Object.freeze(sessionTimeout(challengeTtl)),
   };
 }
 
@@ -62,7 +80,10 @@ function toReply(outcome: Outcome, fixed: FixedReplies): Reply | null {
     case 'reject':
       return outcome.reason === TOKEN_LOCKED ? fixed.locked : fixed.reject;
     case 'challenge':
-      return { code: Code.AccessChallenge, attributes: [...replyMessageAttributes(outcome.message), { type: Attr.State, value: outcome.state }] };
+      return {
+        code: Code.AccessChallenge,
+        attributes: [...replyMessageAttributes(outcome.message), { type: Attr.State, value: outcome.state }, fixed.challengeTimeout],
+      };
     case 'fail':
     case 'no-answer':
       return null; // the NAS retries or fails over to another server
@@ -125,7 +146,7 @@ function readRequest(req: IncomingRequest<ClientData>): AuthRequest | { invalid:
 
 /** Bridges the protocol layer to the auth pipeline: decode the request, decide, audit, answer. */
 export function createRadiusHandler(deps: HandlerDeps): RequestHandler<ClientData> {
-  const fixed = fixedReplies(deps.rejectMessage, deps.lockedMessage);
+  const fixed = fixedReplies(deps.rejectMessage, deps.lockedMessage, deps.challengeTtl);
   const tellNotPap = notPapWarning(deps.logger);
   // Answers at once when the pipeline decided without waiting (see Awaitable); otherwise once it has.
   return (req) => {

@@ -24,6 +24,7 @@ export const Attr = {
   NasIpAddress: 4,
   NasPort: 5,
   ReplyMessage: 18,
+  SessionTimeout: 27,
   State: 24,
   Class: 25,
   VendorSpecific: 26,

@@ -1,5 +1,5 @@
 import { createRadiusHandler, type ClientData } from '../../src/auth/radius-handler';
-import { accept, reject } from '../../src/auth/decision';
+import { accept, challenge, reject } from '../../src/auth/decision';
 import type { AuthRequest } from '../../src/auth/request';
 import { createLogger } from '../../src/obs/logger';
 import { Attr, Code, type IncomingRequest, type RawAttribute } from '../../src/radius/types';
@@ -30,6 +30,7 @@ describe.each(cases)('$name', ({ userName, decided, refused }) => {
       pipeline: { decide: (req) => (seen.push(req), accept('test')) },
       audit: { write: (e) => audited.push(e) },
       logger: createLogger('silent'),
+      challengeTtl: 120,
       node: 'n1',
       rejectMessage: 'no',
     });
@@ -74,6 +75,7 @@ test.each(refusals)('an Access-Reject for $reason shows "$shown"', async ({ reas
     pipeline: { decide: () => reject(reason) },
     audit: { write: () => undefined },
     logger: createLogger('silent'),
+    challengeTtl: 120,
     node: 'n1',
     rejectMessage: 'no',
     lockedMessage: 'your token is locked',
@@ -111,6 +113,7 @@ test.each(protocols)('a login with %s is rejected and the admin told, once a min
     pipeline: { decide: () => accept('test') },
     audit: { write: () => undefined },
     logger: createLogger('warn', { destination }),
+    challengeTtl: 120,
     node: 'n1',
     rejectMessage: 'no',
   });
@@ -126,4 +129,38 @@ test.each(protocols)('a login with %s is rejected and the admin told, once a min
     [40, 'vpn-2', named],
   ]);
   expect(lines[0]!.msg).toMatch(/PAP/);
+});
+
+/*
+ * RFC 2865 §5.27: in an Access-Challenge, Session-Timeout is how long the NAS waits for the answer. It is
+ * auth.challengeTtl in whole seconds, rounded down: a prompt that outlived its challenge would take a code only
+ * for it to be refused as challenge_expired.
+ */
+const timeouts: [challengeTtl: number, sessionTimeout: number][] = [
+  [120, 120],
+  [1, 1],
+  [1.5, 1],
+  [59.999, 59],
+  [3600, 3600],
+];
+
+test.each(timeouts)('auth.challengeTtl %p: every Access-Challenge carries Session-Timeout %p, once, as 4 octets', async (challengeTtl, expected) => {
+  const handler = createRadiusHandler({
+    pipeline: { decide: () => challenge('password_ok', 'Code?', Buffer.from('rotp0123456789abcdef')) },
+    audit: { write: () => undefined },
+    logger: createLogger('silent'),
+    challengeTtl,
+    node: 'n1',
+    rejectMessage: 'no',
+  });
+  const request = {
+    packet: { code: Code.AccessRequest, identifier: 1, authenticator: Buffer.alloc(16), attributes: [{ type: Attr.UserName, value: Buffer.from('alice') }] },
+    client: { name: 'nas', data: { loginStyle: 'challenge' } },
+    remote: { address: '127.0.0.1', port: 1 },
+    password: Buffer.from('pw'),
+  } as unknown as IncomingRequest<ClientData>;
+  const reply = (await handler(request))!;
+  expect(reply.code).toBe(Code.AccessChallenge);
+  const found = reply.attributes.filter((a: RawAttribute) => a.type === Attr.SessionTimeout);
+  expect(found.map((a) => [a.value.length, a.value.readUInt32BE(0)])).toEqual([[4, expected]]);
 });

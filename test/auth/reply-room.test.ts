@@ -37,6 +37,7 @@ describe.each(configs)('%s', (_config, rejectMessage, lockedMessage, challengeMe
       pipeline: { decide: () => ({ ...outcome, method: 'token' }) },
       audit: { write: () => {} },
       logger: createLogger('silent'),
+      challengeTtl: 120,
       node: 'n1',
       rejectMessage,
       lockedMessage,

@@ -93,6 +93,28 @@ describe('1. a prompt longer than one Reply-Message holds (RFC 2865 §5.18)', ()
   });
 });
 
+describe('2. the Access-Challenge says how long the NAS should wait for the answer', () => {
+  test('Session-Timeout (RFC 2865 §5.27) is auth.challengeTtl, once', async () => {
+    const user = await newUser();
+    const a = await send('local4', user, 'pw');
+    expect(a.code).toBe(Code.AccessChallenge);
+    const timeouts = a.attributes.filter((x) => x.type === Attr.SessionTimeout);
+    expect(timeouts.map((x) => x.value.readUInt32BE(0))).toEqual([CHALLENGE_TTL]);
+    expect(timeouts[0]!.value).toHaveLength(4);
+  });
+
+  test('an Access-Accept and an Access-Reject carry none (nothing limits the session radotp does not know of)', async () => {
+    const user = await newUser();
+    const state = await challengeFor(user);
+    const wrong = await send('local4', user, 'x', state);
+    expect(wrong.code).toBe(Code.AccessReject);
+    const right = await send('local4', user, nextCode(user), await challengeFor(user));
+    spent(user);
+    expect(right.code).toBe(Code.AccessAccept);
+    for (const a of [wrong, right]) expect(attr(a, Attr.SessionTimeout)).toBeUndefined();
+  });
+});
+
 describe('3. the answer comes with another User-Name: the challenge is bound to the user it was issued to', () => {
   // [what the NAS sent, how the name differs]; user names are exact (the first step finds no such user either)
   const variants: [string, (u: string) => string][] = [
