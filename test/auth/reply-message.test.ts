@@ -10,6 +10,14 @@ const cases: [string, string, number[]][] = [
   ['a three-octet character at the boundary moves whole', 'a'.repeat(251) + '€', [251, 3]],
   ['a four-octet character (a surrogate pair in JavaScript) at the boundary moves whole', 'a'.repeat(250) + '🔑' + 'b', [250, 5]],
   ['no text, no attribute', '', []],
+  // Some NASes show each Reply-Message on a line of its own (radcli joins them with newlines), some show only
+  // the first: a cut between words shows "authenticator" whole, one inside a word shows "authentic" / "ator".
+  ['words: cut after the last blank that fits, which stays with the first part', 'word '.repeat(60), [250, 50]],
+  ['a blank at the very boundary: cut right after it', 'a'.repeat(252) + ' bc', [253, 2]],
+  ['a blank just past the boundary: cut after the blank before it', 'ab '.repeat(84) + 'cd', [252, 2]],
+  ['two-octet words', 'éé '.repeat(60), [250, 50]],
+  ['a word longer than an attribute still goes, cut at a character boundary', 'go ' + 'x'.repeat(300), [3, 253, 47]],
+  ['a cut at the blank would leave too much for the next attribute: cut at the character', ' ' + 'a'.repeat(250) + '🔑', [251, 4]],
 ];
 
 test.each(cases)('%s', (_case, text, sizes) => {
