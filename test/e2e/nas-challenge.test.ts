@@ -158,13 +158,20 @@ describe('4. the code as people type it', () => {
     expect(a.code).toBe(Code.AccessAccept);
   });
 
-  test('with a non-digit in it: one plain mismatch (bad_code, one failure counted), answered with auth.rejectMessage', async () => {
+  // [what the user typed, from the code]: not a code, whatever it is; a plain mismatch (the rule of otp/code-format.ts)
+  const mismatches: [string, (c: string) => string][] = [
+    ['a dash in the middle', (c) => `${c.slice(0, 3)}-${c.slice(3)}`],
+    ['letters', () => 'abcdef'],
+    ['one digit too many', (c) => `${c}0`],
+    ['full-width digits (an East Asian keyboard)', (c) => String.fromCodePoint(...[...c].map((d) => 0xff10 + Number(d)))],
+    ['nothing (Enter pressed at the prompt)', () => ''],
+  ];
+  test.each(mismatches)('with %s: Access-Reject with auth.rejectMessage, one bad_code, one failure counted, nothing spent', async (_what, type) => {
     const user = await newUser();
-    const code = nextCode(user);
-    const a = await send('local4', user, `${code.slice(0, 3)}-${code.slice(3)}`, await challengeFor(user));
+    const a = await send('local4', user, type(nextCode(user)), await challengeFor(user));
     expect(a.code).toBe(Code.AccessReject);
     expect(replyText(a)).toBe(REJECT_MESSAGE);
-    expect((await auditOf(user, 2))[0]?.reason).toBe('bad_code');
+    expect((await auditOf(user, 2)).map((r) => r.reason)).toEqual(['bad_code', 'password_ok']);
     const token = await t.store.tokens.get(`HOTP-${user}`);
     expect({ failCount: token.failCount, nextCounter: token.nextCounter }).toEqual({ failCount: 1, nextCounter: 0n });
   });
