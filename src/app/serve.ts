@@ -4,6 +4,7 @@ import { AuditWriter } from '../auth/audit-writer';
 import { createRadiusHandler, type ClientData } from '../auth/radius-handler';
 import { longestChallengePrompts } from '../auth/methods/token';
 import { largestReplyAttributesLength } from '../auth/reply-room';
+import { longMessages } from '../auth/reply-message';
 import { setPasswordQueueLimit } from '../auth/password-hash';
 import { createLogger, type Logger } from '../obs/logger';
 import { Metrics } from '../obs/metrics';
@@ -273,6 +274,13 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
     const bound = await radius.start().catch((e: unknown) => {
       throw listenError(e, cfg.source, radiusEntries);
     });
+    const messages = { 'auth.rejectMessage': cfg.auth.rejectMessage, 'auth.challengeMessage': cfg.auth.challengeMessage, 'auth.lockedMessage': cfg.auth.lockedMessage };
+    for (const m of longMessages(messages)) {
+      logger.warn(
+        m,
+        `${m.key} is ${m.octets} octets, sent as ${m.attributes} Reply-Message attributes (RFC 2865 §5.18 allows it); a NAS that shows only the first of them (pam_radius does) shows it cut: keep it within 253 octets`,
+      );
+    }
     const granted = radius.receiveBufferBytes();
     if (granted !== undefined && granted < cfg.radius.socketBuffer) {
       logger.warn(

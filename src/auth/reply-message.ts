@@ -46,3 +46,21 @@ export function replyMessageAttributes(text: string): RawAttribute[] {
   if (chunk.length > 0) emit(chunk.length);
   return out;
 }
+
+/** A configured message that takes more than one Reply-Message attribute (see longMessages). */
+export interface LongMessage {
+  readonly key: string;
+  readonly octets: number;
+  readonly attributes: number;
+}
+
+/**
+ * The configured messages (config key → text) that span several Reply-Message attributes. RFC 2865 §5.18
+ * allows it, but not every NAS shows them all: pam_radius prompts with the first Reply-Message of an
+ * Access-Challenge alone, so its users would see the text cut. Told to the operator at start.
+ */
+export function longMessages(messages: Readonly<Record<string, string>>): LongMessage[] {
+  return Object.entries(messages)
+    .map(([key, text]) => ({ key, octets: Buffer.byteLength(text, 'utf8'), attributes: replyMessageAttributes(text).length }))
+    .filter((m) => m.attributes > 1);
+}

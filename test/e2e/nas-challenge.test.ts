@@ -1,5 +1,9 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { hashPassword } from '../../src/auth/password-hash';
 import { Attr, Code } from '../../src/radius/types';
+import { logLines } from '../support/log-lines';
 import { hotpForCounter, randomSeed } from '../support/otp-codes';
 import { radclient } from '../support/radclient';
 import { attr, authenticate, type Answer } from '../support/radius-client';
@@ -18,12 +22,13 @@ const CHALLENGE_TTL = 90;
 const REJECT_MESSAGE = 'Authentication failed';
 
 let t: TestServer;
+const logFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'radotp-nas-')), 'serve.log');
 const seeds = new Map<string, Buffer>();
 const counters = new Map<string, number>();
 let userCount = 0;
 
 beforeAll(async () => {
-  t = await startTestServer({ config: { auth: { challengeMessage: LONG_PROMPT, challengeTtl: `${CHALLENGE_TTL}s` } } });
+  t = await startTestServer({ config: { auth: { challengeMessage: LONG_PROMPT, challengeTtl: `${CHALLENGE_TTL}s` } }, logFile });
 }, 60_000);
 afterAll(() => t?.close());
 
@@ -83,6 +88,12 @@ describe('1. a prompt longer than one Reply-Message holds (RFC 2865 §5.18)', ()
     expect(parts.map((p) => p.value.length)).toEqual([252, 252, 96]); // cut at character boundaries
     for (const p of parts) expect(Buffer.from(p.value.toString('utf8'), 'utf8')).toEqual(p.value);
     expect(replyText(a)).toBe(LONG_PROMPT);
+  });
+
+  test('the operator is warned at start, once, naming the key: a NAS showing only the first part (pam_radius) shows it cut', () => {
+    const warned = logLines<{ key?: string; octets?: number; attributes?: number }>(logFile).filter((l) => l.level === 40 && /Reply-Message/.test(l.msg));
+    expect(warned.map(({ key, octets, attributes }) => ({ key, octets, attributes }))).toEqual([{ key: 'auth.challengeMessage', octets: 600, attributes: 3 }]);
+    expect(warned[0]!.msg).toMatch(/auth\.challengeMessage is 600 octets.*3 Reply-Message attributes.*only the first.*253 octets/);
   });
 
   test("FreeRADIUS's radclient reads all of them", async () => {
