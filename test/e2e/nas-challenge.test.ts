@@ -218,15 +218,28 @@ describe('6. an answer to a challenge that expired', () => {
   });
 });
 
-describe('7. two challenges of one user open at once (connect clicked twice)', () => {
-  test('the first is answered after the second was issued: accepted; the second stays good for the next code', async () => {
+describe('7. two challenges of one user open at once (connect clicked twice, or a NAS that asked two nodes)', () => {
+  // Both stay good: a NAS that sent the password step to two nodes uses the State of whichever reply came
+  // first, so an older challenge must not be dropped when a newer one is issued. Each needs a code of its own.
+  test('the first, answered after the second was issued: accepted; the same code on the second: a replay', async () => {
     const user = await newUser();
     const first = await challengeFor(user);
     const second = await challengeFor(user);
     expect(first.equals(second)).toBe(false);
-    expect((await send('local4', user, nextCode(user), first)).code).toBe(Code.AccessAccept);
+    const code = nextCode(user);
+    expect((await send('local4', user, code, first)).code).toBe(Code.AccessAccept);
     spent(user);
+    expect((await send('local4', user, code, second)).code).toBe(Code.AccessReject);
+    expect((await auditOf(user, 4)).map((r) => r.reason)).toEqual(['replay', 'code_ok', 'password_ok', 'password_ok']);
+  });
+
+  test('the second, answered first: accepted, and the first still takes the next code', async () => {
+    const user = await newUser();
+    const first = await challengeFor(user);
+    const second = await challengeFor(user);
     expect((await send('local4', user, nextCode(user), second)).code).toBe(Code.AccessAccept);
+    spent(user);
+    expect((await send('local4', user, nextCode(user), first)).code).toBe(Code.AccessAccept);
     spent(user);
   });
 });
