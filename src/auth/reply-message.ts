@@ -15,6 +15,9 @@ const BLANK = /\s/u;
  * The blank stays at the end of its part, so the parts joined are the text exactly.
  */
 export function replyMessageAttributes(text: string): RawAttribute[] {
+  // the usual case (every challenge's prompt is built here): one attribute, no walk over the characters
+  const whole = Buffer.from(text, 'utf8');
+  if (whole.length <= MAX_VALUE_OCTETS) return whole.length === 0 ? [] : [{ type: Attr.ReplyMessage, value: whole }];
   const out: RawAttribute[] = [];
   let chunk: string[] = [];
   let chunkOctets = 0;

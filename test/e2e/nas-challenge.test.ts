@@ -101,6 +101,7 @@ describe('1. a prompt longer than one Reply-Message holds (RFC 2865 §5.18)', ()
     const r = await radclient({ port: t.port, secret: TEST_SECRET, pairs: `User-Name=${user},User-Password=pw,Message-Authenticator=0x00` });
     expect(r.reply).toBe('Access-Challenge');
     expect(r.output.match(/Reply-Message = /g)).toHaveLength(3);
+    expect(r.output).toMatch(/Session-Timeout = 90\b/);
   });
 });
 
