@@ -148,5 +148,8 @@ export function buildPipeline(cfg: LoadedConfig, store: Store, node: string, par
     buildMethods(cfg, store, node, parts.cache, codeLengthsInUse, firstFactor, parts.clock),
     internalErrorLog(parts.logger, cfg.database),
     { firstFactor, codeLengthsInUse },
+    undefined,
+    // a login waits for its turn no longer than for a statement: past that, no NAS is waiting for its answer
+    cfg.database.queryTimeout * 1000,
   );
 }

@@ -9,7 +9,7 @@ import type { AuthMethod, MethodOutcome } from './method';
 import { appendHashCost } from './append-split';
 import { burnDecoys, type FirstFactor } from './first-factor';
 import { burnPasswordVerification, PasswordQueueFull } from './password-hash';
-import { OneLoginPerUser } from './one-login-per-user';
+import { OneLoginPerUser, type TurnRefusal } from './one-login-per-user';
 import type { AuthRequest } from './request';
 
 export type Outcome = MethodOutcome & { readonly method?: string };
@@ -45,7 +45,27 @@ const MAX_USER_CHANGED_RETRIES = 2;
 
 /** The audit reason of a login refused, unchecked, because too many of its user's were waiting already. */
 export const CONCURRENT_LOGINS = 'concurrent_logins';
-const refusedUnchecked = (): Outcome => reject(CONCURRENT_LOGINS);
+
+/**
+ * The audit reason of a login ended unstarted while it waited for its turn: the one ahead of it failed on the
+ * database, or its turn came later than database.queryTimeout (see TurnLimits). `fail`, not a Reject: nothing
+ * was checked, the NAS's retry is decided afresh. Named apart from database_timeout, which says a statement of
+ * this login ran out of time: nine logins of one user behind one held row are one stuck statement, not nine.
+ */
+export const DATABASE_QUEUED = 'database_queued';
+
+/** How long a login may wait for its turn, when not told (database.queryTimeout's default). */
+export const DEFAULT_MAX_TURN_WAIT_MS = 10_000;
+
+const REFUSED_TURNS: Readonly<Record<TurnRefusal, Outcome>> = {
+  busy: reject(CONCURRENT_LOGINS),
+  'waited too long': fail(DATABASE_QUEUED),
+  'held up ahead': fail(DATABASE_QUEUED),
+};
+const refusedTurn = (why: TurnRefusal): Outcome => REFUSED_TURNS[why];
+
+/** Whether a login's failure held up its user's logins behind it: any the database caused (see DatabaseFailure). */
+const heldUpByDatabase = (e: unknown): boolean => databaseFailure(e) !== undefined;
 
 const ARGON2_DECOYS: Decoys = { firstFactor: { burn: burnPasswordVerification }, codeLengthsInUse: () => [] };
 
@@ -78,9 +98,11 @@ export class AuthPipeline {
     private readonly onInternalError: (e: unknown) => void = () => {},
     private readonly decoys: Decoys = ARGON2_DECOYS,
     maxWaitingPerUser = MAX_WAITING_LOGINS_PER_USER,
+    /** How long a login may wait for its turn behind its user's others (database.queryTimeout: see TurnLimits). */
+    maxTurnWaitMs = DEFAULT_MAX_TURN_WAIT_MS,
   ) {
     this.failure = (e) => this.failed(e);
-    this.perUser = new OneLoginPerUser(maxWaitingPerUser);
+    this.perUser = new OneLoginPerUser(maxWaitingPerUser, { maxWaitMs: maxTurnWaitMs, heldUp: heldUpByDatabase });
   }
 
   /**
@@ -143,13 +165,13 @@ export class AuthPipeline {
     return this.perUser.run(
       user.id,
       () => andThen(method.start({ request: req, user }), (outcome) => withMethod(outcome, method.name)),
-      refusedUnchecked,
+      refusedTurn,
     );
   }
 
   private async resume(req: AuthRequest, state: Buffer): Promise<Outcome> {
     const user = await this.users.find(req.username);
-    return user ? this.perUser.run(user.id, () => this.resumeFor(req, state, user), refusedUnchecked) : this.resumeFor(req, state, undefined);
+    return user ? this.perUser.run(user.id, () => this.resumeFor(req, state, user), refusedTurn) : this.resumeFor(req, state, undefined);
   }
 
   private async resumeFor(req: AuthRequest, state: Buffer, user: UserRecord | undefined): Promise<Outcome> {

@@ -88,3 +88,91 @@ test('a decision that fails (rejects or throws) hands the turn on, and its own c
   expect(await last).toBe('last');
   expect(gate.size).toBe(0);
 });
+
+/*
+ * The database slow rather than down (another session holding the user's token row): the login in progress waits
+ * out database.queryTimeout, and each one queued behind it waited out its own in turn, the 9th about 9 x the
+ * timeout after it came, long after the NAS gave up (the whole story: test/e2e/stuck-token-row.test.ts).
+ */
+const HELD_UP = new Error('held up by the database');
+const heldUp = (e: unknown) => e === HELD_UP;
+const refusedAs = (why: string) => `refused: ${why}`;
+
+test('when the login in progress fails held up, every login waiting behind it is refused at once, unstarted; a later one starts afresh', async () => {
+  const gate = new OneLoginPerUser<bigint>(8, { maxWaitMs: 10_000, heldUp });
+  const started: string[] = [];
+  const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((n) => held(started, n));
+  const answers = [gate.run(1n, a!.decision, refusedAs), gate.run(1n, b!.decision, refusedAs), gate.run(1n, c!.decision, refusedAs)];
+  a!.fail(HELD_UP);
+  await expect(answers[0]).rejects.toBe(HELD_UP);
+  expect(await Promise.all(answers.slice(1))).toEqual(['refused: held up ahead', 'refused: held up ahead']);
+  expect(gate.size).toBe(0);
+  const later = gate.run(1n, d!.decision, refusedAs);
+  await flush();
+  expect(started).toEqual(['a', 'd']);
+  d!.settle();
+  expect(await later).toBe('d');
+});
+
+test.each([
+  { label: 'a settled decision', end: (h: ReturnType<typeof held>) => h.settle() },
+  { label: 'a failure not held up (a bug)', end: (h: ReturnType<typeof held>) => h.fail(new Error('a bug')) },
+])('after $label, the next waiting login starts as before', async ({ end }) => {
+  const gate = new OneLoginPerUser<bigint>(8, { maxWaitMs: 10_000, heldUp });
+  const started: string[] = [];
+  const [a, b] = ['a', 'b'].map((n) => held(started, n));
+  const first = gate.run(1n, a!.decision, refusedAs);
+  const second = gate.run(1n, b!.decision, refusedAs);
+  end(a!);
+  await Promise.resolve(first).catch(() => {});
+  await flush();
+  expect(started).toEqual(['a', 'b']);
+  b!.settle();
+  expect(await second).toBe('b');
+});
+
+test.each([
+  { waitedMs: 9_999, expected: ['b'], answer: 'b' },
+  { waitedMs: 10_000, expected: ['b'], answer: 'b' },
+  { waitedMs: 10_001, expected: [], answer: 'refused: waited too long' },
+])('a login whose turn comes $waitedMs ms after it began waiting (bound 10,000 ms): started $expected', async ({ waitedMs, expected, answer }) => {
+  let now = 1_000;
+  const gate = new OneLoginPerUser<bigint>(8, { maxWaitMs: 10_000, heldUp, now: () => now });
+  const started: string[] = [];
+  const [a, b] = ['a', 'b'].map((n) => held(started, n));
+  const first = gate.run(1n, a!.decision, refusedAs);
+  const second = gate.run(1n, b!.decision, refusedAs);
+  now += waitedMs;
+  a!.settle();
+  await first;
+  await flush();
+  expect(started.slice(1)).toEqual(expected);
+  if (expected.length > 0) b!.settle();
+  expect(await second).toBe(answer);
+  expect(gate.size).toBe(0);
+});
+
+test('of the logins waiting, those past the bound are refused and the first within it starts; the rest keep waiting', async () => {
+  let now = 0;
+  const gate = new OneLoginPerUser<bigint>(8, { maxWaitMs: 10_000, heldUp, now: () => now });
+  const started: string[] = [];
+  const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((n) => held(started, n));
+  const first = gate.run(1n, a!.decision, refusedAs);
+  const old = gate.run(1n, b!.decision, refusedAs);
+  now = 5_000;
+  const recent = gate.run(1n, c!.decision, refusedAs);
+  const last = gate.run(1n, d!.decision, refusedAs);
+  now = 12_000;
+  a!.settle();
+  await first;
+  expect(await old).toBe('refused: waited too long');
+  await flush();
+  expect(started).toEqual(['a', 'c']);
+  c!.settle();
+  expect(await recent).toBe('c');
+  await flush();
+  expect(started).toEqual(['a', 'c', 'd']);
+  d!.settle();
+  expect(await last).toBe('d');
+  expect(gate.size).toBe(0);
+});

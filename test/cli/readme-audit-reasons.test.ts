@@ -23,7 +23,7 @@ const DECIDED_WITH = [
   /\b(?:accept|reject|fail|challenge)\('([a-z_]+)'/g,
   /\breason: '([a-z_]+)'/g,
   /\binvalid: '([a-z_]+)'/g,
-  /\bconst (?:TOKEN_LOCKED|UNSUPPORTED_AUTH_PROTOCOL|CONCURRENT_LOGINS|TOKEN_OWNER_CHANGED) = '([a-z_]+)'/g,
+  /\bconst (?:TOKEN_LOCKED|UNSUPPORTED_AUTH_PROTOCOL|CONCURRENT_LOGINS|DATABASE_QUEUED|TOKEN_OWNER_CHANGED) = '([a-z_]+)'/g,
   /^\s+[a-z_]+: '(database_[a-z_]+)',$/gm,
   // reject(check.result === 'locked' ? 'password_locked' : 'bad_password')
   /\? '([a-z_]+)' : '([a-z_]+)'\)/g,

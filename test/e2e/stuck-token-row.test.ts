@@ -1,0 +1,117 @@
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { MAX_WAITING_LOGINS_PER_USER } from '../../src/auth/pipeline';
+import { Code } from '../../src/radius/types';
+import { hotpCodesBetween, hotpForCounter, randomSeed, wrongCode } from '../support/otp-codes';
+import { accessRequest, authenticate } from '../support/radius-client';
+import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
+import { waitFor } from '../support/wait-for';
+
+/*
+ * The database SLOW, not down: another session's open transaction holds the row of one user's token (a DBA's
+ * `SELECT … FOR UPDATE` left open, a stuck script). Every login of that user waits on the row (its spend or
+ * its failure count) until database.queryTimeout, and a node decides one login per user at a time: a burst of
+ * that user's logins (two NASes, a user pressing Enter again) queued behind the stuck one, and each waited out
+ * its own database.queryTimeout in turn, the 9th about 9 x queryTimeout after it came (90 s by default), long
+ * after every NAS had given up (3-10 s, then the other node). They must all be ended as `fail` (no answer: the
+ * NAS fails over) within about one queryTimeout, the one that waited on the row as database_timeout and the ones
+ * behind it as database_queued; the NAS's retransmissions meanwhile are absorbed by the duplicate cache;
+ * nothing is accepted, and once the row is let go the user's code is accepted once.
+ */
+const QUERY_TIMEOUT_S = 2;
+const BURST = 1 + MAX_WAITING_LOGINS_PER_USER;
+const SERIAL = 'HOTP-STUCK-1';
+
+let t: TestServer;
+let dir: string;
+let seed: Buffer;
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'radotp-stuck-row-'));
+  t = await startTestServer({
+    dir,
+    clients: [{ name: 'nas', address: '127.0.0.1', loginStyle: 'otp-only' }],
+    users: [{ username: 'alice', method: 'token' }],
+    config: { database: { queryTimeout: QUERY_TIMEOUT_S }, auth: { lockout: { maxFailures: 50 } } },
+  });
+  const alice = (await t.store.users.find('alice'))!;
+  seed = randomSeed();
+  await t.store.tokens.create({ serial: SERIAL, userId: alice.id, origin: 'hardware', kind: 'hotp', state: 'active', algorithm: 'sha1', digits: 6, seed });
+}, 120_000);
+
+afterAll(async () => {
+  await t?.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const wrong = () => wrongCode(hotpCodesBetween(seed, 0, 40));
+
+async function metric(name: string, labels: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
+/** A NAS sending `datagram` at each of `atMs` from one socket; the first answer, or null after `waitMs`. */
+async function fromOneNas(datagram: Buffer, atMs: readonly number[], waitMs: number): Promise<Buffer | null> {
+  const sock = dgram.createSocket('udp4');
+  const timers: NodeJS.Timeout[] = [];
+  try {
+    return await new Promise<Buffer | null>((resolve) => {
+      timers.push(setTimeout(() => resolve(null), waitMs));
+      sock.on('message', (msg) => resolve(msg));
+      for (const at of atMs) timers.push(setTimeout(() => sock.send(datagram, t.port, '127.0.0.1'), at));
+    });
+  } finally {
+    for (const x of timers) clearTimeout(x);
+    sock.close();
+  }
+}
+
+/** Another session's open transaction holding the token's row. */
+async function holdTokenRow(): Promise<pg.Client> {
+  const locker = new pg.Client({ connectionString: t.cfg.database.url });
+  await locker.connect();
+  await locker.query('BEGIN');
+  await locker.query('SELECT id FROM token WHERE serial = $1 FOR UPDATE', [SERIAL]);
+  return locker;
+}
+
+test(`a burst of ${BURST} logins behind a token row another session holds: every one ends as fail within about one queryTimeout`, async () => {
+  // the node holds the user and token in memory, as for a user who logs in (a wrong code: counted, not locked)
+  expect((await authenticate(t.port, { username: 'alice', password: wrong(), secret: TEST_SECRET }))?.code).toBe(Code.AccessReject);
+  const droppedBefore = await metric('radotp_dropped_total', 'reason="duplicate_in_progress"');
+
+  const locker = await holdTokenRow();
+  try {
+    // the right code first (it waits on its spend), then wrong ones queued behind it
+    const requests = [hotpForCounter(seed, 0), ...Array.from({ length: BURST - 1 }, wrong)].map((code) => accessRequest({ username: 'alice', password: code, secret: TEST_SECRET }));
+    const sentAt = Date.now();
+    // each NAS sends its packet again after half a second, from the same socket (RFC 5080 §2.2.2: a retransmission)
+    const answers = await Promise.all(requests.map((r) => fromOneNas(r.datagram, [0, 500], 1500)));
+    expect(answers.filter((a) => a !== null)).toEqual([]);
+
+    const rows = await waitFor(
+      'every login of the burst audited',
+      async () => {
+        const r = (await t.store.audit.recent({ username: 'alice' })).filter((row) => row.at.getTime() >= sentAt);
+        return r.length >= BURST ? r : undefined;
+      },
+      3 * BURST * QUERY_TIMEOUT_S * 1000,
+    );
+    const lastDecidedMs = Math.max(...rows.map((r) => r.at.getTime())) - sentAt;
+    const reasons = rows.reduce<Record<string, number>>((n, r) => ({ ...n, [`${r.result} ${r.reason}`]: (n[`${r.result} ${r.reason}`] ?? 0) + 1 }), {});
+    expect({ reasons, decidedWithinTwoQueryTimeouts: lastDecidedMs < 2 * QUERY_TIMEOUT_S * 1000 }).toEqual({
+      reasons: { 'fail database_timeout': 1, 'fail database_queued': BURST - 1 },
+      decidedWithinTwoQueryTimeouts: true,
+    });
+    expect(rows).toHaveLength(BURST); // the retransmissions were not decided again
+    expect((await metric('radotp_dropped_total', 'reason="duplicate_in_progress"')) - droppedBefore).toBe(BURST);
+  } finally {
+    await locker.query('ROLLBACK');
+    await locker.end();
+  }
+}, 120_000);
