@@ -158,7 +158,9 @@ export function connect(url: string, opts: ConnectOptions = {}): Connection {
       ...own,
       ...(own.verify ? { verify: toldWhenVerified(own.verify, opts.onConnect) } : {}),
     });
-  const pool = pooled({ max: opts.poolSize ?? 10, application_name: name });
+  /** Every serving pool's own end for what radotp gives up on (see statementEndBeyond); none for the CLI. */
+  const ended = opts.queryTimeoutMs !== undefined ? [statementEndBeyond(opts.queryTimeoutMs)] : [];
+  const pool = pooled({ max: opts.poolSize ?? 10, application_name: name, ...setOnOpen(...ended) });
   /*
    * The audit trail is written behind the replies in batches (AuditWriter), so a crash of radotp can
    * already lose its last batch; its commits need not also wait for PostgreSQL to flush the WAL. Every
@@ -166,7 +168,7 @@ export function connect(url: string, opts: ConnectOptions = {}): Connection {
    * What this saves is a flush per audit batch that the spends (whose replies wait for theirs) would
    * otherwise queue behind: measured, about a third of a spend's round trip under load.
    */
-  const auditPool = pooled({ max: 2, application_name: `${name} audit`, ...setOnOpen('SET synchronous_commit = off') });
+  const auditPool = pooled({ max: 2, application_name: `${name} audit`, ...setOnOpen('SET synchronous_commit = off', ...ended) });
   /*
    * A challenge's answer holds a transaction open while it is decided (ChallengeRepository.take), and deciding
    * needs the main pool (the spend): on a pool of their own, answers arriving together can never take every
@@ -176,7 +178,7 @@ export function connect(url: string, opts: ConnectOptions = {}): Connection {
   const challengePool = pooled({
     max: Math.max(2, Math.ceil((opts.poolSize ?? 10) / 2)),
     application_name: `${name} challenge`,
-    ...(opts.queryTimeoutMs !== undefined ? setOnOpen(`SET idle_in_transaction_session_timeout = ${Math.ceil(opts.queryTimeoutMs)}`) : {}),
+    ...(opts.queryTimeoutMs !== undefined ? setOnOpen(`SET idle_in_transaction_session_timeout = ${Math.ceil(opts.queryTimeoutMs)}`, ...ended) : {}),
   });
   // An idle client losing its server (database restart) emits 'error' on the pool; unhandled, it would crash the process.
   for (const p of [pool, auditPool, challengePool]) p.on('error', (e) => opts.onError?.(e));
@@ -367,8 +369,30 @@ function ignoreInUseClientError(): void {}
  * setting silently. A SET reaches PostgreSQL through PgBouncer in session mode (the server connection is
  * this client's until it disconnects; PgBouncer's server_reset_query, DISCARD ALL, then resets it).
  */
-function setOnOpen(statement: string): Pick<pg.PoolConfig, 'verify'> {
-  return { verify: (client, done) => void client.query(statement).then(() => done(), done) };
+function setOnOpen(...statements: string[]): Pick<pg.PoolConfig, 'verify'> {
+  if (statements.length === 0) return {};
+  const text = statements.join('; '); // one round trip (the simple query protocol takes several statements)
+  return { verify: (client, done) => void client.query(text).then(() => done(), done) };
+}
+
+/** How long after database.queryTimeout PostgreSQL ends a statement radotp gave up on (see statementEndBeyond). */
+export const STATEMENT_END_MARGIN_MS = 1000;
+
+/**
+ * The session's statement_timeout set just beyond database.queryTimeout, unless a DBA set one that ends
+ * statements sooner (ALTER ROLE/DATABASE … SET statement_timeout: theirs stays, and is told as theirs).
+ * WHY: radotp gives up on a statement after database.queryTimeout and closes its connection, but PostgreSQL does
+ * not notice a closed connection while its backend waits on a lock (another session's open transaction holding a
+ * user's token row): the statement waited on for as long as the row was held, one backend (one of
+ * max_connections) per login given up on, and then ran. A spend of a login told `fail` (no answer) was committed
+ * once the row was let go, and the user typing the same code again was refused as `replay`. Ending it here, the
+ * margin after radotp's own timeout, keeps the login's reason database.queryTimeout's (query_timeout): the margin
+ * is what the event loop may lag before radotp's timer fires. Statement text, not a parameter: `verify` runs it
+ * as a simple query, and the value is a number of ours.
+ */
+function statementEndBeyond(queryTimeoutMs: number): string {
+  const ms = Math.ceil(queryTimeoutMs) + STATEMENT_END_MARGIN_MS;
+  return `SELECT set_config('statement_timeout', '${ms}', false) FROM pg_settings WHERE name = 'statement_timeout' AND (setting::bigint = 0 OR setting::bigint > ${ms})`;
 }
 
 /**

@@ -115,3 +115,35 @@ test(`a burst of ${BURST} logins behind a token row another session holds: every
     await locker.end();
   }
 }, 120_000);
+
+/** radotp's sessions waiting on a lock now (what each statement given up on by database.queryTimeout left). */
+async function radotpSessionsWaitingOnLock(client: pg.Client): Promise<number> {
+  const r = await client.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name LIKE 'radotp-serve%'");
+  return r.rows[0].n as number;
+}
+
+/*
+ * radotp gives up on a statement after database.queryTimeout and closes its connection, but PostgreSQL does not
+ * notice a closed connection while its backend waits on a lock: the statement waited on for as long as the row
+ * was held, one backend (one of max_connections) per login given up on, and ran when the row was let go. The
+ * spend of a login told `fail` (no answer) was committed then: the user, typing the same code again once the
+ * row was free, was refused as `replay`.
+ */
+test('a login given up on after database.queryTimeout leaves no statement behind in PostgreSQL: its code is still the user’s once the row is free', async () => {
+  await new Promise((r) => setTimeout(r, 500)); // whatever the test before left running has run
+  const counter = Number((await t.store.tokens.get(SERIAL)).nextCounter);
+  const code = hotpForCounter(seed, counter);
+  const locker = await holdTokenRow();
+  try {
+    expect(await authenticate(t.port, { username: 'alice', password: code, secret: TEST_SECRET, timeoutMs: QUERY_TIMEOUT_S * 1000 + 500 })).toBeNull();
+    // what a DBA sees in pg_stat_activity a moment after radotp gave up
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await radotpSessionsWaitingOnLock(locker)).toBe(0);
+  } finally {
+    await locker.query('ROLLBACK');
+    await locker.end();
+  }
+  expect((await t.store.tokens.get(SERIAL)).nextCounter).toBe(BigInt(counter));
+  expect((await authenticate(t.port, { username: 'alice', password: code, secret: TEST_SECRET }))?.code).toBe(Code.AccessAccept);
+  expect((await authenticate(t.port, { username: 'alice', password: code, secret: TEST_SECRET }))?.code).toBe(Code.AccessReject);
+}, 60_000);
