@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { MAX_WAITING_LOGINS_PER_USER } from '../../src/auth/pipeline';
-import { Code } from '../../src/radius/types';
+import { Attr, Code } from '../../src/radius/types';
 import { hotpCodesBetween, hotpForCounter, randomSeed, wrongCode } from '../support/otp-codes';
 import { accessRequest, authenticate } from '../support/radius-client';
 import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
@@ -24,6 +24,8 @@ import { waitFor } from '../support/wait-for';
 const QUERY_TIMEOUT_S = 2;
 const BURST = 1 + MAX_WAITING_LOGINS_PER_USER;
 const SERIAL = 'HOTP-STUCK-1';
+const BOB_SERIAL = 'HOTP-STUCK-2';
+const BOB_PASSWORD = 'stuck-row-password';
 
 let t: TestServer;
 let dir: string;
@@ -33,13 +35,21 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'radotp-stuck-row-'));
   t = await startTestServer({
     dir,
-    clients: [{ name: 'nas', address: '127.0.0.1', loginStyle: 'otp-only' }],
-    users: [{ username: 'alice', method: 'token' }],
+    clients: [
+      { name: 'nas', address: '127.0.0.1', loginStyle: 'otp-only' },
+      { name: 'nas6', address: '::1', loginStyle: 'challenge' },
+    ],
+    users: [
+      { username: 'alice', method: 'token' },
+      { username: 'bob', password: BOB_PASSWORD, method: 'token' },
+    ],
     config: { database: { queryTimeout: QUERY_TIMEOUT_S }, auth: { lockout: { maxFailures: 50 } } },
   });
   const alice = (await t.store.users.find('alice'))!;
   seed = randomSeed();
   await t.store.tokens.create({ serial: SERIAL, userId: alice.id, origin: 'hardware', kind: 'hotp', state: 'active', algorithm: 'sha1', digits: 6, seed });
+  const bob = (await t.store.users.find('bob'))!;
+  await t.store.tokens.create({ serial: BOB_SERIAL, userId: bob.id, origin: 'hardware', kind: 'hotp', state: 'active', algorithm: 'sha1', digits: 6, seed });
 }, 120_000);
 
 afterAll(async () => {
@@ -72,11 +82,11 @@ async function fromOneNas(datagram: Buffer, atMs: readonly number[], waitMs: num
 }
 
 /** Another session's open transaction holding the token's row. */
-async function holdTokenRow(): Promise<pg.Client> {
+async function holdTokenRow(serial = SERIAL): Promise<pg.Client> {
   const locker = new pg.Client({ connectionString: t.cfg.database.url });
   await locker.connect();
   await locker.query('BEGIN');
-  await locker.query('SELECT id FROM token WHERE serial = $1 FOR UPDATE', [SERIAL]);
+  await locker.query('SELECT id FROM token WHERE serial = $1 FOR UPDATE', [serial]);
   return locker;
 }
 
@@ -147,3 +157,70 @@ test('a login given up on after database.queryTimeout leaves no statement behind
   expect((await authenticate(t.port, { username: 'alice', password: code, secret: TEST_SECRET }))?.code).toBe(Code.AccessAccept);
   expect((await authenticate(t.port, { username: 'alice', password: code, secret: TEST_SECRET }))?.code).toBe(Code.AccessReject);
 }, 60_000);
+
+/** A NAS on one socket (over IPv6: the client of loginStyle challenge), sending a packet and its retransmissions. */
+class Nas6 {
+  private readonly sock = dgram.createSocket('udp6');
+  private readonly answers: Buffer[] = [];
+  private constructor() {
+    this.sock.on('message', (msg) => this.answers.push(msg));
+  }
+  static async open(): Promise<Nas6> {
+    const nas = new Nas6();
+    await new Promise<void>((r) => nas.sock.bind(0, '::1', r));
+    return nas;
+  }
+  /** Sends `datagram` and waits up to `waitMs` for an answer to it (by Identifier); null when none came. */
+  async send(datagram: Buffer, waitMs: number): Promise<Buffer | null> {
+    this.sock.send(datagram, t.port6!, '::1');
+    const deadline = Date.now() + waitMs;
+    while (Date.now() < deadline) {
+      const i = this.answers.findIndex((a) => a[1] === datagram[1]);
+      if (i >= 0) return this.answers.splice(i, 1)[0]!;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return null;
+  }
+  close(): void {
+    this.sock.close();
+  }
+}
+
+/*
+ * The same row held while a challenge login's answer is decided: the password step answers (it writes no token
+ * row), the answer waits on its spend and ends as fail database_timeout, and the challenge stays the user's: the
+ * NAS's retransmission of the answer, once the row is free, is accepted (the code was not spent meanwhile).
+ */
+test('the answer to a challenge waiting on the held row: fail database_timeout, and the same answer accepted once the row is free', async () => {
+  const nas = await Nas6.open();
+  const locker = await holdTokenRow(BOB_SERIAL);
+  const since = Date.now();
+  let answer: { datagram: Buffer };
+  try {
+    const first = await nas.send(accessRequest({ username: 'bob', password: BOB_PASSWORD, secret: TEST_SECRET }).datagram, 1000);
+    expect(first?.[0]).toBe(Code.AccessChallenge);
+    const state = stateOf(first!);
+    answer = accessRequest({ username: 'bob', password: hotpForCounter(seed, 0), state, secret: TEST_SECRET });
+    expect(await nas.send(answer.datagram, 1000)).toBeNull(); // waiting on the spend; sent again below
+    expect(await nas.send(answer.datagram, QUERY_TIMEOUT_S * 1000 + 500)).toBeNull();
+    const rows = await waitFor('the answer audited', async () => {
+      const r = (await t.store.audit.recent({ username: 'bob' })).filter((row) => row.at.getTime() >= since && row.result === 'fail');
+      return r.length > 0 ? r : undefined;
+    });
+    expect(rows.map((r) => r.reason)).toEqual(['database_timeout']);
+  } finally {
+    await locker.query('ROLLBACK');
+    await locker.end();
+  }
+  try {
+    expect((await nas.send(answer.datagram, 2000))?.[0]).toBe(Code.AccessAccept);
+  } finally {
+    nas.close();
+  }
+}, 60_000);
+
+/** The State attribute of an Access-Challenge. */
+function stateOf(reply: Buffer): Buffer {
+  for (let i = 20; i < reply.readUInt16BE(2); i += reply[i + 1]!) if (reply[i] === Attr.State) return reply.subarray(i + 2, i + reply[i + 1]!);
+  throw new Error('no State');
+}
