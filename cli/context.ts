@@ -2,6 +2,7 @@ import os from 'node:os';
 import type { Command } from 'commander';
 import { loadConfig, nodeName, type LoadedConfig } from '../src/config/load';
 import type { AdminAuditEvent, AdminAuditWriter } from '../src/store/audit';
+import { lockHolders, type LockHolder } from '../src/store/lock-holders';
 import { openStore, type Store, type TransactionStore } from '../src/store/open';
 import { newerSchemaWarning, pendingCount, SchemaBehindError, type SchemaVersion } from '../src/store/schema-version';
 import { CliError } from './io';
@@ -24,17 +25,54 @@ export function configOf(cmd: Command): LoadedConfig {
 export async function withStore<T>(cmd: Command, fn: (store: Store, cfg: LoadedConfig) => Promise<T>, opts: { createKey?: boolean } = {}): Promise<T> {
   const cfg = configOf(cmd);
   let store: Store;
+  // this process's own, so that the sessions holding it up can be told from those holding up another command
+  const applicationName = `radotp-cli ${process.pid}`;
   try {
-    store = await openStore(cfg, { migrate: false, createKey: opts.createKey ?? false, poolSize: 2, applicationName: 'radotp-cli' });
+    store = await openStore(cfg, { migrate: false, createKey: opts.createKey ?? false, poolSize: 2, applicationName });
   } catch (e) {
     throw e instanceof SchemaBehindError ? schemaBehind(e) : e;
   }
   warnIfNewer(store.schema);
+  const stopWatching = tellWhenHeldUp(store, applicationName);
   try {
     return await fn(store, cfg);
   } finally {
+    stopWatching();
     await store.close();
   }
+}
+
+/** How often a command still running looks for a session holding it up (see tellWhenHeldUp). */
+const HELD_UP_CHECK_MS = 3000;
+
+/**
+ * One line on stderr, the first time the command is found waiting on a lock another session holds: which session
+ * (pid, application, state, since when), and that the command goes on waiting. WHY: CLI commands do not time out (an
+ * admin's statement may need long), and one waiting on a row held by a transaction left open (a DBA's `SELECT … FOR
+ * UPDATE`, a stuck script) printed nothing at all: `radotp token unlock` sat silent for as long as the row was held.
+ * A command that is merely slow says nothing (an import reports its own progress). One timer per command.
+ */
+function tellWhenHeldUp(store: Store, applicationName: string): () => void {
+  let told = false;
+  const timer = setInterval(() => {
+    lockHolders(store.url, applicationName).then(
+      (holders) => {
+        if (told || holders.length === 0) return;
+        told = true;
+        clearInterval(timer);
+        const who = holders.map(describeHolder).join(', ');
+        process.stderr.write(`radotp: waiting for the database: ${who} ${holders.length === 1 ? 'holds' : 'hold'} what this command needs (see pg_locks); it goes on waiting until that is let go\n`);
+      },
+      () => {}, // a check that failed tells nothing; the command itself says what went wrong
+    );
+  }, HELD_UP_CHECK_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+function describeHolder(h: LockHolder): string {
+  const what = [h.application ?? 'no application name', h.state === null ? undefined : `${h.state}${h.since ? ` since ${h.since.toISOString()}` : ''}`];
+  return `session ${h.pid} (${what.filter((w) => w !== undefined).join(', ')})`;
 }
 
 /** What the admin runs for a schema that lacks migrations: init for one with no radotp schema at all (it makes the key file too). */
