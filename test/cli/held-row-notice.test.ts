@@ -2,12 +2,14 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { openStore, type Store } from '../../src/store/open';
 import { hotpForCounter } from '../support/otp-codes';
 import { runCli } from '../support/cli';
 import { testConfig } from '../support/server';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { waitFor } from '../support/wait-for';
 
 /*
  * CLI commands do not time out (an admin's statement may take as long as it needs), but one waiting on a row another
@@ -51,8 +53,13 @@ test.each([
     await locker.query('BEGIN');
     await locker.query('SELECT id FROM token WHERE serial = $1 FOR UPDATE', [serial]);
     const running = runCli(args(serial), { env: { RADOTP_CONFIG: configFile }, timeoutMs: 30_000 });
-    // the row held well past the first check (3 s after the command opened its store, itself a second or two in)
-    await new Promise((r) => setTimeout(r, 8000));
+    // once the command waits on the row, held past its next check (every 3 s), then let go
+    await waitFor('the command waiting on the row', async () => {
+      // not on the locker's connection: in a transaction, pg_stat_activity is read once and kept
+      const waiting = await sql`SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'radotp-cli %' AND wait_event_type = 'Lock'`.execute(store.db);
+      return waiting.rows.length > 0 ? true : undefined;
+    }, 20_000);
+    await new Promise((r) => setTimeout(r, 6000));
     await locker.query('ROLLBACK');
     released = true;
     const r = await running;
