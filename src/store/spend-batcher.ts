@@ -86,6 +86,15 @@ const DEADLOCK = '40P01';
 const MAX_ATTEMPTS = 3;
 
 /**
+ * How long a statement in flight holds its slot (see maxInFlight) before the spends waiting behind it go out in
+ * another. WHY: a statement held up by a row another session holds (a transaction left open on a user's token
+ * row) waits out database.queryTimeout; with two users' rows held, both slots did, and every other user's code on
+ * the node waited in memory behind them, up to 10 s and again at each retry of the held users' NASes. A spend takes
+ * milliseconds (17 ms at the benchmark's p99), so one still running after this is held up, not busy.
+ */
+export const HELD_UP_STATEMENT_MS = 500;
+
+/**
  * Spends codes in batches: every spend requested in one turn of the event loop goes to PostgreSQL as
  * ONE guarded UPDATE (per kind), instead of one transaction per login. The guard is the same as for a
  * single row, so a code is still accepted exactly once across nodes; a token appearing twice in a turn
@@ -96,6 +105,10 @@ export class SpendBatcher {
   private counters: Pending[] = [];
   private scheduled = false;
   private inFlight = 0;
+  /** When each statement in flight started (performance.now()), oldest first. */
+  private readonly startedAt: number[] = [];
+  /** The one timer that looks again once the youngest blocking statement counts as held up (see slotFree). */
+  private recheck: NodeJS.Timeout | undefined;
 
   /**
    * At most `maxInFlight` statements run at once; spends arriving meanwhile wait and go together in the
@@ -135,7 +148,8 @@ export class SpendBatcher {
 
   private flush(): void {
     this.scheduled = false; // a pending setImmediate finding nothing to send is harmless
-    if (this.inFlight >= this.maxInFlight) return; // the statement that finishes next flushes what waits
+    // the statement that finishes next flushes what waits, unless those in flight are held up (see slotFree)
+    if (this.inFlight >= this.maxInFlight && !this.slotFree()) return;
     this.steps = this.start(this.steps, 'step');
     this.counters = this.start(this.counters, 'counter');
     if (this.steps.length || this.counters.length) this.schedule();
@@ -156,12 +170,40 @@ export class SpendBatcher {
     }
     batch.sort((a, b) => (a.id < b.id ? -1 : 1));
     this.inFlight++;
+    const at = performance.now();
+    this.startedAt.push(at);
     void this.execute(batch, kind).finally(() => {
       this.inFlight--;
+      this.startedAt.splice(this.startedAt.indexOf(at), 1);
       // what queued meanwhile has waited a whole round trip already: send it now, not a loop turn later
       if (this.steps.length || this.counters.length) this.flush();
     });
     return later;
+  }
+
+  /**
+   * Whether fewer than maxInFlight statements in flight are younger than HELD_UP_STATEMENT_MS: the others are held
+   * up, and hold no slot. If not, one timer looks again when the oldest of the young ones turns held up (a
+   * statement finishing first flushes as before). Statements stay bounded by the pool (database.poolSize).
+   */
+  private slotFree(): boolean {
+    const now = performance.now();
+    let young = 0;
+    let oldestYoung = now;
+    for (const at of this.startedAt) {
+      if (now - at >= HELD_UP_STATEMENT_MS) continue;
+      young++;
+      if (at < oldestYoung) oldestYoung = at;
+    }
+    if (young < this.maxInFlight) return true;
+    if (this.recheck === undefined) {
+      this.recheck = setTimeout(() => {
+        this.recheck = undefined;
+        this.flush();
+      }, oldestYoung + HELD_UP_STATEMENT_MS - now);
+      this.recheck.unref();
+    }
+    return false;
   }
 
   private async execute(batch: Pending[], kind: Kind): Promise<void> {

@@ -26,6 +26,8 @@ const BURST = 1 + MAX_WAITING_LOGINS_PER_USER;
 const SERIAL = 'HOTP-STUCK-1';
 const BOB_SERIAL = 'HOTP-STUCK-2';
 const BOB_PASSWORD = 'stuck-row-password';
+/** Users of their own (otp-only), whose logins must not wait on another user's held row. */
+const BYSTANDERS = ['carol', 'dave', 'erin'];
 
 let t: TestServer;
 let dir: string;
@@ -42,12 +44,17 @@ beforeAll(async () => {
     users: [
       { username: 'alice', method: 'token' },
       { username: 'bob', password: BOB_PASSWORD, method: 'token' },
+      ...BYSTANDERS.map((username) => ({ username, method: 'token' })),
     ],
     config: { database: { queryTimeout: QUERY_TIMEOUT_S }, auth: { lockout: { maxFailures: 50 } } },
   });
   const alice = (await t.store.users.find('alice'))!;
   seed = randomSeed();
   await t.store.tokens.create({ serial: SERIAL, userId: alice.id, origin: 'hardware', kind: 'hotp', state: 'active', algorithm: 'sha1', digits: 6, seed });
+  for (const username of BYSTANDERS) {
+    const user = (await t.store.users.find(username))!;
+    await t.store.tokens.create({ serial: `HOTP-${username.toUpperCase()}`, userId: user.id, origin: 'hardware', kind: 'hotp', state: 'active', algorithm: 'sha1', digits: 6, seed });
+  }
   const bob = (await t.store.users.find('bob'))!;
   await t.store.tokens.create({ serial: BOB_SERIAL, userId: bob.id, origin: 'hardware', kind: 'hotp', state: 'active', algorithm: 'sha1', digits: 6, seed });
 }, 120_000);
@@ -224,3 +231,30 @@ function stateOf(reply: Buffer): Buffer {
   for (let i = 20; i < reply.readUInt16BE(2); i += reply[i + 1]!) if (reply[i] === Attr.State) return reply.subarray(i + 2, i + reply[i + 1]!);
   throw new Error('no State');
 }
+
+/*
+ * Spends go to PostgreSQL in batches, at most two statements in flight per node (fewer, larger batches under load),
+ * and a spend waits in memory for a slot. Two users' token rows held (a script locking a few rows), each user's
+ * spend in a statement of its own: both slots waited out database.queryTimeout, and every other user's code on the
+ * node waited behind them (measured with queryTimeout 2 s: 1.7 s for a login otherwise decided in milliseconds; up
+ * to 10 s at the default, past a NAS's timeout, again at each retry of the held users' NASes).
+ */
+test("two users' held token rows do not hold up another user's login on the node", async () => {
+  const [carol, dave, erin] = BYSTANDERS;
+  const lockers = await Promise.all([holdTokenRow(`HOTP-${carol!.toUpperCase()}`), holdTokenRow(`HOTP-${dave!.toUpperCase()}`)]);
+  try {
+    const held = [carol!, dave!].map(async (username, i) => {
+      await new Promise((r) => setTimeout(r, 100 * i)); // a statement each
+      return authenticate(t.port, { username, password: hotpForCounter(seed, 0), secret: TEST_SECRET, timeoutMs: QUERY_TIMEOUT_S * 1000 + 500 });
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    const other = await authenticate(t.port, { username: erin!, password: hotpForCounter(seed, 0), secret: TEST_SECRET, timeoutMs: QUERY_TIMEOUT_S * 1000 + 500 });
+    expect({ code: other?.code, answeredWithinASecond: other !== null && other.ms < 1000 }).toEqual({ code: Code.AccessAccept, answeredWithinASecond: true });
+    expect(await Promise.all(held)).toEqual([null, null]);
+  } finally {
+    for (const l of lockers) {
+      await l.query('ROLLBACK');
+      await l.end();
+    }
+  }
+}, 60_000);
