@@ -29,19 +29,29 @@ export function resolveConfigPath(explicit?: string, env: NodeJS.ProcessEnv = pr
 
 /** `nonPlain`: key paths of the values YAML tags turned into something other than text, numbers, lists and mappings. */
 function formatIssues(file: string, error: z.ZodError, nonPlain: ReadonlyMap<string, string>): string {
-  const lines = error.issues.map((issue) => {
+  const lines = error.issues.flatMap((issue) => {
     const key = issue.path.length ? issue.path.join('.') : '(top level)';
     if (issue.code === 'unrecognized_keys') {
       const prefix = issue.path.length ? issue.path.join('.') + '.' : '';
-      return issue.keys.map((k) => `${prefix}${k}: unknown key`).join('; ');
+      return issue.keys.map((k) => `${prefix}${k}: unknown key`);
     }
     // zod saw the stand-in symbol: say what the file holds instead of "received symbol".
     const kind = nonPlain.get(key);
     if (kind) return `${key}: ${issue.code === 'invalid_type' ? `expected ${issue.expected}` : issue.message}, not ${kind}`;
     return `${key}: ${issue.message}`;
   });
-  return `${file}: ${lines.join('; ')}`;
+  // The wrong file (`-c /etc/shadow`) listed each of its lines as an unknown key, on one line of any length.
+  const more = lines.length - MAX_ISSUES_SHOWN;
+  return `${file}: ${lines.slice(0, MAX_ISSUES_SHOWN).join('; ')}${more > 0 ? `; and ${more} more problem${more === 1 ? '' : 's'}` : ''}`;
 }
+
+const MAX_ISSUES_SHOWN = 10;
+
+/**
+ * A config file is a few KiB (config.example.yaml, every key with its comment, is 7). A 50 MB file of keys
+ * (a log or a dump named by mistake) held the command for minutes and 2.6 GB of memory before its refusal.
+ */
+const MAX_CONFIG_FILE = 1024 * 1024;
 
 const NON_PLAIN = Symbol('non-plain YAML value');
 
@@ -133,7 +143,7 @@ export function loadConfig(explicit?: string, env: NodeJS.ProcessEnv = process.e
   const { file, required } = resolveConfigPath(explicit, env);
   let text: string;
   try {
-    text = readFileOrPipe(file).toString('utf8'); // not /dev/zero, read until node aborted
+    text = readFileOrPipe(file, MAX_CONFIG_FILE).toString('utf8'); // not /dev/zero, read until node aborted
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'ENOENT' && !required) return { ...finish({}, file, env), source: undefined };

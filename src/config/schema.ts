@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_AUTH_PORT, parseListenAddress } from '../radius/listen-address';
+import { hasControlCharacter } from '../lang/control-characters';
 import { formatDuration, parseDurationIn, parseRetentionSeconds, RETENTION_RANGE, type DurationRange } from './duration';
 
 /** Where /healthz and /metrics are served when http.listen names no port. */
@@ -61,6 +62,13 @@ const retention = z
     return s;
   });
 
+/**
+ * Text without control characters, as the CLI takes the same values (`token enroll --issuer`, user names): node.name
+ * is on every log line and audit row, the messages reach a NAS that may show them on a user's terminal (pam_radius),
+ * and a NUL in a path failed only later, as "cannot read (ERR_INVALID_ARG_VALUE)".
+ */
+const text = () => z.string().min(1).refine((v) => !hasControlCharacter(v), 'must not contain control characters');
+
 /** A config section; an empty YAML section (only comments under the key) reads as null and means "all defaults". */
 const section = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === null ? undefined : v), schema);
 
@@ -73,7 +81,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       listen: z.array(listenAddress(DEFAULT_AUTH_PORT)).min(1).default(['0.0.0.0:1812', '[::]:1812']),
       /** Extra FreeRADIUS-format dictionary files loaded after the bundled ones. */
-      dictionaries: z.array(z.string().min(1)).default([]),
+      dictionaries: z.array(text()).default([]),
       /** Requests being authenticated at once; more are dropped (the NAS retries or fails over). */
       maxPending: z.number().int().min(1).max(1_000_000).default(1024),
       /**
@@ -117,10 +125,10 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   ),
-  dataDir: z.string().min(1).default('./data'),
-  keyFile: z.string().min(1).optional(),
+  dataDir: text().default('./data'),
+  keyFile: text().optional(),
   /** Old key files still accepted for decryption while `radotp keys rotate` rolls out to every node. */
-  previousKeyFiles: z.array(z.string().min(1)).default([]),
+  previousKeyFiles: z.array(text()).default([]),
   http: section(
   z
     .strictObject({
@@ -135,20 +143,20 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   ),
-  node: section(z.strictObject({ name: z.string().min(1).max(64).optional() }).prefault({})),
+  node: section(z.strictObject({ name: text().max(64).optional() }).prefault({})),
   auth: section(
   z
     .strictObject({
       /** Method given to users created without --method. */
       defaultMethod: z.enum(AUTH_METHODS).default('password'),
       /** Shown on every Access-Reject; deliberately the same whatever went wrong. */
-      rejectMessage: z.string().min(1).max(253).default('Authentication failed'),
-      challengeMessage: z.string().min(1).max(200).default('Enter the code from your authenticator'),
+      rejectMessage: text().max(253).default('Authentication failed'),
+      challengeMessage: text().max(200).default('Enter the code from your authenticator'),
       /**
        * Shown on the Access-Reject of a token locked after auth.lockout.maxFailures wrong codes, which comes
        * only after the first factor passed; a locked password gets rejectMessage like any other refusal.
        */
-      lockedMessage: z.string().min(1).max(253).default('Too many wrong codes: your token is locked for a while. Try again later, or ask your helpdesk to unlock it'),
+      lockedMessage: text().max(253).default('Too many wrong codes: your token is locked for a while. Try again later, or ask your helpdesk to unlock it'),
       /** During a roll-out: a `token` user with no active token is accepted on the password alone. */
       allowUsersWithoutToken: z.boolean().default(false),
       /**
@@ -165,7 +173,7 @@ export const configSchema = z.strictObject({
       /** How long an enrolled software token may wait for activation: a minute (time to scan a QR code) to 90 days. */
       pendingTokenTtl: duration(7 * DAY, { min: MINUTE, max: 90 * DAY }),
       // Key URI format: the label is "issuer:account", so a colon in the issuer would split it wrongly.
-      issuer: z.string().min(1).max(64).refine((v) => !v.includes(':'), 'must not contain ":" (it separates issuer and account in an otpauth label)').default('radotp'),
+      issuer: text().max(64).refine((v) => !v.includes(':'), 'must not contain ":" (it separates issuer and account in an otpauth label)').default('radotp'),
       totp: section(z.strictObject({ window: z.number().int().min(0).max(10).default(1) }).prefault({})),
       hotp: section(z.strictObject({ lookAhead: z.number().int().min(0).max(1000).default(10) }).prefault({})),
       lockout: section(

@@ -21,11 +21,11 @@ export function kindOf(st: fs.Stats): string {
  * ("a character device, not a regular file or a pipe"): /dev/zero was read until node aborted
  * (std::bad_alloc, exit 134), a folder gave EISDIR. Errors from open keep their `code`.
  */
-export function readFileOrPipe(file: string): Buffer {
+export function readFileOrPipe(file: string, max: number = MAX_DATA_FILE): Buffer {
   const fd = fs.openSync(file, 'r'); // blocking: a pipe's writer may not have written yet
   try {
     assertFileOrPipe(fs.fstatSync(fd));
-    return readAtMost(fd, MAX_DATA_FILE);
+    return readAtMost(fd, max);
   } finally {
     fs.closeSync(fd);
   }
