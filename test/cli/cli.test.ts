@@ -261,7 +261,7 @@ describe('a key file must be a regular file (reading /dev/zero or a FIFO never e
     ['--config /dev/zero', () => ['client', 'list', '-c', '/dev/zero'], () => '/dev/zero: cannot read config file (a character device, not a regular file or a pipe)'],
     ['user import /dev/zero', () => ['user', 'import', '/dev/zero'], () => 'cannot read /dev/zero (a character device, not a regular file or a pipe)'],
     // no bound: `-c <(yes)` was read until node ran out of memory (test/lang/regular-file.test.ts reads from a pipe)
-    ['--config over 64 MiB', () => ['client', 'list', '-c', sparseFile('big.yaml')], () => `${dir}/big.yaml: cannot read config file (larger than 64 MiB; is it the right file?)`],
+    ['--config over 1 MiB (a config file is a few KiB)', () => ['client', 'list', '-c', sparseFile('big.yaml')], () => `${dir}/big.yaml: cannot read config file (larger than 1 MiB; is it the right file?)`],
     ['user import over 64 MiB', () => ['user', 'import', sparseFile('big.csv')], () => `cannot read ${dir}/big.csv (larger than 64 MiB; is it the right file?)`],
     // "EISDIR: illegal operation on a directory, read", naming no file
     ['token import a folder', () => ['token', 'import', 'keys'], () => 'cannot read keys (a folder, not a regular file or a pipe)'],
