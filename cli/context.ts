@@ -5,7 +5,7 @@ import type { AdminAuditEvent, AdminAuditWriter } from '../src/store/audit';
 import { lockHolders, type LockHolder } from '../src/store/lock-holders';
 import { openStore, type Store, type TransactionStore } from '../src/store/open';
 import { newerSchemaWarning, pendingCount, SchemaBehindError, type SchemaVersion } from '../src/store/schema-version';
-import { CliError } from './io';
+import { CliError, UsageError } from './io';
 
 export interface GlobalOptions {
   config?: string;
@@ -13,8 +13,24 @@ export interface GlobalOptions {
 }
 
 export function configOf(cmd: Command): LoadedConfig {
-  const opts = cmd.optsWithGlobals<GlobalOptions>();
-  return loadConfig(opts.config);
+  return loadConfig(configFileGiven(cmd));
+}
+
+/**
+ * The --config given on the command line, by the command or a parent (the nearest wins, as in optsWithGlobals).
+ * An empty one (`-c "$CONF"` with CONF unset) names no file: it was taken for no --config at all, and the
+ * command went on with ./radotp.yaml, or defaults, against another database. $RADOTP_CONFIG, which commander
+ * also puts in the option, is left to loadConfig (empty there means unset, as for $RADOTP_DATABASE_URL).
+ */
+function configFileGiven(cmd: Command): string | undefined {
+  for (let c: Command | null = cmd; c; c = c.parent) {
+    const value = c.getOptionValue('config') as string | undefined;
+    if (value === undefined) continue;
+    if (c.getOptionValueSource('config') === 'env') return undefined;
+    if (value === '') throw new UsageError('--config names no file (it is empty); leave it out to read $RADOTP_CONFIG, else ./radotp.yaml');
+    return value;
+  }
+  return undefined;
 }
 
 /**

@@ -6,7 +6,7 @@ import { adminAudit, configOf, wantsJson, warnIfNewer, withAdminChange, withStor
 import { AuditRepository } from '../../src/store/audit';
 import { connectionRunner } from '../../src/store/prepared';
 import type { LoadedConfig } from '../../src/config/load';
-import { CliError, digitsOnly, printJson, printTable } from '../io';
+import { CliError, digitsOnly, printJson, printTable, UsageError } from '../io';
 
 export function serveCommand(): Command {
   return new Command('serve')
@@ -115,6 +115,19 @@ function olderThan(v: string): number {
   return seconds;
 }
 
+/**
+ * `audit prune --older-than 90d --user bob` deleted every user's old events (the parent's --user, which commander
+ * takes after the subcommand too, only filters the listing): refused, as is --limit.
+ */
+function refuseListingOptions(prune: Command): void {
+  const audit = prune.parent!;
+  for (const name of ['user', 'limit']) {
+    if (audit.getOptionValueSource(name) === 'cli') {
+      throw new UsageError(`--${name} filters the listing of \`radotp audit\`; \`audit prune\` deletes the events of every user older than --older-than`);
+    }
+  }
+}
+
 function pruneCommand(): Command {
   return new Command('prune')
     .description('delete the events older than a duration (audit.retention does this hourly on the servers)')
@@ -122,6 +135,7 @@ function pruneCommand(): Command {
     .option('--dry-run', 'count what would be deleted, delete nothing')
     .option('--json', 'print JSON')
     .action(async (opts: { olderThan: number; dryRun?: boolean }, command: Command) => {
+      refuseListingOptions(command);
       const before = new Date(Date.now() - opts.olderThan * 1000);
       const dryRun = !!opts.dryRun;
       const deleted = dryRun

@@ -174,12 +174,16 @@ token whose serial differs only by case. Several such are named, and nothing is 
     .addOption(new Option('--type <type>', 'totp (time-based) or hotp (counter-based)').choices(['totp', 'hotp']).default('totp'))
     .addOption(new Option('--algorithm <alg>', 'HMAC hash').choices(['sha1', 'sha256', 'sha512']).default('sha1'))
     .option('--digits <n>', 'code length: 6 or 8', intChoice([6, 8]), 6)
-    .option('--period <s>', 'TOTP step in seconds: 30 or 60', intChoice([30, 60]), 30)
+    .option('--period <s>', 'TOTP step in seconds: 30 or 60 (not for --type hotp)', intChoice([30, 60]), 30)
     .option('--issuer <name>', 'issuer shown in the app, 1-64 characters (default: auth.issuer)', issuer)
     .option('--description <text>', 'a note for admins (up to 200 characters)', description)
     .option('--qr-png <file>', 'also write the QR code as a PNG file (a new file, readable by its owner only)', fileName)
     .option('--json', 'print JSON (no terminal QR code)')
     .action(async (username: string, opts, command: Command) => {
+      // --period was ignored for an HOTP token (exit 0): whoever typed it meant a TOTP token, or the wrong option.
+      if (opts.type === 'hotp' && command.getOptionValueSource('period') === 'cli') {
+        throw new UsageError('--period is the time step of a TOTP token; an HOTP token (--type hotp) has none');
+      }
       // The file is created before the token, so a path that cannot be written leaves no token behind.
       const png = opts.qrPng !== undefined ? createSecretFile(opts.qrPng) : undefined;
       const json = wantsJson(command);

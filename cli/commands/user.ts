@@ -4,7 +4,7 @@ import { hashPassword } from '../../src/auth/password-hash';
 import { AUTH_METHODS } from '../../src/config/schema';
 import { readFileOrPipe } from '../../src/lang/regular-file';
 import { importUsersInTransaction } from '../../src/store/user-import';
-import { hashImportPasswords, ImportError, planUserImport, readUserCsv } from '../../src/users/import';
+import { hashImportPasswords, ImportError, planUserImport, readUserCsv, SURROUNDING_SPACE } from '../../src/users/import';
 import { CsvError } from '../../src/users/csv';
 import { CliError, fileName, printFields, printJson, printTable, readSecretFromStdin, UsageError } from '../io';
 import { ProgressBar } from '../progress';
@@ -15,6 +15,7 @@ const methodOption = () => new Option('--method <method>', 'how the user authent
 function checkUsername(name: string): void {
   if (name.length === 0 || Buffer.byteLength(name) > 253) throw new UsageError('usernames are 1-253 bytes (RFC 2865 §5.1)');
   if (hasControlCharacter(name)) throw new UsageError('usernames must not contain control characters');
+  if (name.trim() !== name) throw new UsageError(SURROUNDING_SPACE);
 }
 
 export function userCommand(): Command {

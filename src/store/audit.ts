@@ -102,7 +102,8 @@ export class AuditRepository {
     for (const window of LOOK_BACK) {
       // by decision time: nodes write their events in batches, so ids interleave nodes by write time
       let q = this.db.selectFrom('audit_event').selectAll().orderBy('at', 'desc').orderBy('id', 'desc').limit(limit);
-      if (opts.username) q = q.where('username', '=', opts.username);
+      // `audit --user ""` listed every user's events: an empty name is a name to match (a login that sent an empty User-Name)
+      if (opts.username !== undefined) q = q.where('username', '=', opts.username);
       if (window !== null) q = q.where('at', '>=', sql<Date>`now() - ${window}::interval`);
       const rows = await q.execute();
       if (rows.length >= limit || window === null) return rows.map(toAuditRow);

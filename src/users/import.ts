@@ -3,6 +3,12 @@ import { hasControlCharacter } from '../lang/control-characters';
 import type { ExistingToken, ExistingUser, UserImportWrite } from '../store/user-import';
 import { CsvError, parseCsv } from './csv';
 
+/**
+ * A name of only spaces, or " alice" (a paste, a CSV's space after the comma), was created as typed: a user no one
+ * logs in as, listed as a blank or as alice twice. A NAS sends the name as the user typed it.
+ */
+export const SURROUNDING_SPACE = 'usernames must not begin or end with spaces (a NAS sends the name as typed: " alice" is not alice)';
+
 export const CSV_HEADER = ['username', 'password', 'method', 'token_serial'] as const;
 
 export interface CsvUserRow {
@@ -65,6 +71,7 @@ export function readUserCsv(text: string, methods: readonly string[]): CsvUserRo
     const [username, password, method, serial] = r.fields;
     if (username.length === 0) throw fail('username is empty');
     if (Buffer.byteLength(username) > 253 || hasControlCharacter(username)) throw fail(`username "${username}" is longer than 253 bytes or has control characters`);
+    if (username.trim() !== username) throw fail(`username "${username}": ${SURROUNDING_SPACE}`);
     if (seenUsers.has(username)) throw fail(`user "${username}" already appears on line ${seenUsers.get(username)}`);
     seenUsers.set(username, r.line);
     // Not quoted: a password holding an unquoted comma (`bob,pass,word,`) puts its end in this column, and the

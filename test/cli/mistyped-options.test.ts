@@ -1,0 +1,104 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { cliIn, linesOf, runCli } from '../support/cli';
+import { createTestDatabase, type TestDatabase } from '../support/test-database';
+
+/*
+ * An admin's mistyped command lines that ran as if the mistake were not there (exit 0, or worse, a change):
+ * each now exits 2 with one line saying what is wrong, and changes nothing in the database.
+ * Real `radotp` processes, a fresh database.
+ */
+
+let db: TestDatabase;
+let dir: string;
+
+const { radotp, ok } = cliIn(() => ({ cwd: dir, databaseUrl: db.url }));
+
+/** Every row of every table of radotp's schema, as text: what "changed nothing" compares. */
+async function databaseContent(): Promise<string> {
+  const client = new pg.Client({ connectionString: db.url });
+  await client.connect();
+  try {
+    const tables = await client.query<{ name: string }>(`SELECT quote_ident(table_name) AS name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`);
+    const parts: string[] = [];
+    for (const { name } of tables.rows) {
+      const rows = await client.query<{ t: string | null }>(`SELECT string_agg(x::text, E'\\n' ORDER BY x::text) AS t FROM ${name} x`);
+      parts.push(`${name}: ${rows.rows[0]!.t}`);
+    }
+    return parts.join('\n');
+  } finally {
+    await client.end();
+  }
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'radotp-mistyped-'));
+  // the config the commands must read; a ./radotp.yaml taken instead of a mistyped --config would name another dataDir
+  fs.writeFileSync(path.join(dir, 'radotp.yaml'), 'dataDir: ./data\nlog:\n  level: silent\n');
+  await ok(['init']);
+  await ok(['user', 'add', 'alice', '--method', 'token']);
+  await ok(['user', 'add', 'bob', '--method', 'token']);
+});
+afterAll(async () => {
+  await db?.drop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+// [what the admin did, arguments, the one line on stderr]
+const cases: [string, string[], RegExp][] = [
+  // `-c "$CONF"` with CONF unset read ./radotp.yaml (or defaults) as if no --config had been given
+  ['an empty --config before the command', ['--config', '', 'user', 'list'], /^radotp: --config names no file \(it is empty\)/],
+  ['an empty -c after it', ['user', 'list', '-c', ''], /^radotp: --config names no file \(it is empty\)/],
+  ['an empty --config on a change', ['user', 'add', 'carol', '--config', ''], /^radotp: --config names no file \(it is empty\)/],
+  // created as typed: users no one logs in as, listed as a blank or as a second alice
+  ['a username of spaces', ['user', 'add', '   '], /^radotp: usernames must not begin or end with spaces/],
+  ['a username with a leading space', ['user', 'add', ' alice'], /^radotp: usernames must not begin or end with spaces/],
+  ['a username with a trailing no-break space', ['user', 'add', 'alice\u00a0'], /^radotp: usernames must not begin or end with spaces/],
+  // the period was ignored, exit 0
+  ['--period for an HOTP token', ['token', 'enroll', 'alice', '--type', 'hotp', '--period', '60'], /^radotp: --period is the time step of a TOTP token; an HOTP token \(--type hotp\) has none\n$/],
+  // `audit`'s listing filters were taken after `prune` and ignored: every user's old events went
+  ['audit prune with --user', ['audit', 'prune', '--older-than', '1d', '--user', 'bob'], /^radotp: --user filters the listing of `radotp audit`; `audit prune` deletes the events of every user/],
+  ['audit prune with --limit', ['audit', '--limit', '5', 'prune', '--older-than', '1d'], /^radotp: --limit filters the listing of `radotp audit`; `audit prune` deletes the events of every user/],
+];
+
+test.each(cases)('%s: exit 2, one line, nothing changed', async (_what, args, message) => {
+  const before = await databaseContent();
+  const r = await radotp(args);
+  expect({ code: r.code, stdout: r.stdout, lines: linesOf(r.stderr).length }).toEqual({ code: 2, stdout: '', lines: 1 });
+  expect(r.stderr).toMatch(message);
+  expect(await databaseContent()).toBe(before);
+});
+
+test('an empty $RADOTP_CONFIG is still no setting: ./radotp.yaml is read', async () => {
+  const r = await runCli(['user', 'list'], { cwd: dir, env: { RADOTP_DATABASE_URL: db.url, RADOTP_CONFIG: '' } });
+  expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+  expect(r.stdout).toMatch(/^alice /m);
+});
+
+// `audit --user ""` listed every user's events; an empty name matches the events that have one (none here)
+test('audit --user "" lists only events of an empty username', async () => {
+  expect(JSON.parse(await ok(['audit', '--user', 'alice', '--json']))).toHaveLength(1);
+  expect(JSON.parse(await ok(['audit', '--user', '', '--json']))).toEqual([]);
+});
+
+test('--period for a TOTP token, and an HOTP token without one, are still taken', async () => {
+  expect(JSON.parse(await ok(['token', 'enroll', 'alice', '--period', '60', '--json']))).toMatchObject({ type: 'totp', period: 60 });
+  expect(JSON.parse(await ok(['token', 'enroll', 'bob', '--type', 'hotp', '--json']))).toMatchObject({ type: 'hotp' });
+});
+
+// `alice, pw,,` (a space after the comma) or a row of spaces created " alice" and "   " as users, as `user add` did
+test.each([
+  ['a username of spaces', '   ,,,\n', '   '],
+  ['a username with a leading space', ' carol,,,\n', ' carol'],
+])('user import: %s imports nothing, naming the line', async (_what, row, name) => {
+  const csv = path.join(dir, 'users.csv');
+  fs.writeFileSync(csv, `username,password,method,token_serial\ndave,,,\n${row}`);
+  const before = await databaseContent();
+  const r = await radotp(['user', 'import', csv]);
+  expect({ code: r.code, stdout: r.stdout, lines: linesOf(r.stderr).length }).toEqual({ code: 1, stdout: '', lines: 1 });
+  expect(r.stderr).toContain(`line 3: username "${name}": usernames must not begin or end with spaces`);
+  expect(await databaseContent()).toBe(before);
+});
