@@ -102,3 +102,18 @@ test.each([
   expect(r.stderr).toContain(`line 3: username "${name}": usernames must not begin or end with spaces`);
   expect(await databaseContent()).toBe(before);
 });
+
+// A User-Name is whatever a NAS (or whoever can send as one) put in the packet. C1's CSI and a right-to-left
+// override reached the admin's terminal from `radotp audit`: a screen cleared, "eve<RLO>nimda" shown as "eveadmin".
+test('radotp audit shows a User-Name with C1 controls and bidi overrides escaped', async () => {
+  const client = new pg.Client({ connectionString: db.url });
+  await client.connect();
+  try {
+    await client.query(`INSERT INTO audit_event (at, node, username, result, reason) VALUES (now() + interval '1 hour', 'n1', $1, 'reject', 'bad_password')`, ['eve\u009b2J\u202enimda\u2028x']);
+  } finally {
+    await client.end();
+  }
+  const out = await ok(['audit', '--limit', '1']);
+  expect(out).toContain('eve\\x9b2J\\u202enimda\\u2028x');
+  expect(out).not.toMatch(/[\u0080-\u009f\u2028\u202e]/);
+});
