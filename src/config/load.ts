@@ -3,6 +3,7 @@ import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { readFileOrPipe } from '../lang/regular-file';
+import { suggestKey } from './key-suggestion';
 import { configSchema, type RadotpConfig } from './schema';
 
 /** A config problem, worded for an admin: which file, which key, what is wrong. */
@@ -33,7 +34,10 @@ function formatIssues(file: string, error: z.ZodError, nonPlain: ReadonlyMap<str
     const key = issue.path.length ? issue.path.join('.') : '(top level)';
     if (issue.code === 'unrecognized_keys') {
       const prefix = issue.path.length ? issue.path.join('.') + '.' : '';
-      return issue.keys.map((k) => `${prefix}${k}: unknown key`);
+      return issue.keys.map((k) => {
+        const near = suggestKey(configSchema, issue.path, k);
+        return `${prefix}${k}: unknown key${near ? ` (did you mean ${near}?)` : ''}`;
+      });
     }
     // zod saw the stand-in symbol: say what the file holds instead of "received symbol".
     const kind = nonPlain.get(key);

@@ -102,3 +102,19 @@ describe('config files that are not what was meant (loadConfig)', () => {
     expect(loadConfig(write(`${what.replace(/\W/g, '_')}.yaml`, content), {}).log.level).toBe(level);
   });
 });
+
+describe('an unknown key close to a real one names it', () => {
+  // [yaml, message after the file name]
+  const cases: [string, string][] = [
+    ['radius:\n  maxPendng: 5\n', 'radius.maxPendng: unknown key (did you mean maxPending?)'],
+    ['radius:\n  maxpending: 5\n', 'radius.maxpending: unknown key (did you mean maxPending?)'],
+    ['auth:\n  lockout:\n    maxFailure: 3\n', 'auth.lockout.maxFailure: unknown key (did you mean maxFailures?)'],
+    ['datadir: /var/lib/radotp\n', 'datadir: unknown key (did you mean dataDir?)'],
+    ['audit:\n  retenion: 90d\n', 'audit.retenion: unknown key (did you mean retention?)'],
+    ['radius:\n  port: 1812\n', 'radius.port: unknown key'],
+    ['colour: red\n', 'colour: unknown key'],
+  ];
+  test.each(cases)('%j', (yaml, message) => {
+    expect(refusal(yaml)).toBe(`${FILE}: ${message}`);
+  });
+});
