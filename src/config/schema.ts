@@ -23,6 +23,18 @@ const listenAddress = (defaultPort: number) =>
   });
 
 /**
+ * One address twice (as written, or "127.0.0.1" and "127.0.0.1:1812") failed at start-up as "the port is in use
+ * (another radotp or RADIUS server?)", sending the admin after a process that was not there. Port 0 asks the OS
+ * for a free port each time, so it may repeat.
+ */
+const distinctAddresses = (key: string) => (list: string[], ctx: z.RefinementCtx) => {
+  list.forEach((address, i) => {
+    const first = list.indexOf(address);
+    if (first < i && !address.endsWith(':0')) ctx.addIssue({ code: 'custom', path: [i], message: `the same address as ${key}.${first} (${address})` });
+  });
+};
+
+/**
  * A duration key, in seconds, within `range` (inclusive). Every duration has both bounds: 0 and 1e308 parse
  * as durations, but one reloaded the client table every millisecond and the other overflowed PostgreSQL.
  * The message states the range and the default as an example, whatever was wrong (form or size).
@@ -79,7 +91,7 @@ export const configSchema = z.strictObject({
   radius: section(
   z
     .strictObject({
-      listen: z.array(listenAddress(DEFAULT_AUTH_PORT)).min(1).default(['0.0.0.0:1812', '[::]:1812']),
+      listen: z.array(listenAddress(DEFAULT_AUTH_PORT)).min(1).superRefine(distinctAddresses('radius.listen')).default(['0.0.0.0:1812', '[::]:1812']),
       /** Extra FreeRADIUS-format dictionary files loaded after the bundled ones. */
       dictionaries: z.array(text()).default([]),
       /** Requests being authenticated at once; more are dropped (the NAS retries or fails over). */

@@ -118,3 +118,19 @@ describe('an unknown key close to a real one names it', () => {
     expect(refusal(yaml)).toBe(`${FILE}: ${message}`);
   });
 });
+
+describe('radius.listen naming one address twice', () => {
+  // serve failed with "radius.listen.0: cannot listen on 127.0.0.1:1812: the port is in use (another radotp or
+  // RADIUS server?)", sending the admin after another process when the config named the address twice.
+  const cases: [string, string][] = [
+    ['["127.0.0.1:1812", "127.0.0.1:1812"]', 'radius.listen.1: the same address as radius.listen.0 (127.0.0.1:1812)'],
+    ['["127.0.0.1", "10.0.0.1:1645", "127.0.0.1:1812"]', 'radius.listen.2: the same address as radius.listen.0 (127.0.0.1:1812)'],
+    ['["::1", "[::1]:1812"]', 'radius.listen.1: the same address as radius.listen.0 ([::1]:1812)'],
+  ];
+  test.each(cases)('%s', (list, message) => {
+    expect(refusal(`radius:\n  listen: ${list}\n`)).toBe(`${FILE}: ${message}`);
+  });
+  test('one address on two ports, and port 0 twice (each gets its own), are fine', () => {
+    expect(parseConfig('radius:\n  listen: ["127.0.0.1:1812", "127.0.0.1:1645", "127.0.0.1:0", "127.0.0.1:0"]\n', FILE, {}).radius.listen).toHaveLength(4);
+  });
+});
