@@ -8,6 +8,11 @@ export function hasControlCharacter(text: string): boolean {
   return CONTROL.test(text);
 }
 
+/** The first character of `text` that hasControlCharacter means, to name it in a refusal. */
+export function firstControlCharacter(text: string): string | undefined {
+  return CONTROL.exec(text)?.[0];
+}
+
 /**
  * `text` as one line a terminal shows as it is: every such character written as an escape (`\n`, `\x1b`, `\x9b`,
  * `\u202e`). Messages quote what an admin typed or a file held (a name, a value), and tables what came in a packet

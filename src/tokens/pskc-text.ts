@@ -1,8 +1,9 @@
+import { firstControlCharacter } from '../lang/control-characters';
 import type { PskcKey } from '../pskc';
 
 /*
  * Text a PSKC key brings into the token table, which `token list`, `token show` and the audit log
- * print later. A control character there (C0, DEL, C1) is either refused by PostgreSQL (NUL: "invalid
+ * print later. A control character there (C0, DEL, C1, and bidi overrides: see control-characters.ts) is either refused by PostgreSQL (NUL: "invalid
  * byte sequence for encoding UTF8", naming no key) or stored and later written raw to an operator's
  * terminal (ESC starts escape sequences; CR/LF forge lines). No real serial, vendor or label needs one.
  * The lengths bound what one file can make every later listing print.
@@ -15,16 +16,14 @@ const STORED_TEXT: readonly { name: string; value: (k: PskcKey) => string | unde
   { name: 'FriendlyName', value: (k) => k.friendlyName, maxLength: 256 },
 ];
 
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
-
 /** Why a key's stored text cannot be imported, or undefined when it can. */
 export function storedTextProblem(k: PskcKey): string | undefined {
   for (const { name, value, maxLength } of STORED_TEXT) {
     const text = value(k);
     if (text === undefined) continue;
-    const control = CONTROL.exec(text);
-    if (control) {
-      const code = control[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0');
+    const control = firstControlCharacter(text);
+    if (control !== undefined) {
+      const code = control.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0');
       return `${name} contains the control character U+${code}, which would be stored and printed by token list`;
     }
     if (text.length > maxLength) return `${name} longer than ${maxLength} characters`;

@@ -35,6 +35,9 @@ const REFUSED: [string, Partial<WritableKey>, RegExp][] = [
   ['a C1 NEL in the key Id used as serial', { serial: undefined, id: 'K\u00851' }, /: serial contains the control character U\+0085/],
   ['DEL in the Manufacturer', { manufacturer: 'Acme\u007f' }, /: Manufacturer contains the control character U\+007F/],
   ['a C1 control in the Issuer', { issuer: 'Bank\u0090' }, /: Issuer contains the control character U\+0090/],
+  // shown reversed in a terminal: "SN<RLO>1-ABC" reads as "SNCBA-1" (it was imported)
+  ['a right-to-left override in the serial', { serial: 'SN\u202e1-ABC' }, /: serial contains the control character U\+202E/],
+  ['a line separator in the Manufacturer', { manufacturer: 'a\u2028b' }, /: Manufacturer contains the control character U\+2028/],
   ['a 129-character serial', { serial: 'S'.repeat(129) }, /: serial longer than 128 characters$/],
   ['a 257-character Manufacturer', { manufacturer: 'M'.repeat(257) }, /: Manufacturer longer than 256 characters$/],
 ];
