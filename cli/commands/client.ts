@@ -56,6 +56,12 @@ function secretFrom(opts: { secret?: string; secretStdin?: boolean }, required: 
     return undefined;
   }
   if (text.length === 0) throw new UsageError('the shared secret must not be empty');
+  // a quoting mistake (`--secret "$S"` with S a few spaces): no better than an empty secret
+  if (text.trim() === '') throw new UsageError('the shared secret must not be only spaces');
+  if (text.trim() !== text) {
+    // Many NAS configurations trim the secret they are given: every request would then fail its authenticator check.
+    process.stderr.write('radotp: warning: the shared secret begins or ends with a space: a NAS that trims its secret would then hold another one\n');
+  }
   if (Buffer.byteLength(text) < 16) {
     // RFC 2865 §3: "It is preferred that the secret be at least 16 octets."
     process.stderr.write('radotp: warning: shared secrets shorter than 16 characters are easy to guess (RFC 2865 §3)\n');

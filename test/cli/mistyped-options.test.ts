@@ -57,6 +57,8 @@ const cases: [string, string[], RegExp][] = [
   ['a username of spaces', ['user', 'add', '   '], /^radotp: usernames must not begin or end with spaces/],
   ['a username with a leading space', ['user', 'add', ' alice'], /^radotp: usernames must not begin or end with spaces/],
   ['a username with a trailing no-break space', ['user', 'add', 'alice\u00a0'], /^radotp: usernames must not begin or end with spaces/],
+  // a secret of spaces (a quoting mistake) was taken: no better than an empty one, which is refused
+  ['a shared secret of only spaces', ['client', 'add', 'nas1', '--address', '192.0.2.1', '--secret', ' '.repeat(20)], /^radotp: the shared secret must not be only spaces\n$/],
   // the period was ignored, exit 0
   ['--period for an HOTP token', ['token', 'enroll', 'alice', '--type', 'hotp', '--period', '60'], /^radotp: --period is the time step of a TOTP token; an HOTP token \(--type hotp\) has none\n$/],
   // `audit`'s listing filters were taken after `prune` and ignored: every user's old events went
@@ -116,4 +118,12 @@ test('radotp audit shows a User-Name with C1 controls and bidi overrides escaped
   const out = await ok(['audit', '--limit', '1']);
   expect(out).toContain('eve\\x9b2J\\u202enimda\\u2028x');
   expect(out).not.toMatch(/[\u0080-\u009f\u2028\u202e]/);
+});
+
+// Many NAS configurations trim the secret they are given: one that begins or ends with a space then differs from
+// ours, and every request fails its authenticator check, logged nowhere the admin looks first.
+test('a shared secret beginning or ending with a space is taken, with a one-line warning', async () => {
+  const r = await radotp(['client', 'add', 'nas-spaced', '--address', '192.0.2.2', '--secret', 'correct horse battery staple ']);
+  expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 0, stdout: 'client nas-spaced added\n' });
+  expect(r.stderr).toBe('radotp: warning: the shared secret begins or ends with a space: a NAS that trims its secret would then hold another one\n');
 });
