@@ -167,7 +167,8 @@ export function userCommand(): Command {
       `
 The first line must be the header: username,password,method,token_serial
 password, method and token_serial may be empty (existing values are kept; new users get auth.defaultMethod).
-A password may be given in clear (hashed with argon2id here) or as an argon2 PHC string ($argon2id$...).
+A password may be given in clear (hashed with argon2id here) or as an argon2 PHC string ($argon2id$...);
+another system's hash (bcrypt $2b$..., $6$..., yescrypt, scrypt, pbkdf2) is refused: radotp cannot check it.
 token_serial assigns a token from the pool (see radotp token import). One bad line imports nothing.`,
     )
     .action(async (file: string, opts, command: Command) => {

@@ -77,6 +77,9 @@ export function readUserCsv(text: string, methods: readonly string[]): CsvUserRo
     // Not quoted: a password holding an unquoted comma (`bob,pass,word,`) puts its end in this column, and the
     // refusal printed it ("unknown method "word""), as the header check did with a whole line (headerMismatch).
     if (method && !methods.includes(method)) throw fail(`unknown method in column 3 (expected ${methods.join(', ')}; the value is not shown: it may be part of a password holding a comma)`);
+    if (password && FOREIGN_HASH.test(password) && !PHC_ARGON2.test(password)) {
+      throw fail('the password is a hash radotp cannot check: only argon2 PHC strings ($argon2id$v=19$m=...) are kept as hashes, anything else is taken as the password itself (the value is not shown)');
+    }
     const tokenSerial = serial.trim();
     if (tokenSerial) {
       if (seenSerials.has(tokenSerial)) throw fail(`token ${tokenSerial} is already given to another user on line ${seenSerials.get(tokenSerial)}`);
@@ -89,6 +92,14 @@ export function readUserCsv(text: string, methods: readonly string[]): CsvUserRo
 
 /** A value that is already an argon2 PHC hash is stored as given, so users can move between systems without their passwords. */
 const PHC_ARGON2 = /^\$argon2(id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/;
+
+/**
+ * The crypt(3) and PHC schemes another system's export holds (md5-crypt, bcrypt, sha256/512-crypt, yescrypt, scrypt,
+ * pbkdf2, and argon2 itself): such a value that is no whole argon2 PHC string (above) is a hash radotp cannot check.
+ * It was hashed as a clear password, so the user's password became the text of their old hash. A clear password
+ * rarely starts so ("$money$" does not).
+ */
+const FOREIGN_HASH = /^\$(1|2[abxy]?|5|6|7|y|gy|sha1|md5|scrypt|pbkdf2(-sha\d+)?|argon2(i|d|id)?)\$/;
 
 export async function hashImportPasswords(rows: readonly CsvUserRow[], onHashed: () => void): Promise<Map<number, string>> {
   const out = new Map<number, string>();
