@@ -575,25 +575,6 @@ describe('radotp user', () => {
     expect(JSON.parse((await radotp(['user', 'show', 'alice', '--json'])).stdout)).toMatchObject({ method: 'token', hasPassword: true });
   });
 
-  test('--require-message-authenticator auto: listed as auto, with a warning; yes or no ends it', async () => {
-    const r = await radotp(['client', 'add', 'auto-nas', '--address', '192.0.2.30', '--secret', SECRET, '--require-message-authenticator', 'auto']);
-    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 0, stdout: 'client auto-nas added\n' });
-    expect(linesOf(r.stderr)).toEqual([
-      'radotp: warning: this client may send requests without Message-Authenticator until one of its NASes has sent one; then that NAS must (CVE-2024-3596)',
-    ]);
-    expect((await radotp(['client', 'list'])).stdout).toMatch(/^auto-nas +192\.0\.2\.30\/32 +auto +challenge +always$/m);
-    const listed = async () =>
-      (JSON.parse((await radotp(['client', 'list', '--json'])).stdout) as { name: string; requireMessageAuthenticator: boolean; learnMessageAuthenticator: boolean }[])
-        .filter((c) => c.name === 'auto-nas')
-        .map(({ requireMessageAuthenticator, learnMessageAuthenticator }) => ({ requireMessageAuthenticator, learnMessageAuthenticator }));
-    expect(await listed()).toEqual([{ requireMessageAuthenticator: false, learnMessageAuthenticator: true }]);
-    expectSuccess(await radotp(['client', 'set', 'auto-nas', '--require-message-authenticator', 'yes']), /^client auto-nas updated\n$/);
-    expect(await listed()).toEqual([{ requireMessageAuthenticator: true, learnMessageAuthenticator: false }]);
-    expect(linesOf((await radotp(['client', 'set', 'auto-nas', '--require-message-authenticator', 'auto'])).stderr)).toEqual([expect.stringMatching(/until one of its NASes has sent one/)]);
-    expect(await listed()).toEqual([{ requireMessageAuthenticator: false, learnMessageAuthenticator: true }]);
-    expectSuccess(await radotp(['client', 'remove', 'auto-nas']), /^client auto-nas removed\n$/);
-  });
-
   // [case, arguments, standard input, message, exit code: 2 for a command called wrongly]
   const refusals: [string, string[], string | undefined, RegExp, number?][] = [
     ['empty password on stdin', ['add', 'carol', '--password-stdin'], '', /the password on standard input is empty/],
