@@ -6,6 +6,7 @@ import { printable } from '../src/lang/control-characters';
 import { auditCommand, dbCommand, initCommand, serveCommand } from './commands/server';
 import { keysCommand } from './commands/keys';
 import { tokenCommand } from './commands/token';
+import { oneLineForMissingCommand } from './strict-usage';
 import { userCommand } from './commands/user';
 
 export function buildProgram(): Command {
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
     c.exitOverride();
     c.configureOutput({ outputError: (text, write) => write(usageErrorText(text)) });
     withoutOptionValues(c);
+    oneLineForMissingCommand(c);
     c.commands.forEach(addConfig);
   };
   addConfig(program);
@@ -43,12 +45,13 @@ function withoutOptionValues(c: Command): void {
 }
 
 /**
- * commander's usage errors quote the value too ("argument 'two\nlines' is invalid"): one line, like ours, but
- * for commander's own "(Did you mean --secret?)", which keeps its line after it.
+ * commander's usage errors quote the value too ("argument 'two\nlines' is invalid"): one line, like ours. Its
+ * "(Did you mean --secret?)" came on a second line; it now ends the one line, as a config key's hint does:
+ * "error: unknown command 'tokne' (did you mean token?)".
  */
 function usageErrorText(text: string): string {
-  const [, message, hint = ''] = /^([\s\S]*?)(\n\(Did you mean [^\n]*\?\))?\n?$/.exec(text)!;
-  return `${printable(message)}${hint}\n`;
+  const [, message, hint] = /^([\s\S]*?)(?:\n\(Did you mean ([^\n]*)\?\))?\n?$/.exec(text)!;
+  return `${printable(message)}${hint === undefined ? '' : ` (did you mean ${hint}?)`}\n`;
 }
 
 /** `--name=value` → `--name`; `-xvalue` → `-x`; anything else as it is. */

@@ -1,0 +1,95 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { cliIn, linesOf } from '../support/cli';
+import { createTestDatabase, type TestDatabase } from '../support/test-database';
+
+/*
+ * "The CLI exits non-zero with one clear line." An admin's script that left out a command or mistyped one got
+ * instead 15-27 lines of help on stderr (`radotp token`, `radotp help bogus`), or a suggestion on a second line.
+ * Real `radotp` processes, a fresh database: nothing may change.
+ */
+
+let db: TestDatabase;
+let dir: string;
+
+const { radotp, ok } = cliIn(() => ({ cwd: dir, databaseUrl: db.url }));
+
+/** Every row of every table of radotp's schema, as text: what "changed nothing" compares. */
+async function databaseContent(): Promise<string> {
+  const client = new pg.Client({ connectionString: db.url });
+  await client.connect();
+  try {
+    const tables = await client.query<{ name: string }>(`SELECT quote_ident(table_name) AS name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`);
+    const parts: string[] = [];
+    for (const { name } of tables.rows) {
+      const rows = await client.query<{ t: string | null }>(`SELECT string_agg(x::text, E'\\n' ORDER BY x::text) AS t FROM ${name} x`);
+      parts.push(`${name}: ${rows.rows[0]!.t}`);
+    }
+    return parts.join('\n');
+  } finally {
+    await client.end();
+  }
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'radotp-one-line-'));
+  fs.writeFileSync(path.join(dir, 'radotp.yaml'), 'dataDir: ./data\nlog:\n  level: silent\n');
+  fs.writeFileSync(path.join(dir, 'other.yaml'), 'dataDir: ./other\nlog:\n  level: silent\n');
+  await ok(['init']);
+  await ok(['user', 'add', 'alice', '--method', 'token']);
+  await ok(['client', 'add', 'nas1', '--address', '192.0.2.1', '--secret', 'a shared secret of some length']);
+});
+afterAll(async () => {
+  await db?.drop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const TOKEN_COMMANDS = 'enroll, activate, list, show, verify, describe, unlock, delete, assign, unassign, disable, enable, resync, import';
+
+// [what the admin typed, arguments, the whole of stderr]
+const cases: [string, string[], string][] = [
+  // a missing command printed the command's whole help on stderr (15-27 lines), exit 2
+  ['no command at all', [], 'error: radotp: which command? serve, init, db, client, user, token, keys, audit (radotp --help)\n'],
+  ['token without its command', ['token'], `error: radotp token: which command? ${TOKEN_COMMANDS} (radotp token --help)\n`],
+  ['user without its command', ['user'], 'error: radotp user: which command? add, set, passwd, unlock, list, show, remove, import (radotp user --help)\n'],
+  ['client without its command', ['client'], 'error: radotp client: which command? add, set, list, remove (radotp client --help)\n'],
+  ['db without its command', ['db'], 'error: radotp db: which command? migrate (radotp db --help)\n'],
+  ['a missing command after an option', ['user', '--config', 'radotp.yaml'], 'error: radotp user: which command? add, set, passwd, unlock, list, show, remove, import (radotp user --help)\n'],
+  // help for an unknown command printed the parent's whole help on stderr
+  ['help for an unknown command', ['help', 'bogus'], "error: unknown command 'bogus'\n"],
+  ['help for a near miss', ['help', 'tokne'], "error: unknown command 'tokne' (did you mean token?)\n"],
+  ['token help for an unknown command', ['token', 'help', 'enrol'], "error: unknown command 'enrol' (did you mean enroll?)\n"],
+  // commander's suggestion came on a second line
+  ['an unknown command', ['bogus'], "error: unknown command 'bogus'\n"],
+  ['a mistyped command', ['tokne', 'list'], "error: unknown command 'tokne' (did you mean token?)\n"],
+  ['a mistyped subcommand', ['token', 'enrol', 'alice'], "error: unknown command 'enrol' (did you mean enroll?)\n"],
+  ['a mistyped option', ['user', 'list', '--jsn'], "error: unknown option '--jsn' (did you mean --json?)\n"],
+];
+
+test.each(cases)('%s: exit 2, one line, nothing changed', async (_what, args, stderr) => {
+  const before = await databaseContent();
+  const r = await radotp(args);
+  expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 2, stdout: '', stderr });
+  expect(linesOf(r.stderr)).toHaveLength(1);
+  expect(await databaseContent()).toBe(before);
+});
+
+// What must stay as it was: help on request goes to stdout in full, with exit 0.
+const helpCases: [string, string[], RegExp][] = [
+  ['--help', ['--help'], /^Usage: radotp \[options\] \[command\]\n/],
+  ['token --help', ['token', '--help'], /^Usage: radotp token \[options\] \[command\]\n[\s\S]*\n {2}resync /],
+  ['help token', ['help', 'token'], /^Usage: radotp token \[options\] \[command\]\n/],
+  ['token help', ['token', 'help'], /^Usage: radotp token \[options\] \[command\]\n/],
+  ['token help enroll', ['token', 'help', 'enroll'], /^Usage: radotp token enroll \[options\] <username>\n/],
+  ['user --help', ['user', '--help'], /^Usage: radotp user \[options\] \[command\]\n/],
+];
+
+test.each(helpCases)('radotp %s prints the whole help on stdout, exit 0', async (_what, args, usage) => {
+  const r = await radotp(args);
+  expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+  expect(r.stdout).toMatch(usage);
+  expect(linesOf(r.stdout).length).toBeGreaterThan(5);
+});
