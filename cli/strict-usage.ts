@@ -11,6 +11,7 @@ interface CommanderInternals {
   args: string[];
   help(context?: { error?: boolean }): never;
   unknownCommand(): never;
+  parseOptions(argv: string[]): unknown;
 }
 
 /**
@@ -36,6 +37,33 @@ export function oneLineForMissingCommand(c: Command): void {
     c.error(`error: ${path}: which command? ${choices.join(', ')} (${path} --help)`, { exitCode: 2, code: 'radotp.missingCommand' });
     throw new Error('unreachable: commander.error exits'); // for the type checker; error() has thrown or exited
   };
+}
+
+/**
+ * commander keeps the last value of an option given twice: `user set alice --method password --method token` made
+ * alice a token user, `--secret a --secret b` stored b, `-c prod.yaml … -c test.yaml` read test.yaml, each with
+ * exit 0. Which one the admin meant is not ours to guess. A flag (--json) repeated says the same thing twice, and
+ * radotp has no option that collects values, so every option that takes a value is refused the second time,
+ * named without its values (one may be a secret).
+ */
+export function refuseRepeatedOptions(c: Command): void {
+  const cmd = c as unknown as CommanderInternals;
+  const parseOptions = cmd.parseOptions.bind(c);
+  // parseOptions runs once per parse of this command: what was seen is counted from there.
+  let seen = new Set<string>();
+  cmd.parseOptions = (argv) => {
+    seen = new Set();
+    return parseOptions(argv);
+  };
+  for (const option of c.options) {
+    if (!option.required && !option.optional) continue; // a flag: nothing to choose between
+    if (option.variadic) continue; // collects its values by design (radotp has none)
+    c.on(`option:${option.name()}`, () => {
+      const name = option.long ?? option.short!;
+      if (seen.has(name)) c.error(`error: option '${name}' is given more than once; it takes one value`, { exitCode: 2, code: 'radotp.repeatedOption' });
+      seen.add(name);
+    });
+  }
 }
 
 function commandPath(c: Command): string {

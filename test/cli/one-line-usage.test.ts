@@ -6,8 +6,9 @@ import { cliIn, linesOf } from '../support/cli';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 
 /*
- * "The CLI exits non-zero with one clear line." An admin's script that left out a command or mistyped one got
- * instead 15-27 lines of help on stderr (`radotp token`, `radotp help bogus`), or a suggestion on a second line.
+ * "The CLI exits non-zero with one clear line." An admin's script that left out a command, mistyped one or gave an
+ * option twice got instead: 15-27 lines of help on stderr (`radotp token`, `radotp help bogus`), a suggestion on a
+ * second line, or the last of two values silently taken (`--method password --method token` made a token user).
  * Real `radotp` processes, a fresh database: nothing may change.
  */
 
@@ -67,6 +68,15 @@ const cases: [string, string[], string][] = [
   ['a mistyped command', ['tokne', 'list'], "error: unknown command 'tokne' (did you mean token?)\n"],
   ['a mistyped subcommand', ['token', 'enrol', 'alice'], "error: unknown command 'enrol' (did you mean enroll?)\n"],
   ['a mistyped option', ['user', 'list', '--jsn'], "error: unknown option '--jsn' (did you mean --json?)\n"],
+  // the last of two values was taken, silently
+  ['--method twice', ['user', 'set', 'alice', '--method', 'password', '--method', 'token'], "error: option '--method' is given more than once; it takes one value\n"],
+  ['--method twice, once with =', ['user', 'add', 'bob', '--method=password', '--method', 'token'], "error: option '--method' is given more than once; it takes one value\n"],
+  ['--secret twice', ['client', 'add', 'nas2', '--address', '192.0.2.2', '--secret', 'first secret of length', '--secret', 'second secret of length'], "error: option '--secret' is given more than once; it takes one value\n"],
+  ['--address twice', ['client', 'set', 'nas1', '--address', '192.0.2.3', '--address', '192.0.2.4'], "error: option '--address' is given more than once; it takes one value\n"],
+  ['--config twice', ['--config', 'radotp.yaml', 'user', 'list', '-c', 'other.yaml'], "error: option '--config' is given more than once; it takes one value\n"],
+  ['--digits twice, the same value', ['token', 'enroll', 'alice', '--digits', '8', '--digits', '8'], "error: option '--digits' is given more than once; it takes one value\n"],
+  ['--reason twice', ['token', 'disable', 'TOTP-X', '--reason', 'lost', '--reason', 'stolen'], "error: option '--reason' is given more than once; it takes one value\n"],
+  ['--limit twice', ['audit', '--limit', '5', '--limit', '6'], "error: option '--limit' is given more than once; it takes one value\n"],
 ];
 
 test.each(cases)('%s: exit 2, one line, nothing changed', async (_what, args, stderr) => {
@@ -92,4 +102,13 @@ test.each(helpCases)('radotp %s prints the whole help on stdout, exit 0', async 
   expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
   expect(r.stdout).toMatch(usage);
   expect(linesOf(r.stdout).length).toBeGreaterThan(5);
+});
+
+test('an option given once, and flags given twice, are still taken', async () => {
+  await ok(['user', 'set', 'alice', '--method', 'password']);
+  expect(JSON.parse(await ok(['user', 'show', 'alice', '--json']))).toMatchObject({ method: 'password' });
+  // a flag repeated says the same thing twice: nothing to choose between
+  expect(JSON.parse(await ok(['user', 'list', '--json', '--json']))).toEqual(expect.arrayContaining([expect.objectContaining({ username: 'alice' })]));
+  // -c once before the command and nowhere else
+  expect(await ok(['-c', 'radotp.yaml', 'user', 'list'])).toMatch(/^alice /m);
 });
