@@ -6,13 +6,13 @@ import { printable } from '../src/lang/control-characters';
 import { auditCommand, dbCommand, initCommand, serveCommand } from './commands/server';
 import { keysCommand } from './commands/keys';
 import { tokenCommand } from './commands/token';
-import { oneLineForMissingCommand, refuseRepeatedOptions } from './strict-usage';
+import { oneLineForMissingCommand, refuseRepeatedOptions, versionAlone } from './strict-usage';
 import { userCommand } from './commands/user';
 
 export function buildProgram(): Command {
-  const program = new Command('radotp')
-    .description('RADIUS authentication server with a one-time-password second factor')
-    .version(packageVersion)
+  const program = new Command('radotp').description('RADIUS authentication server with a one-time-password second factor');
+  versionAlone(program, packageVersion);
+  program
     .addOption(
       new Option('-c, --config <file>', 'config file (default: $RADOTP_CONFIG, else ./radotp.yaml; absent means defaults)').env('RADOTP_CONFIG'),
     )

@@ -1,4 +1,5 @@
-import type { Command } from 'commander';
+import type { EventEmitter } from 'node:events';
+import { type Command, CommanderError } from 'commander';
 
 /*
  * Usage mistakes commander answers with a screenful of help, or not at all. "The CLI exits non-zero with one clear
@@ -64,6 +65,30 @@ export function refuseRepeatedOptions(c: Command): void {
       seen.add(name);
     });
   }
+}
+
+/**
+ * commander prints the version as soon as it meets -V/--version, anywhere, and exits 0: `radotp -V x` and
+ * `radotp user add carol --version` "succeeded" without doing what the rest of the line says. The version is
+ * printed for --version alone; with anything else it is a usage error.
+ */
+export function versionAlone(program: Command, version: string): void {
+  const cmd = program as unknown as CommanderInternals;
+  let words: string[] = [];
+  const parseOptions = cmd.parseOptions.bind(program);
+  cmd.parseOptions = (argv) => {
+    words = [...argv];
+    return parseOptions(argv);
+  };
+  program.version(version, '-V, --version', 'output the version number (given alone: with anything else, a usage error)');
+  const option = program.options.find((o) => o.attributeName() === 'version')!;
+  // replaces commander's listener, which prints and exits whatever else the line holds
+  (program as unknown as EventEmitter).removeAllListeners(`option:${option.name()}`); // a Command is one, untyped
+  program.on(`option:${option.name()}`, () => {
+    if (words.length !== 1) program.error('error: --version takes nothing else: run `radotp --version` alone', { exitCode: 2, code: 'radotp.versionNotAlone' });
+    process.stdout.write(`${version}\n`);
+    throw new CommanderError(0, 'commander.version', version); // what commander's exitOverride throws for it
+  });
 }
 
 function commandPath(c: Command): string {

@@ -6,9 +6,10 @@ import { cliIn, linesOf } from '../support/cli';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 
 /*
- * "The CLI exits non-zero with one clear line." An admin's script that left out a command, mistyped one or gave an
- * option twice got instead: 15-27 lines of help on stderr (`radotp token`, `radotp help bogus`), a suggestion on a
- * second line, or the last of two values silently taken (`--method password --method token` made a token user).
+ * "The CLI exits non-zero with one clear line." An admin's script that left out a command, mistyped one, gave an
+ * option twice or put words after --version got instead: 15-27 lines of help on stderr (`radotp token`,
+ * `radotp help bogus`), a suggestion on a second line, the last of two values silently taken (`--method password
+ * --method token` made a token user), or the version and exit 0 with the rest of the line ignored.
  * Real `radotp` processes, a fresh database: nothing may change.
  */
 
@@ -77,6 +78,10 @@ const cases: [string, string[], string][] = [
   ['--digits twice, the same value', ['token', 'enroll', 'alice', '--digits', '8', '--digits', '8'], "error: option '--digits' is given more than once; it takes one value\n"],
   ['--reason twice', ['token', 'disable', 'TOTP-X', '--reason', 'lost', '--reason', 'stolen'], "error: option '--reason' is given more than once; it takes one value\n"],
   ['--limit twice', ['audit', '--limit', '5', '--limit', '6'], "error: option '--limit' is given more than once; it takes one value\n"],
+  // the version was printed, exit 0, and the rest ignored
+  ['-V with an argument', ['-V', 'x'], 'error: --version takes nothing else: run `radotp --version` alone\n'],
+  ['--version with a command', ['--version', 'user', 'add', 'carol'], 'error: --version takes nothing else: run `radotp --version` alone\n'],
+  ['-V after a command', ['user', 'list', '-V'], 'error: --version takes nothing else: run `radotp --version` alone\n'],
 ];
 
 test.each(cases)('%s: exit 2, one line, nothing changed', async (_what, args, stderr) => {
@@ -102,6 +107,12 @@ test.each(helpCases)('radotp %s prints the whole help on stdout, exit 0', async 
   expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
   expect(r.stdout).toMatch(usage);
   expect(linesOf(r.stdout).length).toBeGreaterThan(5);
+});
+
+test('--version and -V alone print the version, exit 0', async () => {
+  const { version } = JSON.parse(fs.readFileSync(path.join(__dirname, '../../package.json'), 'utf8')) as { version: string };
+  expect(await ok(['--version'])).toBe(`${version}\n`);
+  expect(await ok(['-V'])).toBe(`${version}\n`);
 });
 
 test('an option given once, and flags given twice, are still taken', async () => {
