@@ -6,7 +6,7 @@ import { printable } from '../src/lang/control-characters';
 import { auditCommand, dbCommand, initCommand, serveCommand } from './commands/server';
 import { keysCommand } from './commands/keys';
 import { tokenCommand } from './commands/token';
-import { oneLineForMissingCommand, refuseRepeatedOptions, versionAlone } from './strict-usage';
+import { oneLineForMissingCommand, refuseRepeatedOptions, strayWordIsUnknownCommand, versionAlone } from './strict-usage';
 import { userCommand } from './commands/user';
 
 export function buildProgram(): Command {
@@ -25,6 +25,7 @@ export function buildProgram(): Command {
     c.configureOutput({ outputError: (text, write) => write(usageErrorText(text)) });
     withoutOptionValues(c);
     oneLineForMissingCommand(c);
+    strayWordIsUnknownCommand(c); // after withoutOptionValues: it wraps unknownOption again
     refuseRepeatedOptions(c);
     c.commands.forEach(addConfig);
   };

@@ -12,6 +12,7 @@ interface CommanderInternals {
   args: string[];
   help(context?: { error?: boolean }): never;
   unknownCommand(): never;
+  unknownOption(flag: string): never;
   parseOptions(argv: string[]): unknown;
 }
 
@@ -38,6 +39,32 @@ export function oneLineForMissingCommand(c: Command): void {
     c.error(`error: ${path}: which command? ${choices.join(', ')} (${path} --help)`, { exitCode: 2, code: 'radotp.missingCommand' });
     throw new Error('unreachable: commander.error exits'); // for the type checker; error() has thrown or exited
   };
+}
+
+/**
+ * `audit` both lists and holds a command (prune). A word after it that is no command was "too many arguments for
+ * 'audit'", and a mistyped prune with prune's option after it (`audit prun --older-than 90d`) was "unknown option
+ * '--older-than'": neither named the word that was wrong. For a command that takes no arguments of its own but has
+ * commands, a stray word is an unknown command, with commander's suggestion ("(did you mean prune?)").
+ */
+export function strayWordIsUnknownCommand(c: Command): void {
+  if (c.commands.length === 0 || c.registeredArguments.length > 0) return;
+  const cmd = c as unknown as CommanderInternals;
+  const unknownCommand = (word: string): never => {
+    cmd.args = [word];
+    return cmd.unknownCommand();
+  };
+  // commander checks unknown options before the number of arguments; args holds the words (operands) first
+  const unknownOption = cmd.unknownOption.bind(c);
+  cmd.unknownOption = (flag) => {
+    const first = cmd.args[0];
+    return first !== undefined && !first.startsWith('-') ? unknownCommand(first) : unknownOption(flag);
+  };
+  // past the options, a word left over is taken to the action (not refused as excess) and refused here, by name
+  c.allowExcessArguments(true);
+  c.hook('preAction', (thisCommand, actionCommand) => {
+    if (actionCommand === c && c.args.length > 0) unknownCommand(c.args[0]!);
+  });
 }
 
 /**

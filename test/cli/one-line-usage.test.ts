@@ -69,6 +69,12 @@ const cases: [string, string[], string][] = [
   ['a mistyped command', ['tokne', 'list'], "error: unknown command 'tokne' (did you mean token?)\n"],
   ['a mistyped subcommand', ['token', 'enrol', 'alice'], "error: unknown command 'enrol' (did you mean enroll?)\n"],
   ['a mistyped option', ['user', 'list', '--jsn'], "error: unknown option '--jsn' (did you mean --json?)\n"],
+  // audit lists and has a command (prune): a mistyped prune was "too many arguments for 'audit'", or, with prune's
+  // option after it, "unknown option '--older-than'", neither naming the word that was wrong
+  ['a mistyped command of audit', ['audit', 'prun'], "error: unknown command 'prun' (did you mean prune?)\n"],
+  ['a mistyped command of audit, with its option', ['audit', 'prun', '--older-than', '90d'], "error: unknown command 'prun' (did you mean prune?)\n"],
+  ['a stray word after audit', ['audit', '--limit', '5', 'bogus'], "error: unknown command 'bogus'\n"],
+  ['an unknown option of audit', ['audit', '--older-than', '90d'], "error: unknown option '--older-than'\n"],
   // the last of two values was taken, silently
   ['--method twice', ['user', 'set', 'alice', '--method', 'password', '--method', 'token'], "error: option '--method' is given more than once; it takes one value\n"],
   ['--method twice, once with =', ['user', 'add', 'bob', '--method=password', '--method', 'token'], "error: option '--method' is given more than once; it takes one value\n"],
