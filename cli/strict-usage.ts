@@ -30,6 +30,8 @@ export function oneLineForMissingCommand(c: Command): void {
     if (!context?.error) return help(context);
     // `help bogus` (and `token help bogus`) reach here with the words still in args: answer as for `radotp bogus`
     const named = cmd.args[0] === 'help' ? cmd.args[1] : undefined;
+    // `help help`: commander's help command is no entry of the list it looks in; its help is the group's own
+    if (named === 'help') return help();
     if (named !== undefined) {
       cmd.args = [named];
       return cmd.unknownCommand();

@@ -106,6 +106,9 @@ const helpCases: [string, string[], RegExp][] = [
   ['token help', ['token', 'help'], /^Usage: radotp token \[options\] \[command\]\n/],
   ['token help enroll', ['token', 'help', 'enroll'], /^Usage: radotp token enroll \[options\] <username>\n/],
   ['user --help', ['user', '--help'], /^Usage: radotp user \[options\] \[command\]\n/],
+  // `help` is no command of the list: "unknown command 'help' (did you mean help?)" would be absurd
+  ['help help', ['help', 'help'], /^Usage: radotp \[options\] \[command\]\n/],
+  ['token help help', ['token', 'help', 'help'], /^Usage: radotp token \[options\] \[command\]\n/],
 ];
 
 test.each(helpCases)('radotp %s prints the whole help on stdout, exit 0', async (_what, args, usage) => {
