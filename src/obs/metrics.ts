@@ -110,7 +110,7 @@ export class Metrics {
   watchDatabasePools(usage: () => readonly { pool: string; open: number; idle: number; waiting: number }[]): void {
     new client.Gauge({
       name: 'radotp_database_connections',
-      help: 'Connections of this node to the database, by pool (main: logins and admin reads; audit; challenge: answers to Access-Challenges) and state (busy: lent out to a statement, or still being opened; idle)',
+      help: 'Connections of this node to the database, by pool (main: logins and admin reads; audit; challenge: answers to Access-Challenges; spend: the batched spends of codes) and state (busy: lent out to a statement, or still being opened; idle)',
       labelNames: ['pool', 'state'],
       registers: [this.registry],
       collect() {

@@ -14,6 +14,8 @@ export interface Connection {
   readonly auditPool: pg.Pool;
   /** For answers to challenges only: each holds a connection while it is decided (see ChallengeRepository.take). */
   readonly challengePool: pg.Pool;
+  /** For the batched spends of codes only: a row lock is waited for at most SPEND_LOCK_WAIT_MS (see below). */
+  readonly spendPool: pg.Pool;
   close(): Promise<void>;
 }
 
@@ -105,8 +107,8 @@ class WaitTellingPool extends pg.Pool {
 }
 
 /** Closes, at their next checkout, the connections every pool of `conn` has open now (see WaitTellingPool.renew). */
-export function renewConnections(conn: Pick<Connection, 'pool' | 'auditPool' | 'challengePool'>): void {
-  for (const p of [conn.pool, conn.auditPool, conn.challengePool]) if (p instanceof WaitTellingPool) p.renew();
+export function renewConnections(conn: Pick<Connection, 'pool' | 'auditPool' | 'challengePool' | 'spendPool'>): void {
+  for (const p of [conn.pool, conn.auditPool, conn.challengePool, conn.spendPool]) if (p instanceof WaitTellingPool) p.renew();
 }
 
 /** pg-pool's wait timeout as `pool` is now: left as it is unless every connection is still being opened. */
@@ -180,8 +182,19 @@ export function connect(url: string, opts: ConnectOptions = {}): Connection {
     application_name: `${name} challenge`,
     ...(opts.queryTimeoutMs !== undefined ? setOnOpen(`SET idle_in_transaction_session_timeout = ${Math.ceil(opts.queryTimeoutMs)}`, ...ended) : {}),
   });
+  /*
+   * A spend statement carries every spend of an event-loop turn (SpendBatcher): one user's token row held by another
+   * session (a transaction left open on it, an admin command's long transaction) held up every user of the batch
+   * until database.queryTimeout, and they failed although their rows were free. Here the statement waits for a lock
+   * at most SPEND_LOCK_WAIT_MS (lock_timeout, "Abort any statement that waits longer than the specified amount of time
+   * while attempting to acquire a lock on a table, index, row, or other database object"): it is rolled back whole,
+   * and the batcher sends its spends again each alone (see SpendBatcher.execute). A session setting of a pool of its
+   * own, so that the spend costs no statement and no round trip more: a SET LOCAL would need a transaction around
+   * it, and every other statement of a login (a failure count, a lockout) keeps the main pool's ordinary wait.
+   */
+  const spendPool = pooled({ max: SPEND_POOL_SIZE, application_name: `${name} spend`, ...setOnOpen(lockWaitAtMost(SPEND_LOCK_WAIT_MS), ...ended) });
   // An idle client losing its server (database restart) emits 'error' on the pool; unhandled, it would crash the process.
-  for (const p of [pool, auditPool, challengePool]) p.on('error', (e) => opts.onError?.(e));
+  for (const p of [pool, auditPool, challengePool, spendPool]) p.on('error', (e) => opts.onError?.(e));
   /*
    * A client in use has no such listener: pg-pool listens for 'error' only while a client is idle, and pg,
    * when the connection breaks under a query (a reset, not an error message from the server), fails the
@@ -189,7 +202,7 @@ export function connect(url: string, opts: ConnectOptions = {}): Connection {
    * already gets the error (the decision becomes `fail`), and the pool drops the broken client when it
    * comes back, so this listener only has to be there.
    */
-  for (const p of [pool, auditPool, challengePool]) {
+  for (const p of [pool, auditPool, challengePool, spendPool]) {
     p.on('connect', (client) => {
       client.on('error', ignoreInUseClientError);
       // A pool with a verify (its session's SET) tells the connection open once that has run (toldWhenVerified).
@@ -203,10 +216,11 @@ export function connect(url: string, opts: ConnectOptions = {}): Connection {
     pool,
     auditPool,
     challengePool,
+    spendPool,
     async close() {
       if (closed) return;
       closed = true;
-      await Promise.all([db.destroy(), auditPool.end(), challengePool.end()]);
+      await Promise.all([db.destroy(), auditPool.end(), challengePool.end(), spendPool.end()]);
     },
   };
 }
@@ -373,6 +387,22 @@ function setOnOpen(...statements: string[]): Pick<pg.PoolConfig, 'verify'> {
   if (statements.length === 0) return {};
   const text = statements.join('; '); // one round trip (the simple query protocol takes several statements)
   return { verify: (client, done) => void client.query(text).then(() => done(), done) };
+}
+
+/**
+ * How long a spend statement waits for a row lock (see spendPool). Another node's spend of the same token (two
+ * nodes, one code) holds the row only while its own statement runs (17 ms at the benchmark's p99), well within
+ * this; a row held longer is held by something that is not a spend. What an expired wait costs the users of the
+ * batch whose rows are free: this, and one round trip for their spend alone.
+ */
+export const SPEND_LOCK_WAIT_MS = 100;
+
+/** Connections for spends: two statements in flight (SpendBatcher), their spends sent again alone, and room. */
+export const SPEND_POOL_SIZE = 4;
+
+/** The session's lock_timeout set to `ms`, unless a DBA set a shorter one on the role or database (theirs stays). */
+function lockWaitAtMost(ms: number): string {
+  return `SELECT set_config('lock_timeout', '${ms}', false) FROM pg_settings WHERE name = 'lock_timeout' AND (setting::bigint = 0 OR setting::bigint > ${ms})`;
 }
 
 /** How long after database.queryTimeout PostgreSQL ends a statement radotp gave up on (see statementEndBeyond). */

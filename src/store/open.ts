@@ -46,13 +46,13 @@ export interface Store {
    * within `lockWaitMs` (see loginReadiness); throws when it cannot be reached.
    */
   ping(lockWaitMs: number): Promise<LoginReadiness>;
-  /** This process's connection pools as they are now (for /metrics): logins, audit trail, challenge answers. */
+  /** This process's connection pools as they are now (for /metrics): logins, audit trail, challenge answers, spends of codes. */
   poolUsage(): readonly PoolUsage[];
   close(): Promise<void>;
 }
 
 export interface PoolUsage {
-  readonly pool: 'main' | 'audit' | 'challenge';
+  readonly pool: 'main' | 'audit' | 'challenge' | 'spend';
   /** Connections open or being opened (pg-pool's totalCount), and of those not lent out. */
   readonly open: number;
   readonly idle: number;
@@ -65,16 +65,17 @@ export type TransactionStore = Pick<Store, 'db' | 'keys' | 'clients' | 'users' |
 
 /**
  * The repositories writing through `db`: the pool's, or one transaction's (whose statements are then sent
- * unprepared, see connectionRunner). Login-path statements go through `run`, audit inserts through `auditRun`.
+ * unprepared, see connectionRunner). Login-path statements go through `run`, audit inserts through `auditRun`,
+ * spends of codes through `spendRun` first when given (the pool's: see SpendBatcher).
  */
-function repositories(db: Db, keys: KeyRing, run: StatementRunner, auditRun: StatementRunner = run): TransactionStore {
+function repositories(db: Db, keys: KeyRing, run: StatementRunner, auditRun: StatementRunner = run, spendRun?: StatementRunner): TransactionStore {
   return {
     db,
     keys,
     clients: new ClientRepository(db, keys),
     users: new UserRepository(db),
     passwords: new PasswordLockoutRepository(db),
-    tokens: new TokenRepository(db, keys, run),
+    tokens: new TokenRepository(db, keys, run, spendRun),
     audit: new AuditRepository(db, auditRun),
   };
 }
@@ -149,7 +150,7 @@ export function buildStore(conn: Connection, keys: KeyRing, url: string, schema:
   const run = poolRunner(conn.pool);
   let wasReadOnly = false;
   return {
-    ...repositories(db, keys, run, poolRunner(conn.auditPool)),
+    ...repositories(db, keys, run, poolRunner(conn.auditPool), poolRunner(conn.spendPool)),
     url,
     run,
     schema,
@@ -172,6 +173,7 @@ export function buildStore(conn: Connection, keys: KeyRing, url: string, schema:
           ['main', conn.pool],
           ['audit', conn.auditPool],
           ['challenge', conn.challengePool],
+          ['spend', conn.spendPool],
         ] as const
       ).map(([pool, p]) => ({ pool, open: p.totalCount, idle: p.idleCount, waiting: p.waitingCount })),
     async close() {

@@ -1,3 +1,4 @@
+import { postgresSqlstate } from './connect';
 import type { PreparedStatement, StatementRunner } from './prepared';
 
 interface Pending {
@@ -83,6 +84,8 @@ function arrayLiteral(values: readonly string[]): string {
 
 /** SQLSTATE 40P01 deadlock_detected: the statement was rolled back whole, so sending it again is safe. */
 const DEADLOCK = '40P01';
+/** SQLSTATE 55P03 lock_not_available: lock_timeout ran out (no statement here takes a lock with NOWAIT). */
+const LOCK_NOT_AVAILABLE = '55P03';
 const MAX_ATTEMPTS = 3;
 
 /**
@@ -115,8 +118,14 @@ export class SpendBatcher {
    * next one. Under load that makes fewer, larger batches (fewer commits and round trips), while a lone
    * login still goes out on the next turn of the event loop.
    */
+  /**
+   * `run`: the ordinary wait for a lock (up to database.queryTimeout). `lockBounded`: where a statement waits for a
+   * lock only briefly (the spend pool's connections, see connect.ts); batches go there first when given (see
+   * execute). Not within one transaction (an admin command's): a statement that fails there aborts it.
+   */
   constructor(
     private readonly run: StatementRunner,
+    private readonly lockBounded?: StatementRunner,
     private readonly maxBatch = 256,
     private readonly maxInFlight = 2,
   ) {}
@@ -206,7 +215,46 @@ export class SpendBatcher {
     return false;
   }
 
+  /**
+   * Sends `batch` as one statement, on `lockBounded` when there is one. WHY the rest: one user's token row held by
+   * another session (a transaction left open on it, a DBA's `SELECT … FOR UPDATE`, `keys rotate`) held up the
+   * statement carrying that user's spend, and with it every other user of the batch, until database.queryTimeout:
+   * they failed (database_timeout) although their rows were free, a new batch of them at each retry of the held
+   * user's NAS. On `lockBounded` a lock is waited for briefly (SPEND_LOCK_WAIT_MS, see connect.ts): once it runs out
+   * (55P03 lock_not_available) the statement was rolled back whole, nothing of it spent, so each spend is sent
+   * again alone there (the free ones are decided at once), and only those that wait on a lock again alone go
+   * together, with the ordinary wait, on `run`. The guard stays the only arbiter: a spend sent again is the same
+   * guarded UPDATE, and one a node already won is refused by its guard like any other replay.
+   */
   private async execute(batch: Pending[], kind: Kind): Promise<void> {
+    const settle = (pending: Pending[], e: unknown) => {
+      for (const p of pending) p.reject(e);
+    };
+    const bounded = this.lockBounded;
+    if (!bounded) return this.spend(batch, kind, this.run).catch((e) => settle(batch, e));
+    try {
+      return await this.spend(batch, kind, bounded);
+    } catch (e) {
+      if (postgresSqlstate(e) !== LOCK_NOT_AVAILABLE) return settle(batch, e);
+    }
+    let held = batch;
+    if (batch.length > 1) {
+      held = [];
+      await Promise.all(
+        batch.map((p) =>
+          this.spend([p], kind, bounded).catch((e) => {
+            if (postgresSqlstate(e) === LOCK_NOT_AVAILABLE) held.push(p);
+            else p.reject(e);
+          }),
+        ),
+      );
+      held.sort((a, b) => (a.id < b.id ? -1 : 1));
+    }
+    if (held.length) await this.spend(held, kind, this.run).catch((e) => settle(held, e));
+  }
+
+  /** One guarded UPDATE for `batch` (ids ascending) on `run`, sent again after a deadlock; resolves its spends, or throws. */
+  private async spend(batch: Pending[], kind: Kind, run: StatementRunner): Promise<void> {
     const ids = batch.map((p) => String(p.id));
     const values = batch.map((p) => String(p.value));
     const spentBy = arrayLiteral(batch.map((p) => p.spentBy ?? 'NULL'));
@@ -218,14 +266,13 @@ export class SpendBatcher {
         : [arrayLiteral(ids), arrayLiteral(values), spentBy, owners, tokenLogins];
     for (let attempt = 1; ; attempt++) {
       try {
-        const rows = await this.run<{ ids: string | null }>(kind === 'step' ? SPEND_STEP : SPEND_COUNTER, params);
+        const rows = await run<{ ids: string | null }>(kind === 'step' ? SPEND_STEP : SPEND_COUNTER, params);
         const won = new Set(rows[0]?.ids?.split(',') ?? []);
         for (let i = 0; i < batch.length; i++) batch[i]!.resolve(won.has(ids[i]!));
         return;
       } catch (e) {
-        if ((e as { code?: string }).code === DEADLOCK && attempt < MAX_ATTEMPTS) continue;
-        for (const p of batch) p.reject(e);
-        return;
+        if (postgresSqlstate(e) === DEADLOCK && attempt < MAX_ATTEMPTS) continue;
+        throw e;
       }
     }
   }

@@ -237,8 +237,10 @@ export class TokenRepository {
     private readonly db: Db,
     private readonly keys: KeyRing,
     run: StatementRunner,
+    /** Where a spend statement waits for a row lock only briefly (the spend pool, see SpendBatcher); none in a transaction. */
+    spendRun?: StatementRunner,
   ) {
-    this.spends = new SpendBatcher(run);
+    this.spends = new SpendBatcher(run, spendRun);
   }
 
   private base(db: Db = this.db) {

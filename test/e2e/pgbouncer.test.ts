@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { connect } from '../../src/store/connect';
+import { connect, SPEND_LOCK_WAIT_MS } from '../../src/store/connect';
 import { runCli } from '../support/cli';
 import { AppFromUri } from '../support/otp-codes';
 import { startPgBouncer, type PgBouncer } from '../support/pgbouncer';
@@ -101,7 +101,7 @@ describe('PgBouncer pool_mode = session', () => {
     await setStyle('challenge');
   });
 
-  test("serve's session settings reach PostgreSQL through PgBouncer (audit commits unflushed, challenges' idle timeout)", async () => {
+  test("serve's session settings reach PostgreSQL through PgBouncer (audit commits unflushed, challenges' idle timeout, spends' lock wait)", async () => {
     const conn = connect(bouncer.via(db.url), { queryTimeoutMs: 4321 });
     // pg_settings.source is 'session' only for a value SET on the connection (the test cluster's own default is off)
     const setting = async (pool: typeof conn.pool, name: string) =>
@@ -109,6 +109,8 @@ describe('PgBouncer pool_mode = session', () => {
     try {
       expect(await setting(conn.auditPool, 'synchronous_commit')).toEqual({ setting: 'off', source: 'session' });
       expect(await setting(conn.challengePool, 'idle_in_transaction_session_timeout')).toEqual({ setting: '4321', source: 'session' });
+      expect(await setting(conn.spendPool, 'lock_timeout')).toEqual({ setting: String(SPEND_LOCK_WAIT_MS), source: 'session' });
+      expect((await setting(conn.pool, 'lock_timeout'))?.source).not.toBe('session'); // only spends wait briefly for a lock
       expect((await setting(conn.pool, 'synchronous_commit'))?.source).not.toBe('session'); // spends keep the server's default
     } finally {
       await conn.close();

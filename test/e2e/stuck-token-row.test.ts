@@ -28,6 +28,9 @@ const BOB_SERIAL = 'HOTP-STUCK-2';
 const BOB_PASSWORD = 'stuck-row-password';
 /** Users of their own (otp-only), whose logins must not wait on another user's held row. */
 const BYSTANDERS = ['carol', 'dave', 'erin'];
+/** A user whose row is held, and users whose logins come in the same instant (their spends share a statement). */
+const HELD = 'frank';
+const SAME_BATCH = ['grace', 'heidi', 'ivan', 'judy'];
 
 let t: TestServer;
 let dir: string;
@@ -44,14 +47,14 @@ beforeAll(async () => {
     users: [
       { username: 'alice', method: 'token' },
       { username: 'bob', password: BOB_PASSWORD, method: 'token' },
-      ...BYSTANDERS.map((username) => ({ username, method: 'token' })),
+      ...[...BYSTANDERS, HELD, ...SAME_BATCH].map((username) => ({ username, method: 'token' })),
     ],
     config: { database: { queryTimeout: QUERY_TIMEOUT_S }, auth: { lockout: { maxFailures: 50 } } },
   });
   const alice = (await t.store.users.find('alice'))!;
   seed = randomSeed();
   await t.store.tokens.create({ serial: SERIAL, userId: alice.id, origin: 'hardware', kind: 'hotp', state: 'active', algorithm: 'sha1', digits: 6, seed });
-  for (const username of BYSTANDERS) {
+  for (const username of [...BYSTANDERS, HELD, ...SAME_BATCH]) {
     const user = (await t.store.users.find(username))!;
     await t.store.tokens.create({ serial: `HOTP-${username.toUpperCase()}`, userId: user.id, origin: 'hardware', kind: 'hotp', state: 'active', algorithm: 'sha1', digits: 6, seed });
   }
@@ -256,5 +259,61 @@ test("two users' held token rows do not hold up another user's login on the node
       await l.query('ROLLBACK');
       await l.end();
     }
+  }
+}, 60_000);
+
+
+/** radotp's sessions running a spend statement that waits on a lock now (asked outside a transaction: a transaction sees one snapshot of pg_stat_activity). */
+async function spendsWaitingOnLock(): Promise<number> {
+  const client = new pg.Client({ connectionString: t.cfg.database.url });
+  await client.connect();
+  try {
+    const r = await client.query(
+    "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name LIKE 'radotp-serve%' AND query LIKE '%UPDATE token SET next_counter%'",
+    );
+    return r.rows[0].n as number;
+  } finally {
+    await client.end();
+  }
+}
+
+/*
+ * Every spend of one event-loop turn goes to PostgreSQL as ONE guarded UPDATE. One user's token row held by another
+ * session (a transaction left open on it, an admin command's long transaction), the statement carrying that user's
+ * spend waited on the row, and every other user whose spend went in the same statement waited with it, up to
+ * database.queryTimeout, and then failed as database_timeout, although their rows were free: at each retry of the
+ * held user's NAS, a new batch of unrelated users. Measured before the fix (queryTimeout 2 s): the four others got
+ * no answer within 2.5 s, one spend statement waiting on the lock.
+ */
+test("one user's held token row: the other users whose spends went in the same statement are answered at once", async () => {
+  const locker = await holdTokenRow(`HOTP-${HELD.toUpperCase()}`);
+  const since = Date.now();
+  try {
+    // the same instant: one turn of the server's event loop reads them all, and their spends share one statement
+    const logins = [HELD, ...SAME_BATCH].map((username) =>
+      authenticate(t.port, { username, password: hotpForCounter(seed, 0), secret: TEST_SECRET, timeoutMs: QUERY_TIMEOUT_S * 1000 + 500 }),
+    );
+    const waiting = waitFor('a spend statement waiting on the held row', async () => ((await spendsWaitingOnLock()) > 0 ? true : undefined), 1500);
+    const [held, ...others] = await Promise.all(logins);
+    await waiting;
+    expect(others.map((a) => ({ code: a?.code, answeredWithinASecond: a !== null && a.ms < 1000 }))).toEqual(
+      SAME_BATCH.map(() => ({ code: Code.AccessAccept, answeredWithinASecond: true })),
+    );
+    expect(held).toBeNull();
+    const rows = await waitFor('the held login audited', async () => {
+      const r = (await t.store.audit.recent({ username: HELD })).filter((row) => row.at.getTime() >= since);
+      return r.length > 0 ? r : undefined;
+    });
+    expect(rows.map((r) => `${r.result} ${r.reason}`)).toEqual(['fail database_timeout']);
+    // PostgreSQL ends the statement radotp gave up on a moment later (statement_timeout, see statementEndBeyond)
+    await waitFor('the given-up spend ended in PostgreSQL', async () => ((await spendsWaitingOnLock()) === 0 ? true : undefined), 3000);
+  } finally {
+    await locker.query('ROLLBACK');
+    await locker.end();
+  }
+  // the held user's code was not spent meanwhile: theirs once, now that the row is free; the others' codes are spent
+  expect((await authenticate(t.port, { username: HELD, password: hotpForCounter(seed, 0), secret: TEST_SECRET }))?.code).toBe(Code.AccessAccept);
+  for (const username of SAME_BATCH) {
+    expect((await authenticate(t.port, { username, password: hotpForCounter(seed, 0), secret: TEST_SECRET }))?.code).toBe(Code.AccessReject);
   }
 }, 60_000);

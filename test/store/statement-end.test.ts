@@ -41,8 +41,8 @@ test.each([
   const conn = connect(db.url, { poolSize: 1, queryTimeoutMs });
   try {
     const read = "SELECT setting FROM pg_settings WHERE name = 'statement_timeout'";
-    const settings = await Promise.all([conn.pool, conn.auditPool, conn.challengePool].map(async (p) => (await p.query(read)).rows[0].setting as string));
-    expect(settings).toEqual([expected, expected, expected]);
+    const settings = await Promise.all([conn.pool, conn.auditPool, conn.challengePool, conn.spendPool].map(async (p) => (await p.query(read)).rows[0].setting as string));
+    expect(settings).toEqual([expected, expected, expected, expected]);
   } finally {
     await conn.close();
   }
