@@ -173,7 +173,7 @@ export function connect(url: string, opts: ConnectOptions = {}): Connection {
   const auditPool = pooled({ max: 2, application_name: `${name} audit`, ...setOnOpen('SET synchronous_commit = off', ...ended) });
   /*
    * A challenge's answer holds a transaction open while it is decided (ChallengeRepository.take), and deciding
-   * needs the main pool (the spend): on a pool of their own, answers arriving together can never take every
+   * needs the main pool and the spend pool (the spend): on a pool of their own, answers arriving together can never take every
    * connection their own spends wait for. A node gone without closing its connection (a partition) would keep
    * the challenge locked; PostgreSQL ends such a transaction after the serving query timeout.
    */
@@ -192,7 +192,7 @@ export function connect(url: string, opts: ConnectOptions = {}): Connection {
    * own, so that the spend costs no statement and no round trip more: a SET LOCAL would need a transaction around
    * it, and every other statement of a login (a failure count, a lockout) keeps the main pool's ordinary wait.
    */
-  const spendPool = pooled({ max: SPEND_POOL_SIZE, application_name: `${name} spend`, ...setOnOpen(lockWaitAtMost(SPEND_LOCK_WAIT_MS), ...ended) });
+  const spendPool = pooled({ max: spendPoolSize(opts.poolSize ?? 10), application_name: `${name} spend`, ...setOnOpen(lockWaitAtMost(SPEND_LOCK_WAIT_MS), ...ended) });
   // An idle client losing its server (database restart) emits 'error' on the pool; unhandled, it would crash the process.
   for (const p of [pool, auditPool, challengePool, spendPool]) p.on('error', (e) => opts.onError?.(e));
   /*
@@ -397,8 +397,15 @@ function setOnOpen(...statements: string[]): Pick<pg.PoolConfig, 'verify'> {
  */
 export const SPEND_LOCK_WAIT_MS = 100;
 
-/** Connections for spends: two statements in flight (SpendBatcher), their spends sent again alone, and room. */
-export const SPEND_POOL_SIZE = 4;
+/**
+ * Connections for spends: two statements in flight (SpendBatcher), more once those are held up, and the spends of a
+ * statement whose lock wait ran out, sent again alone. Half of database.poolSize (at least 2), as for challenges:
+ * a spend that waits 3 s for a connection fails as database_pool_exhausted, whose warning names database.poolSize,
+ * which must then be what sizes this pool too.
+ */
+export function spendPoolSize(poolSize: number): number {
+  return Math.max(2, Math.ceil(poolSize / 2));
+}
 
 /** The session's lock_timeout set to `ms`, unless a DBA set a shorter one on the role or database (theirs stays). */
 function lockWaitAtMost(ms: number): string {

@@ -44,3 +44,19 @@ test.each([
     await conn.close();
   }
 });
+
+// database.poolSize sizes the spend pool too (README's connection count): a spend's wait for a connection that runs
+// out is told as database_pool_exhausted, whose warning names database.poolSize
+test.each([
+  [1, 2],
+  [4, 2],
+  [10, 5],
+  [200, 100],
+])('database.poolSize %i: up to %i connections for spends', async (poolSize, expected) => {
+  const conn = connect(db.url, { poolSize });
+  try {
+    expect(conn.spendPool.options.max).toBe(expected);
+  } finally {
+    await conn.close();
+  }
+});
