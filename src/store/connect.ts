@@ -407,6 +407,9 @@ export function spendPoolSize(poolSize: number): number {
   return Math.max(2, Math.ceil(poolSize / 2));
 }
 
+/** SQLSTATE 55P03 lock_not_available: lock_timeout ran out (no statement of radotp's takes a lock with NOWAIT). */
+export const LOCK_NOT_AVAILABLE = '55P03';
+
 /** The session's lock_timeout set to `ms`, unless a DBA set a shorter one on the role or database (theirs stays). */
 function lockWaitAtMost(ms: number): string {
   return `SELECT set_config('lock_timeout', '${ms}', false) FROM pg_settings WHERE name = 'lock_timeout' AND (setting::bigint = 0 OR setting::bigint > ${ms})`;

@@ -11,7 +11,7 @@ import { acquireEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded
 import { MigrationError, migrateToLatest } from './migrate';
 import { refuseTransactionPooling } from './session-pooling';
 import { newerSchemaWarning, readSchemaVersion, refuseDiverged, SchemaBehindError, type SchemaVersion } from './schema-version';
-import { connectionRunner, poolRunner, type StatementRunner } from './prepared';
+import { connectionRunner, lockBoundedRunner, poolRunner, type StatementRunner } from './prepared';
 import { TokenRepository } from './tokens';
 import { UserRepository } from './users';
 import { PasswordLockoutRepository } from './password-lockout';
@@ -150,7 +150,7 @@ export function buildStore(conn: Connection, keys: KeyRing, url: string, schema:
   const run = poolRunner(conn.pool);
   let wasReadOnly = false;
   return {
-    ...repositories(db, keys, run, poolRunner(conn.auditPool), poolRunner(conn.spendPool)),
+    ...repositories(db, keys, run, poolRunner(conn.auditPool), lockBoundedRunner(conn.spendPool)),
     url,
     run,
     schema,

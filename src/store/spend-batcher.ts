@@ -1,4 +1,4 @@
-import { postgresSqlstate } from './connect';
+import { LOCK_NOT_AVAILABLE, postgresSqlstate } from './connect';
 import type { PreparedStatement, StatementRunner } from './prepared';
 
 interface Pending {
@@ -84,9 +84,21 @@ function arrayLiteral(values: readonly string[]): string {
 
 /** SQLSTATE 40P01 deadlock_detected: the statement was rolled back whole, so sending it again is safe. */
 const DEADLOCK = '40P01';
-/** SQLSTATE 55P03 lock_not_available: lock_timeout ran out (no statement here takes a lock with NOWAIT). */
-const LOCK_NOT_AVAILABLE = '55P03';
 const MAX_ATTEMPTS = 3;
+
+/**
+ * After a statement's lock wait ran out, how many of its spends go out alone at once: the batcher's own two in
+ * flight, so the next batches still find connections in the spend pool (half of database.poolSize, at least 2).
+ */
+const ALONE_AT_ONCE = 2;
+
+/**
+ * How many spends found held alone before the rest of the statement's wait together, untried. A few rows held (one
+ * user's, a script's few) are found alone, each costing its lock wait (SPEND_LOCK_WAIT_MS); more reads as many rows
+ * held (`keys rotate` holds every token row in one transaction), where finding each alone would cost a lock wait
+ * each, the spend pool kept busy, while every one of them waits anyway: those go on together, as before the fix.
+ */
+const MAX_HELD_ALONE = 3;
 
 /**
  * How long a statement in flight holds its slot (see maxInFlight) before the spends waiting behind it go out in
@@ -222,8 +234,9 @@ export class SpendBatcher {
    * they failed (database_timeout) although their rows were free, a new batch of them at each retry of the held
    * user's NAS. On `lockBounded` a lock is waited for briefly (SPEND_LOCK_WAIT_MS, see connect.ts): once it runs out
    * (55P03 lock_not_available) the statement was rolled back whole, nothing of it spent, so each spend is sent
-   * again alone there (the free ones are decided at once), and only those that wait on a lock again alone go
-   * together, with the ordinary wait, on `run`. The guard stays the only arbiter: a spend sent again is the same
+   * again alone there (the free ones are decided at once; see heldAlone for how many), and only those that wait on a
+   * lock again alone (and, past MAX_HELD_ALONE of them, those not tried) go together, with the ordinary wait, on
+   * `run`. The guard stays the only arbiter: a spend sent again is the same
    * guarded UPDATE, and one a node already won is refused by its guard like any other replay.
    */
   private async execute(batch: Pending[], kind: Kind): Promise<void> {
@@ -237,20 +250,38 @@ export class SpendBatcher {
     } catch (e) {
       if (postgresSqlstate(e) !== LOCK_NOT_AVAILABLE) return settle(batch, e);
     }
-    let held = batch;
-    if (batch.length > 1) {
-      held = [];
-      await Promise.all(
-        batch.map((p) =>
-          this.spend([p], kind, bounded).catch((e) => {
-            if (postgresSqlstate(e) === LOCK_NOT_AVAILABLE) held.push(p);
-            else p.reject(e);
-          }),
-        ),
-      );
-      held.sort((a, b) => (a.id < b.id ? -1 : 1));
-    }
+    const held = batch.length > 1 ? await this.heldAlone(batch, kind, bounded) : batch;
+    held.sort((a, b) => (a.id < b.id ? -1 : 1));
     if (held.length) await this.spend(held, kind, this.run).catch((e) => settle(held, e));
+  }
+
+  /**
+   * Sends each spend of `batch` alone on `bounded`, ALONE_AT_ONCE at a time: the free ones are decided; returns those
+   * held (their lock wait ran out again), and, once MAX_HELD_ALONE were, the ones not tried yet.
+   */
+  private async heldAlone(batch: Pending[], kind: Kind, bounded: StatementRunner): Promise<Pending[]> {
+    const untried = [...batch];
+    const held: Pending[] = [];
+    let found = 0;
+    const worker = async () => {
+      for (let p = untried.shift(); p; p = untried.shift()) {
+        if (found >= MAX_HELD_ALONE) {
+          held.push(p);
+          continue;
+        }
+        try {
+          await this.spend([p], kind, bounded);
+        } catch (e) {
+          if (postgresSqlstate(e) !== LOCK_NOT_AVAILABLE) p.reject(e);
+          else {
+            found++;
+            held.push(p);
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: ALONE_AT_ONCE }, worker));
+    return held;
   }
 
   /** One guarded UPDATE for `batch` (ids ascending) on `run`, sent again after a deadlock; resolves its spends, or throws. */
