@@ -463,7 +463,7 @@ export function postgresSqlstate(e: unknown): string | undefined {
  * - `lock_timeout`: PostgreSQL's lock_timeout ("Abort any statement that waits longer than the specified amount
  *   of time while attempting to acquire a lock") ran out, SQLSTATE 55P03 lock_not_available. NOWAIT fails with
  *   the same SQLSTATE, but no statement of radotp's takes a lock with NOWAIT (the health check's own
- *   lock_timeout is told apart in loginReadiness).
+ *   lock_timeout is told apart in loginReadiness, the spend pool's in SpendBatcher, which sends those spends again).
  * Told by SQLSTATE, not by message: PostgreSQL writes its messages in the server's lc_messages language.
  */
 export type TimeoutCause = 'query_timeout' | 'statement_canceled' | 'lock_timeout';

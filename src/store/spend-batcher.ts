@@ -129,8 +129,6 @@ export class SpendBatcher {
    * At most `maxInFlight` statements run at once; spends arriving meanwhile wait and go together in the
    * next one. Under load that makes fewer, larger batches (fewer commits and round trips), while a lone
    * login still goes out on the next turn of the event loop.
-   */
-  /**
    * `run`: the ordinary wait for a lock (up to database.queryTimeout). `lockBounded`: where a statement waits for a
    * lock only briefly (the spend pool's connections, see connect.ts); batches go there first when given (see
    * execute). Not within one transaction (an admin command's): a statement that fails there aborts it.
@@ -236,8 +234,8 @@ export class SpendBatcher {
    * (55P03 lock_not_available) the statement was rolled back whole, nothing of it spent, so each spend is sent
    * again alone there (the free ones are decided at once; see heldAlone for how many), and only those that wait on a
    * lock again alone (and, past MAX_HELD_ALONE of them, those not tried) go together, with the ordinary wait, on
-   * `run`. The guard stays the only arbiter: a spend sent again is the same
-   * guarded UPDATE, and one a node already won is refused by its guard like any other replay.
+   * `run`. The guard stays the only arbiter: a spend sent again is the same guarded UPDATE, and one a node already
+   * won is refused by its guard like any other replay.
    */
   private async execute(batch: Pending[], kind: Kind): Promise<void> {
     const settle = (pending: Pending[], e: unknown) => {
