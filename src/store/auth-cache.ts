@@ -1,5 +1,6 @@
 import { evictOldest } from '../collections/evict-oldest';
 import type { Awaitable } from '../lang/awaitable';
+import { KeyError } from '../secrets/keyring';
 import type { ChangeEvent } from './change-listener';
 import { UserRemovedError } from './errors';
 import type { LoginData } from './login-data';
@@ -76,7 +77,9 @@ export class AuthCache {
     this.maxEntries = opts.maxEntries ?? 200_000;
     this.maxUnknownEntries = opts.maxUnknownEntries ?? Math.max(1, Math.floor(this.maxEntries / 8));
     this.ttlMs = opts.ttlMs ?? 3_600_000;
-    this.lookups = new LookupBatcher((names) => source.loadLoginData(names));
+    // A seed under a key this node lacks (a key roll-out half done) fails that user's login alone (README: Key
+    // rotation), not every login read in the same statement.
+    this.lookups = new LookupBatcher((names) => source.loadLoginData(names), undefined, (e) => e instanceof KeyError);
   }
 
   onChange(e: ChangeEvent): void {
