@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { cliIn, linesOf, runCli } from '../support/cli';
-import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { createTestDatabase, databaseContent, type TestDatabase } from '../support/test-database';
 
 /*
  * An admin's mistyped command lines that ran as if the mistake were not there (exit 0, or worse, a change):
@@ -16,22 +16,6 @@ let dir: string;
 
 const { radotp, ok } = cliIn(() => ({ cwd: dir, databaseUrl: db.url }));
 
-/** Every row of every table of radotp's schema, as text: what "changed nothing" compares. */
-async function databaseContent(): Promise<string> {
-  const client = new pg.Client({ connectionString: db.url });
-  await client.connect();
-  try {
-    const tables = await client.query<{ name: string }>(`SELECT quote_ident(table_name) AS name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`);
-    const parts: string[] = [];
-    for (const { name } of tables.rows) {
-      const rows = await client.query<{ t: string | null }>(`SELECT string_agg(x::text, E'\\n' ORDER BY x::text) AS t FROM ${name} x`);
-      parts.push(`${name}: ${rows.rows[0]!.t}`);
-    }
-    return parts.join('\n');
-  } finally {
-    await client.end();
-  }
-}
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -67,11 +51,11 @@ const cases: [string, string[], RegExp][] = [
 ];
 
 test.each(cases)('%s: exit 2, one line, nothing changed', async (_what, args, message) => {
-  const before = await databaseContent();
+  const before = await databaseContent(db.url);
   const r = await radotp(args);
   expect({ code: r.code, stdout: r.stdout, lines: linesOf(r.stderr).length }).toEqual({ code: 2, stdout: '', lines: 1 });
   expect(r.stderr).toMatch(message);
-  expect(await databaseContent()).toBe(before);
+  expect(await databaseContent(db.url)).toBe(before);
 });
 
 test('an empty $RADOTP_CONFIG is still no setting: ./radotp.yaml is read', async () => {
@@ -98,11 +82,11 @@ test.each([
 ])('user import: %s imports nothing, naming the line', async (_what, row, name) => {
   const csv = path.join(dir, 'users.csv');
   fs.writeFileSync(csv, `username,password,method,token_serial\ndave,,,\n${row}`);
-  const before = await databaseContent();
+  const before = await databaseContent(db.url);
   const r = await radotp(['user', 'import', csv]);
   expect({ code: r.code, stdout: r.stdout, lines: linesOf(r.stderr).length }).toEqual({ code: 1, stdout: '', lines: 1 });
   expect(r.stderr).toContain(`line 3: username "${name}": usernames must not begin or end with spaces`);
-  expect(await databaseContent()).toBe(before);
+  expect(await databaseContent(db.url)).toBe(before);
 });
 
 // A User-Name is whatever a NAS (or whoever can send as one) put in the packet. C1's CSI and a right-to-left

@@ -1,9 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { cliIn, linesOf } from '../support/cli';
-import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { createTestDatabase, databaseContent, type TestDatabase } from '../support/test-database';
 
 /*
  * "The CLI exits non-zero with one clear line." An admin's script that left out a command, mistyped one, gave an
@@ -18,22 +17,6 @@ let dir: string;
 
 const { radotp, ok } = cliIn(() => ({ cwd: dir, databaseUrl: db.url }));
 
-/** Every row of every table of radotp's schema, as text: what "changed nothing" compares. */
-async function databaseContent(): Promise<string> {
-  const client = new pg.Client({ connectionString: db.url });
-  await client.connect();
-  try {
-    const tables = await client.query<{ name: string }>(`SELECT quote_ident(table_name) AS name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`);
-    const parts: string[] = [];
-    for (const { name } of tables.rows) {
-      const rows = await client.query<{ t: string | null }>(`SELECT string_agg(x::text, E'\\n' ORDER BY x::text) AS t FROM ${name} x`);
-      parts.push(`${name}: ${rows.rows[0]!.t}`);
-    }
-    return parts.join('\n');
-  } finally {
-    await client.end();
-  }
-}
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -91,11 +74,11 @@ const cases: [string, string[], string][] = [
 ];
 
 test.each(cases)('%s: exit 2, one line, nothing changed', async (_what, args, stderr) => {
-  const before = await databaseContent();
+  const before = await databaseContent(db.url);
   const r = await radotp(args);
   expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 2, stdout: '', stderr });
   expect(linesOf(r.stderr)).toHaveLength(1);
-  expect(await databaseContent()).toBe(before);
+  expect(await databaseContent(db.url)).toBe(before);
 });
 
 // What must stay as it was: help on request goes to stdout in full, with exit 0.

@@ -1,6 +1,5 @@
-import pg from 'pg';
 import { connect, SPEND_LOCK_WAIT_MS } from '../../src/store/connect';
-import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { createTestDatabase, setOnDatabase, type TestDatabase } from '../support/test-database';
 
 /*
  * A spend statement carries every spend of an event-loop turn; one user's token row held by another session held
@@ -16,16 +15,6 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function setOnDatabase(value: string | null): Promise<void> {
-  const c = new pg.Client({ connectionString: db.url });
-  await c.connect();
-  try {
-    const name = (await c.query('SELECT current_database() AS name')).rows[0].name as string;
-    await c.query(value === null ? `ALTER DATABASE ${name} RESET lock_timeout` : `ALTER DATABASE ${name} SET lock_timeout = '${value}'`);
-  } finally {
-    await c.end();
-  }
-}
 
 const ours = String(SPEND_LOCK_WAIT_MS);
 test.each([
@@ -34,7 +23,7 @@ test.each([
   { dba: '20ms', queryTimeoutMs: 2000, spend: '20', others: '20' },
   { dba: null, queryTimeoutMs: undefined, spend: ours, others: '0' },
 ])("a DBA's lock_timeout $dba, queryTimeoutMs $queryTimeoutMs: the spend pool waits $spend ms for a lock, the others $others", async ({ dba, queryTimeoutMs, spend, others }) => {
-  await setOnDatabase(dba);
+  await setOnDatabase(db.url, 'lock_timeout', dba);
   const conn = connect(db.url, { poolSize: 1, queryTimeoutMs });
   try {
     const read = "SELECT setting FROM pg_settings WHERE name = 'lock_timeout'";

@@ -1,6 +1,5 @@
-import pg from 'pg';
 import { connect } from '../../src/store/connect';
-import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { createTestDatabase, setOnDatabase, type TestDatabase } from '../support/test-database';
 
 /*
  * serve gives up on a statement after database.queryTimeout and closes its connection, but PostgreSQL does not
@@ -18,16 +17,6 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function setOnDatabase(value: string | null): Promise<void> {
-  const c = new pg.Client({ connectionString: db.url });
-  await c.connect();
-  try {
-    const name = (await c.query('SELECT current_database() AS name')).rows[0].name as string;
-    await c.query(value === null ? `ALTER DATABASE ${name} RESET statement_timeout` : `ALTER DATABASE ${name} SET statement_timeout = '${value}'`);
-  } finally {
-    await c.end();
-  }
-}
 
 test.each([
   { dba: null, queryTimeoutMs: 2000, expected: '3000' },
@@ -37,7 +26,7 @@ test.each([
   { dba: null, queryTimeoutMs: undefined, expected: '0' },
   { dba: '1h', queryTimeoutMs: undefined, expected: '3600000' },
 ])("a DBA's statement_timeout $dba, queryTimeoutMs $queryTimeoutMs: every pool's sessions end statements after $expected ms", async ({ dba, queryTimeoutMs, expected }) => {
-  await setOnDatabase(dba);
+  await setOnDatabase(db.url, 'statement_timeout', dba);
   const conn = connect(db.url, { poolSize: 1, queryTimeoutMs });
   try {
     const read = "SELECT setting FROM pg_settings WHERE name = 'statement_timeout'";

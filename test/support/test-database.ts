@@ -76,3 +76,32 @@ export async function createMigratedDatabase(): Promise<MigratedDatabase> {
 export function tokenRepository(conn: Connection, keys: KeyRing = new KeyRing(masterKeyFromBytes(randomBytes(32)))): TokenRepository {
   return new TokenRepository(conn.db, keys, poolRunner(conn.pool));
 }
+
+/** Every row of every table of radotp's schema, as text: what a test of "changed nothing" compares before and after. */
+export async function databaseContent(url: string): Promise<string> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const tables = await client.query<{ name: string }>(`SELECT quote_ident(table_name) AS name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`);
+    const parts: string[] = [];
+    for (const { name } of tables.rows) {
+      const rows = await client.query<{ t: string | null }>(`SELECT string_agg(x::text, E'\\n' ORDER BY x::text) AS t FROM ${name} x`);
+      parts.push(`${name}: ${rows.rows[0]!.t}`);
+    }
+    return parts.join('\n');
+  } finally {
+    await client.end();
+  }
+}
+
+/** A DBA's `ALTER DATABASE … SET setting = value` on the test database (`null`: RESET), as new sessions see it. */
+export async function setOnDatabase(url: string, setting: 'lock_timeout' | 'statement_timeout', value: string | null): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const name = (await c.query('SELECT current_database() AS name')).rows[0].name as string;
+    await c.query(value === null ? `ALTER DATABASE ${name} RESET ${setting}` : `ALTER DATABASE ${name} SET ${setting} = '${value}'`);
+  } finally {
+    await c.end();
+  }
+}
