@@ -50,7 +50,7 @@ const arrayLiteral = (values: readonly string[]) => `{${values.join(',')}}`;
  * row changed meanwhile (deleted, or its seed or secret replaced) is not overwritten with its old secret; it
  * is read again and redone, under the lock now held, in a further round (or, if rows keep changing, the
  * rotation fails and writes nothing). Measured with 100 000 users' tokens on a 2-CPU test machine: a spend
- * waited 11.7 s (the whole rotation, past serve's 10 s database.queryTimeout) before, 2.5 to 5 s now, the time
+ * waited 11.7 s (the whole rotation, past serve's 10 s database.queryTimeout) before, 3.6 to 5 s now, the time
  * of the UPDATEs and of their trigger notifying the nodes (see test/store/rekey-lock-wait.test.ts).
  *
  * Nodes still sealing with the old key (their keyFile not yet switched) may write new rows under it after the
