@@ -31,8 +31,7 @@ export function keysCommand(): Command {
 Rolling a new key out to a cluster without downtime:
   1. radotp keys new /etc/radotp/new.key, and copy it to every node
   2. on every node add it to previousKeyFiles and restart it (nodes can then read values sealed with it)
-  3. radotp keys rotate --new-key-file /etc/radotp/new.key (on one node; logins go on meanwhile, and
-     one rotation runs at a time: a second one started meanwhile is refused and changes nothing)
+  3. radotp keys rotate --new-key-file /etc/radotp/new.key (on one node)
   4. on every node set keyFile to the new file, move the old one to previousKeyFiles, and restart it
   5. run step 3 again: nodes still on the old keyFile may have sealed new secrets with it (an enrollment,
      a client added); this re-seals just those. radotp keys status must then show the new key only

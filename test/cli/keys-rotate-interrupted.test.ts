@@ -7,8 +7,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { KeyRing, readKeyFile } from '../../src/secrets/keyring';
 import { openStore, type Store } from '../../src/store/open';
-import { rekeyAll } from '../../src/store/rekey';
-import { cliEnv, RADOTP_BIN, runCli, type CliResult } from '../support/cli';
+import { cliEnv, RADOTP_BIN } from '../support/cli';
 import { insertSealedTokens, seedsByKey } from '../support/sealed-tokens';
 import { testConfig } from '../support/server';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
@@ -84,24 +83,4 @@ test('keys rotate interrupted (SIGINT) while it writes: every seed stays under t
   expect(readKeyFile(newKeyFile).idHex).not.toBe(store.keys.current.idHex);
   // and the audit trail has no rotation: it commits with the change or not at all
   expect((await store.audit.recent({ limit: 100 })).filter((e) => e.method === 'keys rotate')).toEqual([]);
-});
-
-test('a second keys rotate while one runs is refused in one line naming the first, and changes nothing', async () => {
-  class RolledBack extends Error {}
-  const first = await store.db
-    .transaction()
-    .execute(async (tx) => {
-      // the first admin's rotation, done but not committed
-      await rekeyAll(tx, store.keys, new KeyRing(readKeyFile(newKeyFile)));
-      const pid = (await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(tx)).rows[0].pid;
-      const second = await runCli(['keys', 'rotate', '--new-key-file', newKeyFile], { env: { RADOTP_CONFIG: configFile } });
-      throw Object.assign(new RolledBack(), { pid, second });
-    })
-    .catch((e: RolledBack & { pid: number; second: CliResult }) => e);
-  expect(first).toBeInstanceOf(RolledBack);
-  expect({ code: first.second.code, stdout: first.second.stdout }).toEqual({ code: 1, stdout: '' });
-  expect(first.second.stderr).toMatch(
-    new RegExp(`^radotp: another keys rotate is running \\(PostgreSQL pid ${first.pid}, radotp, since [\\d\\-T:.]+Z\\); nothing was changed: run this again once it has finished\\n$`),
-  );
-  expect(await seedsByKey(store.db)).toEqual([[store.keys.current.idHex, 12_000]]);
 });
