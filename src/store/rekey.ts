@@ -60,7 +60,6 @@ const arrayLiteral = (values: readonly string[]) => `{${values.join(',')}}`;
 export async function rekeyAll(db: Db, from: KeyRing, to: KeyRing): Promise<RekeyResult> {
   return atomically(db, async (tx) => {
     await claimRotation(tx);
-    await noticeClientGone(tx);
     const clients = await resealAll(tx, CLIENT_SECRETS, from, to);
     const tokens = await resealAll(tx, TOKEN_SEEDS, from, to);
     const counts = await sealedCounts(tx);
@@ -82,17 +81,6 @@ async function claimRotation(tx: Db): Promise<void> {
   const h = holder.rows[0];
   const who = h ? ` (PostgreSQL pid ${h.pid}${h.application ? `, ${h.application}` : ''}${h.since ? `, since ${new Date(h.since).toISOString()}` : ''})` : '';
   throw new StoreConflictError(`another keys rotate is running${who}; nothing was changed: run this again once it has finished`);
-}
-
-/**
- * Has PostgreSQL check every second, for the rest of the transaction, that the client is still there. A command
- * killed (Ctrl-C, an ssh session lost) while its UPDATE waited for a row another session held otherwise left its
- * session waiting on, holding every row it had already re-sealed, so each of those users' logins waited too,
- * until the other row was let go. The check "allows long running queries to be aborted sooner if the kernel
- * reports that the connection is closed" (client_connection_check_interval, PostgreSQL 14+; older servers do without).
- */
-async function noticeClientGone(tx: Db): Promise<void> {
-  await sql`SELECT set_config('client_connection_check_interval', '1s', true) WHERE current_setting('server_version_num')::int >= 140000`.execute(tx);
 }
 
 /**
