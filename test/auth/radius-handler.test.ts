@@ -1,8 +1,9 @@
-import { createRadiusHandler, type ClientData } from '../../src/auth/radius-handler';
+import { createRadiusHandler } from '../../src/auth/radius-handler';
 import { accept, challenge, reject } from '../../src/auth/decision';
 import type { AuthRequest } from '../../src/auth/request';
 import { createLogger } from '../../src/obs/logger';
-import { Attr, Code, type IncomingRequest, type RawAttribute } from '../../src/radius/types';
+import { Attr, Code, type RawAttribute } from '../../src/radius/types';
+import { handlerRequest } from '../support/handler-request';
 
 /*
  * What the handler makes of a request's User-Name before any decision: the name the pipeline sees, or the
@@ -35,13 +36,7 @@ describe.each(cases)('$name', ({ userName, decided, refused }) => {
       rejectMessage: 'no',
     });
     const attributes: RawAttribute[] = userName ? [{ type: Attr.UserName, value: userName }] : [];
-    const request = {
-      packet: { code: Code.AccessRequest, identifier: 1, authenticator: Buffer.alloc(16), attributes },
-      client: { name: 'nas', data: { loginStyle: 'otp-only' } },
-      remote: { address: '127.0.0.1', port: 1 },
-      password: Buffer.from('123456'),
-    } as unknown as IncomingRequest<ClientData>;
-    const reply = await handler(request);
+    const reply = await handler(handlerRequest({ loginStyle: 'otp-only', password: '123456', attributes }));
     if (decided !== undefined) {
       expect(seen.map((r) => r.username)).toEqual([decided]);
       expect(reply?.code).toBe(Code.AccessAccept);
@@ -80,13 +75,7 @@ test.each(refusals)('an Access-Reject for $reason shows "$shown"', async ({ reas
     rejectMessage: 'no',
     lockedMessage: 'your token is locked',
   });
-  const request = {
-    packet: { code: Code.AccessRequest, identifier: 1, authenticator: Buffer.alloc(16), attributes: [{ type: Attr.UserName, value: Buffer.from('alice') }] },
-    client: { name: 'nas', data: { loginStyle: 'otp-only' } },
-    remote: { address: '127.0.0.1', port: 1 },
-    password: Buffer.from('123456'),
-  } as unknown as IncomingRequest<ClientData>;
-  const reply = await handler(request);
+  const reply = await handler(handlerRequest({ loginStyle: 'otp-only', password: '123456' }));
   expect(reply?.code).toBe(Code.AccessReject);
   expect(reply?.attributes.filter((a) => a.type === Attr.ReplyMessage).map((a) => a.value.toString('utf8'))).toEqual([shown]);
 });
@@ -117,12 +106,7 @@ test.each(protocols)('a login with %s is rejected and the admin told, once a min
     node: 'n1',
     rejectMessage: 'no',
   });
-  const request = (client: string) =>
-    ({
-      packet: { code: Code.AccessRequest, identifier: 1, authenticator: Buffer.alloc(16), attributes: [{ type: Attr.UserName, value: Buffer.from('alice') }, ...extra] },
-      client: { name: client, data: { loginStyle: 'challenge' } },
-      remote: { address: '127.0.0.1', port: 1 },
-    }) as unknown as IncomingRequest<ClientData>;
+  const request = (client: string) => handlerRequest({ loginStyle: 'challenge', client, attributes: [{ type: Attr.UserName, value: Buffer.from('alice') }, ...extra] });
   for (const client of ['vpn-1', 'vpn-1', 'vpn-1', 'vpn-2']) expect((await handler(request(client)))?.code).toBe(Code.AccessReject);
   expect(lines.map((l) => [l.level, l.client, l.protocol])).toEqual([
     [40, 'vpn-1', named],
@@ -153,13 +137,7 @@ test.each(timeouts)('auth.challengeTtl %p: every Access-Challenge carries Sessio
     node: 'n1',
     rejectMessage: 'no',
   });
-  const request = {
-    packet: { code: Code.AccessRequest, identifier: 1, authenticator: Buffer.alloc(16), attributes: [{ type: Attr.UserName, value: Buffer.from('alice') }] },
-    client: { name: 'nas', data: { loginStyle: 'challenge' } },
-    remote: { address: '127.0.0.1', port: 1 },
-    password: Buffer.from('pw'),
-  } as unknown as IncomingRequest<ClientData>;
-  const reply = (await handler(request))!;
+  const reply = (await handler(handlerRequest({ loginStyle: 'challenge', password: 'pw' })))!;
   expect(reply.code).toBe(Code.AccessChallenge);
   const found = reply.attributes.filter((a: RawAttribute) => a.type === Attr.SessionTimeout);
   expect(found.map((a) => [a.value.length, a.value.readUInt32BE(0)])).toEqual([[4, expected]]);

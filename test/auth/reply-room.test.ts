@@ -1,9 +1,10 @@
 import { TOKEN_LOCKED, accept, challenge, reject, type Decision } from '../../src/auth/decision';
 import { TokenMethod, longestChallengePrompts } from '../../src/auth/methods/token';
-import { createRadiusHandler, type ClientData } from '../../src/auth/radius-handler';
+import { createRadiusHandler } from '../../src/auth/radius-handler';
 import { largestReplyAttributesLength } from '../../src/auth/reply-room';
 import { createLogger } from '../../src/obs/logger';
-import { Attr, Code, type IncomingRequest, type Reply } from '../../src/radius/types';
+import type { Reply } from '../../src/radius/types';
+import { handlerRequest } from '../support/handler-request';
 import { CHALLENGE_STATE_LENGTH } from '../../src/store/challenges';
 import type { LoginToken } from '../../src/store/tokens';
 import type { UserRecord } from '../../src/store/users';
@@ -42,13 +43,7 @@ describe.each(configs)('%s', (_config, rejectMessage, lockedMessage, challengeMe
       rejectMessage,
       lockedMessage,
     });
-    const request = {
-      packet: { code: Code.AccessRequest, identifier: 1, authenticator: Buffer.alloc(16), attributes: [{ type: Attr.UserName, value: Buffer.from('alice') }] },
-      client: { name: 'nas', data: { loginStyle: 'challenge' } },
-      remote: { address: '127.0.0.1', port: 1 },
-      password: Buffer.from('pw'),
-    } as unknown as IncomingRequest<ClientData>;
-    return handler(request) as Reply | null;
+    return handler(handlerRequest({ loginStyle: 'challenge', password: 'pw' })) as Reply | null;
   });
 
   test('is the largest reply the handler makes', () => {
