@@ -495,7 +495,7 @@ export class TokenRepository {
       .select(sql<boolean>`coalesce(last_used_at > now() - make_interval(secs => ${windowSeconds}), false)`.as('recent'))
       .select(sql<Date | null>`CASE WHEN locked_until > now() THEN locked_until END`.as('locked_until'))
       .select(sql<string | null>`(SELECT method FROM app_user WHERE app_user.id = token.user_id)`.as('owner_method'))
-      .select(sql<boolean>`(valid_to IS NULL OR valid_to > now()) AND (valid_from IS NULL OR valid_from <= now())`.as('valid'))
+      .select((eb) => withinValidity(eb).$castTo<boolean>().as('valid'))
       .where('id', '=', id)
       .executeTakeFirst();
     return (
