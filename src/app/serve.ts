@@ -247,7 +247,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
     radius = new RadiusServer<ClientData>({
       listen: cfg.radius.listen.map(listen),
       clients: () => clients,
-      handler: inFlight.track(createRadiusHandler({ pipeline, audit, logger, metrics, node, rejectMessage: cfg.auth.rejectMessage, lockedMessage: cfg.auth.lockedMessage, challengeTtl: cfg.auth.challengeTtl })),
+      handler: inFlight.track(createRadiusHandler({ pipeline, audit, logger, metrics, node, rejectMessage: cfg.auth.rejectMessage, lockedMessage: cfg.auth.lockedMessage, challengeExpiredMessage: cfg.auth.challengeExpiredMessage, challengeTtl: cfg.auth.challengeTtl })),
       maxPending: cfg.radius.maxPending,
       // A request whose Proxy-State leaves less room than the largest reply is dropped before it is decided
       // (RFC 2865 §3: 4096 octets at most; §5.33: Proxy-State "MUST be returned unmodified"), not decided and
@@ -255,6 +255,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
       maxReplyAttributesLength: largestReplyAttributesLength({
         rejectMessage: cfg.auth.rejectMessage,
         lockedMessage: cfg.auth.lockedMessage,
+        challengeExpiredMessage: cfg.auth.challengeExpiredMessage,
         challengePrompts: longestChallengePrompts(cfg.auth.challengeMessage),
         stateLength: CHALLENGE_STATE_LENGTH,
       }),
@@ -274,7 +275,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
     const bound = await radius.start().catch((e: unknown) => {
       throw listenError(e, cfg.source, radiusEntries);
     });
-    const messages = { 'auth.rejectMessage': cfg.auth.rejectMessage, 'auth.challengeMessage': cfg.auth.challengeMessage, 'auth.lockedMessage': cfg.auth.lockedMessage };
+    const messages = { 'auth.rejectMessage': cfg.auth.rejectMessage, 'auth.challengeMessage': cfg.auth.challengeMessage, 'auth.lockedMessage': cfg.auth.lockedMessage, 'auth.challengeExpiredMessage': cfg.auth.challengeExpiredMessage };
     for (const m of longMessages(messages)) {
       logger.warn(
         m,

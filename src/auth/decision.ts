@@ -20,6 +20,13 @@ export type DecisionKind = Decision['kind'];
  */
 export const TOKEN_LOCKED = 'locked';
 
+/**
+ * The reason of a refusal of an answer whose challenge is gone: auth.challengeTtl ran out, or it was answered
+ * already (a NAS sending the answer again re-encoded, a user going back to the prompt). Named here because the
+ * RADIUS handler answers it with its own Reply-Message (auth.challengeExpiredMessage).
+ */
+export const CHALLENGE_EXPIRED = 'challenge_expired';
+
 export const accept = (reason: string, replyMessage?: string): Decision => ({ kind: 'accept', reason, replyMessage });
 export const reject = (reason: string): Decision => ({ kind: 'reject', reason });
 export const fail = (reason: string): Decision => ({ kind: 'fail', reason });

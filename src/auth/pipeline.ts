@@ -4,7 +4,7 @@ import { isOurState, type ChallengeRepository, type PendingChallenge } from '../
 import { UserChangedError, UserRemovedError } from '../store/errors';
 import type { UserRecord } from '../store/users';
 import { andThen, type Awaitable } from '../lang/awaitable';
-import { fail, reject } from './decision';
+import { CHALLENGE_EXPIRED, fail, reject } from './decision';
 import type { AuthMethod, MethodOutcome } from './method';
 import { appendHashCost } from './append-split';
 import { burnDecoys, type FirstFactor } from './first-factor';
@@ -183,7 +183,7 @@ export class AuthPipeline {
       const method = user && this.methods.get(user.method);
       const again = method?.retransmitted && (await method.retransmitted({ request: req, user: user! }));
       if (again) return withMethod(again, method!.name);
-      return reject((await this.challenges.isLive(state)) ? 'challenge_user_mismatch' : 'challenge_expired');
+      return reject((await this.challenges.isLive(state)) ? 'challenge_user_mismatch' : CHALLENGE_EXPIRED);
     }
     const method = this.methods.get(taken.challenge.kind.split(':')[0]);
     if (!method) {

@@ -7,7 +7,7 @@ import type { Logger } from '../obs/logger';
 import type { LoginStyle } from '../store/schema';
 import { andThen } from '../lang/awaitable';
 import type { AuditWriter } from './audit-writer';
-import { reject, TOKEN_LOCKED } from './decision';
+import { CHALLENGE_EXPIRED, reject, TOKEN_LOCKED } from './decision';
 import type { AuthPipeline, Outcome } from './pipeline';
 import type { AuthRequest } from './request';
 
@@ -25,6 +25,8 @@ export interface HandlerDeps {
   readonly rejectMessage: string;
   /** Of the refusal of a token locked after too many wrong codes; absent: rejectMessage. */
   readonly lockedMessage?: string;
+  /** Of the refusal of an answer whose challenge is gone (expired or used); absent: rejectMessage. */
+  readonly challengeExpiredMessage?: string;
   /** auth.challengeTtl, in seconds: how long a challenge may be answered, told to the NAS (see sessionTimeout). */
   readonly challengeTtl: number;
 }
@@ -40,6 +42,7 @@ interface FixedReplies {
   readonly accept: Reply;
   readonly reject: Reply;
   readonly locked: Reply;
+  readonly expired: Reply;
   /** The Session-Timeout of every Access-Challenge. */
   readonly challengeTimeout: RawAttribute;
 }
@@ -59,8 +62,9 @@ export function sessionTimeout(challengeTtl: number): RawAttribute {
 
 const rejectWith = (message: string): Reply => Object.freeze({ code: Code.AccessReject, attributes: Object.freeze(replyMessageAttributes(message)) });
 
-function fixedReplies(rejectMessage: string, lockedMessage: string | undefined, challengeTtl: number): FixedReplies {
-  const rejected = rejectWith(rejectMessage);
+function fixedReplies(deps: Pick<HandlerDeps, 'rejectMessage' | 'lockedMessage' | 'challengeExpiredMessage' | 'challengeTtl'>): FixedReplies {
+  const rejected = rejectWith(deps.rejectMessage);
+  const orRejected = (message: string | undefined) => (message === undefined ? rejected : rejectWith(message));
   return {
     accept: Object.freeze({ code: Code.AccessAccept, attributes: Object.freeze([]) }),
     // The same message whatever went wrong: it must not reveal whether the user exists.
@@ -68,8 +72,12 @@ function fixedReplies(rejectMessage: string, lockedMessage: string | undefined, 
     // Except a locked token: that refusal comes only after the first factor passed (the password, or the
     // NAS's own check in otp-only), so it tells nothing to someone without it, while a user shown
     // "Authentication failed" for the right code would go on typing codes instead of waiting or calling.
-    locked: lockedMessage === undefined ? rejected : rejectWith(lockedMessage),
-    challengeTimeout: Object.freeze(sessionTimeout(challengeTtl)),
+    locked: orRejected(deps.lockedMessage),
+    // And an answer whose challenge is gone: another code typed at the same prompt cannot succeed, the login must
+    // start again, and "Authentication failed" read as a wrong code. It tells an outsider nothing: an unknown
+    // user's answer, or one with a made-up State, is refused for the same reason (see AuthPipeline.resumeFor).
+    expired: orRejected(deps.challengeExpiredMessage),
+    challengeTimeout: Object.freeze(sessionTimeout(deps.challengeTtl)),
   };
 }
 
@@ -78,7 +86,7 @@ function toReply(outcome: Outcome, fixed: FixedReplies): Reply | null {
     case 'accept':
       return outcome.replyMessage ? { code: Code.AccessAccept, attributes: replyMessageAttributes(outcome.replyMessage) } : fixed.accept;
     case 'reject':
-      return outcome.reason === TOKEN_LOCKED ? fixed.locked : fixed.reject;
+      return outcome.reason === TOKEN_LOCKED ? fixed.locked : outcome.reason === CHALLENGE_EXPIRED ? fixed.expired : fixed.reject;
     case 'challenge':
       return {
         code: Code.AccessChallenge,
@@ -146,7 +154,7 @@ function readRequest(req: IncomingRequest<ClientData>): AuthRequest | { invalid:
 
 /** Bridges the protocol layer to the auth pipeline: decode the request, decide, audit, answer. */
 export function createRadiusHandler(deps: HandlerDeps): RequestHandler<ClientData> {
-  const fixed = fixedReplies(deps.rejectMessage, deps.lockedMessage, deps.challengeTtl);
+  const fixed = fixedReplies(deps);
   const tellNotPap = notPapWarning(deps.logger);
   // Answers at once when the pipeline decided without waiting (see Awaitable); otherwise once it has.
   return (req) => {

@@ -5,6 +5,8 @@ export interface ReplyTexts {
   readonly rejectMessage: string;
   /** Absent: a locked token gets rejectMessage. */
   readonly lockedMessage?: string;
+  /** Absent: an answer whose challenge is gone gets rejectMessage. */
+  readonly challengeExpiredMessage?: string;
   /** Every prompt an Access-Challenge can carry, at its longest (TokenMethod's longestChallengePrompts). */
   readonly challengePrompts: readonly string[];
   /** The octets of a challenge's State value. */
@@ -26,7 +28,7 @@ function replyMessageOctets(text: string): number {
  * (RadiusServerOptions.maxReplyAttributesLength).
  */
 export function largestReplyAttributesLength(texts: ReplyTexts): number {
-  const refusals = [texts.rejectMessage, texts.lockedMessage ?? texts.rejectMessage].map(replyMessageOctets);
+  const refusals = [texts.rejectMessage, texts.lockedMessage ?? texts.rejectMessage, texts.challengeExpiredMessage ?? texts.rejectMessage].map(replyMessageOctets);
   const challenges = texts.challengePrompts.map((prompt) => replyMessageOctets(prompt) + 2 + texts.stateLength + SESSION_TIMEOUT_OCTETS);
   return Math.max(0, ...refusals, ...challenges);
 }

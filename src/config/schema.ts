@@ -169,6 +169,11 @@ export const configSchema = z.strictObject({
        * only after the first factor passed; a locked password gets rejectMessage like any other refusal.
        */
       lockedMessage: text().max(253).default('Too many wrong codes: your token is locked for a while. Try again later, or ask your helpdesk to unlock it'),
+      /**
+       * Shown on the Access-Reject of an answer whose challenge is gone (auth.challengeTtl ran out, or it was answered
+       * already): the user must start the login again, not type another code.
+       */
+      challengeExpiredMessage: text().max(253).default('This login has expired: please log in again'),
       /** During a roll-out: a `token` user with no active token is accepted on the password alone. */
       allowUsersWithoutToken: z.boolean().default(false),
       /**

@@ -58,6 +58,11 @@ describe.each(cases)('$name', ({ userName, decided, refused }) => {
  */
 const refusals: { reason: string; shown: string }[] = [
   { reason: 'locked', shown: 'your token is locked' },
+  // an answer whose challenge is gone (auth.challengeTtl ran out, or it was answered already): typing another
+  // code into the same prompt cannot succeed, the user must start the login again. Told for any user name,
+  // known or not (an unknown user's answer is challenge_expired too), so it tells an outsider nothing.
+  { reason: 'challenge_expired', shown: 'start again' },
+  { reason: 'challenge_user_mismatch', shown: 'no' },
   { reason: 'bad_code', shown: 'no' },
   { reason: 'replay', shown: 'no' },
   { reason: 'password_locked', shown: 'no' },
@@ -74,6 +79,7 @@ test.each(refusals)('an Access-Reject for $reason shows "$shown"', async ({ reas
     node: 'n1',
     rejectMessage: 'no',
     lockedMessage: 'your token is locked',
+    challengeExpiredMessage: 'start again',
   });
   const reply = await handler(handlerRequest({ loginStyle: 'otp-only', password: '123456' }));
   expect(reply?.code).toBe(Code.AccessReject);

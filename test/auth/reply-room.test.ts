@@ -1,4 +1,4 @@
-import { TOKEN_LOCKED, accept, challenge, reject, type Decision } from '../../src/auth/decision';
+import { CHALLENGE_EXPIRED, TOKEN_LOCKED, accept, challenge, reject, type Decision } from '../../src/auth/decision';
 import { TokenMethod, longestChallengePrompts } from '../../src/auth/methods/token';
 import { createRadiusHandler } from '../../src/auth/radius-handler';
 import { largestReplyAttributesLength } from '../../src/auth/reply-room';
@@ -17,20 +17,28 @@ import type { UserRecord } from '../../src/store/users';
  */
 const octetsOf = (reply: Reply | null): number => (reply?.attributes ?? []).reduce((n, a) => n + 2 + a.value.length, 0);
 
-// [config, rejectMessage, lockedMessage, challengeMessage]
-const configs: [string, string, string | undefined, string][] = [
-  ['the defaults', 'Authentication failed', 'Too many wrong codes: your token is locked for a while. Try again later, or ask your helpdesk to unlock it', 'Enter the code from your authenticator'],
-  ['a rejectMessage of 253 octets', 'a'.repeat(253), undefined, 'Code?'],
-  ['a lockedMessage of two-octet characters over two attributes', 'no', 'é'.repeat(127), 'Code?'],
-  ['a challengeMessage of 200 characters of three octets', 'no', 'locked', '€'.repeat(200)],
+// [config, rejectMessage, lockedMessage, challengeExpiredMessage, challengeMessage]
+const configs: [string, string, string | undefined, string | undefined, string][] = [
+  [
+    'the defaults',
+    'Authentication failed',
+    'Too many wrong codes: your token is locked for a while. Try again later, or ask your helpdesk to unlock it',
+    'This login has expired: please log in again',
+    'Enter the code from your authenticator',
+  ],
+  ['a rejectMessage of 253 octets', 'a'.repeat(253), undefined, undefined, 'Code?'],
+  ['a lockedMessage of two-octet characters over two attributes', 'no', 'é'.repeat(127), 'gone', 'Code?'],
+  ['a challengeExpiredMessage of two-octet characters over two attributes', 'no', 'locked', 'ü'.repeat(140), 'Code?'],
+  ['a challengeMessage of 200 characters of three octets', 'no', 'locked', 'gone', '€'.repeat(200)],
 ];
 
-describe.each(configs)('%s', (_config, rejectMessage, lockedMessage, challengeMessage) => {
+describe.each(configs)('%s', (_config, rejectMessage, lockedMessage, challengeExpiredMessage, challengeMessage) => {
   const state = Buffer.alloc(CHALLENGE_STATE_LENGTH);
   const outcomes: Decision[] = [
     accept('code_ok'),
     reject('bad_password'),
     { kind: 'reject', reason: TOKEN_LOCKED },
+    { kind: 'reject', reason: CHALLENGE_EXPIRED },
     ...longestChallengePrompts(challengeMessage).map((prompt) => challenge('password_ok', prompt, state)),
   ];
   const replies = outcomes.map((outcome) => {
@@ -42,12 +50,13 @@ describe.each(configs)('%s', (_config, rejectMessage, lockedMessage, challengeMe
       node: 'n1',
       rejectMessage,
       lockedMessage,
+      challengeExpiredMessage,
     });
     return handler(handlerRequest({ loginStyle: 'challenge', password: 'pw' })) as Reply | null;
   });
 
   test('is the largest reply the handler makes', () => {
-    const room = largestReplyAttributesLength({ rejectMessage, lockedMessage, challengePrompts: longestChallengePrompts(challengeMessage), stateLength: CHALLENGE_STATE_LENGTH });
+    const room = largestReplyAttributesLength({ rejectMessage, lockedMessage, challengeExpiredMessage, challengePrompts: longestChallengePrompts(challengeMessage), stateLength: CHALLENGE_STATE_LENGTH });
     expect(room).toBe(Math.max(...replies.map(octetsOf)));
   });
 });

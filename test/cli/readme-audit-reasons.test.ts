@@ -23,10 +23,10 @@ const DECIDED_WITH = [
   /\b(?:accept|reject|fail|challenge)\('([a-z_]+)'/g,
   /\breason: '([a-z_]+)'/g,
   /\binvalid: '([a-z_]+)'/g,
-  /\bconst (?:TOKEN_LOCKED|UNSUPPORTED_AUTH_PROTOCOL|CONCURRENT_LOGINS|DATABASE_QUEUED|TOKEN_OWNER_CHANGED) = '([a-z_]+)'/g,
+  /\bconst (?:TOKEN_LOCKED|CHALLENGE_EXPIRED|UNSUPPORTED_AUTH_PROTOCOL|CONCURRENT_LOGINS|DATABASE_QUEUED|TOKEN_OWNER_CHANGED) = '([a-z_]+)'/g,
   /^\s+[a-z_]+: '(database_[a-z_]+)',$/gm,
-  // reject(check.result === 'locked' ? 'password_locked' : 'bad_password')
-  /\? '([a-z_]+)' : '([a-z_]+)'\)/g,
+  // reject(check.result === 'locked' ? 'password_locked' : 'bad_password'), or a named constant on the right
+  /\? '([a-z_]+)' : (?:'([a-z_]+)'|[A-Z_]+)\)/g,
 ];
 
 function reasonsInSource(): Set<string> {
@@ -50,7 +50,7 @@ describe("README's audit reasons", () => {
   const readme = reasonsInReadme();
 
   test('the source is read (the patterns still find the decisions)', () => {
-    for (const known of ['password_ok', 'code_ok', 'bad_password', 'locked', 'unsupported_auth_protocol', 'no_username', 'database_timeout']) {
+    for (const known of ['password_ok', 'code_ok', 'bad_password', 'locked', 'challenge_expired', 'unsupported_auth_protocol', 'no_username', 'database_timeout']) {
       expect([known, source.has(known)]).toEqual([known, true]);
     }
   });

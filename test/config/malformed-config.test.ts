@@ -28,7 +28,7 @@ describe('text keys refuse control characters, as the CLI does for the same valu
   // node.name is in every log line and audit row, auth.issuer in the otpauth URI (`token enroll --issuer` refused
   // ESC, the config took it), the messages go to the NAS, which may show them on a user's terminal (pam_radius),
   // and a NUL in a path only failed later as "cannot read (ERR_INVALID_ARG_VALUE)".
-  const keys = ['node.name', 'auth.issuer', 'auth.rejectMessage', 'auth.challengeMessage', 'auth.lockedMessage', 'dataDir', 'keyFile'];
+  const keys = ['node.name', 'auth.issuer', 'auth.rejectMessage', 'auth.challengeMessage', 'auth.lockedMessage', 'auth.challengeExpiredMessage', 'dataDir', 'keyFile'];
   // [what, YAML for the value]
   const values: [string, string][] = [
     ['ESC', '"a\\e[31mb"'],

@@ -20,6 +20,8 @@ import { startTestServer, TEST_SECRET, type TestServer } from '../support/server
 const LONG_PROMPT = '€'.repeat(200);
 const CHALLENGE_TTL = 90;
 const REJECT_MESSAGE = 'Authentication failed';
+/** auth.challengeExpiredMessage's default. */
+const EXPIRED_MESSAGE = 'This login has expired: please log in again';
 
 let t: TestServer;
 const logFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'radotp-nas-')), 'serve.log');
@@ -190,7 +192,7 @@ describe('4. the code as people type it', () => {
 });
 
 describe('5. the answer again, after it was accepted', () => {
-  test('re-encoded (new Identifier and Request Authenticator): Access-Reject as an unknown challenge, with auth.rejectMessage', async () => {
+  test('re-encoded (new Identifier and Request Authenticator): Access-Reject as an unknown challenge, with auth.challengeExpiredMessage', async () => {
     const user = await newUser();
     const state = await challengeFor(user);
     const code = nextCode(user);
@@ -198,20 +200,20 @@ describe('5. the answer again, after it was accepted', () => {
     spent(user);
     const again = await send('local4', user, code, state);
     expect(again.code).toBe(Code.AccessReject);
-    expect(replyText(again)).toBe(REJECT_MESSAGE);
+    expect(replyText(again)).toBe(EXPIRED_MESSAGE);
     expect((await auditOf(user, 3))[0]?.reason).toBe('challenge_expired');
   });
 });
 
 describe('6. an answer to a challenge that expired', () => {
-  test('Access-Reject with auth.rejectMessage, audited challenge_expired, the code not spent: the user starts again and gets in with it', async () => {
+  test('Access-Reject with auth.challengeExpiredMessage, audited challenge_expired, the code not spent: the user starts again and gets in with it', async () => {
     const user = await newUser();
     const state = await challengeFor(user);
     // as auth.challengeTtl later (waiting it out would make the test as slow as the TTL)
     await t.store.db.updateTable('challenge').set({ expires_at: new Date(Date.now() - 1000) }).where('state', '=', state).execute();
     const late = await send('local4', user, nextCode(user), state);
     expect(late.code).toBe(Code.AccessReject);
-    expect(replyText(late)).toBe(REJECT_MESSAGE);
+    expect(replyText(late)).toBe(EXPIRED_MESSAGE);
     expect((await auditOf(user, 2))[0]?.reason).toBe('challenge_expired');
     expect((await t.store.tokens.get(`HOTP-${user}`)).nextCounter).toBe(0n);
     expect((await send('local4', user, nextCode(user), await challengeFor(user))).code).toBe(Code.AccessAccept);
