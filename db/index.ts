@@ -10,6 +10,9 @@
  *   - a trigger or function an older release relies on may be replaced only by one that does what it did
  *     (as 0005 does), never removed.
  * Names never change once released, and a new migration's name sorts after every earlier one.
+ *
+ * One exception, said in its file and in README's Upgrading: 0018_token_seed moves the sealed seed out of the token
+ * row and drops the old columns, so releases before it cannot serve from a schema migrated past it.
  */
 import type { Migration } from 'kysely';
 import * as m0001 from './migrations/0001_core';
@@ -29,6 +32,7 @@ import * as m0014 from './migrations/0014_client_change_notify';
 import * as m0015 from './migrations/0015_learn_message_authenticator';
 import * as m0016 from './migrations/0016_token_serial_lower_index';
 import * as m0017 from './migrations/0017_token_code_lengths_index';
+import * as m0018 from './migrations/0018_token_seed';
 
 /** Every migration, in order. Names never change once released. */
 export const migrations: Record<string, Migration> = {
@@ -49,4 +53,5 @@ export const migrations: Record<string, Migration> = {
   '0015_learn_message_authenticator': m0015,
   '0016_token_serial_lower_index': m0016,
   '0017_token_code_lengths_index': m0017,
+  '0018_token_seed': m0018,
 };

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { KeyRing } from '../secrets/keyring';
+import { KeyError, type KeyRing } from '../secrets/keyring';
 import type { Db } from './connect';
 import { toLoginToken, type LoginToken, type TokenRow } from './tokens';
 import { toRecord, type UserRecord } from './users';
@@ -10,11 +10,18 @@ export interface LoginData {
   readonly tokens: LoginToken[];
 }
 
-type LoginRow = { u_id: bigint; u_username: string; u_password_hash: string | null; u_method: string; u_created_at: Date; u_updated_at: Date } & Partial<TokenRow>;
+type LoginRow = { u_id: bigint; u_username: string; u_password_hash: string | null; u_method: string; u_created_at: Date; u_updated_at: Date } & Partial<TokenRow> & {
+  seed_sealed?: Buffer | null;
+};
 
-/** A user (columns prefixed `u_`, as LoginRow) and one of their tokens (`t.*`, absent for a user without one). */
+/**
+ * A user (columns prefixed `u_`, as LoginRow) and one of their tokens (`t.*`, absent for a user without one) with its
+ * sealed seed (`s`, token_seed: migration 0018), for a FROM that ends in TOKEN_SEED_JOIN.
+ */
 const LOGIN_COLUMNS = sql`u.id AS u_id, u.username AS u_username, u.password_hash AS u_password_hash, u.method AS u_method,
-  u.created_at AS u_created_at, u.updated_at AS u_updated_at, t.*`;
+  u.created_at AS u_created_at, u.updated_at AS u_updated_at, t.*, s.seed_sealed`;
+/** The seed of the token `t` joined: a primary-key probe per token, in the same statement. */
+const TOKEN_SEED_JOIN = sql`LEFT JOIN token_seed s ON s.token_id = t.id`;
 
 /**
  * Everything a login needs about several users, in ONE statement: the users and their active tokens.
@@ -29,6 +36,7 @@ export async function loadLoginData(db: Db, keys: KeyRing, usernames: readonly s
     FROM unnest(${usernames as string[]}::text[]) AS wanted(username)
     JOIN app_user u ON u.username = wanted.username
     LEFT JOIN token t ON t.user_id = u.id AND t.state = 'active'
+    ${TOKEN_SEED_JOIN}
     ORDER BY u.id, t.id`.execute(db);
   return toLoginData(rows, keys);
 }
@@ -45,6 +53,7 @@ export async function loadLoginDataPage(db: Db, keys: KeyRing, afterUserId: bigi
     SELECT ${LOGIN_COLUMNS}
     FROM (SELECT * FROM app_user WHERE id > ${after}::bigint ORDER BY id LIMIT ${pageSize}) u
     LEFT JOIN token t ON t.user_id = u.id AND t.state = 'active' AND t.user_id > ${after}::bigint
+    ${TOKEN_SEED_JOIN}
     ORDER BY u.id, t.id`.execute(db);
   const data = [...toLoginData(rows, keys).values()];
   return { data, lastUserId: data.length ? data[data.length - 1].user.id : undefined };
@@ -62,8 +71,9 @@ function toLoginData(rows: readonly LoginRow[], keys: KeyRing): Map<string, Logi
       out.set(r.u_username, entry);
     }
     if (r.id !== null && r.id !== undefined) {
-      const row = r as TokenRow;
-      entry.tokens.push(toLoginToken(row, keys.open(row.seed_sealed, 'token-seed')));
+      // a token row without its seed row: written by hand (every writer here inserts both in one transaction)
+      if (!r.seed_sealed) throw new KeyError(`token ${r.serial} has no sealed seed`);
+      entry.tokens.push(toLoginToken(r as TokenRow, keys.open(r.seed_sealed, 'token-seed')));
     }
   }
   return out;

@@ -20,10 +20,18 @@ const keyIdOf = (column: 'secret_sealed' | 'seed_sealed') => sql<Buffer>`substri
  * Rows are locked as they are read, so no write to them is lost. Nodes still sealing with the old key
  * (their keyFile not yet switched) may write new rows under it after the commit; running this again
  * re-seals just those, which is how a roll-out is finished (see `radotp keys rotate --help`).
+ *
+ * Token seeds are token_seed rows (migration 0018), which no login writes: the rows held here until the commit are
+ * never the token rows a login's spend updates, so logins go on during the rotation without waiting for it.
+ * Nothing is notified to the nodes' login caches (see 0018's token_seed_changed): they hold the seeds opened, and
+ * a rotation leaves every seed as it was.
  */
 export async function rekeyAll(db: Db, from: KeyRing, to: KeyRing): Promise<RekeyResult> {
   const target = to.current.id;
   return atomically(db, async (tx) => {
+    // this transaction's re-seals are not the seed changes 0018's trigger tells the nodes of; undone below, so
+    // a caller's own seed changes later in the same transaction are notified as ever
+    await sql`SELECT set_config('radotp.rekeying', 'on', true)`.execute(tx);
     const clients = await tx
       .selectFrom('radius_client')
       .select(['id', 'secret_sealed'])
@@ -39,11 +47,11 @@ export async function rekeyAll(db: Db, from: KeyRing, to: KeyRing): Promise<Reke
     // in pages, so a pool of 100 000 hardware tokens does not sit in memory at once
     for (;;) {
       const page = await tx
-        .selectFrom('token')
-        .select(['id', 'seed_sealed'])
-        .where('id', '>', lastId)
+        .selectFrom('token_seed')
+        .select(['token_id as id', 'seed_sealed'])
+        .where('token_id', '>', lastId)
         .where(keyIdOf('seed_sealed'), '<>', target)
-        .orderBy('id')
+        .orderBy('token_id')
         .limit(2000)
         .forUpdate()
         .execute();
@@ -63,12 +71,13 @@ export async function rekeyAll(db: Db, from: KeyRing, to: KeyRing): Promise<Reke
       // treats as unknown, keeping the deleted token's used codes used. A token re-sealed here without one gets
       // one; a token already sealed under the new key is not re-sealed and keeps what it has (NULL: unknown, safe).
       await sql`
-        UPDATE token SET seed_sealed = v.seed, seed_fingerprint = v.fingerprint
+        UPDATE token_seed SET seed_sealed = v.seed, seed_fingerprint = v.fingerprint
         FROM unnest(${ids}::bigint[], ${seeds}::bytea[], ${fingerprints}::bytea[]) AS v(id, seed, fingerprint)
-        WHERE token.id = v.id`.execute(tx);
+        WHERE token_seed.token_id = v.id`.execute(tx);
       tokens += page.length;
       lastId = page[page.length - 1].id;
     }
+    await sql`SELECT set_config('radotp.rekeying', 'off', true)`.execute(tx);
     const counts = await sealedCounts(tx);
     const alreadyUnderKey = counts.filter((c) => c.keyId === to.current.idHex).reduce((n, c) => n + c.clients + c.tokens, 0) - clients.length - tokens;
     return { clients: clients.length, tokens, alreadyUnderKey };
@@ -88,7 +97,7 @@ export async function sealedCounts(db: Db): Promise<SealedCount[]> {
     SELECT key_id, sum(clients) AS clients, sum(tokens) AS tokens FROM (
       SELECT encode(${keyIdOf('secret_sealed')}, 'hex') AS key_id, 1 AS clients, 0 AS tokens FROM radius_client
       UNION ALL
-      SELECT encode(${keyIdOf('seed_sealed')}, 'hex'), 0, 1 FROM token) AS sealed
+      SELECT encode(${keyIdOf('seed_sealed')}, 'hex'), 0, 1 FROM token_seed) AS sealed
     GROUP BY key_id ORDER BY key_id`.execute(db);
   return rows.rows.map((r) => ({ keyId: r.key_id, clients: Number(r.clients), tokens: Number(r.tokens) }));
 }

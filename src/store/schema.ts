@@ -53,9 +53,6 @@ export interface TokenTable {
   period: number;
   t0: ColumnType<bigint, bigint | number | undefined, bigint | number>;
   ocra_suite: string | null;
-  seed_sealed: Buffer;
-  /** KeyRing.fingerprint of the seed (migration 0012); null: unknown (an older node, or a row from before). */
-  seed_fingerprint: ColumnType<Buffer | null, Buffer | null | undefined, Buffer | null>;
   last_step: ColumnType<bigint, bigint | number | undefined, bigint | number>;
   next_counter: ColumnType<bigint, bigint | number | undefined, bigint | number>;
   drift: Generated<number>;
@@ -77,6 +74,17 @@ export interface TokenTable {
   last_spent_by: Buffer | null;
   created_at: Generated<Date>;
   updated_at: Timestamp;
+}
+
+/**
+ * A token's sealed seed, in a row of its own (migration 0018): `keys rotate` re-seals these while logins spend codes
+ * by updating the token rows, and neither waits for the other's row locks.
+ */
+export interface TokenSeedTable {
+  token_id: bigint;
+  seed_sealed: Buffer;
+  /** KeyRing.fingerprint of the seed (migration 0012); null: unknown (an older node, or a row from before). */
+  seed_fingerprint: ColumnType<Buffer | null, Buffer | null | undefined, Buffer | null>;
 }
 
 export interface ChallengeTable {
@@ -133,6 +141,7 @@ export interface Database {
   app_user: AppUserTable;
   password_lockout: PasswordLockoutTable;
   token: TokenTable;
+  token_seed: TokenSeedTable;
   token_retired: TokenRetiredTable;
   token_retired_seed: TokenRetiredSeedTable;
   challenge: ChallengeTable;

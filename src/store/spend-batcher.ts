@@ -95,7 +95,7 @@ const ALONE_AT_ONCE = 2;
 /**
  * How many spends found held alone before the rest of the statement's wait together, untried. A few rows held (one
  * user's, a script's few) are found alone, each costing its lock wait (SPEND_LOCK_WAIT_MS); more reads as many rows
- * held (`keys rotate` holds every token row in one transaction), where finding each alone would cost a lock wait
+ * held (a script's `SELECT … FOR UPDATE` of a whole table; `keys rotate` no longer does, see migration 0018), where finding each alone would cost a lock wait
  * each, the spend pool kept busy, while every one of them waits anyway: those go on together, as before the fix.
  */
 const MAX_HELD_ALONE = 3;
@@ -227,7 +227,7 @@ export class SpendBatcher {
 
   /**
    * Sends `batch` as one statement, on `lockBounded` when there is one. WHY the rest: one user's token row held by
-   * another session (a transaction left open on it, a DBA's `SELECT … FOR UPDATE`, `keys rotate`) held up the
+   * another session (a transaction left open on it, a DBA's `SELECT … FOR UPDATE`) held up the
    * statement carrying that user's spend, and with it every other user of the batch, until database.queryTimeout:
    * they failed (database_timeout) although their rows were free, a new batch of them at each retry of the held
    * user's NAS. On `lockBounded` a lock is waited for briefly (SPEND_LOCK_WAIT_MS, see connect.ts): once it runs out

@@ -247,6 +247,11 @@ export class TokenRepository {
     return db.selectFrom('token').leftJoin('app_user', 'app_user.id', 'token.user_id').selectAll('token').select('app_user.username');
   }
 
+  /** base() and the sealed seed, in the same statement (a join on token_seed's primary key, migration 0018). */
+  private withSeed(db: Db = this.db) {
+    return this.base(db).innerJoin('token_seed', 'token_seed.token_id', 'token.id').select('token_seed.seed_sealed');
+  }
+
   sealSeed(seed: Buffer): Buffer {
     return this.keys.seal(seed, 'token-seed');
   }
@@ -263,9 +268,6 @@ export class TokenRepository {
       period: t.period ?? 30,
       t0: t.t0 ?? 0n,
       ocra_suite: t.ocraSuite ?? null,
-      seed_sealed: this.sealSeed(t.seed),
-      // tells the seed imported again under a deleted serial from a new one (migration 0012)
-      seed_fingerprint: this.keys.fingerprint(t.seed),
       next_counter: t.counter ?? 0n,
       drift: t.drift ?? 0,
       description: t.description ?? null,
@@ -278,17 +280,29 @@ export class TokenRepository {
     };
   }
 
+  /** The token_seed row of `t`, inserted as `tokenId` (migration 0018): in the transaction that inserted the token. */
+  toSeedRow(t: NewToken, tokenId: bigint) {
+    return {
+      token_id: tokenId,
+      seed_sealed: this.sealSeed(t.seed),
+      // tells the seed imported again under a deleted serial from a new one (migration 0012)
+      seed_fingerprint: this.keys.fingerprint(t.seed),
+    };
+  }
+
   async create(t: NewToken, db: Db = this.db): Promise<TokenInfo> {
     // The insert and the read back in one transaction: the insert's foreign key holds the user's row (KEY
     // SHARE) until the commit, so a `user remove` at that moment waits for it and cannot delete the new token
     // between the two statements (which told the admin "no token with serial" for the token just made).
     return atomically(db, async (tx) => {
+      let id: bigint;
       try {
-        await tx.insertInto('token').values(this.toInsertRow(t)).execute();
+        ({ id } = await tx.insertInto('token').values(this.toInsertRow(t)).returning('id').executeTakeFirstOrThrow());
       } catch (e) {
         if (isUniqueViolation(e)) throw new StoreConflictError(`a token with serial "${t.serial}" already exists`);
         throw e;
       }
+      await tx.insertInto('token_seed').values(this.toSeedRow(t, id)).execute();
       return this.get(t.serial, tx);
     });
   }
@@ -305,7 +319,7 @@ export class TokenRepository {
   }
 
   async getWithSeed(serial: string): Promise<TokenWithSeed> {
-    const r = await this.base().where('token.serial', '=', serial).executeTakeFirst();
+    const r = await this.withSeed().where('token.serial', '=', serial).executeTakeFirst();
     if (!r) throw new NotFoundError(`no token with serial "${serial}"`);
     return { ...toInfo(r), seed: this.keys.open(r.seed_sealed, 'token-seed') };
   }
@@ -336,12 +350,17 @@ export class TokenRepository {
     return found;
   }
 
-  /** Inserts many tokens with one statement (bulk import); `db` may be a transaction. */
+  /** Inserts many tokens and their seeds, all or none (bulk import); `db` may be a transaction. */
   async insertMany(tokens: readonly NewToken[], db: Db = this.db): Promise<void> {
-    // 20 columns a row: stay well below PostgreSQL's 65 535 bind parameters per statement
-    for (let i = 0; i < tokens.length; i += 1000) {
-      await db.insertInto('token').values(tokens.slice(i, i + 1000).map((t) => this.toInsertRow(t))).execute();
-    }
+    await atomically(db, async (tx) => {
+      // 20 columns a row: stay well below PostgreSQL's 65 535 bind parameters per statement
+      for (let i = 0; i < tokens.length; i += 1000) {
+        const chunk = tokens.slice(i, i + 1000);
+        const inserted = await tx.insertInto('token').values(chunk.map((t) => this.toInsertRow(t))).returning(['id', 'serial']).execute();
+        const bySerial = new Map(chunk.map((t) => [t.serial, t]));
+        await tx.insertInto('token_seed').values(inserted.map((r) => this.toSeedRow(bySerial.get(r.serial)!, r.id))).execute();
+      }
+    });
   }
 
   /**
@@ -364,7 +383,12 @@ export class TokenRepository {
     const bySerial = new Map(tokens.map((t) => [t.serial, t]));
     const serials = [...bySerial.keys()];
     for (let i = 0; i < serials.length; i += 5000) {
-      const rows = await db.selectFrom('token').select(['serial', 'seed_fingerprint']).where('serial', 'in', serials.slice(i, i + 5000)).execute();
+      const rows = await db
+        .selectFrom('token')
+        .innerJoin('token_seed', 'token_seed.token_id', 'token.id')
+        .select(['token.serial', 'token_seed.seed_fingerprint'])
+        .where('token.serial', 'in', serials.slice(i, i + 5000))
+        .execute();
       for (const r of rows) found.set(r.serial, compareFingerprints(r.seed_fingerprint, this.keys.fingerprint(bySerial.get(r.serial)!.seed)));
     }
     return found;
@@ -404,7 +428,7 @@ export class TokenRepository {
    * period. Locked ones are included (the method reports "locked" rather than "bad code").
    */
   async usableForUser(userId: bigint): Promise<LoginToken[]> {
-    const rows = await this.base()
+    const rows = await this.withSeed()
       .where('token.user_id', '=', userId)
       .where('token.state', '=', 'active')
       .where(withinValidity)

@@ -41,7 +41,7 @@ const login = (port: number, username: string, code: string) => authenticate(por
 /** Which key sealed each secret in the database. */
 async function sealingKeyIds(): Promise<{ clients: string[]; tokens: string[] }> {
   const clients = await t.store.db.selectFrom('radius_client').select('secret_sealed').execute();
-  const tokens = await t.store.db.selectFrom('token').select('seed_sealed').execute();
+  const tokens = await t.store.db.selectFrom('token_seed').select('seed_sealed').execute();
   return { clients: clients.map((c) => KeyRing.keyIdOf(c.secret_sealed)), tokens: tokens.map((r) => KeyRing.keyIdOf(r.seed_sealed)) };
 }
 
@@ -144,7 +144,7 @@ test('keys rotate re-seals every client secret and token seed under the new key'
   expect(await sealingKeyIds()).toEqual({ clients: [next], tokens: [next, next, next] });
   // the old key alone can no longer open anything
   const oldOnly = new KeyRing(readKeyFile(t.cfg.keyFilePath));
-  const row = await t.store.db.selectFrom('token').select('seed_sealed').where('serial', '=', 'HOTP-KIM').executeTakeFirstOrThrow();
+  const row = await t.store.db.selectFrom('token').innerJoin('token_seed', 'token_seed.token_id', 'token.id').select('seed_sealed').where('serial', '=', 'HOTP-KIM').executeTakeFirstOrThrow();
   expect(() => oldOnly.open(row.seed_sealed, 'token-seed')).toThrow(/does not hold/);
   // audited: the two rotations that ran (the refused one changed nothing and left no row)
   const rotations = (await t.store.audit.recent({ limit: 100 })).filter((e) => e.method === 'keys rotate').reverse();
@@ -213,8 +213,8 @@ describe('the database contains no seed in clear', () => {
     dump = (await run(pgDump, ['--dbname', t.cfg.database.url!, '--no-owner'], { encoding: 'buffer', maxBuffer: 64 << 20 })).stdout;
   });
 
-  test('the dump really holds the token table: every serial and every sealed seed (as bytea hex) is in it', async () => {
-    const rows = await t.store.db.selectFrom('token').select(['serial', 'seed_sealed']).execute();
+  test('the dump really holds the token and token_seed tables: every serial and every sealed seed (as bytea hex) is in it', async () => {
+    const rows = await t.store.db.selectFrom('token').innerJoin('token_seed', 'token_seed.token_id', 'token.id').select(['serial', 'seed_sealed']).execute();
     expect(rows).toHaveLength(4);
     for (const r of rows) {
       expect(dump.includes(Buffer.from(r.serial))).toBe(true);

@@ -6,6 +6,7 @@ import type { TokenRepository } from '../../src/store/tokens';
 import { UserRepository } from '../../src/store/users';
 import { ClientRepository } from '../../src/store/clients';
 import { KeyRing, masterKeyFromBytes } from '../../src/secrets/keyring';
+import { rekeyAll } from '../../src/store/rekey';
 import { createMigratedDatabase, tokenRepository, type MigratedDatabase } from '../support/test-database';
 
 /*
@@ -18,11 +19,14 @@ let conn: Connection;
 let tokens: TokenRepository;
 let listener: pg.Client;
 const heard: string[] = [];
+const keys = new KeyRing(masterKeyFromBytes(randomBytes(32)));
+/** The key `keys rotate` moves to; nodes hold both during the roll-out. */
+const nextKey = masterKeyFromBytes(randomBytes(32));
 
 beforeAll(async () => {
   db = await createMigratedDatabase();
   conn = db.conn;
-  tokens = tokenRepository(conn);
+  tokens = tokenRepository(conn, keys);
   listener = new pg.Client({ connectionString: db.url });
   await listener.connect();
   listener.on('notification', (n) => heard.push(n.payload ?? ''));
@@ -60,6 +64,15 @@ const cases: { name: string; notified: boolean; change: (t: { id: bigint; userId
   { name: 'an admin disabling the token', notified: true, change: (t) => tokens.update(t.serial, { state: 'disabled', disabled_reason: 'lost' }) },
   { name: 'a plain-SQL edit of the validity end', notified: true, change: (t) => sql`UPDATE token SET valid_to = now() + interval '1 day' WHERE id = ${t.id}`.execute(conn.db) },
   { name: 'a plain-SQL edit that changes nothing watched', notified: false, change: (t) => sql`UPDATE token SET state = state, description = 'desk' WHERE id = ${t.id}`.execute(conn.db) },
+  // the seed lives in token_seed (migration 0018): a change of it by hand reaches the caches holding the old one opened
+  { name: 'a plain-SQL edit of the sealed seed', notified: true, change: (t) => sql`UPDATE token_seed SET seed_sealed = ${keys.seal(randomBytes(20), 'token-seed')} WHERE token_id = ${t.id}`.execute(conn.db) },
+  {
+    // every seed stays as it was, and the nodes hold both keys: it used to send one NOTIFY per token, and each node
+    // dropped its whole login cache
+    name: 'a key rotation re-sealing every seed',
+    notified: false,
+    change: () => rekeyAll(conn.db, new KeyRing(keys.current, [nextKey]), new KeyRing(nextKey)),
+  },
 ];
 
 describe.each(cases)('$name', ({ notified, change }) => {

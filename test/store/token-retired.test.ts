@@ -201,7 +201,10 @@ test.each(cases)('$name', async ({ history, nextCounter, lastStep }) => {
     } else if ('create' in step) {
       const seed = seeds[step.seed ?? 0];
       const t: NewToken = { serial, userId: owner, origin: 'hardware', kind: step.create, state: step.state ?? 'active', algorithm: 'sha1', digits: 6, seed, counter: step.counter };
-      if (step.noFingerprint) await db.conn.db.insertInto('token').values({ ...tokens.toInsertRow(t), seed_fingerprint: null }).execute();
+      if (step.noFingerprint) {
+        const { id: inserted } = await db.conn.db.insertInto('token').values(tokens.toInsertRow(t)).returning('id').executeTakeFirstOrThrow();
+        await db.conn.db.insertInto('token_seed').values({ ...tokens.toSeedRow(t, inserted), seed_fingerprint: null }).execute();
+      }
       else if (step.many) await tokens.insertMany([t]);
       else if (step.oldKey) await tokenRepository(db.conn, new KeyRing(heldKeys[heldKeys.length - 2], heldKeys.slice(-1))).create(t);
       else await tokens.create(t);
