@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
-import { KeyError, type KeyRing } from '../secrets/keyring';
+import type { KeyRing } from '../secrets/keyring';
 import type { Db } from './connect';
-import { toLoginToken, type LoginToken, type TokenRow } from './tokens';
+import { sealedSeedOf, toLoginToken, type LoginToken, type TokenRow } from './tokens';
 import { toRecord, type UserRecord } from './users';
 
 export interface LoginData {
@@ -71,9 +71,7 @@ function toLoginData(rows: readonly LoginRow[], keys: KeyRing): Map<string, Logi
       out.set(r.u_username, entry);
     }
     if (r.id !== null && r.id !== undefined) {
-      // a token row without its seed row: written by hand (every writer here inserts both in one transaction)
-      if (!r.seed_sealed) throw new KeyError(`token ${r.serial} has no sealed seed`);
-      entry.tokens.push(toLoginToken(r as TokenRow, keys.open(r.seed_sealed, 'token-seed')));
+      entry.tokens.push(toLoginToken(r as TokenRow, keys.open(sealedSeedOf(r), 'token-seed')));
     }
   }
   return out;

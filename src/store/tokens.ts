@@ -1,5 +1,5 @@
 import { sql, type ExpressionBuilder, type Selectable } from 'kysely';
-import type { KeyRing } from '../secrets/keyring';
+import { KeyError, type KeyRing } from '../secrets/keyring';
 import type { Db } from './connect';
 import { isUniqueViolation, NotFoundError, StoreConflictError } from './errors';
 import type { StatementRunner } from './prepared';
@@ -247,9 +247,16 @@ export class TokenRepository {
     return db.selectFrom('token').leftJoin('app_user', 'app_user.id', 'token.user_id').selectAll('token').select('app_user.username');
   }
 
-  /** base() and the sealed seed, in the same statement (a join on token_seed's primary key, migration 0018). */
+  /**
+   * base() and the sealed seed, in the same statement (a join on token_seed's primary key, migration 0018). A left
+   * join: a token row without its seed row (only plain SQL makes one) is said so by openSeed, not taken for no token.
+   */
   private withSeed(db: Db = this.db) {
-    return this.base(db).innerJoin('token_seed', 'token_seed.token_id', 'token.id').select('token_seed.seed_sealed');
+    return this.base(db).leftJoin('token_seed', 'token_seed.token_id', 'token.id').select('token_seed.seed_sealed');
+  }
+
+  private openSeed(r: { serial: string; seed_sealed: Buffer | null }): Buffer {
+    return this.keys.open(sealedSeedOf(r), 'token-seed');
   }
 
   sealSeed(seed: Buffer): Buffer {
@@ -321,7 +328,7 @@ export class TokenRepository {
   async getWithSeed(serial: string): Promise<TokenWithSeed> {
     const r = await this.withSeed().where('token.serial', '=', serial).executeTakeFirst();
     if (!r) throw new NotFoundError(`no token with serial "${serial}"`);
-    return { ...toInfo(r), seed: this.keys.open(r.seed_sealed, 'token-seed') };
+    return { ...toInfo(r), seed: this.openSeed(r) };
   }
 
   /**
@@ -434,7 +441,7 @@ export class TokenRepository {
       .where(withinValidity)
       .orderBy('token.id')
       .execute();
-    return rows.map((r) => toLoginToken(r, this.keys.open(r.seed_sealed, 'token-seed')));
+    return rows.map((r) => toLoginToken(r, this.openSeed(r)));
   }
 
   /**
@@ -677,6 +684,16 @@ export class TokenRepository {
     const r = await expiredPendingDeletion(this.db).executeTakeFirst();
     return Number(r.numDeletedRows);
   }
+}
+
+/**
+ * The sealed seed read with a token's row (token_seed, migration 0018). Every writer inserts both rows in one
+ * transaction; a token row without one was written by hand, and its logins fail as a seed that cannot be opened
+ * does (KeyError: that user's login alone, see AuthCache), naming the token.
+ */
+export function sealedSeedOf(r: { serial?: string; seed_sealed?: Buffer | null }): Buffer {
+  if (!r.seed_sealed) throw new KeyError(`token ${r.serial} has no sealed seed (no token_seed row)`);
+  return r.seed_sealed;
 }
 
 /**
