@@ -10,9 +10,8 @@
  *   - a trigger or function an older release relies on may be replaced only by one that does what it did
  *     (as 0005 does), never removed.
  * Names never change once released, and a new migration's name sorts after every earlier one.
- *
- * One exception, said in its file and in README's Upgrading: 0018_token_seed moves the sealed seed out of the token
- * row and drops the old columns, so releases before it cannot serve from a schema migrated past it.
+ * Moving data an older release reads (0018_token_seed: the sealed seed to a table of its own) keeps the old column
+ * as a copy that every writer, older releases included, keeps writing, and a trigger copies it to the new place.
  */
 import type { Migration } from 'kysely';
 import * as m0001 from './migrations/0001_core';

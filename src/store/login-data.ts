@@ -11,15 +11,16 @@ export interface LoginData {
 }
 
 type LoginRow = { u_id: bigint; u_username: string; u_password_hash: string | null; u_method: string; u_created_at: Date; u_updated_at: Date } & Partial<TokenRow> & {
-  seed_sealed?: Buffer | null;
+  token_seed_sealed?: Buffer | null;
 };
 
 /**
  * A user (columns prefixed `u_`, as LoginRow) and one of their tokens (`t.*`, absent for a user without one) with its
- * sealed seed (`s`, token_seed: migration 0018), for a FROM that ends in TOKEN_SEED_JOIN.
+ * sealed seed (`s`, token_seed: migration 0018; named apart from t.seed_sealed, the legacy copy older releases read),
+ * for a FROM that ends in TOKEN_SEED_JOIN.
  */
 const LOGIN_COLUMNS = sql`u.id AS u_id, u.username AS u_username, u.password_hash AS u_password_hash, u.method AS u_method,
-  u.created_at AS u_created_at, u.updated_at AS u_updated_at, t.*, s.seed_sealed`;
+  u.created_at AS u_created_at, u.updated_at AS u_updated_at, t.*, s.seed_sealed AS token_seed_sealed`;
 /** The seed of the token `t` joined: a primary-key probe per token, in the same statement. */
 const TOKEN_SEED_JOIN = sql`LEFT JOIN token_seed s ON s.token_id = t.id`;
 

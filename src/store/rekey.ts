@@ -1,7 +1,17 @@
 import { sql } from 'kysely';
 import { SEALED_KEY_ID, type KeyRing } from '../secrets/keyring';
 import type { Db } from './connect';
+import { StoreConflictError } from './errors';
 import { atomically } from './transaction';
+
+/**
+ * Advisory lock key of a rotation's transaction (an arbitrary constant, 'radotpKR'): two `keys rotate` at once would
+ * lock the same rows in turn, the second re-sealing (to another key, perhaps) what the first had just re-sealed.
+ * A transaction-level lock, not a session's: behind a pooler in transaction mode a session-level one may be released
+ * on another server connection than the one that took it, and stay held (see session-pooling.ts). The legacy copy
+ * that follows (copyLegacySeeds) runs outside it, in transactions of its own, and is safe to run twice at once.
+ */
+export const KEY_ROTATION_LOCK = 0x7261646f74704b52n;
 
 export interface RekeyResult {
   /** Client secrets and token seeds re-sealed by this run. */
@@ -22,15 +32,19 @@ const keyIdOf = (column: 'secret_sealed' | 'seed_sealed') => sql<Buffer>`substri
  * re-seals just those, which is how a roll-out is finished (see `radotp keys rotate --help`).
  *
  * Token seeds are token_seed rows (migration 0018), which no login writes: the rows held here until the commit are
- * never the token rows a login's spend updates, so logins go on during the rotation without waiting for it.
- * Nothing is notified to the nodes' login caches (see 0018's token_seed_changed): they hold the seeds opened, and
- * a rotation leaves every seed as it was.
+ * never the token rows a login's spend updates, so logins go on during the rotation without waiting for it. The
+ * token rows' legacy copies (for releases before 0018) are NOT re-sealed here: after the commit, copyLegacySeeds
+ * brings them to token_seed in short chunks (`keys rotate` runs both). Nothing is notified to the nodes' login
+ * caches (radotp.rekeying, see 0018): they hold the seeds opened, and a rotation leaves every seed as it was.
  */
 export async function rekeyAll(db: Db, from: KeyRing, to: KeyRing): Promise<RekeyResult> {
   const target = to.current.id;
   return atomically(db, async (tx) => {
-    // this transaction's re-seals are not the seed changes 0018's trigger tells the nodes of; undone below, so
-    // a caller's own seed changes later in the same transaction are notified as ever
+    const { rows: lock } = await sql<{ ok: boolean }>`SELECT pg_try_advisory_xact_lock(${KEY_ROTATION_LOCK.toString()}::bigint) AS ok`.execute(tx);
+    if (!lock[0]!.ok) throw new StoreConflictError('another `radotp keys rotate` is running: let it finish, then run this again if it is still needed');
+    // this transaction's re-seals are not the seed changes 0018's triggers tell the nodes of (nor copy into token_seed:
+    // this writes token_seed itself); undone below, so a caller's own seed changes later in the same transaction are
+    // notified and copied as ever
     await sql`SELECT set_config('radotp.rekeying', 'on', true)`.execute(tx);
     const clients = await tx
       .selectFrom('radius_client')
@@ -88,16 +102,24 @@ export interface SealedCount {
   /** Hex id of the key that sealed these values. */
   keyId: string;
   clients: number;
+  /** Token seeds (token_seed: what this release reads). */
   tokens: number;
+  /**
+   * Copies of token seeds kept in the token row for releases before migration 0018 (copyLegacySeeds brings them to
+   * the key of token_seed after a rotation): a key still sealing one cannot be dropped, an older node reads it.
+   */
+  legacyTokenCopies: number;
 }
 
-/** How many client secrets and token seeds each key has sealed: a key may be dropped once it counts none. */
+/** How many client secrets and token seeds (and their legacy copies) each key has sealed: a key may be dropped once it counts none. */
 export async function sealedCounts(db: Db): Promise<SealedCount[]> {
-  const rows = await sql<{ key_id: string; clients: string; tokens: string }>`
-    SELECT key_id, sum(clients) AS clients, sum(tokens) AS tokens FROM (
-      SELECT encode(${keyIdOf('secret_sealed')}, 'hex') AS key_id, 1 AS clients, 0 AS tokens FROM radius_client
+  const rows = await sql<{ key_id: string; clients: string; tokens: string; legacy: string }>`
+    SELECT key_id, sum(clients) AS clients, sum(tokens) AS tokens, sum(legacy) AS legacy FROM (
+      SELECT encode(${keyIdOf('secret_sealed')}, 'hex') AS key_id, 1 AS clients, 0 AS tokens, 0 AS legacy FROM radius_client
       UNION ALL
-      SELECT encode(${keyIdOf('seed_sealed')}, 'hex'), 0, 1 FROM token_seed) AS sealed
+      SELECT encode(${keyIdOf('seed_sealed')}, 'hex'), 0, 1, 0 FROM token_seed
+      UNION ALL
+      SELECT encode(${keyIdOf('seed_sealed')}, 'hex'), 0, 0, 1 FROM token) AS sealed
     GROUP BY key_id ORDER BY key_id`.execute(db);
-  return rows.rows.map((r) => ({ keyId: r.key_id, clients: Number(r.clients), tokens: Number(r.tokens) }));
+  return rows.rows.map((r) => ({ keyId: r.key_id, clients: Number(r.clients), tokens: Number(r.tokens), legacyTokenCopies: Number(r.legacy) }));
 }

@@ -53,6 +53,13 @@ export interface TokenTable {
   period: number;
   t0: ColumnType<bigint, bigint | number | undefined, bigint | number>;
   ocra_suite: string | null;
+  /**
+   * The sealed seed as every release writes it; migration 0018's triggers copy it into token_seed, which this release
+   * reads. Kept for the releases before 0018 (their legacy copy, brought to a new key by copyLegacySeeds).
+   */
+  seed_sealed: Buffer;
+  /** KeyRing.fingerprint of the seed (migration 0012); null: unknown (an older node, or a row from before). */
+  seed_fingerprint: ColumnType<Buffer | null, Buffer | null | undefined, Buffer | null>;
   last_step: ColumnType<bigint, bigint | number | undefined, bigint | number>;
   next_counter: ColumnType<bigint, bigint | number | undefined, bigint | number>;
   drift: Generated<number>;
@@ -78,7 +85,8 @@ export interface TokenTable {
 
 /**
  * A token's sealed seed, in a row of its own (migration 0018): `keys rotate` re-seals these while logins spend codes
- * by updating the token rows, and neither waits for the other's row locks.
+ * by updating the token rows, and neither waits for the other's row locks. Written by 0018's triggers from the token
+ * row's columns (every writer writes those), and by rekeyAll.
  */
 export interface TokenSeedTable {
   token_id: bigint;

@@ -250,12 +250,13 @@ export class TokenRepository {
   /**
    * base() and the sealed seed, in the same statement (a join on token_seed's primary key, migration 0018). A left
    * join: a token row without its seed row (only plain SQL makes one) is said so by openSeed, not taken for no token.
+   * Named apart from the token row's own seed_sealed (the legacy copy, for older releases), which base() selects too.
    */
   private withSeed(db: Db = this.db) {
-    return this.base(db).leftJoin('token_seed', 'token_seed.token_id', 'token.id').select('token_seed.seed_sealed');
+    return this.base(db).leftJoin('token_seed', 'token_seed.token_id', 'token.id').select('token_seed.seed_sealed as token_seed_sealed');
   }
 
-  private openSeed(r: { serial: string; seed_sealed: Buffer | null }): Buffer {
+  private openSeed(r: { serial: string; token_seed_sealed: Buffer | null }): Buffer {
     return this.keys.open(sealedSeedOf(r), 'token-seed');
   }
 
@@ -275,6 +276,11 @@ export class TokenRepository {
       period: t.period ?? 30,
       t0: t.t0 ?? 0n,
       ocra_suite: t.ocraSuite ?? null,
+      // written into the token row, as by every release: migration 0018's trigger copies it into token_seed in the
+      // same statement, so the two copies cannot disagree
+      seed_sealed: this.sealSeed(t.seed),
+      // tells the seed imported again under a deleted serial from a new one (migration 0012)
+      seed_fingerprint: this.keys.fingerprint(t.seed),
       next_counter: t.counter ?? 0n,
       drift: t.drift ?? 0,
       description: t.description ?? null,
@@ -287,29 +293,17 @@ export class TokenRepository {
     };
   }
 
-  /** The token_seed row of `t`, inserted as `tokenId` (migration 0018): in the transaction that inserted the token. */
-  toSeedRow(t: NewToken, tokenId: bigint) {
-    return {
-      token_id: tokenId,
-      seed_sealed: this.sealSeed(t.seed),
-      // tells the seed imported again under a deleted serial from a new one (migration 0012)
-      seed_fingerprint: this.keys.fingerprint(t.seed),
-    };
-  }
-
   async create(t: NewToken, db: Db = this.db): Promise<TokenInfo> {
     // The insert and the read back in one transaction: the insert's foreign key holds the user's row (KEY
     // SHARE) until the commit, so a `user remove` at that moment waits for it and cannot delete the new token
     // between the two statements (which told the admin "no token with serial" for the token just made).
     return atomically(db, async (tx) => {
-      let id: bigint;
       try {
-        ({ id } = await tx.insertInto('token').values(this.toInsertRow(t)).returning('id').executeTakeFirstOrThrow());
+        await tx.insertInto('token').values(this.toInsertRow(t)).execute();
       } catch (e) {
         if (isUniqueViolation(e)) throw new StoreConflictError(`a token with serial "${t.serial}" already exists`);
         throw e;
       }
-      await tx.insertInto('token_seed').values(this.toSeedRow(t, id)).execute();
       return this.get(t.serial, tx);
     });
   }
@@ -357,17 +351,12 @@ export class TokenRepository {
     return found;
   }
 
-  /** Inserts many tokens and their seeds, all or none (bulk import); `db` may be a transaction. */
+  /** Inserts many tokens with one statement (bulk import); `db` may be a transaction. */
   async insertMany(tokens: readonly NewToken[], db: Db = this.db): Promise<void> {
-    await atomically(db, async (tx) => {
-      // 20 columns a row: stay well below PostgreSQL's 65 535 bind parameters per statement
-      for (let i = 0; i < tokens.length; i += 1000) {
-        const chunk = tokens.slice(i, i + 1000);
-        const inserted = await tx.insertInto('token').values(chunk.map((t) => this.toInsertRow(t))).returning(['id', 'serial']).execute();
-        const bySerial = new Map(chunk.map((t) => [t.serial, t]));
-        await tx.insertInto('token_seed').values(inserted.map((r) => this.toSeedRow(bySerial.get(r.serial)!, r.id))).execute();
-      }
-    });
+    // 20 columns a row: stay well below PostgreSQL's 65 535 bind parameters per statement
+    for (let i = 0; i < tokens.length; i += 1000) {
+      await db.insertInto('token').values(tokens.slice(i, i + 1000).map((t) => this.toInsertRow(t))).execute();
+    }
   }
 
   /**
@@ -687,13 +676,13 @@ export class TokenRepository {
 }
 
 /**
- * The sealed seed read with a token's row (token_seed, migration 0018). Every writer inserts both rows in one
- * transaction; a token row without one was written by hand, and its logins fail as a seed that cannot be opened
- * does (KeyError: that user's login alone, see AuthCache), naming the token.
+ * The sealed seed read with a token's row (token_seed, migration 0018). Every token row gets one from 0018's trigger
+ * in the statement that inserts it; a token row without one had it deleted by hand, and its logins fail as a seed
+ * that cannot be opened does (KeyError: that user's login alone, see AuthCache), naming the token.
  */
-export function sealedSeedOf(r: { serial?: string; seed_sealed?: Buffer | null }): Buffer {
-  if (!r.seed_sealed) throw new KeyError(`token ${r.serial} has no sealed seed (no token_seed row)`);
-  return r.seed_sealed;
+export function sealedSeedOf(r: { serial?: string; token_seed_sealed?: Buffer | null }): Buffer {
+  if (!r.token_seed_sealed) throw new KeyError(`token ${r.serial} has no sealed seed (no token_seed row)`);
+  return r.token_seed_sealed;
 }
 
 /**

@@ -85,11 +85,8 @@ test('an exact match wins; several matching only ignoring case are named, and no
   // Two such serials can exist (imported by an older release, or by plain SQL): the CLI must not pick one.
   const other = { ...hotpKey(), serial: `Dup${process.pid}x` };
   await ok(['token', 'import', writePskcFile(dir, [other], { kind: 'plain' })]);
-  await sql`WITH copy AS (
-              INSERT INTO token (serial, origin, kind, state, algorithm, digits)
-              SELECT upper(serial), origin, kind, state, algorithm, digits FROM token WHERE serial = ${other.serial} RETURNING id)
-            INSERT INTO token_seed (token_id, seed_sealed)
-            SELECT copy.id, s.seed_sealed FROM copy, token t JOIN token_seed s ON s.token_id = t.id WHERE t.serial = ${other.serial}`.execute(conn.db);
+  await sql`INSERT INTO token (serial, origin, kind, state, algorithm, digits, seed_sealed)
+            SELECT upper(serial), origin, kind, state, algorithm, digits, seed_sealed FROM token WHERE serial = ${other.serial}`.execute(conn.db);
   const upper = other.serial.toUpperCase();
 
   expect(JSON.parse(await ok(['token', 'show', other.serial, '--json'])).serial).toBe(other.serial);

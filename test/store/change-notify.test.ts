@@ -6,6 +6,7 @@ import type { TokenRepository } from '../../src/store/tokens';
 import { UserRepository } from '../../src/store/users';
 import { ClientRepository } from '../../src/store/clients';
 import { KeyRing, masterKeyFromBytes } from '../../src/secrets/keyring';
+import { copyLegacySeeds } from '../../src/store/legacy-seed-copy';
 import { rekeyAll } from '../../src/store/rekey';
 import { createMigratedDatabase, tokenRepository, type MigratedDatabase } from '../support/test-database';
 
@@ -64,14 +65,18 @@ const cases: { name: string; notified: boolean; change: (t: { id: bigint; userId
   { name: 'an admin disabling the token', notified: true, change: (t) => tokens.update(t.serial, { state: 'disabled', disabled_reason: 'lost' }) },
   { name: 'a plain-SQL edit of the validity end', notified: true, change: (t) => sql`UPDATE token SET valid_to = now() + interval '1 day' WHERE id = ${t.id}`.execute(conn.db) },
   { name: 'a plain-SQL edit that changes nothing watched', notified: false, change: (t) => sql`UPDATE token SET state = state, description = 'desk' WHERE id = ${t.id}`.execute(conn.db) },
-  // the seed lives in token_seed (migration 0018): a change of it by hand reaches the caches holding the old one opened
-  { name: 'a plain-SQL edit of the sealed seed', notified: true, change: (t) => sql`UPDATE token_seed SET seed_sealed = ${keys.seal(randomBytes(20), 'token-seed')} WHERE token_id = ${t.id}`.execute(conn.db) },
+  // every release writes the seed into the token row (migration 0018 copies it into token_seed): a change of it, by
+  // hand or by an older node, reaches the caches holding the old one opened
+  { name: 'a plain-SQL edit of the sealed seed', notified: true, change: (t) => sql`UPDATE token SET seed_sealed = ${keys.seal(randomBytes(20), 'token-seed')} WHERE id = ${t.id}`.execute(conn.db) },
   {
     // every seed stays as it was, and the nodes hold both keys: it used to send one NOTIFY per token, and each node
-    // dropped its whole login cache
+    // dropped its whole login cache. Both parts of `keys rotate`: token_seed, then the token rows' legacy copies
     name: 'a key rotation re-sealing every seed',
     notified: false,
-    change: () => rekeyAll(conn.db, new KeyRing(keys.current, [nextKey]), new KeyRing(nextKey)),
+    change: async () => {
+      await rekeyAll(conn.db, new KeyRing(keys.current, [nextKey]), new KeyRing(nextKey));
+      expect(await copyLegacySeeds(conn.db)).toBeGreaterThan(0);
+    },
   },
 ];
 

@@ -46,8 +46,8 @@ test('deleteExpiredPending removes the expired pending tokens and nothing else',
 });
 
 test('with a large pool, the purge reads the partial index of pending tokens, not the whole table (migration 0006)', async () => {
-  await sql`INSERT INTO token (serial, origin, kind, state)
-    SELECT 'POOL-' || g, 'hardware', 'totp', 'unassigned' FROM generate_series(1, 20000) g`.execute(conn.db);
+  await sql`INSERT INTO token (serial, origin, kind, state, seed_sealed)
+    SELECT 'POOL-' || g, 'hardware', 'totp', 'unassigned', '\\x00' FROM generate_series(1, 20000) g`.execute(conn.db);
   await sql`ANALYZE token`.execute(conn.db);
   // the very statement deleteExpiredPending sends, with its parameters
   const purge = expiredPendingDeletion(conn.db).compile();

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import { KeyRing, masterKeyFromBytes } from '../../src/secrets/keyring';
 import { loadLoginData } from '../../src/store/login-data';
+import { copyLegacySeeds } from '../../src/store/legacy-seed-copy';
 import { rekeyAll, sealedCounts } from '../../src/store/rekey';
 import type { TokenRepository } from '../../src/store/tokens';
 import { insertSealedTokens } from '../support/sealed-tokens';
@@ -13,7 +14,9 @@ import { createMigratedDatabase, tokenRepository, type MigratedDatabase } from '
  * row, the rotation held every re-sealed row locked until its commit: measured at 100 000 tokens, a login whose
  * token had been re-sealed early waited ~10 s for that lock, past database.queryTimeout, and failed, along with
  * every spend batched with it. The seed now lives in token_seed (migration 0018), which no spend touches: row
- * locks are per row, so the rotation's never meet a spend's.
+ * locks are per row, so the rotation's never meet a spend's. The token rows keep a legacy copy of the seed for older
+ * releases (0018 is additive), which the rotation's second part brings to the new key in chunks of short
+ * transactions: a spend meeting one waits milliseconds.
  *
  * Deterministic: the rotation runs inside a transaction the test holds open after rekeyAll has re-sealed every seed
  * (atomically() joins the caller's transaction), so its locks are held exactly as at the last moment before its
@@ -75,8 +78,31 @@ test('a login spending a code while a rotation holds every re-sealed seed does n
   }
   expect(await rotation).toEqual({ clients: 0, tokens: 3000, alreadyUnderKey: 0 });
   // all or nothing: every seed moved, and the spends made meanwhile are kept (the codes stay used)
-  expect(await sealedCounts(db.conn.db)).toEqual([{ keyId: newKey.current.idHex, clients: 0, tokens: 3000 }]);
+  expect(await sealedCounts(db.conn.db)).toEqual(
+    [
+      { keyId: newKey.current.idHex, clients: 0, tokens: 3000, legacyTokenCopies: 0 },
+      { keyId: oldKey.current.idHex, clients: 0, tokens: 0, legacyTokenCopies: 3000 },
+    ].sort((a, b) => a.keyId.localeCompare(b.keyId)),
+  );
   const after = await loginToken('SITE-0');
   expect({ next: after.nextCounter, seed: after.seed }).toEqual({ next: 1n, seed: early.seed });
   expect(await tokens.acceptCounter(after, 0n)).toBe(false);
+
+  // The second part of `keys rotate`: the token rows' legacy copies (for releases before 0018) follow token_seed, in
+  // chunks of short transactions, while logins go on spending codes of tokens in every chunk.
+  const spenders = await Promise.all(Array.from({ length: 30 }, (_, i) => loginToken(`SITE-${1 + i * 100}`)));
+  let copying = true;
+  const copy = copyLegacySeeds(db.conn.db).finally(() => (copying = false));
+  let longest = 0;
+  let spends = 0;
+  for (let counter = 0n; copying || spends === 0; counter++) {
+    for (const t of spenders) {
+      const started = performance.now();
+      expect(await tokens.acceptCounter(t, counter)).toBe(true);
+      longest = Math.max(longest, performance.now() - started);
+      spends++;
+    }
+  }
+  expect({ copied: await copy, longestSpendUnder: longest < NO_WAIT_MS ? NO_WAIT_MS : Math.round(longest) }).toEqual({ copied: 3000, longestSpendUnder: NO_WAIT_MS });
+  expect(await sealedCounts(db.conn.db)).toEqual([{ keyId: newKey.current.idHex, clients: 0, tokens: 3000, legacyTokenCopies: 3000 }]);
 }, 30_000);

@@ -15,8 +15,8 @@ beforeAll(async () => {
   const c = await db.conn.pool.connect();
   try {
     await c.query(`INSERT INTO app_user (username, method) SELECT 'u' || g, 'token' FROM generate_series(1, 20000) g`);
-    await c.query(`INSERT INTO token (serial, user_id, origin, kind, state)
-      SELECT 'T-' || u.id, u.id, 'hardware', 'totp', 'active' FROM app_user u`);
+    await c.query(`INSERT INTO token (serial, user_id, origin, kind, state, seed_sealed)
+      SELECT 'T-' || u.id, u.id, 'hardware', 'totp', 'active', '\\x00' FROM app_user u`);
     await c.query('ANALYZE app_user');
     await c.query('ANALYZE token');
   } finally {

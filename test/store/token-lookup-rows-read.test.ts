@@ -36,11 +36,10 @@ beforeAll(async () => {
   // one sealed seed for every token (a seal is not bound to its row): the login cache opens them
   await sql`INSERT INTO app_user (username, method) SELECT 'user' || g, 'otp' FROM generate_series(1, ${TOKENS}) g`.execute(conn.db);
   // most tokens assigned and active, the rest in the pool; serials stored in upper case, as vendors ship them
-  await sql`INSERT INTO token (serial, user_id, origin, kind, state)
-    SELECT 'GAL' || lpad(g::text, 8, '0'), u.id, 'hardware', 'totp', CASE WHEN u.id IS NULL THEN 'unassigned' ELSE 'active' END
+  await sql`INSERT INTO token (serial, user_id, origin, kind, state, seed_sealed)
+    SELECT 'GAL' || lpad(g::text, 8, '0'), u.id, 'hardware', 'totp', CASE WHEN u.id IS NULL THEN 'unassigned' ELSE 'active' END, ${tokens.sealSeed(randomBytes(20))}
     FROM generate_series(1, ${TOKENS}) g LEFT JOIN app_user u ON u.username = 'user' || g AND g <= ${TOKENS * 0.9}`.execute(conn.db);
-  await sql`INSERT INTO token_seed (token_id, seed_sealed) SELECT id, ${tokens.sealSeed(randomBytes(20))} FROM token`.execute(conn.db);
-  await sql`ANALYZE app_user, token, token_seed`.execute(conn.db);
+  await sql`ANALYZE app_user, token`.execute(conn.db);
 }, 60_000);
 
 afterAll(async () => {

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { randomSeed } from '../support/otp-codes';
 import { createMigratedDatabase, tokenRepository, type MigratedDatabase } from '../support/test-database';
 import { KeyRing, masterKeyFromBytes, type MasterKey } from '../../src/secrets/keyring';
+import { copyLegacySeeds } from '../../src/store/legacy-seed-copy';
 import { rekeyAll } from '../../src/store/rekey';
 import type { NewToken, TokenRepository } from '../../src/store/tokens';
 import { UserRepository } from '../../src/store/users';
@@ -196,15 +197,14 @@ test.each(cases)('$name', async ({ history, nextCounter, lastStep }) => {
     else if (step === 'rotate') {
       const from = ring();
       heldKeys.push(masterKeyFromBytes(randomBytes(32)));
+      // as `keys rotate` does: token_seed in one transaction, then the token rows' legacy copies (migration 0018)
       await rekeyAll(db.conn.db, from, new KeyRing(heldKeys[heldKeys.length - 1]));
+      await copyLegacySeeds(db.conn.db);
       tokens = tokenRepository(db.conn, ring());
     } else if ('create' in step) {
       const seed = seeds[step.seed ?? 0];
       const t: NewToken = { serial, userId: owner, origin: 'hardware', kind: step.create, state: step.state ?? 'active', algorithm: 'sha1', digits: 6, seed, counter: step.counter };
-      if (step.noFingerprint) {
-        const { id: inserted } = await db.conn.db.insertInto('token').values(tokens.toInsertRow(t)).returning('id').executeTakeFirstOrThrow();
-        await db.conn.db.insertInto('token_seed').values({ ...tokens.toSeedRow(t, inserted), seed_fingerprint: null }).execute();
-      }
+      if (step.noFingerprint) await db.conn.db.insertInto('token').values({ ...tokens.toInsertRow(t), seed_fingerprint: null }).execute();
       else if (step.many) await tokens.insertMany([t]);
       else if (step.oldKey) await tokenRepository(db.conn, new KeyRing(heldKeys[heldKeys.length - 2], heldKeys.slice(-1))).create(t);
       else await tokens.create(t);

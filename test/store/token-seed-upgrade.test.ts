@@ -8,8 +8,8 @@ import { migrateToLatest } from '../../src/store/migrate';
 import { createTestDatabase, tokenRepository, type TestDatabase } from '../support/test-database';
 
 /*
- * Migration 0018 moves every sealed seed (and its fingerprint, 0012) from the token row into token_seed, in its own
- * transaction, and drops the old columns. A site upgrading from the release before (every migration up to 0017)
+ * Migration 0018 copies every sealed seed (and its fingerprint, 0012) from the token row into token_seed, in its own
+ * transaction, and keeps the token row's as a legacy copy for older nodes (additive, db/index.ts). A site upgrading from the release before (every migration up to 0017)
  * keeps every token: each logs in with the codes of the seed it had, its replay state and its fingerprint are
  * kept, and a token deleted after the upgrade keeps its used codes used under its serial, as before.
  */
@@ -47,9 +47,17 @@ test('a database of the release before, with tokens, upgrades and every token st
   const { applied } = await migrateToLatest(conn.db);
   expect(applied).toEqual(Object.keys(migrations).filter((name) => !(name in BEFORE)));
 
-  // nothing of the seed is left in the token row
-  const columns = await sql<{ name: string }>`SELECT column_name AS name FROM information_schema.columns WHERE table_name = 'token' AND column_name LIKE 'seed%'`.execute(conn.db);
-  expect(columns.rows).toEqual([]);
+  // additive: the token row keeps its seed, NOT NULL as before, for the nodes not yet upgraded, and token_seed holds
+  // the same, for this release
+  const columns = await sql<{ name: string; nullable: string }>`
+    SELECT column_name AS name, is_nullable AS nullable FROM information_schema.columns WHERE table_name = 'token' AND column_name LIKE 'seed%' ORDER BY 1`.execute(conn.db);
+  expect(columns.rows).toEqual([
+    { name: 'seed_fingerprint', nullable: 'YES' },
+    { name: 'seed_sealed', nullable: 'NO' },
+  ]);
+  const differ = await sql`SELECT t.serial FROM token t LEFT JOIN token_seed s ON s.token_id = t.id
+    WHERE (t.seed_sealed, t.seed_fingerprint) IS DISTINCT FROM (s.seed_sealed, s.seed_fingerprint)`.execute(conn.db);
+  expect(differ.rows).toEqual([]);
 
   const tokens = tokenRepository(conn, keys);
   for (const t of before) {
