@@ -38,11 +38,19 @@ function radotp(args: string[], configFile = t.configFile): Promise<CliResult> {
 
 const login = (port: number, username: string, code: string) => authenticate(port, { username, password: code, secret: SECRET });
 
-/** Which key sealed each secret in the database. */
-async function sealingKeyIds(): Promise<{ clients: string[]; tokens: string[] }> {
+/**
+ * Which key sealed each secret in the database: the token seeds this release reads (token_seed) and their legacy
+ * copies in the token rows, which nodes of a release before migration 0018 read during a rolling upgrade.
+ */
+async function sealingKeyIds(): Promise<{ clients: string[]; tokens: string[]; legacyTokenCopies: string[] }> {
   const clients = await t.store.db.selectFrom('radius_client').select('secret_sealed').execute();
-  const tokens = await t.store.db.selectFrom('token_seed').select('seed_sealed').execute();
-  return { clients: clients.map((c) => KeyRing.keyIdOf(c.secret_sealed)), tokens: tokens.map((r) => KeyRing.keyIdOf(r.seed_sealed)) };
+  const tokens = await t.store.db.selectFrom('token_seed').select('seed_sealed').orderBy('token_id').execute();
+  const legacy = await t.store.db.selectFrom('token').select('seed_sealed').orderBy('id').execute();
+  return {
+    clients: clients.map((c) => KeyRing.keyIdOf(c.secret_sealed)),
+    tokens: tokens.map((r) => KeyRing.keyIdOf(r.seed_sealed)),
+    legacyTokenCopies: legacy.map((r) => KeyRing.keyIdOf(r.seed_sealed)),
+  };
 }
 
 beforeAll(async () => {
@@ -90,7 +98,7 @@ test('before the rotation, users log in (everything is sealed under the old key)
   expect((await login(t.port, 'lou', louCode(-1)))?.code).toBe(Code.AccessAccept);
   const ids = await sealingKeyIds();
   const old = t.store.keys.current.idHex;
-  expect(ids).toEqual({ clients: [old], tokens: [old, old, old] });
+  expect(ids).toEqual({ clients: [old], tokens: [old, old, old], legacyTokenCopies: [old, old, old] });
 });
 
 test('a rotation that cannot open every secret changes nothing: it is one transaction', async () => {
@@ -140,12 +148,20 @@ test('keys rotate re-seals every client secret and token seed under the new key'
   expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
   const next = readKeyFile(newKeyFile).idHex;
   expect(r.stdout).toContain(`re-encrypted 1 client secret(s) and 3 token seed(s) under key ${next}`);
+  expect(r.stdout).toContain(`copied 3 re-encrypted token seed(s) to the token rows that releases before migration 0018 read`);
   expect(r.stdout).toContain(`every node needs keyFile: ${newKeyFile}; keep the old key in previousKeyFiles`);
-  expect(await sealingKeyIds()).toEqual({ clients: [next], tokens: [next, next, next] });
+  // nothing left under the old key: neither the seeds this release reads nor the copies older nodes read
+  expect(await sealingKeyIds()).toEqual({ clients: [next], tokens: [next, next, next], legacyTokenCopies: [next, next, next] });
   // the old key alone can no longer open anything
   const oldOnly = new KeyRing(readKeyFile(t.cfg.keyFilePath));
-  const row = await t.store.db.selectFrom('token').innerJoin('token_seed', 'token_seed.token_id', 'token.id').select('seed_sealed').where('serial', '=', 'HOTP-KIM').executeTakeFirstOrThrow();
+  const row = await t.store.db
+    .selectFrom('token')
+    .innerJoin('token_seed', 'token_seed.token_id', 'token.id')
+    .select(['token_seed.seed_sealed', 'token.seed_sealed as legacy_copy'])
+    .where('serial', '=', 'HOTP-KIM')
+    .executeTakeFirstOrThrow();
   expect(() => oldOnly.open(row.seed_sealed, 'token-seed')).toThrow(/does not hold/);
+  expect(() => oldOnly.open(row.legacy_copy, 'token-seed')).toThrow(/does not hold/);
   // audited: the two rotations that ran (the refused one changed nothing and left no row)
   const rotations = (await t.store.audit.recent({ limit: 100 })).filter((e) => e.method === 'keys rotate').reverse();
   expect(rotations.map((e) => [e.result, e.reason, e.detail?.keyId, e.detail?.tokens])).toEqual([
@@ -168,14 +184,17 @@ test('a secret sealed meanwhile with the old key shows in keys status, and a sec
   };
   expect(await status()).toEqual(
     [
-      { keyId: old, clients: 0, tokens: 1, held: 'keyFile' },
-      { keyId: next, clients: 1, tokens: 3, held: 'previousKeyFiles' },
+      { keyId: old, clients: 0, tokens: 1, legacyTokenCopies: 1, held: 'keyFile' },
+      { keyId: next, clients: 1, tokens: 3, legacyTokenCopies: 3, held: 'previousKeyFiles' },
     ].sort((a, b) => (a.keyId < b.keyId ? -1 : 1)),
   );
   const again = await radotp(['keys', 'rotate', '--new-key-file', newKeyFile]);
   expect({ code: again.code, stderr: again.stderr }).toEqual({ code: 0, stderr: '' });
   expect(again.stdout).toContain(`re-encrypted 0 client secret(s) and 1 token seed(s) under key ${next} (4 already under it)`);
-  expect(await status()).toEqual([{ keyId: next, clients: 1, tokens: 4, held: 'previousKeyFiles' }]);
+  expect(await status()).toEqual([{ keyId: next, clients: 1, tokens: 4, legacyTokenCopies: 4, held: 'previousKeyFiles' }]);
+  // the table says the same, the legacy copies in a column of their own
+  const table = await radotp(['keys', 'status']);
+  expect(table.stdout.split('\n')[0]!.split(/\s{2,}/)).toEqual(['KEY', 'CLIENT SECRETS', 'TOKEN SEEDS', 'LEGACY SEED COPIES', 'HELD BY THIS NODE']);
 });
 
 test('the running node (new key in previousKeyFiles) keeps logging users in', async () => {
@@ -214,11 +233,16 @@ describe('the database contains no seed in clear', () => {
   });
 
   test('the dump really holds the token and token_seed tables: every serial and every sealed seed (as bytea hex) is in it', async () => {
-    const rows = await t.store.db.selectFrom('token').innerJoin('token_seed', 'token_seed.token_id', 'token.id').select(['serial', 'seed_sealed']).execute();
+    const rows = await t.store.db
+      .selectFrom('token')
+      .innerJoin('token_seed', 'token_seed.token_id', 'token.id')
+      .select(['serial', 'token_seed.seed_sealed', 'token.seed_sealed as legacy_copy'])
+      .execute();
     expect(rows).toHaveLength(4);
     for (const r of rows) {
       expect(dump.includes(Buffer.from(r.serial))).toBe(true);
       expect(dump.includes(Buffer.from(r.seed_sealed.toString('hex')))).toBe(true);
+      expect(dump.includes(Buffer.from(r.legacy_copy.toString('hex')))).toBe(true);
     }
   });
 
