@@ -30,7 +30,13 @@ import { Kysely, sql } from 'kysely';
  *
  * The triggers of 0005, 0009 and 0012 keep reading the token row's columns, which stay, and are kept as they were,
  * but for the admin-change NOTIFY (0005), which is replaced by one that does what it did save for a seed change made
- * under radotp.rekeying (no release before this one sets it).
+ * under radotp.rekeying (no release before this one sets it). So a token deleted between a rotation's commit and
+ * the copy of its row (or after an interrupted copy) keeps the fingerprint of the old key: unknown, the safe side
+ * (its used codes stay used, as for a token deleted before a rotation, 0012).
+ *
+ * token_seed is written by these triggers and by rekeyAll only. A hand edit of token_seed alone is not copied back
+ * to the token row (older nodes would not see it) nor notified; the next `keys rotate` copies it over. Edit the
+ * token row, as every writer does.
  *
  * Token is locked (ACCESS EXCLUSIVE) from the start: a seed written by another session between the copy and the
  * triggers' creation would not reach token_seed. Logins wait for this migration's commit: measured 0.6 s at 100 000
