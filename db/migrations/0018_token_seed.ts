@@ -40,7 +40,7 @@ import { Kysely, sql } from 'kysely';
  *
  * Token is locked (ACCESS EXCLUSIVE) from the start: a seed written by another session between the copy and the
  * triggers' creation would not reach token_seed. Logins wait for this migration's commit: measured 0.6 s at 100 000
- * tokens (test/store/token-seed-upgrade.test.ts, RADOTP_REKEY_SITE_TOKENS=100000).
+ * tokens (test/store/token-seed-site.measure.ts).
  */
 /** As 0005 made token_changed: the columns and the condition of an admin's change. */
 const WATCHED = `updated_at, locked_until, user_id, state, seed_sealed, kind, algorithm, digits, period, t0, ocra_suite, valid_from, valid_to`;

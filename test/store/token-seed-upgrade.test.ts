@@ -81,28 +81,3 @@ test('a database of the release before, with tokens, upgrades and every token st
   await tokens.create({ serial: hotp.serial, userId: null, origin: 'hardware', kind: 'hotp', state: 'unassigned', algorithm: 'sha1', digits: 6, seed: hotp.seed, counter: 0n });
   expect((await tokens.get(hotp.serial)).nextCounter).toBe(hotp.counter + 1n);
 });
-
-/*
- * How long the upgrade holds the token table (ACCESS EXCLUSIVE: logins wait) at a site's size, for README's Upgrading:
- * RADOTP_REKEY_SITE_TOKENS=100000 npx jest test/store/token-seed-upgrade.test.ts. Not in CI.
- */
-const SITE_TOKENS = Number(process.env.RADOTP_REKEY_SITE_TOKENS ?? 0);
-(SITE_TOKENS > 0 ? test : test.skip)(`at ${SITE_TOKENS} tokens, the upgrade to 0018 holds the token table briefly`, async () => {
-  const site = await createTestDatabase();
-  const siteConn = connect(site.url, { poolSize: 2 });
-  try {
-    await migrateToLatest(siteConn.db, BEFORE);
-    const sealed = keys.seal(randomBytes(20), 'token-seed');
-    await sql`INSERT INTO token (serial, origin, kind, state, seed_sealed, seed_fingerprint)
-      SELECT 'SITE-' || g, 'hardware', 'hotp', 'unassigned', ${sealed}, ${keys.fingerprint(randomBytes(20))} FROM generate_series(1, ${SITE_TOKENS}) g`.execute(siteConn.db);
-    await sql`ANALYZE token`.execute(siteConn.db);
-    const started = performance.now();
-    await migrateToLatest(siteConn.db);
-    const ms = performance.now() - started;
-    process.stdout.write(`upgrade of ${SITE_TOKENS} tokens to 0018: ${Math.round(ms)} ms\n`);
-    expect(await sql`SELECT count(*)::int AS n FROM token_seed`.execute(siteConn.db).then((r) => r.rows)).toEqual([{ n: SITE_TOKENS }]);
-  } finally {
-    await siteConn.close();
-    await site.drop();
-  }
-}, 600_000);
