@@ -15,8 +15,20 @@ beforeAll(async () => {
 });
 afterAll(() => c.close());
 
-const settlesWithin = <T>(p: Promise<T>, ms: number) =>
-  Promise.race([p.then(() => true, () => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
+/**
+ * Whether `p` settles within `ms`. The timer is cleared once it does: left pending, it kept the jest worker alive for
+ * the rest of its 15 s after the last test, and jest force-exited the worker ("A worker process has failed to exit
+ * gracefully") at the end of every CI run.
+ */
+async function settlesWithin<T>(p: Promise<T>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true, () => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /*
  * The removal must be waiting for the challenge row before the spend is made: that is the race. A fixed sleep (300 ms
