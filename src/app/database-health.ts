@@ -58,6 +58,8 @@ const HELD_TEXT: Readonly<Record<PartialLoginTable, string>> = {
     'logins asked for their code (loginStyle challenge, OCRA) wait out database.queryTimeout and go unanswered; otp-only and append logins, and password-only users, go on',
   password_lockout:
     'logins that check a password (password-only users; token users in loginStyle challenge and append, at their password) wait out database.queryTimeout and go unanswered (database_timeout); otp-only logins, and answers to a challenge, go on',
+  token_seed:
+    "logins of token users not in this node's login cache (after a start, an admin's change, a user not seen yet) wait out database.queryTimeout and go unanswered, and so do enrollments and imports; cached users' logins go on",
 };
 
 /**
@@ -74,6 +76,7 @@ export function heldWarning(table: PartialLoginTable): string {
 export const WAITING_WHILE_HELD: Readonly<Record<PartialLoginTable, string>> = {
   challenge: 'logins asked for their code',
   password_lockout: 'logins that check a password',
+  token_seed: "logins of token users not in the node's login cache",
 };
 
 /** The all clear after heldWarning. */

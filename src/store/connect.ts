@@ -231,18 +231,33 @@ export function connect(url: string, opts: ConnectOptions = {}): Connection {
  * CONCURRENTLY takes SHARE) holds up the logins that write it until database.queryTimeout, while `SELECT` of a
  * setting still answers at once: /healthz said 200 and Status-Server was answered for a node that could answer no
  * login (RFC 5997 §3: the answer tells the NAS the server is alive, so it kept sending users there).
- * `token` first: held, the check stops there (the node is down, see PARTIAL_LOGIN_TABLES).
+ * `token` first: held, the check stops there (the node is down, see PARTIAL_LOGIN_TABLES). And `token_seed`, which a
+ * login only reads (see LOCK_MODE).
  */
-export const LOGIN_TABLES = ['token', 'password_lockout', 'challenge'] as const;
+export const LOGIN_TABLES = ['token', 'password_lockout', 'challenge', 'token_seed'] as const;
 export type LoginTable = (typeof LOGIN_TABLES)[number];
 
 /**
  * The login tables only some logins write: `password_lockout` those that check a password (a wrong one's count, a
- * right one's clearing), `challenge` those asked for their code. Held by another session, they leave the node up
+ * right one's clearing), `challenge` those asked for their code; `token_seed` (migration 0018) is read by the logins of
+ * users not in the node's login cache (after a start, an admin's change, a user not seen yet). Held by another
+ * session, they leave the node up
  * (see heldWarning in app/database-health): the other logins go on, and every node shares the database, so sending
  * the NASes away from all of them would help none.
  */
-export const PARTIAL_LOGIN_TABLES = ['password_lockout', 'challenge'] as const satisfies readonly LoginTable[];
+export const PARTIAL_LOGIN_TABLES = ['password_lockout', 'challenge', 'token_seed'] as const satisfies readonly LoginTable[];
+
+/**
+ * The lock the check takes of each table: the one a login's statements take of it. ROW EXCLUSIVE for the tables
+ * logins write; ACCESS SHARE for token_seed, which they only read (a SELECT's lock: only ACCESS EXCLUSIVE, taken by
+ * VACUUM FULL, ALTER TABLE, TRUNCATE or a plain LOCK TABLE, holds it up; a CREATE INDEX does not).
+ */
+const LOCK_MODE: Readonly<Record<LoginTable, string>> = {
+  token: 'ROW EXCLUSIVE',
+  password_lockout: 'ROW EXCLUSIVE',
+  challenge: 'ROW EXCLUSIVE',
+  token_seed: 'ACCESS SHARE',
+};
 export type PartialLoginTable = (typeof PARTIAL_LOGIN_TABLES)[number];
 
 const isPartial = (table: LoginTable): table is PartialLoginTable => (PARTIAL_LOGIN_TABLES as readonly LoginTable[]).includes(table);
@@ -268,7 +283,7 @@ const LOCK_WAIT_ENDED = new Set(['55P03', '57014']);
  * send the NAS elsewhere; nor does one whose `token` table another session holds (LOGIN_TABLES), which is
  * locked here as the logins' statements lock it; the tables only some logins write are each told held, and
  * leave the node up (PARTIAL_LOGIN_TABLES). Nothing is written: the transaction only takes the locks
- * and rolls back. `lockWaitMs` is one budget for the wait for a pooled connection and the three locks.
+ * and rolls back. `lockWaitMs` is one budget for the wait for a pooled connection and the locks.
  *
  * Each table is locked alone, under a savepoint rolled back as soon as the lock is had: "if a lock is acquired
  * after establishing a savepoint, the lock is released immediately if the savepoint is rolled back to"
@@ -290,10 +305,10 @@ export async function loginReadiness(pool: pg.Pool, lockWaitMs: number): Promise
     }
     const held: PartialLoginTable[] = [];
     for (const table of LOGIN_TABLES) {
-      // one wait budget for all three: what one table's wait took, the next has not (a free table needs no wait)
+      // one wait budget for them all: what one table's wait took, the next has not (a free table needs no wait)
       const waitMs = Math.max(1, Math.round(deadline - Date.now()));
       try {
-        await client.query(`SAVEPOINT login_table; SET LOCAL lock_timeout = ${waitMs}; LOCK TABLE ${table} IN ROW EXCLUSIVE MODE; ROLLBACK TO SAVEPOINT login_table`);
+        await client.query(`SAVEPOINT login_table; SET LOCAL lock_timeout = ${waitMs}; LOCK TABLE ${table} IN ${LOCK_MODE[table]} MODE; ROLLBACK TO SAVEPOINT login_table`);
       } catch (e) {
         if (!LOCK_WAIT_ENDED.has(postgresSqlstate(e) ?? '')) throw e;
         if (!isPartial(table)) return { locked: table };

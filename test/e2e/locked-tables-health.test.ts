@@ -164,4 +164,40 @@ describe('tables logins need, locked by another session', () => {
     expect(await waitFor('the audit row', async () => (await reasons()) ?? undefined, 10_000)).toEqual({ result: 'fail', reason: 'database_timeout' });
     expect((await login())?.code).toBe(Code.AccessAccept);
   }, 60_000);
+
+  /*
+   * The token_seed table (migration 0018: the sealed seeds, apart from the token rows the spends write). A login reads
+   * it only for a user not in the node's login cache (after a start, an admin's change, a user not seen yet): held in
+   * ACCESS EXCLUSIVE (a DBA's VACUUM FULL, ALTER TABLE, LOCK TABLE), those logins wait out database.queryTimeout while
+   * the check, which locked only the tables logins write, said nothing. Cached users' logins go on, so the node stays
+   * up, as for the challenge table; a warning says which logins wait, and a metric of its own says the table is held.
+   */
+  test('token_seed locked in ACCESS EXCLUSIVE mode: /healthz stays 200, Status-Server answered, a cached user logs in; a warning and a metric say it', async () => {
+    expect((await otpOnlyLogin())?.code).toBe(Code.AccessAccept); // bob in this node's login cache
+    const linesBefore = logLines(logFile).length;
+    const told = () => logLines(logFile).slice(linesBefore).filter((l) => l.table === 'token_seed');
+    const metricsText = async () => (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
+    const locker = new pg.Client({ connectionString: t.cfg.database.url });
+    await locker.connect();
+    try {
+      await locker.query('BEGIN; LOCK TABLE token_seed IN ACCESS EXCLUSIVE MODE');
+      await waitFor('the warning', async () => (told().length > 0 ? true : undefined), 10_000);
+      expect(told()).toEqual([expect.objectContaining({ level: 40, table: 'token_seed', msg: expect.stringContaining('login cache') })]);
+      for (let i = 0; i < 2; i++) {
+        expect(await healthz()).toBe(200);
+        expect(await statusServer()).toBe(Code.AccessAccept);
+        await new Promise((r) => setTimeout(r, 1000)); // through more than one round of the check
+      }
+      expect((await otpOnlyLogin())?.code).toBe(Code.AccessAccept);
+      const metrics = await metricsText();
+      expect(metrics).toMatch(/^radotp_database_up 1$/m);
+      expect(metrics).toMatch(/^radotp_database_token_seed_table_locked 1$/m);
+    } finally {
+      await locker.end();
+    }
+    await waitFor('the all clear', async () => (told().length === 2 ? true : undefined), 10_000);
+    expect(logLines<{ why?: string }>(logFile).slice(linesBefore).filter((l) => l.why !== undefined)).toEqual([]); // never counted as down
+    expect(told()[1]).toEqual(expect.objectContaining({ level: 30, table: 'token_seed' }));
+    expect(await metricsText()).toMatch(/^radotp_database_token_seed_table_locked 0$/m);
+  }, 60_000);
 });
