@@ -52,6 +52,16 @@ export function downWarning(why: DownReason, table?: LoginTable, refusal?: Refus
   return `database ${what}; Status-Server goes unanswered and /healthz is 503 until logins can be decided again`;
 }
 
+/**
+ * What holds the table against logins: a write's lock (ROW EXCLUSIVE) waits for a CREATE INDEX too, a read's (ACCESS
+ * SHARE, token_seed's: see loginReadiness) only for what takes ACCESS EXCLUSIVE.
+ */
+const HELD_BY: Readonly<Record<PartialLoginTable, string>> = {
+  challenge: 'VACUUM FULL, ALTER TABLE, CREATE INDEX without CONCURRENTLY, LOCK TABLE',
+  password_lockout: 'VACUUM FULL, ALTER TABLE, CREATE INDEX without CONCURRENTLY, LOCK TABLE',
+  token_seed: 'VACUUM FULL, ALTER TABLE, TRUNCATE, LOCK TABLE',
+};
+
 /** Which logins wait while another session holds the table, and which go on. */
 const HELD_TEXT: Readonly<Record<PartialLoginTable, string>> = {
   challenge:
@@ -69,7 +79,7 @@ const HELD_TEXT: Readonly<Record<PartialLoginTable, string>> = {
  * could do better, turning away the logins that can be decided.
  */
 export function heldWarning(table: PartialLoginTable): string {
-  return `another session holds the table ${table} locked (VACUUM FULL, ALTER TABLE, CREATE INDEX without CONCURRENTLY, LOCK TABLE: see pg_locks and pg_stat_activity): ${HELD_TEXT[table]}, so /healthz stays 200 and Status-Server is answered (every node shares the database: sending the NASes away from all of them would help none)`;
+  return `another session holds the table ${table} locked (${HELD_BY[table]}: see pg_locks and pg_stat_activity): ${HELD_TEXT[table]}, so /healthz stays 200 and Status-Server is answered (every node shares the database: sending the NASes away from all of them would help none)`;
 }
 
 /** The logins that wait while the table is held, in short (the all clear, the metric's help). */
