@@ -145,6 +145,7 @@ export function watchDatabaseHealth(opts: {
    */
   ping: (lockWaitMs: number) => Promise<LoginReadiness>;
   /** `table`: for 'locked', the login table another session holds; `refusal`: for 'refused', what PostgreSQL said. */
+  /** Up or down, and while down, a change of why (reason, table, SQLSTATE). */
   onChange?: (up: boolean, why?: DownReason, table?: LoginTable, refusal?: Refusal) => void;
   /** `table` (one only some logins write, see heldWarning) is now held by another session (true), or no longer (false). */
   onHeld?: (table: PartialLoginTable, held: boolean) => void;
@@ -152,6 +153,12 @@ export function watchDatabaseHealth(opts: {
   timeoutMs?: number;
 }): DatabaseHealth {
   let up = true;
+  /**
+   * Why the node is down, as last told (undefined while up). A change of reason while down is told too: a failover
+   * whose address moved to a standby first cut the connections (unreachable), then led to the standby (read-only),
+   * and told only the first, the one on call looked for a network fault while the node sat on a standby.
+   */
+  let toldWhy: string | undefined;
   const held = new Set<PartialLoginTable>();
   const timeoutMs = opts.timeoutMs ?? 2000;
   const rounds = repeatEvery(opts.intervalMs ?? 2000, async () => {
@@ -177,8 +184,10 @@ export function watchDatabaseHealth(opts: {
       }
     }
     const now = down === undefined;
-    if (now !== up) {
+    const why = down && [down.why, down.table, down.refusal?.sqlstate].join('|');
+    if (now !== up || why !== toldWhy) {
       up = now;
+      toldWhy = why;
       opts.onChange?.(now, down?.why, down?.table, down?.refusal);
     }
   });

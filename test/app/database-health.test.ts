@@ -54,6 +54,37 @@ test('down, then back: both changes reported once', async () => {
   expect(changes).toEqual([false, true]);
 });
 
+/*
+ * Down for one reason, then for another: told again. A failover whose virtual IP moved to a standby first cut the
+ * connections (unreachable), then led to the standby (read-only); only the first was told, so the one on call looked
+ * for a network fault while the node sat on a standby (and test/e2e/standby-failover.test.ts, which waits for the
+ * read-only warning, failed whenever the first down round met the cut). The same reason again is not told again.
+ */
+test('down as unreachable, then as read-only, then read-only again, then up: each change of reason told once', async () => {
+  const answers: (() => Promise<LoginReadiness>)[] = [
+    () => Promise.reject(new Error('Connection terminated unexpectedly')),
+    async () => 'read-only',
+    async () => 'read-only',
+    async () => ({ locked: 'token' }),
+    async () => 'ready',
+  ];
+  let round = 0;
+  const changes: [boolean, DownReason | undefined, string | undefined][] = [];
+  const health = watchDatabaseHealth({
+    ping: () => answers[Math.min(round++, answers.length - 1)]!(),
+    onChange: (up, why, table) => changes.push([up, why, table]),
+    intervalMs: 5,
+  });
+  await until(() => round > answers.length + 1);
+  await health.stop();
+  expect(changes).toEqual([
+    [false, 'unreachable', undefined],
+    [false, 'read-only', undefined],
+    [false, 'locked', 'token'],
+    [true, undefined, undefined],
+  ]);
+});
+
 /** The warning the one on call reads: where to look for each reason. */
 test.each([
   ['read-only', undefined, /read-only \(a standby, or default_transaction_read_only\)/],
