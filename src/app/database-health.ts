@@ -144,8 +144,10 @@ export function watchDatabaseHealth(opts: {
    * 'read-only', `{ locked }`: answers, but no login can be decided; a throw: unreachable, or the pool exhausted.
    */
   ping: (lockWaitMs: number) => Promise<LoginReadiness>;
-  /** `table`: for 'locked', the login table another session holds; `refusal`: for 'refused', what PostgreSQL said. */
-  /** Up or down, and while down, a change of why (reason, table, SQLSTATE). */
+  /**
+   * Up or down, and while down, a change of why (reason, table, SQLSTATE). `table`: for 'locked', the login table
+   * another session holds; `refusal`: for 'refused', what PostgreSQL said.
+   */
   onChange?: (up: boolean, why?: DownReason, table?: LoginTable, refusal?: Refusal) => void;
   /** `table` (one only some logins write, see heldWarning) is now held by another session (true), or no longer (false). */
   onHeld?: (table: PartialLoginTable, held: boolean) => void;

@@ -244,18 +244,18 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
       onPasswordHash: (purpose) => metrics.passwordHashes.inc({ purpose }),
       clock: clock.now,
     });
+    // The refusals' Reply-Messages (see toReply in radius-handler.ts): the handler sends them, the reply room counts them.
+    const refusalTexts = { rejectMessage: cfg.auth.rejectMessage, lockedMessage: cfg.auth.lockedMessage, challengeExpiredMessage: cfg.auth.challengeExpiredMessage };
     radius = new RadiusServer<ClientData>({
       listen: cfg.radius.listen.map(listen),
       clients: () => clients,
-      handler: inFlight.track(createRadiusHandler({ pipeline, audit, logger, metrics, node, rejectMessage: cfg.auth.rejectMessage, lockedMessage: cfg.auth.lockedMessage, challengeExpiredMessage: cfg.auth.challengeExpiredMessage, challengeTtl: cfg.auth.challengeTtl })),
+      handler: inFlight.track(createRadiusHandler({ pipeline, audit, logger, metrics, node, ...refusalTexts, challengeTtl: cfg.auth.challengeTtl })),
       maxPending: cfg.radius.maxPending,
       // A request whose Proxy-State leaves less room than the largest reply is dropped before it is decided
       // (RFC 2865 §3: 4096 octets at most; §5.33: Proxy-State "MUST be returned unmodified"), not decided and
       // its reply dropped after: a code spent, an audit row, and the NAS given nothing.
       maxReplyAttributesLength: largestReplyAttributesLength({
-        rejectMessage: cfg.auth.rejectMessage,
-        lockedMessage: cfg.auth.lockedMessage,
-        challengeExpiredMessage: cfg.auth.challengeExpiredMessage,
+        ...refusalTexts,
         challengePrompts: longestChallengePrompts(cfg.auth.challengeMessage),
         stateLength: CHALLENGE_STATE_LENGTH,
       }),
@@ -275,8 +275,8 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
     const bound = await radius.start().catch((e: unknown) => {
       throw listenError(e, cfg.source, radiusEntries);
     });
-    const messages = { 'auth.rejectMessage': cfg.auth.rejectMessage, 'auth.challengeMessage': cfg.auth.challengeMessage, 'auth.lockedMessage': cfg.auth.lockedMessage, 'auth.challengeExpiredMessage': cfg.auth.challengeExpiredMessage };
-    for (const m of longMessages(messages)) {
+    const messages = Object.entries({ ...refusalTexts, challengeMessage: cfg.auth.challengeMessage }).map(([key, text]) => [`auth.${key}`, text]);
+    for (const m of longMessages(Object.fromEntries(messages))) {
       logger.warn(
         m,
         `${m.key} is ${m.octets} octets, sent as ${m.attributes} Reply-Message attributes (RFC 2865 §5.18 allows it); a NAS that shows only the first of them (pam_radius does) shows it cut: keep it within 253 octets`,

@@ -193,8 +193,9 @@ export function connect(url: string, opts: ConnectOptions = {}): Connection {
    * it, and every other statement of a login (a failure count, a lockout) keeps the main pool's ordinary wait.
    */
   const spendPool = pooled({ max: spendPoolSize(opts.poolSize ?? 10), application_name: `${name} spend`, ...setOnOpen(lockWaitAtMost(SPEND_LOCK_WAIT_MS), ...ended) });
+  const pools = [pool, auditPool, challengePool, spendPool];
   // An idle client losing its server (database restart) emits 'error' on the pool; unhandled, it would crash the process.
-  for (const p of [pool, auditPool, challengePool, spendPool]) p.on('error', (e) => opts.onError?.(e));
+  for (const p of pools) p.on('error', (e) => opts.onError?.(e));
   /*
    * A client in use has no such listener: pg-pool listens for 'error' only while a client is idle, and pg,
    * when the connection breaks under a query (a reset, not an error message from the server), fails the
@@ -202,7 +203,7 @@ export function connect(url: string, opts: ConnectOptions = {}): Connection {
    * already gets the error (the decision becomes `fail`), and the pool drops the broken client when it
    * comes back, so this listener only has to be there.
    */
-  for (const p of [pool, auditPool, challengePool, spendPool]) {
+  for (const p of pools) {
     p.on('connect', (client) => {
       client.on('error', ignoreInUseClientError);
       // A pool with a verify (its session's SET) tells the connection open once that has run (toldWhenVerified).
@@ -246,6 +247,7 @@ export type LoginTable = (typeof LOGIN_TABLES)[number];
  * the NASes away from all of them would help none.
  */
 export const PARTIAL_LOGIN_TABLES = ['password_lockout', 'challenge', 'token_seed'] as const satisfies readonly LoginTable[];
+export type PartialLoginTable = (typeof PARTIAL_LOGIN_TABLES)[number];
 
 /**
  * The lock the check takes of each table: the one a login's statements take of it. ROW EXCLUSIVE for the tables
@@ -258,7 +260,6 @@ const LOCK_MODE: Readonly<Record<LoginTable, string>> = {
   challenge: 'ROW EXCLUSIVE',
   token_seed: 'ACCESS SHARE',
 };
-export type PartialLoginTable = (typeof PARTIAL_LOGIN_TABLES)[number];
 
 const isPartial = (table: LoginTable): table is PartialLoginTable => (PARTIAL_LOGIN_TABLES as readonly LoginTable[]).includes(table);
 
@@ -427,7 +428,15 @@ export const LOCK_NOT_AVAILABLE = '55P03';
 
 /** The session's lock_timeout set to `ms`, unless a DBA set a shorter one on the role or database (theirs stays). */
 function lockWaitAtMost(ms: number): string {
-  return `SELECT set_config('lock_timeout', '${ms}', false) FROM pg_settings WHERE name = 'lock_timeout' AND (setting::bigint = 0 OR setting::bigint > ${ms})`;
+  return timeoutAtMost('lock_timeout', ms);
+}
+
+/**
+ * The statement setting the session's timeout `name` (milliseconds) to `ms`, unless it is set shorter already (on the
+ * role or database: theirs stays); 0, PostgreSQL's "no timeout", counts as longer than any.
+ */
+function timeoutAtMost(name: 'lock_timeout' | 'statement_timeout', ms: number): string {
+  return `SELECT set_config('${name}', '${ms}', false) FROM pg_settings WHERE name = '${name}' AND (setting::bigint = 0 OR setting::bigint > ${ms})`;
 }
 
 /** How long after database.queryTimeout PostgreSQL ends a statement radotp gave up on (see statementEndBeyond). */
@@ -446,8 +455,7 @@ export const STATEMENT_END_MARGIN_MS = 1000;
  * as a simple query, and the value is a number of ours.
  */
 function statementEndBeyond(queryTimeoutMs: number): string {
-  const ms = Math.ceil(queryTimeoutMs) + STATEMENT_END_MARGIN_MS;
-  return `SELECT set_config('statement_timeout', '${ms}', false) FROM pg_settings WHERE name = 'statement_timeout' AND (setting::bigint = 0 OR setting::bigint > ${ms})`;
+  return timeoutAtMost('statement_timeout', Math.ceil(queryTimeoutMs) + STATEMENT_END_MARGIN_MS);
 }
 
 /**

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from './connect';
+import { markRekeying } from './rekey';
 
 /** Token rows per transaction of the copy: each holds its rows a few milliseconds, well below a spend's lock wait. */
 const CHUNK_SIZE = 500;
@@ -41,7 +42,7 @@ export async function copyLegacySeeds(db: Db, opts: LegacySeedCopyOptions = {}):
   let lastId = 0n;
   for (;;) {
     const chunk = await db.transaction().execute(async (tx) => {
-      await sql`SELECT set_config('radotp.rekeying', 'on', true)`.execute(tx);
+      await markRekeying(tx, true);
       const { rows: locked } = await sql<{ id: bigint }>`
         SELECT t.id FROM token t JOIN token_seed s ON s.token_id = t.id
         WHERE t.id > ${lastId}::bigint AND (t.seed_sealed, t.seed_fingerprint) IS DISTINCT FROM (s.seed_sealed, s.seed_fingerprint)

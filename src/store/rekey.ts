@@ -13,6 +13,14 @@ import { atomically } from './transaction';
  */
 export const KEY_ROTATION_LOCK = 0x7261646f74704b52n;
 
+/**
+ * Sets radotp.rekeying for the rest of the transaction `tx` (migration 0018): while on, the token table's triggers
+ * neither notify the nodes of a seed change nor copy it into token_seed (a rotation and its legacy copy change no seed).
+ */
+export async function markRekeying(tx: Db, on: boolean): Promise<void> {
+  await sql`SELECT set_config('radotp.rekeying', ${on ? 'on' : 'off'}, true)`.execute(tx);
+}
+
 export interface RekeyResult {
   /** Client secrets and token seeds re-sealed by this run. */
   clients: number;
@@ -45,7 +53,7 @@ export async function rekeyAll(db: Db, from: KeyRing, to: KeyRing): Promise<Reke
     // this transaction's re-seals are not the seed changes 0018's triggers tell the nodes of (nor copy into token_seed:
     // this writes token_seed itself); undone below, so a caller's own seed changes later in the same transaction are
     // notified and copied as ever
-    await sql`SELECT set_config('radotp.rekeying', 'on', true)`.execute(tx);
+    await markRekeying(tx, true);
     const clients = await tx
       .selectFrom('radius_client')
       .select(['id', 'secret_sealed'])
@@ -91,7 +99,7 @@ export async function rekeyAll(db: Db, from: KeyRing, to: KeyRing): Promise<Reke
       tokens += page.length;
       lastId = page[page.length - 1].id;
     }
-    await sql`SELECT set_config('radotp.rekeying', 'off', true)`.execute(tx);
+    await markRekeying(tx, false);
     const counts = await sealedCounts(tx);
     const alreadyUnderKey = counts.filter((c) => c.keyId === to.current.idHex).reduce((n, c) => n + c.clients + c.tokens, 0) - clients.length - tokens;
     return { clients: clients.length, tokens, alreadyUnderKey };

@@ -77,6 +77,9 @@ export const SPEND_COUNTER: PreparedStatement = {
     SELECT string_agg(id::text, ',') AS ids FROM spent`,
 };
 
+/** Ascending token id: the order every spend statement locks its rows in (see SPEND_STEP). */
+const byTokenId = (a: Pending, b: Pending): number => (a.id < b.id ? -1 : 1);
+
 /** A PostgreSQL array literal of integers given as decimal strings (or of hex strings and NULLs). */
 function arrayLiteral(values: readonly string[]): string {
   return `{${values.join(',')}}`;
@@ -187,7 +190,7 @@ export class SpendBatcher {
         batch.push(p);
       }
     }
-    batch.sort((a, b) => (a.id < b.id ? -1 : 1));
+    batch.sort(byTokenId);
     this.inFlight++;
     const at = performance.now();
     this.startedAt.push(at);
@@ -249,7 +252,7 @@ export class SpendBatcher {
       if (postgresSqlstate(e) !== LOCK_NOT_AVAILABLE) return settle(batch, e);
     }
     const held = batch.length > 1 ? await this.heldAlone(batch, kind, bounded) : batch;
-    held.sort((a, b) => (a.id < b.id ? -1 : 1));
+    held.sort(byTokenId);
     if (held.length) await this.spend(held, kind, this.run).catch((e) => settle(held, e));
   }
 
