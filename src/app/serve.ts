@@ -132,6 +132,8 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
   // Migrating, openStore refuses a pooler in transaction or statement mode first (see openDatabase).
   const store = await openStore(cfg, { createKey: true, migrate: true, logger, applicationName: `radotp-serve@${node}`, queryTimeoutMs });
   const jobs: Repeating[] = [];
+  /** Set once stop() begins: what it cuts short (the cache's warm-up) is not a failure to warn about. */
+  let closing = false;
   const clock = new DatabaseClock();
   // Users and tokens are read through a cache that every node's and CLI's changes invalidate (LISTEN/NOTIFY).
   const cache: AuthCache = new AuthCache(
@@ -182,7 +184,8 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
           metrics.loginCacheWarmed.set(1);
           logger.info({ users, ms: Date.now() - started }, 'user cache warmed');
         },
-        (e) => logger.warn({ err: (e as Error).message }, 'could not warm the user cache; users are loaded on demand'),
+        // stopped during the warm-up, the store closed under it ("driver has already been destroyed"): nothing failed
+        (e) => closing || logger.warn({ err: (e as Error).message }, 'could not warm the user cache; users are loaded on demand'),
       );
     },
     { timeoutMs: queryTimeoutMs },
@@ -328,6 +331,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
       logger,
       lost,
       stop() {
+        closing = true;
         stopping ??= (async () => {
           for (const j of [...jobs, clientReloads]) void j.stop(); // not waiting for a round the database may hold up to queryTimeout
           await watchdog?.stop();
@@ -355,6 +359,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
       },
     };
   } catch (e) {
+    closing = true;
     for (const j of [...jobs, clientReloads]) void j.stop();
     await watchdog?.stop();
     await health.stop();
