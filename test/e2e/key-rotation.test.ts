@@ -39,6 +39,28 @@ function radotp(args: string[], configFile = t.configFile): Promise<CliResult> {
 const login = (port: number, username: string, code: string) => authenticate(port, { username, password: code, secret: SECRET });
 
 /**
+ * A login's outcome: 'accept', or the answer with the audit trail's reason and detail, so a refusal in CI says why
+ * (lou's login on the running node after the rotation was refused once in CI, and not reproduced since).
+ */
+async function loginOutcome(port: number, username: string, code: string): Promise<string> {
+  const rowsNow = async () => (await t.store.audit.recent({ username, limit: 1000 })).filter((r) => r.method !== 'keys rotate');
+  const before = (await rowsNow()).length;
+  const sentAtStep = currentStep();
+  const reply = await login(port, username, code);
+  if (reply?.code === Code.AccessAccept) return 'accept';
+  const answer = reply == null ? 'no answer' : (Object.keys(Code) as (keyof typeof Code)[]).find((k) => Code[k] === reply.code);
+  const user = await t.store.users.get(username);
+  const tokens = await t.store.db.selectFrom('token').select(['serial', 'last_step', 'drift', 'next_counter', 'fail_count', 'locked_until']).where('user_id', '=', user.id).execute();
+  const state = `sent at step ${sentAtStep}, tokens ${JSON.stringify(tokens, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`;
+  for (let tries = 0; tries < 60; tries++) {
+    const rows = await rowsNow();
+    if (rows.length > before) return `${answer}: ${rows[0]!.reason} ${JSON.stringify(rows[0]!.detail ?? {})} (${state})`;
+    await new Promise((r) => setTimeout(r, 50)); // the audit writer batches every 50 ms
+  }
+  return `${answer}: no audit row (${state})`;
+}
+
+/**
  * Which key sealed each secret in the database: the token seeds this release reads (token_seed) and their legacy
  * copies in the token rows, which nodes of a release before migration 0018 read during a rolling upgrade.
  */
@@ -95,7 +117,7 @@ test('keys new writes a fresh 32-byte key, readable only by its owner, different
 
 test('before the rotation, users log in (everything is sealed under the old key)', async () => {
   expect((await login(t.port, 'kim', hotpForCounter(seeds.kim, 0)))?.code).toBe(Code.AccessAccept);
-  expect((await login(t.port, 'lou', louCode(-1)))?.code).toBe(Code.AccessAccept);
+  expect(await loginOutcome(t.port, 'lou', louCode(-1))).toBe('accept');
   const ids = await sealingKeyIds();
   const old = t.store.keys.current.idHex;
   expect(ids).toEqual({ clients: [old], tokens: [old, old, old], legacyTokenCopies: [old, old, old] });
@@ -200,7 +222,7 @@ test('a secret sealed meanwhile with the old key shows in keys status, and a sec
 test('the running node (new key in previousKeyFiles) keeps logging users in', async () => {
   await new Promise((r) => setTimeout(r, 600)); // past a client-table reload (radius.clientRefresh 0.2 s) of re-sealed secrets
   expect((await login(t.port, 'kim', hotpForCounter(seeds.kim, 1)))?.code).toBe(Code.AccessAccept);
-  expect((await login(t.port, 'lou', louCode(0)))?.code).toBe(Code.AccessAccept);
+  expect(await loginOutcome(t.port, 'lou', louCode(0))).toBe('accept');
 });
 
 test('a node with keyFile = the new key and no previous keys reads the client secrets and logs users in', async () => {
@@ -213,7 +235,7 @@ test('a node with keyFile = the new key and no previous keys reads the client se
   expect(secondNode.store.keys.current.idHex).toBe(readKeyFile(newKeyFile).idHex);
   // the reply verifies with the shared secret, so the node opened the re-sealed client secret
   expect((await login(secondNode.port, 'kim', hotpForCounter(seeds.kim, 2)))?.code).toBe(Code.AccessAccept);
-  expect((await login(secondNode.port, 'lou', louCode(1)))?.code).toBe(Code.AccessAccept);
+  expect(await loginOutcome(secondNode.port, 'lou', louCode(1))).toBe('accept');
   // the pending token, enrolled before the rotation, activates on the new key alone
   const pending = (await t.store.tokens.list({ username: 'pat' }))[0];
   const activated = await radotp(['token', 'activate', pending.serial, enrolledApp.totp(0)], secondNode.configFile);
