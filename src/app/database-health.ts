@@ -153,6 +153,9 @@ export function watchDatabaseHealth(opts: {
   onHeld?: (table: PartialLoginTable, held: boolean) => void;
   intervalMs?: number;
   timeoutMs?: number;
+  /** While down, how long before a reason told already in this outage is told again (see toldAt). Default 60 s. */
+  retellAfterMs?: number;
+  clock?: () => number;
 }): DatabaseHealth {
   let up = true;
   /**
@@ -161,6 +164,15 @@ export function watchDatabaseHealth(opts: {
    * and told only the first, the one on call looked for a network fault while the node sat on a standby.
    */
   let toldWhy: string | undefined;
+  /**
+   * When each reason was last told in this outage. A database whose answer flaps between two reasons (no answer in
+   * time, then the pool exhausted, round after round) was told every 2 s: a reason told already is told again only
+   * after retellAfterMs, and then only if it is not the reason last told, so the log's last word on the outage
+   * catches up with it once the flapping stops. The fall and the return are always told.
+   */
+  const toldAt = new Map<string, number>();
+  const retellAfterMs = opts.retellAfterMs ?? 60_000;
+  const clock = opts.clock ?? Date.now;
   const held = new Set<PartialLoginTable>();
   const timeoutMs = opts.timeoutMs ?? 2000;
   const rounds = repeatEvery(opts.intervalMs ?? 2000, async () => {
@@ -187,9 +199,13 @@ export function watchDatabaseHealth(opts: {
     }
     const now = down === undefined;
     const why = down && [down.why, down.table, down.refusal?.sqlstate].join('|');
-    if (now !== up || why !== toldWhy) {
+    const toldLast = why === undefined ? undefined : toldAt.get(why);
+    const fresh = toldLast === undefined || clock() - toldLast >= retellAfterMs;
+    if (now !== up || (why !== toldWhy && fresh)) {
       up = now;
       toldWhy = why;
+      if (why === undefined) toldAt.clear();
+      else toldAt.set(why, clock());
       opts.onChange?.(now, down?.why, down?.table, down?.refusal);
     }
   });

@@ -85,6 +85,43 @@ test('down as unreachable, then as read-only, then read-only again, then up: eac
   ]);
 });
 
+/*
+ * A database whose answer flaps between two reasons (no answer in time, then the pool exhausted, round after round)
+ * was told every round, a warning every 2 s. Each reason is told once; told again only after retellAfterMs (the clock
+ * here is the round count), and only when it is not the reason told last, so the log's last word catches up with the
+ * reason the outage settled on.
+ */
+// [case, what the checks find one round after another (then the last again), retellAfterMs in rounds, what is told]
+const flapRows: [string, ('unreachable' | 'pool' | 'ready')[], number, [boolean, DownReason | undefined][]][] = [
+  ['flapping for 20 rounds, then up', [...Array.from({ length: 20 }, (_, i) => (i % 2 ? 'pool' : 'unreachable') as 'unreachable' | 'pool'), 'ready'], 1000, [
+    [false, 'unreachable'], [false, 'pool exhausted'], [true, undefined],
+  ]],
+  // settled on the reason told first, while the log's last word was the other: told again once its time has passed
+  ['flapping, then settled on the first reason', ['unreachable', 'pool', 'unreachable', 'pool', 'unreachable'], 10, [
+    [false, 'unreachable'], [false, 'pool exhausted'], [false, 'unreachable'],
+  ]],
+  // back up ends the outage: the same reasons in the next one are told at once
+  ['flapping, up, flapping again', ['unreachable', 'pool', 'ready', 'unreachable', 'pool', 'unreachable', 'pool'], 1000, [
+    [false, 'unreachable'], [false, 'pool exhausted'], [true, undefined], [false, 'unreachable'], [false, 'pool exhausted'],
+  ]],
+];
+test.each(flapRows)('a down reason that flaps: %s', async (_case, answers, retellAfterRounds, expected) => {
+  let round = 0;
+  const changes: [boolean, DownReason | undefined][] = [];
+  const answer = (a: 'unreachable' | 'pool' | 'ready'): Promise<LoginReadiness> =>
+    a === 'ready' ? Promise.resolve('ready') : Promise.reject(new Error(a === 'pool' ? 'timeout exceeded when trying to connect' : 'ECONNREFUSED'));
+  const health = watchDatabaseHealth({
+    ping: () => answer(answers[Math.min(round++, answers.length - 1)]!),
+    onChange: (up, why) => changes.push([up, why]),
+    intervalMs: 5,
+    retellAfterMs: retellAfterRounds,
+    clock: () => round,
+  });
+  await until(() => round > answers.length + 20);
+  await health.stop();
+  expect(changes).toEqual(expected);
+});
+
 /** The warning the one on call reads: where to look for each reason. */
 test.each([
   ['read-only', undefined, /read-only \(a standby, or default_transaction_read_only\)/],
