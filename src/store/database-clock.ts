@@ -14,6 +14,9 @@ import type { Db } from './connect';
  * database's, on every node and in the CLI. The node's own wall clock does not enter it at all (only until the
  * first reading), so an NTP step on the node moves nothing either.
  */
+/** How many round trips a reading takes, the shortest kept (see sync). */
+const READINGS = 3;
+
 export class DatabaseClock {
   /** The database's Unix time in ms minus `monotonic()` at the same instant; undefined until a reading. */
   #base: number | undefined;
@@ -35,12 +38,29 @@ export class DatabaseClock {
     return this.#base === undefined ? 0 : this.nowMs() - this.wall();
   }
 
-  /** Takes a reading: clock_timestamp() is placed halfway through the round trip (off by half its asymmetry at most). */
+  /**
+   * Takes a reading: clock_timestamp() placed halfway through the shortest of READINGS round trips on one
+   * connection (off by half that one's asymmetry at most). WHY: a single round trip timed from before the pool
+   * handed out a connection counted the wait for one as part of it. The minute's reading runs beside the purges
+   * (see serve.ts), so a busy pool put the database's time off by half the wait: ahead, every TOTP step began
+   * early on that node, and a code sent at the end of its step read as the next one's; behind, a code at the start
+   * of its step read as the one before, outside a window centred one step back by a learnt drift. Timed on the
+   * connection, and the shortest of a few round trips: a reply held up by a busy CPU makes one reading's round
+   * trip long and lopsided, not all of them.
+   */
   async sync(db: Db): Promise<void> {
-    const sent = this.monotonic();
-    const r = await sql<{ ms: number }>`SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS ms`.execute(db);
-    const received = this.monotonic();
-    this.#base = Number(r.rows[0]!.ms) - (sent + received) / 2;
+    const readOn = async (conn: Db): Promise<number> => {
+      let best: { roundTrip: number; base: number } | undefined;
+      for (let i = 0; i < READINGS; i++) {
+        const sent = this.monotonic();
+        const r = await sql<{ ms: number }>`SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS ms`.execute(conn);
+        const received = this.monotonic();
+        if (best === undefined || received - sent < best.roundTrip) best = { roundTrip: received - sent, base: Number(r.rows[0]!.ms) - (sent + received) / 2 };
+      }
+      return best!.base;
+    };
+    // a transaction (a CLI command's) is on its connection already
+    this.#base = db.isTransaction ? await readOn(db) : await db.connection().execute(readOn);
   }
 
   /** A clock read once now (for a CLI command, which lasts seconds). */

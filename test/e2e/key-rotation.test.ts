@@ -10,7 +10,7 @@ import { Code } from '../../src/radius/types';
 import { KeyRing, masterKeyFromBytes, readKeyFile } from '../../src/secrets/keyring';
 import { TokenRepository } from '../../src/store/tokens';
 import { runCli, type CliResult } from '../support/cli';
-import { AppFromUri, currentStep, hotpForCounter, randomSeed, totpForStep } from '../support/otp-codes';
+import { AppFromUri, awayFromStepBoundary, currentStep, hotpForCounter, randomSeed, totpForStep } from '../support/otp-codes';
 import { authenticate } from '../support/radius-client';
 import { startTestServer, type TestServer } from '../support/server';
 
@@ -107,7 +107,15 @@ afterAll(async () => {
   await t?.close();
 });
 
-const louCode = (offset: number) => totpForStep(seeds.lou, currentStep() + offset, { algorithm: 'sha256', digits: 8 });
+/**
+ * lou's code `offset` steps from now, taken away from a step boundary: each of lou's logins here sits at an edge of
+ * the window (one step back with no drift learnt, then one step ahead of the drift that login taught), so a code
+ * sent as its step ends, or read by the server as the step before's, would be outside it.
+ */
+async function louCode(offset: number): Promise<string> {
+  await awayFromStepBoundary(2);
+  return totpForStep(seeds.lou, currentStep() + offset, { algorithm: 'sha256', digits: 8 });
+}
 
 test('keys new writes a fresh 32-byte key, readable only by its owner, different from the key in use', () => {
   expect(fs.statSync(newKeyFile).mode & 0o777).toBe(0o600);
@@ -117,7 +125,7 @@ test('keys new writes a fresh 32-byte key, readable only by its owner, different
 
 test('before the rotation, users log in (everything is sealed under the old key)', async () => {
   expect((await login(t.port, 'kim', hotpForCounter(seeds.kim, 0)))?.code).toBe(Code.AccessAccept);
-  expect(await loginOutcome(t.port, 'lou', louCode(-1))).toBe('accept');
+  expect(await loginOutcome(t.port, 'lou', await louCode(-1))).toBe('accept');
   const ids = await sealingKeyIds();
   const old = t.store.keys.current.idHex;
   expect(ids).toEqual({ clients: [old], tokens: [old, old, old], legacyTokenCopies: [old, old, old] });
@@ -222,7 +230,7 @@ test('a secret sealed meanwhile with the old key shows in keys status, and a sec
 test('the running node (new key in previousKeyFiles) keeps logging users in', async () => {
   await new Promise((r) => setTimeout(r, 600)); // past a client-table reload (radius.clientRefresh 0.2 s) of re-sealed secrets
   expect((await login(t.port, 'kim', hotpForCounter(seeds.kim, 1)))?.code).toBe(Code.AccessAccept);
-  expect(await loginOutcome(t.port, 'lou', louCode(0))).toBe('accept');
+  expect(await loginOutcome(t.port, 'lou', await louCode(0))).toBe('accept');
 });
 
 test('a node with keyFile = the new key and no previous keys reads the client secrets and logs users in', async () => {
@@ -235,7 +243,7 @@ test('a node with keyFile = the new key and no previous keys reads the client se
   expect(secondNode.store.keys.current.idHex).toBe(readKeyFile(newKeyFile).idHex);
   // the reply verifies with the shared secret, so the node opened the re-sealed client secret
   expect((await login(secondNode.port, 'kim', hotpForCounter(seeds.kim, 2)))?.code).toBe(Code.AccessAccept);
-  expect(await loginOutcome(secondNode.port, 'lou', louCode(1))).toBe('accept');
+  expect(await loginOutcome(secondNode.port, 'lou', await louCode(1))).toBe('accept');
   // the pending token, enrolled before the rotation, activates on the new key alone
   const pending = (await t.store.tokens.list({ username: 'pat' }))[0];
   const activated = await radotp(['token', 'activate', pending.serial, enrolledApp.totp(0)], secondNode.configFile);

@@ -54,3 +54,22 @@ test("a token's lock that ran out by the database's clock takes a right code on 
   const check = await verifier.check([login], hotp(seed, 0n, 6, 'sha1'));
   expect(check.result).toBe('accept');
 });
+
+/*
+ * The reading is timed on its connection: timed from before the pool handed one out, a reading made while the pool
+ * was busy (the minute's reading runs beside the purges) counted the wait as round trip and put the database's time
+ * half the wait ahead (here, over 100 ms): a code sent in the last tenth of a second of its step read as the next
+ * step's on that node.
+ */
+test('a reading made while every pooled connection is busy is not off by the wait for one', async () => {
+  const clock = new DatabaseClock();
+  const busy = [0, 1].map(() => sql`SELECT pg_sleep(0.3)`.execute(m.conn.db)); // the test pool has 2 connections
+  await new Promise((r) => setTimeout(r, 50));
+  await clock.sync(m.conn.db);
+  await Promise.all(busy);
+  const before = clock.nowMs();
+  const database = await databaseMs();
+  const after = clock.nowMs();
+  expect(database).toBeGreaterThan(before - 10);
+  expect(database).toBeLessThan(after + 10);
+});

@@ -87,10 +87,20 @@ export function randomSeed(length = 20): Buffer {
 }
 
 /**
- * Waits until the TOTP step has at least `marginSeconds` left, so a test that needs several codes of
- * "now" and "now + 1" never straddles a step boundary halfway through.
+ * A node reads time by the database's clock (see DatabaseClock), which may be off this process's by a reading's
+ * error (half a lopsided round trip): a code sent in the first moments of its step may still be read as the step
+ * before's by the server.
+ */
+const STEP_START_MARGIN_MS = 500;
+
+/**
+ * Waits until the TOTP step has at least `marginSeconds` left and is STEP_START_MARGIN_MS old, so a test that needs
+ * several codes of "now" and "now + 1" never straddles a step boundary halfway through, and a code at the edge of
+ * the window (one step ahead of a learnt drift) is not read as the step before's by the server.
  */
 export async function awayFromStepBoundary(marginSeconds = 5, period = 30): Promise<void> {
-  const left = period - ((Date.now() / 1000) % period);
-  if (left < marginSeconds) await new Promise((r) => setTimeout(r, left * 1000 + 100));
+  const intoMs = Date.now() % (period * 1000);
+  const leftMs = period * 1000 - intoMs;
+  if (leftMs < marginSeconds * 1000) await new Promise((r) => setTimeout(r, leftMs + STEP_START_MARGIN_MS));
+  else if (intoMs < STEP_START_MARGIN_MS) await new Promise((r) => setTimeout(r, STEP_START_MARGIN_MS - intoMs));
 }
