@@ -155,6 +155,7 @@ export function watchDatabaseHealth(opts: {
   timeoutMs?: number;
   /** While down, how long before a reason told already in this outage is told again (see toldAt). Default 60 s. */
   retellAfterMs?: number;
+  /** What retellAfterMs is measured by (a test's: the rounds). Default Date.now. */
   clock?: () => number;
 }): DatabaseHealth {
   let up = true;

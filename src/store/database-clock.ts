@@ -1,6 +1,9 @@
 import { sql } from 'kysely';
 import type { Db } from './connect';
 
+/** How many round trips a reading takes, the shortest kept (see sync). */
+const READINGS = 3;
+
 /**
  * The database server's clock, read on this node without a query per use: a reading of PostgreSQL's
  * clock_timestamp(), carried forward by this process's monotonic clock (performance.now).
@@ -14,9 +17,6 @@ import type { Db } from './connect';
  * database's, on every node and in the CLI. The node's own wall clock does not enter it at all (only until the
  * first reading), so an NTP step on the node moves nothing either.
  */
-/** How many round trips a reading takes, the shortest kept (see sync). */
-const READINGS = 3;
-
 export class DatabaseClock {
   /** The database's Unix time in ms minus `monotonic()` at the same instant; undefined until a reading. */
   #base: number | undefined;
