@@ -8,6 +8,7 @@ import { startTestServer, TEST_SECRET, type TestServer } from '../support/server
 import { waitFor } from '../support/wait-for';
 import { logLines } from '../support/log-lines';
 import { hotpForCounter, randomSeed } from '../support/otp-codes';
+import type { PartialLoginTable } from '../../src/store/connect';
 
 /*
  * A database that answers, yet holds the tables every login writes under a lock (an ALTER TABLE, a VACUUM FULL,
@@ -78,7 +79,7 @@ describe('tables logins need, locked by another session', () => {
       expect(await otpOnlyLogin()).toBeNull(); // the login (its spend writes token) really cannot be decided
       expect(await waitFor('/healthz 503', async () => ((await healthz()) === 503 ? 503 : undefined), 10_000)).toBe(503);
       expect(await statusServer()).toBeNull();
-      expect(await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text()).toMatch(/^radotp_database_up 0$/m);
+      expect(await metricsText()).toMatch(/^radotp_database_up 0$/m);
       expect(downWarnings().slice(warnedBefore)).toEqual([expect.objectContaining({ why: 'locked', table: named, msg: expect.stringContaining(`the table ${named},`) })]);
     } finally {
       await locker.end(); // ends its transaction, and the lock
@@ -88,6 +89,41 @@ describe('tables logins need, locked by another session', () => {
     expect((await otpOnlyLogin())?.code).toBe(Code.AccessAccept);
   }, 60_000);
 
+  const metricsText = async () => (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
+
+  /**
+   * Holds `table` (one only some logins need) locked in `mode` from a session of its own, and checks what every such
+   * table gets: a warning naming the logins that go on (`goOn`), /healthz 200 and Status-Server answered through
+   * `rounds` rounds of the check, the node up and the table's metric 1; `whileHeld` checks the logins meanwhile. Once
+   * the lock is let go: the all clear, never counted as down, and the metric 0.
+   */
+  async function heldButUp(table: PartialLoginTable, mode: string, goOn: string, rounds: number, whileHeld: () => Promise<void>): Promise<void> {
+    const linesBefore = logLines(logFile).length;
+    const told = () => logLines(logFile).slice(linesBefore).filter((l) => l.table === table);
+    const locker = new pg.Client({ connectionString: t.cfg.database.url });
+    await locker.connect();
+    try {
+      await locker.query(`BEGIN; LOCK TABLE ${table} IN ${mode} MODE`);
+      await waitFor('the warning', async () => (told().length > 0 ? true : undefined), 10_000);
+      expect(told()).toEqual([expect.objectContaining({ level: 40, table, msg: expect.stringContaining(goOn) })]);
+      for (let i = 0; i < rounds; i++) {
+        expect(await healthz()).toBe(200);
+        expect(await statusServer()).toBe(Code.AccessAccept);
+        await new Promise((r) => setTimeout(r, 1000)); // through more than one round of the check
+      }
+      await whileHeld();
+      const metrics = await metricsText();
+      expect(metrics).toMatch(/^radotp_database_up 1$/m);
+      expect(metrics).toMatch(new RegExp(`^radotp_database_${table}_table_locked 1$`, 'm'));
+    } finally {
+      await locker.end();
+    }
+    await waitFor('the all clear', async () => (told().length === 2 ? true : undefined), 10_000);
+    expect(logLines<{ why?: string }>(logFile).slice(linesBefore).filter((l) => l.why !== undefined)).toEqual([]); // never counted as down
+    expect(told()[1]).toEqual(expect.objectContaining({ level: 30, table }));
+    expect(await metricsText()).toMatch(new RegExp(`^radotp_database_${table}_table_locked 0$`, 'm'));
+  }
+
   /*
    * The challenge table alone (a DBA's VACUUM FULL challenge): only logins asked for their code need it. Counted as
    * down, every node sharing the database went down at once and the NASes failed over to nowhere, turning away
@@ -95,33 +131,9 @@ describe('tables logins need, locked by another session', () => {
    * logins wait.
    */
   test('challenge alone locked in ACCESS EXCLUSIVE mode: /healthz stays 200, Status-Server answered, a login that needs no challenge is accepted; a warning and a metric say it', async () => {
-    const linesBefore = logLines(logFile).length;
-    const told = () => logLines(logFile).slice(linesBefore).filter((l) => l.table === 'challenge');
-    const locker = new pg.Client({ connectionString: t.cfg.database.url });
-    await locker.connect();
-    const metricsText = async () => (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
-    try {
-      await locker.query('BEGIN; LOCK TABLE challenge IN ACCESS EXCLUSIVE MODE');
-      await waitFor('the warning', async () => (told().length > 0 ? true : undefined), 10_000);
-      expect(told()).toEqual([
-        expect.objectContaining({ level: 40, table: 'challenge', msg: expect.stringContaining('otp-only and append logins') }),
-      ]);
-      for (let i = 0; i < 3; i++) {
-        expect(await healthz()).toBe(200);
-        expect(await statusServer()).toBe(Code.AccessAccept);
-        await new Promise((r) => setTimeout(r, 1000)); // through more than one round of the check
-      }
+    await heldButUp('challenge', 'ACCESS EXCLUSIVE', 'otp-only and append logins', 3, async () => {
       expect((await login())?.code).toBe(Code.AccessAccept); // a password-only user: no challenge is issued
-      const metrics = await metricsText();
-      expect(metrics).toMatch(/^radotp_database_up 1$/m);
-      expect(metrics).toMatch(/^radotp_database_challenge_table_locked 1$/m);
-    } finally {
-      await locker.end();
-    }
-    await waitFor('the all clear', async () => (told().length === 2 ? true : undefined), 10_000);
-    expect(logLines<{ why?: string }>(logFile).slice(linesBefore).filter((l) => l.why !== undefined)).toEqual([]); // never counted as down
-    expect(told()[1]).toEqual(expect.objectContaining({ level: 30, table: 'challenge' }));
-    expect(await metricsText()).toMatch(/^radotp_database_challenge_table_locked 0$/m);
+    });
   }, 60_000);
 
   /*
@@ -132,33 +144,11 @@ describe('tables logins need, locked by another session', () => {
    * says which logins wait, and a metric of its own says the table is held.
    */
   test.each(['ACCESS EXCLUSIVE', 'SHARE'])('password_lockout alone locked in %s mode: /healthz stays 200, Status-Server answered, an otp-only login accepted, a password login unanswered; a warning and a metric say it', async (mode) => {
-    const linesBefore = logLines(logFile).length;
-    const told = () => logLines(logFile).slice(linesBefore).filter((l) => l.table === 'password_lockout');
-    const metricsText = async () => (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
-    const locker = new pg.Client({ connectionString: t.cfg.database.url });
-    await locker.connect();
-    try {
-      await locker.query(`BEGIN; LOCK TABLE password_lockout IN ${mode} MODE`);
-      await waitFor('the warning', async () => (told().length > 0 ? true : undefined), 10_000);
-      expect(told()).toEqual([expect.objectContaining({ level: 40, table: 'password_lockout', msg: expect.stringContaining('otp-only logins') })]);
-      for (let i = 0; i < 3; i++) {
-        expect(await healthz()).toBe(200);
-        expect(await statusServer()).toBe(Code.AccessAccept);
-        await new Promise((r) => setTimeout(r, 1000)); // through more than one round of the check
-      }
+    await heldButUp('password_lockout', mode, 'otp-only logins', 3, async () => {
       expect((await otpOnlyLogin())?.code).toBe(Code.AccessAccept);
       expect(await login()).toBeNull(); // a password login waits out database.queryTimeout, as before: fail, database_timeout
-      const metrics = await metricsText();
-      expect(metrics).toMatch(/^radotp_database_up 1$/m);
-      expect(metrics).toMatch(/^radotp_database_password_lockout_table_locked 1$/m);
-      expect(metrics).toMatch(/^radotp_database_challenge_table_locked 0$/m);
-    } finally {
-      await locker.end();
-    }
-    await waitFor('the all clear', async () => (told().length === 2 ? true : undefined), 10_000);
-    expect(logLines<{ why?: string }>(logFile).slice(linesBefore).filter((l) => l.why !== undefined)).toEqual([]); // never counted as down
-    expect(told()[1]).toEqual(expect.objectContaining({ level: 30, table: 'password_lockout' }));
-    expect(await metricsText()).toMatch(/^radotp_database_password_lockout_table_locked 0$/m);
+      expect(await metricsText()).toMatch(/^radotp_database_challenge_table_locked 0$/m);
+    });
     // the password login that waited: fail, as any login held up by a lock (written once the audit catches up)
     const reasons = async () => (await databaseRows(`SELECT result, reason FROM audit_event WHERE username = 'alice' ORDER BY id DESC LIMIT 1`))[0];
     expect(await waitFor('the audit row', async () => (await reasons()) ?? undefined, 10_000)).toEqual({ result: 'fail', reason: 'database_timeout' });
@@ -174,30 +164,8 @@ describe('tables logins need, locked by another session', () => {
    */
   test('token_seed locked in ACCESS EXCLUSIVE mode: /healthz stays 200, Status-Server answered, a cached user logs in; a warning and a metric say it', async () => {
     expect((await otpOnlyLogin())?.code).toBe(Code.AccessAccept); // bob in this node's login cache
-    const linesBefore = logLines(logFile).length;
-    const told = () => logLines(logFile).slice(linesBefore).filter((l) => l.table === 'token_seed');
-    const metricsText = async () => (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
-    const locker = new pg.Client({ connectionString: t.cfg.database.url });
-    await locker.connect();
-    try {
-      await locker.query('BEGIN; LOCK TABLE token_seed IN ACCESS EXCLUSIVE MODE');
-      await waitFor('the warning', async () => (told().length > 0 ? true : undefined), 10_000);
-      expect(told()).toEqual([expect.objectContaining({ level: 40, table: 'token_seed', msg: expect.stringContaining('login cache') })]);
-      for (let i = 0; i < 2; i++) {
-        expect(await healthz()).toBe(200);
-        expect(await statusServer()).toBe(Code.AccessAccept);
-        await new Promise((r) => setTimeout(r, 1000)); // through more than one round of the check
-      }
+    await heldButUp('token_seed', 'ACCESS EXCLUSIVE', 'login cache', 2, async () => {
       expect((await otpOnlyLogin())?.code).toBe(Code.AccessAccept);
-      const metrics = await metricsText();
-      expect(metrics).toMatch(/^radotp_database_up 1$/m);
-      expect(metrics).toMatch(/^radotp_database_token_seed_table_locked 1$/m);
-    } finally {
-      await locker.end();
-    }
-    await waitFor('the all clear', async () => (told().length === 2 ? true : undefined), 10_000);
-    expect(logLines<{ why?: string }>(logFile).slice(linesBefore).filter((l) => l.why !== undefined)).toEqual([]); // never counted as down
-    expect(told()[1]).toEqual(expect.objectContaining({ level: 30, table: 'token_seed' }));
-    expect(await metricsText()).toMatch(/^radotp_database_token_seed_table_locked 0$/m);
+    });
   }, 60_000);
 });
