@@ -1,5 +1,5 @@
 import { repeatEvery } from '../lang/repeat';
-import { databaseFailure, PARTIAL_LOGIN_TABLES, postgresSqlstate, type LoginReadiness, type LoginTable, type PartialLoginTable } from '../store/connect';
+import { databaseFailure, LOCK_MODE, PARTIAL_LOGIN_TABLES, postgresSqlstate, type LoginLockMode, type LoginReadiness, type LoginTable, type PartialLoginTable } from '../store/connect';
 
 /**
  * Why the database counts as down, for the log: each calls for a different look. 'pool exhausted': every
@@ -53,13 +53,12 @@ export function downWarning(why: DownReason, table?: LoginTable, refusal?: Refus
 }
 
 /**
- * What holds the table against logins: a write's lock (ROW EXCLUSIVE) waits for a CREATE INDEX too, a read's (ACCESS
- * SHARE, token_seed's: see loginReadiness) only for what takes ACCESS EXCLUSIVE.
+ * What holds a table against logins, by the lock logins take of it (LOCK_MODE): a write's (ROW EXCLUSIVE) waits for a
+ * CREATE INDEX too, a read's (ACCESS SHARE, token_seed's) only for what takes ACCESS EXCLUSIVE.
  */
-const HELD_BY: Readonly<Record<PartialLoginTable, string>> = {
-  challenge: 'VACUUM FULL, ALTER TABLE, CREATE INDEX without CONCURRENTLY, LOCK TABLE',
-  password_lockout: 'VACUUM FULL, ALTER TABLE, CREATE INDEX without CONCURRENTLY, LOCK TABLE',
-  token_seed: 'VACUUM FULL, ALTER TABLE, TRUNCATE, LOCK TABLE',
+const HELD_BY: Readonly<Record<LoginLockMode, string>> = {
+  'ROW EXCLUSIVE': 'VACUUM FULL, ALTER TABLE, CREATE INDEX without CONCURRENTLY, LOCK TABLE',
+  'ACCESS SHARE': 'VACUUM FULL, ALTER TABLE, TRUNCATE, LOCK TABLE',
 };
 
 /** Which logins wait while another session holds the table, and which go on. */
@@ -79,7 +78,7 @@ const HELD_TEXT: Readonly<Record<PartialLoginTable, string>> = {
  * could do better, turning away the logins that can be decided.
  */
 export function heldWarning(table: PartialLoginTable): string {
-  return `another session holds the table ${table} locked (${HELD_BY[table]}: see pg_locks and pg_stat_activity): ${HELD_TEXT[table]}, so /healthz stays 200 and Status-Server is answered (every node shares the database: sending the NASes away from all of them would help none)`;
+  return `another session holds the table ${table} locked (${HELD_BY[LOCK_MODE[table]]}: see pg_locks and pg_stat_activity): ${HELD_TEXT[table]}, so /healthz stays 200 and Status-Server is answered (every node shares the database: sending the NASes away from all of them would help none)`;
 }
 
 /** The logins that wait while the table is held, in short (the all clear, the metric's help). */

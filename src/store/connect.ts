@@ -254,7 +254,8 @@ export type PartialLoginTable = (typeof PARTIAL_LOGIN_TABLES)[number];
  * logins write; ACCESS SHARE for token_seed, which they only read (a SELECT's lock: only ACCESS EXCLUSIVE, taken by
  * VACUUM FULL, ALTER TABLE, TRUNCATE or a plain LOCK TABLE, holds it up; a CREATE INDEX does not).
  */
-const LOCK_MODE: Readonly<Record<LoginTable, string>> = {
+export type LoginLockMode = 'ROW EXCLUSIVE' | 'ACCESS SHARE';
+export const LOCK_MODE: Readonly<Record<LoginTable, LoginLockMode>> = {
   token: 'ROW EXCLUSIVE',
   password_lockout: 'ROW EXCLUSIVE',
   challenge: 'ROW EXCLUSIVE',
