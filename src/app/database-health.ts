@@ -157,13 +157,14 @@ export function watchDatabaseHealth(opts: {
   /** What retellAfterMs is measured by (a test's: the rounds). Default Date.now. */
   clock?: () => number;
 }): DatabaseHealth {
-  let up = true;
   /**
-   * Why the node is down, as last told (undefined while up). A change of reason while down is told too: a failover
+   * Why the node is down, as last told; undefined while up, which is how up() is told (a fall and a return are
+   * always told, so the two never disagree). A change of reason while down is told too: a failover
    * whose address moved to a standby first cut the connections (unreachable), then led to the standby (read-only),
    * and told only the first, the one on call looked for a network fault while the node sat on a standby.
    */
   let toldWhy: string | undefined;
+  const up = (): boolean => toldWhy === undefined;
   /**
    * When each reason was last told in this outage. A database whose answer flaps between two reasons (no answer in
    * time, then the pool exhausted, round after round) was told every 2 s: a reason told already is told again only
@@ -201,13 +202,12 @@ export function watchDatabaseHealth(opts: {
     const why = down && [down.why, down.table, down.refusal?.sqlstate].join('|');
     const toldLast = why === undefined ? undefined : toldAt.get(why);
     const fresh = toldLast === undefined || clock() - toldLast >= retellAfterMs;
-    if (now !== up || (why !== toldWhy && fresh)) {
-      up = now;
+    if (now !== up() || (why !== toldWhy && fresh)) {
       toldWhy = why;
       if (why === undefined) toldAt.clear();
       else toldAt.set(why, clock());
       opts.onChange?.(now, down?.why, down?.table, down?.refusal);
     }
   });
-  return { up: () => up, held: (table) => held.has(table), stop: () => rounds.stop() };
+  return { up, held: (table) => held.has(table), stop: () => rounds.stop() };
 }
