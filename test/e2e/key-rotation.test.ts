@@ -12,6 +12,7 @@ import { TokenRepository } from '../../src/store/tokens';
 import { runCli, type CliResult } from '../support/cli';
 import { AppFromUri, awayFromStepBoundary, currentStep, hotpForCounter, randomSeed, totpForStep } from '../support/otp-codes';
 import { authenticate } from '../support/radius-client';
+import { waitFor } from '../support/wait-for';
 import { startTestServer, type TestServer } from '../support/server';
 
 /*
@@ -52,12 +53,13 @@ async function loginOutcome(port: number, username: string, code: string): Promi
   const user = await t.store.users.get(username);
   const tokens = await t.store.db.selectFrom('token').select(['serial', 'last_step', 'drift', 'next_counter', 'fail_count', 'locked_until']).where('user_id', '=', user.id).execute();
   const state = `sent at step ${sentAtStep}, tokens ${JSON.stringify(tokens, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`;
-  for (let tries = 0; tries < 60; tries++) {
+  // the audit writer batches every 50 ms
+  const newest = async () => {
     const rows = await rowsNow();
-    if (rows.length > before) return `${answer}: ${rows[0]!.reason} ${JSON.stringify(rows[0]!.detail ?? {})} (${state})`;
-    await new Promise((r) => setTimeout(r, 50)); // the audit writer batches every 50 ms
-  }
-  return `${answer}: no audit row (${state})`;
+    return rows.length > before ? rows[0] : undefined;
+  };
+  const row = await waitFor('the audit row', newest, 3000).catch(() => undefined);
+  return row ? `${answer}: ${row.reason} ${JSON.stringify(row.detail ?? {})} (${state})` : `${answer}: no audit row (${state})`;
 }
 
 /**
