@@ -1,13 +1,14 @@
 import { createHash, createHmac } from 'node:crypto';
-import { Md5, Sha1 } from '../../src/hash';
+import { Md5, Sha1, Sha256 } from '../../src/hash';
 import type { BlockHash } from '../../src/hash/block-hash';
 
 export { seededRandom } from '../otp/support';
 
-/** The two block hashes, each under the name node:crypto (the reference here) knows it by. */
-export const ALGORITHMS: readonly { algorithm: 'md5' | 'sha1'; make: () => BlockHash }[] = [
+/** The block hashes, each under the name node:crypto (the reference here) knows it by. */
+export const ALGORITHMS: readonly { algorithm: 'md5' | 'sha1' | 'sha256'; make: () => BlockHash }[] = [
   { algorithm: 'md5', make: () => new Md5() },
   { algorithm: 'sha1', make: () => new Sha1() },
+  { algorithm: 'sha256', make: () => new Sha256() },
 ];
 
 export function hex(bytes: Uint8Array): string {

@@ -1,4 +1,4 @@
-import { Md5, Sha1 } from '../../src/hash';
+import { Md5, Sha1, Sha256 } from '../../src/hash';
 import { ALGORITHMS, cutLists, feedSplit, hex, nodeHash, seededRandom } from './support';
 
 // RFC 1321 appendix A.5, "Test suite": MD5 ("message") = digest.
@@ -28,6 +28,19 @@ const RFC3174_TESTS = [
   { test: 'TEST4', message: '01234567', repeat: 80, digest: 'dea356a2cddd90c7a7ecedc5ebb563934f460452' },
 ];
 
+// RFC 6234 §8.4-8.5 (TEST1-TEST4, the FIPS 180-2 examples among them) for SHA-256, fed as for SHA-1 above.
+const RFC6234_SHA256_TESTS = [
+  { test: 'TEST1', message: 'abc', repeat: 1, digest: 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad' },
+  {
+    test: 'TEST2_1',
+    message: 'abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq',
+    repeat: 1,
+    digest: '248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1',
+  },
+  { test: 'TEST3', message: 'a', repeat: 1_000_000, digest: 'cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0' },
+  { test: 'TEST4', message: '01234567', repeat: 80, digest: '594847328451bdfa85056225462cc1d867d877fb388df0ce35f25ab5562bfbb5' },
+];
+
 describe('RFC 1321 A.5 (MD5 test suite)', () => {
   it.each(RFC1321_SUITE)('MD5 ("$message")', ({ message, digest }) => {
     expect(hex(new Md5().update(Buffer.from(message, 'latin1')).digest())).toBe(digest);
@@ -43,6 +56,17 @@ describe('RFC 3174 §7.3 (SHA-1 tests)', () => {
     expect(hex(sha1.digest())).toBe(digest);
     expect(hex(new Sha1().update(Buffer.from(message.repeat(repeat), 'latin1')).digest())).toBe(digest);
     expect(nodeHash('sha1', message.repeat(repeat))).toBe(digest);
+  });
+});
+
+describe('RFC 6234 §8.5 (SHA-256 tests)', () => {
+  it.each(RFC6234_SHA256_TESTS)('$test: "$message" x $repeat', ({ message, repeat, digest }) => {
+    const bytes = Buffer.from(message, 'latin1');
+    const sha256 = new Sha256();
+    for (let i = 0; i < repeat; i++) sha256.update(bytes);
+    expect(hex(sha256.digest())).toBe(digest);
+    expect(hex(new Sha256().update(Buffer.from(message.repeat(repeat), 'latin1')).digest())).toBe(digest);
+    expect(nodeHash('sha256', message.repeat(repeat))).toBe(digest);
   });
 });
 
@@ -85,7 +109,7 @@ describe.each(ALGORITHMS)('$algorithm against node:crypto, every length 0..300',
 });
 
 /*
- * RFC 1321 §3.1-3.2 / RFC 3174 §4: a 0x80 byte, zeros, then the 64-bit length in the last 8 bytes of
+ * RFC 1321 §3.1-3.2 / RFC 3174 §4 / FIPS 180-4 §5.1.1: a 0x80 byte, zeros, then the 64-bit length in the last 8 bytes of
  * a block. A last partial block of 56 bytes or more leaves no room for them, and the padding spills
  * into one more block. Lengths either side of that edge, in the first and second block:
  */
