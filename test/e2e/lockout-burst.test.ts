@@ -5,6 +5,7 @@ import { hashPassword } from '../../src/auth/password-hash';
 import { MAX_WAITING_LOGINS_PER_USER } from '../../src/auth/pipeline';
 import { Code } from '../../src/radius/types';
 import { openStore, type Store } from '../../src/store/open';
+import { auditRowsOnceWritten } from '../support/audit-rows';
 import { awayFromStepBoundary, currentStep, randomSeed, totpCodesAround, totpForStep, wrongCode } from '../support/otp-codes';
 import { authenticate, type Answer } from '../support/radius-client';
 import { ServeProcess } from '../support/serve-process';
@@ -87,12 +88,8 @@ async function burst(username: string, guesses: readonly string[], over: number,
 
 /** How many of the user's audit rows give each reason, once `expected` rows are written (or 5 s went by). */
 async function reasonsOf(username: string, expected: number): Promise<Record<string, number>> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const rows = await store.audit.recent({ username, limit: 10_000 });
-    if (rows.length >= expected || Date.now() > deadline) return rows.reduce<Record<string, number>>((n, r) => ({ ...n, [r.reason]: (n[r.reason] ?? 0) + 1 }), {});
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const rows = await auditRowsOnceWritten(store, username, expected, { timeoutMs: 5000 });
+  return rows.reduce<Record<string, number>>((n, r) => ({ ...n, [r.reason]: (n[r.reason] ?? 0) + 1 }), {});
 }
 
 /** The burst's guesses: BURST - 1 distinct wrong ones, the right one at RIGHT_AT. */

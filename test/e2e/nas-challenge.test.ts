@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { hashPassword } from '../../src/auth/password-hash';
 import { Attr, Code } from '../../src/radius/types';
+import { auditRowsOnceWritten } from '../support/audit-rows';
 import { logLines } from '../support/log-lines';
 import { hotpForCounter, randomSeed } from '../support/otp-codes';
 import { radclient } from '../support/radclient';
@@ -72,13 +73,9 @@ const replyText = (a: Answer): string =>
     .map((x) => x.value.toString('utf8'))
     .join('');
 
-/** The user's audit rows (newest first) once `count` are written (the writer batches every 50 ms). */
+/** The user's audit rows (newest first) once `count` are written: reason and client of each. */
 async function auditOf(username: string, count: number): Promise<{ reason: string; client?: string }[]> {
-  for (let tries = 0; ; tries++) {
-    const rows = await t.store.audit.recent({ username, limit: 100 });
-    if (rows.length >= count || tries > 60) return rows.map((r) => ({ reason: r.reason, client: r.client }));
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  return (await auditRowsOnceWritten(t.store, username, count)).map((r) => ({ reason: r.reason, client: r.client }));
 }
 
 describe('1. a prompt longer than one Reply-Message holds (RFC 2865 §5.18)', () => {

@@ -1,4 +1,5 @@
 import { Code } from '../../src/radius/types';
+import { auditRowsOnceWritten } from '../support/audit-rows';
 import { cliFor, ok, refusalLine } from '../support/pool-cli';
 import { radclient } from '../support/radclient';
 import { accessRequest, authenticate, sendRaw } from '../support/radius-client';
@@ -18,13 +19,10 @@ let radotp: ReturnType<typeof cliFor>;
 
 const login = (node: TestServer, username: string, password: string) => authenticate(node.port, { username, password, secret: TEST_SECRET });
 
+/** The user's last `n` login decisions' reasons, oldest first. */
 async function reasons(username: string, n: number): Promise<string[]> {
-  const deadline = Date.now() + 3000;
-  for (;;) {
-    const rows = (await a.store.audit.recent({ username, limit: 100 })).filter((r) => r.detail?.admin === undefined);
-    if (rows.length >= n || Date.now() > deadline) return rows.slice(0, n).reverse().map((r) => r.reason);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const rows = await auditRowsOnceWritten(a.store, username, n, { decisionsOnly: true });
+  return rows.slice(0, n).reverse().map((r) => r.reason);
 }
 
 beforeAll(async () => {

@@ -1,6 +1,7 @@
 import { Attr, Code } from '../../src/radius/types';
 import type { Store } from '../../src/store/open';
 import type { TokenState } from '../../src/store/schema';
+import { auditRowsOnceWritten } from '../support/audit-rows';
 import { runCli, type CliResult } from '../support/cli';
 import { hotpCodesBetween, hotpForCounter, randomSeed, wrongCode } from '../support/otp-codes';
 import { attr, authenticate } from '../support/radius-client';
@@ -33,12 +34,8 @@ function cliFor(t: TestServer) {
 
 /** The last `n` of `total` login decisions of a user (admin actions, such as `token verify` or `user set`, left out), oldest first. */
 async function lastReasons(store: Store, username: string, total: number, n = total): Promise<string[]> {
-  const deadline = Date.now() + 3000;
-  for (;;) {
-    const rows = (await store.audit.recent({ username, limit: 1000 })).filter((r) => r.detail?.admin === undefined); // admin actions name the admin
-    if (rows.length >= total || Date.now() > deadline) return rows.slice(0, n).reverse().map((r) => r.reason);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const rows = await auditRowsOnceWritten(store, username, total, { decisionsOnly: true });
+  return rows.slice(0, n).reverse().map((r) => r.reason);
 }
 
 describe('token lifecycle on one server (lockout after 3 failures, no users without a token)', () => {
