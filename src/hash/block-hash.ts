@@ -100,6 +100,14 @@ export abstract class BlockHash {
   }
 }
 
+/** The 64-byte block at `block[offset..]` as sixteen big-endian words, into `w[0..15]` (SHA-1, SHA-256). */
+export function readBlockBigEndian(block: Uint8Array, offset: number, w: Int32Array): void {
+  for (let t = 0; t < 16; t++) {
+    const o = offset + 4 * t;
+    w[t] = (block[o]! << 24) | (block[o + 1]! << 16) | (block[o + 2]! << 8) | block[o + 3]!;
+  }
+}
+
 function writeBE(out: Uint8Array, o: number, v: number): void {
   out[o] = v >>> 24;
   out[o + 1] = v >>> 16;

@@ -1,4 +1,4 @@
-import { BlockHash } from './block-hash';
+import { BlockHash, readBlockBigEndian } from './block-hash';
 
 /*
  * SHA-1 (RFC 3174), for HOTP/TOTP only: RFC 4226 §5.2 and RFC 6238 §1.2 define the default HOTP as
@@ -29,10 +29,7 @@ export class Sha1 extends BlockHash {
   protected compress(block: Uint8Array, offset: number): void {
     const w = this.w;
     // RFC 3174 §6.1 step a-b: sixteen big-endian words, then the message schedule
-    for (let t = 0; t < 16; t++) {
-      const o = offset + 4 * t;
-      w[t] = (block[o]! << 24) | (block[o + 1]! << 16) | (block[o + 2]! << 8) | block[o + 3]!;
-    }
+    readBlockBigEndian(block, offset, w);
     for (let t = 16; t < 80; t++) {
       const v = w[t - 3]! ^ w[t - 8]! ^ w[t - 14]! ^ w[t - 16]!;
       w[t] = (v << 1) | (v >>> 31);

@@ -1,4 +1,4 @@
-import { BlockHash } from './block-hash';
+import { BlockHash, readBlockBigEndian } from './block-hash';
 
 /*
  * SHA-256 (FIPS 180-4 §6.2; RFC 6234 §6.2), for the request fingerprint kept with every spend
@@ -42,10 +42,7 @@ export class Sha256 extends BlockHash {
   protected compress(block: Uint8Array, offset: number): void {
     const w = this.w;
     // FIPS 180-4 §6.2.2 step 1: the message schedule
-    for (let t = 0; t < 16; t++) {
-      const o = offset + 4 * t;
-      w[t] = (block[o]! << 24) | (block[o + 1]! << 16) | (block[o + 2]! << 8) | block[o + 3]!;
-    }
+    readBlockBigEndian(block, offset, w);
     for (let t = 16; t < 64; t++) {
       const x = w[t - 2]!;
       const y = w[t - 15]!;

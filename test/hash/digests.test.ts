@@ -1,4 +1,4 @@
-import { Md5, Sha1, Sha256 } from '../../src/hash';
+import { Md5 } from '../../src/hash';
 import { ALGORITHMS, cutLists, feedSplit, hex, nodeHash, seededRandom } from './support';
 
 // RFC 1321 appendix A.5, "Test suite": MD5 ("message") = digest.
@@ -15,31 +15,28 @@ const RFC1321_SUITE = [
   },
 ];
 
-// RFC 3174 §7.3 (the test driver): `message` fed `repeat` times, one SHA1Input call each.
-const RFC3174_TESTS = [
-  { test: 'TEST1', message: 'abc', repeat: 1, digest: 'a9993e364706816aba3e25717850c26c9cd0d89d' },
-  {
-    test: 'TEST2',
-    message: 'abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq',
-    repeat: 1,
-    digest: '84983e441c3bd26ebaae4aa1f95129e5e54670f1',
-  },
-  { test: 'TEST3', message: 'a', repeat: 1_000_000, digest: '34aa973cd4c4daa4f61eeb2bdbad27316534016f' },
-  { test: 'TEST4', message: '01234567', repeat: 80, digest: 'dea356a2cddd90c7a7ecedc5ebb563934f460452' },
-];
+/** The test drivers' inputs, the same in RFC 3174 and RFC 6234. */
+const DRIVER_INPUTS = {
+  TEST1: { message: 'abc', repeat: 1 },
+  TEST2: { message: 'abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq', repeat: 1 },
+  TEST3: { message: 'a', repeat: 1_000_000 },
+  TEST4: { message: '01234567', repeat: 80 },
+};
 
-// RFC 6234 §8.4-8.5 (TEST1-TEST4, the FIPS 180-2 examples among them) for SHA-256, fed as for SHA-1 above.
-const RFC6234_SHA256_TESTS = [
-  { test: 'TEST1', message: 'abc', repeat: 1, digest: 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad' },
-  {
-    test: 'TEST2_1',
-    message: 'abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq',
-    repeat: 1,
-    digest: '248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1',
-  },
-  { test: 'TEST3', message: 'a', repeat: 1_000_000, digest: 'cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0' },
-  { test: 'TEST4', message: '01234567', repeat: 80, digest: '594847328451bdfa85056225462cc1d867d877fb388df0ce35f25ab5562bfbb5' },
-];
+// RFC 3174 §7.3's test driver for SHA-1, and RFC 6234 §8.4-8.5's for SHA-256 (the FIPS 180-2 examples among them;
+// SHA-256's TEST2 is TEST2_1 there): `message` fed `repeat` times, one Input call each.
+const DRIVER_TESTS = (
+  [
+    ['sha1', 'TEST1', 'a9993e364706816aba3e25717850c26c9cd0d89d'],
+    ['sha1', 'TEST2', '84983e441c3bd26ebaae4aa1f95129e5e54670f1'],
+    ['sha1', 'TEST3', '34aa973cd4c4daa4f61eeb2bdbad27316534016f'],
+    ['sha1', 'TEST4', 'dea356a2cddd90c7a7ecedc5ebb563934f460452'],
+    ['sha256', 'TEST1', 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'],
+    ['sha256', 'TEST2', '248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1'],
+    ['sha256', 'TEST3', 'cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0'],
+    ['sha256', 'TEST4', '594847328451bdfa85056225462cc1d867d877fb388df0ce35f25ab5562bfbb5'],
+  ] as const
+).map(([algorithm, test, digest]) => ({ algorithm, test, digest, ...DRIVER_INPUTS[test], make: ALGORITHMS.find((a) => a.algorithm === algorithm)!.make }));
 
 describe('RFC 1321 A.5 (MD5 test suite)', () => {
   it.each(RFC1321_SUITE)('MD5 ("$message")', ({ message, digest }) => {
@@ -48,25 +45,14 @@ describe('RFC 1321 A.5 (MD5 test suite)', () => {
   });
 });
 
-describe('RFC 3174 §7.3 (SHA-1 tests)', () => {
-  it.each(RFC3174_TESTS)('$test: "$message" x $repeat', ({ message, repeat, digest }) => {
+describe('RFC 3174 and RFC 6234 test drivers', () => {
+  it.each(DRIVER_TESTS)('$algorithm $test: "$message" x $repeat', ({ algorithm, make, message, repeat, digest }) => {
     const bytes = Buffer.from(message, 'latin1');
-    const sha1 = new Sha1();
-    for (let i = 0; i < repeat; i++) sha1.update(bytes);
-    expect(hex(sha1.digest())).toBe(digest);
-    expect(hex(new Sha1().update(Buffer.from(message.repeat(repeat), 'latin1')).digest())).toBe(digest);
-    expect(nodeHash('sha1', message.repeat(repeat))).toBe(digest);
-  });
-});
-
-describe('RFC 6234 §8.5 (SHA-256 tests)', () => {
-  it.each(RFC6234_SHA256_TESTS)('$test: "$message" x $repeat', ({ message, repeat, digest }) => {
-    const bytes = Buffer.from(message, 'latin1');
-    const sha256 = new Sha256();
-    for (let i = 0; i < repeat; i++) sha256.update(bytes);
-    expect(hex(sha256.digest())).toBe(digest);
-    expect(hex(new Sha256().update(Buffer.from(message.repeat(repeat), 'latin1')).digest())).toBe(digest);
-    expect(nodeHash('sha256', message.repeat(repeat))).toBe(digest);
+    const h = make();
+    for (let i = 0; i < repeat; i++) h.update(bytes);
+    expect(hex(h.digest())).toBe(digest);
+    expect(hex(make().update(Buffer.from(message.repeat(repeat), 'latin1')).digest())).toBe(digest);
+    expect(nodeHash(algorithm, message.repeat(repeat))).toBe(digest);
   });
 });
 
