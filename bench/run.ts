@@ -192,6 +192,17 @@ interface RunRecord {
    * CPU, in % of the run's wall time (summed over threads, like CPU %); see lib/proc.ts.
    */
   cpu_wait_pct: { server: number; postgres?: number };
+  /**
+   * radotp only: its garbage collections during the run (warmup included), from prom-client's
+   * nodejs_gc_duration_seconds: how many young-generation (minor) and full (major) collections, their mean pause,
+   * and all pauses together in % of the run's wall time. Every request in flight waits out a pause.
+   */
+  gc?: { minor: GcPauses; major: GcPauses; pct_of_wall: number };
+}
+
+interface GcPauses {
+  count: number;
+  mean_ms: number;
 }
 
 interface ServerMedians {
@@ -202,6 +213,23 @@ interface ServerMedians {
   server_cpu_pct: number;
   client_cpu_pct: number;
   pg_cpu_pct: number;
+}
+
+/** The garbage collections between two scrapes of radotp's /metrics (see RunRecord.gc). */
+function gcPauses(before: Map<string, number>, after: Map<string, number>, wallSeconds: number): RunRecord['gc'] {
+  const of = (kind: 'minor' | 'major'): GcPauses & { seconds: number } => {
+    const delta = (suffix: string) => metricSum(after, `nodejs_gc_duration_seconds_${suffix}`, `kind="${kind}"`) - metricSum(before, `nodejs_gc_duration_seconds_${suffix}`, `kind="${kind}"`);
+    const count = delta('count');
+    const seconds = delta('sum');
+    return { count, mean_ms: count ? Number(((1000 * seconds) / count).toFixed(2)) : 0, seconds };
+  };
+  const minor = of('minor');
+  const major = of('major');
+  return {
+    minor: { count: minor.count, mean_ms: minor.mean_ms },
+    major: { count: major.count, mean_ms: major.mean_ms },
+    pct_of_wall: Number(((100 * (minor.seconds + major.seconds)) / wallSeconds).toFixed(2)),
+  };
 }
 
 /** A radotp run is trustworthy when every measured request was accepted, none lost or invalid. */
@@ -454,9 +482,10 @@ async function main(): Promise<void> {
         server: Math.round((100 * (runQueueSeconds(target.pid!) - serverWait0)) / wallSeconds),
         ...(server === 'radotp' ? { postgres: Math.round((100 * waitedBetween(pgWait0, pg.runQueueSnapshot())) / wallSeconds) } : {}),
       };
+      const gc = metricsAfter && gcPauses(metricsBefore, metricsAfter, wallSeconds);
       const wal = wal0 && walPerLogin(wal0, await walCounters(store), result.accept + spec.warmup);
       const problems = problemsOf(result);
-      if (!warmUp) records.push({ scenario: s.name, round, server, position, ok: problems.length === 0, problems, result, pg_cpu_pct: Math.round(pgCpuPct), load_avg_1m: os.loadavg()[0], cpu_wait_pct: cpuWait, ...(serverLatency ? { server_latency_ms: serverLatency } : {}), ...(loopLag ? { event_loop_lag_ms: loopLag } : {}) });
+      if (!warmUp) records.push({ scenario: s.name, round, server, position, ok: problems.length === 0, problems, result, pg_cpu_pct: Math.round(pgCpuPct), load_avg_1m: os.loadavg()[0], cpu_wait_pct: cpuWait, ...(serverLatency ? { server_latency_ms: serverLatency } : {}), ...(loopLag ? { event_loop_lag_ms: loopLag } : {}), ...(gc ? { gc } : {}) });
       log(
         `  ${s.name.padEnd(8)} ${server.padEnd(10)} ${label}: ${fmt(result.accept_rps, 0).padStart(7)} accept/s  ` +
           `p50 ${fmt(result.latency_ms.p50, 2)} ms  p99 ${fmt(result.latency_ms.p99, 2)} ms  server CPU ${fmt(result.server_cpu_pct, 0)}%` +
@@ -465,6 +494,7 @@ async function main(): Promise<void> {
           (cpuWait.postgres !== undefined ? ` PostgreSQL ${cpuWait.postgres}%` : '') +
           (serverLatency ? `  in-server p50 ${fmt(serverLatency.p50, 2)} ms p99 ${fmt(serverLatency.p99, 2)} ms` : '') +
           (loopLag ? `  loop lag p99 ${fmt(loopLag.p99, 2)} ms max ${fmt(loopLag.max, 2)} ms` : '') +
+          (gc ? `  GC ${gc.minor.count} minor of ${fmt(gc.minor.mean_ms, 1)} ms, ${gc.major.count} major of ${fmt(gc.major.mean_ms, 1)} ms (${fmt(gc.pct_of_wall, 1)}% of wall)` : '') +
           (cacheMisses ? `  login-cache misses ${cacheMisses}` : '') +
           (wal ? `  WAL/accept ${wal.bytes} B (${wal.fpi} full pages), ${wal.syncs} fsyncs/1000${wal.syncMs ? ` of ${wal.syncMs} ms` : ''}` : '') +
           `  loadavg ${os.loadavg()[0].toFixed(1)}` +
