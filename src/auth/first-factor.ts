@@ -1,6 +1,6 @@
 import { UserChangedError, UserRemovedError } from '../store/errors';
 import type { PasswordState } from '../store/password-lockout';
-import type { UserRecord } from '../store/users';
+import type { LoginUser } from '../store/users';
 import { burnPasswordVerification, verifyPassword } from './password-hash';
 
 /**
@@ -16,7 +16,7 @@ export interface FirstFactor {
    * append style tries each way of splitting the field), the first match wins. One login is one attempt
    * toward the user's lockout however many candidates it has.
    */
-  check(user: UserRecord, candidates: readonly Buffer[]): Promise<PasswordCheck>;
+  check(user: LoginUser, candidates: readonly Buffer[]): Promise<PasswordCheck>;
   /** Costs what checking one candidate costs and decides nothing: the decoy that keeps a reject's timing uniform. */
   burn(password: Buffer | undefined): Promise<void>;
 }
@@ -60,7 +60,7 @@ export class LocalPasswordFactor implements FirstFactor {
     private readonly onHash: (purpose: PasswordHashPurpose) => void = () => {},
   ) {}
 
-  async check(user: UserRecord, candidates: readonly Buffer[]): Promise<PasswordCheck> {
+  async check(user: LoginUser, candidates: readonly Buffer[]): Promise<PasswordCheck> {
     const { hash, locked, found, method } = await this.passwords.state(user.id);
     // The login runs under the method a node's cache holds, which may be the one before `user set --method`: a user
     // moved from `password` to `token` got in on the password alone until the node heard. Nothing hashed yet.

@@ -1,5 +1,5 @@
 import type { PendingChallenge } from '../store/challenges';
-import type { UserRecord } from '../store/users';
+import type { LoginUser } from '../store/users';
 import type { Awaitable } from '../lang/awaitable';
 import type { Decision } from './decision';
 import type { AuthRequest } from './request';
@@ -9,7 +9,7 @@ export type MethodOutcome = Decision & { readonly tokenSerial?: string };
 
 export interface AuthContext {
   readonly request: AuthRequest;
-  readonly user: UserRecord;
+  readonly user: LoginUser;
 }
 
 /**

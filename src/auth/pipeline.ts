@@ -2,7 +2,7 @@ import { KeyError } from '../secrets/keyring';
 import { databaseFailure, postgresSqlstate, type DatabaseFailure } from '../store/connect';
 import { isOurState, type ChallengeRepository, type PendingChallenge } from '../store/challenges';
 import { UserChangedError, UserRemovedError } from '../store/errors';
-import type { UserRecord } from '../store/users';
+import type { LoginUser } from '../store/users';
 import { andThen, type Awaitable } from '../lang/awaitable';
 import { CHALLENGE_EXPIRED, fail, reject } from './decision';
 import type { AuthMethod, MethodOutcome } from './method';
@@ -92,7 +92,7 @@ export class AuthPipeline {
 
   constructor(
     /** `forget`: drops what a cache holds of the user (see start). */
-    private readonly users: { find(username: string): Awaitable<UserRecord | undefined>; forget?(username: string): void },
+    private readonly users: { find(username: string): Awaitable<LoginUser | undefined>; forget?(username: string): void },
     private readonly challenges: Pick<ChallengeRepository, 'take' | 'isLive'>,
     private readonly methods: ReadonlyMap<string, AuthMethod>,
     private readonly onInternalError: (e: unknown) => void = () => {},
@@ -151,7 +151,7 @@ export class AuthPipeline {
     });
   }
 
-  private startFor(req: AuthRequest, user: UserRecord | undefined): Awaitable<Outcome> {
+  private startFor(req: AuthRequest, user: LoginUser | undefined): Awaitable<Outcome> {
     if (!user) {
       // An unknown user costs what a known one would, so the answer's timing does not tell them apart. In
       // otp-only style the NAS did the first factor and a token user's login checks no password: a decoy
@@ -174,7 +174,7 @@ export class AuthPipeline {
     return user ? this.perUser.run(user.id, () => this.resumeFor(req, state, user), refusedTurn) : this.resumeFor(req, state, undefined);
   }
 
-  private async resumeFor(req: AuthRequest, state: Buffer, user: UserRecord | undefined): Promise<Outcome> {
+  private async resumeFor(req: AuthRequest, state: Buffer, user: LoginUser | undefined): Promise<Outcome> {
     // RFC 2865 §5.24: State is opaque to the NAS; we bind it to the user it was issued to.
     const taken = user && (await this.challenges.take(state, user.id));
     if (!taken) {

@@ -6,7 +6,7 @@ import { UserRemovedError } from './errors';
 import type { LoginData } from './login-data';
 import { LookupBatcher } from './lookup-batcher';
 import type { LoginToken } from './tokens';
-import type { UserRecord } from './users';
+import type { LoginUser } from './users';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -17,7 +17,7 @@ function withinValidity(t: LoginToken, now: number): boolean {
 /** Everything a login reads about one user, kept together so a login finds it with one lookup. */
 interface Entry {
   /** null: known not to exist (so a flood of unknown names does not become a flood of queries). */
-  readonly user: UserRecord | null;
+  readonly user: LoginUser | null;
   /** Active tokens with opened seeds; undefined until read. */
   tokens: LoginToken[] | undefined;
   readonly expires: number;
@@ -101,7 +101,7 @@ export class AuthCache {
    * The user (and, into the same entry, their usable tokens): from memory as a plain value, else one
    * batched query for all logins of a turn (see Awaitable).
    */
-  findUser(username: string): Awaitable<UserRecord | undefined> {
+  findUser(username: string): Awaitable<LoginUser | undefined> {
     const live = this.isLive();
     if (live) {
       const hit = this.entry(username, this.now());
@@ -115,7 +115,7 @@ export class AuthCache {
     return this.readUser(username, live);
   }
 
-  private async readUser(username: string, live: boolean): Promise<UserRecord | undefined> {
+  private async readUser(username: string, live: boolean): Promise<LoginUser | undefined> {
     const gen = this.generation;
     const data = await this.lookups.load(username);
     if (live && gen === this.generation) this.store(username, data?.user ?? null, data?.tokens, this.now());
@@ -123,7 +123,7 @@ export class AuthCache {
   }
 
   /** The user's usable tokens: from the user's entry (found by name, as findUser just did) as a plain value, else read. */
-  usableForUser(user: Pick<UserRecord, 'id' | 'username'>, opts?: { fresh?: boolean }): Awaitable<LoginToken[]> {
+  usableForUser(user: Pick<LoginUser, 'id' | 'username'>, opts?: { fresh?: boolean }): Awaitable<LoginToken[]> {
     if (!this.isLive()) return opts?.fresh === true ? this.stillTheirs(user, this.source.usableForUser(user.id)) : this.source.usableForUser(user.id);
     const now = this.now();
     const last = this.lastFound;
@@ -144,7 +144,7 @@ export class AuthCache {
    * pool. The right code was then refused as `bad_code`. That case is told apart here, at one more read, only
    * when no token is left (UserRemovedError: the pipeline refuses the login as an unknown user's).
    */
-  private async stillTheirs(user: Pick<UserRecord, 'id' | 'username'>, read: Promise<LoginToken[]>): Promise<LoginToken[]> {
+  private async stillTheirs(user: Pick<LoginUser, 'id' | 'username'>, read: Promise<LoginToken[]>): Promise<LoginToken[]> {
     const tokens = await read;
     if (tokens.length > 0) return tokens;
     const now = await this.lookups.load(user.username);
@@ -154,7 +154,7 @@ export class AuthCache {
     throw new UserRemovedError();
   }
 
-  private async readTokens(user: Pick<UserRecord, 'id' | 'username'>, own: Entry | undefined): Promise<LoginToken[]> {
+  private async readTokens(user: Pick<LoginUser, 'id' | 'username'>, own: Entry | undefined): Promise<LoginToken[]> {
     const gen = this.generation;
     const tokens = await this.source.usableForUser(user.id);
     if (gen === this.generation && own !== undefined && this.entries.get(user.username) === own) own.tokens = tokens;
@@ -217,7 +217,7 @@ export class AuthCache {
     return undefined;
   }
 
-  private store(username: string, user: UserRecord | null, tokens: LoginToken[] | undefined, now: number): void {
+  private store(username: string, user: LoginUser | null, tokens: LoginToken[] | undefined, now: number): void {
     this.drop(username);
     const map = user === null ? this.unknown : this.entries;
     evictOldest(map, user === null ? this.maxUnknownEntries : this.maxEntries, (name, e) => this.forget(name, e));

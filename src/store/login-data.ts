@@ -2,15 +2,15 @@ import { sql } from 'kysely';
 import type { KeyRing } from '../secrets/keyring';
 import type { Db } from './connect';
 import { sealedSeedOf, toLoginToken, type LoginToken, type TokenRow } from './tokens';
-import { toRecord, type UserRecord } from './users';
+import type { LoginUser } from './users';
 
 export interface LoginData {
-  readonly user: UserRecord;
+  readonly user: LoginUser;
   /** Active, assigned, inside their validity period (seeds opened). */
   readonly tokens: LoginToken[];
 }
 
-type LoginRow = { u_id: bigint; u_username: string; u_password_hash: string | null; u_method: string; u_created_at: Date; u_updated_at: Date } & Partial<TokenRow> & {
+type LoginRow = { u_id: bigint; u_username: string; u_password_hash: string | null; u_method: string } & Partial<TokenRow> & {
   token_seed_sealed?: Buffer | null;
 };
 
@@ -20,7 +20,7 @@ type LoginRow = { u_id: bigint; u_username: string; u_password_hash: string | nu
  * for a FROM that ends in TOKEN_SEED_JOIN.
  */
 const LOGIN_COLUMNS = sql`u.id AS u_id, u.username AS u_username, u.password_hash AS u_password_hash, u.method AS u_method,
-  u.created_at AS u_created_at, u.updated_at AS u_updated_at, t.*, s.seed_sealed AS token_seed_sealed`;
+  t.*, s.seed_sealed AS token_seed_sealed`;
 /** The seed of the token `t` joined: a primary-key probe per token, in the same statement. */
 const TOKEN_SEED_JOIN = sql`LEFT JOIN token_seed s ON s.token_id = t.id`;
 
@@ -66,7 +66,7 @@ function toLoginData(rows: readonly LoginRow[], keys: KeyRing): Map<string, Logi
     let entry = out.get(r.u_username);
     if (!entry) {
       entry = {
-        user: toRecord({ id: r.u_id, username: r.u_username, password_hash: r.u_password_hash, method: r.u_method, created_at: r.u_created_at, updated_at: r.u_updated_at }),
+        user: { id: r.u_id, username: r.u_username, passwordHash: r.u_password_hash, method: r.u_method },
         tokens: [],
       };
       out.set(r.u_username, entry);

@@ -13,6 +13,12 @@ export interface UserRecord {
   readonly updatedAt: Date;
 }
 
+/**
+ * What a login needs of a user, and all that the servers' login cache keeps of one (as LoginToken is of a token):
+ * the cache holds every user, so every field costs memory and garbage-collection work. No dates: none decides a login.
+ */
+export type LoginUser = Pick<UserRecord, 'id' | 'username' | 'passwordHash' | 'method'>;
+
 export function toRecord(r: {
   id: bigint;
   username: string;

@@ -3,7 +3,7 @@ import type { LoginData } from '../../src/store/login-data';
 import type { TokenWithSeed } from '../../src/store/tokens';
 
 function user(id: number, username: string): LoginData['user'] {
-  return { id: BigInt(id), username, passwordHash: null, method: 'token', createdAt: new Date(0), updatedAt: new Date(0) };
+  return { id: BigInt(id), username, passwordHash: null, method: 'token' };
 }
 function token(id: number, validTo: Date | null = null): TokenWithSeed {
   return { id: BigInt(id), serial: `T${id}`, validTo, validFrom: null, lastStep: -1n, drift: 0, nextCounter: 0n } as unknown as TokenWithSeed;

@@ -2,7 +2,7 @@ import { andThen, type Awaitable } from '../../lang/awaitable';
 import { MAX_OCRA_QUESTION_LENGTH, ocraChallenge, typedCode } from '../../otp';
 import type { ChallengeRepository, PendingChallenge } from '../../store/challenges';
 import type { LoginToken } from '../../store/tokens';
-import type { UserRecord } from '../../store/users';
+import type { LoginUser } from '../../store/users';
 import { appendHashCost, appendText, codeSplits } from '../append-split';
 import { requestFingerprint } from '../retransmission';
 import { accept, challenge, reject, TOKEN_LOCKED } from '../decision';
@@ -13,7 +13,7 @@ import { ocraSuiteOf, type CodeCheck, type SpentHook, type TokenVerifier } from 
 /** Where the method gets a user's usable tokens: the store, or a cache of it (which can reload and learn). */
 export interface TokenSource {
   /** A cache answers from memory with a plain value (see Awaitable). */
-  usableForUser(user: Pick<UserRecord, 'id' | 'username'>, opts?: { fresh?: boolean }): Awaitable<LoginToken[]>;
+  usableForUser(user: Pick<LoginUser, 'id' | 'username'>, opts?: { fresh?: boolean }): Awaitable<LoginToken[]>;
   hasDisabledToken(userId: bigint): Promise<boolean>;
   /** Present on caches: the spend just made, so the next login on this node starts from it. */
   noteSpent?(token: LoginToken, state: { lastStep?: bigint; drift?: number; nextCounter?: bigint }): void;
