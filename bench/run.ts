@@ -21,6 +21,7 @@ import { runLoadgen, type LoadResult, type LoadSpec } from './lib/loadgen';
 import { startBenchPostgres, type BenchPostgres } from './lib/postgres';
 import {
   buildRadotp,
+  metricDelta,
   metricSum,
   REPO,
   scrapeMetrics,
@@ -217,18 +218,15 @@ interface ServerMedians {
 
 /** The garbage collections between two scrapes of radotp's /metrics (see RunRecord.gc). */
 function gcPauses(before: Map<string, number>, after: Map<string, number>, wallSeconds: number): RunRecord['gc'] {
-  const of = (kind: 'minor' | 'major'): GcPauses & { seconds: number } => {
-    const delta = (suffix: string) => metricSum(after, `nodejs_gc_duration_seconds_${suffix}`, `kind="${kind}"`) - metricSum(before, `nodejs_gc_duration_seconds_${suffix}`, `kind="${kind}"`);
-    const count = delta('count');
-    const seconds = delta('sum');
-    return { count, mean_ms: count ? Number(((1000 * seconds) / count).toFixed(2)) : 0, seconds };
+  const seconds = (kind: string) => metricDelta(before, after, 'nodejs_gc_duration_seconds_sum', `kind="${kind}"`);
+  const pauses = (kind: string): GcPauses => {
+    const count = metricDelta(before, after, 'nodejs_gc_duration_seconds_count', `kind="${kind}"`);
+    return { count, mean_ms: count ? Number(((1000 * seconds(kind)) / count).toFixed(2)) : 0 };
   };
-  const minor = of('minor');
-  const major = of('major');
   return {
-    minor: { count: minor.count, mean_ms: minor.mean_ms },
-    major: { count: major.count, mean_ms: major.mean_ms },
-    pct_of_wall: Number(((100 * (minor.seconds + major.seconds)) / wallSeconds).toFixed(2)),
+    minor: pauses('minor'),
+    major: pauses('major'),
+    pct_of_wall: Number(((100 * (seconds('minor') + seconds('major'))) / wallSeconds).toFixed(2)),
   };
 }
 
@@ -467,7 +465,7 @@ async function main(): Promise<void> {
       const metricsAfter = metricsBefore && (await scrapeMetrics(httpPort));
       const inServer = metricsAfter && histogramQuantiles(metricsBefore, metricsAfter, 'radotp_request_duration_seconds', [0.5, 0.99]);
       // logins whose user was not in the login cache (each costs a database read): should be none once warm
-      const cacheMisses = metricsAfter && metricSum(metricsAfter, 'radotp_login_cache_lookups_total', 'miss') - metricSum(metricsBefore, 'radotp_login_cache_lookups_total', 'miss');
+      const cacheMisses = metricsAfter && metricDelta(metricsBefore, metricsAfter, 'radotp_login_cache_lookups_total', 'miss');
       const serverLatency = inServer && { p50: Number(inServer[0].toFixed(2)), p99: Number(inServer[1].toFixed(2)) };
       // How late radotp's event loop ran its timers during this run (prom-client resets the histogram at every
       // scrape, so the scrape before the run started it afresh): a stall here delays every request in flight.
@@ -547,7 +545,7 @@ async function main(): Promise<void> {
         }
       }
       const drainSeconds = await waitForDrain(httpPort, 120);
-      const answeredDuringFlood = metricSum(after, 'radotp_requests_total') - metricSum(before, 'radotp_requests_total');
+      const answeredDuringFlood = metricDelta(before, after, 'radotp_requests_total');
       flood = {
         concurrency: floodConcurrency,
         max_pending: cli.maxPending ?? 1024,

@@ -207,4 +207,9 @@ export function metricSum(m: Map<string, number>, name: string, labelFilter?: st
   return sum;
 }
 
+/** How much metricSum's figure grew between two scrapes. */
+export function metricDelta(before: Map<string, number>, after: Map<string, number>, name: string, labelFilter?: string): number {
+  return metricSum(after, name, labelFilter) - metricSum(before, name, labelFilter);
+}
+
 export { log };
