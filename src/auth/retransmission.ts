@@ -1,3 +1,4 @@
+import { writeBE } from '../hash/block-hash';
 import { Sha256 } from '../hash/sha256';
 import type { AuthRequest } from './request';
 
@@ -26,10 +27,6 @@ export function requestFingerprint(req: Pick<AuthRequest, 'client' | 'authentica
 }
 
 function hashPart(part: Uint8Array): void {
-  const n = part.length;
-  lengthPrefix[0] = n >>> 24;
-  lengthPrefix[1] = n >>> 16;
-  lengthPrefix[2] = n >>> 8;
-  lengthPrefix[3] = n;
+  writeBE(lengthPrefix, 0, part.length);
   sha256.update(lengthPrefix).update(part);
 }

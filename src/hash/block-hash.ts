@@ -108,7 +108,8 @@ export function readBlockBigEndian(block: Uint8Array, offset: number, w: Int32Ar
   }
 }
 
-function writeBE(out: Uint8Array, o: number, v: number): void {
+/** `v` as a 32-bit big-endian word at `out[o..o+3]`. */
+export function writeBE(out: Uint8Array, o: number, v: number): void {
   out[o] = v >>> 24;
   out[o + 1] = v >>> 16;
   out[o + 2] = v >>> 8;
