@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { Attr, Code } from '../../src/radius/types';
+import { SPEND_LOCK_WAIT_MS } from '../../src/store/connect';
 import { hotpForCounter, randomSeed } from '../support/otp-codes';
 import { attr, authenticate } from '../support/radius-client';
 import { ServeProcess, waitFor } from '../support/serve-process';
@@ -77,7 +78,15 @@ describe('a node that took a challenge and stopped before deciding: the NAS retr
       'has its database connections terminated while it spends the code',
       'token',
       async ({ node }) => {
-        for (const { pid } of await backendsOf(node)) await observer.query('SELECT pg_terminate_backend($1)', [pid]);
+        // A spend waits for the row SPEND_LOCK_WAIT_MS on a connection of the spend pool, then goes on alone on
+        // another (see SpendBatcher). Cut once, the spend could already have moved to a connection opened after the
+        // list was read, and it took the row when the test let go of it: A answered. Cut until no connection of A has
+        // waited for the row through a few of those waits.
+        for (let quietRounds = 0; quietRounds < 3; ) {
+          for (const { pid } of await backendsOf(node)) await observer.query('SELECT pg_terminate_backend($1)', [pid]);
+          await new Promise((r) => setTimeout(r, SPEND_LOCK_WAIT_MS));
+          quietRounds = (await backendsOf(node, "wait_event_type = 'Lock'")).length > 0 ? 0 : quietRounds + 1;
+        }
       },
     ],
   ];
