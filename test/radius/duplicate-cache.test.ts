@@ -20,6 +20,9 @@ describe('duplicateKey', () => {
     ['one authenticator byte', duplicateKey('10.0.0.1', 40000, 7, Buffer.concat([AUTH_A.subarray(0, 15), Buffer.from([0xab])]))],
     // '1' + '|' + '11' vs '11' + '|' + '1' style ambiguity
     ['port/identifier boundary', duplicateKey('10.0.0.1', 4000, 7, AUTH_A)],
+    // the address is the key's one field of variable length, and its last
+    ['address that extends the other', duplicateKey('10.0.0.11', 40000, 7, AUTH_A)],
+    ['port octets', duplicateKey('10.0.0.1', 40000 + 256, 7, AUTH_A)],
   ];
   test.each(variants)('differs when only the %s differs', (_what, key) => {
     expect(key).not.toBe(base);
@@ -27,6 +30,19 @@ describe('duplicateKey', () => {
 
   test('is stable for the same request', () => {
     expect(duplicateKey('10.0.0.1', 40000, 7, Buffer.from(AUTH_A))).toBe(base);
+  });
+
+  test('a key built after a longer address holds nothing of it (the octets are built in one reused buffer)', () => {
+    const long = 'fe80::aaaa:bbbb:cccc:dddd%an-interface-name-long-enough-to-outgrow-the-first-buffer';
+    const before = duplicateKey('10.0.0.1', 40000, 7, AUTH_A);
+    expect(duplicateKey(long, 40000, 7, AUTH_A)).not.toBe(before);
+    expect(duplicateKey(long, 40000, 7, AUTH_A)).toBe(duplicateKey(long, 40000, 7, Buffer.from(AUTH_A)));
+    expect(duplicateKey('10.0.0.1', 40000, 7, AUTH_A)).toBe(before);
+    expect(before).toHaveLength(19 + '10.0.0.1'.length); // identifier, port, authenticator, address: one char an octet
+  });
+
+  test('zone names beyond ASCII stay distinct (the address goes in as UTF-8)', () => {
+    expect(duplicateKey('fe80::1%é', 1, 1, AUTH_A)).not.toBe(duplicateKey('fe80::1%è', 1, 1, AUTH_A));
   });
 
   test('high authenticator bytes are not collapsed (latin1, not utf8)', () => {
