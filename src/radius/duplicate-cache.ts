@@ -11,16 +11,16 @@
  * and turn the NAS's retry of a successful login into a Reject.
  *
  * Memory is bounded twice: entries expire `windowMs` after they were last touched, and at most
- * `maxEntries` are kept (the oldest is evicted first). Entries are found through a Map (key -> slot)
- * and aged through a ring of slots in last-touch order: beginning an entry takes the next slot,
- * answering it moves it to the next slot again (the window counts from the answer) and leaves a hole
- * behind. Expiry and eviction pop the oldest slots, skipping holes. Every operation is O(1) amortised.
+ * `maxEntries` are kept (the oldest is evicted first). Entries are found through an index from key to slot
+ * (SlotKeys, slot-keys.ts: typed arrays, with each key's octets in its slot's cell) and aged through a ring of
+ * slots in last-touch order: beginning an entry takes the next slot, answering it moves it to the next slot
+ * again (the window counts from the answer) and leaves a hole behind. Expiry and eviction pop the oldest slots, skipping holes. Every operation is O(1) amortised.
  * The ring is parallel arrays rather than objects: at tens of thousands of requests a second these
  * entries are most of what the server keeps beyond a few milliseconds, and every object kept is copied
  * by the garbage collector before it is promoted (measured under load, a server with no duplicate
  * cache at all spent about 3 µs less CPU per request; an earlier version kept three objects per
- * request, this one keeps the key alone). A reply of up to INLINE_REPLY_BYTES octets, which is most
- * of them (an Access-Accept or -Reject with a Message-Authenticator and a short Reply-Message), is
+ * request, the next one its key as a string, and this one no object at all once the request is answered).
+ * A reply of up to INLINE_REPLY_BYTES octets, which is most of them (an Access-Accept or -Reject with a Message-Authenticator and a short Reply-Message), is
  * copied into a slab of fixed-size cells, one per slot, rather than kept as a Buffer object of its
  * own; a retransmission gets a copy back. The ring holds at most 2 x maxEntries slots, so under
  * churn (entries forgotten, re-begun) it also keeps at least the entries of the last maxEntries
@@ -32,6 +32,7 @@
  * with replies of ~3.9 KB by sending ~3.8 KB of Proxy-State (RFC 2865 §5.33: echoed unmodified), about
  * 400 MB at the default 100,000 entries. Past the budget the oldest entries are evicted, as for the count.
  */
+import { SlotKeys } from './slot-keys';
 import type { DropReason } from './types';
 
 export const DEFAULT_DUPLICATE_WINDOW_MS = 30_000;
@@ -111,9 +112,9 @@ let keyScratch = Buffer.allocUnsafeSlow(KEY_HEAD + 64);
  * WHY one flat string, built in octets: every key is kept for the window (30 s), so each is promoted to the old
  * generation and copied on the way. Built by concatenation (`address + '|' + port + …`), a key was a tree of
  * five ConsStrings over its pieces, about 200 bytes kept per request, 86 % of what the server promoted under load
- * (V8's sampling heap profiler, objects alive a second later); and the Map compared such trees on every lookup.
- * Now it is the octets identifier, port, authenticator, then the address's UTF-8, read back as latin1 (one char
- * per octet): one string of 19 + address-length chars. The three fixed-width fields come first, so no two
+ * (V8's sampling heap profiler, objects alive a second later). Now it is the octets identifier, port,
+ * authenticator, then the address's UTF-8, read back as latin1 (one char per octet): one string of 19 +
+ * address-length chars, which the cache copies into a cell of its own (see SlotKeys), so it dies with the request. The three fixed-width fields come first, so no two
  * requests share a key (the address, last, is the only field of variable length).
  */
 export function duplicateKey(address: string, port: number, identifier: number, authenticator: Buffer): string {
@@ -129,9 +130,9 @@ export function duplicateKey(address: string, port: number, identifier: number, 
 }
 
 export class DuplicateCache {
-  readonly #slotOf = new Map<string, number>();
+  /** Each entry's key, by slot, and the index from a key to its slot (see slot-keys.ts). */
+  #keys: SlotKeys;
   // The ring: slot i holds one entry (or a hole). #tail is the oldest slot, #used slots follow it.
-  #keys: (string | undefined)[] = [];
   #ids = new Float64Array(0);
   #at = new Float64Array(0);
   #kind = new Uint8Array(0);
@@ -162,17 +163,18 @@ export class DuplicateCache {
     this.#maxSlots = 2 * this.#maxEntries;
     this.#now = opts.now ?? performanceNow;
     this.#initialSlots = Math.max(1, Math.min(opts.initialSlots ?? PREALLOCATED_SLOTS, this.#maxSlots));
+    this.#keys = new SlotKeys(0, this.#maxEntries);
     this.#resize(this.#initialSlots);
   }
 
   get size(): number {
-    return this.#slotOf.size;
+    return this.#keys.size;
   }
 
   lookup(key: string): DuplicateState | undefined {
     this.#expire(this.#now());
-    const slot = this.#slotOf.get(key);
-    if (slot === undefined) return undefined;
+    const slot = this.#keys.find(key);
+    if (slot < 0) return undefined;
     switch (this.#kind[slot]) {
       case REPLIED:
         return { state: 'replied', reply: this.#replyIn(slot) };
@@ -186,11 +188,11 @@ export class DuplicateCache {
   begin(key: string): DuplicateTicket {
     const now = this.#now();
     this.#expire(now);
-    const earlier = this.#slotOf.get(key);
-    if (earlier !== undefined) this.#vacate(earlier);
-    while (this.#slotOf.size >= this.#maxEntries) this.#evictOldest();
+    const earlier = this.#keys.find(key);
+    if (earlier >= 0) this.#vacate(earlier);
+    while (this.#keys.size >= this.#maxEntries) this.#evictOldest();
     const id = ++this.#lastId;
-    this.#slotOf.set(key, this.#take(key, id, now, BUSY, undefined));
+    this.#take(key, id, now, BUSY, undefined);
     return { key, id };
   }
 
@@ -204,12 +206,12 @@ export class DuplicateCache {
   }
 
   forget(ticket: DuplicateTicket): void {
-    const slot = this.#slotOf.get(ticket.key);
-    if (slot !== undefined && this.#ids[slot] === ticket.id) this.#vacate(slot);
+    const slot = this.#keys.find(ticket.key);
+    if (slot >= 0 && this.#ids[slot] === ticket.id) this.#vacate(slot);
   }
 
   clear(): void {
-    this.#slotOf.clear();
+    this.#keys.clear();
     this.#used = 0;
     this.#replyBytes = 0;
     this.#resize(this.#initialSlots);
@@ -217,32 +219,29 @@ export class DuplicateCache {
 
   /** An entry ends once: a later outcome for the same ticket (a failure after the reply was kept) leaves it as it is. */
   #finish(ticket: DuplicateTicket, kind: number, payload: Buffer | DropReason): boolean {
-    const slot = this.#slotOf.get(ticket.key);
-    if (slot === undefined || this.#ids[slot] !== ticket.id) return false; // evicted (or superseded) while the handler ran
+    const slot = this.#keys.find(ticket.key);
+    if (slot < 0 || this.#ids[slot] !== ticket.id) return false; // evicted (or superseded) while the handler ran
     if (this.#kind[slot] !== BUSY) return false;
-    // The key stays in the Map (its value is re-pointed below, in place): deleting and adding it again left a
-    // deleted entry per request in the Map's table, which V8 reallocates (megabytes, in the old generation) each
-    // time those fill it. Until then it points at a hole, which nothing below vacates again.
-    this.#clearSlot(slot);
+    this.#vacate(slot);
     if (kind === REPLIED) {
       const length = (payload as Buffer).length;
       // Oldest first, as for the count; a reply larger than the whole budget is kept alone.
       if (length > INLINE_REPLY_BYTES) while (this.#replyBytes + length > this.#maxReplyBytes && this.#used > 0) this.#evictOldest();
     }
     // the window counts from the answer
-    this.#slotOf.set(ticket.key, this.#take(ticket.key, ticket.id, this.#now(), kind, payload));
+    this.#take(ticket.key, ticket.id, this.#now(), kind, payload);
     return true;
   }
 
-  /** Writes an entry into the next slot (making room first) and returns that slot. */
-  #take(key: string, id: number, at: number, kind: number, payload: Buffer | DropReason | undefined): number {
+  /** Writes an entry into the next slot (making room first), its key linked to it. */
+  #take(key: string, id: number, at: number, kind: number, payload: Buffer | DropReason | undefined): void {
     if (this.#used === this.#kind.length) {
       if (this.#used < this.#maxSlots) this.#resize(Math.min(2 * this.#used, this.#maxSlots));
       else this.#popOldest();
     }
     const slot = (this.#tail + this.#used) % this.#kind.length;
     this.#used++;
-    this.#keys[slot] = key;
+    this.#keys.link(slot, key);
     this.#ids[slot] = id;
     this.#at[slot] = at;
     this.#kind[slot] = kind;
@@ -256,7 +255,6 @@ export class DuplicateCache {
       this.#payload[slot] = kind === REPLIED ? ownOctets(payload as Buffer) : payload;
       if (kind === REPLIED) this.#replyBytes += (payload as Buffer).length;
     }
-    return slot;
   }
 
   /** A copy of the slot's reply when it is inline (the slab is overwritten as slots are reused). */
@@ -267,16 +265,10 @@ export class DuplicateCache {
     return Buffer.from(this.#inline.subarray(start, start + length));
   }
 
-  /** The slot becomes a hole; its key leaves the Map. */
+  /** The slot becomes a hole; its key leaves the index. */
   #vacate(slot: number): void {
-    this.#slotOf.delete(this.#keys[slot]!);
-    this.#clearSlot(slot);
-  }
-
-  /** The slot becomes a hole (its key, if still in the Map, is the caller's to re-point or delete). */
-  #clearSlot(slot: number): void {
     if (this.#kind[slot] === REPLIED && this.#inlineLength[slot] === 0) this.#replyBytes -= (this.#payload[slot] as Buffer).length;
-    this.#keys[slot] = undefined;
+    this.#keys.unlink(slot);
     this.#payload[slot] = undefined;
     this.#kind[slot] = HOLE;
   }
@@ -305,7 +297,7 @@ export class DuplicateCache {
 
   /** A ring of `slots` slots holding the current ones, oldest first. */
   #resize(slots: number): void {
-    const keys: (string | undefined)[] = new Array(slots).fill(undefined);
+    const moves: number[] = [];
     const payload: (Buffer | DropReason | undefined)[] = new Array(slots).fill(undefined);
     const ids = new Float64Array(slots);
     const at = new Float64Array(slots);
@@ -317,7 +309,7 @@ export class DuplicateCache {
     for (let i = 0; i < this.#used; i++) {
       const from = (this.#tail + i) % old;
       if (this.#kind[from] === HOLE) continue;
-      keys[n] = this.#keys[from];
+      moves.push(from, n);
       payload[n] = this.#payload[from];
       ids[n] = this.#ids[from]!;
       at[n] = this.#at[from]!;
@@ -327,10 +319,9 @@ export class DuplicateCache {
         const start = from * INLINE_REPLY_BYTES;
         inline.set(this.#inline.subarray(start, start + inlineLength[n]!), n * INLINE_REPLY_BYTES);
       }
-      this.#slotOf.set(keys[n]!, n);
       n++;
     }
-    this.#keys = keys;
+    this.#keys.grow(slots, moves);
     this.#payload = payload;
     this.#ids = ids;
     this.#at = at;
