@@ -14,18 +14,19 @@
  * `maxEntries` are kept (the oldest is evicted first). Entries are found through an index from key to slot
  * (SlotKeys, slot-keys.ts: typed arrays, with each key's octets in its slot's cell) and aged through a ring of
  * slots in last-touch order: beginning an entry takes the next slot, answering it moves it to the next slot
- * again (the window counts from the answer) and leaves a hole behind. Expiry and eviction pop the oldest slots, skipping holes. Every operation is O(1) amortised.
+ * again (the window counts from the answer) and leaves a hole behind. Expiry and eviction pop the oldest
+ * slots, skipping holes. Every operation is O(1) amortised.
  * The ring is parallel arrays rather than objects: at tens of thousands of requests a second these
  * entries are most of what the server keeps beyond a few milliseconds, and every object kept is copied
  * by the garbage collector before it is promoted (measured under load, a server with no duplicate
  * cache at all spent about 3 µs less CPU per request; an earlier version kept three objects per
  * request, the next one its key as a string, and this one no object at all once the request is answered).
- * A reply of up to INLINE_REPLY_BYTES octets, which is most of them (an Access-Accept or -Reject with a Message-Authenticator and a short Reply-Message), is
- * copied into a slab of fixed-size cells, one per slot, rather than kept as a Buffer object of its
- * own; a retransmission gets a copy back. The ring holds at most 2 x maxEntries slots, so under
- * churn (entries forgotten, re-begun) it also keeps at least the entries of the last maxEntries
- * requests. It starts at that full size, up to PREALLOCATED_SLOTS, and only a larger configuration
- * grows it (by doubling) beyond that.
+ * A reply of up to INLINE_REPLY_BYTES octets, which is most of them (an Access-Accept or -Reject with a
+ * Message-Authenticator and a short Reply-Message), is copied into a slab of fixed-size cells, one per slot,
+ * rather than kept as a Buffer object of its own; a retransmission gets a copy back. The ring holds at most
+ * 2 x maxEntries slots, so under churn (entries forgotten, re-begun) it also keeps at least the entries of
+ * the last maxEntries requests. It starts at that full size, up to PREALLOCATED_SLOTS, and only a larger
+ * configuration grows it (by doubling) beyond that.
  *
  * Replies kept as Buffers (over INLINE_REPLY_BYTES) are bounded in octets too, by `maxReplyBytes`: the
  * count alone let a client (one without Message-Authenticator, or anyone with the secret) fill the cache
@@ -108,14 +109,13 @@ const KEY_HEAD = 19;
 let keyScratch = Buffer.allocUnsafeSlow(KEY_HEAD + 64);
 
 /**
- * Source address, source port, Identifier, Request Authenticator (RFC 5080 §2.2.2), as one string.
- * WHY one flat string, built in octets: every key is kept for the window (30 s), so each is promoted to the old
- * generation and copied on the way. Built by concatenation (`address + '|' + port + …`), a key was a tree of
- * five ConsStrings over its pieces, about 200 bytes kept per request, 86 % of what the server promoted under load
- * (V8's sampling heap profiler, objects alive a second later). Now it is the octets identifier, port,
- * authenticator, then the address's UTF-8, read back as latin1 (one char per octet): one string of 19 +
- * address-length chars, which the cache copies into a cell of its own (see SlotKeys), so it dies with the request. The three fixed-width fields come first, so no two
- * requests share a key (the address, last, is the only field of variable length).
+ * Source address, source port, Identifier, Request Authenticator (RFC 5080 §2.2.2), as one string: the octets
+ * identifier, port, authenticator, then the address's UTF-8, read back as latin1 (one char per octet). The three
+ * fixed-width fields come first, so no two requests share a key (the address, last, is the only field of variable
+ * length). WHY built in octets: it is one flat string of 19 + address-length chars, which the cache copies into a
+ * cell of its slot (see SlotKeys) and which dies with its request. Built by concatenation (`address + '|' + port
+ * + …`) it was a tree of five ConsStrings, about 200 bytes, and the cache kept it for the window (30 s): 86 % of
+ * what the server promoted to the old generation under load (V8's sampling heap profiler).
  */
 export function duplicateKey(address: string, port: number, identifier: number, authenticator: Buffer): string {
   const needed = KEY_HEAD + Buffer.byteLength(address, 'utf8');
