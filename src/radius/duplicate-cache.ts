@@ -33,7 +33,7 @@
  * with replies of ~3.9 KB by sending ~3.8 KB of Proxy-State (RFC 2865 §5.33: echoed unmodified), about
  * 400 MB at the default 100,000 entries. Past the budget the oldest entries are evicted, as for the count.
  */
-import { SlotKeys } from './slot-keys';
+import { keyHash, SlotKeys } from './slot-keys';
 import type { DropReason } from './types';
 
 export const DEFAULT_DUPLICATE_WINDOW_MS = 30_000;
@@ -188,11 +188,12 @@ export class DuplicateCache {
   begin(key: string): DuplicateTicket {
     const now = this.#now();
     this.#expire(now);
-    const earlier = this.#keys.find(key);
+    const hash = keyHash(key);
+    const earlier = this.#keys.find(key, hash);
     if (earlier >= 0) this.#vacate(earlier);
     while (this.#keys.size >= this.#maxEntries) this.#evictOldest();
     const id = ++this.#lastId;
-    this.#take(key, id, now, BUSY, undefined);
+    this.#take(key, hash, id, now, BUSY, undefined);
     return { key, id };
   }
 
@@ -219,7 +220,8 @@ export class DuplicateCache {
 
   /** An entry ends once: a later outcome for the same ticket (a failure after the reply was kept) leaves it as it is. */
   #finish(ticket: DuplicateTicket, kind: number, payload: Buffer | DropReason): boolean {
-    const slot = this.#keys.find(ticket.key);
+    const hash = keyHash(ticket.key);
+    const slot = this.#keys.find(ticket.key, hash);
     if (slot < 0 || this.#ids[slot] !== ticket.id) return false; // evicted (or superseded) while the handler ran
     if (this.#kind[slot] !== BUSY) return false;
     this.#vacate(slot);
@@ -229,19 +231,19 @@ export class DuplicateCache {
       if (length > INLINE_REPLY_BYTES) while (this.#replyBytes + length > this.#maxReplyBytes && this.#used > 0) this.#evictOldest();
     }
     // the window counts from the answer
-    this.#take(ticket.key, ticket.id, this.#now(), kind, payload);
+    this.#take(ticket.key, hash, ticket.id, this.#now(), kind, payload);
     return true;
   }
 
-  /** Writes an entry into the next slot (making room first), its key linked to it. */
-  #take(key: string, id: number, at: number, kind: number, payload: Buffer | DropReason | undefined): void {
+  /** Writes an entry into the next slot (making room first), its key (of hash `hash`, see keyHash) linked to it. */
+  #take(key: string, hash: number, id: number, at: number, kind: number, payload: Buffer | DropReason | undefined): void {
     if (this.#used === this.#kind.length) {
       if (this.#used < this.#maxSlots) this.#resize(Math.min(2 * this.#used, this.#maxSlots));
       else this.#popOldest();
     }
     const slot = (this.#tail + this.#used) % this.#kind.length;
     this.#used++;
-    this.#keys.link(slot, key);
+    this.#keys.link(slot, key, hash);
     this.#ids[slot] = id;
     this.#at[slot] = at;
     this.#kind[slot] = kind;

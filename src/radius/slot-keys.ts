@@ -28,7 +28,7 @@ const LONG = 0;
 const SEED = randomInt(2 ** 32);
 
 /** FNV-1a over the key's char codes from a seeded start, then a final mix: the table's index bits depend on every char. */
-function hashOf(key: string): number {
+export function keyHash(key: string): number {
   let h = 0x811c9dc5 ^ SEED;
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
   h ^= h >>> 16;
@@ -69,9 +69,8 @@ export class SlotKeys {
     return this.#linked;
   }
 
-  /** The slot whose key equals `key`, or -1. */
-  find(key: string): number {
-    const h = hashOf(key);
+  /** The slot whose key equals `key`, or -1. `h`: keyHash(key), when the caller has it already. */
+  find(key: string, h: number = keyHash(key)): number {
     for (let i = h & this.#mask; ; i = (i + 1) & this.#mask) {
       const entry = this.#table[i]!;
       if (entry === 0) return -1;
@@ -81,8 +80,7 @@ export class SlotKeys {
   }
 
   /** Keeps `key` as slot's key and links it (the caller has made sure it is not linked yet: see find). */
-  link(slot: number, key: string): void {
-    const h = hashOf(key);
+  link(slot: number, key: string, h: number = keyHash(key)): void {
     this.#hash[slot] = h;
     if (fitsCell(key)) {
       const at = slot * KEY_CELL;
@@ -124,7 +122,8 @@ export class SlotKeys {
     this.#length = new Uint8Array(slots);
     this.#cells = new Uint8Array(slots * KEY_CELL);
     this.#long = new Array(slots).fill(undefined);
-    this.clear();
+    this.#table.fill(0);
+    this.#linked = 0;
     for (let i = 0; i < moves.length; i += 2) {
       const from = moves[i]!;
       const to = moves[i + 1]!;
