@@ -3,6 +3,7 @@ import { KeyError, type KeyRing } from '../secrets/keyring';
 import type { Db } from './connect';
 import { isUniqueViolation, NotFoundError, StoreConflictError } from './errors';
 import type { StatementRunner } from './prepared';
+import { sharedBigInt, sharedText } from './shared-values';
 import { SpendBatcher } from './spend-batcher';
 import { atomically } from './transaction';
 import type { Database, DisabledReason, TokenKind, TokenState, TokenTable } from './schema';
@@ -74,19 +75,23 @@ export type LoginToken = Pick<
   | 'seed'
 >;
 
-export function toLoginToken(r: TokenRow, seed: Buffer): LoginToken {
+/**
+ * `userId`: the owner's id as the caller holds it already (the same value as the row's user_id), so a cached
+ * token and its user share one BigInt. The values that repeat from row to row are shared too (see shared-values.ts).
+ */
+export function toLoginToken(r: TokenRow, seed: Buffer, userId: bigint | null = r.user_id): LoginToken {
   return {
     id: r.id,
     serial: r.serial,
-    userId: r.user_id,
-    kind: r.kind,
-    algorithm: r.algorithm,
+    userId,
+    kind: sharedText(r.kind),
+    algorithm: sharedText(r.algorithm),
     digits: r.digits,
     period: r.period,
-    t0: r.t0,
+    t0: sharedBigInt(r.t0),
     ocraSuite: r.ocra_suite,
-    lastStep: r.last_step,
-    nextCounter: r.next_counter,
+    lastStep: sharedBigInt(r.last_step),
+    nextCounter: sharedBigInt(r.next_counter),
     drift: r.drift,
     failCount: r.fail_count,
     lockedUntil: r.locked_until,
