@@ -8,10 +8,11 @@
  * these values and never changes them in place, so one copy of each serves every row.
  */
 
-/** The column values known to repeat (token kind and algorithm, a user's method): a small closed set. */
-const KNOWN_TEXTS = new Map<string, string>(
-  ['totp', 'hotp', 'ocra', 'sha1', 'sha256', 'sha512', 'password', 'token', 'push', 'sms'].map((text) => [text, text]),
-);
+/**
+ * The column values known to repeat, a small closed set: a token's kind and algorithm (the schema's CHECKs) and a
+ * user's method (auth.defaultMethod's choices). A value not listed is kept as read: only memory is at stake.
+ */
+const KNOWN_TEXTS = new Map<string, string>(['totp', 'hotp', 'ocra', 'sha1', 'sha256', 'sha512', 'password', 'token'].map((text) => [text, text]));
 
 /** `text`, as the one copy kept of it when it is one of the known repeating values; any other is left as it is. */
 export function sharedText<T extends string>(text: T): T {
