@@ -69,19 +69,11 @@ export async function loadLoginDataPage(db: Db, keys: KeyRing, afterUserId: bigi
 function toLoginData(rows: readonly LoginRow[], keys: KeyRing): Map<string, LoginData> {
   const out = new Map<string, LoginData>();
   for (const r of rows) {
-    let entry = out.get(r.u_username);
-    if (!entry) {
-      entry = {
-        user: { id: r.u_id, username: r.u_username, passwordHash: r.u_password_hash, method: sharedText(r.u_method) },
-        tokens: [],
-      };
-      out.set(r.u_username, entry);
-    }
-    if (r.id !== null && r.id !== undefined) {
-      const token = toLoginToken(r as TokenRow, keys.open(sealedSeedOf(r), 'token-seed'), entry.user.id);
-      if (entry.tokens.length === 0) out.set(r.u_username, (entry = { user: entry.user, tokens: [token] }));
-      else entry.tokens.push(token);
-    }
+    const entry = out.get(r.u_username);
+    const user = entry?.user ?? { id: r.u_id, username: r.u_username, passwordHash: r.u_password_hash, method: sharedText(r.u_method) };
+    const token = r.id !== null && r.id !== undefined ? toLoginToken(r as TokenRow, keys.open(sealedSeedOf(r), 'token-seed'), user.id) : undefined;
+    if (!entry) out.set(r.u_username, { user, tokens: token ? [token] : [] });
+    else if (token) entry.tokens.push(token);
   }
   return out;
 }
