@@ -3,10 +3,11 @@ import type pg from 'pg';
 import { LOCK_NOT_AVAILABLE, postgresSqlstate, type Db } from './connect';
 
 /**
- * A statement on the login path, run by name: each pooled connection parses and plans it once and
- * then only binds and executes it (PostgreSQL switches to a generic plan after five runs). Measured
- * on a 25-row spend batch, planning was about a third of PostgreSQL's time for the statement; the
- * kysely query builder is skipped here for the same reason (its compile step runs per call).
+ * A statement on the login path, run by name: each pooled connection parses it once and then binds and executes
+ * it (PostgreSQL plans it for the parameters of its first five runs, and then keeps a generic plan unless those
+ * custom plans looked cheaper on average; the spend pool takes the generic plan from the start, see GENERIC_PLANS
+ * in connect.ts). Measured on a 25-row spend batch, planning was about a third of PostgreSQL's time for the
+ * statement; the kysely query builder is skipped here for the same reason (its compile step runs per call).
  */
 export interface PreparedStatement {
   /** Unique per statement text: pg caches the parsed statement per connection under this name. */

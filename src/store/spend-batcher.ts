@@ -21,8 +21,8 @@ type Kind = 'step' | 'counter';
  * The guard is the replay protection (RFC 6238 §5.2, RFC 4226 §7.2): a row advances only past its
  * stored step/counter, so of two statements carrying the same code (two nodes, same instant) exactly
  * one updates the row; the other waits for the row lock, re-checks the guard and finds nothing to do.
- * The ids arrive sorted and the plan is a nested loop over the array (unnest is estimated at a few
- * rows, so the generic plan keeps it), so every statement locks its rows in ascending id order and two
+ * The ids arrive sorted and the plan is a nested loop over the array (the generic plan, which the spend pool's
+ * connections always run: see GENERIC_PLANS in connect.ts), so every statement locks its rows in ascending id order and two
  * statements cannot wait on each other in a cycle. Should a plan ever differ, PostgreSQL detects the
  * deadlock, aborts one statement whole, and the batch is sent again (see execute).
  * A spend leaves `locked_until` alone: the guard already passes once a lock has expired, and naming the

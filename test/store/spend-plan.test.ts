@@ -51,3 +51,23 @@ test.each(rows)('the %s spend: a nested loop over the array, token by an index, 
     c.release();
   }
 });
+
+/*
+ * The plan checked above is the one a spend runs with: a connection of the spend pool plans the statement generically
+ * from its first run (see GENERIC_PLANS in connect.ts). Left to itself, PostgreSQL makes a custom plan for each of a
+ * prepared statement's first five runs, and for every later one while those looked cheaper, as one-spend batches do:
+ * each spend planned anew, and not necessarily into the plan above.
+ */
+test('a spend connection runs the spend on its generic plan from the first statement, one-spend batches included', async () => {
+  const c = await db.conn.spendPool.connect();
+  try {
+    for (let i = 0; i < 8; i++) {
+      const rows = (await c.query<{ ids: string | null }>({ name: SPEND_STEP.name, text: SPEND_STEP.text, values: ['{3}', `{${100 + i}}`, '{0}', '{NULL}', '{3}', '{t}'] })).rows;
+      expect(rows[0]?.ids).toBe('3'); // each spend won: the statement ran, on whatever plan
+    }
+    const plans = await c.query('SELECT generic_plans::int AS generic, custom_plans::int AS custom FROM pg_prepared_statements WHERE name = $1', [SPEND_STEP.name]);
+    expect(plans.rows).toEqual([{ generic: 8, custom: 0 }]);
+  } finally {
+    c.release();
+  }
+});
