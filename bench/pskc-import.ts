@@ -12,16 +12,14 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { parseConfig } from '../src/config/load';
 import { writePskcChunks, type WritableKey } from '../src/pskc';
-import { openStore } from '../src/store/open';
-import { startBenchPostgres } from './lib/postgres';
+import { startMigratedPostgres } from './lib/migrated-postgres';
 import { REPO } from './lib/radotp';
 
 /** Our own compiled output: .bench/dist belongs to bench/run.ts, which deletes and rebuilds it. */
@@ -136,17 +134,8 @@ async function main(): Promise<number> {
   if (!Number.isInteger(count) || count < 1) throw new Error('--tokens must be a positive integer');
   if (values.mode !== 'source' && values.mode !== 'dist') throw new Error('--mode is source or dist');
 
-  const dir = mkdtempSync(join(os.tmpdir(), 'radotp-pskc-bench-'));
-  chmodSync(dir, 0o755); // mkdtemp makes it 0700; postgres (run as its own user when we are root) must enter it
-  const pgServer = await startBenchPostgres(join(dir, 'pg'));
+  const { dir, pgServer, configFile } = await startMigratedPostgres(os.tmpdir(), 'radotp-pskc-bench-');
   try {
-    const configFile = join(dir, 'radotp.yaml');
-    const configText = [`database:`, `  url: ${pgServer.url}`, `dataDir: ${join(dir, 'data')}`, `keyFile: ${join(dir, 'master.key')}`, `log:`, `  level: warn`, ''].join('\n');
-    writeFileSync(configFile, configText);
-    // The master key and schema, as `radotp init` would leave them; not part of the measured import.
-    const store = await openStore(parseConfig(configText, configFile, {}), { createKey: true, migrate: true, poolSize: 1 });
-    await store.close();
-
     const file = join(dir, 'tokens.pskc.xml');
     const psk = randomBytes(16);
     let t0 = Date.now();

@@ -18,15 +18,12 @@
  * depends on its first runs). Every spend must win; the tool exits 1 if one does not (the guard refused a code it
  * should have taken). The plans PostgreSQL made are reported (pg_prepared_statements: generic and custom).
  */
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type pg from 'pg';
-import { parseConfig } from '../src/config/load';
 import { connect } from '../src/store/connect';
-import { openStore } from '../src/store/open';
 import { SPEND_STEP } from '../src/store/spend-batcher';
-import { startBenchPostgres } from './lib/postgres';
+import { startMigratedPostgres } from './lib/migrated-postgres';
 import { median } from './lib/util';
 
 const USAGE = `usage: node -r ./scripts/ts-register.js bench/spend-cost.ts [options]
@@ -130,27 +127,21 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const positive = (name: string, text: string | undefined, fallback: number): number => {
+  /** `text` (default `fallback`) as a number above 0, a whole one unless `fraction`; else a usage error naming the flag. */
+  const positive = (name: string, text: string | undefined, fallback: number, fraction = false): number => {
     const n = text === undefined ? fallback : Number(text);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got ${JSON.stringify(text)}`);
+    if (!(n > 0) || !Number.isFinite(n) || (!fraction && !Number.isInteger(n))) throw new Error(`--${name} must be a positive ${fraction ? 'number' : 'whole number'}, got ${JSON.stringify(text)}`);
     return n;
   };
-  const tokenCount = Math.floor(positive('tokens', values.tokens, 50_000));
-  const seconds = positive('seconds', values.seconds, 2);
-  const repeats = Math.floor(positive('repeats', values.repeats, 3));
-  const batches = (values.batches ?? '1,8,32,128').split(',').map((b) => Math.floor(positive('batches', b, NaN)));
+  const tokenCount = positive('tokens', values.tokens, 50_000);
+  const seconds = positive('seconds', values.seconds, 2, true);
+  const repeats = positive('repeats', values.repeats, 3);
+  const batches = (values.batches ?? '1,8,32,128').split(',').map((b) => positive('batches', b, NaN));
   if (batches.some((b) => b > tokenCount)) throw new Error('--batches: a batch cannot be larger than --tokens');
 
-  const dir = mkdtempSync(join('/var/tmp', 'radotp-spend-cost-')); // on disk, as bench/run.ts: the commit's flush is part of the cost
-  chmodSync(dir, 0o755); // mkdtemp makes it 0700; postgres (run as its own user when we are root) must enter it
-  const pgServer = await startBenchPostgres(join(dir, 'pg'));
+  // on disk, as bench/run.ts: the commit's flush is part of the cost
+  const { dir, pgServer } = await startMigratedPostgres('/var/tmp', 'radotp-spend-cost-');
   try {
-    const configFile = join(dir, 'radotp.yaml');
-    const configText = [`database:`, `  url: ${pgServer.url}`, `dataDir: ${join(dir, 'data')}`, `keyFile: ${join(dir, 'master.key')}`, `log:`, `  level: warn`, ''].join('\n');
-    writeFileSync(configFile, configText);
-    const store = await openStore(parseConfig(configText, configFile, {}), { createKey: true, migrate: true, poolSize: 1 });
-    await store.close();
-
     const conn = connect(pgServer.url, { poolSize: 2 });
     const client = await conn.spendPool.connect();
     try {
