@@ -10,20 +10,22 @@
  * once (bind, executor start, the durable commit) and what each spent token adds.
  *
  * A throwaway PostgreSQL (server defaults: fsync and synchronous_commit on) gets radotp's schema (migrations) and
- * N users with one active TOTP token each (method `token`), inserted in bulk. Each statement is radotp's own
- * SPEND_STEP with the parameters the SpendBatcher sends: distinct random tokens in ascending id order, a step past
- * their last, a request fingerprint, their owners, and token_login on (an otp-only login, the benchmark's scenario).
- * It runs on a connection of radotp's own spend pool (src/store/connect.ts), with that pool's session settings, and
- * the first statements are of the smallest batch, as on a server starting (how PostgreSQL plans a prepared statement
- * depends on its first runs). Every spend must win; the tool exits 1 if one does not (the guard refused a code it
+ * N users with one active TOTP token each (method `token`), inserted in bulk. The statements are sent by radotp's own
+ * SpendBatcher: each round spends the codes of `batch` distinct random tokens in one turn of the event loop (a step past
+ * their last, a request fingerprint, their owners, and token_login on: an otp-only login, the benchmark's scenario),
+ * which the batcher sends as one SPEND_STEP. It runs on a connection of radotp's own spend pool (src/store/connect.ts),
+ * with that pool's session settings, and the first statements are of the smallest batch, as on a server starting (how
+ * PostgreSQL plans a prepared statement depends on its first runs). Every spend must win; the tool exits 1 if one does not (the guard refused a code it
  * should have taken). The plans PostgreSQL made are reported (pg_prepared_statements: generic and custom).
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type pg from 'pg';
 import { connect } from '../src/store/connect';
-import { SPEND_STEP } from '../src/store/spend-batcher';
+import type { StatementRunner } from '../src/store/prepared';
+import { SPEND_STEP, SpendBatcher } from '../src/store/spend-batcher';
 import { startMigratedPostgres } from './lib/migrated-postgres';
+import { runSeconds } from './lib/proc';
 import { median } from './lib/util';
 
 const USAGE = `usage: node -r ./scripts/ts-register.js bench/spend-cost.ts [options]
@@ -42,11 +44,6 @@ interface Measurement {
   cpuPerSpendUs: number;
   /** Wall time per statement as the client saw it (round trip included), milliseconds. */
   wallPerStatementMs: number;
-}
-
-/** CPU time the process (a backend: one thread) has run so far, in nanoseconds (first field of schedstat). */
-function runNanoseconds(pid: number): number {
-  return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]);
 }
 
 /** Least-squares fit of cost = once + perSpend * batch over the batch sizes' medians. */
@@ -76,38 +73,29 @@ async function provision(client: pg.ClientBase, tokens: number): Promise<void> {
   await client.query('VACUUM ANALYZE token');
 }
 
-async function measure(client: pg.ClientBase, backendPid: number, tokens: { id: string; userId: string }[], batch: number, seconds: number, nextStep: () => number): Promise<Measurement> {
-  const lit = (values: readonly string[]) => `{${values.join(',')}}`;
+/** One measurement: rounds of `batch` spends, each round's spends requested together so the batcher sends one statement. */
+async function measure(client: pg.ClientBase, backendPid: number, tokens: { id: bigint; userId: bigint }[], batch: number, seconds: number, nextStep: () => number): Promise<Measurement> {
   let statements = 0;
+  const run: StatementRunner = async <R extends object>(statement: { name: string; text: string }, values: unknown[]) => {
+    statements++;
+    return (await client.query<R>({ name: statement.name, text: statement.text, values })).rows;
+  };
+  const batcher = new SpendBatcher(run);
+  const spentBy = Buffer.from('a1b2c3d4e5f60718293a4b5c6d7e8f90', 'hex');
   let spent = 0;
-  const cpu0 = runNanoseconds(backendPid);
+  const cpu0 = runSeconds(backendPid);
   const t0 = performance.now();
   while (performance.now() - t0 < seconds * 1000) {
     const picked = new Set<number>();
     while (picked.size < batch) picked.add(Math.floor(Math.random() * tokens.length));
-    const chosen = [...picked].sort((a, b) => a - b).map((i) => tokens[i]!); // ids ascend with the index
-    const step = String(nextStep());
-    const rows = (
-      await client.query<{ ids: string | null }>({
-        name: SPEND_STEP.name,
-        text: SPEND_STEP.text,
-        values: [
-          lit(chosen.map((t) => t.id)),
-          lit(chosen.map(() => step)),
-          lit(chosen.map(() => '0')),
-          lit(chosen.map(() => 'a1b2c3d4e5f60718293a4b5c6d7e8f90')),
-          lit(chosen.map((t) => t.userId)),
-          lit(chosen.map(() => 't')),
-        ],
-      })
-    ).rows;
-    const won = rows[0]?.ids ? rows[0].ids.split(',').length : 0;
-    if (won !== batch) throw new Error(`a statement of ${batch} spends won ${won}: the guard refused codes it should have taken`);
-    spent += won;
-    statements++;
+    const step = nextStep();
+    const won = await Promise.all([...picked].map((i) => batcher.spendStep(tokens[i]!.id, tokens[i]!.userId, step, 0, spentBy, true)));
+    const wins = won.filter(Boolean).length;
+    if (wins !== batch) throw new Error(`${batch} spends requested together won ${wins}: the guard refused codes it should have taken`);
+    spent += wins;
   }
   const wallMs = performance.now() - t0;
-  const cpuUs = (runNanoseconds(backendPid) - cpu0) / 1000;
+  const cpuUs = (runSeconds(backendPid) - cpu0) * 1e6;
   return { batch, statements, cpuPerStatementUs: cpuUs / statements, cpuPerSpendUs: cpuUs / spent, wallPerStatementMs: wallMs / statements };
 }
 
@@ -147,7 +135,7 @@ async function main(): Promise<number> {
     try {
       const t0 = performance.now();
       await provision(client, tokenCount);
-      const tokens = (await client.query<{ id: string; user_id: string }>('SELECT id, user_id FROM token ORDER BY id')).rows.map((r) => ({ id: r.id, userId: r.user_id }));
+      const tokens = (await client.query<{ id: string; user_id: string }>('SELECT id, user_id FROM token ORDER BY id')).rows.map((r) => ({ id: BigInt(r.id), userId: BigInt(r.user_id) }));
       console.log(`PostgreSQL ${pgServer.version}, fsync=${pgServer.settings.fsync} synchronous_commit=${pgServer.settings.synchronous_commit}; ${tokens.length} tokens in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
       const backendPid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
       let step = 1;

@@ -17,8 +17,8 @@ function readNumber(path: string, field: number): number {
   }
 }
 
-/** Seconds all threads of `pid` have waited on a runqueue so far. */
-export function runQueueSeconds(pid: number): number {
+/** A schedstat field (0: time run on a CPU, 1: time waited on a runqueue), in seconds, summed over `pid`'s threads. */
+function schedstatSeconds(pid: number, field: 0 | 1): number {
   let ns = 0;
   let tids: string[];
   try {
@@ -26,8 +26,18 @@ export function runQueueSeconds(pid: number): number {
   } catch {
     return 0;
   }
-  for (const tid of tids) ns += readNumber(`/proc/${pid}/task/${tid}/schedstat`, 1);
+  for (const tid of tids) ns += readNumber(`/proc/${pid}/task/${tid}/schedstat`, field);
   return ns / 1e9;
+}
+
+/** Seconds all threads of `pid` have waited on a runqueue so far. */
+export function runQueueSeconds(pid: number): number {
+  return schedstatSeconds(pid, 1);
+}
+
+/** Seconds all threads of `pid` have run on a CPU so far (to the nanosecond, where /proc/<pid>/stat counts ticks). */
+export function runSeconds(pid: number): number {
+  return schedstatSeconds(pid, 0);
 }
 
 /** Run-queue seconds per process (see runQueueSeconds), taken at one moment. */
