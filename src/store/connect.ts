@@ -158,7 +158,6 @@ export function connect(url: string, opts: ConnectOptions = {}): Connection {
       query_timeout: opts.queryTimeoutMs,
       ...KEEPALIVE,
       ...own,
-      ...(own.verify ? { verify: toldWhenVerified(own.verify, opts.onConnect) } : {}),
     });
   /** Every serving pool's own end for what radotp gives up on (see statementEndBeyond); none for the CLI. */
   const ended = opts.queryTimeoutMs !== undefined ? [statementEndBeyond(opts.queryTimeoutMs)] : [];
@@ -210,8 +209,10 @@ export function connect(url: string, opts: ConnectOptions = {}): Connection {
   for (const p of pools) {
     p.on('connect', (client) => {
       client.on('error', ignoreInUseClientError);
-      // A pool with a verify (its session's SET) tells the connection open once that has run (toldWhenVerified).
-      if (!p.options.verify) opts.onConnect?.();
+      // pg-pool emits 'connect' once onConnect (the session's SET, see setOnOpen) has run: a connection lost or
+      // refused during its SET is not told as open, nor 'database connections open again' logged for a database
+      // that was not answering yet.
+      opts.onConnect?.();
     });
   }
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: abandoningTimedOutClients(pool) }) });
@@ -396,18 +397,25 @@ function abandoningTimedOutClients(pool: pg.Pool): PostgresPool {
 function ignoreInUseClientError(): void {}
 
 /**
- * A session setting of every connection of a pool, SET when the connection opens: pg-pool runs `verify` on a
- * new connection before its first use, and a failure fails that use. Not the startup packet's `options`
- * (`-c name=value`): PgBouncer, which operators often put in front of PostgreSQL, refuses a connection
- * carrying it ("unsupported startup parameter: options"), so the audit trail was never written and every
- * CLI command writing an audit row failed; told to ignore it (ignore_startup_parameters), it drops the
- * setting silently. A SET reaches PostgreSQL through PgBouncer in session mode (the server connection is
- * this client's until it disconnects; PgBouncer's server_reset_query, DISCARD ALL, then resets it).
+ * A session setting of every connection of a pool, SET when the connection opens: pg-pool runs `onConnect` on a
+ * new connection before it lends it out, and a failure fails that use and closes the connection. Not the startup
+ * packet's `options` (`-c name=value`): PgBouncer, which operators often put in front of PostgreSQL, refuses a
+ * connection carrying it ("unsupported startup parameter: options"), so the audit trail was never written and
+ * every CLI command writing an audit row failed; told to ignore it (ignore_startup_parameters), it drops the
+ * setting silently. A SET reaches PostgreSQL through PgBouncer in session mode (the server connection is this
+ * client's until it disconnects; PgBouncer's server_reset_query, DISCARD ALL, then resets it).
+ *
+ * `onConnect`, not pg-pool's `verify`: verify runs after the connection is assigned to the statement waiting for
+ * it, and hands it over when the SET is done whether or not that wait has run out meanwhile (connectionTimeoutMillis,
+ * CONNECTION_WAIT_MS). A wait that ran out while the SET was on its way (a database slow to answer, or stalled and
+ * back) was given a connection no one held: lent out for good, the pool one smaller until the process ended, and its
+ * end (radotp stopping) waiting for it forever. pg-pool runs onConnect before it looks at the wait, and gives a
+ * connection whose wait ran out back to the pool (test/store/session-setup-wait.test.ts).
  */
-function setOnOpen(...statements: string[]): Pick<pg.PoolConfig, 'verify'> {
+function setOnOpen(...statements: string[]): Pick<pg.PoolConfig, 'onConnect'> {
   if (statements.length === 0) return {};
   const text = statements.join('; '); // one round trip (the simple query protocol takes several statements)
-  return { verify: (client, done) => void client.query(text).then(() => done(), done) };
+  return { onConnect: async (client) => void (await client.query(text)) };
 }
 
 /**
@@ -471,24 +479,11 @@ export const STATEMENT_END_MARGIN_MS = 1000;
  * max_connections) per login given up on, and then ran. A spend of a login told `fail` (no answer) was committed
  * once the row was let go, and the user typing the same code again was refused as `replay`. Ending it here, the
  * margin after radotp's own timeout, keeps the login's reason database.queryTimeout's (query_timeout): the margin
- * is what the event loop may lag before radotp's timer fires. Statement text, not a parameter: `verify` runs it
+ * is what the event loop may lag before radotp's timer fires. Statement text, not a parameter: `onConnect` runs it
  * as a simple query, and the value is a number of ours.
  */
 function statementEndBeyond(queryTimeoutMs: number): string {
   return timeoutAtMost('statement_timeout', Math.ceil(queryTimeoutMs) + STATEMENT_END_MARGIN_MS);
-}
-
-/**
- * `verify` telling `onConnect` of a connection it set up. pg-pool emits 'connect' before it runs verify
- * (pg-pool's _acquireClient), so a connection lost or refused during its SET was told as open, and 'database
- * connections open again' logged for a database that was not answering yet. Told here once the SET succeeded.
- */
-function toldWhenVerified(verify: NonNullable<pg.PoolConfig['verify']>, onConnect: (() => void) | undefined): NonNullable<pg.PoolConfig['verify']> {
-  return (client, done) =>
-    verify(client, (err) => {
-      if (!err) onConnect?.();
-      done(err);
-    });
 }
 
 /** The SQLSTATE of an error PostgreSQL itself sent (e.g. 53100 disk full); undefined for a lost connection. */

@@ -69,8 +69,8 @@ describe.each([
 /*
  * opts.onConnect says the database answers again ('database connections open again' after an outage). A pool
  * with session settings (the audit pool's SET synchronous_commit) runs them on a new connection before its first
- * use (pg-pool's verify), and pg-pool's 'connect' event comes before that: a connection lost or refused while
- * being set up was told as open again.
+ * use; when that was pg-pool's verify, pg-pool's 'connect' event came before it, and a connection lost or refused
+ * while being set up was told as open again. (Now pg-pool's onConnect, after which 'connect' comes.)
  */
 describe('onConnect, for a pool whose connections are set up with a SET (the audit pool)', () => {
   let conn: Connection;

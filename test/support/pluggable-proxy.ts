@@ -13,6 +13,9 @@ export class PluggableProxy {
   private readonly stranded = new WeakSet<net.Socket>();
   /** Text whose sending cuts the connection that sends it (see cutWhenSent). */
   private cutOn: string | undefined;
+  /** Text whose sending holds the connection's bytes from there on until restore (see holdWhenSent). */
+  private holdOn: string | undefined;
+  private readonly holding = new Set<net.Socket>();
   private constructor(private readonly server: net.Server) {}
 
   static async start(target: { host: string; port: number }): Promise<PluggableProxy> {
@@ -50,7 +53,8 @@ export class PluggableProxy {
       from.on('data', (chunk: Buffer) => {
         if (this.stranded.has(from)) return;
         if (from === client && this.cutOn !== undefined && chunk.includes(this.cutOn)) return void client.resetAndDestroy();
-        if (this.stalled) this.held.push(() => to.write(chunk));
+        if (from === client && this.holdOn !== undefined && chunk.includes(this.holdOn)) this.holding.add(client);
+        if (this.stalled || this.holding.has(from)) this.held.push(() => to.write(chunk));
         else to.write(chunk);
       });
     }
@@ -79,6 +83,15 @@ export class PluggableProxy {
     this.cutOn = text;
   }
 
+  /**
+   * A connection that sends `text` gets no answer to it, nor to anything it sends after, until restore (when they
+   * are delivered in order, as a stalled TCP connection would); others go through. What a connection meets when
+   * the database stops answering between opening it and its first statement's answer.
+   */
+  holdWhenSent(text: string): void {
+    this.holdOn = text;
+  }
+
   pullPlug(): void {
     this.down = true;
     for (const s of this.sockets) s.resetAndDestroy();
@@ -87,6 +100,8 @@ export class PluggableProxy {
   restore(): void {
     this.down = false;
     this.stalled = false;
+    this.holdOn = undefined;
+    this.holding.clear();
     for (const deliver of this.held.splice(0)) deliver();
   }
 
