@@ -1,4 +1,5 @@
 import type { Awaitable } from '../lang/awaitable';
+import { IdTable } from '../lang/id-table';
 
 /**
  * One login per user decided at a time on this node; the others wait their turn, a few at most.
@@ -11,9 +12,9 @@ import type { Awaitable } from '../lang/awaitable';
  * failure, so it sees the lock that failure set. Different users never wait for each other, and a login
  * decided from memory alone (nothing waited for) takes no turn at all: the normal path gains no round trip.
  *
- * A user with no login in progress costs a map lookup and an insert; a legitimate user never has two at once
- * on one node (a NAS's retransmission is answered by the duplicate cache, RFC 5080 §2.2.2), so the queue is
- * an attacker's, and is bounded: beyond `maxWaiting` a login is refused unchecked (`busy`), neither counted
+ * A user with no login in progress costs a table lookup and an insert (an IdTable: see there why not a Map); a
+ * legitimate user never has two at once on one node (a NAS's retransmission is answered by the duplicate cache,
+ * RFC 5080 §2.2.2), so the queue is an attacker's, and is bounded: beyond `maxWaiting` a login is refused unchecked (`busy`), neither counted
  * toward the lock nor able to succeed, and it holds no memory of ours.
  *
  * Across nodes each has at most one login per user in progress, so with N nodes at most N - 1 guesses more
@@ -55,9 +56,10 @@ interface Waiting {
 
 const NO_LIMITS: TurnLimits = { maxWaitMs: Infinity, heldUp: () => false };
 
-export class OneLoginPerUser<K> {
+/** Keyed by user id. */
+export class OneLoginPerUser {
   /** Users with a login in progress: the logins waiting behind it (null: none waiting). */
-  private readonly inProgress = new Map<K, Waiting[] | null>();
+  private readonly inProgress = new IdTable<Waiting[] | null>();
   private readonly now: () => number;
 
   constructor(
@@ -76,7 +78,7 @@ export class OneLoginPerUser<K> {
    * `decide` now when no login of `key` is in progress, else after the ones before it; `refused(why)`, unstarted,
    * when too many wait, when its turn comes too late, or when the one ahead was held up (see TurnLimits).
    */
-  run<T>(key: K, decide: () => Awaitable<T>, refused: (why: TurnRefusal) => T): Awaitable<T> {
+  run<T>(key: bigint, decide: () => Awaitable<T>, refused: (why: TurnRefusal) => T): Awaitable<T> {
     if (!this.inProgress.has(key)) {
       this.inProgress.set(key, null);
       return this.begin(key, decide);
@@ -107,7 +109,7 @@ export class OneLoginPerUser<K> {
   }
 
   /** Runs `decide` as the key's login in progress; the next waiting one starts once it settled. */
-  private begin<T>(key: K, decide: () => Awaitable<T>): Awaitable<T> {
+  private begin<T>(key: bigint, decide: () => Awaitable<T>): Awaitable<T> {
     let decision: Awaitable<T>;
     try {
       decision = decide();
@@ -132,7 +134,7 @@ export class OneLoginPerUser<K> {
   }
 
   /** Hands the turn on: to the first waiting login whose turn is not too late, unless the one ended was held up. */
-  private next(key: K, heldUp: boolean): void {
+  private next(key: bigint, heldUp: boolean): void {
     const waiting = this.inProgress.get(key);
     if (heldUp) {
       this.inProgress.delete(key);

@@ -88,7 +88,7 @@ export class AuthPipeline {
   /** bound once: the rejection handler of every login that waits */
   private readonly failure: (e: unknown) => Outcome;
   /** Each user's logins, decided one after another (auth.lockout's bound: see OneLoginPerUser). */
-  private readonly perUser: OneLoginPerUser<bigint>;
+  private readonly perUser: OneLoginPerUser;
 
   constructor(
     /** `forget`: drops what a cache holds of the user (see start). */

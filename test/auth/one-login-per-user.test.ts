@@ -20,7 +20,7 @@ const flush = () => new Promise((r) => setImmediate(r));
 const busy = () => 'busy';
 
 test("a user's second login starts only once the first has settled; the third after the second", async () => {
-  const gate = new OneLoginPerUser<bigint>(8);
+  const gate = new OneLoginPerUser(8);
   const started: string[] = [];
   const [a, b, c] = ['a', 'b', 'c'].map((n) => held(started, n));
   const answers = [gate.run(1n, a!.decision, busy), gate.run(1n, b!.decision, busy), gate.run(1n, c!.decision, busy)];
@@ -38,7 +38,7 @@ test("a user's second login starts only once the first has settled; the third af
 });
 
 test('different users never wait for each other', async () => {
-  const gate = new OneLoginPerUser<bigint>(8);
+  const gate = new OneLoginPerUser(8);
   const started: string[] = [];
   const [a, b] = ['a', 'b'].map((n) => held(started, n));
   const answers = [gate.run(1n, a!.decision, busy), gate.run(2n, b!.decision, busy)];
@@ -50,7 +50,7 @@ test('different users never wait for each other', async () => {
 });
 
 test('a decision made from memory (a plain value) takes no turn and leaves nothing behind', () => {
-  const gate = new OneLoginPerUser<bigint>(8);
+  const gate = new OneLoginPerUser(8);
   expect(gate.run(1n, () => 'now', busy)).toBe('now');
   expect(gate.run(1n, () => 'again', busy)).toBe('again');
   expect(gate.size).toBe(0);
@@ -61,7 +61,7 @@ test.each([
   { waiting: 2, extra: 2, refused: 0 },
   { waiting: 2, extra: 5, refused: 3 },
 ])('with $waiting allowed to wait, $extra more logins during one in progress: $refused refused unchecked', async ({ waiting, extra, refused }) => {
-  const gate = new OneLoginPerUser<bigint>(waiting);
+  const gate = new OneLoginPerUser(waiting);
   const started: string[] = [];
   const first = held(started, 'first');
   const answers = [gate.run(1n, first.decision, busy)];
@@ -74,7 +74,7 @@ test.each([
 });
 
 test('a decision that fails (rejects or throws) hands the turn on, and its own caller sees the error', async () => {
-  const gate = new OneLoginPerUser<bigint>(8);
+  const gate = new OneLoginPerUser(8);
   const started: string[] = [];
   const a = held(started, 'a');
   const first = gate.run(1n, a.decision, busy);
@@ -99,7 +99,7 @@ const heldUp = (e: unknown) => e === HELD_UP;
 const refusedAs = (why: string) => `refused: ${why}`;
 
 test('when the login in progress fails held up, every login waiting behind it is refused at once, unstarted; a later one starts afresh', async () => {
-  const gate = new OneLoginPerUser<bigint>(8, { maxWaitMs: 10_000, heldUp });
+  const gate = new OneLoginPerUser(8, { maxWaitMs: 10_000, heldUp });
   const started: string[] = [];
   const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((n) => held(started, n));
   const answers = [gate.run(1n, a!.decision, refusedAs), gate.run(1n, b!.decision, refusedAs), gate.run(1n, c!.decision, refusedAs)];
@@ -118,7 +118,7 @@ test.each([
   { label: 'a settled decision', end: (h: ReturnType<typeof held>) => h.settle() },
   { label: 'a failure not held up (a bug)', end: (h: ReturnType<typeof held>) => h.fail(new Error('a bug')) },
 ])('after $label, the next waiting login starts as before', async ({ end }) => {
-  const gate = new OneLoginPerUser<bigint>(8, { maxWaitMs: 10_000, heldUp });
+  const gate = new OneLoginPerUser(8, { maxWaitMs: 10_000, heldUp });
   const started: string[] = [];
   const [a, b] = ['a', 'b'].map((n) => held(started, n));
   const first = gate.run(1n, a!.decision, refusedAs);
@@ -137,7 +137,7 @@ test.each([
   { waitedMs: 10_001, expected: [], answer: 'refused: waited too long' },
 ])('a login whose turn comes $waitedMs ms after it began waiting (bound 10,000 ms): started $expected', async ({ waitedMs, expected, answer }) => {
   let now = 1_000;
-  const gate = new OneLoginPerUser<bigint>(8, { maxWaitMs: 10_000, heldUp, now: () => now });
+  const gate = new OneLoginPerUser(8, { maxWaitMs: 10_000, heldUp, now: () => now });
   const started: string[] = [];
   const [a, b] = ['a', 'b'].map((n) => held(started, n));
   const first = gate.run(1n, a!.decision, refusedAs);
@@ -154,7 +154,7 @@ test.each([
 
 test('of the logins waiting, those past the bound are refused and the first within it starts; the rest keep waiting', async () => {
   let now = 0;
-  const gate = new OneLoginPerUser<bigint>(8, { maxWaitMs: 10_000, heldUp, now: () => now });
+  const gate = new OneLoginPerUser(8, { maxWaitMs: 10_000, heldUp, now: () => now });
   const started: string[] = [];
   const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((n) => held(started, n));
   const first = gate.run(1n, a!.decision, refusedAs);
