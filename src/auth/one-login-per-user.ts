@@ -14,8 +14,8 @@ import { IdTable } from '../lang/id-table';
  *
  * A user with no login in progress costs a table lookup and an insert (an IdTable: see there why not a Map); a
  * legitimate user never has two at once on one node (a NAS's retransmission is answered by the duplicate cache,
- * RFC 5080 §2.2.2), so the queue is an attacker's, and is bounded: beyond `maxWaiting` a login is refused unchecked (`busy`), neither counted
- * toward the lock nor able to succeed, and it holds no memory of ours.
+ * RFC 5080 §2.2.2), so the queue is an attacker's, and is bounded: beyond `maxWaiting` a login is refused
+ * unchecked (`busy`), neither counted toward the lock nor able to succeed, and it holds no memory of ours.
  *
  * Across nodes each has at most one login per user in progress, so with N nodes at most N - 1 guesses more
  * than auth.lockout.maxFailures are checked before the lock (README, "Lockout").
