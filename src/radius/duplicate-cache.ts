@@ -212,7 +212,7 @@ export class DuplicateCache {
   }
 
   clear(): void {
-    this.#keys.clear();
+    // #resize rebuilds the key table from the live slots, none once #used is 0: it empties it too
     this.#used = 0;
     this.#replyBytes = 0;
     this.#resize(this.#initialSlots);

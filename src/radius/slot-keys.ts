@@ -135,12 +135,6 @@ export class SlotKeys {
     }
   }
 
-  clear(): void {
-    this.#table.fill(0);
-    this.#long.fill(undefined);
-    this.#linked = 0;
-  }
-
   #insert(h: number, slot: number): void {
     let i = h & this.#mask;
     while (this.#table[i] !== 0) i = (i + 1) & this.#mask;
