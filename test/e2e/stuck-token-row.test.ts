@@ -236,7 +236,7 @@ function stateOf(reply: Buffer): Buffer {
 }
 
 /*
- * Spends go to PostgreSQL in batches, at most two statements in flight per node (fewer, larger batches under load),
+ * Spends go to PostgreSQL in batches, at most two statements in flight per node (a second once the first is slow),
  * and a spend waits in memory for a slot. Two users' token rows held (a script locking a few rows), each user's
  * spend in a statement of its own: both slots waited out database.queryTimeout, and every other user's code on the
  * node waited behind them (measured with queryTimeout 2 s: 1.7 s for a login otherwise decided in milliseconds; up
