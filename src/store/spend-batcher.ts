@@ -117,9 +117,10 @@ export const HELD_UP_STATEMENT_MS = 500;
  * the next, larger batch) before a second statement may go beside it (up to maxInFlight, see slotFree). WHY: with two
  * statements in flight at once from the start, each carried half the spends, and PostgreSQL ran twice the
  * statements and commits for the same logins. Measured in the benchmark (otp-only, concurrency 64, 2 shared vCPUs),
- * one at a time against two, six alternating pairs of 3-round runs: one at a time was ahead in all six (throughput
- * ratio against FreeRADIUS ×0.40-0.54 against ×0.37-0.45), PostgreSQL used 32-35 % of a CPU instead of 38-41 % and
- * waited for one 24-29 % of the time instead of 44-51 %, with 22-38 WAL flushes per 1000 logins instead of 44-51.
+ * ten alternating pairs of 3-round runs against two at once (six with strictly one at a time, four with this rule):
+ * PostgreSQL's CPU per accepted login 18.1-18.7 µs instead of 20.2-27.1 µs (medians of each set's rounds), PostgreSQL
+ * waiting for a CPU 27 % of the time instead of 49-51 %, 34-36 WAL flushes per 1000 logins instead of 46-50; the
+ * throughput ratio against FreeRADIUS was ahead in eight of the ten pairs, by less than the runs' own spread.
  * A statement still running after this is slow (a spend takes 1-3 ms there, and a held row costs SPEND_LOCK_WAIT_MS):
  * the next one goes beside it, as before, so a held row delays the node's other logins by this much more at most.
  */
