@@ -136,7 +136,6 @@ export class SpendBatcher {
   private steps: Pending[] = [];
   private counters: Pending[] = [];
   private scheduled = false;
-  private inFlight = 0;
   /** When each statement in flight started (performance.now()), oldest first. */
   private readonly startedAt: number[] = [];
   /** The one timer that looks again once the youngest blocking statement counts as held up (see slotFree). */
@@ -186,7 +185,7 @@ export class SpendBatcher {
     this.scheduled = false; // a pending setImmediate finding nothing to send is harmless
     if (this.steps.length === 0 && this.counters.length === 0) return;
     // the statement that finishes next flushes what waits, unless it is slow or held up (see slotFree)
-    if (this.inFlight > 0 && !this.slotFree()) return;
+    if (this.startedAt.length > 0 && !this.slotFree()) return;
     this.steps = this.start(this.steps, 'step');
     this.counters = this.start(this.counters, 'counter');
     if (this.steps.length || this.counters.length) this.schedule();
@@ -206,11 +205,9 @@ export class SpendBatcher {
       }
     }
     batch.sort(byTokenId);
-    this.inFlight++;
     const at = performance.now();
     this.startedAt.push(at);
     void this.execute(batch, kind).finally(() => {
-      this.inFlight--;
       this.startedAt.splice(this.startedAt.indexOf(at), 1);
       // what queued meanwhile has waited a whole round trip already: send it now, not a loop turn later
       if (this.steps.length || this.counters.length) this.flush();
