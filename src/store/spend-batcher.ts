@@ -138,8 +138,9 @@ export class SpendBatcher {
   private scheduled = false;
   /** When each statement in flight started (performance.now()), oldest first. */
   private readonly startedAt: number[] = [];
-  /** The one timer that looks again once the youngest blocking statement counts as held up (see slotFree). */
+  /** The one timer that looks again when an age of a statement in flight changes slotFree's answer, and when. */
   private recheck: NodeJS.Timeout | undefined;
+  private recheckAt = Infinity;
 
   /**
    * One statement runs at a time, at most `maxInFlight` once it is slow (see SECOND_STATEMENT_AFTER_MS); spends
@@ -238,9 +239,13 @@ export class SpendBatcher {
       } else nextChange = Math.min(nextChange, at + HELD_UP_STATEMENT_MS);
     }
     if (young < this.maxInFlight && !fresh) return true;
-    if (this.recheck === undefined) {
+    // a timer armed for a later moment (the statements it was armed for have ended since) is brought forward
+    if (nextChange < this.recheckAt) {
+      clearTimeout(this.recheck);
+      this.recheckAt = nextChange;
       this.recheck = setTimeout(() => {
         this.recheck = undefined;
+        this.recheckAt = Infinity;
         this.flush();
       }, nextChange - now);
       this.recheck.unref();

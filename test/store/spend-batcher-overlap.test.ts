@@ -81,6 +81,26 @@ test('a third statement waits while two are in flight, until one of them is held
   expect(db.sent.map((s) => s.ids)).toEqual([['1'], ['2'], ['3']]);
 });
 
+test('a statement that starts while the look-again timer waits for a later moment is still joined after SECOND_STATEMENT_AFTER_MS', async () => {
+  const db = fakeDatabase();
+  const batcher = new SpendBatcher(db.run);
+  void spend(batcher, 1);
+  await turn();
+  void spend(batcher, 2);
+  await turn(SECOND_STATEMENT_AFTER_MS + 1);
+  void spend(batcher, 3);
+  // two in flight, the second past SECOND_STATEMENT_AFTER_MS too: the next look is when the first turns held up
+  await turn(SECOND_STATEMENT_AFTER_MS + 1);
+  expect(db.sent).toHaveLength(2);
+  db.sent[0]!.answer();
+  db.sent[1]!.answer();
+  await turn();
+  expect(db.sent.map((s) => s.ids)).toEqual([['1'], ['2'], ['3']]);
+  void spend(batcher, 4);
+  await turn(SECOND_STATEMENT_AFTER_MS + 1);
+  expect(db.sent.map((s) => s.ids)).toEqual([['1'], ['2'], ['3'], ['4']]);
+});
+
 test('a whole batch waiting goes beside a young statement at once: waiting would make no batch larger', async () => {
   const db = fakeDatabase();
   const maxBatch = 4;
