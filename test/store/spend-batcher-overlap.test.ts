@@ -67,7 +67,8 @@ test('once the statement in flight is older than SECOND_STATEMENT_AFTER_MS, the 
   expect(db.sent.map((s) => s.ids)).toEqual([['1'], ['2']]);
 });
 
-test('a third statement waits while two are in flight, until one of them is held up (HELD_UP_STATEMENT_MS)', async () => {
+/** Spends 1 and 2 in two statements in flight (the second sent beside the first once it turned slow), 3 waiting. */
+async function twoInFlightOneWaiting(): Promise<{ db: ReturnType<typeof fakeDatabase>; batcher: SpendBatcher }> {
   const db = fakeDatabase();
   const batcher = new SpendBatcher(db.run);
   void spend(batcher, 1);
@@ -75,6 +76,11 @@ test('a third statement waits while two are in flight, until one of them is held
   void spend(batcher, 2);
   await turn(SECOND_STATEMENT_AFTER_MS + 1);
   void spend(batcher, 3);
+  return { db, batcher };
+}
+
+test('a third statement waits while two are in flight, until one of them is held up (HELD_UP_STATEMENT_MS)', async () => {
+  const { db } = await twoInFlightOneWaiting();
   await turn(HELD_UP_STATEMENT_MS - SECOND_STATEMENT_AFTER_MS - 10);
   expect(db.sent).toHaveLength(2);
   await turn(20);
@@ -82,13 +88,7 @@ test('a third statement waits while two are in flight, until one of them is held
 });
 
 test('a statement that starts while the look-again timer waits for a later moment is still joined after SECOND_STATEMENT_AFTER_MS', async () => {
-  const db = fakeDatabase();
-  const batcher = new SpendBatcher(db.run);
-  void spend(batcher, 1);
-  await turn();
-  void spend(batcher, 2);
-  await turn(SECOND_STATEMENT_AFTER_MS + 1);
-  void spend(batcher, 3);
+  const { db, batcher } = await twoInFlightOneWaiting();
   // two in flight, the second past SECOND_STATEMENT_AFTER_MS too: the next look is when the first turns held up
   await turn(SECOND_STATEMENT_AFTER_MS + 1);
   expect(db.sent).toHaveLength(2);
