@@ -193,6 +193,9 @@ export class KeyMaterial {
     if (plaintext !== undefined && sameBytes(macOf(plaintext), valueMac)) {
       return { plaintext, algorithm: canonical, mac: 'plaintext' };
     }
+    // With a wrong password the MAC key decrypts to garbage that almost always fails its padding (see #decrypt),
+    // but 1 time in ~256 it unpads, and the wrong password then shows here: say so, as #decrypt does.
+    if (this.#usesPassword()) throw new PskcError('mac_mismatch', `${field}: MAC mismatch — wrong password or modified file`);
     throw this.#pskForPasswordFile(new PskcError('mac_mismatch', `${field}: MAC mismatch — wrong transport key or tampered file`));
   }
 

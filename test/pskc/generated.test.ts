@@ -215,6 +215,21 @@ describe('failures carry the right kind and never a secret', () => {
     expectKind(() => readPskc(pbkdf2Xml, { password: 'wrong horse' }), ['decryption_failed', 'mac_mismatch']);
   });
 
+  // Either way the refusal names the password: the e2e import test failed in CI on 'MAC mismatch — wrong transport
+  // key or tampered file' for a wrong password (the MAC key unpads about 1 time in 256). Wrong passwords are tried
+  // until one unpads (5,000 tries leave a chance of about e^-19 of finding none).
+  test('wrong password whose garbage MAC key unpads: the mac_mismatch refusal says wrong password too', () => {
+    let error: PskcError | undefined;
+    for (let i = 0; i < 5000 && error === undefined; i++) {
+      try {
+        readPskc(pbkdf2Xml, { password: `wrong horse ${i}` });
+      } catch (e) {
+        if (isPskcError(e) && e.kind === 'mac_mismatch') error = e;
+      }
+    }
+    expect(error?.message).toMatch(/: Secret: MAC mismatch — wrong password or modified file$/);
+  });
+
   // The vendor sent a password-protected file and the admin gave a transport key: "invalid padding (wrong key
   // or modified value)" sent them asking the vendor for another key, where the password was what was needed.
   test.each(Array.from({ length: 8 }, (_, i) => i))('a pre-shared key for a password file (try %d): the refusal says the file wants a password', () => {
