@@ -199,6 +199,8 @@ interface RunRecord {
    * and all pauses together in % of the run's wall time. Every request in flight waits out a pause.
    */
   gc?: { minor: GcPauses; major: GcPauses; pct_of_wall: number };
+  /** radotp's spend batches over the run, warmup included (radotp_spend_* on /metrics): codes each, mean round trip. */
+  spend_batches?: { batches: number; codes_per_batch: number; mean_ms: number };
 }
 
 interface GcPauses {
@@ -214,6 +216,20 @@ interface ServerMedians {
   server_cpu_pct: number;
   client_cpu_pct: number;
   pg_cpu_pct: number;
+}
+
+/**
+ * radotp's spend batches between two scrapes (see SpendStats): how many codes each carried and how long each took
+ * from sent to decided. Undefined when the run sent none (the PAP scenario).
+ */
+function spendBatchesOf(before: Map<string, number>, after: Map<string, number>): RunRecord['spend_batches'] {
+  const batches = metricDelta(before, after, 'radotp_spend_batches_total');
+  if (!(batches > 0)) return undefined;
+  return {
+    batches,
+    codes_per_batch: metricDelta(before, after, 'radotp_spend_codes_total') / batches,
+    mean_ms: (1000 * metricDelta(before, after, 'radotp_spend_batch_seconds_total')) / batches,
+  };
 }
 
 /** The garbage collections between two scrapes of radotp's /metrics (see RunRecord.gc). */
@@ -467,6 +483,8 @@ async function main(): Promise<void> {
       // logins whose user was not in the login cache (each costs a database read): should be none once warm
       const cacheMisses = metricsAfter && metricDelta(metricsBefore, metricsAfter, 'radotp_login_cache_lookups_total', 'miss');
       const serverLatency = inServer && { p50: Number(inServer[0].toFixed(2)), p99: Number(inServer[1].toFixed(2)) };
+      // the spend batches of the run (warmup included): codes per batch and each batch's round trip to PostgreSQL
+      const spendBatches = metricsAfter && spendBatchesOf(metricsBefore, metricsAfter);
       // How late radotp's event loop ran its timers during this run (prom-client resets the histogram at every
       // scrape, so the scrape before the run started it afresh): a stall here delays every request in flight.
       const loopLag = metricsAfter && {
@@ -483,7 +501,7 @@ async function main(): Promise<void> {
       const gc = metricsAfter && gcPauses(metricsBefore, metricsAfter, wallSeconds);
       const wal = wal0 && walPerLogin(wal0, await walCounters(store), result.accept + spec.warmup);
       const problems = problemsOf(result);
-      if (!warmUp) records.push({ scenario: s.name, round, server, position, ok: problems.length === 0, problems, result, pg_cpu_pct: Math.round(pgCpuPct), load_avg_1m: os.loadavg()[0], cpu_wait_pct: cpuWait, ...(serverLatency ? { server_latency_ms: serverLatency } : {}), ...(loopLag ? { event_loop_lag_ms: loopLag } : {}), ...(gc ? { gc } : {}) });
+      if (!warmUp) records.push({ scenario: s.name, round, server, position, ok: problems.length === 0, problems, result, pg_cpu_pct: Math.round(pgCpuPct), load_avg_1m: os.loadavg()[0], cpu_wait_pct: cpuWait, ...(serverLatency ? { server_latency_ms: serverLatency } : {}), ...(loopLag ? { event_loop_lag_ms: loopLag } : {}), ...(gc ? { gc } : {}), ...(spendBatches ? { spend_batches: spendBatches } : {}) });
       log(
         `  ${s.name.padEnd(8)} ${server.padEnd(10)} ${label}: ${fmt(result.accept_rps, 0).padStart(7)} accept/s  ` +
           `p50 ${fmt(result.latency_ms.p50, 2)} ms  p99 ${fmt(result.latency_ms.p99, 2)} ms  server CPU ${fmt(result.server_cpu_pct, 0)}%` +
@@ -494,6 +512,7 @@ async function main(): Promise<void> {
           (loopLag ? `  loop lag p99 ${fmt(loopLag.p99, 2)} ms max ${fmt(loopLag.max, 2)} ms` : '') +
           (gc ? `  GC ${gc.minor.count} minor of ${fmt(gc.minor.mean_ms, 1)} ms, ${gc.major.count} major of ${fmt(gc.major.mean_ms, 1)} ms (${fmt(gc.pct_of_wall, 1)}% of wall)` : '') +
           (cacheMisses ? `  login-cache misses ${cacheMisses}` : '') +
+          (spendBatches ? `  spends: ${fmt(spendBatches.codes_per_batch, 1)} a batch, ${fmt(spendBatches.mean_ms, 2)} ms each` : '') +
           (wal ? `  WAL/accept ${wal.bytes} B (${wal.fpi} full pages), ${wal.syncs} fsyncs/1000${wal.syncMs ? ` of ${wal.syncMs} ms` : ''}` : '') +
           `  loadavg ${os.loadavg()[0].toFixed(1)}` +
           (problems.length ? `  !! ${problems.join('; ')}` : ''),

@@ -147,6 +147,7 @@ export async function startServer(cfg: LoadedConfig, opts: { logger?: Logger } =
     () => clock.nowMs(), // token validity is read against the database's clock, as usableForUser's query does
   );
   metrics.watchLoginCache(cache.stats);
+  metrics.watchSpends(store.tokens.spendStats);
   const codeLengths = new CodeLengthsInUse(() => store.tokens.codeLengthsInUse(), logger);
   /*
    * RFC 2865 §3 has the secret chosen by the packet's source address: every node must know a client as soon as

@@ -144,6 +144,19 @@ export class Metrics {
     });
   }
 
+  /** Reads the spends' own counters when scraped (see SpendStats; nothing is counted here per batch). */
+  watchSpends(stats: { readonly batches: number; readonly codes: number; readonly seconds: number }): void {
+    const counter = (name: string, help: string, read: () => number) =>
+      countedAtScrape(this.registry, { name, help, labelNames: [], read: (inc) => inc({}, read()) });
+    counter('radotp_spend_batches_total', 'Batches of codes sent to the database to be spent (one guarded UPDATE each, more when a row was held)', () => stats.batches);
+    counter('radotp_spend_codes_total', 'Codes sent to the database to be spent, in those batches (divided by the batches: codes per batch)', () => stats.codes);
+    counter(
+      'radotp_spend_batch_seconds_total',
+      'Time from each batch sent to the database until it was decided, summed (divided by the batches: the mean round trip of a spend)',
+      () => stats.seconds,
+    );
+  }
+
   /**
    * Counts a decision. Every login passes here: a labelled prom-client child hashes its labels on
    * each inc (~0.2 µs); two lookups of constant strings in small maps cost a tenth of that.

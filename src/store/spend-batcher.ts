@@ -132,7 +132,20 @@ export const SECOND_STATEMENT_AFTER_MS = 20;
  * single row, so a code is still accepted exactly once across nodes; a token appearing twice in a turn
  * waits for the next batch.
  */
+/**
+ * What a node's spends cost it, counted since start (read at scrape, see Metrics.watchSpends): batches sent, codes
+ * in them, and the time from each batch sent until it was decided, in seconds. WHY: a login's code waits for its
+ * batch, and under load for the batch ahead of it too; a round trip grown from a millisecond or two to tens says
+ * the database (or the way to it) is slow before the logins time out, and codes per batch say how much is shared.
+ */
+export interface SpendStats {
+  batches: number;
+  codes: number;
+  seconds: number;
+}
+
 export class SpendBatcher {
+  readonly stats: SpendStats = { batches: 0, codes: 0, seconds: 0 };
   private steps: Pending[] = [];
   private counters: Pending[] = [];
   private scheduled = false;
@@ -208,7 +221,10 @@ export class SpendBatcher {
     batch.sort(byTokenId);
     const at = performance.now();
     this.startedAt.push(at);
+    this.stats.batches++;
+    this.stats.codes += batch.length;
     void this.execute(batch, kind).finally(() => {
+      this.stats.seconds += (performance.now() - at) / 1000;
       this.startedAt.splice(this.startedAt.indexOf(at), 1);
       // what queued meanwhile has waited a whole round trip already: send it now, not a loop turn later
       if (this.steps.length || this.counters.length) this.flush();

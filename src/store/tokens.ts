@@ -4,7 +4,7 @@ import type { Db } from './connect';
 import { isUniqueViolation, NotFoundError, StoreConflictError } from './errors';
 import type { StatementRunner } from './prepared';
 import { sharedBigInt, sharedText } from './shared-values';
-import { SpendBatcher } from './spend-batcher';
+import { SpendBatcher, type SpendStats } from './spend-batcher';
 import { atomically } from './transaction';
 import type { Database, DisabledReason, TokenKind, TokenState, TokenTable } from './schema';
 
@@ -246,6 +246,11 @@ export class TokenRepository {
     spendRun?: StatementRunner,
   ) {
     this.spends = new SpendBatcher(run, spendRun);
+  }
+
+  /** This repository's spends since start (see SpendStats): what the node's /metrics reads. */
+  get spendStats(): Readonly<SpendStats> {
+    return this.spends.stats;
   }
 
   private base(db: Db = this.db) {

@@ -38,15 +38,31 @@ describe('auth cache across two nodes', () => {
     expect((await login(b, hotpForCounter(seed, 15)))!.code).toBe(Code.AccessReject);
   });
 
-  test('a token disabled through the store is refused on both nodes at once (change notification)', async () => {
+  test('/metrics counts the spends of the node that decided the login, one batch and one code for a lone login', async () => {
+    const spends = async (t: TestServer) => {
+      const text = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
+      const read = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+      return { batches: read('radotp_spend_batches_total'), codes: read('radotp_spend_codes_total'), seconds: read('radotp_spend_batch_seconds_total') };
+    };
+    const [aBefore, bBefore] = [await spends(a), await spends(b)];
+    expect((await login(a, hotpForCounter(seed, 16)))!.code).toBe(Code.AccessReject); // B spent 16 above: a replay, still a spend sent
     expect((await login(a, hotpForCounter(seed, 17)))!.code).toBe(Code.AccessAccept);
+    const [aAfter, bAfter] = [await spends(a), await spends(b)];
+    expect(aAfter.batches - aBefore.batches).toBe(2);
+    expect(aAfter.codes - aBefore.codes).toBe(2);
+    expect(aAfter.seconds).toBeGreaterThan(aBefore.seconds);
+    expect(bAfter).toEqual(bBefore);
+  });
+
+  test('a token disabled through the store is refused on both nodes at once (change notification)', async () => {
+    expect((await login(a, hotpForCounter(seed, 18)))!.code).toBe(Code.AccessAccept);
     await a.store.tokens.update('CACHE-1', { state: 'disabled', disabled_reason: 'lost' });
     await new Promise((r) => setTimeout(r, 100)); // NOTIFY is delivered after commit
-    expect((await login(b, hotpForCounter(seed, 18)))!.code).toBe(Code.AccessReject);
-    expect((await login(a, hotpForCounter(seed, 19)))!.code).toBe(Code.AccessReject);
+    expect((await login(b, hotpForCounter(seed, 19)))!.code).toBe(Code.AccessReject);
+    expect((await login(a, hotpForCounter(seed, 20)))!.code).toBe(Code.AccessReject);
     await a.store.tokens.update('CACHE-1', { state: 'active', disabled_reason: null });
     await new Promise((r) => setTimeout(r, 100));
-    expect((await login(b, hotpForCounter(seed, 20)))!.code).toBe(Code.AccessAccept);
+    expect((await login(b, hotpForCounter(seed, 21)))!.code).toBe(Code.AccessAccept);
   });
 
   test('a user removed on one node is unknown on the other at once', async () => {

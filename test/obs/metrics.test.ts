@@ -45,6 +45,19 @@ describe('Metrics: per-login counts read at scrape time', () => {
     expect(sample(text, name, labels)).toBe(expected);
   });
 
+  test('the spends\' counters are read from the batcher\'s stats at each scrape', async () => {
+    const m = new Metrics(false);
+    const stats = { batches: 2, codes: 31, seconds: 0.0035 };
+    m.watchSpends(stats);
+    await m.registry.metrics();
+    stats.batches = 3;
+    stats.codes = 40;
+    const t = await m.registry.metrics();
+    expect(t).toMatch(/^radotp_spend_batches_total 3$/m);
+    expect(t).toMatch(/^radotp_spend_codes_total 40$/m);
+    expect(t).toMatch(/^radotp_spend_batch_seconds_total 0.0035$/m);
+  });
+
   test('latency histogram counts every answered Access-Request, and no Status-Server (health probes)', () => {
     expect(sample(text, 'radotp_request_duration_seconds_bucket', 'le="0.002"')).toBe(6);
     expect(sample(text, 'radotp_request_duration_seconds_bucket', 'le="0.001"')).toBe(0);

@@ -111,3 +111,23 @@ test('a whole batch waiting goes beside a young statement at once: waiting would
   await turn();
   expect(db.sent.map((s) => s.ids)).toEqual([['1'], ['2', '3', '4', '5']]);
 });
+
+test('stats count each batch sent, the codes in it, and the time until it was decided', async () => {
+  const db = fakeDatabase();
+  const batcher = new SpendBatcher(db.run);
+  const first = spend(batcher, 1);
+  await turn();
+  const waiting = [spend(batcher, 2), spend(batcher, 3)];
+  await turn(15);
+  db.sent[0]!.answer();
+  await first;
+  await turn();
+  expect(batcher.stats).toMatchObject({ batches: 2, codes: 3 });
+  expect(batcher.stats.seconds).toBeCloseTo(0.015, 6); // the second batch is not decided yet
+  await turn(5);
+  db.sent[1]!.answer();
+  await Promise.all(waiting);
+  await turn();
+  expect(batcher.stats).toMatchObject({ batches: 2, codes: 3 });
+  expect(batcher.stats.seconds).toBeCloseTo(0.02, 6);
+});
