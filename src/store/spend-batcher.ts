@@ -127,12 +127,6 @@ export const HELD_UP_STATEMENT_MS = 500;
 export const SECOND_STATEMENT_AFTER_MS = 20;
 
 /**
- * Spends codes in batches: every spend requested in one turn of the event loop goes to PostgreSQL as
- * ONE guarded UPDATE (per kind), instead of one transaction per login. The guard is the same as for a
- * single row, so a code is still accepted exactly once across nodes; a token appearing twice in a turn
- * waits for the next batch.
- */
-/**
  * What a node's spends cost it, counted since start (read at scrape, see Metrics.watchSpends): batches sent, codes
  * in them, and the time from each batch sent until it was decided, in seconds. WHY: a login's code waits for its
  * batch, and under load for the batch ahead of it too; a round trip grown from a millisecond or two to tens says
@@ -144,6 +138,12 @@ export interface SpendStats {
   seconds: number;
 }
 
+/**
+ * Spends codes in batches: every spend requested in one turn of the event loop goes to PostgreSQL as
+ * ONE guarded UPDATE (per kind), instead of one transaction per login. The guard is the same as for a
+ * single row, so a code is still accepted exactly once across nodes; a token appearing twice in a turn
+ * waits for the next batch.
+ */
 export class SpendBatcher {
   readonly stats: SpendStats = { batches: 0, codes: 0, seconds: 0 };
   private steps: Pending[] = [];
