@@ -32,6 +32,7 @@ import {
   type RadotpProcess,
   type RunMode,
 } from './lib/radotp';
+import { cpuPerLogin, describeCpuPerLogin, type CpuPerLogin } from './lib/cpu-per-login';
 import { runQueueSeconds, waitedBetween } from './lib/proc';
 import { startStatusServerSeries, type ProbeSeries } from './lib/status-probe';
 import { children, fmt, freeTcpPort, freeUdpPort, log, median, percentile, run, sleep } from './lib/util';
@@ -194,6 +195,12 @@ interface RunRecord {
    */
   cpu_wait_pct: { server: number; postgres?: number };
   /**
+   * The CPU one accepted login cost the server, PostgreSQL (radotp only) and loadgen, in µs, and their sum: on
+   * CPUs the three share, what bounds the throughput (see lib/cpu-per-login.ts). PostgreSQL's share is over the
+   * whole loadgen run, warmup included; the others' over the measured part.
+   */
+  cpu_per_login_us?: CpuPerLogin;
+  /**
    * radotp only: its garbage collections during the run (warmup included), from prom-client's
    * nodejs_gc_duration_seconds: how many young-generation (minor) and full (major) collections, their mean pause,
    * and all pauses together in % of the run's wall time. Every request in flight waits out a pause.
@@ -216,6 +223,8 @@ interface ServerMedians {
   server_cpu_pct: number;
   client_cpu_pct: number;
   pg_cpu_pct: number;
+  /** What one login cost the machine (server, PostgreSQL and loadgen together), µs: see RunRecord.cpu_per_login_us. */
+  machine_us_per_login: number;
 }
 
 /**
@@ -267,6 +276,7 @@ function mediansOf(records: RunRecord[]): ServerMedians {
     server_cpu_pct: median(rs.map((r) => r.server_cpu_pct ?? NaN)),
     client_cpu_pct: median(rs.map((r) => r.client_cpu_pct ?? NaN)),
     pg_cpu_pct: median(records.map((r) => r.pg_cpu_pct)),
+    machine_us_per_login: median(records.map((r) => r.cpu_per_login_us?.machine_us ?? NaN)),
   };
 }
 
@@ -500,14 +510,16 @@ async function main(): Promise<void> {
       };
       const gc = metricsAfter && gcPauses(metricsBefore, metricsAfter, wallSeconds);
       const wal = wal0 && walPerLogin(wal0, await walCounters(store), result.accept + spec.warmup);
+      const cpu = cpuPerLogin(result.accept_rps, { server: result.server_cpu_pct ?? NaN, loadgen: result.client_cpu_pct ?? NaN, ...(server === 'radotp' ? { postgres: pgCpuPct } : {}) });
       const problems = problemsOf(result);
-      if (!warmUp) records.push({ scenario: s.name, round, server, position, ok: problems.length === 0, problems, result, pg_cpu_pct: Math.round(pgCpuPct), load_avg_1m: os.loadavg()[0], cpu_wait_pct: cpuWait, ...(serverLatency ? { server_latency_ms: serverLatency } : {}), ...(loopLag ? { event_loop_lag_ms: loopLag } : {}), ...(gc ? { gc } : {}), ...(spendBatches ? { spend_batches: spendBatches } : {}) });
+      if (!warmUp) records.push({ scenario: s.name, round, server, position, ok: problems.length === 0, problems, result, pg_cpu_pct: Math.round(pgCpuPct), load_avg_1m: os.loadavg()[0], cpu_wait_pct: cpuWait, ...(cpu ? { cpu_per_login_us: cpu } : {}), ...(serverLatency ? { server_latency_ms: serverLatency } : {}), ...(loopLag ? { event_loop_lag_ms: loopLag } : {}), ...(gc ? { gc } : {}), ...(spendBatches ? { spend_batches: spendBatches } : {}) });
       log(
         `  ${s.name.padEnd(8)} ${server.padEnd(10)} ${label}: ${fmt(result.accept_rps, 0).padStart(7)} accept/s  ` +
           `p50 ${fmt(result.latency_ms.p50, 2)} ms  p99 ${fmt(result.latency_ms.p99, 2)} ms  server CPU ${fmt(result.server_cpu_pct, 0)}%` +
           (server === 'radotp' ? `  PostgreSQL CPU ${pgCpuPct.toFixed(0)}%` : '') +
           `  waited for a CPU: server ${cpuWait.server}%` +
           (cpuWait.postgres !== undefined ? ` PostgreSQL ${cpuWait.postgres}%` : '') +
+          (cpu ? `  CPU a login: ${describeCpuPerLogin(cpu)}` : '') +
           (serverLatency ? `  in-server p50 ${fmt(serverLatency.p50, 2)} ms p99 ${fmt(serverLatency.p99, 2)} ms` : '') +
           (loopLag ? `  loop lag p99 ${fmt(loopLag.p99, 2)} ms max ${fmt(loopLag.max, 2)} ms` : '') +
           (gc ? `  GC ${gc.minor.count} minor of ${fmt(gc.minor.mean_ms, 1)} ms, ${gc.major.count} major of ${fmt(gc.major.mean_ms, 1)} ms (${fmt(gc.pct_of_wall, 1)}% of wall)` : '') +
@@ -651,6 +663,9 @@ async function main(): Promise<void> {
         p50: rad.p50_ms / fr.p50_ms,
         p99: rad.p99_ms / fr.p99_ms,
         throughput_median_of_rounds: median(perRound),
+        // FreeRADIUS's machine CPU per login over radotp's: the throughput ratio radotp would reach keeping the
+        // CPUs as busy as FreeRADIUS does (what the machine allows, whatever the scheduling)
+        at_equal_cpu_use: fr.machine_us_per_login / rad.machine_us_per_login,
       };
       const problems = mine.filter((r) => !r.ok).map((r) => `${r.server} round ${r.round + 1}: ${r.problems.join('; ')}`);
       byScenario[s.name] = { title: s.title, login_style: s.loginStyle, radotp: rad, freeradius: fr, ratio_radotp_over_freeradius: ratio, problems, runs: mine };
@@ -664,6 +679,12 @@ async function main(): Promise<void> {
         `${''.padEnd(9)} ${'ratio'.padEnd(10)} ${('x' + fmt(ratio.throughput, 4)).padStart(9)} ${('x' + fmt(ratio.p50, 1)).padStart(8)} ${('x' + fmt(ratio.p99, 1)).padStart(8)}` +
           `   (radotp/FreeRADIUS; throughput ratio per round, median: x${fmt(ratio.throughput_median_of_rounds, 4)})`,
       );
+      if (Number.isFinite(ratio.at_equal_cpu_use)) {
+        table.push(
+          `${''.padEnd(9)} CPU a login, whole machine (server, PostgreSQL, loadgen): radotp ${fmt(rad.machine_us_per_login, 0)} µs, ` +
+            `FreeRADIUS ${fmt(fr.machine_us_per_login, 0)} µs: x${fmt(ratio.at_equal_cpu_use, 2)} at equal CPU use`,
+        );
+      }
       for (const p of problems) table.push(`${''.padEnd(9)} !! ${p}`);
     }
 
