@@ -682,7 +682,7 @@ async function main(): Promise<void> {
       if (Number.isFinite(ratio.at_equal_cpu_use)) {
         table.push(
           `${''.padEnd(9)} CPU a login, whole machine (server, PostgreSQL, loadgen): radotp ${fmt(rad.machine_us_per_login, 0)} µs, ` +
-            `FreeRADIUS ${fmt(fr.machine_us_per_login, 0)} µs: x${fmt(ratio.at_equal_cpu_use, 2)} at equal CPU use`,
+            `FreeRADIUS ${fmt(fr.machine_us_per_login, 0)} µs: x${fmt(ratio.at_equal_cpu_use, ratio.at_equal_cpu_use < 0.1 ? 4 : 2)} at equal CPU use`,
         );
       }
       for (const p of problems) table.push(`${''.padEnd(9)} !! ${p}`);
