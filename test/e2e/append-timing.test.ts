@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { radclient } from '../support/radclient';
 import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
+import { metricsText, sampleIn } from '../support/metrics';
 
 /*
  * A wrong login in the append style costs every name the same number of password hashes: one per way the
@@ -25,8 +26,8 @@ beforeAll(async () => {
 afterAll(() => t?.close());
 
 async function hashCounts(): Promise<{ check: number; decoy: number }> {
-  const text = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
-  const count = (purpose: string) => Number(new RegExp(`^radotp_password_hashes_total\\{purpose="${purpose}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+  const text = await metricsText(t);
+  const count = (purpose: string) => sampleIn(text, 'radotp_password_hashes_total', `purpose="${purpose}"`) ?? 0;
   return { check: count('check'), decoy: count('decoy') };
 }
 

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { PluggableProxy } from '../support/pluggable-proxy';
 import { accessRequest } from '../support/radius-client';
 import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
+import { metricOf } from '../support/metrics';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { waitFor } from '../support/wait-for';
 
@@ -60,8 +61,7 @@ test('events dropped for room while the database is away are an error in the log
       if (i % 50 === 49) await new Promise((r) => setTimeout(r, 20)); // within the socket's buffer
     }
     await waitFor('events dropped', async () => {
-      const m = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
-      const dropped = Number(/^radotp_audit_dropped_total (\d+)$/m.exec(m)?.[1] ?? 0);
+      const dropped = (await metricOf(t, 'radotp_audit_dropped_total')) ?? 0;
       return dropped >= 100 ? dropped : undefined;
     });
   } finally {

@@ -4,6 +4,7 @@ import { poolRunner } from '../../src/store/prepared';
 import { Code } from '../../src/radius/types';
 import { authenticate } from '../support/radius-client';
 import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
+import { metricsText } from '../support/metrics';
 import { createMigratedDatabase, type MigratedDatabase } from '../support/test-database';
 
 const DAY = 86_400_000;
@@ -35,7 +36,7 @@ describe.each([
     expect((await authenticate(t.port, { username: 'alice', password: 'alice-password', secret: TEST_SECRET }))!.code).toBe(Code.AccessAccept);
     const deadline = Date.now() + 10_000;
     while ((await seededReasons()).length > kept.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    const metrics = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
+    const metrics = await metricsText(t);
     expect(metrics).toMatch(new RegExp(`^radotp_audit_pruned_total ${pruned}$`, 'm'));
     await t.server.stop(); // waits for a round still running; what the trail holds then is final
     expect(await seededReasons()).toEqual(kept);

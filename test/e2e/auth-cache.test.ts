@@ -1,6 +1,7 @@
 import { Attr, Code } from '../../src/radius/types';
 import { authenticate } from '../support/radius-client';
 import { hotpForCounter, randomSeed } from '../support/otp-codes';
+import { metricOf, metricsText, sampleIn } from '../support/metrics';
 import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
 
 /**
@@ -40,8 +41,8 @@ describe('auth cache across two nodes', () => {
 
   test('/metrics counts the spends of the node that decided the login, one batch and one code for a lone login', async () => {
     const spends = async (t: TestServer) => {
-      const text = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
-      const read = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+      const text = await metricsText(t);
+      const read = (name: string) => sampleIn(text, name) ?? NaN;
       return { batches: read('radotp_spend_batches_total'), codes: read('radotp_spend_codes_total'), seconds: read('radotp_spend_batch_seconds_total') };
     };
     const [aBefore, bBefore] = [await spends(a), await spends(b)];
@@ -97,16 +98,12 @@ describe('auth.loginCache.maxUsers', () => {
   });
   afterAll(() => t?.close());
 
-  const metric = async (pattern: string) => {
-    const text = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
-    return Number(new RegExp(`^${pattern} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
-  };
-  const lookups = (result: string) => metric(`radotp_login_cache_lookups_total\\{result="${result}"\\}`);
+  const lookups = async (result: string) => (await metricOf(t, 'radotp_login_cache_lookups_total', `result="${result}"`)) ?? 0;
 
   test('bounds the users kept', async () => {
     // The warm-up at start loads both users (keeping the last one); on a busy machine it could end after the
     // first login below and put frank back in, so that his login was a hit: wait for it first.
-    for (let tries = 0; (await metric('radotp_login_cache_warmed')) !== 1 && tries < 100; tries++) await new Promise((r) => setTimeout(r, 100));
+    for (let tries = 0; (await metricOf(t, 'radotp_login_cache_warmed')) !== 1 && tries < 100; tries++) await new Promise((r) => setTimeout(r, 100));
     const hitsBefore = await lookups('hit');
     for (const name of ['erin', 'frank', 'erin', 'frank']) {
       expect((await authenticate(t.port, { username: name, password: `${name}-password`, secret: TEST_SECRET }))!.code).toBe(Code.AccessAccept);

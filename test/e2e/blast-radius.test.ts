@@ -4,6 +4,7 @@ import { encodeRequest } from '../../src/radius/codec';
 import { Attr, Code, type RawAttribute } from '../../src/radius/types';
 import { randomSeed } from '../support/otp-codes';
 import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
+import { metricOf } from '../support/metrics';
 
 /*
  * Blast-RADIUS (CVE-2024-3596) against a real `radotp serve` on a real PostgreSQL, as a NAS and as an attacker on
@@ -106,8 +107,7 @@ function inspect(reply: Buffer, req: Buffer): { code: number; responseAuth: bool
 }
 
 async function dropped(reason: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
-  return Number(new RegExp(`^radotp_dropped_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+  return (await metricOf(t, 'radotp_dropped_total', `reason="${reason}"`)) ?? 0;
 }
 
 const user = (name: string, password: string): RawAttribute[] => [

@@ -6,6 +6,7 @@ import pg from 'pg';
 import { Code } from '../../src/radius/types';
 import { authenticate } from '../support/radius-client';
 import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
+import { metricsText } from '../support/metrics';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { waitFor } from '../support/wait-for';
 import { logLines } from '../support/log-lines';
@@ -50,7 +51,6 @@ describe("the database refuses this node's connections (SQLSTATE 53300)", () => 
   });
 
   const healthz = async () => (await fetch(`http://127.0.0.1:${t.httpPort}/healthz`, { signal: AbortSignal.timeout(8000) })).status;
-  const metricsText = async () => (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
   const login = () => authenticate(t.port, { username: 'alice', password: PASSWORD, secret: TEST_SECRET, timeoutMs: 3000 });
 
   test("/healthz 503 and a warning naming the refusal and SQLSTATE 53300 (not 'unreachable'); the node recovers alone once connections are let in", async () => {
@@ -60,7 +60,7 @@ describe("the database refuses this node's connections (SQLSTATE 53300)", () => 
     await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [role]);
 
     expect(await waitFor('/healthz 503', async () => ((await healthz()) === 503 ? 503 : undefined), 10_000)).toBe(503);
-    expect(await metricsText()).toMatch(/^radotp_database_up 0$/m);
+    expect(await metricsText(t)).toMatch(/^radotp_database_up 0$/m);
     expect(await login()).toBeNull(); // no answer, never a reject
     const down = logLines<{ why?: string; sqlstate?: string; err?: string }>(logFile)
       .slice(linesBefore)

@@ -7,6 +7,7 @@ import { Code } from '../../src/radius/types';
 import { PluggableProxy } from '../support/pluggable-proxy';
 import { accessRequest, authenticate, sendRaw } from '../support/radius-client';
 import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
+import { metricsText } from '../support/metrics';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { waitFor } from '../support/wait-for';
 
@@ -63,7 +64,6 @@ describe('database outage and recovery (through a proxy whose plug we pull)', ()
   const healthz = async () => (await fetch(`http://127.0.0.1:${t.httpPort}/healthz`)).status;
   /** RFC 5997 Status-Server: the reply's code, or null for no answer. */
   const statusServer = async () => (await sendRaw(accessRequest({ secret: TEST_SECRET, code: Code.StatusServer }).datagram, { port: t.port, timeoutMs: 500 }))?.[0] ?? null;
-  const metrics = async () => (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
   const auditRows = (...reasons: string[]) =>
     env.direct.db.selectFrom('audit_event').select(['username', 'result', 'reason', 'at']).where('reason', 'in', reasons).orderBy('id').execute();
 
@@ -81,13 +81,13 @@ describe('database outage and recovery (through a proxy whose plug we pull)', ()
     expect((await login())?.code).toBe(Code.AccessAccept);
     expect((await login('wrong'))?.code).toBe(Code.AccessReject);
     expect(await healthz()).toBe(200);
-    expect(sample(await metrics(), 'radotp_database_up')).toBe(1);
+    expect(sample(await metricsText(t), 'radotp_database_up')).toBe(1);
     expect(proxy.connections).toBeGreaterThan(0);
     // the pools as they are: the logins above left connections open in the main pool, none waiting
-    const text = await metrics();
+    const text = await metricsText(t);
     expect(sample(text, 'radotp_database_connections', { pool: 'main', state: 'idle' }) + sample(text, 'radotp_database_connections', { pool: 'main', state: 'busy' })).toBeGreaterThan(0);
     expect(sample(text, 'radotp_database_pool_waiting', { pool: 'main' })).toBe(0);
-    rejectsBefore = sample(await metrics(), 'radotp_requests_total', { result: 'Access-Reject' });
+    rejectsBefore = sample(await metricsText(t), 'radotp_requests_total', { result: 'Access-Reject' });
     expect(rejectsBefore).toBe(1);
     // Let those two decisions reach the audit table, so the backlog counted during the outage is the outage's alone.
     await waitFor('the audit trail to catch up', async () => ((await auditRows('bad_password', 'password_ok')).length === 2 ? true : undefined));
@@ -113,17 +113,17 @@ describe('database outage and recovery (through a proxy whose plug we pull)', ()
   });
 
   test('down: Status-Server goes unanswered too (a NAS probing with it sends its users elsewhere), and is counted', async () => {
-    const before = sample(await metrics(), 'radotp_dropped_total', { reason: 'not_ready' });
+    const before = sample(await metricsText(t), 'radotp_dropped_total', { reason: 'not_ready' });
     // the server notices within its check interval (2 s) plus the check's timeout
     await waitFor('Status-Server to go unanswered', async () => ((await statusServer()) === null ? true : undefined), 10_000);
     expect(await statusServer()).toBeNull();
-    expect(sample(await metrics(), 'radotp_dropped_total', { reason: 'not_ready' }) - before).toBeGreaterThanOrEqual(2);
+    expect(sample(await metricsText(t), 'radotp_dropped_total', { reason: 'not_ready' }) - before).toBeGreaterThanOrEqual(2);
     // what an alert on /metrics needs: the state itself, not only the failures it causes
-    expect(sample(await metrics(), 'radotp_database_up')).toBe(0);
+    expect(sample(await metricsText(t), 'radotp_database_up')).toBe(0);
   });
 
   test('down: metrics count the failed decisions and the audit events waiting', async () => {
-    const text = await metrics();
+    const text = await metricsText(t);
     expect(sample(text, 'radotp_decisions_total', { result: 'fail', reason: 'database_unavailable' })).toBe(outage.requests);
     expect(sample(text, 'radotp_requests_total', { result: 'Access-Reject' })).toBe(rejectsBefore);
     expect(sample(text, 'radotp_audit_backlog')).toBe(outage.requests);
@@ -141,7 +141,7 @@ describe('database outage and recovery (through a proxy whose plug we pull)', ()
     expect((await login('wrong'))?.code).toBe(Code.AccessReject); // deciding again, not just accepting
     expect(await waitFor('/healthz 200', async () => ((await healthz()) === 200 ? 200 : undefined))).toBe(200);
     expect(await waitFor('Status-Server answered again', async () => ((await statusServer()) === Code.AccessAccept ? true : undefined), 10_000)).toBe(true);
-    expect(sample(await metrics(), 'radotp_database_up')).toBe(1);
+    expect(sample(await metricsText(t), 'radotp_database_up')).toBe(1);
   });
 
   test('before and after: Status-Server is answered while the database answers', async () => {
@@ -165,7 +165,7 @@ describe('database outage and recovery (through a proxy whose plug we pull)', ()
       expect(r.at.getTime()).toBeGreaterThanOrEqual(outage.from.getTime());
       expect(r.at.getTime()).toBeLessThanOrEqual(outage.to!.getTime());
     }
-    expect(sample(await metrics(), 'radotp_audit_backlog')).toBe(0);
+    expect(sample(await metricsText(t), 'radotp_audit_backlog')).toBe(0);
   });
 });
 

@@ -5,6 +5,7 @@ import pg from 'pg';
 import { Code } from '../../src/radius/types';
 import { accessRequest, authenticate, sendRaw } from '../support/radius-client';
 import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
+import { metricsText } from '../support/metrics';
 import { waitFor } from '../support/wait-for';
 import { logLines } from '../support/log-lines';
 import { hotpForCounter, randomSeed } from '../support/otp-codes';
@@ -79,7 +80,7 @@ describe('tables logins need, locked by another session', () => {
       expect(await otpOnlyLogin()).toBeNull(); // the login (its spend writes token) really cannot be decided
       expect(await waitFor('/healthz 503', async () => ((await healthz()) === 503 ? 503 : undefined), 10_000)).toBe(503);
       expect(await statusServer()).toBeNull();
-      expect(await metricsText()).toMatch(/^radotp_database_up 0$/m);
+      expect(await metricsText(t)).toMatch(/^radotp_database_up 0$/m);
       expect(downWarnings().slice(warnedBefore)).toEqual([expect.objectContaining({ why: 'locked', table: named, msg: expect.stringContaining(`the table ${named},`) })]);
     } finally {
       await locker.end(); // ends its transaction, and the lock
@@ -88,8 +89,6 @@ describe('tables logins need, locked by another session', () => {
     expect(await statusServer()).toBe(Code.AccessAccept);
     expect((await otpOnlyLogin())?.code).toBe(Code.AccessAccept);
   }, 60_000);
-
-  const metricsText = async () => (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
 
   /**
    * Holds `table` (one only some logins need) locked in `mode` from a session of its own, and checks what every such
@@ -112,7 +111,7 @@ describe('tables logins need, locked by another session', () => {
         await new Promise((r) => setTimeout(r, 1000)); // through more than one round of the check
       }
       await whileHeld();
-      const metrics = await metricsText();
+      const metrics = await metricsText(t);
       expect(metrics).toMatch(/^radotp_database_up 1$/m);
       expect(metrics).toMatch(new RegExp(`^radotp_database_${table}_table_locked 1$`, 'm'));
     } finally {
@@ -121,7 +120,7 @@ describe('tables logins need, locked by another session', () => {
     await waitFor('the all clear', async () => (told().length === 2 ? true : undefined), 10_000);
     expect(logLines<{ why?: string }>(logFile).slice(linesBefore).filter((l) => l.why !== undefined)).toEqual([]); // never counted as down
     expect(told()[1]).toEqual(expect.objectContaining({ level: 30, table }));
-    expect(await metricsText()).toMatch(new RegExp(`^radotp_database_${table}_table_locked 0$`, 'm'));
+    expect(await metricsText(t)).toMatch(new RegExp(`^radotp_database_${table}_table_locked 0$`, 'm'));
   }
 
   /*
@@ -147,7 +146,7 @@ describe('tables logins need, locked by another session', () => {
     await heldButUp('password_lockout', mode, 'otp-only logins', 3, async () => {
       expect((await otpOnlyLogin())?.code).toBe(Code.AccessAccept);
       expect(await login()).toBeNull(); // a password login waits out database.queryTimeout, as before: fail, database_timeout
-      expect(await metricsText()).toMatch(/^radotp_database_challenge_table_locked 0$/m);
+      expect(await metricsText(t)).toMatch(/^radotp_database_challenge_table_locked 0$/m);
     });
     // the password login that waited: fail, as any login held up by a lock (written once the audit catches up)
     const reasons = async () => (await databaseRows(`SELECT result, reason FROM audit_event WHERE username = 'alice' ORDER BY id DESC LIMIT 1`))[0];

@@ -4,6 +4,7 @@ import { cliFor, ok, refusalLine } from '../support/pool-cli';
 import { radclient } from '../support/radclient';
 import { accessRequest, authenticate, sendRaw } from '../support/radius-client';
 import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
+import { metricsText } from '../support/metrics';
 
 /*
  * Wrong passwords lock a user, as wrong codes lock a token (auth.lockout), counted across the nodes of a
@@ -82,7 +83,7 @@ test('a legacy NAS (no Message-Authenticator) set up with a mistyped secret lock
   const fixed = await authenticate(a.port6!, { host: '::1', username: 'pam', password: 'pam-password', secret: TEST_SECRET, messageAuthenticator: false });
   expect(fixed?.code).toBe(Code.AccessAccept);
   expect(await reasons('pam', 1)).toEqual(['password_ok']);
-  const metrics = await (await fetch(`http://127.0.0.1:${a.httpPort}/metrics`)).text();
+  const metrics = await metricsText(a);
   expect(metrics).toMatch(/^radotp_dropped_total\{reason="password_not_text"\} [1-9]/m);
 });
 

@@ -7,6 +7,7 @@ import { AppFromUri } from '../support/otp-codes';
 import { startPgBouncer, type PgBouncer } from '../support/pgbouncer';
 import { ServeProcess } from '../support/serve-process';
 import { startTestServer, testConfig, type TestServer } from '../support/server';
+import { metricOf } from '../support/metrics';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { login, radclientDriver } from '../support/two-step-login';
 
@@ -129,8 +130,7 @@ describe('PgBouncer pool_mode = session', () => {
 });
 
 async function cacheHits(t: TestServer): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
-  return Number(/radotp_login_cache_lookups_total\{result="hit"\} (\d+)/.exec(text)?.[1] ?? NaN);
+  return (await metricOf(t, 'radotp_login_cache_lookups_total', 'result="hit"')) ?? NaN;
 }
 
 describe('PgBouncer pool_mode = transaction', () => {

@@ -8,6 +8,7 @@ import type { PostmasterInfo } from '../../src/store/embedded/postmaster-pid';
 import { Code } from '../../src/radius/types';
 import { authenticate } from '../support/radius-client';
 import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
+import { metricsText } from '../support/metrics';
 import { waitFor } from '../support/wait-for';
 import { logLines } from '../support/log-lines';
 
@@ -49,7 +50,6 @@ describe('PostgreSQL restarted (fast) while logins come', () => {
   });
 
   const healthz = async () => (await fetch(`http://127.0.0.1:${t.httpPort}/healthz`, { signal: AbortSignal.timeout(8000) })).status;
-  const metricsText = async () => (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
   const login = () => authenticate(t.port, { username: 'alice', password: PASSWORD, secret: TEST_SECRET, timeoutMs: 3000 });
 
   test('logins during it go unanswered, never rejected; the node recovers alone: /healthz 200, logins accepted, the audit backlog written', async () => {
@@ -70,7 +70,7 @@ describe('PostgreSQL restarted (fast) while logins come', () => {
     await load;
     expect(answers.filter((c) => c === Code.AccessReject)).toEqual([]);
     for (let i = 0; i < 5; i++) expect((await login())?.code).toBe(Code.AccessAccept);
-    await waitFor('the audit backlog written', async () => ((await metricsText()).match(/^radotp_audit_backlog 0$/m) ? true : undefined), 10_000);
+    await waitFor('the audit backlog written', async () => ((await metricsText(t)).match(/^radotp_audit_backlog 0$/m) ? true : undefined), 10_000);
     const lines = logLines<{ why?: string }>(logFile).slice(linesBefore);
     expect(lines.filter((l) => l.level >= 50)).toEqual([]); // a restart is no bug of radotp's: no error, no stack
     expect(lines.filter((l) => l.why === 'unreachable')).toHaveLength(1); // the health check says it once

@@ -2,6 +2,7 @@ import { Attr, Code, type RawAttribute } from '../../src/radius/types';
 import { hotpForCounter, randomSeed } from '../support/otp-codes';
 import { authenticate, type Answer } from '../support/radius-client';
 import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
+import { metricOf } from '../support/metrics';
 
 /*
  * RFC 2865 §5.33: Proxy-State "MUST" come back unmodified in the reply, and §3: a reply holds at most 4096
@@ -42,8 +43,7 @@ async function rowsSince(id: string): Promise<{ result: string; reason: string }
 }
 
 async function tooLargeDrops(): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
-  return Number(/^radotp_dropped_total\{reason="reply_too_large"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+  return (await metricOf(t, 'radotp_dropped_total', 'reason="reply_too_large"')) ?? 0;
 }
 
 const proxyStates = (a: Answer | null) => (a?.attributes ?? []).filter((x) => x.type === Attr.ProxyState).map((x) => x.value.toString('hex'));

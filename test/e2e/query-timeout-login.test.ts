@@ -4,6 +4,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { authenticate } from '../support/radius-client';
 import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
+import { metricsText } from '../support/metrics';
 import { waitFor } from '../support/wait-for';
 import { logLines } from '../support/log-lines';
 
@@ -42,7 +43,7 @@ describe('a login statement that outlives database.queryTimeout', () => {
     } finally {
       await locker.end();
     }
-    const metrics = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
+    const metrics = await metricsText(t);
     expect(metrics).toMatch(/^radotp_decisions_total\{result="fail",reason="database_timeout"\} 2$/m);
     expect(metrics).not.toMatch(/reason="database_unavailable"/);
     const warned = lines().filter((l) => l.level >= 40 && l.setting === 'database.queryTimeout');

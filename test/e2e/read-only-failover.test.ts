@@ -5,6 +5,7 @@ import pg from 'pg';
 import { Code } from '../../src/radius/types';
 import { authenticate } from '../support/radius-client';
 import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
+import { metricsText } from '../support/metrics';
 import { waitFor } from '../support/wait-for';
 import { logLines } from '../support/log-lines';
 
@@ -44,7 +45,6 @@ describe('the database address leads to a read-only standby for a while, then to
   });
 
   const healthz = async () => (await fetch(`http://127.0.0.1:${t.httpPort}/healthz`, { signal: AbortSignal.timeout(8000) })).status;
-  const metricsText = async () => (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
   const login = () => authenticate(t.port, { username: 'alice', password: PASSWORD, secret: TEST_SECRET, timeoutMs: 3000 });
 
   test('logins go unanswered with one warning naming SQLSTATE 25006, /healthz 503; once the VIP moves the node recovers by itself', async () => {
@@ -56,9 +56,9 @@ describe('the database address leads to a read-only standby for a while, then to
     await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'radotp-serve%'`, [dbName]);
 
     expect(await waitFor('/healthz 503', async () => ((await healthz()) === 503 ? 503 : undefined), 10_000)).toBe(503);
-    expect(await metricsText()).toMatch(/^radotp_database_up 0$/m);
+    expect(await metricsText(t)).toMatch(/^radotp_database_up 0$/m);
     expect(await login()).toBeNull(); // fail: no answer, so the NAS tries again or elsewhere; never a reject
-    await waitFor('an audit event waiting', async () => ((await metricsText()).match(/^radotp_audit_backlog [1-9]/m) ? true : undefined), 5_000);
+    await waitFor('an audit event waiting', async () => ((await metricsText(t)).match(/^radotp_audit_backlog [1-9]/m) ? true : undefined), 5_000);
     const during = logLines<{ why?: string; sqlstate?: string; err?: string }>(logFile).slice(linesBefore);
     expect(during).toContainEqual(expect.objectContaining({ level: 40, why: 'read-only', msg: expect.stringContaining('read-only') }));
     expect(during).toContainEqual(expect.objectContaining({ level: 40, sqlstate: '25006', err: expect.stringContaining('read-only transaction') }));
@@ -68,10 +68,10 @@ describe('the database address leads to a read-only standby for a while, then to
     await admin.query(`ALTER DATABASE ${dbName} RESET default_transaction_read_only`);
 
     expect(await waitFor('/healthz 200', async () => ((await healthz()) === 200 ? 200 : undefined), 10_000)).toBe(200);
-    expect(await metricsText()).toMatch(/^radotp_database_up 1$/m);
+    expect(await metricsText(t)).toMatch(/^radotp_database_up 1$/m);
     // every connection of the pool serves: none is left leading to the standby
     for (let i = 0; i < 6; i++) expect((await login())?.code).toBe(Code.AccessAccept);
     // the audit events of the logins left unanswered meanwhile are written too (the audit pool lets go of its read-only connections)
-    expect(await waitFor('the audit backlog written', async () => ((await metricsText()).match(/^radotp_audit_backlog 0$/m) ? true : undefined), 10_000)).toBe(true);
+    expect(await waitFor('the audit backlog written', async () => ((await metricsText(t)).match(/^radotp_audit_backlog 0$/m) ? true : undefined), 10_000)).toBe(true);
   }, 60_000);
 });

@@ -6,6 +6,7 @@ import { Attr, Code } from '../../src/radius/types';
 import { runCli } from '../support/cli';
 import { accessRequest, attr, authenticate, sendRaw } from '../support/radius-client';
 import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
+import { metricOf, metricsText } from '../support/metrics';
 import { waitFor } from '../support/wait-for';
 
 async function auditCount(t: TestServer, username: string): Promise<number> {
@@ -14,8 +15,7 @@ async function auditCount(t: TestServer, username: string): Promise<number> {
 }
 
 async function dropCount(t: TestServer, reason: string): Promise<number> {
-  const metrics = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
-  return Number(new RegExp(`^radotp_dropped_total\\{reason="${reason}"\\} (\\d+)`, 'm').exec(metrics)?.[1] ?? 0);
+  return (await metricOf(t, 'radotp_dropped_total', `reason="${reason}"`)) ?? 0;
 }
 
 describe('server behaviour on a real database', () => {
@@ -40,10 +40,7 @@ describe('server behaviour on a real database', () => {
   test('a retransmission gets the byte-identical reply and is not processed again (RFC 5080), and /metrics counts it', async () => {
     const before = await auditCount(t, 'bob');
     // retransmissions answered from the duplicate cache are a NAS whose timeout is shorter than our answers
-    const duplicates = async () => {
-      const text = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
-      return Number(/^radotp_duplicates_answered_total (\S+)$/m.exec(text)?.[1] ?? NaN);
-    };
+    const duplicates = async () => (await metricOf(t, 'radotp_duplicates_answered_total')) ?? NaN;
     const duplicatesBefore = await duplicates();
     const { datagram } = accessRequest({ username: 'bob', password: 'bob-password', secret: TEST_SECRET });
     // RFC 5080 §2.2.2: a duplicate has the same source address AND port, so send both from one socket
@@ -125,11 +122,7 @@ describe('server behaviour on a real database', () => {
   });
 
   test('Status-Server answers are counted as Status-Server in radotp_requests_total, not as accepted logins', async () => {
-    const requests = async (code: string, result: string) => {
-      const metrics = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
-      const line = metrics.split('\n').find((l) => l.startsWith(`radotp_requests_total{code="${code}",result="${result}"} `));
-      return Number(line?.split(' ')[1] ?? 0);
-    };
+    const requests = async (code: string, result: string) => (await metricOf(t, 'radotp_requests_total', `code="${code}",result="${result}"`)) ?? 0;
     const [statusBefore, acceptsBefore] = [await requests('Status-Server', 'Access-Accept'), await requests('Access-Request', 'Access-Accept')];
     for (let i = 0; i < 3; i++) {
       const reply = await sendRaw(accessRequest({ secret: TEST_SECRET, code: Code.StatusServer }).datagram, { port: t.port });
@@ -212,7 +205,7 @@ describe('server behaviour on a real database', () => {
     expect(replies).toBeLessThanOrEqual(unchanged);
     const ok = await authenticate(t.port, { username: 'alice', password: 'alice-password', secret: TEST_SECRET });
     expect(ok!.code).toBe(Code.AccessAccept);
-    const metrics = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
+    const metrics = await metricsText(t);
     const drops = [...metrics.matchAll(/^radotp_dropped_total\{reason="(\w+)"\} (\d+)/gm)].map((m) => [m[1], Number(m[2])] as const);
     expect(drops.length).toBeGreaterThan(3);
     expect(drops.reduce((s, [, n]) => s + n, 0)).toBeGreaterThan(TOTAL * 0.9);
@@ -267,10 +260,7 @@ describe('load shedding: hashing never blocks the event loop', () => {
     expect(overtaken).toBeLessThan(12);
     // every request is answered or shed in the end; how long the admitted hashes take depends on the
     // machine's load (CI once had 21 still hashing after a fixed 3 s), so wait for the sum, not a clock
-    const overloadCount = async (): Promise<number> => {
-      const metrics = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
-      return Number(/radotp_dropped_total\{reason="overload"\} (\d+)/.exec(metrics)?.[1] ?? 0);
-    };
+    const overloadCount = async (): Promise<number> => (await metricOf(t, 'radotp_dropped_total', 'reason="overload"')) ?? 0;
     const overload = await waitFor('every request answered or shed', async () => {
       const shed = await overloadCount();
       return answered + shed >= 400 ? shed : undefined;

@@ -10,6 +10,7 @@ import type { PostmasterInfo } from '../../src/store/embedded/postmaster-pid';
 import { Code } from '../../src/radius/types';
 import { authenticate } from '../support/radius-client';
 import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
+import { metricsText } from '../support/metrics';
 import { waitFor } from '../support/wait-for';
 import { logLines } from '../support/log-lines';
 
@@ -102,7 +103,6 @@ describe('a real standby behind the VIP during a switchover', () => {
   });
 
   const healthz = async () => (await fetch(`http://127.0.0.1:${t.httpPort}/healthz`, { signal: AbortSignal.timeout(8000) })).status;
-  const metricsText = async () => (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
   const login = () => authenticate(t.port, { username: 'alice', password: PASSWORD, secret: TEST_SECRET, timeoutMs: 3000 });
 
   test('on the standby: logins unanswered, /healthz 503 read-only, no error line; back on the primary: recovers by itself', async () => {
@@ -112,7 +112,7 @@ describe('a real standby behind the VIP during a switchover', () => {
     vip.target = standbyPort;
     vip.cut();
     expect(await waitFor('/healthz 503', async () => ((await healthz()) === 503 ? 503 : undefined), 15_000)).toBe(503);
-    expect(await metricsText()).toMatch(/^radotp_database_up 0$/m);
+    expect(await metricsText(t)).toMatch(/^radotp_database_up 0$/m);
     expect(await login()).toBeNull();
     const during = logLines<{ why?: string; sqlstate?: string }>(logFile).slice(linesBefore);
     expect(during).toContainEqual(expect.objectContaining({ level: 40, why: 'read-only' }));
@@ -124,6 +124,6 @@ describe('a real standby behind the VIP during a switchover', () => {
     vip.target = primary.port; // sessions opened to the standby stay there
     expect(await waitFor('/healthz 200', async () => ((await healthz()) === 200 ? 200 : undefined), 15_000)).toBe(200);
     for (let i = 0; i < 10; i++) expect((await login())?.code).toBe(Code.AccessAccept);
-    expect(await waitFor('the audit backlog written', async () => ((await metricsText()).match(/^radotp_audit_backlog 0$/m) ? true : undefined), 10_000)).toBe(true);
+    expect(await waitFor('the audit backlog written', async () => ((await metricsText(t)).match(/^radotp_audit_backlog 0$/m) ? true : undefined), 10_000)).toBe(true);
   }, 90_000);
 });

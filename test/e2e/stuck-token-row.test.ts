@@ -8,6 +8,7 @@ import { Attr, Code } from '../../src/radius/types';
 import { hotpCodesBetween, hotpForCounter, randomSeed, wrongCode } from '../support/otp-codes';
 import { accessRequest, authenticate } from '../support/radius-client';
 import { startTestServer, TEST_SECRET, type TestServer } from '../support/server';
+import { metricOf } from '../support/metrics';
 import { waitFor } from '../support/wait-for';
 
 /*
@@ -70,9 +71,7 @@ afterAll(async () => {
 const wrong = () => wrongCode(hotpCodesBetween(seed, 0, 40));
 
 async function metric(name: string, labels: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));
-  return line ? Number(line.split(' ').pop()) : 0;
+  return (await metricOf(t, name, labels)) ?? 0;
 }
 
 /** A NAS sending `datagram` at each of `atMs` from one socket; the first answer, or null after `waitMs`. */

@@ -1,10 +1,5 @@
 import { Metrics } from '../../src/obs/metrics';
-
-/** The value of one sample line in Prometheus text, or undefined when the line is absent. */
-function sample(text: string, name: string, labels: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}} `));
-  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
-}
+import { sampleIn as sample } from '../support/metrics';
 
 describe('Metrics: per-login counts read at scrape time', () => {
   // [what is counted, metric, labels as exposed, expected value]
