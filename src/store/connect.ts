@@ -428,9 +428,9 @@ export const SPEND_LOCK_WAIT_MS = 100;
 
 /**
  * Connections for spends: one statement in flight, two once it is slow (SpendBatcher), more once those are held up,
- * and the spends of a statement whose lock wait ran out, sent again alone. Half of database.poolSize (at least 2), as for challenges:
- * a spend that waits 3 s for a connection fails as database_pool_exhausted, whose warning names database.poolSize,
- * which must then be what sizes this pool too.
+ * and the spends of a statement whose lock wait ran out, sent again alone. Half of database.poolSize (at least 2), as
+ * for challenges: a spend that waits 3 s for a connection fails as database_pool_exhausted, whose warning names
+ * database.poolSize, which must then be what sizes this pool too.
  */
 export function spendPoolSize(poolSize: number): number {
   return Math.max(2, Math.ceil(poolSize / 2));
