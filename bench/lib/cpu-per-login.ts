@@ -24,12 +24,13 @@ export interface CpuShares {
 
 export function cpuPerLogin(acceptPerSecond: number, shares: CpuShares): CpuPerLogin | undefined {
   if (!(acceptPerSecond > 0) || !Number.isFinite(shares.server) || !Number.isFinite(shares.loadgen)) return undefined;
+  const tenths = (x: number) => Math.round(x * 10) / 10;
   // percent of a CPU -> CPU-seconds a second -> microseconds a login
-  const us = (pct: number) => Math.round(((pct / 100) * 1e6 * 10) / acceptPerSecond) / 10;
+  const us = (pct: number) => tenths(((pct / 100) * 1e6) / acceptPerSecond);
   const server_us = us(shares.server);
   const loadgen_us = us(shares.loadgen);
   const postgres_us = shares.postgres === undefined || !Number.isFinite(shares.postgres) ? undefined : us(shares.postgres);
-  const machine_us = Math.round((server_us + loadgen_us + (postgres_us ?? 0)) * 10) / 10;
+  const machine_us = tenths(server_us + loadgen_us + (postgres_us ?? 0));
   return { server_us, ...(postgres_us === undefined ? {} : { postgres_us }), loadgen_us, machine_us };
 }
 
